@@ -1,0 +1,30 @@
+//! # settlenet-crypto
+//!
+//! ## Overview
+//! Keys, signatures and their files. Everything SettleNet signs (transactions, consensus votes) goes
+//! through here, always over the domain-separated bytes defined in `settlenet-types`, never over a
+//! bare encoding.
+//!
+//! ## Design
+//! - ed25519 (`ed25519-dalek`), strict verification (rejects small-order keys and non-canonical
+//!   signatures), and batch verification for blocks: a block's transactions are checked in one
+//!   `verify_batch` call (about 2.5x cheaper per signature than one by one), falling back to
+//!   one-by-one only to name the bad transaction when the batch fails.
+//! - Key files are JSON, written with mode 0600, and say what they are (`kind`), so that a
+//!   validator key is never mistaken for a wallet key.
+//! - Commit certificates are verified here against the genesis validator set alone, so an auditor
+//!   or a syncing node needs nothing else.
+//!
+//! ## Invariants
+//! - A secret key never appears in `Debug` output, logs or errors.
+//! - A certificate is accepted only with a quorum of distinct, known validators' valid signatures.
+
+mod cert;
+mod error;
+mod keyfile;
+mod keys;
+
+pub use cert::verify_certificate;
+pub use error::CryptoError;
+pub use keyfile::{KeyFile, KeyKind};
+pub use keys::{verify, verify_batch, verify_transactions, Keypair};

@@ -1,0 +1,172 @@
+//! The canonical encoding: what gets hashed, signed, stored and sent between nodes.
+//!
+//! bincode 2 (serde) with big-endian, fixed-width integers: every value has exactly one encoding,
+//! and the encoding of a struct is the concatenation of its fields, so it is stable as long as the
+//! type definitions are. Types carry an explicit `version` field where they are signed, and every
+//! signature or hash is taken over `Domain` tag + encoding, never over the bare encoding.
+
+use crate::error::TypesError;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Upper bound on any single encoded value accepted from outside (a block with its transactions,
+/// a network message). Decoding stops with an error before allocating beyond it.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+/// Encode a value canonically.
+pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, TypesError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| TypesError::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Decode a value from its canonical encoding; trailing bytes are an error (so that one value has
+/// one encoding and nothing can be smuggled behind it).
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, TypesError> {
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| TypesError::Decode {
+            what,
+            reason: e.to_string(),
+        })?;
+    if read != bytes.len() {
+        return Err(TypesError::Decode {
+            what,
+            reason: format!("{} trailing bytes", bytes.len() - read),
+        });
+    }
+    Ok(value)
+}
+
+/// Domain tags: every hash and signature is taken over `tag || 0x00 || payload`, so bytes signed for
+/// one purpose can never be accepted for another. The version is part of the tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// A client's signature over a transaction body.
+    Transaction,
+    /// The identity hash of a transaction body (idempotency: same id, same body).
+    TransactionBody,
+    /// A block header's hash (what consensus agrees on).
+    BlockHeader,
+    /// Leaves of a block's transaction Merkle tree.
+    TxLeaf,
+    /// Inner nodes of any binary Merkle tree.
+    MerkleNode,
+    /// A consensus message signature (PRE-PREPARE, PREPARE, COMMIT, ...).
+    Consensus,
+    /// Account state leaves of the state tree.
+    AccountLeaf,
+    /// State-tree bucket hashes.
+    StateBucket,
+    /// The genesis hash.
+    Genesis,
+}
+
+impl Domain {
+    /// The tag bytes, including the encoding version.
+    pub fn tag(self) -> &'static [u8] {
+        match self {
+            Domain::Transaction => b"settlenet/tx-signature/v1",
+            Domain::TransactionBody => b"settlenet/tx-body/v1",
+            Domain::BlockHeader => b"settlenet/block-header/v1",
+            Domain::TxLeaf => b"settlenet/tx-leaf/v1",
+            Domain::MerkleNode => b"settlenet/merkle-node/v1",
+            Domain::Consensus => b"settlenet/consensus/v1",
+            Domain::AccountLeaf => b"settlenet/account-leaf/v1",
+            Domain::StateBucket => b"settlenet/state-bucket/v1",
+            Domain::Genesis => b"settlenet/genesis/v1",
+        }
+    }
+
+    /// `tag || 0x00 || payload`: the exact bytes that get hashed or signed.
+    pub fn message(self, payload: &[u8]) -> Vec<u8> {
+        let tag = self.tag();
+        let mut out = Vec::with_capacity(tag.len() + 1 + payload.len());
+        out.extend_from_slice(tag);
+        out.push(0);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// blake3 of `tag || 0x00 || payload`.
+    pub fn hash(self, payload: &[u8]) -> crate::Hash {
+        let mut h = blake3::Hasher::new();
+        h.update(self.tag());
+        h.update(&[0]);
+        h.update(payload);
+        crate::Hash(*h.finalize().as_bytes())
+    }
+}
+
+/// Binary Merkle root over leaf hashes (blake3, domain-separated). An odd node is carried up
+/// unchanged; the root of no leaves is the hash of the empty node.
+pub fn merkle_root(leaves: &[crate::Hash]) -> crate::Hash {
+    if leaves.is_empty() {
+        return Domain::MerkleNode.hash(&[]);
+    }
+    let mut level: Vec<crate::Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        for pair in level.chunks(2) {
+            match pair {
+                [a, b] => next.push(merkle_node(a, b)),
+                [a] => next.push(*a),
+                _ => unreachable!("chunks(2) yields one or two items"),
+            }
+        }
+        level = next;
+    }
+    level[0]
+}
+
+/// Hash of an inner Merkle node.
+pub fn merkle_node(left: &crate::Hash, right: &crate::Hash) -> crate::Hash {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(&left.0);
+    buf[32..].copy_from_slice(&right.0);
+    Domain::MerkleNode.hash(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = encode("u64", &7u64).expect("encode");
+        bytes.push(0);
+        assert!(decode::<u64>("u64", &bytes).is_err());
+    }
+
+    #[test]
+    fn integers_are_fixed_width_big_endian() {
+        assert_eq!(encode("u32", &1u32).expect("encode"), vec![0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn domains_separate_hashes() {
+        assert_ne!(Domain::Transaction.hash(b"x"), Domain::BlockHeader.hash(b"x"));
+    }
+
+    #[test]
+    fn merkle_root_depends_on_order_and_count() {
+        let a = Domain::TxLeaf.hash(b"a");
+        let b = Domain::TxLeaf.hash(b"b");
+        assert_ne!(merkle_root(&[a, b]), merkle_root(&[b, a]));
+        assert_ne!(merkle_root(&[a]), merkle_root(&[a, a]));
+        assert_eq!(merkle_root(&[a]), a);
+    }
+
+    #[test]
+    fn oversized_length_prefix_is_refused_without_allocating() {
+        // A Vec<u8> claiming u64::MAX elements.
+        let bytes = u64::MAX.to_be_bytes();
+        assert!(decode::<Vec<u8>>("vec", &bytes).is_err());
+    }
+}

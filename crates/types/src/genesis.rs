@@ -1,0 +1,313 @@
+//! The genesis: the consortium's founding document. Every node and every offline verifier starts
+//! from it; its hash pins the network's identity.
+
+use crate::codec::{encode, Domain};
+use crate::error::TypesError;
+use crate::ids::{AccountId, Currency, Hash, MemberId, PublicKey, ReplicaId};
+use crate::tx::CHAIN_ID_MAX_LEN;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// The genesis format version this code writes and accepts.
+pub const GENESIS_VERSION: u16 = 1;
+
+/// Founding document of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// Format version.
+    pub version: u16,
+    /// Network name; part of every signed message.
+    pub chain_id: String,
+    /// Consensus time of height 0 (ms since the epoch); block timestamps start after it.
+    pub genesis_time_ms: u64,
+    /// Currencies the ledger holds, with their minor-unit exponents.
+    pub currencies: Vec<CurrencyInfo>,
+    /// Member institutions; `members[i].id == MemberId(i)`.
+    pub members: Vec<Member>,
+    /// Validators; `validators[i].id == ReplicaId(i)`; n = 3f+1 tolerates f faulty.
+    pub validators: Vec<ValidatorInfo>,
+    /// Accounts that exist at height 0.
+    pub accounts: Vec<GenesisAccount>,
+    /// Consensus parameters every validator must share.
+    pub consensus: ConsensusParams,
+}
+
+/// A currency and its minor-unit exponent (ISO 4217: USD 2, JPY 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyInfo {
+    /// The code.
+    pub code: Currency,
+    /// Decimal places of the minor unit.
+    pub exponent: u8,
+}
+
+/// What kind of institution a member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberKind {
+    /// A mobile network operator issuing wallets.
+    Operator,
+    /// A bank.
+    Bank,
+    /// The clearing house.
+    ClearingHouse,
+    /// A payment service provider.
+    Psp,
+}
+
+impl std::fmt::Display for MemberKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MemberKind::Operator => "operator",
+            MemberKind::Bank => "bank",
+            MemberKind::ClearingHouse => "clearing-house",
+            MemberKind::Psp => "psp",
+        })
+    }
+}
+
+/// What a staff key may sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Opens wallets, issues and redeems e-money.
+    Issuer,
+    /// Holds merchant accounts.
+    Acquirer,
+    /// Runs settlement windows and batches.
+    Clearing,
+    /// Reads everything, writes nothing.
+    Auditor,
+    /// Votes on membership and limits.
+    Governor,
+}
+
+/// A member's staff key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffKey {
+    /// Label (e.g. "issuer").
+    pub name: String,
+    /// The key.
+    pub public_key: PublicKey,
+    /// What it may sign.
+    pub roles: Vec<Role>,
+}
+
+/// A member institution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Index in the member list.
+    pub id: MemberId,
+    /// Short unique name ("bank-a").
+    pub name: String,
+    /// Kind of institution.
+    pub kind: MemberKind,
+    /// BIC, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+    /// National clearing code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clearing_id: Option<String>,
+    /// Staff keys with their roles.
+    pub staff: Vec<StaffKey>,
+}
+
+/// A validator node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorInfo {
+    /// Index in the validator list.
+    pub id: ReplicaId,
+    /// Node name ("node0").
+    pub name: String,
+    /// The member that runs it.
+    pub member: MemberId,
+    /// The key that signs consensus messages.
+    pub public_key: PublicKey,
+    /// The libp2p peer id of its network key (base58); only these peers may connect.
+    pub peer_id: String,
+}
+
+/// Kinds of account that can exist at genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenesisAccountKind {
+    /// The member's prefunded settlement account at the clearing house.
+    Settlement,
+    /// The issuer's e-money float: debited when e-money is issued.
+    Float,
+}
+
+/// An account present at height 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisAccount {
+    /// The account id.
+    pub id: AccountId,
+    /// Its kind.
+    pub kind: GenesisAccountKind,
+    /// The owning member.
+    pub member: MemberId,
+    /// Its currency.
+    pub currency: Currency,
+    /// Opening balance (minor units).
+    pub balance: u64,
+}
+
+/// Parameters every validator must agree on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusParams {
+    /// A block is cut when it holds this many transactions...
+    pub block_max_txs: u32,
+    /// ...or when its oldest transaction has waited this long.
+    pub block_delay_ms: u64,
+    /// How many heights may be in flight (proposed, not yet committed) at once.
+    pub max_in_flight: u64,
+}
+
+impl Default for ConsensusParams {
+    fn default() -> Self {
+        ConsensusParams {
+            block_max_txs: 2000,
+            block_delay_ms: 20,
+            max_in_flight: 4,
+        }
+    }
+}
+
+impl Genesis {
+    /// The genesis hash: pins the network's identity.
+    pub fn hash(&self) -> Result<Hash, TypesError> {
+        Ok(Domain::Genesis.hash(&encode("genesis", self)?))
+    }
+
+    /// Number of validators.
+    pub fn n(&self) -> usize {
+        self.validators.len()
+    }
+
+    /// Faulty validators tolerated: the largest f with 3f+1 <= n.
+    pub fn f(&self) -> usize {
+        self.n().saturating_sub(1) / 3
+    }
+
+    /// Signatures needed for a quorum: any two quorums intersect in at least f+1 validators, so
+    /// in at least one honest one. Equals 2f+1 when n = 3f+1.
+    pub fn quorum(&self) -> usize {
+        quorum(self.n())
+    }
+
+    /// Exponent of a currency, if the network holds it.
+    pub fn exponent(&self, currency: Currency) -> Option<u8> {
+        self.currencies
+            .iter()
+            .find(|c| c.code == currency)
+            .map(|c| c.exponent)
+    }
+
+    /// Find a member by name.
+    pub fn member_by_name(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    /// Check internal consistency; every node runs this before trusting a genesis.
+    pub fn validate(&self) -> Result<(), TypesError> {
+        let bad = |s: String| Err(TypesError::Genesis(s));
+        if self.version != GENESIS_VERSION {
+            return bad(format!(
+                "version {} is not supported (expected {GENESIS_VERSION})",
+                self.version
+            ));
+        }
+        if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_MAX_LEN {
+            return bad(format!(
+                "chain_id must be 1 to {CHAIN_ID_MAX_LEN} characters"
+            ));
+        }
+        if self.validators.is_empty() {
+            return bad("no validators".into());
+        }
+        if self.currencies.is_empty() {
+            return bad("no currencies".into());
+        }
+        let mut codes = BTreeSet::new();
+        for c in &self.currencies {
+            if !codes.insert(c.code) {
+                return bad(format!("currency {} listed twice", c.code));
+            }
+            if c.exponent > 8 {
+                return bad(format!("currency {} exponent {} > 8", c.code, c.exponent));
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if m.id.0 as usize != i {
+                return bad(format!("member {} has id {}, expected {i}", m.name, m.id));
+            }
+            if m.name.is_empty() || !names.insert(m.name.clone()) {
+                return bad(format!("member name {:?} empty or duplicated", m.name));
+            }
+            for s in &m.staff {
+                if !keys.insert(s.public_key) {
+                    return bad(format!("staff key {} used twice", s.public_key));
+                }
+            }
+        }
+        let mut peers = BTreeSet::new();
+        for (i, v) in self.validators.iter().enumerate() {
+            if v.id.0 as usize != i {
+                return bad(format!("validator {} has id {}, expected {i}", v.name, v.id));
+            }
+            if v.member.0 as usize >= self.members.len() {
+                return bad(format!("validator {} names unknown member {}", v.name, v.member));
+            }
+            if !keys.insert(v.public_key) {
+                return bad(format!("validator key {} used twice", v.public_key));
+            }
+            if !peers.insert(v.peer_id.clone()) {
+                return bad(format!("peer id {} used twice", v.peer_id));
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for a in &self.accounts {
+            if !ids.insert(a.id) {
+                return bad(format!("account {} listed twice", a.id));
+            }
+            if a.member.0 as usize >= self.members.len() {
+                return bad(format!("account {} names unknown member {}", a.id, a.member));
+            }
+            if !codes.contains(&a.currency) {
+                return bad(format!("account {} has unknown currency {}", a.id, a.currency));
+            }
+        }
+        let p = &self.consensus;
+        if p.block_max_txs == 0 || p.max_in_flight == 0 {
+            return bad("block_max_txs and max_in_flight must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Quorum size for `n` validators: `ceil((n + f + 1) / 2)` with `f = (n - 1) / 3`.
+pub fn quorum(n: usize) -> usize {
+    let f = n.saturating_sub(1) / 3;
+    (n + f + 1).div_ceil(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quorum;
+
+    #[test]
+    fn quorums_intersect_in_an_honest_validator() {
+        for n in 1..=40usize {
+            let f = (n - 1) / 3;
+            let q = quorum(n);
+            // Two quorums overlap in 2q - n >= f + 1 validators.
+            assert!(2 * q >= n + f + 1, "n={n}");
+            // A quorum can be formed without the f faulty ones.
+            assert!(q <= n - f, "n={n}");
+        }
+        assert_eq!(quorum(4), 3);
+        assert_eq!(quorum(7), 5);
+    }
+}

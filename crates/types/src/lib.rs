@@ -1,0 +1,41 @@
+//! # settlenet-types
+//!
+//! ## Overview
+//! The vocabulary every SettleNet crate speaks: identifiers, amounts, transactions, blocks, commit
+//! certificates and the genesis. Nothing here does I/O or cryptography; `settlenet-crypto` signs and
+//! verifies these values, `settlenet-consensus` orders them, `settlenet-ledger` executes them.
+//!
+//! ## Design
+//! - **One canonical encoding** ([`codec`]): bincode 2 with big-endian fixed-width integers and a size
+//!   limit. Everything that is hashed or signed is encoded this way, behind a versioned domain tag, so
+//!   that two honest nodes always produce the same bytes and a signature for one purpose can never be
+//!   replayed for another.
+//! - **JSON for people and HTTP**: byte strings (hashes, keys, ids) serialize as lowercase hex in
+//!   human-readable formats and as raw bytes in the canonical one.
+//! - **Newtypes** for every quantity that could be confused with another (`Height`, `View`,
+//!   `ReplicaId`, `MemberId`, `AccountId`, `TxId`, `Amount`).
+//!
+//! ## Invariants
+//! - Decoding outside input never panics and never allocates beyond [`codec::MAX_MESSAGE_BYTES`].
+//! - A block's `tx_root` commits to its transactions in order; its hash commits to its header.
+
+pub mod block;
+pub mod codec;
+pub mod error;
+pub mod genesis;
+pub mod hex_bytes;
+pub mod ids;
+pub mod tx;
+
+pub use block::{Block, BlockHeader, CommitCertificate, CommitSignature, StoredBlock};
+pub use codec::{decode, encode, Domain};
+pub use error::TypesError;
+pub use genesis::{
+    ConsensusParams, CurrencyInfo, Genesis, GenesisAccount, GenesisAccountKind, Member, MemberKind,
+    Role, StaffKey, ValidatorInfo,
+};
+pub use ids::{
+    AccountId, Amount, Currency, Hash, Height, MemberId, PublicKey, ReplicaId, Signature, TxId,
+    View,
+};
+pub use tx::{Operation, SignedTransaction, Transaction, TX_VERSION};
