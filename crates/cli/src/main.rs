@@ -1,1 +1,112 @@
-fn main() {}
+//! `settlenet`: run validators and local networks, and talk to a node.
+
+mod bench;
+mod client;
+mod commands;
+mod demo;
+mod local;
+mod txbuild;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// SettleNet: a permissioned network where operators, banks and a clearing house clear and
+/// settle mobile payments together.
+#[derive(Parser, Debug)]
+#[command(name = "settlenet", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Which node a client command talks to.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Node selection")]
+pub struct Target {
+    /// Base URL of a node's HTTP API.
+    #[arg(long, global = true, env = "SETTLENET_NODE")]
+    pub node: Option<String>,
+    /// A testnet directory (from `testnet init`): talk to its first node and use its keys.
+    #[arg(long, global = true, env = "SETTLENET_TESTNET")]
+    pub testnet: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the embedded demo: a local 4-validator network plays a payment scenario.
+    Demo(demo::DemoArgs),
+    /// Measure committed transfers per second and commit latency.
+    Bench(bench::BenchArgs),
+    /// Create or run a local test network.
+    #[command(subcommand)]
+    Testnet(commands::TestnetCmd),
+    /// Run a validator node.
+    #[command(subcommand)]
+    Node(commands::NodeCmd),
+    /// Key management.
+    #[command(subcommand)]
+    Keys(commands::KeysCmd),
+    /// Show a node's status.
+    Status,
+    /// Show a committed block.
+    Block {
+        /// Height (or "latest").
+        height: String,
+    },
+    /// Show an account.
+    Account {
+        /// Account id (32 hex characters).
+        id: String,
+    },
+    /// Show a transaction's status.
+    Tx {
+        /// Transaction id (32 hex characters).
+        id: String,
+    },
+    /// Wallet operations.
+    #[command(subcommand)]
+    Wallet(commands::WalletCmd),
+    /// Issue e-money into a wallet (signed by the issuer's staff key).
+    Issue(commands::IssueArgs),
+    /// Transfer between wallets (signed by the payer's key).
+    Transfer(commands::TransferArgs),
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let default_log = match cli.command {
+        Cmd::Node(_) => "info",
+        _ => "warn",
+    };
+    init_tracing(default_log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result: Result<()> = runtime.block_on(commands::dispatch(cli));
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,287 @@
+//! # settlenet-node
+//!
+//! ## Overview
+//! A SettleNet validator: wires the pure PBFT replica (`settlenet-consensus`) and the pure ledger
+//! (`settlenet-ledger`) to the edges that do I/O: libp2p (`settlenet-net`), RocksDB
+//! (`settlenet-storage`), the clock, and a JSON HTTP API (axum). It is the only crate that reads
+//! the clock or spawns tasks.
+//!
+//! ## Design
+//! ```text
+//!             HTTP (axum) ──commands──┐
+//!                 │ reads             v
+//!                 │           ┌──────────────┐  outputs   ┌─────────┐
+//!                 └── store <─┤  Core actor  ├───────────>│ libp2p  │
+//!                   (RocksDB) │ replica      │<───────────┤ task    │
+//!                             │ ledger       │  events    └─────────┘
+//!                             │ mempool      │
+//!                             └──────────────┘
+//! ```
+//! - One task ([`core::Core`]) owns the replica, the ledger, the mempool and the store's write
+//!   path; everything that changes state happens there in order.
+//! - Signatures are batch-verified on blocking threads (API batches, gossip, proposals), each
+//!   transaction once per node: a proposal's transactions already verified in our mempool are not
+//!   checked again.
+//! - A committed block is executed and written in one RocksDB write batch (block, certificate,
+//!   transaction index, changed accounts, records, meta). No fsync per block: RocksDB's WAL survives
+//!   a process crash, and a block lost to a power cut is fetched again from peers, who hold it
+//!   with its certificate.
+//! - State transfer: a node that learns it is behind (consensus says so, or a peer reports a
+//!   higher height while we stall) fetches committed blocks from peers, verifies each certificate
+//!   against the genesis, executes, and tells the replica (`SyncedTo`).
+//!
+//! ## Invariants
+//! - The ledger's height and root equal the store's at every await point.
+//! - On restart the ledger rebuilt from the store must reproduce the stored state root, or the
+//!   node refuses to start.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod core;
+pub mod mempool;
+pub mod shared;
+pub mod testnet;
+pub mod wire;
+
+use anyhow::{anyhow, bail, Context, Result};
+use config::NodeConfig;
+use settlenet_consensus::{Replica, ReplicaConfig};
+use settlenet_crypto::{KeyFile, KeyKind};
+use settlenet_ledger::{Account, Ledger, TxRecord};
+use settlenet_net::{Multiaddr, NetConfig, PeerId};
+use settlenet_storage::Store;
+use settlenet_types::{decode, encode, Hash, View};
+use shared::{Shared, StatusSnapshot};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tracing::info;
+
+/// A running node: its API address and a way to stop it.
+pub struct RunningNode {
+    /// The address the API listens on.
+    pub api_addr: std::net::SocketAddr,
+    /// Send `true` to stop.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Completes when the node has stopped; an error means it stopped on a fault.
+    pub done: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Open the store and the ledger at the stored height, initialising a fresh store from the
+/// genesis. Checks that the rebuilt ledger reproduces the stored state root.
+pub fn open_state(
+    genesis: &settlenet_types::Genesis,
+    data_dir: &Path,
+) -> Result<(Store, Ledger, Hash)> {
+    let genesis_hash = genesis.hash()?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let store = Store::open(data_dir, genesis_hash)
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let genesis_ledger = Ledger::from_genesis(genesis).context("genesis ledger")?;
+    let genesis_root = genesis_ledger.state_root();
+    if store.is_fresh()? {
+        let accounts = genesis_ledger
+            .accounts()
+            .map(|a| Ok((a.id, encode("account", a)?)))
+            .collect::<Result<Vec<_>>>()?;
+        store.init_genesis(&accounts, genesis_root)?;
+        return Ok((store, genesis_ledger, genesis_root));
+    }
+    let height = store.last_height()?;
+    let accounts = store
+        .all_accounts()?
+        .into_iter()
+        .map(|(id, bytes)| {
+            decode::<Account>("account", &bytes).with_context(|| format!("stored account {id}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let records = store
+        .all_records()?
+        .into_iter()
+        .map(|(id, bytes)| {
+            decode::<TxRecord>("tx record", &bytes)
+                .map(|r| (id, r))
+                .with_context(|| format!("stored tx record {id}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ledger = Ledger::restore(genesis, height, accounts, records).context("restoring ledger")?;
+    let stored_root = store.state_root()?;
+    if ledger.state_root() != stored_root {
+        bail!(
+            "the ledger rebuilt from {} has state root {} but the store recorded {} at height {}: \
+             the data directory is corrupt; move it away and let the node sync from its peers",
+            data_dir.display(),
+            ledger.state_root(),
+            stored_root,
+            height
+        );
+    }
+    Ok((store, ledger, genesis_root))
+}
+
+/// Start a validator from its home directory. Must be called inside a tokio runtime.
+pub async fn start(home: &Path) -> Result<RunningNode> {
+    let config = NodeConfig::load(home)?;
+    let genesis_path = NodeConfig::resolve(home, &config.genesis);
+    let genesis = Arc::new(testnet::read_genesis(&genesis_path)?);
+    let (_, vkey) = KeyFile::read(
+        &NodeConfig::resolve(home, &config.validator_key),
+        Some(KeyKind::Validator),
+    )?;
+    let (_, nkey) = KeyFile::read(
+        &NodeConfig::resolve(home, &config.network_key),
+        Some(KeyKind::Network),
+    )?;
+    let me = genesis
+        .validators
+        .iter()
+        .find(|v| v.public_key == vkey.public())
+        .map(|v| v.id)
+        .ok_or_else(|| {
+            anyhow!(
+                "validator key {} is not in the genesis validator set",
+                vkey.public()
+            )
+        })?;
+    let net_keypair = settlenet_net::keypair_from_seed(nkey.secret_bytes())
+        .map_err(|e| anyhow!("network key: {e}"))?;
+    let my_peer = PeerId::from(net_keypair.public());
+    let expected_peer = &genesis.validators[me.0 as usize].peer_id;
+    if &my_peer.to_string() != expected_peer {
+        bail!("network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator");
+    }
+
+    let data_dir = NodeConfig::resolve(home, &config.data_dir);
+    let (store, ledger, genesis_root) = open_state(&genesis, &data_dir)?;
+    let store = Arc::new(store);
+    let height = ledger.height();
+    let (last_hash, last_time) = match store.block(height)? {
+        Some(b) => (b.hash, b.block.header.timestamp_ms),
+        None => (Hash::ZERO, genesis.genesis_time_ms),
+    };
+    info!(
+        node = %config.name,
+        %height,
+        root = %ledger.state_root(),
+        "opened state"
+    );
+
+    let replica = Replica::new(
+        ReplicaConfig {
+            chain_id: genesis.chain_id.clone(),
+            validators: genesis.validators.iter().map(|v| v.public_key).collect(),
+            me,
+            key: vkey,
+            max_in_flight: genesis.consensus.max_in_flight,
+        },
+        height,
+        View(0),
+    )
+    .map_err(|e| anyhow!("consensus: {e}"))?;
+
+    // Network.
+    let listen: Multiaddr = config
+        .p2p
+        .listen
+        .parse()
+        .with_context(|| format!("p2p.listen {:?}", config.p2p.listen))?;
+    let mut bootstrap = Vec::new();
+    for a in &config.p2p.bootstrap {
+        let addr: Multiaddr = a.parse().with_context(|| format!("p2p.bootstrap {a:?}"))?;
+        let peer = addr
+            .iter()
+            .find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("p2p.bootstrap {a:?} must end in /p2p/<peer id>"))?;
+        bootstrap.push((peer, addr));
+    }
+    let allowed = genesis
+        .validators
+        .iter()
+        .map(|v| v.peer_id.parse::<PeerId>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("genesis peer id: {e}"))?;
+    let (net, net_rx) = settlenet_net::spawn(NetConfig {
+        keypair: net_keypair,
+        listen: vec![listen],
+        bootstrap,
+        allowed,
+        request_timeout: Duration::from_secs(10),
+    })
+    .map_err(|e| anyhow!("network: {e}"))?;
+
+    let shared = Arc::new(Shared {
+        status: RwLock::new(StatusSnapshot {
+            height,
+            last_block_hash: last_hash,
+            state_root: ledger.state_root(),
+            last_block_time_ms: last_time,
+            view: View(0),
+            primary: String::new(),
+            peers: vec![],
+            mempool: 0,
+        }),
+        counters: Default::default(),
+    });
+    let (api_tx, api_rx) = tokio::sync::mpsc::channel(4096);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen for the API on {}", config.api.listen))?;
+    let api_addr = listener.local_addr()?;
+    let app = api::router(
+        api::ApiState {
+            genesis: genesis.clone(),
+            node: config.name.clone(),
+            store: store.clone(),
+            shared: shared.clone(),
+            core: api_tx,
+            max_batch_txs: config.api.max_batch_txs,
+        },
+        config.api.max_body_bytes,
+    );
+    let mut api_shutdown = shutdown_rx.clone();
+    let api_task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = api_shutdown.changed().await;
+            })
+            .await
+    });
+
+    let core = core::Core::new(core::CoreParts {
+        genesis: genesis.clone(),
+        me,
+        replica,
+        ledger,
+        store,
+        net: net.clone(),
+        net_rx,
+        api_rx,
+        shared,
+        mempool_max: config.mempool.max_txs,
+        max_clock_skew_ms: config.consensus.max_clock_skew_ms,
+        last_hash,
+        last_block_time_ms: last_time,
+        genesis_root,
+        shutdown: shutdown_rx,
+    })?;
+    info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");
+    let done = tokio::spawn(async move {
+        let result = core.run().await;
+        net.shutdown().await;
+        let _ = api_task.await;
+        result
+    });
+    Ok(RunningNode {
+        api_addr,
+        shutdown: shutdown_tx,
+        done,
+    })
+}
 

@@ -1,1 +1,68 @@
+//! # settlenet-storage
+//!
+//! ## Overview
+//! The node's persistent state in one RocksDB directory: committed blocks with their commit
+//! certificates, the indexes the API serves (block hash -> height, tx id -> where it was
+//! included), the ledger's accounts and tx records, the chain head, and the consensus
+//! write-ahead log. The ledger's values arrive already encoded (`Vec<u8>` keyed by id): this
+//! crate does not depend on `settlenet-ledger` and never interprets them.
+//!
+//! ## Design
+//! ### Column families and key layout
+//! ```text
+//! meta         "format_version" -> u32            (FORMAT_VERSION; checked at open)
+//!              "genesis_hash"   -> Hash           (the network this directory belongs to)
+//!              "head"           -> {height, block_hash, state_root}   (absent until genesis)
+//! blocks       height (8 bytes big-endian) -> StoredBlock
+//! block_index  block hash (32 bytes)       -> Height
+//! tx_index     tx id (16 bytes)            -> (Height, u32 position)  (first inclusion)
+//! accounts     account id (16 bytes)       -> encoded account (opaque)
+//! records      tx id (16 bytes)            -> encoded tx record (opaque)
+//! wal          opaque key                  -> opaque value (consensus write-ahead log)
+//! ```
+//! Heights are big-endian so that iterating `blocks` visits heights in order. Every value this
+//! crate interprets is in the canonical encoding (`settlenet_types::encode`); one that does not
+//! decode is reported as [`StorageError::Corrupt`], never a panic. The head is one value, so a
+//! reader always sees a height, block hash and state root that belong together.
+//!
+//! ### Writes
+//! [`Store::commit_block`] writes a block and everything it changes in one `WriteBatch`: after a
+//! crash the store holds either all of a block or none of it. A mutex serialises the writers that
+//! check the head before writing, so two concurrent commits cannot both pass the height check.
+//!
+//! ### Durability
+//! - Block commits go to RocksDB's write-ahead log with `sync = false`: the write reaches the
+//!   operating system before `commit_block` returns, so it **survives the node process being
+//!   killed** (SIGKILL, OOM killer, panic), but the last blocks may be lost on a **power failure or
+//!   kernel crash**. This is the usual trade for a BFT replica: committed blocks are held by at
+//!   least 2f+1 replicas and a replica that lost its tail re-fetches it from its peers. An fsync per
+//!   block would cap throughput at the disk's sync rate.
+//! - `init_genesis`, the store identity (format version, genesis hash) and every consensus WAL
+//!   write (`wal_put`, `wal_delete`) use `sync = true`: a replica must never forget a vote it sent.
+//!   Because RocksDB has a single write-ahead log, a synced write also makes every earlier
+//!   unsynced block commit durable.
+//! - [`Store::flush`] writes memtables to SST files and syncs the WAL; call it on clean shutdown.
+//!
+//! ### Tuning
+//! LZ4 compression, one 64 MiB LRU block cache shared by all column families, bloom filters (reads
+//! are point lookups), at most 512 open files, the WAL bounded at 256 MiB (so the rarely written
+//! families cannot pin old log files), two background jobs.
+//!
+//! ## Invariants
+//! - A directory belongs to one genesis hash and one [`FORMAT_VERSION`]; opening it with another is
+//!   refused ([`StorageError::GenesisMismatch`], [`StorageError::UnsupportedFormat`]).
+//! - Blocks are committed at consecutive heights starting at 1, each `prev_hash` equal to the hash
+//!   of the block before ([`Hash::ZERO`](settlenet_types::Hash::ZERO) at height 1), and the block's
+//!   hash equal to its certificate's. A refused commit writes nothing.
+//! - The head (`last_height`, `last_block_hash`, `state_root`) always describes the last block
+//!   fully written; every block at or below it has its `blocks` and `block_index` entries.
+//! - A tx id's location is its first inclusion and is never overwritten.
 
+mod error;
+mod store;
+
+pub use error::StorageError;
+pub use store::{
+    BlockWrite, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_META, CF_RECORDS, CF_TX_INDEX,
+    CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD,
+};

@@ -29,7 +29,7 @@ pub struct Transaction {
 
 /// The operations the ledger executes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// Open a wallet at `issuer` for a user's key. Signed by a staff key of `issuer` with the
     /// `issuer` role.
@@ -108,5 +108,54 @@ impl SignedTransaction {
     /// Decode from the canonical encoding.
     pub fn decode(bytes: &[u8]) -> Result<Self, TypesError> {
         crate::codec::decode("signed transaction", bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{AccountId, Amount};
+
+    fn sample() -> SignedTransaction {
+        SignedTransaction {
+            tx: Transaction {
+                version: TX_VERSION,
+                chain_id: "c".into(),
+                id: TxId([3; 16]),
+                signer: PublicKey([4; 32]),
+                op: Operation::Transfer {
+                    from: AccountId([1; 16]),
+                    to: AccountId([2; 16]),
+                    amount: Amount(1250),
+                },
+            },
+            signature: Signature([5; 64]),
+        }
+    }
+
+    #[test]
+    fn signed_transactions_round_trip_canonically_and_as_json() {
+        let t = sample();
+        let bytes = crate::encode("tx", &t).expect("encode");
+        assert_eq!(SignedTransaction::decode(&bytes).expect("decode"), t);
+        let json = serde_json::to_string(&t).expect("json");
+        assert!(json.contains(r#""op":{"transfer":{"#), "{json}");
+        let back: SignedTransaction = serde_json::from_str(&json).expect("json back");
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn body_hash_changes_with_any_field() {
+        let a = sample();
+        let mut b = sample();
+        b.tx.op = Operation::Transfer {
+            from: AccountId([1; 16]),
+            to: AccountId([2; 16]),
+            amount: Amount(1251),
+        };
+        assert_ne!(
+            a.tx.body_hash().expect("hash"),
+            b.tx.body_hash().expect("hash")
+        );
     }
 }

@@ -1,0 +1,349 @@
+//! `settlenet demo`: the main job on an embedded default. Starts four validators (one per
+//! institution) as real processes on loopback, plays a day in miniature, and prints what happened.
+
+use crate::client::Client;
+use crate::local::{init_free, LocalNet};
+use crate::txbuild::{random_id, read_key, sign};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use settlenet_crypto::Keypair;
+use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Payments in the burst.
+    #[arg(long, default_value_t = 400)]
+    pub payments: usize,
+    /// Keep the network's directory (printed) instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Seed for the scenario's random choices.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+struct User {
+    name: &'static str,
+    issuer: &'static str,
+    key: Keypair,
+    wallet: AccountId,
+}
+
+fn usd(minor: i128) -> String {
+    settlenet_types::ids::format_signed_minor(minor, 2)
+}
+
+pub async fn run(a: DemoArgs) -> Result<()> {
+    let started = Instant::now();
+    let tmp = tempfile::Builder::new()
+        .prefix("settlenet-demo-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let dir = tmp.path().to_path_buf();
+    println!("SettleNet demo: {} validators on loopback, data in {}", a.validators, dir.display());
+    let entries = init_free(&dir, a.validators)?;
+    for e in &entries {
+        println!("  {:6} run by {:15} api {}", e.name, e.member, e.api);
+    }
+    let mut net = LocalNet::start(entries, "warn")?;
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("starting validators (libp2p, RocksDB)...");
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    net.wait_ready(Duration::from_secs(60)).await?;
+    spinner.finish_with_message(format!(
+        "all {} validators up and connected ({:.1}s)",
+        a.validators,
+        started.elapsed().as_secs_f64()
+    ));
+
+    let result = scenario(&a, &dir, &mut net).await;
+    net.stop();
+    if a.keep {
+        let kept = tmp.keep();
+        println!("Network directory kept at {}", kept.display());
+    }
+    result
+}
+
+async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Result<()> {
+    let clients = net.clients()?;
+    let genesis = clients[0].genesis().await?;
+    let chain = genesis.chain_id.clone();
+    let usd_code = Currency(*b"USD");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+
+    // 1. Wallets at two issuers.
+    let specs: [(&str, &str); 6] = [
+        ("alice", "operator-a"),
+        ("bob", "operator-a"),
+        ("chioma", "operator-a"),
+        ("carol", "bank-a"),
+        ("dave", "bank-a"),
+        ("emeka", "bank-a"),
+    ];
+    let users: Vec<User> = specs
+        .iter()
+        .map(|(name, issuer)| User {
+            name,
+            issuer,
+            key: Keypair::generate(),
+            wallet: AccountId(random_id()),
+        })
+        .collect();
+    println!("\n1. Opening {} wallets at two issuers (operator-a, bank-a)", users.len());
+    let mut txs = Vec::new();
+    for u in &users {
+        let member = genesis
+            .member_by_name(u.issuer)
+            .context("demo issuer missing from genesis")?;
+        let key = read_key(&dir.join("keys").join(u.issuer).join("issuer.key"))?;
+        txs.push(sign(
+            &chain,
+            &key,
+            TxId(random_id()),
+            Operation::CreateWallet {
+                account: u.wallet,
+                issuer: member.id,
+                owner: u.key.public(),
+                currency: usd_code,
+            },
+        )?);
+    }
+    let results = submit_and_wait_all(&clients, &txs, None).await?;
+    for (u, r) in users.iter().zip(&results) {
+        println!("   {:7} wallet {} at {:10} -> {}", u.name, u.wallet, u.issuer, r);
+    }
+
+    // 2. Top-ups.
+    println!("\n2. Topping up: each issuer issues e-money into its wallets");
+    let mut txs = Vec::new();
+    let mut topups = Vec::new();
+    for u in &users {
+        let key = read_key(&dir.join("keys").join(u.issuer).join("issuer.key"))?;
+        let amount = Amount(rng.gen_range(100..=500) * 100);
+        topups.push(amount);
+        txs.push(sign(
+            &chain,
+            &key,
+            TxId(random_id()),
+            Operation::Issue {
+                wallet: u.wallet,
+                amount,
+            },
+        )?);
+    }
+    let results = submit_and_wait_all(&clients, &txs, None).await?;
+    for ((u, amt), r) in users.iter().zip(&topups).zip(&results) {
+        println!("   {:7} +{:>8} USD -> {}", u.name, amt.to_decimal(2), r);
+    }
+    let issued: u64 = topups.iter().map(|a| a.0).sum();
+
+    // 3. A burst of payments between the two issuers' customers, sent to all four nodes.
+    println!(
+        "\n3. A burst of {} payments between wallets, submitted to every node",
+        a.payments
+    );
+    let mut txs = Vec::new();
+    for _ in 0..a.payments {
+        let from = rng.gen_range(0..users.len());
+        let mut to = rng.gen_range(0..users.len() - 1);
+        if to >= from {
+            to += 1;
+        }
+        // Mostly small payments; now and then one larger than a wallet can hold.
+        let amount = if rng.gen_bool(0.03) {
+            Amount(rng.gen_range(600..900) * 100)
+        } else {
+            Amount(rng.gen_range(100..2_500))
+        };
+        txs.push(sign(
+            &chain,
+            &users[from].key,
+            TxId(random_id()),
+            Operation::Transfer {
+                from: users[from].wallet,
+                to: users[to].wallet,
+                amount,
+            },
+        )?);
+    }
+    let bar = ProgressBar::new(txs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("   {bar:40} {pos}/{len} final {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let t0 = Instant::now();
+    let results = submit_and_wait_all(&clients, &txs, Some(&bar)).await?;
+    bar.finish_with_message(format!("in {:.2}s", t0.elapsed().as_secs_f64()));
+    let mut by_result: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &results {
+        *by_result.entry(r.clone()).or_default() += 1;
+    }
+    for (r, n) in &by_result {
+        println!("   {n:5} {r}");
+    }
+
+    // 4. Bad input the network refuses, changing nothing.
+    println!("\n4. What the network refuses");
+    let mut forged = txs[0].clone();
+    forged.tx.op = Operation::Transfer {
+        from: users[0].wallet,
+        to: users[1].wallet,
+        amount: Amount(1_000_000),
+    };
+    match clients[1].submit(&forged).await {
+        Ok(v) => bail!("a forged transaction was accepted: {v}"),
+        Err(e) => println!("   forged signature     -> {}", short(&e.to_string())),
+    }
+    let retry = clients[2].submit(&txs[0]).await?;
+    println!(
+        "   retry of a paid id   -> {} at height {} (no second payment)",
+        retry["status"].as_str().unwrap_or(""),
+        retry["height"]
+    );
+    let thief = Keypair::generate();
+    let steal = sign(
+        &chain,
+        &thief,
+        TxId(random_id()),
+        Operation::Transfer {
+            from: users[0].wallet,
+            to: users[1].wallet,
+            amount: Amount(100),
+        },
+    )?;
+    let r = submit_and_wait_all(&clients[3..], &[steal], None).await?;
+    println!("   payment signed by a stranger -> {}", r[0]);
+
+    // 5. Final state.
+    let status: Vec<Value> = futures_status(&clients).await?;
+    let height = status[0]["height"].as_u64().unwrap_or(0);
+    println!("\n5. Final balances (USD)");
+    let mut total: i128 = 0;
+    for u in &users {
+        let v = clients[0].get(&format!("/v1/accounts/{}", u.wallet)).await?;
+        let bal: i128 = v["balance_minor"].as_str().unwrap_or("0").parse().unwrap_or(0);
+        total += bal;
+        println!("   {:7} {:10} {:>10}", u.name, u.issuer, usd(bal));
+    }
+    println!(
+        "   total {:>28}  (issued {}: money conserved: {})",
+        usd(total),
+        usd(issued as i128),
+        if total == issued as i128 { "yes" } else { "NO" }
+    );
+    if total != issued as i128 {
+        bail!("money not conserved: wallets hold {total}, issued {issued}");
+    }
+
+    println!("\n6. The four ledgers");
+    // Wait until every node has executed the same height.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let s = futures_status(&clients).await?;
+        let hs: Vec<u64> = s.iter().map(|v| v["height"].as_u64().unwrap_or(0)).collect();
+        if hs.iter().all(|h| *h == hs[0]) || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut roots = std::collections::BTreeSet::new();
+    for v in &status {
+        roots.insert(v["state_root"].as_str().unwrap_or("").to_string());
+        println!(
+            "   {:6} height {:4}  state root {}  peers {}",
+            v["node"].as_str().unwrap_or(""),
+            v["height"],
+            v["state_root"].as_str().unwrap_or(""),
+            v["peers"].as_array().map(|p| p.len()).unwrap_or(0)
+        );
+    }
+    let last = clients[0].get("/v1/blocks/latest").await?;
+    println!(
+        "   {} blocks; the last ({}) carries a commit certificate signed by {}",
+        height.max(last["height"].as_u64().unwrap_or(0)),
+        last["hash"].as_str().unwrap_or(""),
+        last["certificate"]["signatures"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["validator"].as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    );
+    if roots.len() != 1 {
+        bail!("the nodes disagree on the state root: {roots:?}");
+    }
+    println!("   all {} nodes hold the same state root.", status.len());
+    println!("\nDemo finished: stopping the validators and removing their data.");
+    Ok(())
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(140).collect()
+}
+
+async fn futures_status(clients: &[Client]) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for c in clients {
+        out.push(c.status().await?);
+    }
+    Ok(out)
+}
+
+/// Submit transactions round-robin across nodes (in batches), then wait until every one is
+/// final; returns "committed" or "rejected: <reason>" for each.
+pub async fn submit_and_wait_all(
+    clients: &[Client],
+    txs: &[SignedTransaction],
+    bar: Option<&ProgressBar>,
+) -> Result<Vec<String>> {
+    let chunk = 50;
+    for (i, batch) in txs.chunks(chunk).enumerate() {
+        let c = &clients[i % clients.len()];
+        let v = c.submit_batch(batch).await?;
+        for r in v["results"].as_array().into_iter().flatten() {
+            if r["status"] == "refused" {
+                bail!("{} refused a transaction: {r}", c.base());
+            }
+        }
+    }
+    let mut out = vec![String::new(); txs.len()];
+    let mut done = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done < txs.len() {
+        for (i, t) in txs.iter().enumerate() {
+            if !out[i].is_empty() {
+                continue;
+            }
+            if let Some(v) = clients[0]
+                .get_opt(&format!("/v1/transactions/{}", t.tx.id))
+                .await?
+            {
+                match v["status"].as_str() {
+                    Some("committed") => out[i] = "committed".into(),
+                    Some("rejected") => {
+                        out[i] = format!("rejected: {}", v["reason"].as_str().unwrap_or(""))
+                    }
+                    _ => continue,
+                }
+                done += 1;
+                if let Some(b) = bar {
+                    b.set_position(done as u64);
+                }
+            }
+        }
+        if done < txs.len() {
+            if Instant::now() > deadline {
+                bail!("{} transactions not final after 60 s", txs.len() - done);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(out)
+}

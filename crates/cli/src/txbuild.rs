@@ -1,0 +1,60 @@
+//! Building and signing transactions.
+
+use anyhow::{anyhow, Context, Result};
+use settlenet_crypto::{KeyFile, KeyKind, Keypair};
+use settlenet_types::{
+    AccountId, Amount, Currency, Genesis, Operation, SignedTransaction, Transaction, TxId,
+    TX_VERSION,
+};
+use std::path::Path;
+
+/// A fresh random 128-bit id.
+pub fn random_id() -> [u8; 16] {
+    rand::random()
+}
+
+/// Sign an operation for `chain_id` with `key`.
+pub fn sign(chain_id: &str, key: &Keypair, id: TxId, op: Operation) -> Result<SignedTransaction> {
+    let tx = Transaction {
+        version: TX_VERSION,
+        chain_id: chain_id.to_string(),
+        id,
+        signer: key.public(),
+        op,
+    };
+    let signature = key.sign(&tx.signing_message()?);
+    Ok(SignedTransaction { tx, signature })
+}
+
+/// Read a signing key of any kind from a key file.
+pub fn read_key(path: &Path) -> Result<Keypair> {
+    let (_, key) = KeyFile::read(path, None)?;
+    Ok(key)
+}
+
+/// Read a user (wallet owner) key.
+pub fn read_user_key(path: &Path) -> Result<Keypair> {
+    let (_, key) = KeyFile::read(path, Some(KeyKind::User))?;
+    Ok(key)
+}
+
+/// Parse "12.50" in the currency's exponent.
+pub fn parse_amount(genesis: &Genesis, currency: Currency, text: &str) -> Result<Amount> {
+    let exp = genesis
+        .exponent(currency)
+        .ok_or_else(|| anyhow!("currency {currency} is not held on this network"))?;
+    Amount::parse_decimal(text, exp).with_context(|| format!("amount {text:?} in {currency}"))
+}
+
+/// Parse an optional tx id or make a random one.
+pub fn tx_id(given: Option<&str>) -> Result<TxId> {
+    match given {
+        Some(s) => s.parse().context("--id"),
+        None => Ok(TxId(random_id())),
+    }
+}
+
+/// Parse an account id.
+pub fn account_id(s: &str) -> Result<AccountId> {
+    s.parse().with_context(|| format!("account id {s:?}"))
+}

@@ -1,0 +1,1029 @@
+//! Table-driven unit tests of the replica, one input at a time.
+
+use crate::*;
+use settlenet_crypto::{verify_certificate, Keypair};
+use settlenet_types::block::{VoteBody, VoteKind, BLOCK_VERSION};
+use settlenet_types::genesis::GENESIS_VERSION;
+use settlenet_types::{
+    decode, encode, AccountId, Amount, Block, BlockHeader, CommitCertificate, CommitSignature,
+    ConsensusParams, CurrencyInfo, Genesis, Hash, Height, Member, MemberId, MemberKind, Operation,
+    PublicKey, ReplicaId, SignedTransaction, Transaction, TxId, ValidatorInfo, View, TX_VERSION,
+};
+
+const CHAIN: &str = "test-chain";
+
+struct Fixture {
+    keys: Vec<Keypair>,
+    validators: Vec<PublicKey>,
+}
+
+fn fixture(n: usize) -> Fixture {
+    let keys: Vec<Keypair> = (0..n)
+        .map(|i| Keypair::from_seed([i as u8 + 1; 32]))
+        .collect();
+    let validators = keys.iter().map(Keypair::public).collect();
+    Fixture { keys, validators }
+}
+
+impl Fixture {
+    fn replica(&self, me: u16, max_in_flight: u64, last_committed: u64) -> Replica {
+        Replica::new(
+            ReplicaConfig {
+                chain_id: CHAIN.into(),
+                validators: self.validators.clone(),
+                me: ReplicaId(me),
+                key: self.keys[usize::from(me)].clone(),
+                max_in_flight,
+            },
+            Height(last_committed),
+            View(0),
+        )
+        .expect("valid config")
+    }
+
+    fn pre_prepare(&self, from: u16, view: u64, block: &Block) -> SignedMessage {
+        SignedMessage::pre_prepare(
+            CHAIN,
+            View(view),
+            block.clone(),
+            ReplicaId(from),
+            &self.keys[usize::from(from)],
+        )
+        .expect("sign")
+    }
+
+    fn vote(&self, from: u16, kind: VoteKind, height: u64, hash: Hash) -> SignedMessage {
+        self.vote_in(from, kind, 0, height, hash)
+    }
+
+    fn vote_in(
+        &self,
+        from: u16,
+        kind: VoteKind,
+        view: u64,
+        height: u64,
+        hash: Hash,
+    ) -> SignedMessage {
+        let body = VoteBody {
+            kind,
+            chain_id: CHAIN.into(),
+            view: View(view),
+            height: Height(height),
+            block_hash: hash,
+        };
+        SignedMessage::vote(body, ReplicaId(from), &self.keys[usize::from(from)]).expect("sign")
+    }
+
+    fn genesis(&self) -> Genesis {
+        Genesis {
+            version: GENESIS_VERSION,
+            chain_id: CHAIN.into(),
+            genesis_time_ms: 0,
+            currencies: vec![CurrencyInfo {
+                code: "USD".parse().expect("currency"),
+                exponent: 2,
+            }],
+            members: vec![Member {
+                id: MemberId(0),
+                name: "bank-a".into(),
+                kind: MemberKind::Bank,
+                bic: None,
+                clearing_id: None,
+                staff: vec![],
+            }],
+            validators: self
+                .validators
+                .iter()
+                .enumerate()
+                .map(|(i, k)| ValidatorInfo {
+                    id: ReplicaId(i as u16),
+                    name: format!("node{i}"),
+                    member: MemberId(0),
+                    public_key: *k,
+                    peer_id: format!("peer{i}"),
+                })
+                .collect(),
+            accounts: vec![],
+            consensus: ConsensusParams::default(),
+        }
+    }
+
+    /// A certificate as the replica must build it: the given signers' COMMITs, sorted.
+    fn certificate(&self, height: u64, hash: Hash, signers: &[u16]) -> CommitCertificate {
+        let mut signers = signers.to_vec();
+        signers.sort_unstable();
+        CommitCertificate {
+            height: Height(height),
+            view: View(0),
+            block_hash: hash,
+            signatures: signers
+                .iter()
+                .map(|s| CommitSignature {
+                    replica: ReplicaId(*s),
+                    signature: self.vote(*s, VoteKind::Commit, height, hash).signature,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn tx(n: u8) -> SignedTransaction {
+    let key = Keypair::from_seed([200; 32]);
+    let tx = Transaction {
+        version: TX_VERSION,
+        chain_id: CHAIN.into(),
+        id: TxId([n; 16]),
+        signer: key.public(),
+        op: Operation::Issue {
+            wallet: AccountId([1; 16]),
+            amount: Amount(u64::from(n) + 1),
+        },
+    };
+    let signature = key.sign(&tx.signing_message().expect("msg"));
+    SignedTransaction { tx, signature }
+}
+
+fn block(height: u64, salt: u64, tx_count: u8) -> Block {
+    let txs: Vec<_> = (0..tx_count).map(tx).collect();
+    Block {
+        header: BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: CHAIN.into(),
+            height: Height(height),
+            timestamp_ms: 1_000 + salt,
+            proposer: ReplicaId(0),
+            tx_count: u32::from(tx_count),
+            tx_root: Block::compute_tx_root(&txs).expect("root"),
+            state_height: Height(0),
+            state_root: Hash::ZERO,
+        },
+        txs,
+    }
+}
+
+fn hash(b: &Block) -> Hash {
+    b.header.hash().expect("hash")
+}
+
+fn msg(m: &SignedMessage) -> Input {
+    Input::Message {
+        from: m.from,
+        message: m.clone(),
+    }
+}
+
+fn verdict(b: &Block, valid: bool) -> Input {
+    Input::ProposalVerdict {
+        view: View(0),
+        height: b.header.height,
+        block_hash: hash(b),
+        valid,
+    }
+}
+
+fn step(r: &mut Replica, input: Input) -> Vec<Output> {
+    let mut out = Vec::new();
+    r.step(input, &mut out);
+    out
+}
+
+/// Run `(description, input, expected outputs)` rows in order.
+fn run_table(r: &mut Replica, table: Vec<(&str, Input, Vec<Output>)>) {
+    for (description, input, expected) in table {
+        let got = step(r, input);
+        assert_eq!(got, expected, "step: {description}");
+    }
+}
+
+#[test]
+fn happy_path_backup_step_by_step() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    assert_eq!(r.primary(), ReplicaId(0));
+    assert!(!r.is_primary());
+    assert_eq!(r.next_proposal_height(), None);
+    let b = block(1, 0, 3);
+    assert!(
+        step(&mut r, Input::Propose(b.clone())).is_empty(),
+        "a backup does not propose"
+    );
+    assert_eq!(r.stats().proposals_refused, 1);
+    let h = hash(&b);
+    let pp = fx.pre_prepare(0, 0, &b);
+    let cert = fx.certificate(1, h, &[0, 1, 2]);
+    run_table(
+        &mut r,
+        vec![
+            (
+                "pre-prepare -> the node must verify the block",
+                msg(&pp),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b.clone(),
+                }],
+            ),
+            (
+                "valid verdict -> PREPARE",
+                verdict(&b, true),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Prepare, 1, h))],
+            ),
+            (
+                "second backup PREPARE -> prepared -> COMMIT",
+                msg(&fx.vote(2, VoteKind::Prepare, 1, h)),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Commit, 1, h))],
+            ),
+            (
+                "third PREPARE after prepared changes nothing",
+                msg(&fx.vote(3, VoteKind::Prepare, 1, h)),
+                vec![],
+            ),
+            (
+                "primary's COMMIT: 2 of 3",
+                msg(&fx.vote(0, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+            (
+                "backup 2's COMMIT: quorum -> Committed",
+                msg(&fx.vote(2, VoteKind::Commit, 1, h)),
+                vec![Output::Committed {
+                    block: b.clone(),
+                    certificate: cert.clone(),
+                }],
+            ),
+            (
+                "a late COMMIT for a committed height is stale",
+                msg(&fx.vote(3, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(r.last_committed(), Height(1));
+    assert_eq!(r.stats().committed, 1);
+    assert_eq!(r.stats().dropped(DropReason::Stale), 1);
+    verify_certificate(&fx.genesis(), Height(1), &h, &cert).expect("certificate verifies");
+}
+
+#[test]
+fn happy_path_primary_and_in_flight_window() {
+    let fx = fixture(4);
+    let mut r = fx.replica(0, 2, 0);
+    assert!(r.is_primary());
+    assert_eq!(r.next_proposal_height(), Some(Height(1)));
+    let b1 = block(1, 0, 0);
+    let b2 = block(2, 0, 1);
+    let (h1, h2) = (hash(&b1), hash(&b2));
+    run_table(
+        &mut r,
+        vec![
+            (
+                "propose 1 -> PRE-PREPARE",
+                Input::Propose(b1.clone()),
+                vec![Output::Broadcast(fx.pre_prepare(0, 0, &b1))],
+            ),
+            (
+                "propose 2 -> PRE-PREPARE",
+                Input::Propose(b2.clone()),
+                vec![Output::Broadcast(fx.pre_prepare(0, 0, &b2))],
+            ),
+            (
+                "window full: proposal 3 refused",
+                Input::Propose(block(3, 0, 0)),
+                vec![],
+            ),
+            (
+                "PREPARE 1 from backup 1",
+                msg(&fx.vote(1, VoteKind::Prepare, 1, h1)),
+                vec![],
+            ),
+            (
+                "PREPARE 1 from backup 2 -> primary COMMITs too",
+                msg(&fx.vote(2, VoteKind::Prepare, 1, h1)),
+                vec![Output::Broadcast(fx.vote(0, VoteKind::Commit, 1, h1))],
+            ),
+            (
+                "COMMIT 1 from 3",
+                msg(&fx.vote(3, VoteKind::Commit, 1, h1)),
+                vec![],
+            ),
+            (
+                "COMMIT 1 from 1 -> Committed",
+                msg(&fx.vote(1, VoteKind::Commit, 1, h1)),
+                vec![Output::Committed {
+                    block: b1.clone(),
+                    certificate: fx.certificate(1, h1, &[0, 1, 3]),
+                }],
+            ),
+        ],
+    );
+    assert_eq!(r.stats().proposals_refused, 1);
+    assert_eq!(r.next_proposal_height(), Some(Height(3)));
+    // A proposal at the wrong height is refused, the right one accepted.
+    assert!(step(&mut r, Input::Propose(block(4, 0, 0))).is_empty());
+    assert_eq!(r.stats().proposals_refused, 2);
+    assert_eq!(step(&mut r, Input::Propose(block(3, 0, 0))).len(), 1);
+    assert_eq!(r.next_proposal_height(), None);
+    let _ = h2;
+}
+
+#[test]
+fn votes_before_pre_prepare_are_kept() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b = block(1, 0, 2);
+    let h = hash(&b);
+    run_table(
+        &mut r,
+        vec![
+            (
+                "COMMIT from 3 first",
+                msg(&fx.vote(3, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+            (
+                "PREPARE from 2",
+                msg(&fx.vote(2, VoteKind::Prepare, 1, h)),
+                vec![],
+            ),
+            (
+                "PREPARE from 3",
+                msg(&fx.vote(3, VoteKind::Prepare, 1, h)),
+                vec![],
+            ),
+            (
+                "COMMIT from 0",
+                msg(&fx.vote(0, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+            (
+                "COMMIT from 2",
+                msg(&fx.vote(2, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+            (
+                "pre-prepare arrives last",
+                msg(&fx.pre_prepare(0, 0, &b)),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b.clone(),
+                }],
+            ),
+            (
+                "verdict: PREPARE, COMMIT and Committed at once, all 4 commits certified",
+                verdict(&b, true),
+                vec![
+                    Output::Broadcast(fx.vote(1, VoteKind::Prepare, 1, h)),
+                    Output::Broadcast(fx.vote(1, VoteKind::Commit, 1, h)),
+                    Output::Committed {
+                        block: b.clone(),
+                        certificate: fx.certificate(1, h, &[0, 1, 2, 3]),
+                    },
+                ],
+            ),
+        ],
+    );
+    verify_certificate(
+        &fx.genesis(),
+        Height(1),
+        &h,
+        &fx.certificate(1, h, &[0, 1, 2, 3]),
+    )
+    .expect("certificate verifies");
+}
+
+#[test]
+fn votes_for_another_block_do_not_count() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b = block(1, 0, 0);
+    let other = hash(&block(1, 99, 0));
+    let _ = step(&mut r, msg(&fx.pre_prepare(0, 0, &b)));
+    let _ = step(&mut r, verdict(&b, true));
+    // Backups 2 and 3 prepare another digest: not prepared.
+    assert!(step(&mut r, msg(&fx.vote(2, VoteKind::Prepare, 1, other))).is_empty());
+    assert!(step(&mut r, msg(&fx.vote(3, VoteKind::Prepare, 1, other))).is_empty());
+    // The primary's PREPARE does not count either (and is dropped).
+    assert!(step(&mut r, msg(&fx.vote(0, VoteKind::Prepare, 1, hash(&b)))).is_empty());
+    assert_eq!(r.stats().dropped(DropReason::PrepareFromPrimary), 1);
+    assert_eq!(r.last_committed(), Height(0));
+}
+
+#[test]
+fn duplicates_are_dropped_and_conflicts_are_evidence() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b = block(1, 0, 0);
+    let h = hash(&b);
+    let h_other = hash(&block(1, 7, 0));
+    let h_third = hash(&block(1, 8, 0));
+    let first = fx.vote(2, VoteKind::Prepare, 1, h);
+    let second = fx.vote(2, VoteKind::Prepare, 1, h_other);
+    let pp = fx.pre_prepare(0, 0, &b);
+    let pp_other = fx.pre_prepare(0, 0, &block(1, 7, 0));
+    let c_first = fx.vote(3, VoteKind::Commit, 1, h_other);
+    let c_second = fx.vote(3, VoteKind::Commit, 1, h);
+    run_table(
+        &mut r,
+        vec![
+            ("first PREPARE kept", msg(&first), vec![]),
+            ("same PREPARE again: duplicate", msg(&first), vec![]),
+            (
+                "different PREPARE from the same replica: evidence",
+                msg(&second),
+                vec![Output::Evidence {
+                    replica: ReplicaId(2),
+                    first: first.clone(),
+                    second: second.clone(),
+                }],
+            ),
+            (
+                "a third conflicting one: counted, not reported again",
+                msg(&fx.vote(2, VoteKind::Prepare, 1, h_third)),
+                vec![],
+            ),
+            ("COMMIT from 3 for the other block", msg(&c_first), vec![]),
+            (
+                "conflicting COMMIT from 3: evidence",
+                msg(&c_second),
+                vec![Output::Evidence {
+                    replica: ReplicaId(3),
+                    first: c_first.clone(),
+                    second: c_second.clone(),
+                }],
+            ),
+            (
+                "pre-prepare",
+                msg(&pp),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b.clone(),
+                }],
+            ),
+            ("same pre-prepare again", msg(&pp), vec![]),
+            (
+                "primary equivocates",
+                msg(&pp_other),
+                vec![Output::Evidence {
+                    replica: ReplicaId(0),
+                    first: pp.clone(),
+                    second: pp_other.clone(),
+                }],
+            ),
+            (
+                "the first PREPARE of 2 was kept: with ours, prepared",
+                verdict(&b, true),
+                vec![
+                    Output::Broadcast(fx.vote(1, VoteKind::Prepare, 1, h)),
+                    Output::Broadcast(fx.vote(1, VoteKind::Commit, 1, h)),
+                ],
+            ),
+        ],
+    );
+    let stats = r.stats();
+    assert_eq!(stats.dropped(DropReason::Duplicate), 2);
+    assert_eq!(stats.dropped(DropReason::Conflicting), 4);
+    assert_eq!(stats.evidence, 3);
+}
+
+#[test]
+fn bad_messages_are_dropped_and_counted() {
+    let fx = fixture(4);
+    let b = block(1, 0, 2);
+    let h = hash(&b);
+
+    let mut bad_sig = fx.vote(2, VoteKind::Prepare, 1, h);
+    bad_sig.signature.0[0] ^= 1;
+    let mut impersonated = fx.vote(2, VoteKind::Prepare, 1, h);
+    impersonated.from = ReplicaId(3); // 2's signature, claiming to be 3
+    let unknown = {
+        let mut m = fx.vote(2, VoteKind::Prepare, 1, h);
+        m.from = ReplicaId(9);
+        m
+    };
+    let wrong_chain = {
+        let body = VoteBody {
+            kind: VoteKind::Prepare,
+            chain_id: "other-chain".into(),
+            view: View(0),
+            height: Height(1),
+            block_hash: h,
+        };
+        SignedMessage::vote(body, ReplicaId(2), &fx.keys[2]).expect("sign")
+    };
+    let wrong_chain_block = {
+        let mut blk = b.clone();
+        blk.header.chain_id = "other-chain".into();
+        fx.pre_prepare(0, 0, &blk)
+    };
+    // Validly signed by the primary, but the header's tx_root does not match the transactions.
+    let bad_root = {
+        let mut blk = b.clone();
+        blk.txs.swap(0, 1);
+        fx.pre_prepare(0, 0, &blk)
+    };
+    let bad_count = {
+        let mut blk = b.clone();
+        blk.txs.pop();
+        fx.pre_prepare(0, 0, &blk)
+    };
+    let kind_mismatch = {
+        let m = fx.vote(2, VoteKind::Commit, 1, h);
+        let Payload::Commit(body) = m.payload else {
+            panic!("commit")
+        };
+        SignedMessage {
+            from: m.from,
+            payload: Payload::Prepare(body),
+            signature: m.signature,
+        }
+    };
+    let table: Vec<(&str, Input, DropReason)> = vec![
+        ("bad signature", msg(&bad_sig), DropReason::BadSignature),
+        (
+            "signed by 2, claims 3",
+            msg(&impersonated),
+            DropReason::BadSignature,
+        ),
+        ("unknown sender", msg(&unknown), DropReason::UnknownSender),
+        (
+            "transport sender differs from message.from",
+            Input::Message {
+                from: ReplicaId(3),
+                message: fx.vote(2, VoteKind::Prepare, 1, h),
+            },
+            DropReason::FromMismatch,
+        ),
+        (
+            "wrong chain id (vote)",
+            msg(&wrong_chain),
+            DropReason::WrongChain,
+        ),
+        (
+            "wrong chain id (block)",
+            msg(&wrong_chain_block),
+            DropReason::WrongChain,
+        ),
+        (
+            "tx_root does not match",
+            msg(&bad_root),
+            DropReason::BadBlock,
+        ),
+        (
+            "tx_count does not match",
+            msg(&bad_count),
+            DropReason::BadBlock,
+        ),
+        (
+            "pre-prepare from a backup",
+            msg(&fx.pre_prepare(2, 0, &b)),
+            DropReason::NotFromPrimary,
+        ),
+        (
+            "PREPARE from the primary",
+            msg(&fx.vote(0, VoteKind::Prepare, 1, h)),
+            DropReason::PrepareFromPrimary,
+        ),
+        (
+            "COMMIT body in a PREPARE",
+            msg(&kind_mismatch),
+            DropReason::Malformed,
+        ),
+        (
+            "wrong view",
+            msg(&fx.vote_in(2, VoteKind::Prepare, 1, 1, h)),
+            DropReason::WrongView,
+        ),
+        (
+            "pre-prepare of another view",
+            msg(&fx.pre_prepare(2, 1, &b)),
+            DropReason::WrongView,
+        ),
+        (
+            "at or below last committed",
+            msg(&fx.vote(2, VoteKind::Prepare, 0, h)),
+            DropReason::Stale,
+        ),
+        (
+            "my own name",
+            msg(&fx.vote(1, VoteKind::Prepare, 1, h)),
+            DropReason::FromSelf,
+        ),
+    ];
+    for (description, input, reason) in table {
+        let mut r = fx.replica(1, 4, 0);
+        let out = step(&mut r, input);
+        assert!(out.is_empty(), "{description}: {out:?}");
+        let stats = r.stats();
+        assert_eq!(stats.dropped(reason), 1, "{description}: {stats:?}");
+        assert_eq!(stats.dropped_total(), 1, "{description}: {stats:?}");
+    }
+}
+
+#[test]
+fn invalid_verdict_means_no_prepare() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b = block(1, 0, 1);
+    let h = hash(&b);
+    run_table(
+        &mut r,
+        vec![
+            (
+                "pre-prepare",
+                msg(&fx.pre_prepare(0, 0, &b)),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b.clone(),
+                }],
+            ),
+            ("node says invalid: nothing", verdict(&b, false), vec![]),
+            (
+                "a later valid verdict is ignored",
+                verdict(&b, true),
+                vec![],
+            ),
+            (
+                "PREPARE from 2",
+                msg(&fx.vote(2, VoteKind::Prepare, 1, h)),
+                vec![],
+            ),
+            (
+                "PREPARE from 3: still no COMMIT",
+                msg(&fx.vote(3, VoteKind::Prepare, 1, h)),
+                vec![],
+            ),
+            (
+                "COMMITs do not commit it",
+                msg(&fx.vote(0, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+            ("", msg(&fx.vote(2, VoteKind::Commit, 1, h)), vec![]),
+            ("", msg(&fx.vote(3, VoteKind::Commit, 1, h)), vec![]),
+        ],
+    );
+    assert_eq!(r.stats().proposals_rejected, 1);
+    assert_eq!(r.stats().verdicts_ignored, 1);
+    assert_eq!(r.last_committed(), Height(0));
+}
+
+#[test]
+fn verdict_for_unknown_proposal_is_ignored() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b = block(1, 0, 0);
+    assert!(step(&mut r, verdict(&b, true)).is_empty());
+    let _ = step(&mut r, msg(&fx.pre_prepare(0, 0, &b)));
+    // Right height, wrong hash.
+    assert!(step(&mut r, verdict(&block(1, 5, 0), true)).is_empty());
+    assert_eq!(r.stats().verdicts_ignored, 2);
+}
+
+#[test]
+fn out_of_window_reports_behind_with_f_plus_one_support() {
+    let fx = fixture(4);
+    // max_in_flight 2: window (0, 4].
+    let mut r = fx.replica(1, 2, 0);
+    let far = hash(&block(5, 0, 0));
+    let mut forged = fx.vote(3, VoteKind::Commit, 100, far);
+    forged.signature.0[5] ^= 1;
+    run_table(
+        &mut r,
+        vec![
+            (
+                "edge of window is kept",
+                msg(&fx.vote(2, VoteKind::Commit, 4, far)),
+                vec![],
+            ),
+            (
+                "one validator far ahead: not enough",
+                msg(&fx.vote(2, VoteKind::Commit, 1_000_000, far)),
+                vec![],
+            ),
+            ("badly signed far message: ignored", msg(&forged), vec![]),
+            (
+                "a second validator at 7: f+1 are at >= 7",
+                msg(&fx.vote(3, VoteKind::Commit, 7, far)),
+                vec![Output::Behind { height: Height(7) }],
+            ),
+            (
+                "again at 7: rate-limited",
+                msg(&fx.vote(3, VoteKind::Prepare, 7, far)),
+                vec![],
+            ),
+            (
+                "the primary at 9: f+1 are at >= 9",
+                msg(&fx.pre_prepare(0, 0, &block(9, 0, 0))),
+                vec![Output::Behind { height: Height(9) }],
+            ),
+        ],
+    );
+    let stats = r.stats();
+    assert_eq!(stats.behind, 2);
+    assert_eq!(stats.dropped(DropReason::AboveWindow), 4);
+    assert_eq!(stats.dropped(DropReason::BadSignature), 1);
+}
+
+#[test]
+fn commits_are_emitted_in_height_order() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b1 = block(1, 0, 0);
+    let b2 = block(2, 0, 1);
+    let (h1, h2) = (hash(&b1), hash(&b2));
+    run_table(
+        &mut r,
+        vec![
+            (
+                "pp 2",
+                msg(&fx.pre_prepare(0, 0, &b2)),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b2.clone(),
+                }],
+            ),
+            (
+                "verdict 2",
+                verdict(&b2, true),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Prepare, 2, h2))],
+            ),
+            (
+                "prepare 2",
+                msg(&fx.vote(2, VoteKind::Prepare, 2, h2)),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Commit, 2, h2))],
+            ),
+            (
+                "commit 2 from 0",
+                msg(&fx.vote(0, VoteKind::Commit, 2, h2)),
+                vec![],
+            ),
+            (
+                "commit 2 from 2: committed-local, but 1 is missing",
+                msg(&fx.vote(2, VoteKind::Commit, 2, h2)),
+                vec![],
+            ),
+            (
+                "pp 1",
+                msg(&fx.pre_prepare(0, 0, &b1)),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b1.clone(),
+                }],
+            ),
+            (
+                "verdict 1",
+                verdict(&b1, true),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Prepare, 1, h1))],
+            ),
+            (
+                "prepare 1",
+                msg(&fx.vote(3, VoteKind::Prepare, 1, h1)),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Commit, 1, h1))],
+            ),
+            (
+                "commit 1 from 0",
+                msg(&fx.vote(0, VoteKind::Commit, 1, h1)),
+                vec![],
+            ),
+            (
+                "commit 1 from 3: 1 then 2",
+                msg(&fx.vote(3, VoteKind::Commit, 1, h1)),
+                vec![
+                    Output::Committed {
+                        block: b1.clone(),
+                        certificate: fx.certificate(1, h1, &[0, 1, 3]),
+                    },
+                    Output::Committed {
+                        block: b2.clone(),
+                        certificate: fx.certificate(2, h2, &[0, 1, 2]),
+                    },
+                ],
+            ),
+        ],
+    );
+    assert_eq!(r.last_committed(), Height(2));
+    let g = fx.genesis();
+    verify_certificate(&g, Height(2), &h2, &fx.certificate(2, h2, &[0, 1, 2])).expect("verifies");
+    // A certificate short of a quorum does not verify (the check can fail).
+    assert!(verify_certificate(&g, Height(2), &h2, &fx.certificate(2, h2, &[0, 1])).is_err());
+}
+
+#[test]
+fn synced_to_forgets_and_continues() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 2, 0);
+    let b3 = block(3, 0, 0);
+    let h3 = hash(&b3);
+    // Height 3 gets everything but cannot be emitted: 1 and 2 are missing.
+    let _ = step(&mut r, msg(&fx.pre_prepare(0, 0, &b3)));
+    let _ = step(&mut r, verdict(&b3, true));
+    let _ = step(&mut r, msg(&fx.vote(2, VoteKind::Prepare, 3, h3)));
+    let _ = step(&mut r, msg(&fx.vote(0, VoteKind::Commit, 3, h3)));
+    assert!(step(&mut r, msg(&fx.vote(2, VoteKind::Commit, 3, h3))).is_empty());
+    // Something for height 2 that state transfer will make moot.
+    let _ = step(&mut r, msg(&fx.vote(2, VoteKind::Commit, 2, h3)));
+    run_table(
+        &mut r,
+        vec![
+            (
+                "synced to 2: height 3 is next and ready",
+                Input::SyncedTo(Height(2)),
+                vec![Output::Committed {
+                    block: b3.clone(),
+                    certificate: fx.certificate(3, h3, &[0, 1, 2]),
+                }],
+            ),
+            ("old sync is ignored", Input::SyncedTo(Height(1)), vec![]),
+            (
+                "absurd sync is ignored",
+                Input::SyncedTo(Height(u64::MAX)),
+                vec![],
+            ),
+            (
+                "a vote for 2 is now stale",
+                msg(&fx.vote(3, VoteKind::Commit, 2, h3)),
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(r.last_committed(), Height(3));
+    assert_eq!(r.stats().syncs_ignored, 2);
+    assert_eq!(r.stats().dropped(DropReason::Stale), 1);
+    // The window moved: height 7 = 3 + 2*2 is accepted now.
+    let b7 = block(7, 0, 0);
+    assert_eq!(
+        step(&mut r, msg(&fx.pre_prepare(0, 0, &b7))),
+        vec![Output::VerifyProposal {
+            view: View(0),
+            block: b7
+        }]
+    );
+}
+
+#[test]
+fn primary_after_sync_proposes_above_it() {
+    let fx = fixture(4);
+    let mut r = fx.replica(0, 2, 0);
+    let _ = step(&mut r, Input::Propose(block(1, 0, 0)));
+    let _ = step(&mut r, Input::SyncedTo(Height(5)));
+    assert_eq!(r.next_proposal_height(), Some(Height(6)));
+}
+
+#[test]
+fn single_validator_commits_its_own_proposals() {
+    let fx = fixture(1);
+    let mut r = fx.replica(0, 1, 0);
+    let b = block(1, 0, 1);
+    let h = hash(&b);
+    let out = step(&mut r, Input::Propose(b.clone()));
+    assert_eq!(
+        out,
+        vec![
+            Output::Broadcast(fx.pre_prepare(0, 0, &b)),
+            Output::Broadcast(fx.vote(0, VoteKind::Commit, 1, h)),
+            Output::Committed {
+                block: b,
+                certificate: fx.certificate(1, h, &[0])
+            },
+        ]
+    );
+}
+
+#[test]
+fn configuration_is_checked() {
+    let fx = fixture(4);
+    let config = |me: u16, key: usize, mif: u64| ReplicaConfig {
+        chain_id: CHAIN.into(),
+        validators: fx.validators.clone(),
+        me: ReplicaId(me),
+        key: fx.keys[key].clone(),
+        max_in_flight: mif,
+    };
+    let cases = vec![
+        ("me out of range", config(4, 0, 4)),
+        ("key is not validators[me]", config(1, 2, 4)),
+        ("max_in_flight 0", config(1, 1, 0)),
+        ("max_in_flight huge", config(1, 1, u64::MAX)),
+    ];
+    for (description, c) in cases {
+        assert!(
+            matches!(
+                Replica::new(c, Height(0), View(0)),
+                Err(ConsensusError::InvalidConfig(_))
+            ),
+            "{description}"
+        );
+    }
+    let mut dup = config(1, 1, 4);
+    dup.validators[2] = dup.validators[3];
+    assert!(Replica::new(dup, Height(0), View(0)).is_err());
+    assert!(Replica::new(config(1, 1, 4), Height(0), View(0)).is_ok());
+}
+
+#[test]
+fn pre_prepare_signatures_never_verify_as_votes() {
+    let fx = fixture(4);
+    let b = block(1, 0, 0);
+    let h = hash(&b);
+    let pp_body = PrePrepareBody::new(CHAIN, View(0), Height(1), h);
+    let pp_bytes = pp_body.signing_message().expect("bytes");
+    for kind in [VoteKind::Prepare, VoteKind::Commit] {
+        let vote_body = VoteBody {
+            kind,
+            chain_id: CHAIN.into(),
+            view: View(0),
+            height: Height(1),
+            block_hash: h,
+        };
+        assert_ne!(pp_bytes, vote_body.signing_message().expect("bytes"));
+        // Replaying the primary's pre-prepare signature as its COMMIT fails.
+        let forged = SignedMessage {
+            from: ReplicaId(0),
+            payload: if kind == VoteKind::Prepare {
+                Payload::Prepare(vote_body)
+            } else {
+                Payload::Commit(vote_body)
+            },
+            signature: fx.pre_prepare(0, 0, &b).signature,
+        };
+        assert!(matches!(
+            forged.verify(CHAIN, &fx.validators),
+            Err(ConsensusError::BadSignature { .. })
+        ));
+    }
+}
+
+#[test]
+fn signed_messages_round_trip_through_the_codec() {
+    let fx = fixture(4);
+    // Empty block: `settlenet_types::Operation` is an internally tagged serde enum, which the
+    // canonical (bincode) decoder cannot decode, so a block with transactions does not decode
+    // yet (a types-crate issue, reported; see `transactions_decode_with_the_codec`).
+    let b = block(3, 0, 0);
+    for m in [
+        fx.pre_prepare(0, 0, &b),
+        fx.vote(1, VoteKind::Prepare, 3, hash(&b)),
+        fx.vote(2, VoteKind::Commit, 3, hash(&b)),
+    ] {
+        let bytes = encode("signed message", &m).expect("encode");
+        let back: SignedMessage = decode("signed message", &bytes).expect("decode");
+        assert_eq!(back, m);
+        back.verify(CHAIN, &fx.validators).expect("verifies");
+    }
+}
+
+/// Documents the types-crate issue above: a `SignedTransaction` does not survive the canonical
+/// codec. Ignored here because the fix belongs to `settlenet-types`; run with `--ignored`.
+#[test]
+#[ignore = "settlenet-types: Operation is #[serde(tag)], which bincode cannot decode"]
+fn transactions_decode_with_the_codec() {
+    let t = tx(1);
+    let bytes = encode("signed transaction", &t).expect("encode");
+    assert_eq!(SignedTransaction::decode(&bytes).expect("decode"), t);
+}
+
+#[test]
+fn commits_for_another_block_do_not_count() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let b = block(1, 0, 0);
+    let h = hash(&b);
+    let other = hash(&block(1, 99, 0));
+    run_table(
+        &mut r,
+        vec![
+            (
+                "COMMIT from 0 for another block",
+                msg(&fx.vote(0, VoteKind::Commit, 1, other)),
+                vec![],
+            ),
+            (
+                "COMMIT from 2 for another block",
+                msg(&fx.vote(2, VoteKind::Commit, 1, other)),
+                vec![],
+            ),
+            (
+                "pre-prepare",
+                msg(&fx.pre_prepare(0, 0, &b)),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b.clone(),
+                }],
+            ),
+            (
+                "verdict",
+                verdict(&b, true),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Prepare, 1, h))],
+            ),
+            (
+                "prepared: 3 COMMITs held, only ours matches",
+                msg(&fx.vote(3, VoteKind::Prepare, 1, h)),
+                vec![Output::Broadcast(fx.vote(1, VoteKind::Commit, 1, h))],
+            ),
+            (
+                "3's COMMIT: 2 matching",
+                msg(&fx.vote(3, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(r.last_committed(), Height(0));
+}

@@ -1,0 +1,217 @@
+//! Shared fixture for the ledger's integration tests: a small genesis, keys and helpers.
+#![allow(dead_code)]
+
+use settlenet_crypto::Keypair;
+use settlenet_ledger::{Account, BlockOutcome, Ledger};
+use settlenet_types::genesis::GENESIS_VERSION;
+use settlenet_types::{
+    AccountId, Amount, ConsensusParams, Currency, CurrencyInfo, Genesis, GenesisAccount,
+    GenesisAccountKind, Height, Member, MemberId, MemberKind, Operation, Role, SignedTransaction,
+    StaffKey, Transaction, TxId, ValidatorInfo, TX_VERSION,
+};
+
+pub const CHAIN: &str = "ledger-test";
+
+pub fn usd() -> Currency {
+    Currency(*b"USD")
+}
+pub fn eur() -> Currency {
+    Currency(*b"EUR")
+}
+
+pub fn key(seed: u8) -> Keypair {
+    Keypair::from_seed([seed; 32])
+}
+
+/// Staff and users of the fixture.
+pub struct Keys {
+    /// bank-a staff with `Role::Issuer`.
+    pub issuer_a: Keypair,
+    /// bank-a staff with `Role::Auditor` only.
+    pub auditor_a: Keypair,
+    /// bank-b staff with `Role::Issuer`.
+    pub issuer_b: Keypair,
+    /// Wallet owners.
+    pub users: [Keypair; 3],
+}
+
+pub fn keys() -> Keys {
+    Keys {
+        issuer_a: key(1),
+        auditor_a: key(2),
+        issuer_b: key(3),
+        users: [key(10), key(11), key(12)],
+    }
+}
+
+pub fn settlement(member: &str, c: Currency) -> AccountId {
+    AccountId::derived("settlement", member, c)
+}
+pub fn float(member: &str, c: Currency) -> AccountId {
+    AccountId::derived("float", member, c)
+}
+
+/// Two banks, USD and EUR. bank-a has a USD float listed at genesis; bank-b's floats and
+/// bank-a's EUR float are created on first issue.
+pub fn genesis() -> Genesis {
+    let k = keys();
+    let staff = |name: &str, kp: &Keypair, roles: Vec<Role>| StaffKey {
+        name: name.into(),
+        public_key: kp.public(),
+        roles,
+    };
+    let member = |id: u16, name: &str, staff: Vec<StaffKey>| Member {
+        id: MemberId(id),
+        name: name.into(),
+        kind: MemberKind::Bank,
+        bic: None,
+        clearing_id: None,
+        staff,
+    };
+    let account = |id, kind, member: u16, currency, balance| GenesisAccount {
+        id,
+        kind,
+        member: MemberId(member),
+        currency,
+        balance,
+    };
+    Genesis {
+        version: GENESIS_VERSION,
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 0,
+        currencies: vec![
+            CurrencyInfo {
+                code: usd(),
+                exponent: 2,
+            },
+            CurrencyInfo {
+                code: eur(),
+                exponent: 2,
+            },
+        ],
+        members: vec![
+            member(
+                0,
+                "bank-a",
+                vec![
+                    staff("issuer", &k.issuer_a, vec![Role::Issuer]),
+                    staff("audit", &k.auditor_a, vec![Role::Auditor, Role::Clearing]),
+                ],
+            ),
+            member(
+                1,
+                "bank-b",
+                vec![staff(
+                    "issuer",
+                    &k.issuer_b,
+                    vec![Role::Issuer, Role::Acquirer],
+                )],
+            ),
+        ],
+        validators: vec![ValidatorInfo {
+            id: settlenet_types::ReplicaId(0),
+            name: "node0".into(),
+            member: MemberId(0),
+            public_key: key(100).public(),
+            peer_id: "peer0".into(),
+        }],
+        accounts: vec![
+            account(
+                settlement("bank-a", usd()),
+                GenesisAccountKind::Settlement,
+                0,
+                usd(),
+                1_000,
+            ),
+            account(
+                settlement("bank-b", usd()),
+                GenesisAccountKind::Settlement,
+                1,
+                usd(),
+                500,
+            ),
+            account(
+                settlement("bank-b", eur()),
+                GenesisAccountKind::Settlement,
+                1,
+                eur(),
+                70,
+            ),
+            account(
+                float("bank-a", usd()),
+                GenesisAccountKind::Float,
+                0,
+                usd(),
+                0,
+            ),
+        ],
+        consensus: ConsensusParams::default(),
+    }
+}
+
+pub fn tx_id(n: u64) -> TxId {
+    let mut b = [0u8; 16];
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    TxId(b)
+}
+
+pub fn wallet_id(n: u8) -> AccountId {
+    AccountId([0xA0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+}
+
+/// A transaction for the fixture chain, signed for real (the ledger does not check it).
+pub fn signed_with(
+    signer: &Keypair,
+    id: TxId,
+    op: Operation,
+    chain: &str,
+    version: u16,
+) -> SignedTransaction {
+    let tx = Transaction {
+        version,
+        chain_id: chain.into(),
+        id,
+        signer: signer.public(),
+        op,
+    };
+    let signature = signer.sign(&tx.signing_message().expect("signing message"));
+    SignedTransaction { tx, signature }
+}
+
+pub fn signed(signer: &Keypair, id: TxId, op: Operation) -> SignedTransaction {
+    signed_with(signer, id, op, CHAIN, TX_VERSION)
+}
+
+pub fn create(account: AccountId, issuer: u16, owner: &Keypair, currency: Currency) -> Operation {
+    Operation::CreateWallet {
+        account,
+        issuer: MemberId(issuer),
+        owner: owner.public(),
+        currency,
+    }
+}
+
+pub fn issue(wallet: AccountId, amount: u64) -> Operation {
+    Operation::Issue {
+        wallet,
+        amount: Amount(amount),
+    }
+}
+
+pub fn transfer(from: AccountId, to: AccountId, amount: u64) -> Operation {
+    Operation::Transfer {
+        from,
+        to,
+        amount: Amount(amount),
+    }
+}
+
+/// Apply one block at the next height.
+pub fn apply(ledger: &mut Ledger, txs: &[SignedTransaction]) -> BlockOutcome {
+    let h = Height(ledger.height().0 + 1);
+    ledger.apply_block(h, 1_000 * h.0, txs)
+}
+
+pub fn snapshot(ledger: &Ledger) -> Vec<Account> {
+    ledger.accounts().cloned().collect()
+}

@@ -1,0 +1,101 @@
+//! State the core publishes for the HTTP API to read without asking it.
+
+use serde::Serialize;
+use settlenet_types::{Hash, Height, View};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+/// A snapshot of the node's position, refreshed after every commit and peer change.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusSnapshot {
+    /// Committed (executed and stored) height.
+    pub height: Height,
+    /// Hash of the block at `height` (zero at genesis).
+    pub last_block_hash: Hash,
+    /// Ledger state root after `height`.
+    pub state_root: Hash,
+    /// Consensus timestamp of the block at `height` (ms).
+    pub last_block_time_ms: u64,
+    /// Current PBFT view.
+    pub view: View,
+    /// Name of the current primary.
+    pub primary: String,
+    /// Names of connected validator peers.
+    pub peers: Vec<String>,
+    /// Pending transactions.
+    pub mempool: usize,
+}
+
+/// Monotonic counters (exposed under `counters` in `/v1/status`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Transactions accepted into this node's mempool from its API.
+    pub txs_submitted: AtomicU64,
+    /// Transactions in blocks this node committed.
+    pub txs_committed: AtomicU64,
+    /// Blocks committed.
+    pub blocks_committed: AtomicU64,
+    /// Blocks installed by state transfer from peers.
+    pub blocks_synced: AtomicU64,
+    /// Peer messages dropped (undecodable, from non-validators, invalid signatures...).
+    pub messages_dropped: AtomicU64,
+    /// Connections refused because the peer is not a validator.
+    pub peers_refused: AtomicU64,
+    /// Proposals this node refused to prepare.
+    pub proposals_refused: AtomicU64,
+    /// Conflicting signed messages seen (equivocation evidence).
+    pub evidence: AtomicU64,
+}
+
+impl Counters {
+    /// Add one.
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Add n.
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// JSON view.
+    pub fn to_json(&self) -> serde_json::Value {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "txs_submitted": g(&self.txs_submitted),
+            "txs_committed": g(&self.txs_committed),
+            "blocks_committed": g(&self.blocks_committed),
+            "blocks_synced": g(&self.blocks_synced),
+            "messages_dropped": g(&self.messages_dropped),
+            "peers_refused": g(&self.peers_refused),
+            "proposals_refused": g(&self.proposals_refused),
+            "evidence": g(&self.evidence),
+        })
+    }
+}
+
+/// What the core shares with the API.
+pub struct Shared {
+    /// Latest status.
+    pub status: RwLock<StatusSnapshot>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl Shared {
+    /// Read the status (a poisoned lock still yields the last value).
+    pub fn status(&self) -> StatusSnapshot {
+        match self.status.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replace the status.
+    pub fn set_status(&self, s: StatusSnapshot) {
+        match self.status.write() {
+            Ok(mut g) => *g = s,
+            Err(p) => *p.into_inner() = s,
+        }
+    }
+}

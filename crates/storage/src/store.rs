@@ -1,0 +1,533 @@
+//! The [`Store`]: one RocksDB instance with one column family per kind of data.
+
+use crate::error::StorageError;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId, TypesError};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+/// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored
+/// value's type changes; a store of any other version is refused at open.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Column family: format version, genesis hash, chain head.
+pub const CF_META: &str = "meta";
+/// Column family: height (8-byte big-endian) -> encoded [`StoredBlock`].
+pub const CF_BLOCKS: &str = "blocks";
+/// Column family: block hash (32 bytes) -> encoded [`Height`].
+pub const CF_BLOCK_INDEX: &str = "block_index";
+/// Column family: tx id (16 bytes) -> encoded `(Height, u32)` (first inclusion).
+pub const CF_TX_INDEX: &str = "tx_index";
+/// Column family: account id (16 bytes) -> the ledger's encoded account.
+pub const CF_ACCOUNTS: &str = "accounts";
+/// Column family: tx id (16 bytes) -> the ledger's encoded tx record.
+pub const CF_RECORDS: &str = "records";
+/// Column family: opaque consensus write-ahead log entries.
+pub const CF_WAL: &str = "wal";
+
+/// Every column family the store opens, in a fixed order.
+pub const COLUMN_FAMILIES: [&str; 7] = [
+    CF_META,
+    CF_BLOCKS,
+    CF_BLOCK_INDEX,
+    CF_TX_INDEX,
+    CF_ACCOUNTS,
+    CF_RECORDS,
+    CF_WAL,
+];
+
+/// Meta key: the store format version (encoded `u32`).
+pub const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// Meta key: the genesis hash the directory belongs to (encoded [`Hash`]).
+pub const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+/// Meta key: the chain head (last height, last block hash, state root); absent until genesis.
+pub const META_HEAD: &[u8] = b"head";
+
+/// Shared LRU block cache across all column families.
+const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Bound on file descriptors RocksDB keeps open (the default is unlimited).
+const MAX_OPEN_FILES: i32 = 512;
+/// Once the WAL exceeds this, RocksDB flushes the column families that pin old WAL files (the
+/// rarely written `meta` and `wal` families would otherwise keep every WAL file alive).
+const MAX_TOTAL_WAL_BYTES: u64 = 256 * 1024 * 1024;
+/// RocksDB's own info logs kept on disk.
+const INFO_LOG_FILES_KEPT: usize = 8;
+/// Background flush and compaction threads (the nodes run on small machines).
+const BACKGROUND_JOBS: i32 = 2;
+
+/// The chain head, stored under [`META_HEAD`] as one value so that a reader always sees a
+/// height, hash and state root that belong together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    /// Last committed height (0 = genesis only).
+    height: Height,
+    /// Hash of the block at `height` ([`Hash::ZERO`] at height 0).
+    block_hash: Hash,
+    /// Ledger state root after executing `height`.
+    state_root: Hash,
+}
+
+/// What one committed block changes in the store; written in one atomic batch by
+/// [`Store::commit_block`].
+#[derive(Debug, Clone, Copy)]
+pub struct BlockWrite<'a> {
+    /// The committed block with its certificate, chain link and post-execution state root.
+    pub block: &'a StoredBlock,
+    /// Encoded accounts created or changed by the block, keyed by id.
+    pub accounts: &'a [(AccountId, Vec<u8>)],
+    /// Encoded tx records created by the block, keyed by tx id.
+    pub records: &'a [(TxId, Vec<u8>)],
+}
+
+/// The node's RocksDB store. `Send + Sync`; share it through an `Arc`.
+pub struct Store {
+    /// The database; every column family of [`COLUMN_FAMILIES`] is open.
+    db: DB,
+    /// Serialises the writers that read the head before writing (`init_genesis`,
+    /// `commit_block`), so that two concurrent commits cannot both pass the height check.
+    head_write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn height_key(height: Height) -> [u8; 8] {
+    height.0.to_be_bytes()
+}
+
+fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
+    settlenet_types::encode(what, value).map_err(|e| match e {
+        TypesError::Encode { what, reason } => StorageError::Encode { what, reason },
+        other => StorageError::Encode {
+            what,
+            reason: other.to_string(),
+        },
+    })
+}
+
+fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StorageError> {
+    settlenet_types::decode(what, bytes).map_err(|e| StorageError::Corrupt {
+        what,
+        key: hex(key),
+        reason: e.to_string(),
+    })
+}
+
+/// A fixed-size id from a stored key; a key of another length is corruption.
+fn key_array<const N: usize>(what: &'static str, key: &[u8]) -> Result<[u8; N], StorageError> {
+    <[u8; N]>::try_from(key).map_err(|_| StorageError::Corrupt {
+        what,
+        key: hex(key),
+        reason: format!("key is {} bytes, expected {N}", key.len()),
+    })
+}
+
+fn cf_options(cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    // Almost every read is a point lookup by id or height.
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    let mut opts = Options::default();
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
+impl Store {
+    /// Open or create the store at `path`, creating missing column families.
+    ///
+    /// A new directory is bound to `genesis_hash` and [`FORMAT_VERSION`] at once (synced);
+    /// an existing one is refused with [`StorageError::UnsupportedFormat`] if written by another
+    /// format and [`StorageError::GenesisMismatch`] if it belongs to another genesis.
+    pub fn open(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut opts = cf_options(&cache);
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_open_files(MAX_OPEN_FILES);
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        opts.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
+        opts.set_max_background_jobs(BACKGROUND_JOBS);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
+        let db = DB::open_cf_descriptors(&opts, path, descriptors)
+            .map_err(|e| StorageError::db(format!("open store at {}", path.display()), e))?;
+        let store = Store {
+            db,
+            head_write_lock: Mutex::new(()),
+        };
+        store.check_identity(genesis_hash)?;
+        Ok(store)
+    }
+
+    /// Check (or, for a new directory, record) the format version and the genesis hash.
+    fn check_identity(&self, genesis_hash: Hash) -> Result<(), StorageError> {
+        let version: Option<u32> =
+            self.get_decoded(CF_META, META_FORMAT_VERSION, "store format version")?;
+        let stored_genesis: Option<Hash> =
+            self.get_decoded(CF_META, META_GENESIS_HASH, "genesis hash")?;
+        match (version, stored_genesis) {
+            (Some(found), _) if found != FORMAT_VERSION => Err(StorageError::UnsupportedFormat {
+                found,
+                supported: FORMAT_VERSION,
+            }),
+            (Some(_), Some(stored)) if stored != genesis_hash => {
+                Err(StorageError::GenesisMismatch {
+                    stored,
+                    expected: genesis_hash,
+                })
+            }
+            (Some(_), Some(_)) => Ok(()),
+            (None, None) => {
+                let meta = self.cf(CF_META)?;
+                let mut batch = WriteBatch::default();
+                batch.put_cf(
+                    meta,
+                    META_FORMAT_VERSION,
+                    encode("store format version", &FORMAT_VERSION)?,
+                );
+                batch.put_cf(
+                    meta,
+                    META_GENESIS_HASH,
+                    encode("genesis hash", &genesis_hash)?,
+                );
+                self.write(batch, true, || "record store identity".to_string())
+            }
+            (version, genesis) => Err(StorageError::Corrupt {
+                what: "store identity",
+                key: hex(if version.is_none() {
+                    META_FORMAT_VERSION
+                } else {
+                    META_GENESIS_HASH
+                }),
+                reason: format!(
+                    "format version present: {}, genesis hash present: {} (both or neither \
+                     expected)",
+                    version.is_some(),
+                    genesis.is_some()
+                ),
+            }),
+        }
+    }
+
+    /// True if no genesis state was written yet (a fresh directory).
+    pub fn is_fresh(&self) -> Result<bool, StorageError> {
+        Ok(self.head()?.is_none())
+    }
+
+    /// Write the genesis accounts and mark the store initialised at height 0 with `state_root`,
+    /// in one atomic, synced batch. Refused ([`StorageError::AlreadyInitialised`]) if the store
+    /// already has state.
+    pub fn init_genesis(
+        &self,
+        accounts: &[(AccountId, Vec<u8>)],
+        state_root: Hash,
+    ) -> Result<(), StorageError> {
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(head) = self.head()? {
+            return Err(StorageError::AlreadyInitialised {
+                last_height: head.height,
+            });
+        }
+        let accounts_cf = self.cf(CF_ACCOUNTS)?;
+        let mut batch = WriteBatch::default();
+        for (id, bytes) in accounts {
+            batch.put_cf(accounts_cf, id.as_bytes(), bytes);
+        }
+        let head = Head {
+            height: Height(0),
+            block_hash: Hash::ZERO,
+            state_root,
+        };
+        batch.put_cf(self.cf(CF_META)?, META_HEAD, encode("chain head", &head)?);
+        // Genesis happens once: sync it so the directory is never half-initialised.
+        self.write(batch, true, || "write genesis state".to_string())
+    }
+
+    /// Commit one block atomically (one `WriteBatch`): the block by height, its hash -> height
+    /// index, a tx id -> (height, index) entry for each transaction not included before, the
+    /// accounts and records, and the new head (height, block hash, `block.state_root`).
+    ///
+    /// Refused without writing anything if the store has no genesis
+    /// ([`StorageError::NotInitialised`]), if the height is not `last_height() + 1`
+    /// ([`StorageError::OutOfOrder`]), if `prev_hash` is not `last_block_hash()`
+    /// ([`StorageError::BrokenChain`]), or if the block's hash, header and certificate disagree
+    /// ([`StorageError::InconsistentBlock`]).
+    ///
+    /// Written to RocksDB's WAL without fsync: it survives the process being killed, not a power
+    /// failure or kernel crash (see the crate docs).
+    pub fn commit_block(&self, write: BlockWrite<'_>) -> Result<(), StorageError> {
+        let stored = write.block;
+        let height = stored.block.header.height;
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let head = self.head()?.ok_or(StorageError::NotInitialised)?;
+        let expected = head.height.next();
+        if height != expected || head.height.0 == u64::MAX {
+            return Err(StorageError::OutOfOrder {
+                expected,
+                got: height,
+            });
+        }
+        if stored.prev_hash != head.block_hash {
+            return Err(StorageError::BrokenChain {
+                height,
+                expected: head.block_hash,
+                got: stored.prev_hash,
+            });
+        }
+        let inconsistent = |reason: String| StorageError::InconsistentBlock { height, reason };
+        if stored.certificate.block_hash != stored.hash {
+            return Err(inconsistent(format!(
+                "hash {} but certificate is for {}",
+                stored.hash, stored.certificate.block_hash
+            )));
+        }
+        if stored.certificate.height != height {
+            return Err(inconsistent(format!(
+                "certificate is for height {}",
+                stored.certificate.height
+            )));
+        }
+
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_BLOCKS)?,
+            height_key(height),
+            encode("stored block", stored)?,
+        );
+        batch.put_cf(
+            self.cf(CF_BLOCK_INDEX)?,
+            stored.hash.as_bytes(),
+            encode("block height", &height)?,
+        );
+        let tx_index = self.cf(CF_TX_INDEX)?;
+        // First inclusion wins, both against earlier blocks and within this block.
+        let mut seen_in_block = BTreeSet::new();
+        for (position, signed) in stored.block.txs.iter().enumerate() {
+            let id = signed.tx.id;
+            if !seen_in_block.insert(id) || self.tx_location(&id)?.is_some() {
+                continue;
+            }
+            let position = u32::try_from(position)
+                .map_err(|_| inconsistent("more than u32::MAX transactions".to_string()))?;
+            batch.put_cf(
+                tx_index,
+                id.as_bytes(),
+                encode("tx location", &(height, position))?,
+            );
+        }
+        let accounts_cf = self.cf(CF_ACCOUNTS)?;
+        for (id, bytes) in write.accounts {
+            batch.put_cf(accounts_cf, id.as_bytes(), bytes);
+        }
+        let records_cf = self.cf(CF_RECORDS)?;
+        for (id, bytes) in write.records {
+            batch.put_cf(records_cf, id.as_bytes(), bytes);
+        }
+        let new_head = Head {
+            height,
+            block_hash: stored.hash,
+            state_root: stored.state_root,
+        };
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_HEAD,
+            encode("chain head", &new_head)?,
+        );
+        self.write(batch, false, || format!("commit block {height}"))
+    }
+
+    /// The last committed height; `Height(0)` after genesis and on a fresh store.
+    pub fn last_height(&self) -> Result<Height, StorageError> {
+        Ok(self.head()?.map_or(Height(0), |h| h.height))
+    }
+
+    /// The hash of the block at [`Store::last_height`]; [`Hash::ZERO`] at height 0 and on a fresh
+    /// store.
+    pub fn last_block_hash(&self) -> Result<Hash, StorageError> {
+        Ok(self.head()?.map_or(Hash::ZERO, |h| h.block_hash))
+    }
+
+    /// The ledger state root after [`Store::last_height`]; [`StorageError::NotInitialised`] on a
+    /// fresh store (there is no state to have a root).
+    pub fn state_root(&self) -> Result<Hash, StorageError> {
+        Ok(self.head()?.ok_or(StorageError::NotInitialised)?.state_root)
+    }
+
+    /// The block committed at `height`, if any.
+    pub fn block(&self, height: Height) -> Result<Option<StoredBlock>, StorageError> {
+        let key = height_key(height);
+        let block: Option<StoredBlock> = self.get_decoded(CF_BLOCKS, &key, "stored block")?;
+        match block {
+            Some(b) if b.block.header.height != height => Err(StorageError::Corrupt {
+                what: "stored block",
+                key: hex(&key),
+                reason: format!(
+                    "stored under height {height} but is for height {}",
+                    b.block.header.height
+                ),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// The height of the committed block with header hash `hash`, if any.
+    pub fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, StorageError> {
+        self.get_decoded(CF_BLOCK_INDEX, hash.as_bytes(), "block height")
+    }
+
+    /// Where transaction `id` was first included: (height, position in the block).
+    pub fn tx_location(&self, id: &TxId) -> Result<Option<(Height, u32)>, StorageError> {
+        self.get_decoded(CF_TX_INDEX, id.as_bytes(), "tx location")
+    }
+
+    /// The encoded account `id`, as last written by genesis or a block.
+    pub fn account(&self, id: &AccountId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_raw(CF_ACCOUNTS, id.as_bytes())
+    }
+
+    /// The encoded tx record of `id`.
+    pub fn record(&self, id: &TxId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_raw(CF_RECORDS, id.as_bytes())
+    }
+
+    /// Every stored account, in id order (for rebuilding the ledger at start-up).
+    pub fn all_accounts(&self) -> Result<Vec<(AccountId, Vec<u8>)>, StorageError> {
+        self.scan(CF_ACCOUNTS)?
+            .into_iter()
+            .map(|(k, v)| Ok((AccountId(key_array("account key", &k)?), v)))
+            .collect()
+    }
+
+    /// Every stored tx record, in tx id order (for rebuilding the ledger at start-up).
+    pub fn all_records(&self) -> Result<Vec<(TxId, Vec<u8>)>, StorageError> {
+        self.scan(CF_RECORDS)?
+            .into_iter()
+            .map(|(k, v)| Ok((TxId(key_array("record key", &k)?), v)))
+            .collect()
+    }
+
+    /// Store a consensus write-ahead log entry, synced to disk before returning (and with it
+    /// every earlier unsynced write, since RocksDB has one WAL).
+    pub fn wal_put(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_WAL)?, key, value);
+        self.write(batch, true, || {
+            format!("write consensus wal entry {}", hex(key))
+        })
+    }
+
+    /// A consensus write-ahead log entry.
+    pub fn wal_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_raw(CF_WAL, key)
+    }
+
+    /// Remove a consensus write-ahead log entry (synced). Removing a missing key is not an error.
+    pub fn wal_delete(&self, key: &[u8]) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_WAL)?, key);
+        self.write(batch, true, || {
+            format!("delete consensus wal entry {}", hex(key))
+        })
+    }
+
+    /// Every consensus write-ahead log entry, in key order.
+    pub fn wal_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        self.scan(CF_WAL)
+    }
+
+    /// Flush every column family's memtable to SST files and fsync the WAL: after this returns,
+    /// everything written so far survives a power failure. For clean shutdown.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        for name in COLUMN_FAMILIES {
+            self.db
+                .flush_cf(self.cf(name)?)
+                .map_err(|e| StorageError::db(format!("flush column family {name}"), e))?;
+        }
+        self.db
+            .flush_wal(true)
+            .map_err(|e| StorageError::db("sync the write-ahead log", e))
+    }
+
+    fn head(&self) -> Result<Option<Head>, StorageError> {
+        self.get_decoded(CF_META, META_HEAD, "chain head")
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StorageError> {
+        self.db.cf_handle(name).ok_or_else(|| StorageError::Db {
+            op: format!("use column family {name}"),
+            reason: "column family is not open".to_string(),
+        })
+    }
+
+    fn write(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        op: impl FnOnce() -> String,
+    ) -> Result<(), StorageError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(sync);
+        // The WAL is what makes an unsynced write survive a killed process; never disable it.
+        opts.disable_wal(false);
+        self.db
+            .write_opt(batch, &opts)
+            .map_err(|e| StorageError::db(op(), e))
+    }
+
+    fn get_raw(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db
+            .get_cf(self.cf(cf)?, key)
+            .map_err(|e| StorageError::db(format!("read {cf} key {}", hex(key)), e))
+    }
+
+    fn get_decoded<T: DeserializeOwned>(
+        &self,
+        cf: &'static str,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, StorageError> {
+        let value = self
+            .db
+            .get_pinned_cf(self.cf(cf)?, key)
+            .map_err(|e| StorageError::db(format!("read {what} ({cf} key {})", hex(key)), e))?;
+        value.map(|bytes| decode(what, key, &bytes)).transpose()
+    }
+
+    fn scan(&self, cf: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        self.db
+            .iterator_cf(self.cf(cf)?, IteratorMode::Start)
+            .map(|item| {
+                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .map_err(|e| StorageError::db(format!("scan column family {cf}"), e))
+            })
+            .collect()
+    }
+}

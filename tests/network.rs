@@ -1,0 +1,442 @@
+//! End to end: four real validator processes on loopback, real libp2p, real RocksDB, real
+//! signatures. Submits payments, checks agreement, kills a non-primary with SIGKILL, checks the
+//! rest keep committing, restarts it and checks it resumes from its own data and catches up; and
+//! checks that bad input is refused with a clear error and changes nothing.
+
+use serde_json::Value;
+use settlenet_crypto::{KeyFile, Keypair};
+use settlenet_node::testnet::{init, NodeEntry, TestnetOptions};
+use settlenet_types::{
+    AccountId, Amount, Currency, Operation, SignedTransaction, Transaction, TxId, TX_VERSION,
+};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
+
+struct Node {
+    entry: NodeEntry,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.entry.home.join("node.log"))
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["node", "start", "--home"])
+            .arg(&self.entry.home)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn node");
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("wait");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+}
+
+struct Net {
+    nodes: Vec<Node>,
+    http: reqwest::Client,
+    chain: String,
+    dir: tempfile::TempDir,
+}
+
+impl Net {
+    async fn get(&self, i: usize, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.nodes[i].entry.api))
+            .send()
+            .await
+            .expect("GET");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_raw(&self, i: usize, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.nodes[i].entry.api))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn submit(&self, i: usize, tx: &SignedTransaction) -> (u16, Value) {
+        self.post_raw(i, "/v1/transactions", serde_json::to_vec(tx).expect("json"))
+            .await
+    }
+
+    async fn status(&self, i: usize) -> Option<Value> {
+        let r = self
+            .http
+            .get(format!("{}/v1/status", self.nodes[i].entry.api))
+            .send()
+            .await
+            .ok()?;
+        r.json().await.ok()
+    }
+
+    async fn wait_final(&self, i: usize, id: TxId) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, v) = self.get(i, &format!("/v1/transactions/{id}")).await;
+            if code == 200 && (v["status"] == "committed" || v["status"] == "rejected") {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "tx {id} not final: {v}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn wait_height(&self, i: usize, h: u64, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.status(i).await {
+                if s["height"].as_u64().unwrap_or(0) >= h {
+                    return s;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node{i} did not reach height {h} in {secs}s (see {}/node.log)",
+                self.nodes[i].entry.home.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn sign(chain: &str, key: &Keypair, id: TxId, op: Operation) -> SignedTransaction {
+    let tx = Transaction {
+        version: TX_VERSION,
+        chain_id: chain.into(),
+        id,
+        signer: key.public(),
+        op,
+    };
+    let signature = key.sign(&tx.signing_message().expect("msg"));
+    SignedTransaction { tx, signature }
+}
+
+fn id() -> TxId {
+    TxId(rand::random())
+}
+
+async fn start_net() -> Net {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = free_ports(8);
+    let opts = TestnetOptions {
+        ports: Some((0..4).map(|i| (p[2 * i], p[2 * i + 1])).collect()),
+        chain_id: "e2e".into(),
+        ..Default::default()
+    };
+    let entries = init(&dir.path().join("net"), &opts).expect("testnet init");
+    let mut nodes: Vec<Node> = entries
+        .into_iter()
+        .map(|entry| Node { entry, child: None })
+        .collect();
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let net = Net {
+        nodes,
+        http: reqwest::Client::new(),
+        chain: "e2e".into(),
+        dir,
+    };
+    // All up and connected.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    'outer: loop {
+        assert!(Instant::now() < deadline, "network did not come up");
+        for i in 0..4 {
+            match net.status(i).await {
+                Some(s) if s["peers"].as_array().map(|p| p.len()).unwrap_or(0) == 3 => {}
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue 'outer;
+                }
+            }
+        }
+        break;
+    }
+    net
+}
+
+fn keys_dir(net: &Net) -> std::path::PathBuf {
+    net.dir.path().join("net")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
+    let mut net = start_net().await;
+    let chain = net.chain.clone();
+    let kd = keys_dir(&net);
+    let issuer = |m: &str| {
+        KeyFile::read(&kd.join("keys").join(m).join("issuer.key"), None)
+            .expect("issuer key")
+            .1
+    };
+    let op_key = issuer("operator-a");
+    let bank_key = issuer("bank-a");
+    let genesis: Value = net.get(0, "/v1/genesis").await.1;
+    let member_id = |name: &str| -> u16 {
+        genesis["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["id"].as_u64())
+            .expect("member") as u16
+    };
+    let usd = Currency(*b"USD");
+
+    // Wallets at two issuers, topped up.
+    let alice = Keypair::generate();
+    let bob = Keypair::generate();
+    let wa = AccountId(rand::random());
+    let wb = AccountId(rand::random());
+    let mut finals = Vec::new();
+    for (key, member, owner, w) in [
+        (&op_key, "operator-a", &alice, wa),
+        (&bank_key, "bank-a", &bob, wb),
+    ] {
+        let tx = sign(
+            &chain,
+            key,
+            id(),
+            Operation::CreateWallet {
+                account: w,
+                issuer: settlenet_types::MemberId(member_id(member)),
+                owner: owner.public(),
+                currency: usd,
+            },
+        );
+        let (code, v) = net.submit(0, &tx).await;
+        assert_eq!(code, 202, "{v}");
+        finals.push(tx.tx.id);
+    }
+    for t in &finals {
+        assert_eq!(net.wait_final(0, *t).await["status"], "committed");
+    }
+    let topup = sign(
+        &chain,
+        &op_key,
+        id(),
+        Operation::Issue {
+            wallet: wa,
+            amount: Amount(100_000),
+        },
+    );
+    assert_eq!(net.submit(1, &topup).await.0, 202);
+    assert_eq!(net.wait_final(0, topup.tx.id).await["status"], "committed");
+
+    // Payments submitted to different nodes.
+    let mut ids = Vec::new();
+    for k in 0..40u64 {
+        let tx = sign(
+            &chain,
+            &alice,
+            id(),
+            Operation::Transfer {
+                from: wa,
+                to: wb,
+                amount: Amount(100 + k),
+            },
+        );
+        let (code, v) = net.submit((k % 4) as usize, &tx).await;
+        assert_eq!(code, 202, "{v}");
+        ids.push(tx.tx.id);
+    }
+    for t in &ids {
+        assert_eq!(net.wait_final(0, *t).await["status"], "committed");
+    }
+    let paid: u64 = (0..40u64).map(|k| 100 + k).sum();
+
+    // All nodes agree block by block.
+    let h = net.status(0).await.expect("status")["height"].as_u64().expect("h");
+    for i in 0..4 {
+        net.wait_height(i, h, 20).await;
+    }
+    for height in 1..=h {
+        let b0 = net.get(0, &format!("/v1/blocks/{height}")).await.1;
+        assert!(b0["certificate"]["signatures"].as_array().expect("sigs").len() >= 3);
+        for i in 1..4 {
+            let bi = net.get(i, &format!("/v1/blocks/{height}")).await.1;
+            assert_eq!(bi["hash"], b0["hash"], "block {height} differs on node{i}");
+            assert_eq!(bi["state_root"], b0["state_root"], "root {height} differs on node{i}");
+            assert_eq!(bi["prev_hash"], b0["prev_hash"]);
+        }
+    }
+    let bal = net.get(3, &format!("/v1/accounts/{wb}")).await.1;
+    assert_eq!(bal["balance_minor"], paid.to_string());
+
+    // ---- bad input: each refused with a clear error and no state change ----
+    let before = net.get(0, &format!("/v1/accounts/{wa}")).await.1;
+    // Forged signature.
+    let mut forged = sign(
+        &chain,
+        &alice,
+        id(),
+        Operation::Transfer {
+            from: wa,
+            to: wb,
+            amount: Amount(1),
+        },
+    );
+    forged.tx.op = Operation::Transfer {
+        from: wa,
+        to: wb,
+        amount: Amount(90_000),
+    };
+    let (code, v) = net.submit(0, &forged).await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_signature", "{v}");
+    // Replayed id with a different body.
+    let mut replay = sign(
+        &chain,
+        &alice,
+        ids[0],
+        Operation::Transfer {
+            from: wa,
+            to: wb,
+            amount: Amount(5_000),
+        },
+    );
+    replay.signature = alice.sign(&replay.tx.signing_message().expect("msg"));
+    let (code, v) = net.submit(2, &replay).await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["error"]["code"], "exists_with_different_body", "{v}");
+    // Exact retry is idempotent: the first result comes back.
+    let first = sign(
+        &chain,
+        &alice,
+        ids[0],
+        Operation::Transfer {
+            from: wa,
+            to: wb,
+            amount: Amount(100),
+        },
+    );
+    let (code, v) = net.submit(1, &first).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "committed");
+    // Overdraft: committed as rejected, nothing moves.
+    let over = sign(
+        &chain,
+        &alice,
+        id(),
+        Operation::Transfer {
+            from: wa,
+            to: wb,
+            amount: Amount(1_000_000),
+        },
+    );
+    assert_eq!(net.submit(3, &over).await.0, 202);
+    let v = net.wait_final(0, over.tx.id).await;
+    assert_eq!(v["status"], "rejected", "{v}");
+    assert_eq!(v["reason"], "insufficient_funds", "{v}");
+    // Malformed JSON and an oversized body.
+    let (code, v) = net.post_raw(0, "/v1/transactions", b"{\"tx\": ".to_vec()).await;
+    assert_eq!(code, 400);
+    assert_eq!(v["error"]["code"], "malformed_json", "{v}");
+    let (code, v) = net
+        .post_raw(0, "/v1/transactions", vec![b' '; 17 * 1024 * 1024])
+        .await;
+    assert_eq!(code, 413, "{v}");
+    let (code, v) = net.get(0, "/v1/accounts/nothex").await;
+    assert_eq!(code, 400, "{v}");
+    let after = net.get(0, &format!("/v1/accounts/{wa}")).await.1;
+    assert_eq!(before["balance_minor"], after["balance_minor"]);
+
+    // ---- crash of a non-primary (node2, SIGKILL): the other three keep committing ----
+    let h_before = net.status(2).await.expect("status")["height"].as_u64().expect("h");
+    let root_before = net.status(2).await.expect("status")["state_root"].clone();
+    net.nodes[2].kill9();
+    let mut more = Vec::new();
+    for k in 0..20u64 {
+        let tx = sign(
+            &chain,
+            &alice,
+            id(),
+            Operation::Transfer {
+                from: wa,
+                to: wb,
+                amount: Amount(1 + k),
+            },
+        );
+        let node = [0usize, 1, 3][(k % 3) as usize];
+        assert_eq!(net.submit(node, &tx).await.0, 202);
+        more.push(tx.tx.id);
+    }
+    for t in &more {
+        assert_eq!(net.wait_final(0, *t).await["status"], "committed");
+    }
+    let h_three = net.status(0).await.expect("s")["height"].as_u64().expect("h");
+    assert!(h_three > h_before, "no progress with one node down");
+
+    // ---- restart: resumes from its own data, then catches up ----
+    net.nodes[2].start();
+    let s = loop {
+        if let Some(s) = net.status(2).await {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let h_restart = s["height"].as_u64().expect("h");
+    assert!(
+        h_restart >= h_before,
+        "node2 restarted at height {h_restart}, below its {h_before} before the crash"
+    );
+    if h_restart == h_before {
+        assert_eq!(s["state_root"], root_before);
+    }
+    let s = net.wait_height(2, h_three, 30).await;
+    let s0 = net.get(0, &format!("/v1/blocks/{h_three}")).await.1;
+    let s2 = net.get(2, &format!("/v1/blocks/{h_three}")).await.1;
+    assert_eq!(s0["hash"], s2["hash"]);
+    assert_eq!(s0["state_root"], s2["state_root"]);
+    assert!(s["height"].as_u64().unwrap_or(0) >= h_three);
+    // And it votes again: new payments commit with all four up.
+    let tx = sign(
+        &chain,
+        &alice,
+        id(),
+        Operation::Transfer {
+            from: wa,
+            to: wb,
+            amount: Amount(7),
+        },
+    );
+    assert_eq!(net.submit(2, &tx).await.0, 202);
+    assert_eq!(net.wait_final(2, tx.tx.id).await["status"], "committed");
+}
