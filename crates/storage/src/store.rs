@@ -48,6 +48,9 @@ pub const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 /// Meta key: the chain head (last height, last block hash, state root); absent until genesis.
 pub const META_HEAD: &[u8] = b"head";
 
+/// A raw key and value, as returned by [`Store::wal_entries`].
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Shared LRU block cache across all column families.
 const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Bound on file descriptors RocksDB keeps open (the default is unlimited).
@@ -459,7 +462,7 @@ impl Store {
     }
 
     /// Every consensus write-ahead log entry, in key order.
-    pub fn wal_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub fn wal_entries(&self) -> Result<Vec<KeyValue>, StorageError> {
         self.scan(CF_WAL)
     }
 
@@ -521,7 +524,7 @@ impl Store {
         value.map(|bytes| decode(what, key, &bytes)).transpose()
     }
 
-    fn scan(&self, cf: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, cf: &'static str) -> Result<Vec<KeyValue>, StorageError> {
         self.db
             .iterator_cf(self.cf(cf)?, IteratorMode::Start)
             .map(|item| {

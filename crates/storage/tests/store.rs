@@ -314,7 +314,8 @@ fn refused_commits_change_nothing() {
     wrong_cert_hash.certificate.block_hash = Hash([0x42; 32]);
     let mut wrong_cert_height = make_block(3, b2.hash, &[9]);
     wrong_cert_height.certificate.height = Height(2);
-    let cases: Vec<(&str, StoredBlock, fn(&StorageError) -> bool)> = vec![
+    type IsExpected = fn(&StorageError) -> bool;
+    let cases: Vec<(&str, StoredBlock, IsExpected)> = vec![
         ("gap: height 4 after 2", make_block(4, b2.hash, &[9]), |e| {
             matches!(e, StorageError::OutOfOrder { expected, got }
                 if *expected == Height(3) && *got == Height(4))
@@ -452,7 +453,16 @@ fn unknown_format_version_is_refused_naming_both_versions() {
 fn corrupted_values_are_reported_not_panicked() {
     type Read = fn(&Store) -> Result<(), StorageError>;
     let b1_hash = make_block(1, Hash::ZERO, &[1]).hash;
-    let cases: Vec<(&str, &str, Vec<u8>, Vec<u8>, &str, Read)> = vec![
+    /// (case, column family, key, garbage value, expected `what`, the read that must fail)
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        Vec<u8>,
+        &'static str,
+        Read,
+    );
+    let cases: Vec<Case> = vec![
         (
             "block garbage",
             CF_BLOCKS,
