@@ -56,7 +56,9 @@ fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
-    ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+    ls.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
 }
 
 struct Net {
@@ -283,17 +285,28 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let paid: u64 = (0..40u64).map(|k| 100 + k).sum();
 
     // All nodes agree block by block.
-    let h = net.status(0).await.expect("status")["height"].as_u64().expect("h");
+    let h = net.status(0).await.expect("status")["height"]
+        .as_u64()
+        .expect("h");
     for i in 0..4 {
         net.wait_height(i, h, 20).await;
     }
     for height in 1..=h {
         let b0 = net.get(0, &format!("/v1/blocks/{height}")).await.1;
-        assert!(b0["certificate"]["signatures"].as_array().expect("sigs").len() >= 3);
+        assert!(
+            b0["certificate"]["signatures"]
+                .as_array()
+                .expect("sigs")
+                .len()
+                >= 3
+        );
         for i in 1..4 {
             let bi = net.get(i, &format!("/v1/blocks/{height}")).await.1;
             assert_eq!(bi["hash"], b0["hash"], "block {height} differs on node{i}");
-            assert_eq!(bi["state_root"], b0["state_root"], "root {height} differs on node{i}");
+            assert_eq!(
+                bi["state_root"], b0["state_root"],
+                "root {height} differs on node{i}"
+            );
             assert_eq!(bi["prev_hash"], b0["prev_hash"]);
         }
     }
@@ -366,7 +379,9 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     assert_eq!(v["status"], "rejected", "{v}");
     assert_eq!(v["reason"], "insufficient_funds", "{v}");
     // Malformed JSON and an oversized body.
-    let (code, v) = net.post_raw(0, "/v1/transactions", b"{\"tx\": ".to_vec()).await;
+    let (code, v) = net
+        .post_raw(0, "/v1/transactions", b"{\"tx\": ".to_vec())
+        .await;
     assert_eq!(code, 400);
     assert_eq!(v["error"]["code"], "malformed_json", "{v}");
     let (code, v) = net
@@ -379,7 +394,9 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     assert_eq!(before["balance_minor"], after["balance_minor"]);
 
     // ---- crash of a non-primary (node2, SIGKILL): the other three keep committing ----
-    let h_before = net.status(2).await.expect("status")["height"].as_u64().expect("h");
+    let h_before = net.status(2).await.expect("status")["height"]
+        .as_u64()
+        .expect("h");
     let root_before = net.status(2).await.expect("status")["state_root"].clone();
     net.nodes[2].kill9();
     let mut more = Vec::new();
@@ -401,7 +418,9 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     for t in &more {
         assert_eq!(net.wait_final(0, *t).await["status"], "committed");
     }
-    let h_three = net.status(0).await.expect("s")["height"].as_u64().expect("h");
+    let h_three = net.status(0).await.expect("s")["height"]
+        .as_u64()
+        .expect("h");
     assert!(h_three > h_before, "no progress with one node down");
 
     // ---- restart: resumes from its own data, then catches up ----

@@ -10,7 +10,6 @@ use clap::Args;
 use settlenet_crypto::Keypair;
 use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,7 +46,9 @@ pub async fn run(a: BenchArgs, target: &Target, json: bool) -> Result<()> {
     let (dir, _tmp, mut net) = match &target.testnet {
         Some(dir) => (dir.clone(), None, None),
         None => {
-            let tmp = tempfile::Builder::new().prefix("settlenet-bench-").tempdir()?;
+            let tmp = tempfile::Builder::new()
+                .prefix("settlenet-bench-")
+                .tempdir()?;
             let dir = tmp.path().to_path_buf();
             let entries = init_free(&dir, a.validators)?;
             let mut net = LocalNet::start(entries, "warn")?;
@@ -62,16 +63,23 @@ pub async fn run(a: BenchArgs, target: &Target, json: bool) -> Result<()> {
     result
 }
 
-async fn bench(a: &BenchArgs, dir: &PathBuf, json: bool) -> Result<()> {
+async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
     let nodes = settlenet_node::testnet::read_nodes(dir)?;
-    let clients: Vec<Client> = nodes.iter().map(|n| Client::new(&n.api)).collect::<Result<_>>()?;
+    let clients: Vec<Client> = nodes
+        .iter()
+        .map(|n| Client::new(&n.api))
+        .collect::<Result<_>>()?;
     let genesis = clients[0].genesis().await?;
     let chain = genesis.chain_id.clone();
     let usd = Currency(*b"USD");
     let issuers: Vec<&str> = genesis
         .members
         .iter()
-        .filter(|m| m.staff.iter().any(|s| s.roles.contains(&settlenet_types::Role::Issuer)))
+        .filter(|m| {
+            m.staff
+                .iter()
+                .any(|s| s.roles.contains(&settlenet_types::Role::Issuer))
+        })
         .map(|m| m.name.as_str())
         .collect();
     if issuers.is_empty() {
@@ -105,7 +113,7 @@ async fn bench(a: &BenchArgs, dir: &PathBuf, json: bool) -> Result<()> {
             TxId(random_id()),
             Operation::Issue {
                 wallet,
-                amount: Amount(1_000_000_00),
+                amount: Amount(100_000_000),
             },
         )?);
         owners.push((owner, wallet));
@@ -190,7 +198,11 @@ async fn bench(a: &BenchArgs, dir: &PathBuf, json: bool) -> Result<()> {
         "bench: submitting {} transfers to {} nodes ({})...",
         txs.len(),
         clients.len(),
-        if a.rate == 0 { "as fast as possible".to_string() } else { format!("{} tx/s offered", a.rate) }
+        if a.rate == 0 {
+            "as fast as possible".to_string()
+        } else {
+            format!("{} tx/s offered", a.rate)
+        }
     );
     let submitted_at: Arc<Mutex<HashMap<TxId, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let t0 = Instant::now();
@@ -236,7 +248,12 @@ async fn bench(a: &BenchArgs, dir: &PathBuf, json: bool) -> Result<()> {
         let done = {
             let w = watch.lock().map_err(|_| anyhow::anyhow!("lock"))?;
             let all_in = ids.iter().all(|id| w.tx_height.contains_key(id));
-            let maxh = ids.iter().filter_map(|id| w.tx_height.get(id)).max().copied().unwrap_or(0);
+            let maxh = ids
+                .iter()
+                .filter_map(|id| w.tx_height.get(id))
+                .max()
+                .copied()
+                .unwrap_or(0);
             all_in && w.seen.iter().all(|s| s.contains_key(&maxh))
         };
         if done || Instant::now() > deadline {
@@ -283,7 +300,11 @@ async fn bench(a: &BenchArgs, dir: &PathBuf, json: bool) -> Result<()> {
     let committed = ids.len() - lost;
     let secs = last_final.duration_since(t0).as_secs_f64().max(1e-9);
     let tps = committed as f64 / secs;
-    let blocks = ids.iter().filter_map(|id| w.tx_height.get(id)).collect::<std::collections::BTreeSet<_>>().len();
+    let blocks = ids
+        .iter()
+        .filter_map(|id| w.tx_height.get(id))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     if json {
         println!(
             "{}",
@@ -291,15 +312,29 @@ async fn bench(a: &BenchArgs, dir: &PathBuf, json: bool) -> Result<()> {
         );
     } else {
         println!("validators        {}", clients.len());
-        println!("transfers         {} submitted, {} accepted, {} final on every node, {} lost", ids.len(), accepted, committed, lost);
+        println!(
+            "transfers         {} submitted, {} accepted, {} final on every node, {} lost",
+            ids.len(),
+            accepted,
+            committed,
+            lost
+        );
         println!("blocks            {blocks}");
         println!("submit time       {submit_secs:.2} s");
         println!("throughput        {tps:.0} committed transfers/s");
-        println!("latency (ms)      p50 {:.1}  p99 {:.1}  max {:.1}", pct(0.5), pct(0.99), pct(1.0));
+        println!(
+            "latency (ms)      p50 {:.1}  p99 {:.1}  max {:.1}",
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        );
         println!("(latency: submission to the block being final on every node; status polled every 5 ms)");
     }
     if lost > 0 {
-        bail!("{lost} submitted transfers were not committed on every node within {} s", a.timeout);
+        bail!(
+            "{lost} submitted transfers were not committed on every node within {} s",
+            a.timeout
+        );
     }
     Ok(())
 }

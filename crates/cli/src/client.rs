@@ -112,7 +112,11 @@ impl Client {
             .post("/v1/transactions", &serde_json::to_value(tx)?)
             .await?;
         if !(200..300).contains(&status) {
-            bail!("transaction {} refused ({status}): {}", tx.tx.id, error_text(&v));
+            bail!(
+                "transaction {} refused ({status}): {}",
+                tx.tx.id,
+                error_text(&v)
+            );
         }
         Ok(v)
     }

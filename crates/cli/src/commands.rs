@@ -185,9 +185,18 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
                 println!("Testnet written to {}:", dir.display());
                 println!("  genesis.json, nodes.json, keys/<member>/<role>.key");
                 for n in &nodes {
-                    println!("  {:6} {:15} api {}  home {}", n.name, n.member, n.api, n.home.display());
+                    println!(
+                        "  {:6} {:15} api {}  home {}",
+                        n.name,
+                        n.member,
+                        n.api,
+                        n.home.display()
+                    );
                 }
-                println!("Start it with: settlenet testnet start --dir {}", dir.display());
+                println!(
+                    "Start it with: settlenet testnet start --dir {}",
+                    dir.display()
+                );
             }
             Ok(())
         }
@@ -211,7 +220,11 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             print(json, &v, |v| {
-                let mut s = format!("wrote {} (mode 0600)\npublic key: {}", out.display(), key.public());
+                let mut s = format!(
+                    "wrote {} (mode 0600)\npublic key: {}",
+                    out.display(),
+                    key.public()
+                );
                 if let Some(p) = v["peer_id"].as_str() {
                     s.push_str(&format!("\npeer id:    {p}"));
                 }
@@ -257,7 +270,15 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
                     v["certificate"]["signatures"].as_array().map(|a| a.iter().filter_map(|x| x["validator"].as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
                 );
                 for tx in v["transactions"].as_array().into_iter().flatten().take(20) {
-                    s.push_str(&format!("\n  - {} {} {}", tx["id"].as_str().unwrap_or(""), tx["op"].as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default(), tx["result"].as_str().unwrap_or("")));
+                    s.push_str(&format!(
+                        "\n  - {} {} {}",
+                        tx["id"].as_str().unwrap_or(""),
+                        tx["op"]
+                            .as_object()
+                            .and_then(|o| o.keys().next().cloned())
+                            .unwrap_or_default(),
+                        tx["result"].as_str().unwrap_or("")
+                    ));
                 }
                 let n = v["transactions"].as_array().map(|a| a.len()).unwrap_or(0);
                 if n > 20 {
@@ -472,7 +493,10 @@ async fn testnet_start(dir: &Path) -> Result<()> {
     let nodes = settlenet_node::testnet::read_nodes(dir)?;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
     let mut net = crate::local::LocalNet::start(nodes, &filter)?;
-    println!("Started {} nodes (logs in <home>/node.log):", net.nodes.len());
+    println!(
+        "Started {} nodes (logs in <home>/node.log):",
+        net.nodes.len()
+    );
     for n in &net.nodes {
         println!("  {:6} {:15} {}", n.name, n.member, n.api);
     }
@@ -494,4 +518,3 @@ async fn testnet_start(dir: &Path) -> Result<()> {
         }
     }
 }
-

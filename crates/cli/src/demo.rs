@@ -48,7 +48,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         .tempdir()
         .context("creating a temporary directory")?;
     let dir = tmp.path().to_path_buf();
-    println!("SettleNet demo: {} validators on loopback, data in {}", a.validators, dir.display());
+    println!(
+        "SettleNet demo: {} validators on loopback, data in {}",
+        a.validators,
+        dir.display()
+    );
     let entries = init_free(&dir, a.validators)?;
     for e in &entries {
         println!("  {:6} run by {:15} api {}", e.name, e.member, e.api);
@@ -98,7 +102,10 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
             wallet: AccountId(random_id()),
         })
         .collect();
-    println!("\n1. Opening {} wallets at two issuers (operator-a, bank-a)", users.len());
+    println!(
+        "\n1. Opening {} wallets at two issuers (operator-a, bank-a)",
+        users.len()
+    );
     let mut txs = Vec::new();
     for u in &users {
         let member = genesis
@@ -119,7 +126,10 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     }
     let results = submit_and_wait_all(&clients, &txs, None).await?;
     for (u, r) in users.iter().zip(&results) {
-        println!("   {:7} wallet {} at {:10} -> {}", u.name, u.wallet, u.issuer, r);
+        println!(
+            "   {:7} wallet {} at {:10} -> {}",
+            u.name, u.wallet, u.issuer, r
+        );
     }
 
     // 2. Top-ups.
@@ -229,8 +239,14 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     println!("\n5. Final balances (USD)");
     let mut total: i128 = 0;
     for u in &users {
-        let v = clients[0].get(&format!("/v1/accounts/{}", u.wallet)).await?;
-        let bal: i128 = v["balance_minor"].as_str().unwrap_or("0").parse().unwrap_or(0);
+        let v = clients[0]
+            .get(&format!("/v1/accounts/{}", u.wallet))
+            .await?;
+        let bal: i128 = v["balance_minor"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
         total += bal;
         println!("   {:7} {:10} {:>10}", u.name, u.issuer, usd(bal));
     }
@@ -249,7 +265,10 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         let s = futures_status(&clients).await?;
-        let hs: Vec<u64> = s.iter().map(|v| v["height"].as_u64().unwrap_or(0)).collect();
+        let hs: Vec<u64> = s
+            .iter()
+            .map(|v| v["height"].as_u64().unwrap_or(0))
+            .collect();
         if hs.iter().all(|h| *h == hs[0]) || Instant::now() > deadline {
             break s;
         }
@@ -273,7 +292,11 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         last["hash"].as_str().unwrap_or(""),
         last["certificate"]["signatures"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x["validator"].as_str()).collect::<Vec<_>>().join(", "))
+            .map(|a| a
+                .iter()
+                .filter_map(|x| x["validator"].as_str())
+                .collect::<Vec<_>>()
+                .join(", "))
             .unwrap_or_default()
     );
     if roots.len() != 1 {

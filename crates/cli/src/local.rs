@@ -169,7 +169,11 @@ pub fn init_free(dir: &Path, validators: usize) -> Result<Vec<NodeEntry>> {
     let ports = free_ports(2 * validators)?;
     let opts = settlenet_node::testnet::TestnetOptions {
         validators,
-        ports: Some((0..validators).map(|i| (ports[2 * i], ports[2 * i + 1])).collect()),
+        ports: Some(
+            (0..validators)
+                .map(|i| (ports[2 * i], ports[2 * i + 1]))
+                .collect(),
+        ),
         ..Default::default()
     };
     settlenet_node::testnet::init(dir, &opts)

@@ -121,7 +121,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("k.key");
         let key = Keypair::generate();
-        KeyFile::new(KeyKind::Staff, &key).write(&path).expect("write");
+        KeyFile::new(KeyKind::Staff, &key)
+            .write(&path)
+            .expect("write");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

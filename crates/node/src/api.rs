@@ -16,9 +16,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use settlenet_ledger::{Account, TxRecord};
 use settlenet_storage::Store;
-use settlenet_types::{
-    AccountId, Genesis, Height, SignedTransaction, StoredBlock, TxId,
-};
+use settlenet_types::{AccountId, Genesis, Height, SignedTransaction, StoredBlock, TxId};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,7 +75,11 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/transactions/{id}", get(tx_status))
         .route("/v1/accounts/{id}", get(account))
         .fallback(|| async {
-            ApiError(StatusCode::NOT_FOUND, "not_found", "no such endpoint".into())
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".into(),
+            )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -148,7 +150,9 @@ async fn block_txids(
         ));
     };
     let ids: Vec<TxId> = b.block.txs.iter().map(|t| t.tx.id).collect();
-    Ok(Json(json!({"height": h, "hash": b.hash, "timestamp": b.block.header.timestamp_ms, "ids": ids})))
+    Ok(Json(
+        json!({"height": h, "hash": b.hash, "timestamp": b.block.header.timestamp_ms, "ids": ids}),
+    ))
 }
 
 fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
@@ -156,7 +160,10 @@ fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no block at height {h} (committed height is {})", s.shared.status().height),
+            format!(
+                "no block at height {h} (committed height is {})",
+                s.shared.status().height
+            ),
         ));
     };
     Ok(render_block(s, &b))
@@ -300,13 +307,20 @@ async fn submit_batch(
 ) -> Result<Response, ApiError> {
     let value = body_json(body)?;
     let Value::Array(items) = value else {
-        return Err(bad("malformed_json", "batch body must be a JSON array of signed transactions"));
+        return Err(bad(
+            "malformed_json",
+            "batch body must be a JSON array of signed transactions",
+        ));
     };
     if items.len() > s.max_batch_txs {
         return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!("{} transactions in one batch; the limit is {}", items.len(), s.max_batch_txs),
+            format!(
+                "{} transactions in one batch; the limit is {}",
+                items.len(),
+                s.max_batch_txs
+            ),
         ));
     }
     // Parse and verify everything first (signatures in one batch); any bad one refuses the

@@ -407,7 +407,10 @@ impl Core {
     fn on_gossip(&mut self, txs: Vec<SignedTransaction>) {
         if txs.len() > GOSSIP_MAX_TXS {
             Counters::inc(&self.shared.counters.messages_dropped);
-            warn!("gossip batch of {} transactions is over the limit", txs.len());
+            warn!(
+                "gossip batch of {} transactions is over the limit",
+                txs.len()
+            );
             return;
         }
         // Skip what we already hold, verify the rest off the core task.
@@ -426,7 +429,9 @@ impl Core {
                 // Keep the valid ones; a forged one is dropped (and would be refused in a block).
                 fresh
                     .into_iter()
-                    .filter(|t| settlenet_crypto::verify_transactions(std::slice::from_ref(t)).is_ok())
+                    .filter(|t| {
+                        settlenet_crypto::verify_transactions(std::slice::from_ref(t)).is_ok()
+                    })
                     .collect()
             };
             let _ = internal.blocking_send(Internal::GossipVerified(good));
@@ -487,12 +492,12 @@ impl Core {
                                 "state transfer: installed blocks from {peer}"
                             );
                         }
-                        if got as u32 == SYNC_MAX_BLOCKS && installed > 0
-                            || self.ledger.height() < self.sync_target
+                        // More to fetch: keep going while the peer gives us blocks.
+                        if installed > 0
+                            && (got as u32 == SYNC_MAX_BLOCKS
+                                || self.ledger.height() < self.sync_target)
                         {
-                            if installed > 0 {
-                                self.start_sync();
-                            }
+                            self.start_sync();
                         }
                     }
                     Err(e) => warn!(%peer, "state transfer request failed: {e}"),
@@ -796,7 +801,12 @@ impl Core {
     // ---- execution ----
 
     /// Execute and persist a committed block (from consensus, or verified from a peer).
-    fn execute(&mut self, block: Block, certificate: CommitCertificate, synced: bool) -> Result<()> {
+    fn execute(
+        &mut self,
+        block: Block,
+        certificate: CommitCertificate,
+        synced: bool,
+    ) -> Result<()> {
         let height = block.header.height;
         if height <= self.ledger.height() {
             // Already installed by state transfer; consensus agrees by construction.
@@ -960,11 +970,13 @@ impl Core {
         settlenet_crypto::verify_certificate(&self.genesis, h.height, &hash, &sb.certificate)
             .map_err(|e| e.to_string())?;
         if h.state_height <= self.ledger.height() {
-            let ours = self
-                .roots
-                .get(&h.state_height)
-                .copied()
-                .or_else(|| self.store.block(h.state_height).ok().flatten().map(|b| b.state_root));
+            let ours = self.roots.get(&h.state_height).copied().or_else(|| {
+                self.store
+                    .block(h.state_height)
+                    .ok()
+                    .flatten()
+                    .map(|b| b.state_root)
+            });
             if let Some(ours) = ours {
                 if ours != h.state_root {
                     return Err(format!(

@@ -284,4 +284,3 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         done,
     })
 }
-

@@ -52,7 +52,7 @@ impl Default for TestnetOptions {
             base_port: 26600,
             chain_id: "settlenet-local".into(),
             currencies: vec![(Currency(*b"USD"), 2)],
-            settlement_balance: 1_000_000_00,
+            settlement_balance: 100_000_000,
             consensus: ConsensusParams::default(),
             ports: None,
         }
@@ -70,7 +70,11 @@ fn members_for(n: usize) -> Vec<(String, MemberKind)> {
     let mut i = 0u8;
     while out.len() < n {
         let letter = (b'c' + (i % 24)) as char;
-        let suffix = if i >= 24 { format!("{}", i / 24) } else { String::new() };
+        let suffix = if i >= 24 {
+            format!("{}", i / 24)
+        } else {
+            String::new()
+        };
         out.push((format!("bank-{letter}{suffix}"), MemberKind::Bank));
         i += 1;
     }
@@ -117,7 +121,10 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
                 let a = opts.base_port.checked_add(100 + i as u16);
                 match (p, a) {
                     (Some(p), Some(a)) => Ok((p, a)),
-                    _ => bail!("--base-port {} leaves no room for {n} nodes", opts.base_port),
+                    _ => bail!(
+                        "--base-port {} leaves no room for {n} nodes",
+                        opts.base_port
+                    ),
                 }
             })
             .collect::<Result<_>>()?,
@@ -270,8 +277,8 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
 /// Read `DIR/nodes.json`.
 pub fn read_nodes(dir: &Path) -> Result<Vec<NodeEntry>> {
     let path = dir.join("nodes.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("invalid {}", path.display()))
 }
 

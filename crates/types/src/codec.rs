@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn domains_separate_hashes() {
-        assert_ne!(Domain::Transaction.hash(b"x"), Domain::BlockHeader.hash(b"x"));
+        assert_ne!(
+            Domain::Transaction.hash(b"x"),
+            Domain::BlockHeader.hash(b"x")
+        );
     }
 
     #[test]
