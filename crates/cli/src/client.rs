@@ -47,20 +47,11 @@ impl Client {
         Ok((status, value))
     }
 
-    /// GET a path; non-2xx becomes an error carrying the node's message.
+    /// GET a path; non-2xx (404 included) becomes an error carrying the node's message.
     pub async fn get(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
-        let (status, v) = self.decode(path, resp).await?;
-        if !(200..300).contains(&status) {
-            bail!("{url}: {status}: {}", error_text(&v));
-        }
-        Ok(v)
+        self.get_opt(path)
+            .await?
+            .ok_or_else(|| anyhow!("{}{path}: 404: not found", self.base))
     }
 
     /// GET that maps 404 to `None`.

@@ -341,15 +341,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             let c = client(&t)?;
             let genesis = c.genesis().await?;
             let wallet = account_id(&a.wallet)?;
-            let acct = c
-                .get_opt(&format!("/v1/accounts/{wallet}"))
-                .await?
-                .ok_or_else(|| anyhow!("no account {wallet}"))?;
-            let currency: Currency = acct["currency"]
-                .as_str()
-                .unwrap_or("")
-                .parse()
-                .context("wallet currency")?;
+            let (acct, currency) = wallet_currency(&c, wallet).await?;
             let issuer = acct["member"].as_str().unwrap_or("").to_string();
             let key = staff_key(&t, a.key.as_deref(), &issuer)?;
             let amount = parse_amount(&genesis, currency, &a.amount)?;
@@ -368,15 +360,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             let genesis = c.genesis().await?;
             let from = account_id(&a.from)?;
             let to = account_id(&a.to)?;
-            let acct = c
-                .get_opt(&format!("/v1/accounts/{from}"))
-                .await?
-                .ok_or_else(|| anyhow!("no account {from}"))?;
-            let currency: Currency = acct["currency"]
-                .as_str()
-                .unwrap_or("")
-                .parse()
-                .context("wallet currency")?;
+            let (_, currency) = wallet_currency(&c, from).await?;
             let key = read_key(&a.key)?;
             let amount = parse_amount(&genesis, currency, &a.amount)?;
             let tx = sign(
@@ -390,6 +374,20 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             ensure_ok(&v)
         }
     }
+}
+
+/// An account's JSON and its currency (404 becomes "no account").
+async fn wallet_currency(c: &Client, id: AccountId) -> Result<(Value, Currency)> {
+    let acct = c
+        .get_opt(&format!("/v1/accounts/{id}"))
+        .await?
+        .ok_or_else(|| anyhow!("no account {id}"))?;
+    let currency: Currency = acct["currency"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .context("account currency")?;
+    Ok((acct, currency))
 }
 
 /// The issuer staff key: given explicitly, or the testnet's for that member.

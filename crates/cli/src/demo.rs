@@ -211,7 +211,13 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     };
     match clients[1].submit(&forged).await {
         Ok(v) => bail!("a forged transaction was accepted: {v}"),
-        Err(e) => println!("   forged signature     -> {}", short(&e.to_string())),
+        Err(e) => println!(
+            "   forged signature     -> refused: {}",
+            short(&e.to_string())
+                .split("): ")
+                .nth(1)
+                .unwrap_or("invalid signature")
+        ),
     }
     let retry = clients[2].submit(&txs[0]).await?;
     println!(
@@ -308,7 +314,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
 }
 
 fn short(s: &str) -> String {
-    s.chars().take(140).collect()
+    s.chars().take(400).collect()
 }
 
 async fn futures_status(clients: &[Client]) -> Result<Vec<Value>> {

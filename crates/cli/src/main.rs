@@ -81,9 +81,12 @@ pub enum Cmd {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: node logs usually go to files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

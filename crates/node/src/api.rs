@@ -123,12 +123,7 @@ async fn block(
     State(s): State<ApiState>,
     Path(height): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let h: u64 = height.parse().map_err(|_| {
-        bad(
-            "invalid_height",
-            format!("height {height:?} is not a non-negative integer"),
-        )
-    })?;
+    let h = parse_height(&height)?;
     block_json(&s, Height(h)).map(Json)
 }
 
@@ -136,12 +131,7 @@ async fn block_txids(
     State(s): State<ApiState>,
     Path(height): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let h: u64 = height.parse().map_err(|_| {
-        bad(
-            "invalid_height",
-            format!("height {height:?} is not a non-negative integer"),
-        )
-    })?;
+    let h = parse_height(&height)?;
     let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -153,6 +143,15 @@ async fn block_txids(
     Ok(Json(
         json!({"height": h, "hash": b.hash, "timestamp": b.block.header.timestamp_ms, "ids": ids}),
     ))
+}
+
+fn parse_height(text: &str) -> Result<u64, ApiError> {
+    text.parse().map_err(|_| {
+        bad(
+            "invalid_height",
+            format!("height {text:?} is not a non-negative integer"),
+        )
+    })
 }
 
 fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
@@ -231,7 +230,7 @@ fn parse_tx(value: Value, where_: &str) -> Result<SignedTransaction, ApiError> {
         bad(
             "invalid_signature",
             format!(
-                "{where_}: transaction {} is not signed by its signer {}: {e}",
+                "{where_}: transaction {} does not carry a valid signature of its signer {}: {e}",
                 tx.tx.id, tx.tx.signer
             ),
         )
@@ -291,7 +290,7 @@ async fn submit_one(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let value = body_json(body)?;
-    let tx = parse_tx(value, "transaction")?;
+    let tx = parse_tx(value, "request body")?;
     let id = tx.tx.id;
     let outcomes = submit(&s, vec![tx]).await?;
     let o = outcomes

@@ -588,7 +588,12 @@ impl Core {
     fn step(&mut self, input: Input) -> Result<()> {
         let mut out = Vec::new();
         self.replica.step(input, &mut out);
-        // Outputs may feed further inputs (e.g. a commit unblocks deferred proposals).
+        self.drain(out)
+    }
+
+    /// Carry out outputs in order; handling one may produce more (e.g. a commit unblocks a
+    /// deferred proposal), which are carried out after it.
+    fn drain(&mut self, out: Vec<Output>) -> Result<()> {
         let mut queue: std::collections::VecDeque<Output> = out.into();
         while let Some(o) = queue.pop_front() {
             let mut more = Vec::new();
@@ -941,21 +946,10 @@ impl Core {
             installed += 1;
         }
         if installed > 0 {
-            let mut out = Vec::new();
-            self.replica
-                .step(Input::SyncedTo(self.ledger.height()), &mut out);
-            let mut queue: std::collections::VecDeque<Output> = out.into();
-            while let Some(o) = queue.pop_front() {
-                let mut more = Vec::new();
-                self.on_output(o, &mut more)?;
-                queue.extend(more);
-            }
+            self.step(Input::SyncedTo(self.ledger.height()))?;
             let mut more = Vec::new();
             self.recheck_deferred(&mut more);
-            for o in more {
-                let mut further = Vec::new();
-                self.on_output(o, &mut further)?;
-            }
+            self.drain(more)?;
         }
         Ok(installed)
     }
