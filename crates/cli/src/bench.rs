@@ -306,29 +306,29 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({"committed": committed, "tps": (tps * 10.0).round() / 10.0, "latency_ms": {"p50": (pct(0.5) * 10.0).round() / 10.0, "p99": (pct(0.99) * 10.0).round() / 10.0}})
         );
     } else {
-        println!("validators        {}", clients.len());
-        println!(
+        say!("validators        {}", clients.len());
+        say!(
             "transfers         {} submitted, {} accepted, {} final on every node, {} lost",
             ids.len(),
             accepted,
             committed,
             lost
         );
-        println!("blocks            {blocks}");
-        println!("submit time       {submit_secs:.2} s");
-        println!("throughput        {tps:.0} committed transfers/s");
-        println!(
+        say!("blocks            {blocks}");
+        say!("submit time       {submit_secs:.2} s");
+        say!("throughput        {tps:.0} committed transfers/s");
+        say!(
             "latency (ms)      p50 {:.1}  p99 {:.1}  max {:.1}",
             pct(0.5),
             pct(0.99),
             pct(1.0)
         );
-        println!("(latency: submission to the block being final on every node; status polled every 5 ms)");
+        say!("(latency: submission to the block being final on every node; status polled every 5 ms)");
     }
     if lost > 0 {
         bail!(

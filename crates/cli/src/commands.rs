@@ -154,9 +154,9 @@ fn client(t: &Target) -> Result<Client> {
 
 fn print(json: bool, v: &Value, human: impl FnOnce(&Value) -> String) {
     if json {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
-        println!("{}", human(v));
+        say!("{}", human(v));
     }
 }
 
@@ -180,12 +180,12 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             };
             let nodes = settlenet_node::testnet::init(&dir, &opts)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&nodes)?);
+                say!("{}", serde_json::to_string_pretty(&nodes)?);
             } else {
-                println!("Testnet written to {}:", dir.display());
-                println!("  genesis.json, nodes.json, keys/<member>/<role>.key");
+                say!("Testnet written to {}:", dir.display());
+                say!("  genesis.json, nodes.json, keys/<member>/<role>.key");
                 for n in &nodes {
-                    println!(
+                    say!(
                         "  {:6} {:15} api {}  home {}",
                         n.name,
                         n.member,
@@ -193,7 +193,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
                         n.home.display()
                     );
                 }
-                println!(
+                say!(
                     "Start it with: settlenet testnet start --dir {}",
                     dir.display()
                 );
@@ -491,19 +491,19 @@ async fn testnet_start(dir: &Path) -> Result<()> {
     let nodes = settlenet_node::testnet::read_nodes(dir)?;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
     let mut net = crate::local::LocalNet::start(nodes, &filter)?;
-    println!(
+    say!(
         "Started {} nodes (logs in <home>/node.log):",
         net.nodes.len()
     );
     for n in &net.nodes {
-        println!("  {:6} {:15} {}", n.name, n.member, n.api);
+        say!("  {:6} {:15} {}", n.name, n.member, n.api);
     }
-    println!("Press Ctrl-C to stop them all.");
+    say!("Press Ctrl-C to stop them all.");
     let mut check = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = shutdown_signal() => {
-                println!("stopping...");
+                say!("stopping...");
                 net.stop();
                 return Ok(());
             }

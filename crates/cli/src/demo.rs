@@ -48,14 +48,14 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         .tempdir()
         .context("creating a temporary directory")?;
     let dir = tmp.path().to_path_buf();
-    println!(
+    say!(
         "SettleNet demo: {} validators on loopback, data in {}",
         a.validators,
         dir.display()
     );
     let entries = init_free(&dir, a.validators)?;
     for e in &entries {
-        println!("  {:6} run by {:15} api {}", e.name, e.member, e.api);
+        say!("  {:6} run by {:15} api {}", e.name, e.member, e.api);
     }
     let mut net = LocalNet::start(entries, "warn")?;
     let spinner = ProgressBar::new_spinner();
@@ -72,7 +72,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     net.stop();
     if a.keep {
         let kept = tmp.keep();
-        println!("Network directory kept at {}", kept.display());
+        say!("Network directory kept at {}", kept.display());
     }
     result
 }
@@ -102,7 +102,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
             wallet: AccountId(random_id()),
         })
         .collect();
-    println!(
+    say!(
         "\n1. Opening {} wallets at two issuers (operator-a, bank-a)",
         users.len()
     );
@@ -126,14 +126,17 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     }
     let results = submit_and_wait_all(&clients, &txs, None).await?;
     for (u, r) in users.iter().zip(&results) {
-        println!(
+        say!(
             "   {:7} wallet {} at {:10} -> {}",
-            u.name, u.wallet, u.issuer, r
+            u.name,
+            u.wallet,
+            u.issuer,
+            r
         );
     }
 
     // 2. Top-ups.
-    println!("\n2. Topping up: each issuer issues e-money into its wallets");
+    say!("\n2. Topping up: each issuer issues e-money into its wallets");
     let mut txs = Vec::new();
     let mut topups = Vec::new();
     for u in &users {
@@ -152,12 +155,12 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     }
     let results = submit_and_wait_all(&clients, &txs, None).await?;
     for ((u, amt), r) in users.iter().zip(&topups).zip(&results) {
-        println!("   {:7} +{:>8} USD -> {}", u.name, amt.to_decimal(2), r);
+        say!("   {:7} +{:>8} USD -> {}", u.name, amt.to_decimal(2), r);
     }
     let issued: u64 = topups.iter().map(|a| a.0).sum();
 
     // 3. A burst of payments between the two issuers' customers, sent to all four nodes.
-    println!(
+    say!(
         "\n3. A burst of {} payments between wallets, submitted to every node",
         a.payments
     );
@@ -198,11 +201,11 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         *by_result.entry(r.clone()).or_default() += 1;
     }
     for (r, n) in &by_result {
-        println!("   {n:5} {r}");
+        say!("   {n:5} {r}");
     }
 
     // 4. Bad input the network refuses, changing nothing.
-    println!("\n4. What the network refuses");
+    say!("\n4. What the network refuses");
     let mut forged = txs[0].clone();
     forged.tx.op = Operation::Transfer {
         from: users[0].wallet,
@@ -211,7 +214,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     };
     match clients[1].submit(&forged).await {
         Ok(v) => bail!("a forged transaction was accepted: {v}"),
-        Err(e) => println!(
+        Err(e) => say!(
             "   forged signature     -> refused: {}",
             short(&e.to_string())
                 .split("): ")
@@ -220,7 +223,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         ),
     }
     let retry = clients[2].submit(&txs[0]).await?;
-    println!(
+    say!(
         "   retry of a paid id   -> {} at height {} (no second payment)",
         retry["status"].as_str().unwrap_or(""),
         retry["height"]
@@ -237,12 +240,12 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         },
     )?;
     let r = submit_and_wait_all(&clients[3..], &[steal], None).await?;
-    println!("   payment signed by a stranger -> {}", r[0]);
+    say!("   payment signed by a stranger -> {}", r[0]);
 
     // 5. Final state.
     let status: Vec<Value> = futures_status(&clients).await?;
     let height = status[0]["height"].as_u64().unwrap_or(0);
-    println!("\n5. Final balances (USD)");
+    say!("\n5. Final balances (USD)");
     let mut total: i128 = 0;
     for u in &users {
         let v = clients[0]
@@ -254,9 +257,9 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
             .parse()
             .unwrap_or(0);
         total += bal;
-        println!("   {:7} {:10} {:>10}", u.name, u.issuer, usd(bal));
+        say!("   {:7} {:10} {:>10}", u.name, u.issuer, usd(bal));
     }
-    println!(
+    say!(
         "   total {:>28}  (issued {}: money conserved: {})",
         usd(total),
         usd(issued as i128),
@@ -266,7 +269,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         bail!("money not conserved: wallets hold {total}, issued {issued}");
     }
 
-    println!("\n6. The four ledgers");
+    say!("\n6. The four ledgers");
     // Wait until every node has executed the same height.
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -283,7 +286,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let mut roots = std::collections::BTreeSet::new();
     for v in &status {
         roots.insert(v["state_root"].as_str().unwrap_or("").to_string());
-        println!(
+        say!(
             "   {:6} height {:4}  state root {}  peers {}",
             v["node"].as_str().unwrap_or(""),
             v["height"],
@@ -292,7 +295,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         );
     }
     let last = clients[0].get("/v1/blocks/latest").await?;
-    println!(
+    say!(
         "   {} blocks; the last ({}) carries a commit certificate signed by {}",
         height.max(last["height"].as_u64().unwrap_or(0)),
         last["hash"].as_str().unwrap_or(""),
@@ -308,8 +311,8 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     if roots.len() != 1 {
         bail!("the nodes disagree on the state root: {roots:?}");
     }
-    println!("   all {} nodes hold the same state root.", status.len());
-    println!("\nDemo finished: stopping the validators and removing their data.");
+    say!("   all {} nodes hold the same state root.", status.len());
+    say!("\nDemo finished: stopping the validators and removing their data.");
     Ok(())
 }
 

@@ -1,5 +1,18 @@
 //! `settlenet`: run validators and local networks, and talk to a node.
 
+/// `println!` that exits quietly when stdout is closed (e.g. `settlenet block 1 | head`),
+/// instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod bench;
 mod client;
 mod commands;
@@ -19,7 +32,7 @@ pub struct Cli {
     #[command(flatten)]
     pub target: Target,
     /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub json: bool,
     #[command(subcommand)]
     pub command: Cmd,
