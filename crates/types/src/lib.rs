@@ -25,6 +25,7 @@ pub mod error;
 pub mod genesis;
 pub mod hex_bytes;
 pub mod ids;
+pub mod phone;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, CommitCertificate, CommitSignature, StoredBlock};
@@ -35,7 +36,8 @@ pub use genesis::{
     Role, StaffKey, ValidatorInfo,
 };
 pub use ids::{
-    AccountId, Amount, Currency, Hash, Height, MemberId, PublicKey, ReplicaId, Signature, TxId,
-    View,
+    AccountId, Amount, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId, Signature,
+    TxId, View,
 };
-pub use tx::{Operation, SignedTransaction, Transaction, TX_VERSION};
+pub use phone::{normalize_e164, phone_alias, E164};
+pub use tx::{Operation, Payee, SignedTransaction, Transaction, TX_VERSION};
