@@ -77,11 +77,18 @@
 pub mod account;
 pub mod error;
 mod ledger;
+pub mod limits;
 pub mod outcome;
 pub mod state_tree;
 
-pub use account::{Account, AccountKind, FIELD_MAX};
+pub use account::{
+    hold_account_id, position_id, Account, AccountDetail, AccountKind, HoldDetail, HoldStatus,
+    WalletDetail, FIELD_MAX,
+};
 pub use error::LedgerError;
-pub use ledger::Ledger;
+pub use ledger::{Ledger, MemberInfo};
+pub use limits::{
+    TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
+};
 pub use outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
 pub use state_tree::AccountProof;
