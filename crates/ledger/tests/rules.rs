@@ -466,7 +466,10 @@ fn every_operation_and_result_code() {
         .chain([ResultCode::ForbiddenRole].iter())
         .map(|c| c.as_str())
         .collect();
-    assert_eq!(seen, all, "every result code of these operations is exercised");
+    assert_eq!(
+        seen, all,
+        "every result code of these operations is exercised"
+    );
 }
 
 #[test]
