@@ -10,8 +10,8 @@ use settlenet_types::{
 /// [`crate::ResultCode::Overflow`].
 pub const FIELD_MAX: u128 = i128::MAX as u128;
 
-/// What an account is for. New kinds (merchant, position, fees, suspense) are added at the end so
-/// that existing encodings, and therefore state roots, do not change.
+/// What an account is for. New kinds (e.g. suspense) are added at the end so that existing
+/// encodings of the kinds do not change.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum AccountKind {
     /// A user's e-money wallet, opened by an issuing member; never below zero.
@@ -71,17 +71,19 @@ pub struct Account {
     pub id: AccountId,
     /// What the account is for.
     pub kind: AccountKind,
-    /// The member whose liability (wallet, float) or asset (settlement) this is.
+    /// The member whose liability (wallet, merchant, float) or asset (settlement, fees) this is;
+    /// for a position, the member whose obligation it records; for a hold, the payer's issuer.
     pub member: MemberId,
     /// The one currency the account holds.
     pub currency: Currency,
-    /// The wallet owner's key, which signs transfers out of it; `None` for member accounts.
+    /// The owner's key (wallet: signs payments out of it; merchant: captures, voids,
+    /// refunds); `None` for member accounts and hold entries.
     pub owner: Option<PublicKey>,
-    /// Debits reserved by holds not yet resolved (always 0 until holds exist).
+    /// Debits reserved by pending holds (a payer wallet's authorizations).
     pub debits_pending: u128,
     /// Debits posted.
     pub debits_posted: u128,
-    /// Credits reserved by holds not yet resolved (always 0 until holds exist).
+    /// Credits reserved by pending holds (a merchant's authorizations); not spendable.
     pub credits_pending: u128,
     /// Credits posted.
     pub credits_posted: u128,

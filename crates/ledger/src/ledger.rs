@@ -368,6 +368,22 @@ impl Ledger {
                     ));
                 }
             }
+            if let AccountDetail::Hold(h) = &account.detail {
+                let party = |id: &AccountId, kind: AccountKind| {
+                    ledger
+                        .accounts
+                        .get(id)
+                        .is_some_and(|a| a.kind == kind && a.currency == account.currency)
+                };
+                if !party(&h.from, AccountKind::Wallet)
+                    || !party(&h.merchant, AccountKind::Merchant)
+                {
+                    return bad(format!(
+                        "hold entry {} names a missing payer or merchant",
+                        account.id
+                    ));
+                }
+            }
             ledger.reindex(None, account);
         }
         let totals = ledger.totals();
@@ -718,11 +734,13 @@ impl Ledger {
         staged: &'s mut Staged,
         id: &AccountId,
     ) -> Result<&'s mut Account, ResultCode> {
-        if !staged.contains_key(id) {
-            let account = self.accounts.get(id).ok_or(ResultCode::AccountNotFound)?;
-            staged.insert(*id, account.clone());
+        match staged.entry(*id) {
+            std::collections::btree_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let account = self.accounts.get(id).ok_or(ResultCode::AccountNotFound)?;
+                Ok(e.insert(account.clone()))
+            }
         }
-        staged.get_mut(id).ok_or(ResultCode::AccountNotFound)
     }
 
     /// The staged copy of a member account (float, fees, position of the open window), created
@@ -752,15 +770,14 @@ impl Ledger {
                 },
             ),
         };
-        if !staged.contains_key(&id) {
-            let account = match self.accounts.get(&id) {
+        let account = staged
+            .entry(id)
+            .or_insert_with(|| match self.accounts.get(&id) {
                 Some(a) => a.clone(),
                 None => blank(id, kind.clone(), member, currency, None, height, detail),
-            };
-            debug_assert_eq!(account.kind, kind);
-            staged.insert(id, account);
-        }
-        staged.get_mut(&id).ok_or(ResultCode::AccountNotFound)
+            });
+        debug_assert_eq!(account.kind, kind);
+        Ok(account)
     }
 
     /// Post `amount` from `from` to `to` (same currency, checked by the caller). When their
@@ -974,7 +991,7 @@ impl Ledger {
                 self.check_staff(member, signer, Role::Issuer)?;
                 let amount = u128::from(amount.0);
                 let issuing = matches!(tx.op, Operation::Issue { .. });
-                if !issuing && w.available() < i128::from(amount as u64) {
+                if !issuing && w.available() < i128::try_from(amount).unwrap_or(i128::MAX) {
                     return Err(ResultCode::InsufficientFunds);
                 }
                 // The float is created on first use if the genesis did not list it; its id is

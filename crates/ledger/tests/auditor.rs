@@ -787,12 +787,12 @@ impl Fixture {
     }
 }
 
-fn ledger_view(
-    l: &Ledger,
-) -> (
-    BTreeMap<AccountId, (i128, u128, u128)>,
-    BTreeMap<AccountId, i128>,
-) {
+/// Wallets and merchants: (posted balance, debits pending, credits pending).
+type OwnedView = BTreeMap<AccountId, (i128, u128, u128)>;
+/// Every other account but hold entries: posted balance.
+type MemberView = BTreeMap<AccountId, i128>;
+
+fn ledger_view(l: &Ledger) -> (OwnedView, MemberView) {
     let mut owned = BTreeMap::new();
     let mut member = BTreeMap::new();
     for a in l.accounts() {
@@ -889,7 +889,7 @@ proptest! {
 
             // Balances: every wallet and merchant (posted and pending), every member account.
             let (owned, member) = ledger_view(&ledger);
-            let model_owned: BTreeMap<AccountId, (i128, u128, u128)> = model.accounts.iter()
+            let model_owned: OwnedView = model.accounts.iter()
                 .map(|(id, a)| (*id, (a.posted, a.pending_out as u128, a.pending_in as u128)))
                 .collect();
             prop_assert_eq!(&owned, &model_owned);

@@ -15,6 +15,9 @@
 //! - **Newtypes** for every quantity that could be confused with another (`Height`, `View`,
 //!   `ReplicaId`, `MemberId`, `AccountId`, `TxId`, `Amount`).
 //!
+//! - **Phone numbers** ([`phone`]): E.164 normalisation and the HMAC-SHA256 alias, so that
+//!   nodes and the CLI compute the same alias and only the alias reaches a transaction.
+//!
 //! ## Invariants
 //! - Decoding outside input never panics and never allocates beyond [`codec::MAX_MESSAGE_BYTES`].
 //! - A block's `tx_root` commits to its transactions in order; its hash commits to its header.

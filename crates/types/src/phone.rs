@@ -58,7 +58,10 @@ pub fn normalize_e164(input: &str, default_country_code: &str) -> Result<E164, T
         return Err(bad(format!("longer than {PHONE_INPUT_LEN_MAX} characters")));
     }
     let cc = default_country_code.trim().trim_start_matches('+');
-    if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) || cc.starts_with('0')
+    if cc.is_empty()
+        || cc.len() > 3
+        || !cc.bytes().all(|b| b.is_ascii_digit())
+        || cc.starts_with('0')
     {
         return Err(bad(format!(
             "default country code {default_country_code:?} is not 1 to 3 digits"
@@ -77,7 +80,9 @@ pub fn normalize_e164(input: &str, default_country_code: &str) -> Result<E164, T
         return Err(bad("no digits"));
     }
     if !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(format!("{input:?} contains characters other than digits")));
+        return Err(bad(format!(
+            "{input:?} contains characters other than digits"
+        )));
     }
     let digits = if plus {
         rest.to_string()
@@ -89,7 +94,9 @@ pub fn normalize_e164(input: &str, default_country_code: &str) -> Result<E164, T
         rest.to_string()
     };
     if digits.starts_with('0') {
-        return Err(bad(format!("{input:?}: a country code never starts with 0")));
+        return Err(bad(format!(
+            "{input:?}: a country code never starts with 0"
+        )));
     }
     if digits.len() < E164_DIGITS_MIN || digits.len() > E164_DIGITS_MAX {
         return Err(bad(format!(
@@ -183,10 +190,17 @@ mod tests {
         // Every spelling of the number gives the same alias; another key gives another alias.
         for spelling in ["+250-70610388", "25070610388", "070610388"] {
             let m = normalize_e164(spelling, "250").expect("valid");
-            assert_eq!(phone_alias(b"consortium-key-v1", &m), phone_alias(b"consortium-key-v1", &n));
+            assert_eq!(
+                phone_alias(b"consortium-key-v1", &m),
+                phone_alias(b"consortium-key-v1", &n)
+            );
         }
-        assert_ne!(phone_alias(b"consortium-key-v2", &n), phone_alias(b"consortium-key-v1", &n));
+        assert_ne!(
+            phone_alias(b"consortium-key-v2", &n),
+            phone_alias(b"consortium-key-v1", &n)
+        );
     }
 
-    const REFERENCE_ALIAS: &str = "eea54096ca0c249e2e83a81ef411501a6a4233e666d5b88989a7575eb3b4d006";
+    const REFERENCE_ALIAS: &str =
+        "eea54096ca0c249e2e83a81ef411501a6a4233e666d5b88989a7575eb3b4d006";
 }

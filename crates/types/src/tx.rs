@@ -2,9 +2,7 @@
 
 use crate::codec::{encode, Domain};
 use crate::error::TypesError;
-use crate::ids::{
-    AccountId, Amount, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId,
-};
+use crate::ids::{AccountId, Amount, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId};
 use serde::{Deserialize, Serialize};
 
 /// The transaction format version this code writes and accepts.
