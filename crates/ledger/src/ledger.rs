@@ -1,22 +1,37 @@
 //! The account state machine: genesis, block execution, restore, proofs.
 
-use crate::account::{Account, AccountKind, FIELD_MAX};
+use crate::account::{
+    hold_account_id, position_id, Account, AccountDetail, AccountKind, HoldDetail, HoldStatus,
+    WalletDetail, FIELD_MAX,
+};
 use crate::error::LedgerError;
+use crate::limits::{
+    DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
+};
 use crate::outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
 use crate::state_tree::{account_leaf, AccountProof, StateTree};
 use settlenet_types::{
-    AccountId, Amount, Currency, Genesis, GenesisAccountKind, Hash, Height, MemberId, Operation,
-    PublicKey, Role, SignedTransaction, Transaction, TxId, TX_VERSION,
+    AccountId, Amount, Currency, Genesis, GenesisAccountKind, Hash, Height, MemberId, MemberKind,
+    Operation, Payee, PublicKey, Role, SignedTransaction, Transaction, TxId, TX_VERSION,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the ledger needs to know about a member to authorize its staff.
-#[derive(Clone, Debug)]
-struct MemberAuth {
+/// A member as the ledger knows it, from the genesis: identity, payment identifiers and the
+/// roles of its staff keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The member's id (its index in the genesis).
+    pub id: MemberId,
     /// The member's name: derived account ids are computed from it.
-    name: String,
-    /// Staff keys holding `Role::Issuer`: they may open wallets and issue e-money.
-    issuer_keys: BTreeSet<PublicKey>,
+    pub name: String,
+    /// Kind of institution.
+    pub kind: MemberKind,
+    /// BIC, if any.
+    pub bic: Option<String>,
+    /// National clearing code, if any.
+    pub clearing_id: Option<String>,
+    /// Staff keys and the roles each holds.
+    pub staff: BTreeMap<PublicKey, BTreeSet<Role>>,
 }
 
 /// The ledger: every account, every transaction record, and the state tree over the accounts.
@@ -29,10 +44,19 @@ pub struct Ledger {
     /// Currencies the network holds.
     currencies: BTreeSet<Currency>,
     /// Indexed by `MemberId`.
-    members: Vec<MemberAuth>,
-    /// Derived ids of every possible member account (settlement and float, per member and
-    /// currency): a wallet may not take one, so a float created on first issue never collides.
+    members: Vec<MemberInfo>,
+    /// Derived ids of member accounts (settlement, float, fees per member and currency, and the
+    /// first window's positions): a wallet may not take one, so a member account created on
+    /// first use never collides.
     reserved_ids: BTreeSet<AccountId>,
+    /// The settlement window obligations go to ([`FIRST_WINDOW`] until issue 5 closes windows).
+    open_window: u64,
+    /// Phone wallets by `(alias, currency)`: derived from the accounts (rebuilt on restore).
+    aliases: BTreeMap<(Hash, Currency), AccountId>,
+    /// Hold entries by the id of their `Capture` transaction (derived; rebuilt on restore).
+    captures: BTreeMap<TxId, AccountId>,
+    /// Pending holds by `(expires_at_ms, hold entry id)`: the expiry sweep's queue (derived).
+    expiries: BTreeSet<(u64, AccountId)>,
     /// Sum of balances per currency at genesis; every block must preserve it.
     genesis_totals: BTreeMap<Currency, i128>,
     /// Height of the last executed block (0 = genesis).
@@ -58,11 +82,49 @@ impl std::fmt::Debug for Ledger {
 }
 
 /// `value + amount`, refusing results above [`FIELD_MAX`].
-fn add(value: u128, amount: Amount) -> Result<u128, ResultCode> {
+fn add(value: u128, amount: u128) -> Result<u128, ResultCode> {
     value
-        .checked_add(u128::from(amount.0))
+        .checked_add(amount)
         .filter(|v| *v <= FIELD_MAX)
         .ok_or(ResultCode::Overflow)
+}
+
+/// `value - amount` for releasing pending amounts, which were added before: a shortfall is a
+/// broken invariant.
+fn release(value: u128, amount: u128, what: &str) -> u128 {
+    match value.checked_sub(amount) {
+        Some(v) => v,
+        None => panic!("invariant broken: releasing {amount} from {what} {value}"),
+    }
+}
+
+/// Accounts a transaction is about to write, copied from the ledger (or new). Nothing reaches
+/// the ledger unless every check of the operation passed: see [`Ledger::commit`].
+type Staged = BTreeMap<AccountId, Account>;
+
+/// A new account with zero balances.
+fn blank(
+    id: AccountId,
+    kind: AccountKind,
+    member: MemberId,
+    currency: Currency,
+    owner: Option<PublicKey>,
+    height: Height,
+    detail: AccountDetail,
+) -> Account {
+    Account {
+        id,
+        kind,
+        member,
+        currency,
+        owner,
+        debits_pending: 0,
+        debits_posted: 0,
+        credits_pending: 0,
+        credits_posted: 0,
+        created_height: height,
+        detail,
+    }
 }
 
 impl Ledger {
@@ -72,27 +134,35 @@ impl Ledger {
             .validate()
             .map_err(|e| LedgerError::Genesis(e.to_string()))?;
         let currencies: BTreeSet<Currency> = genesis.currencies.iter().map(|c| c.code).collect();
-        let members: Vec<MemberAuth> = genesis
+        let members: Vec<MemberInfo> = genesis
             .members
             .iter()
-            .map(|m| MemberAuth {
+            .map(|m| MemberInfo {
+                id: m.id,
                 name: m.name.clone(),
-                issuer_keys: m
+                kind: m.kind,
+                bic: m.bic.clone(),
+                clearing_id: m.clearing_id.clone(),
+                staff: m
                     .staff
                     .iter()
-                    .filter(|s| s.roles.contains(&Role::Issuer))
-                    .map(|s| s.public_key)
+                    .map(|s| (s.public_key, s.roles.iter().copied().collect()))
                     .collect(),
             })
             .collect();
         let mut reserved_ids = BTreeSet::new();
         for m in &members {
             for c in &currencies {
-                for kind in [AccountKind::Settlement, AccountKind::Float] {
+                for kind in [
+                    AccountKind::Settlement,
+                    AccountKind::Float,
+                    AccountKind::Fees,
+                ] {
                     if let Some(purpose) = kind.derived_purpose() {
                         reserved_ids.insert(AccountId::derived(purpose, &m.name, *c));
                     }
                 }
+                reserved_ids.insert(position_id(&m.name, *c, FIRST_WINDOW));
             }
         }
         let mut ledger = Ledger {
@@ -100,6 +170,10 @@ impl Ledger {
             currencies,
             members,
             reserved_ids,
+            open_window: FIRST_WINDOW,
+            aliases: BTreeMap::new(),
+            captures: BTreeMap::new(),
+            expiries: BTreeSet::new(),
             genesis_totals: BTreeMap::new(),
             height: Height(0),
             accounts: BTreeMap::new(),
@@ -134,6 +208,7 @@ impl Ledger {
                 credits_pending: 0,
                 credits_posted: u128::from(g.balance),
                 created_height: Height(0),
+                detail: AccountDetail::None,
             };
             self.check_account(&account, Height(0))
                 .map_err(LedgerError::Genesis)?;
@@ -154,13 +229,44 @@ impl Ledger {
                 a.id, a.currency
             ));
         }
-        match a.kind.derived_purpose() {
-            Some(purpose) => {
-                let want = AccountId::derived(purpose, &member.name, a.currency);
+        let expected_id = match (&a.kind, &a.detail) {
+            (
+                AccountKind::Settlement | AccountKind::Float | AccountKind::Fees,
+                AccountDetail::None,
+            ) => a
+                .kind
+                .derived_purpose()
+                .map(|purpose| AccountId::derived(purpose, &member.name, a.currency)),
+            (AccountKind::Position, AccountDetail::Position { window }) => {
+                Some(position_id(&member.name, a.currency, *window))
+            }
+            (AccountKind::Hold, AccountDetail::Hold(h)) => {
+                if a.debits_pending != 0
+                    || a.debits_posted != 0
+                    || a.credits_pending != 0
+                    || a.credits_posted != 0
+                    || h.refunded > h.captured
+                    || h.captured > u128::from(h.amount.0)
+                {
+                    return Err(format!("hold entry {} has inconsistent amounts", a.id));
+                }
+                Some(hold_account_id(&h.hold))
+            }
+            (AccountKind::Wallet, AccountDetail::None | AccountDetail::Wallet(_))
+            | (AccountKind::Merchant, AccountDetail::None) => None,
+            (kind, detail) => {
+                return Err(format!(
+                    "account {} of kind {kind:?} has detail {detail:?}",
+                    a.id
+                ))
+            }
+        };
+        match expected_id {
+            Some(want) => {
                 if a.id != want {
                     return Err(format!(
-                        "{purpose} account {} of {} in {} must have id {want}",
-                        a.id, member.name, a.currency
+                        "{:?} account {} of {} in {} must have id {want}",
+                        a.kind, a.id, member.name, a.currency
                     ));
                 }
                 if a.owner.is_some() {
@@ -169,11 +275,19 @@ impl Ledger {
             }
             None => {
                 if self.reserved_ids.contains(&a.id) {
-                    return Err(format!("wallet {} uses a reserved member account id", a.id));
+                    return Err(format!(
+                        "account {} uses a reserved member account id",
+                        a.id
+                    ));
                 }
                 if a.owner.is_none() {
-                    return Err(format!("wallet {} has no owner key", a.id));
+                    return Err(format!("account {} has no owner key", a.id));
                 }
+            }
+        }
+        if let AccountDetail::Wallet(w) = &a.detail {
+            if usize::from(w.tier) >= KYC_TIERS.len() {
+                return Err(format!("wallet {} has unknown tier {}", a.id, w.tier));
             }
         }
         let fields = [
@@ -244,6 +358,34 @@ impl Ledger {
             }
         }
         ledger.tree.commit();
+        let all: Vec<Account> = ledger.accounts.values().cloned().collect();
+        for account in &all {
+            if let AccountDetail::Wallet(w) = &account.detail {
+                if ledger.aliases.contains_key(&(w.alias, account.currency)) {
+                    return bad(format!(
+                        "alias {} registered twice in {}",
+                        w.alias, account.currency
+                    ));
+                }
+            }
+            if let AccountDetail::Hold(h) = &account.detail {
+                let party = |id: &AccountId, kind: AccountKind| {
+                    ledger
+                        .accounts
+                        .get(id)
+                        .is_some_and(|a| a.kind == kind && a.currency == account.currency)
+                };
+                if !party(&h.from, AccountKind::Wallet)
+                    || !party(&h.merchant, AccountKind::Merchant)
+                {
+                    return bad(format!(
+                        "hold entry {} names a missing payer or merchant",
+                        account.id
+                    ));
+                }
+            }
+            ledger.reindex(None, account);
+        }
         let totals = ledger.totals();
         if totals != ledger.genesis_totals {
             return bad(format!(
@@ -308,20 +450,57 @@ impl Ledger {
         if tx.version != TX_VERSION {
             return Err(ResultCode::UnsupportedVersion);
         }
+        let nonzero = |amount: &Amount| {
+            if amount.0 == 0 {
+                Err(ResultCode::ZeroAmount)
+            } else {
+                Ok(())
+            }
+        };
         match &tx.op {
-            Operation::CreateWallet { .. } => Ok(()),
-            Operation::Issue { amount, .. } => {
-                if amount.0 == 0 {
-                    return Err(ResultCode::ZeroAmount);
+            Operation::CreateWallet { .. }
+            | Operation::RegisterWallet { .. }
+            | Operation::RegisterMerchant { .. }
+            | Operation::Void { .. } => Ok(()),
+            Operation::Issue { amount, .. }
+            | Operation::Redeem { amount, .. }
+            | Operation::Capture { amount, .. }
+            | Operation::Refund { amount, .. } => nonzero(amount),
+            Operation::Transfer { from, to, amount } => {
+                nonzero(amount)?;
+                if from == to {
+                    return Err(ResultCode::SameAccount);
                 }
                 Ok(())
             }
-            Operation::Transfer { from, to, amount } => {
-                if amount.0 == 0 {
-                    return Err(ResultCode::ZeroAmount);
+            Operation::Pay {
+                from,
+                to,
+                amount,
+                fee,
+            } => {
+                nonzero(amount)?;
+                if let Some(fee) = fee {
+                    nonzero(fee)?;
                 }
-                if from == to {
+                if *to == Payee::Account(*from) {
                     return Err(ResultCode::SameAccount);
+                }
+                Ok(())
+            }
+            Operation::Authorize {
+                from,
+                merchant,
+                amount,
+                timeout_ms,
+                ..
+            } => {
+                nonzero(amount)?;
+                if from == merchant {
+                    return Err(ResultCode::SameAccount);
+                }
+                if *timeout_ms == 0 || *timeout_ms > HOLD_TIMEOUT_MS_MAX {
+                    return Err(ResultCode::InvalidTimeout);
                 }
                 Ok(())
             }
@@ -332,15 +511,16 @@ impl Ledger {
     ///
     /// Precondition: every signature was verified by the caller (the node batch-verifies blocks
     /// before voting); the ledger trusts `tx.signer` and checks only that it is *allowed*.
-    /// `height` must be `self.height() + 1` (asserted). `timestamp_ms` is consensus time; unused
-    /// until holds with timeouts exist, it is part of the signature so callers need not change.
+    /// `height` must be `self.height() + 1` (asserted). `timestamp_ms` is consensus time: it
+    /// expires holds (swept first, at most [`HOLD_EXPIRIES_PER_BLOCK_MAX`] per block), sets new
+    /// holds' deadlines and selects the UTC day of daily limits. Timestamps are expected to
+    /// increase (consensus guarantees it); the ledger does not depend on it for safety.
     pub fn apply_block(
         &mut self,
         height: Height,
         timestamp_ms: u64,
         txs: &[SignedTransaction],
     ) -> BlockOutcome {
-        let _ = timestamp_ms;
         assert_eq!(
             height,
             self.height.next(),
@@ -350,10 +530,18 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut changed = BTreeSet::new();
         let mut new_records = Vec::new();
+        self.expire_holds(timestamp_ms, &mut changed);
         for (index, stx) in txs.iter().enumerate() {
             // A block that decodes within the message limit holds far fewer than 2^32 txs.
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            outcomes.push(self.apply_tx(height, index, &stx.tx, &mut changed, &mut new_records));
+            outcomes.push(self.apply_tx(
+                height,
+                timestamp_ms,
+                index,
+                &stx.tx,
+                &mut changed,
+                &mut new_records,
+            ));
         }
         let mut changed_accounts = Vec::with_capacity(changed.len());
         for id in &changed {
@@ -378,6 +566,13 @@ impl Ledger {
             self.genesis_totals,
             "invariant broken: money not conserved after block {height}"
         );
+        debug_assert!(
+            self.position_totals(self.open_window)
+                .values()
+                .all(|t| *t == 0),
+            "invariant broken: positions of window {} do not sum to zero",
+            self.open_window
+        );
         BlockOutcome {
             outcomes,
             changed_accounts,
@@ -386,10 +581,33 @@ impl Ledger {
         }
     }
 
+    /// Expire pending holds whose deadline is at or before `now_ms`, earliest first, at most
+    /// [`HOLD_EXPIRIES_PER_BLOCK_MAX`]. Releasing only lowers pending fields, so it cannot fail.
+    fn expire_holds(&mut self, now_ms: u64, changed: &mut BTreeSet<AccountId>) {
+        let due: Vec<AccountId> = self
+            .expiries
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now_ms)
+            .take(HOLD_EXPIRIES_PER_BLOCK_MAX)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in due {
+            let mut staged = Staged::new();
+            let result = self
+                .release_hold(&mut staged, &id, HoldStatus::Expired)
+                .map(|_| ());
+            match result.and_then(|()| self.commit(staged, changed)) {
+                Ok(()) => {}
+                Err(code) => panic!("invariant broken: expiring hold entry {id}: {code}"),
+            }
+        }
+    }
+
     /// Execute one transaction: idempotency, stateless checks, then the operation.
     fn apply_tx(
         &mut self,
         height: Height,
+        now_ms: u64,
         index: u32,
         tx: &Transaction,
         changed: &mut BTreeSet<AccountId>,
@@ -414,7 +632,7 @@ impl Ledger {
         }
         let result = match self
             .check_stateless(tx)
-            .and_then(|()| self.execute(height, tx, changed))
+            .and_then(|()| self.execute(height, now_ms, tx, changed))
         {
             Ok(()) => ResultCode::Ok,
             Err(code) => code,
@@ -430,27 +648,254 @@ impl Ledger {
         outcome(result, false)
     }
 
-    /// Whether `signer` is an issuer-role staff key of `member`.
-    fn is_issuer(&self, member: MemberId, signer: &PublicKey) -> Result<(), ResultCode> {
+    /// Whether `signer` may act for `member` in `role`: `unknown_member` if there is no such
+    /// member, `forbidden_signer` if the key is not one of its staff keys, `forbidden_role` if
+    /// it is but lacks the role.
+    fn check_staff(
+        &self,
+        member: MemberId,
+        signer: &PublicKey,
+        role: Role,
+    ) -> Result<(), ResultCode> {
         let m = self
             .members
             .get(usize::from(member.0))
             .ok_or(ResultCode::UnknownMember)?;
-        if m.issuer_keys.contains(signer) {
-            Ok(())
-        } else {
-            Err(ResultCode::ForbiddenSigner)
+        match m.staff.get(signer) {
+            None => Err(ResultCode::ForbiddenSigner),
+            Some(roles) if roles.contains(&role) => Ok(()),
+            Some(_) => Err(ResultCode::ForbiddenRole),
         }
     }
 
-    /// Run the operation. Every check happens before the first write, so an `Err` leaves every
-    /// account untouched.
+    /// Capture, void and refund: the merchant's own key, or an acquirer-role staff key of the
+    /// merchant's acquirer.
+    fn check_merchant_side(
+        &self,
+        merchant: &Account,
+        signer: &PublicKey,
+    ) -> Result<(), ResultCode> {
+        if merchant.owner == Some(*signer) {
+            return Ok(());
+        }
+        self.check_staff(merchant.member, signer, Role::Acquirer)
+    }
+
+    /// The payer checks shared by transfers, payments and authorizations: it exists, is a
+    /// wallet and `signer` owns it.
+    fn payer(&self, from: &AccountId, signer: &PublicKey) -> Result<&Account, ResultCode> {
+        let payer = self.accounts.get(from).ok_or(ResultCode::AccountNotFound)?;
+        if payer.kind != AccountKind::Wallet {
+            return Err(ResultCode::NotAWallet);
+        }
+        if payer.owner != Some(*signer) {
+            return Err(ResultCode::ForbiddenSigner);
+        }
+        Ok(payer)
+    }
+
+    /// KYC limits of a phone wallet sending `total` at `now_ms`; no limits for other wallets.
+    fn check_limits(payer: &Account, total: u128, now_ms: u64) -> Result<(), ResultCode> {
+        let AccountDetail::Wallet(w) = &payer.detail else {
+            return Ok(());
+        };
+        let limits = KYC_TIERS
+            .get(usize::from(w.tier))
+            .ok_or(ResultCode::UnknownTier)?;
+        if total > limits.transaction_max {
+            return Err(ResultCode::ExceedsTransactionLimit);
+        }
+        let used = if w.day == now_ms / DAY_MS {
+            w.day_outflow
+        } else {
+            0
+        };
+        if used.saturating_add(total) > limits.daily_max {
+            return Err(ResultCode::ExceedsDailyLimit);
+        }
+        Ok(())
+    }
+
+    /// Count `total` against a staged phone wallet's daily outflow.
+    fn count_outflow(payer: &mut Account, total: u128, now_ms: u64) {
+        if let AccountDetail::Wallet(w) = &mut payer.detail {
+            let today = now_ms / DAY_MS;
+            if w.day != today {
+                w.day = today;
+                w.day_outflow = 0;
+            }
+            w.day_outflow = w.day_outflow.saturating_add(total);
+        }
+    }
+
+    /// The staged copy of an existing account.
+    fn stage<'s>(
+        &self,
+        staged: &'s mut Staged,
+        id: &AccountId,
+    ) -> Result<&'s mut Account, ResultCode> {
+        match staged.entry(*id) {
+            std::collections::btree_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let account = self.accounts.get(id).ok_or(ResultCode::AccountNotFound)?;
+                Ok(e.insert(account.clone()))
+            }
+        }
+    }
+
+    /// The staged copy of a member account (float, fees, position of the open window), created
+    /// with zero balances on first use.
+    fn stage_member_account<'s>(
+        &self,
+        staged: &'s mut Staged,
+        kind: AccountKind,
+        member: MemberId,
+        currency: Currency,
+        height: Height,
+    ) -> Result<&'s mut Account, ResultCode> {
+        let name = &self
+            .members
+            .get(usize::from(member.0))
+            .ok_or(ResultCode::UnknownMember)?
+            .name;
+        let (id, detail) = match kind.derived_purpose() {
+            Some(purpose) => (
+                AccountId::derived(purpose, name, currency),
+                AccountDetail::None,
+            ),
+            None => (
+                position_id(name, currency, self.open_window),
+                AccountDetail::Position {
+                    window: self.open_window,
+                },
+            ),
+        };
+        let account = staged
+            .entry(id)
+            .or_insert_with(|| match self.accounts.get(&id) {
+                Some(a) => a.clone(),
+                None => blank(id, kind.clone(), member, currency, None, height, detail),
+            });
+        debug_assert_eq!(account.kind, kind);
+        Ok(account)
+    }
+
+    /// Post `amount` from `from` to `to` (same currency, checked by the caller). When their
+    /// members differ, the same step records the obligation in the open window: the payer's
+    /// member's position is debited and the payee's member's position credited.
+    fn post(
+        &self,
+        staged: &mut Staged,
+        from: &AccountId,
+        to: &AccountId,
+        amount: u128,
+        height: Height,
+    ) -> Result<(), ResultCode> {
+        let payer = self.stage(staged, from)?;
+        payer.debits_posted = add(payer.debits_posted, amount)?;
+        let (payer_member, currency) = (payer.member, payer.currency);
+        let payee = self.stage(staged, to)?;
+        payee.credits_posted = add(payee.credits_posted, amount)?;
+        let payee_member = payee.member;
+        if payer_member != payee_member {
+            let debtor = self.stage_member_account(
+                staged,
+                AccountKind::Position,
+                payer_member,
+                currency,
+                height,
+            )?;
+            debtor.debits_posted = add(debtor.debits_posted, amount)?;
+            let creditor = self.stage_member_account(
+                staged,
+                AccountKind::Position,
+                payee_member,
+                currency,
+                height,
+            )?;
+            creditor.credits_posted = add(creditor.credits_posted, amount)?;
+        }
+        Ok(())
+    }
+
+    /// Release a pending hold's amount from payer and merchant and mark it `status`.
+    fn release_hold(
+        &self,
+        staged: &mut Staged,
+        hold_entry: &AccountId,
+        status: HoldStatus,
+    ) -> Result<HoldDetail, ResultCode> {
+        let entry = self.stage(staged, hold_entry)?;
+        let AccountDetail::Hold(h) = &mut entry.detail else {
+            return Err(ResultCode::HoldNotFound);
+        };
+        assert_eq!(h.status, HoldStatus::Pending, "releasing a resolved hold");
+        h.status = status;
+        let h = h.clone();
+        let held = u128::from(h.amount.0);
+        let payer = self.stage(staged, &h.from)?;
+        payer.debits_pending = release(payer.debits_pending, held, "debits_pending");
+        let merchant = self.stage(staged, &h.merchant)?;
+        merchant.credits_pending = release(merchant.credits_pending, held, "credits_pending");
+        Ok(h)
+    }
+
+    /// Write staged accounts to the ledger, all or none: if any account that must stay at or
+    /// above zero would not, nothing is written and the operation fails `insufficient_funds`.
+    fn commit(
+        &mut self,
+        staged: Staged,
+        changed: &mut BTreeSet<AccountId>,
+    ) -> Result<(), ResultCode> {
+        if staged
+            .values()
+            .any(|a| a.kind.must_stay_nonnegative() && a.available() < 0)
+        {
+            return Err(ResultCode::InsufficientFunds);
+        }
+        for (id, account) in staged {
+            let old = self.accounts.insert(id, account.clone());
+            self.reindex(old.as_ref(), &account);
+            changed.insert(id);
+        }
+        Ok(())
+    }
+
+    /// Keep the derived indexes (aliases, captures, expiry queue) in step with an account.
+    fn reindex(&mut self, old: Option<&Account>, new: &Account) {
+        if let AccountDetail::Wallet(w) = &new.detail {
+            self.aliases.insert((w.alias, new.currency), new.id);
+        }
+        if let Some(Account {
+            detail: AccountDetail::Hold(h),
+            ..
+        }) = old
+        {
+            self.expiries
+                .remove(&(h.expires_at_ms, old.map_or(new.id, |a| a.id)));
+        }
+        if let AccountDetail::Hold(h) = &new.detail {
+            if h.status == HoldStatus::Pending {
+                self.expiries.insert((h.expires_at_ms, new.id));
+            }
+            if let Some(capture) = h.capture_tx {
+                self.captures.insert(capture, new.id);
+            }
+        }
+    }
+
+    /// Run the operation. Checks come in a fixed order (existence, kind, authorization, state,
+    /// then amounts); writes go to a staging copy that is committed only if everything passed,
+    /// so an `Err` leaves every account untouched.
     fn execute(
         &mut self,
         height: Height,
+        now_ms: u64,
         tx: &Transaction,
         changed: &mut BTreeSet<AccountId>,
     ) -> Result<(), ResultCode> {
+        let signer = &tx.signer;
+        let mut staged = Staged::new();
         match &tx.op {
             Operation::CreateWallet {
                 account,
@@ -458,32 +903,83 @@ impl Ledger {
                 owner,
                 currency,
             } => {
-                self.is_issuer(*issuer, &tx.signer)?;
+                self.check_staff(*issuer, signer, Role::Issuer)?;
+                self.check_new_account(account, currency)?;
+                staged.insert(
+                    *account,
+                    blank(
+                        *account,
+                        AccountKind::Wallet,
+                        *issuer,
+                        *currency,
+                        Some(*owner),
+                        height,
+                        AccountDetail::None,
+                    ),
+                );
+            }
+            Operation::RegisterWallet {
+                account,
+                issuer,
+                alias,
+                alias_key_version,
+                owner,
+                currency,
+                tier,
+            } => {
+                self.check_staff(*issuer, signer, Role::Issuer)?;
                 if !self.currencies.contains(currency) {
                     return Err(ResultCode::UnknownCurrency);
                 }
-                if self.accounts.contains_key(account) || self.reserved_ids.contains(account) {
-                    return Err(ResultCode::AccountExists);
+                if usize::from(*tier) >= KYC_TIERS.len() {
+                    return Err(ResultCode::UnknownTier);
                 }
-                self.accounts.insert(
+                self.check_new_account(account, currency)?;
+                if self.aliases.contains_key(&(*alias, *currency)) {
+                    return Err(ResultCode::AliasExists);
+                }
+                let detail = AccountDetail::Wallet(WalletDetail {
+                    alias: *alias,
+                    alias_key_version: *alias_key_version,
+                    tier: *tier,
+                    day: now_ms / DAY_MS,
+                    day_outflow: 0,
+                });
+                staged.insert(
                     *account,
-                    Account {
-                        id: *account,
-                        kind: AccountKind::Wallet,
-                        member: *issuer,
-                        currency: *currency,
-                        owner: Some(*owner),
-                        debits_pending: 0,
-                        debits_posted: 0,
-                        credits_pending: 0,
-                        credits_posted: 0,
-                        created_height: height,
-                    },
+                    blank(
+                        *account,
+                        AccountKind::Wallet,
+                        *issuer,
+                        *currency,
+                        Some(*owner),
+                        height,
+                        detail,
+                    ),
                 );
-                changed.insert(*account);
-                Ok(())
             }
-            Operation::Issue { wallet, amount } => {
+            Operation::RegisterMerchant {
+                account,
+                acquirer,
+                owner,
+                currency,
+            } => {
+                self.check_staff(*acquirer, signer, Role::Acquirer)?;
+                self.check_new_account(account, currency)?;
+                staged.insert(
+                    *account,
+                    blank(
+                        *account,
+                        AccountKind::Merchant,
+                        *acquirer,
+                        *currency,
+                        Some(*owner),
+                        height,
+                        AccountDetail::None,
+                    ),
+                );
+            }
+            Operation::Issue { wallet, amount } | Operation::Redeem { wallet, amount } => {
                 let w = self
                     .accounts
                     .get(wallet)
@@ -492,65 +988,307 @@ impl Ledger {
                     return Err(ResultCode::NotAWallet);
                 }
                 let (member, currency) = (w.member, w.currency);
-                self.is_issuer(member, &tx.signer)?;
-                let wallet_credits = add(w.credits_posted, *amount)?;
-                let name = &self.members[usize::from(member.0)].name;
-                let float_id = AccountId::derived("float", name, currency);
-                // The float is created on first issue if the genesis did not list it; its id is
+                self.check_staff(member, signer, Role::Issuer)?;
+                let amount = u128::from(amount.0);
+                let issuing = matches!(tx.op, Operation::Issue { .. });
+                if !issuing && w.available() < i128::try_from(amount).unwrap_or(i128::MAX) {
+                    return Err(ResultCode::InsufficientFunds);
+                }
+                // The float is created on first use if the genesis did not list it; its id is
                 // reserved, so no wallet can hold it.
-                let mut float = self.accounts.get(&float_id).cloned().unwrap_or(Account {
-                    id: float_id,
-                    kind: AccountKind::Float,
+                let float = self.stage_member_account(
+                    &mut staged,
+                    AccountKind::Float,
                     member,
                     currency,
-                    owner: None,
-                    debits_pending: 0,
-                    debits_posted: 0,
-                    credits_pending: 0,
-                    credits_posted: 0,
-                    created_height: height,
-                });
-                debug_assert_eq!(float.kind, AccountKind::Float);
-                float.debits_posted = add(float.debits_posted, *amount)?;
-                if let Some(w) = self.accounts.get_mut(wallet) {
-                    w.credits_posted = wallet_credits;
+                    height,
+                )?;
+                if issuing {
+                    float.debits_posted = add(float.debits_posted, amount)?;
+                } else {
+                    float.credits_posted = add(float.credits_posted, amount)?;
                 }
-                self.accounts.insert(float_id, float);
-                changed.insert(*wallet);
-                changed.insert(float_id);
-                Ok(())
+                let w = self.stage(&mut staged, wallet)?;
+                if issuing {
+                    w.credits_posted = add(w.credits_posted, amount)?;
+                } else {
+                    w.debits_posted = add(w.debits_posted, amount)?;
+                }
             }
             Operation::Transfer { from, to, amount } => {
-                let payer = self.accounts.get(from).ok_or(ResultCode::AccountNotFound)?;
-                if payer.kind != AccountKind::Wallet {
-                    return Err(ResultCode::NotAWallet);
+                self.pay(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    from,
+                    &Payee::Account(*to),
+                    *amount,
+                    None,
+                    true,
+                )?;
+            }
+            Operation::Pay {
+                from,
+                to,
+                amount,
+                fee,
+            } => {
+                self.pay(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    from,
+                    to,
+                    *amount,
+                    *fee,
+                    false,
+                )?;
+            }
+            Operation::Authorize {
+                hold,
+                from,
+                merchant,
+                amount,
+                timeout_ms,
+            } => {
+                let entry = hold_account_id(hold);
+                if self.accounts.contains_key(&entry) {
+                    return Err(ResultCode::HoldExists);
                 }
-                if payer.owner != Some(tx.signer) {
-                    return Err(ResultCode::ForbiddenSigner);
+                let payer = self.payer(from, signer)?;
+                let m = self
+                    .accounts
+                    .get(merchant)
+                    .ok_or(ResultCode::AccountNotFound)?;
+                if m.kind != AccountKind::Merchant {
+                    return Err(ResultCode::NotAMerchant);
                 }
-                let payee = self.accounts.get(to).ok_or(ResultCode::UnknownPayee)?;
-                if payee.kind != AccountKind::Wallet {
-                    return Err(ResultCode::NotAWallet);
-                }
-                if payer.currency != payee.currency {
+                if payer.currency != m.currency {
                     return Err(ResultCode::CurrencyMismatch);
                 }
+                let (member, currency) = (payer.member, payer.currency);
+                let amount_u = u128::from(amount.0);
+                Self::check_limits(payer, amount_u, now_ms)?;
                 if payer.available() < i128::from(amount.0) {
                     return Err(ResultCode::InsufficientFunds);
                 }
-                let payer_debits = add(payer.debits_posted, *amount)?;
-                let payee_credits = add(payee.credits_posted, *amount)?;
-                if let Some(p) = self.accounts.get_mut(from) {
-                    p.debits_posted = payer_debits;
+                let p = self.stage(&mut staged, from)?;
+                p.debits_pending = add(p.debits_pending, amount_u)?;
+                Self::count_outflow(p, amount_u, now_ms);
+                let m = self.stage(&mut staged, merchant)?;
+                m.credits_pending = add(m.credits_pending, amount_u)?;
+                let detail = AccountDetail::Hold(HoldDetail {
+                    hold: *hold,
+                    from: *from,
+                    merchant: *merchant,
+                    amount: *amount,
+                    expires_at_ms: now_ms.saturating_add(*timeout_ms),
+                    status: HoldStatus::Pending,
+                    capture_tx: None,
+                    captured: 0,
+                    refunded: 0,
+                });
+                staged.insert(
+                    entry,
+                    blank(
+                        entry,
+                        AccountKind::Hold,
+                        member,
+                        currency,
+                        None,
+                        height,
+                        detail,
+                    ),
+                );
+            }
+            Operation::Capture { hold, .. } | Operation::Void { hold } => {
+                let entry = hold_account_id(hold);
+                let h = self.pending_hold(&entry, signer, now_ms)?;
+                let (status, capture) = match &tx.op {
+                    Operation::Capture { amount, .. } => {
+                        if amount.0 > h.amount.0 {
+                            return Err(ResultCode::CaptureExceedsHold);
+                        }
+                        (HoldStatus::Captured, Some(u128::from(amount.0)))
+                    }
+                    _ => (HoldStatus::Voided, None),
+                };
+                self.release_hold(&mut staged, &entry, status)?;
+                if let Some(amount) = capture {
+                    self.post(&mut staged, &h.from, &h.merchant, amount, height)?;
+                    let e = self.stage(&mut staged, &entry)?;
+                    if let AccountDetail::Hold(d) = &mut e.detail {
+                        d.captured = amount;
+                        d.capture_tx = Some(tx.id);
+                    }
                 }
-                if let Some(p) = self.accounts.get_mut(to) {
-                    p.credits_posted = payee_credits;
+            }
+            Operation::Refund { capture, amount } => {
+                let entry = *self.captures.get(capture).ok_or(ResultCode::HoldNotFound)?;
+                let h = match self.accounts.get(&entry).map(|a| &a.detail) {
+                    Some(AccountDetail::Hold(h)) => h.clone(),
+                    _ => return Err(ResultCode::HoldNotFound),
+                };
+                let m = self
+                    .accounts
+                    .get(&h.merchant)
+                    .ok_or(ResultCode::AccountNotFound)?;
+                self.check_merchant_side(m, signer)?;
+                let amount = u128::from(amount.0);
+                if h.refunded.saturating_add(amount) > h.captured {
+                    return Err(ResultCode::RefundExceedsCapture);
                 }
-                changed.insert(*from);
-                changed.insert(*to);
-                Ok(())
+                if m.available() < i128::try_from(amount).unwrap_or(i128::MAX) {
+                    return Err(ResultCode::InsufficientFunds);
+                }
+                self.post(&mut staged, &h.merchant, &h.from, amount, height)?;
+                let e = self.stage(&mut staged, &entry)?;
+                if let AccountDetail::Hold(d) = &mut e.detail {
+                    d.refunded = add(d.refunded, amount)?;
+                }
             }
         }
+        self.commit(staged, changed)
+    }
+
+    /// Checks for creating a client-chosen account: currency known, id unused and not reserved.
+    fn check_new_account(
+        &self,
+        account: &AccountId,
+        currency: &Currency,
+    ) -> Result<(), ResultCode> {
+        if !self.currencies.contains(currency) {
+            return Err(ResultCode::UnknownCurrency);
+        }
+        if self.accounts.contains_key(account) || self.reserved_ids.contains(account) {
+            return Err(ResultCode::AccountExists);
+        }
+        Ok(())
+    }
+
+    /// A hold that capture or void may resolve: it exists, `signer` acts for the merchant, it
+    /// is still pending and not past its deadline.
+    fn pending_hold(
+        &self,
+        entry: &AccountId,
+        signer: &PublicKey,
+        now_ms: u64,
+    ) -> Result<HoldDetail, ResultCode> {
+        let h = match self.accounts.get(entry).map(|a| &a.detail) {
+            Some(AccountDetail::Hold(h)) => h.clone(),
+            _ => return Err(ResultCode::HoldNotFound),
+        };
+        let m = self
+            .accounts
+            .get(&h.merchant)
+            .ok_or(ResultCode::AccountNotFound)?;
+        self.check_merchant_side(m, signer)?;
+        match h.status {
+            HoldStatus::Captured => Err(ResultCode::HoldAlreadyCaptured),
+            HoldStatus::Voided => Err(ResultCode::HoldAlreadyVoided),
+            HoldStatus::Expired => Err(ResultCode::HoldExpired),
+            HoldStatus::Pending if now_ms >= h.expires_at_ms => Err(ResultCode::HoldExpired),
+            HoldStatus::Pending => Ok(h),
+        }
+    }
+
+    /// Transfers and payments: payer checks, payee resolution (by account or alias), currency,
+    /// limits, funds; then the legs (payment, optional fee to the payer's issuer, positions
+    /// across members), staged together.
+    #[allow(clippy::too_many_arguments)]
+    fn pay(
+        &self,
+        staged: &mut Staged,
+        height: Height,
+        now_ms: u64,
+        signer: &PublicKey,
+        from: &AccountId,
+        to: &Payee,
+        amount: Amount,
+        fee: Option<Amount>,
+        wallet_only: bool,
+    ) -> Result<(), ResultCode> {
+        let payer = self.payer(from, signer)?;
+        let payee_id = match to {
+            Payee::Account(id) => *id,
+            Payee::Alias(alias) => *self
+                .aliases
+                .get(&(*alias, payer.currency))
+                .ok_or(ResultCode::UnknownPayee)?,
+        };
+        let payee = self
+            .accounts
+            .get(&payee_id)
+            .ok_or(ResultCode::UnknownPayee)?;
+        match payee.kind {
+            AccountKind::Wallet => {}
+            AccountKind::Merchant if !wallet_only => {}
+            _ => return Err(ResultCode::NotAWallet),
+        }
+        if payee_id == *from {
+            return Err(ResultCode::SameAccount);
+        }
+        if payer.currency != payee.currency {
+            return Err(ResultCode::CurrencyMismatch);
+        }
+        let (amount, fee) = (u128::from(amount.0), fee.map_or(0, |f| u128::from(f.0)));
+        let total = amount + fee; // both below 2^64
+        Self::check_limits(payer, total, now_ms)?;
+        if payer.available() < i128::try_from(total).unwrap_or(i128::MAX) {
+            return Err(ResultCode::InsufficientFunds);
+        }
+        let (member, currency) = (payer.member, payer.currency);
+        self.post(staged, from, &payee_id, amount, height)?;
+        if fee > 0 {
+            let fees =
+                self.stage_member_account(staged, AccountKind::Fees, member, currency, height)?;
+            fees.credits_posted = add(fees.credits_posted, fee)?;
+            let p = self.stage(staged, from)?;
+            p.debits_posted = add(p.debits_posted, fee)?;
+        }
+        Self::count_outflow(self.stage(staged, from)?, total, now_ms);
+        Ok(())
+    }
+
+    /// A member as known from the genesis.
+    pub fn member(&self, id: MemberId) -> Option<&MemberInfo> {
+        self.members.get(usize::from(id.0))
+    }
+
+    /// Every member, by id.
+    pub fn members(&self) -> &[MemberInfo] {
+        &self.members
+    }
+
+    /// The settlement window obligations are recorded in now.
+    pub fn open_window(&self) -> u64 {
+        self.open_window
+    }
+
+    /// The wallet registered under `alias` in `currency`, if any.
+    pub fn wallet_by_alias(&self, alias: &Hash, currency: Currency) -> Option<&Account> {
+        self.accounts.get(self.aliases.get(&(*alias, currency))?)
+    }
+
+    /// The ledger entry of a hold, if it exists.
+    pub fn hold(&self, hold: &settlenet_types::HoldId) -> Option<&Account> {
+        self.accounts.get(&hold_account_id(hold))
+    }
+
+    /// Sum of the balances of `window`'s position accounts per currency: zero in every currency
+    /// (each obligation debits one member's position and credits another's).
+    pub fn position_totals(&self, window: u64) -> BTreeMap<Currency, i128> {
+        let mut totals: BTreeMap<Currency, i128> =
+            self.currencies.iter().map(|c| (*c, 0)).collect();
+        for a in self.accounts.values() {
+            if a.detail == (AccountDetail::Position { window }) {
+                let t = totals.entry(a.currency).or_insert(0);
+                *t = t.saturating_add(a.balance());
+            }
+        }
+        totals
     }
 
     /// Merkle proof of an account against [`Ledger::state_root`].

@@ -28,7 +28,7 @@ pub enum ResultCode {
     AccountExists,
     /// The account to debit or credit (other than a transfer's payee) does not exist.
     AccountNotFound,
-    /// The payee of a transfer does not exist.
+    /// The payee of a transfer or payment (account or alias) does not exist.
     UnknownPayee,
     /// The account named is not a wallet.
     NotAWallet,
@@ -42,11 +42,40 @@ pub enum ResultCode {
     InsufficientFunds,
     /// A balance field would exceed its limit.
     Overflow,
+    // ---- Issue 4 (appended: records persist the variant index). ----
+    /// The signer is a staff key of the member but lacks the role.
+    ForbiddenRole,
+    /// A wallet with this alias already exists in this currency.
+    AliasExists,
+    /// The KYC tier is not in the limits table.
+    UnknownTier,
+    /// The amount (with fee) is above the wallet tier's per-transaction limit.
+    ExceedsTransactionLimit,
+    /// The wallet's outflow this UTC day (consensus time) would exceed its tier's daily limit.
+    ExceedsDailyLimit,
+    /// The account named as merchant is not a merchant account.
+    NotAMerchant,
+    /// A hold with this id already exists.
+    HoldExists,
+    /// The hold (or the capture a refund names) does not exist.
+    HoldNotFound,
+    /// The hold was already captured.
+    HoldAlreadyCaptured,
+    /// The hold was already voided.
+    HoldAlreadyVoided,
+    /// The hold reached its deadline (consensus time).
+    HoldExpired,
+    /// The capture amount is above the held amount.
+    CaptureExceedsHold,
+    /// Refunds would exceed what was captured.
+    RefundExceedsCapture,
+    /// The hold timeout is zero or above `HOLD_TIMEOUT_MS_MAX`.
+    InvalidTimeout,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 16] = [
+    pub const ALL: [ResultCode; 30] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -63,6 +92,20 @@ impl ResultCode {
         ResultCode::SameAccount,
         ResultCode::InsufficientFunds,
         ResultCode::Overflow,
+        ResultCode::ForbiddenRole,
+        ResultCode::AliasExists,
+        ResultCode::UnknownTier,
+        ResultCode::ExceedsTransactionLimit,
+        ResultCode::ExceedsDailyLimit,
+        ResultCode::NotAMerchant,
+        ResultCode::HoldExists,
+        ResultCode::HoldNotFound,
+        ResultCode::HoldAlreadyCaptured,
+        ResultCode::HoldAlreadyVoided,
+        ResultCode::HoldExpired,
+        ResultCode::CaptureExceedsHold,
+        ResultCode::RefundExceedsCapture,
+        ResultCode::InvalidTimeout,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -84,6 +127,20 @@ impl ResultCode {
             ResultCode::SameAccount => "same_account",
             ResultCode::InsufficientFunds => "insufficient_funds",
             ResultCode::Overflow => "overflow",
+            ResultCode::ForbiddenRole => "forbidden_role",
+            ResultCode::AliasExists => "alias_exists",
+            ResultCode::UnknownTier => "unknown_tier",
+            ResultCode::ExceedsTransactionLimit => "exceeds_transaction_limit",
+            ResultCode::ExceedsDailyLimit => "exceeds_daily_limit",
+            ResultCode::NotAMerchant => "not_a_merchant",
+            ResultCode::HoldExists => "hold_exists",
+            ResultCode::HoldNotFound => "hold_not_found",
+            ResultCode::HoldAlreadyCaptured => "hold_already_captured",
+            ResultCode::HoldAlreadyVoided => "hold_already_voided",
+            ResultCode::HoldExpired => "hold_expired",
+            ResultCode::CaptureExceedsHold => "capture_exceeds_hold",
+            ResultCode::RefundExceedsCapture => "refund_exceeds_capture",
+            ResultCode::InvalidTimeout => "invalid_timeout",
         }
     }
 
@@ -108,7 +165,7 @@ impl ResultCode {
             ResultCode::UnknownCurrency => "The currency is not held by this network.",
             ResultCode::AccountExists => "An account with this id already exists or is reserved.",
             ResultCode::AccountNotFound => "The account named by the transaction does not exist.",
-            ResultCode::UnknownPayee => "The payee account does not exist.",
+            ResultCode::UnknownPayee => "The payee account or alias does not exist.",
             ResultCode::NotAWallet => "The account named by the transaction is not a wallet.",
             ResultCode::CurrencyMismatch => "The two accounts hold different currencies.",
             ResultCode::ZeroAmount => "The amount must be greater than zero.",
@@ -117,6 +174,20 @@ impl ResultCode {
                 "The payer's available balance is lower than the amount."
             }
             ResultCode::Overflow => "The transaction would overflow an account balance.",
+            ResultCode::ForbiddenRole => "The signer is a staff key of the member but does not hold the role this operation needs.",
+            ResultCode::AliasExists => "A wallet is already registered under this phone alias in this currency.",
+            ResultCode::UnknownTier => "The KYC tier is not defined.",
+            ResultCode::ExceedsTransactionLimit => "The amount exceeds the wallet's per-transaction limit.",
+            ResultCode::ExceedsDailyLimit => "The payment would exceed the wallet's daily limit.",
+            ResultCode::NotAMerchant => "The account named as merchant is not a merchant account.",
+            ResultCode::HoldExists => "A hold with this id already exists.",
+            ResultCode::HoldNotFound => "The hold or capture does not exist.",
+            ResultCode::HoldAlreadyCaptured => "The hold was already captured.",
+            ResultCode::HoldAlreadyVoided => "The hold was already voided.",
+            ResultCode::HoldExpired => "The hold has expired.",
+            ResultCode::CaptureExceedsHold => "The capture amount is larger than the hold.",
+            ResultCode::RefundExceedsCapture => "Refunds would exceed the captured amount.",
+            ResultCode::InvalidTimeout => "The hold timeout is zero or too long.",
         }
     }
 }

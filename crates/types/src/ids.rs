@@ -26,6 +26,11 @@ crate::hex_newtype!(
     AccountId, 16, "account id"
 );
 
+crate::hex_newtype!(
+    /// A client-chosen 128-bit id of a hold (an authorized, not yet resolved merchant payment).
+    HoldId, 16, "hold id"
+);
+
 impl Hash {
     /// The all-zero hash, used as "no previous block" at height 1.
     pub const ZERO: Hash = Hash([0; 32]);

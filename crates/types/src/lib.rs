@@ -15,6 +15,9 @@
 //! - **Newtypes** for every quantity that could be confused with another (`Height`, `View`,
 //!   `ReplicaId`, `MemberId`, `AccountId`, `TxId`, `Amount`).
 //!
+//! - **Phone numbers** ([`phone`]): E.164 normalisation and the HMAC-SHA256 alias, so that
+//!   nodes and the CLI compute the same alias and only the alias reaches a transaction.
+//!
 //! ## Invariants
 //! - Decoding outside input never panics and never allocates beyond [`codec::MAX_MESSAGE_BYTES`].
 //! - A block's `tx_root` commits to its transactions in order; its hash commits to its header.
@@ -25,6 +28,7 @@ pub mod error;
 pub mod genesis;
 pub mod hex_bytes;
 pub mod ids;
+pub mod phone;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, CommitCertificate, CommitSignature, StoredBlock};
@@ -35,7 +39,8 @@ pub use genesis::{
     Role, StaffKey, ValidatorInfo,
 };
 pub use ids::{
-    AccountId, Amount, Currency, Hash, Height, MemberId, PublicKey, ReplicaId, Signature, TxId,
-    View,
+    AccountId, Amount, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId, Signature,
+    TxId, View,
 };
-pub use tx::{Operation, SignedTransaction, Transaction, TX_VERSION};
+pub use phone::{normalize_e164, phone_alias, E164};
+pub use tx::{Operation, Payee, SignedTransaction, Transaction, TX_VERSION};

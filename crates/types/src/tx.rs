@@ -2,7 +2,7 @@
 
 use crate::codec::{encode, Domain};
 use crate::error::TypesError;
-use crate::ids::{AccountId, Amount, Currency, Hash, MemberId, PublicKey, Signature, TxId};
+use crate::ids::{AccountId, Amount, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId};
 use serde::{Deserialize, Serialize};
 
 /// The transaction format version this code writes and accepts.
@@ -60,6 +60,103 @@ pub enum Operation {
         /// How much, in minor units.
         amount: Amount,
     },
+    // ---- Issue 4. New variants go at the end: the variant index is part of signed bytes. ----
+    /// Open a phone-number wallet at `issuer`. Signed by a staff key of `issuer` with the
+    /// `issuer` role. One wallet per `(alias, currency)`.
+    RegisterWallet {
+        /// The new wallet's id (client-chosen, must be unused).
+        account: AccountId,
+        /// The member that issues the wallet.
+        issuer: MemberId,
+        /// `HMAC-SHA256(consortium key, E.164 number)` (see [`crate::phone`]); never the number.
+        alias: Hash,
+        /// Which consortium key computed `alias`.
+        alias_key_version: u16,
+        /// The wallet owner's key: it signs payments out of the wallet.
+        owner: PublicKey,
+        /// The wallet's currency.
+        currency: Currency,
+        /// KYC tier: selects the per-transaction and daily limits.
+        tier: u8,
+    },
+    /// Take e-money out of a wallet back into the issuer's float (cash-out). Signed by a staff
+    /// key of the wallet's issuer with the `issuer` role.
+    Redeem {
+        /// The wallet debited.
+        wallet: AccountId,
+        /// How much, in minor units.
+        amount: Amount,
+    },
+    /// Pay a wallet or a merchant, addressed by account or by phone alias. Signed by the owner
+    /// of `from`. Across members, the same step records the interbank obligation.
+    Pay {
+        /// The wallet debited.
+        from: AccountId,
+        /// Who is credited.
+        to: Payee,
+        /// How much the payee receives, in minor units.
+        amount: Amount,
+        /// An optional fee, paid by the payer to its issuer on top of `amount`.
+        fee: Option<Amount>,
+    },
+    /// Open a merchant account at an acquiring member. Signed by a staff key of `acquirer` with
+    /// the `acquirer` role.
+    RegisterMerchant {
+        /// The new account's id (client-chosen, must be unused).
+        account: AccountId,
+        /// The acquiring member.
+        acquirer: MemberId,
+        /// The merchant's key: it may capture, void and refund.
+        owner: PublicKey,
+        /// The account's currency.
+        currency: Currency,
+    },
+    /// Put a hold (pending debit) on a wallet in favour of a merchant, expiring by consensus
+    /// time. Signed by the owner of `from`.
+    Authorize {
+        /// The new hold's id (client-chosen, must be unused).
+        hold: HoldId,
+        /// The wallet debited.
+        from: AccountId,
+        /// The merchant credited on capture.
+        merchant: AccountId,
+        /// How much is held, in minor units.
+        amount: Amount,
+        /// The hold expires at the first block whose timestamp is at or after the authorizing
+        /// block's timestamp plus this.
+        timeout_ms: u64,
+    },
+    /// Post all or part of a hold to the merchant and release the rest. Signed by the
+    /// merchant's key or by an acquirer-role staff key of its acquirer.
+    Capture {
+        /// The hold.
+        hold: HoldId,
+        /// How much to post, at most the held amount.
+        amount: Amount,
+    },
+    /// Release a hold. Signed like `Capture`.
+    Void {
+        /// The hold.
+        hold: HoldId,
+    },
+    /// Return captured money to the payer. Signed like `Capture`. Refunds of one capture never
+    /// exceed what it captured.
+    Refund {
+        /// The id of the `Capture` transaction refunded.
+        capture: TxId,
+        /// How much, in minor units.
+        amount: Amount,
+    },
+}
+
+/// Who a payment credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payee {
+    /// An account (wallet or merchant) by id.
+    Account(AccountId),
+    /// The wallet registered under this phone alias in the payer's currency.
+    Alias(Hash),
 }
 
 impl Operation {
@@ -69,6 +166,14 @@ impl Operation {
             Operation::CreateWallet { .. } => "create_wallet",
             Operation::Issue { .. } => "issue",
             Operation::Transfer { .. } => "transfer",
+            Operation::RegisterWallet { .. } => "register_wallet",
+            Operation::Redeem { .. } => "redeem",
+            Operation::Pay { .. } => "pay",
+            Operation::RegisterMerchant { .. } => "register_merchant",
+            Operation::Authorize { .. } => "authorize",
+            Operation::Capture { .. } => "capture",
+            Operation::Void { .. } => "void",
+            Operation::Refund { .. } => "refund",
         }
     }
 }
@@ -114,7 +219,7 @@ impl SignedTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{AccountId, Amount};
+    use crate::ids::{AccountId, Amount, HoldId};
 
     fn sample() -> SignedTransaction {
         SignedTransaction {
@@ -157,5 +262,71 @@ mod tests {
             a.tx.body_hash().expect("hash"),
             b.tx.body_hash().expect("hash")
         );
+    }
+
+    #[test]
+    fn existing_variant_indices_are_unchanged_and_new_ones_round_trip() {
+        // The variant index is the first 4 bytes of an operation's canonical encoding.
+        let index = |op: &Operation| {
+            let bytes = crate::encode("op", op).expect("encode");
+            u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        };
+        let a = AccountId([1; 16]);
+        assert_eq!(index(&sample().tx.op), 2);
+        let ops = [
+            Operation::RegisterWallet {
+                account: a,
+                issuer: MemberId(1),
+                alias: Hash([7; 32]),
+                alias_key_version: 1,
+                owner: PublicKey([4; 32]),
+                currency: "USD".parse().expect("usd"),
+                tier: 1,
+            },
+            Operation::Redeem {
+                wallet: a,
+                amount: Amount(5),
+            },
+            Operation::Pay {
+                from: a,
+                to: Payee::Alias(Hash([7; 32])),
+                amount: Amount(5),
+                fee: Some(Amount(1)),
+            },
+            Operation::RegisterMerchant {
+                account: a,
+                acquirer: MemberId(0),
+                owner: PublicKey([4; 32]),
+                currency: "USD".parse().expect("usd"),
+            },
+            Operation::Authorize {
+                hold: HoldId([9; 16]),
+                from: a,
+                merchant: AccountId([2; 16]),
+                amount: Amount(5),
+                timeout_ms: 60_000,
+            },
+            Operation::Capture {
+                hold: HoldId([9; 16]),
+                amount: Amount(5),
+            },
+            Operation::Void {
+                hold: HoldId([9; 16]),
+            },
+            Operation::Refund {
+                capture: TxId([3; 16]),
+                amount: Amount(5),
+            },
+        ];
+        for (i, op) in ops.iter().enumerate() {
+            assert_eq!(index(op), 3 + i as u32, "{}", op.name());
+            let bytes = crate::encode("op", op).expect("encode");
+            let back: Operation = crate::decode("op", &bytes).expect("decode");
+            assert_eq!(&back, op);
+            let json = serde_json::to_string(op).expect("json");
+            assert!(json.contains(op.name()), "{json}");
+            let back: Operation = serde_json::from_str(&json).expect("json back");
+            assert_eq!(&back, op);
+        }
     }
 }

@@ -6,8 +6,8 @@ use settlenet_ledger::{Account, BlockOutcome, Ledger};
 use settlenet_types::genesis::GENESIS_VERSION;
 use settlenet_types::{
     AccountId, Amount, ConsensusParams, Currency, CurrencyInfo, Genesis, GenesisAccount,
-    GenesisAccountKind, Height, Member, MemberId, MemberKind, Operation, Role, SignedTransaction,
-    StaffKey, Transaction, TxId, ValidatorInfo, TX_VERSION,
+    GenesisAccountKind, Hash, Height, HoldId, Member, MemberId, MemberKind, Operation, Payee, Role,
+    SignedTransaction, StaffKey, Transaction, TxId, ValidatorInfo, TX_VERSION,
 };
 
 pub const CHAIN: &str = "ledger-test";
@@ -29,8 +29,12 @@ pub struct Keys {
     pub issuer_a: Keypair,
     /// bank-a staff with `Role::Auditor` only.
     pub auditor_a: Keypair,
-    /// bank-b staff with `Role::Issuer`.
+    /// bank-b staff with `Role::Issuer` and `Role::Acquirer`.
     pub issuer_b: Keypair,
+    /// bank-b staff with `Role::Auditor` only.
+    pub clerk_b: Keypair,
+    /// A merchant's own key.
+    pub merchant: Keypair,
     /// Wallet owners.
     pub users: [Keypair; 3],
 }
@@ -40,6 +44,8 @@ pub fn keys() -> Keys {
         issuer_a: key(1),
         auditor_a: key(2),
         issuer_b: key(3),
+        clerk_b: key(4),
+        merchant: key(20),
         users: [key(10), key(11), key(12)],
     }
 }
@@ -101,11 +107,10 @@ pub fn genesis() -> Genesis {
             member(
                 1,
                 "bank-b",
-                vec![staff(
-                    "issuer",
-                    &k.issuer_b,
-                    vec![Role::Issuer, Role::Acquirer],
-                )],
+                vec![
+                    staff("issuer", &k.issuer_b, vec![Role::Issuer, Role::Acquirer]),
+                    staff("clerk", &k.clerk_b, vec![Role::Auditor]),
+                ],
             ),
         ],
         validators: vec![ValidatorInfo {
@@ -194,6 +199,100 @@ pub fn create(account: AccountId, issuer: u16, owner: &Keypair, currency: Curren
 pub fn issue(wallet: AccountId, amount: u64) -> Operation {
     Operation::Issue {
         wallet,
+        amount: Amount(amount),
+    }
+}
+
+pub fn alias(n: u8) -> Hash {
+    Hash([n; 32])
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn register(
+    account: AccountId,
+    issuer: u16,
+    alias_n: u8,
+    owner: &Keypair,
+    currency: Currency,
+    tier: u8,
+) -> Operation {
+    Operation::RegisterWallet {
+        account,
+        issuer: MemberId(issuer),
+        alias: alias(alias_n),
+        alias_key_version: 1,
+        owner: owner.public(),
+        currency,
+        tier,
+    }
+}
+
+pub fn merchant(
+    account: AccountId,
+    acquirer: u16,
+    owner: &Keypair,
+    currency: Currency,
+) -> Operation {
+    Operation::RegisterMerchant {
+        account,
+        acquirer: MemberId(acquirer),
+        owner: owner.public(),
+        currency,
+    }
+}
+
+pub fn redeem(wallet: AccountId, amount: u64) -> Operation {
+    Operation::Redeem {
+        wallet,
+        amount: Amount(amount),
+    }
+}
+
+pub fn pay(from: AccountId, to: Payee, amount: u64, fee: Option<u64>) -> Operation {
+    Operation::Pay {
+        from,
+        to,
+        amount: Amount(amount),
+        fee: fee.map(Amount),
+    }
+}
+
+pub fn hold_id(n: u8) -> HoldId {
+    HoldId([0xB0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
+}
+
+pub fn authorize(
+    hold: u8,
+    from: AccountId,
+    merchant: AccountId,
+    amount: u64,
+    timeout_ms: u64,
+) -> Operation {
+    Operation::Authorize {
+        hold: hold_id(hold),
+        from,
+        merchant,
+        amount: Amount(amount),
+        timeout_ms,
+    }
+}
+
+pub fn capture(hold: u8, amount: u64) -> Operation {
+    Operation::Capture {
+        hold: hold_id(hold),
+        amount: Amount(amount),
+    }
+}
+
+pub fn void(hold: u8) -> Operation {
+    Operation::Void {
+        hold: hold_id(hold),
+    }
+}
+
+pub fn refund(capture: TxId, amount: u64) -> Operation {
+    Operation::Refund {
+        capture,
         amount: Amount(amount),
     }
 }

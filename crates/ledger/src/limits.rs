@@ -1,0 +1,48 @@
+//! The constant rule tables: KYC tiers, hold timeouts, per-block bounds, settlement windows.
+//!
+//! Kept as constants rather than genesis fields so that the genesis encoding (and hash) of
+//! existing networks does not change; governance of limits is a later issue.
+
+/// Limits of one KYC tier, in minor units of the wallet's currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierLimits {
+    /// Most one payment (amount plus fee) or authorization may send.
+    pub transaction_max: u128,
+    /// Most a wallet may send per UTC day of consensus time (payments, fees, authorizations;
+    /// a voided or expired authorization still counts: the allowance is used when authorized).
+    pub daily_max: u128,
+}
+
+/// KYC tiers, indexed by `RegisterWallet::tier`. With a 2-decimal currency: tier 0 (phone
+/// number only) 100.00 per payment and 500.00 a day; tier 1 (ID checked) 1,000.00 and
+/// 5,000.00; tier 2 (full KYC) 10,000.00 and 50,000.00. `CreateWallet` wallets have no tier and
+/// no limits (they predate KYC tiers).
+pub const KYC_TIERS: [TierLimits; 3] = [
+    TierLimits {
+        transaction_max: 10_000,
+        daily_max: 50_000,
+    },
+    TierLimits {
+        transaction_max: 100_000,
+        daily_max: 500_000,
+    },
+    TierLimits {
+        transaction_max: 1_000_000,
+        daily_max: 5_000_000,
+    },
+];
+
+/// One UTC day in milliseconds: daily limits count by `timestamp_ms / DAY_MS` of the block.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// Longest hold timeout accepted (7 days).
+pub const HOLD_TIMEOUT_MS_MAX: u64 = 7 * DAY_MS;
+
+/// Most holds expired at the start of one block; the rest expire in the following blocks
+/// (earliest deadline first, then by hold entry id). Until swept, an expired hold already
+/// refuses capture and void with `hold_expired`.
+pub const HOLD_EXPIRIES_PER_BLOCK_MAX: usize = 1024;
+
+/// The settlement window open at genesis. Closing windows is issue 5; until then every
+/// obligation goes into this window's positions.
+pub const FIRST_WINDOW: u64 = 0;
