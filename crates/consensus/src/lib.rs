@@ -75,9 +75,15 @@ mod message;
 mod replica;
 
 pub use error::ConsensusError;
-pub use message::{MessageKind, Payload, PrePrepareBody, SignedMessage, PRE_PREPARE_TAG};
+pub use message::{
+    primary_of, CheckpointBody, CheckpointProof, MessageKind, NewViewBody, Payload, PrePrepareBody,
+    PreparedCertificate, Reproposal, SignedMessage, SignedViewChange, ViewChangeBody,
+    CHECKPOINT_TAG, NEW_VIEW_TAG, PRE_PREPARE_TAG, VIEW_CHANGE_TAG,
+};
 pub use replica::{
-    DropReason, Input, Output, Replica, ReplicaConfig, ReplicaStats, MAX_IN_FLIGHT_LIMIT,
+    is_null, null_block, DropReason, Input, Output, Replica, ReplicaConfig, ReplicaStats,
+    TimerKind, WalEntry, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_TIMEOUT_MS_MAX,
+    DEFAULT_VIEW_TIMEOUT_MS_MIN, MAX_CHECKPOINT_INTERVAL, MAX_IN_FLIGHT_LIMIT,
 };
 
 #[cfg(test)]
