@@ -559,6 +559,9 @@ pub struct Replica {
     buffered: BTreeMap<ReplicaId, VecDeque<SignedMessage>>,
     /// Whether the view timer is running (as far as we told the node).
     timer_running: bool,
+    /// While changing view: the timer is the NEW-VIEW timer (a quorum is in our view), not
+    /// the VIEW-CHANGE retransmission timer.
+    awaiting_new_view: bool,
     /// View changes since the last commit: the timer doubles with each, up to the cap.
     backoff: u32,
     /// The node reported uncommitted work since the last commit.
@@ -652,6 +655,7 @@ impl Replica {
             new_view_resent: BTreeSet::new(),
             buffered: BTreeMap::new(),
             timer_running: false,
+            awaiting_new_view: false,
             backoff: 0,
             work_pending: false,
             ahead: BTreeMap::new(),
@@ -822,6 +826,27 @@ impl Replica {
         if !self.timer_running {
             self.set_timer(out);
         }
+    }
+
+    /// §4.5.2: a replica waiting for a NEW-VIEW starts its NEW-VIEW timer only once a quorum
+    /// of VIEW-CHANGEs for its view is in, so a replica that moved ahead alone waits for the
+    /// others instead of running away from them (with a capped backoff they would never
+    /// meet). Until then its timer only retransmits its VIEW-CHANGE.
+    fn check_view_change_support(&mut self, out: &mut Vec<Output>) {
+        if !self.active && !self.awaiting_new_view && self.view_change_support() >= self.quorum {
+            self.awaiting_new_view = true;
+            self.set_timer(out);
+        }
+    }
+
+    /// How many replicas (us included) sent a VIEW-CHANGE for our view or a later one. (A
+    /// later view counts: with one kept VIEW-CHANGE per sender, a replica that has moved past
+    /// our view has passed through it or joined beyond it.)
+    fn view_change_support(&self) -> usize {
+        self.view_changes
+            .values()
+            .filter(|vc| vc.body.view >= self.view)
+            .count()
     }
 
     /// Whether a proposal above `last_committed` is known and uncommitted.
@@ -1488,8 +1513,20 @@ impl Replica {
                     return;
                 }
                 self.timer_running = false;
-                let next = self.view.next();
-                self.start_view_change(next, out);
+                if self.active || self.awaiting_new_view {
+                    let next = self.view.next();
+                    return self.start_view_change(next, out);
+                }
+                // Fewer than a quorum are in our view yet: our VIEW-CHANGE may have been lost
+                // (there is no other retransmission), so send it again and keep waiting.
+                if let Some(vc) = self.view_changes.get(&self.me).cloned() {
+                    out.push(Output::Broadcast(SignedMessage {
+                        from: self.me,
+                        payload: Payload::ViewChange(vc.body),
+                        signature: vc.signature,
+                    }));
+                }
+                self.set_timer(out);
             }
         }
     }
@@ -1536,7 +1573,9 @@ impl Replica {
             }
             Err(_) => self.stats.internal_errors += 1,
         }
+        self.awaiting_new_view = false;
         self.set_timer(out);
+        self.check_view_change_support(out);
         self.try_new_view(out);
     }
 
@@ -1609,6 +1648,7 @@ impl Replica {
         if let Some(&target) = higher.get(f) {
             self.start_view_change(target, out);
         } else {
+            self.check_view_change_support(out);
             self.try_new_view(out);
         }
     }
@@ -1801,6 +1841,7 @@ impl Replica {
         let view = body.view;
         self.view = view;
         self.active = true;
+        self.awaiting_new_view = false;
         self.slots.clear();
         self.stats.new_views += 1;
         self.view_changes.retain(|_, vc| vc.body.view > view);
