@@ -1909,7 +1909,7 @@ impl Replica {
                 let Payload::ViewChange(body) = &message.payload else {
                     return;
                 };
-                if body.view <= self.view && !(body.view == View(0)) {
+                if body.view <= self.view {
                     return;
                 }
                 for cert in &body.prepared {

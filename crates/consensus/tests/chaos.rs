@@ -25,15 +25,15 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use settlenet_consensus::{
-    is_null, Input, Output, Payload, Replica, ReplicaConfig, SignedMessage, TimerKind,
-    ViewChangeBody, WalEntry, CheckpointProof, VIEW_CHANGE_TAG,
+    is_null, CheckpointProof, Input, Output, Payload, Replica, ReplicaConfig, SignedMessage,
+    TimerKind, ViewChangeBody, WalEntry, VIEW_CHANGE_TAG,
 };
 use settlenet_crypto::{verify_certificate, Keypair};
 use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::genesis::{quorum, GENESIS_VERSION};
 use settlenet_types::{
-    decode, encode, AccountId, Amount, Block, BlockHeader, ConsensusParams, CurrencyInfo,
-    Genesis, Hash, Height, Member, MemberId, MemberKind, Operation, ReplicaId, SignedTransaction,
+    decode, encode, AccountId, Amount, Block, BlockHeader, ConsensusParams, CurrencyInfo, Genesis,
+    Hash, Height, Member, MemberId, MemberKind, Operation, ReplicaId, SignedTransaction,
     Transaction, TxId, ValidatorInfo, View, TX_VERSION,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +48,10 @@ const CHAOS_MS: u64 = 2_500;
 /// Heights that must commit after healing, and the time they get.
 const AFTER_HEAL_HEIGHTS: u64 = 4;
 const AFTER_HEAL_MS: u64 = 40_000;
+/// Heights proposed during the chaos phase (enough for several checkpoints).
+const CHAOS_HEIGHTS: u64 = 14;
+/// The nodes' pool tick.
+const TICK_MS: u64 = 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Byzantine {
@@ -302,7 +306,7 @@ impl Sim {
             configs,
             cut: BTreeSet::new(),
             healed: false,
-            propose_limit: u64::MAX,
+            propose_limit: CHAOS_HEIGHTS,
             decided: BTreeMap::new(),
             checkpoint_roots: BTreeMap::new(),
             votes_sent: BTreeMap::new(),
@@ -652,7 +656,7 @@ impl Sim {
                     self.send(b, to, m);
                 }
             }
-            Byzantine::SpamViews => {
+            Byzantine::SpamViews if self.ticks % 4 == 0 => {
                 let view = View(self.nodes[b].replica.view().0 + self.rng.gen_range(2..1_000_000));
                 let body = ViewChangeBody {
                     tag: VIEW_CHANGE_TAG,
@@ -766,7 +770,7 @@ impl Sim {
         // The node's periodic catch-up (status polling): a replica behind the best honest
         // peer fetches certified blocks.
         self.ticks += 1;
-        if self.ticks % 25 == 0 {
+        if self.ticks % 12 == 0 {
             let best = (0..self.scenario.n)
                 .filter(|j| self.honest(*j))
                 .map(|j| self.nodes[j].chain.len())
@@ -779,7 +783,7 @@ impl Sim {
                 }
             }
         }
-        self.schedule(20, Event::Tick);
+        self.schedule(TICK_MS, Event::Tick);
     }
 
     fn restart(&mut self, who: usize) {
@@ -788,8 +792,8 @@ impl Sim {
             return;
         }
         let last = Height(node.chain.len() as u64);
-        let replica = Replica::restore(self.configs[who].clone(), last, node.wal.clone())
-            .expect("restore");
+        let replica =
+            Replica::restore(self.configs[who].clone(), last, node.wal.clone()).expect("restore");
         node.replica = replica;
         node.alive = true;
         node.incarnation += 1;
@@ -928,7 +932,11 @@ fn seeds(release: u64, debug: u64) -> u64 {
     std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { debug } else { release })
+        .unwrap_or(if cfg!(debug_assertions) {
+            debug
+        } else {
+            release
+        })
 }
 
 /// Run `count` seeds from `start` on two threads.
