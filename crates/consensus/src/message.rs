@@ -285,6 +285,30 @@ impl SignedMessage {
         Ok(())
     }
 
+    /// [`SignedMessage::verify`] for a NEW-VIEW, skipping the VIEW-CHANGEs `verified` accepts
+    /// (already verified by the caller, e.g. received and checked individually).
+    pub fn verify_new_view(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verified: impl Fn(&SignedViewChange) -> bool,
+    ) -> Result<(), ConsensusError> {
+        let Payload::NewView(body) = &self.payload else {
+            return Err(ConsensusError::Malformed("not a NEW-VIEW".into()));
+        };
+        if body.tag != NEW_VIEW_TAG {
+            return Err(ConsensusError::Malformed("new-view tag".into()));
+        }
+        if body.chain_id != chain_id {
+            return Err(ConsensusError::WrongChain {
+                expected: chain_id.to_string(),
+                got: body.chain_id.clone(),
+            });
+        }
+        check_signature(validators, self.from, &body.signing_message()?, &self.signature)?;
+        body.check_with(chain_id, validators, verified)
+    }
+
     /// Sign a CHECKPOINT (§4.3) for `height` with `state_root`.
     pub fn checkpoint(
         chain_id: &str,
@@ -607,6 +631,17 @@ impl NewViewBody {
     /// signatures in O. Whether O is the right one for V is the replica's check (it needs the
     /// configuration).
     pub fn check(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
+        self.check_with(chain_id, validators, |_| false)
+    }
+
+    /// [`NewViewBody::check`], skipping the (costly) proof checks of VIEW-CHANGEs for which
+    /// `verified` is true: the caller already verified exactly those.
+    pub fn check_with(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verified: impl Fn(&SignedViewChange) -> bool,
+    ) -> Result<(), ConsensusError> {
         if self.view_changes.len() < quorum(validators.len()) {
             return Err(ConsensusError::Malformed(
                 "new-view with fewer than a quorum of view-changes".into(),
@@ -624,6 +659,9 @@ impl NewViewBody {
                     expected: chain_id.to_string(),
                     got: vc.body.chain_id.clone(),
                 });
+            }
+            if verified(vc) {
+                continue;
             }
             check_signature(
                 validators,

@@ -44,12 +44,12 @@ const CHECKPOINT_INTERVAL: u64 = 4;
 const TIMEOUT_MIN_MS: u64 = 150;
 const TIMEOUT_MAX_MS: u64 = 2_400;
 /// Simulated time of the chaos phase.
-const CHAOS_MS: u64 = 2_500;
+const CHAOS_MS: u64 = 2_000;
 /// Heights that must commit after healing, and the time they get.
 const AFTER_HEAL_HEIGHTS: u64 = 4;
 const AFTER_HEAL_MS: u64 = 40_000;
 /// Heights proposed during the chaos phase (enough for several checkpoints).
-const CHAOS_HEIGHTS: u64 = 14;
+const CHAOS_HEIGHTS: u64 = 10;
 /// The nodes' pool tick.
 const TICK_MS: u64 = 40;
 
