@@ -305,7 +305,12 @@ impl SignedMessage {
                 got: body.chain_id.clone(),
             });
         }
-        check_signature(validators, self.from, &body.signing_message()?, &self.signature)?;
+        check_signature(
+            validators,
+            self.from,
+            &body.signing_message()?,
+            &self.signature,
+        )?;
         body.check_with(chain_id, validators, verified)
     }
 

@@ -1383,7 +1383,7 @@ impl Replica {
     /// every `checkpoint_interval` heights, once the node executed the height.
     fn on_executed(&mut self, height: Height, state_root: Hash, out: &mut Vec<Output>) {
         if height.0 == 0
-            || height.0 % self.checkpoint_interval != 0
+            || !height.0.is_multiple_of(self.checkpoint_interval)
             || height <= self.stable.height
             || height > self.last_committed
             || self
@@ -1416,7 +1416,7 @@ impl Replica {
         if height <= self.stable.height {
             return self.drop(DropReason::Stale);
         }
-        if height.0 % self.checkpoint_interval != 0 {
+        if !height.0.is_multiple_of(self.checkpoint_interval) {
             return self.drop(DropReason::Malformed);
         }
         if let Some((root, _)) = self.checkpoints.get(&height).and_then(|m| m.get(&from)) {
@@ -2001,7 +2001,7 @@ impl Replica {
             self.active = true;
             self.slots.clear();
         }
-        if view != self.view || height <= self.low() || height > self.window_top() {
+        if view != self.view || !self.active || height <= self.low() || height > self.window_top() {
             return;
         }
         if height <= self.last_committed && !self.slots.contains_key(&(height, view)) {

@@ -1498,13 +1498,13 @@ fn a_new_view_is_checked_against_its_view_changes() {
         ),
         (
             "V below quorum",
-            fx.new_view(1, &vcs[..2], &[b1.clone()]),
+            fx.new_view(1, &vcs[..2], std::slice::from_ref(&b1)),
             DropReason::Malformed,
         ),
         (
             "not from the new view's primary",
             {
-                let mut m = fx.new_view(1, &vcs, &[b1.clone()]);
+                let mut m = fx.new_view(1, &vcs, std::slice::from_ref(&b1));
                 m.from = ReplicaId(3);
                 m
             },
@@ -1524,7 +1524,10 @@ fn a_new_view_is_checked_against_its_view_changes() {
         assert_eq!(r.view(), View(0), "{description}");
     }
     let mut r = fx.vc_replica(2, 0);
-    step_all(&mut r, msg(&fx.new_view(1, &vcs, &[b1.clone()])));
+    step_all(
+        &mut r,
+        msg(&fx.new_view(1, &vcs, std::slice::from_ref(&b1))),
+    );
     assert_eq!((r.view(), r.is_active()), (View(1), true));
 }
 
