@@ -1,16 +1,25 @@
-//! The three normal-case PBFT messages (Castro & Liskov OSDI'99 §4.2) and how they are signed.
+//! The PBFT messages (Castro & Liskov OSDI'99: §4.2 normal case, §4.3 CHECKPOINT, §4.4
+//! VIEW-CHANGE and NEW-VIEW) and how they are signed.
 //!
 //! Every message is signed with the sender's validator key over domain-separated bytes
 //! (`Domain::Consensus`), never over a bare encoding:
 //! - PREPARE and COMMIT sign [`VoteBody::signing_message`] (defined in `settlenet-types`, so that
 //!   anyone holding the genesis can check a commit certificate);
 //! - PRE-PREPARE signs [`PrePrepareBody::signing_message`], which starts with
-//!   [`PRE_PREPARE_TAG`] so that its bytes can never equal a vote's.
+//!   [`PRE_PREPARE_TAG`] so that its bytes can never equal a vote's;
+//! - CHECKPOINT, VIEW-CHANGE and NEW-VIEW sign their body, which starts with its own tag
+//!   ([`CHECKPOINT_TAG`], [`VIEW_CHANGE_TAG`], [`NEW_VIEW_TAG`]), for the same reason.
+//!
+//! The proofs carried inside VIEW-CHANGE and NEW-VIEW ([`PreparedCertificate`],
+//! [`CheckpointProof`], [`SignedViewChange`]) hold bare signatures, not nested
+//! [`SignedMessage`]s: the types are not recursive, so a decoder can never be driven into
+//! unbounded recursion by a crafted message.
 
 use crate::error::ConsensusError;
 use serde::{Deserialize, Serialize};
 use settlenet_crypto::{verify, Keypair};
 use settlenet_types::block::{VoteBody, VoteKind};
+use settlenet_types::genesis::quorum;
 use settlenet_types::{encode, Block, Domain, Hash, Height, PublicKey, ReplicaId, Signature, View};
 
 /// First field of every [`PrePrepareBody`] (ASCII "PPRE").
@@ -63,6 +72,12 @@ pub enum MessageKind {
     Prepare,
     /// COMMIT (§4.2): the sender is prepared.
     Commit,
+    /// CHECKPOINT (§4.3): the sender executed up to a height with this state root.
+    Checkpoint,
+    /// VIEW-CHANGE (§4.4): the sender moves to a new view, with its proofs.
+    ViewChange,
+    /// NEW-VIEW (§4.4): the new primary starts its view, proven by a quorum of VIEW-CHANGEs.
+    NewView,
 }
 
 /// What a consensus message says.
@@ -79,6 +94,12 @@ pub enum Payload {
     Prepare(VoteBody),
     /// A COMMIT vote; `body.kind` must be [`VoteKind::Commit`].
     Commit(VoteBody),
+    /// A CHECKPOINT (§4.3).
+    Checkpoint(CheckpointBody),
+    /// A VIEW-CHANGE (§4.4).
+    ViewChange(ViewChangeBody),
+    /// A NEW-VIEW (§4.4).
+    NewView(NewViewBody),
 }
 
 impl Payload {
@@ -88,22 +109,33 @@ impl Payload {
             Payload::PrePrepare { .. } => MessageKind::PrePrepare,
             Payload::Prepare(_) => MessageKind::Prepare,
             Payload::Commit(_) => MessageKind::Commit,
+            Payload::Checkpoint(_) => MessageKind::Checkpoint,
+            Payload::ViewChange(_) => MessageKind::ViewChange,
+            Payload::NewView(_) => MessageKind::NewView,
         }
     }
 
-    /// The view it was sent in.
+    /// The view it was sent in (the view moved to, for VIEW-CHANGE and NEW-VIEW; 0 for a
+    /// CHECKPOINT, which belongs to no view).
     pub fn view(&self) -> View {
         match self {
             Payload::PrePrepare { view, .. } => *view,
             Payload::Prepare(b) | Payload::Commit(b) => b.view,
+            Payload::Checkpoint(_) => View(0),
+            Payload::ViewChange(b) => b.view,
+            Payload::NewView(b) => b.view,
         }
     }
 
-    /// The height (sequence number) it is about.
+    /// The height (sequence number) it is about (the checkpoint's height for CHECKPOINT and
+    /// VIEW-CHANGE, 0 for NEW-VIEW).
     pub fn height(&self) -> Height {
         match self {
             Payload::PrePrepare { block, .. } => block.header.height,
             Payload::Prepare(b) | Payload::Commit(b) => b.height,
+            Payload::Checkpoint(b) => b.height,
+            Payload::ViewChange(b) => b.checkpoint.height,
+            Payload::NewView(_) => Height(0),
         }
     }
 
@@ -112,6 +144,9 @@ impl Payload {
         match self {
             Payload::PrePrepare { block, .. } => Ok(block.header.hash()?),
             Payload::Prepare(b) | Payload::Commit(b) => Ok(b.block_hash),
+            Payload::Checkpoint(_) | Payload::ViewChange(_) | Payload::NewView(_) => Err(
+                ConsensusError::Malformed(format!("{:?} names no block", self.kind())),
+            ),
         }
     }
 }
@@ -188,9 +223,10 @@ impl SignedMessage {
                     .signing_message()?
             }
             Payload::Prepare(body) | Payload::Commit(body) => {
-                let expected = match self.payload.kind() {
-                    MessageKind::Commit => VoteKind::Commit,
-                    _ => VoteKind::Prepare,
+                let expected = if self.payload.kind() == MessageKind::Commit {
+                    VoteKind::Commit
+                } else {
+                    VoteKind::Prepare
                 };
                 if body.kind != expected {
                     return Err(ConsensusError::Malformed(format!(
@@ -204,6 +240,33 @@ impl SignedMessage {
                 }
                 body.signing_message()?
             }
+            Payload::Checkpoint(body) => {
+                if body.tag != CHECKPOINT_TAG {
+                    return Err(ConsensusError::Malformed("checkpoint tag".into()));
+                }
+                if body.chain_id != chain_id {
+                    return Err(wrong_chain(&body.chain_id));
+                }
+                body.signing_message()?
+            }
+            Payload::ViewChange(body) => {
+                if body.tag != VIEW_CHANGE_TAG {
+                    return Err(ConsensusError::Malformed("view-change tag".into()));
+                }
+                if body.chain_id != chain_id {
+                    return Err(wrong_chain(&body.chain_id));
+                }
+                body.signing_message()?
+            }
+            Payload::NewView(body) => {
+                if body.tag != NEW_VIEW_TAG {
+                    return Err(ConsensusError::Malformed("new-view tag".into()));
+                }
+                if body.chain_id != chain_id {
+                    return Err(wrong_chain(&body.chain_id));
+                }
+                body.signing_message()?
+            }
         };
         verify(key, &signing_message, &self.signature).map_err(|e| {
             ConsensusError::BadSignature {
@@ -211,8 +274,420 @@ impl SignedMessage {
                 reason: e.to_string(),
             }
         })?;
-        if let Payload::PrePrepare { block, .. } = &self.payload {
-            block
+        match &self.payload {
+            Payload::PrePrepare { block, .. } => block
+                .check_body()
+                .map_err(|e| ConsensusError::BadBlock(e.to_string()))?,
+            Payload::ViewChange(body) => body.check(chain_id, validators)?,
+            Payload::NewView(body) => body.check(chain_id, validators)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// [`SignedMessage::verify`] for a NEW-VIEW, skipping the VIEW-CHANGEs `verified` accepts
+    /// (already verified by the caller, e.g. received and checked individually).
+    pub fn verify_new_view(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verified: impl Fn(&SignedViewChange) -> bool,
+    ) -> Result<(), ConsensusError> {
+        let Payload::NewView(body) = &self.payload else {
+            return Err(ConsensusError::Malformed("not a NEW-VIEW".into()));
+        };
+        if body.tag != NEW_VIEW_TAG {
+            return Err(ConsensusError::Malformed("new-view tag".into()));
+        }
+        if body.chain_id != chain_id {
+            return Err(ConsensusError::WrongChain {
+                expected: chain_id.to_string(),
+                got: body.chain_id.clone(),
+            });
+        }
+        check_signature(
+            validators,
+            self.from,
+            &body.signing_message()?,
+            &self.signature,
+        )?;
+        body.check_with(chain_id, validators, verified)
+    }
+
+    /// Sign a CHECKPOINT (§4.3) for `height` with `state_root`.
+    pub fn checkpoint(
+        chain_id: &str,
+        height: Height,
+        state_root: Hash,
+        from: ReplicaId,
+        key: &Keypair,
+    ) -> Result<SignedMessage, ConsensusError> {
+        let body = CheckpointBody::new(chain_id, height, state_root);
+        let signature = key.sign(&body.signing_message()?);
+        Ok(SignedMessage {
+            from,
+            payload: Payload::Checkpoint(body),
+            signature,
+        })
+    }
+
+    /// Sign a VIEW-CHANGE (§4.4).
+    pub fn view_change(
+        body: ViewChangeBody,
+        from: ReplicaId,
+        key: &Keypair,
+    ) -> Result<SignedMessage, ConsensusError> {
+        let signature = key.sign(&body.signing_message()?);
+        Ok(SignedMessage {
+            from,
+            payload: Payload::ViewChange(body),
+            signature,
+        })
+    }
+
+    /// Sign a NEW-VIEW (§4.4).
+    pub fn new_view(
+        body: NewViewBody,
+        from: ReplicaId,
+        key: &Keypair,
+    ) -> Result<SignedMessage, ConsensusError> {
+        let signature = key.sign(&body.signing_message()?);
+        Ok(SignedMessage {
+            from,
+            payload: Payload::NewView(body),
+            signature,
+        })
+    }
+}
+
+/// First field of every [`CheckpointBody`] (ASCII "CHKP").
+pub const CHECKPOINT_TAG: u32 = 0x4348_4b50;
+/// First field of every [`ViewChangeBody`] (ASCII "VCHG").
+pub const VIEW_CHANGE_TAG: u32 = 0x5643_4847;
+/// First field of every [`NewViewBody`] (ASCII "NVEW").
+pub const NEW_VIEW_TAG: u32 = 0x4e56_4557;
+
+/// The primary of `view` among `n` validators: `view mod n` (§4.1).
+pub fn primary_of(view: View, n: usize) -> ReplicaId {
+    // n <= 65536 (checked by `Replica::new`), so the remainder fits a u16.
+    ReplicaId((view.0 % n.max(1) as u64) as u16)
+}
+
+fn key_of(validators: &[PublicKey], r: ReplicaId) -> Result<&PublicKey, ConsensusError> {
+    validators
+        .get(usize::from(r.0))
+        .ok_or(ConsensusError::UnknownSender(r))
+}
+
+fn check_signature(
+    validators: &[PublicKey],
+    r: ReplicaId,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), ConsensusError> {
+    verify(key_of(validators, r)?, message, signature).map_err(|e| ConsensusError::BadSignature {
+        from: r,
+        reason: e.to_string(),
+    })
+}
+
+/// Signers must be distinct and sorted (one encoding per proof, no replica counted twice).
+fn check_sorted(signers: impl Iterator<Item = ReplicaId>) -> Result<(), ConsensusError> {
+    let mut last: Option<ReplicaId> = None;
+    for r in signers {
+        if last.is_some_and(|l| l >= r) {
+            return Err(ConsensusError::Malformed(
+                "signers not strictly increasing".into(),
+            ));
+        }
+        last = Some(r);
+    }
+    Ok(())
+}
+
+/// The signed content of a CHECKPOINT (§4.3).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointBody {
+    /// Always [`CHECKPOINT_TAG`].
+    pub tag: u32,
+    /// Chain id.
+    pub chain_id: String,
+    /// The checkpointed height (a multiple of the checkpoint interval).
+    pub height: Height,
+    /// The ledger state root after executing `height`.
+    pub state_root: Hash,
+}
+
+impl CheckpointBody {
+    /// The body for (`height`, `state_root`) on `chain_id`.
+    pub fn new(chain_id: &str, height: Height, state_root: Hash) -> CheckpointBody {
+        CheckpointBody {
+            tag: CHECKPOINT_TAG,
+            chain_id: chain_id.to_string(),
+            height,
+            state_root,
+        }
+    }
+
+    /// The exact bytes a replica signs.
+    pub fn signing_message(&self) -> Result<Vec<u8>, ConsensusError> {
+        Ok(Domain::Consensus.message(&encode("checkpoint", self)?))
+    }
+}
+
+/// A stable checkpoint's proof (§4.3): a quorum of CHECKPOINT signatures on one
+/// (height, state root). Height 0 (the genesis) needs no signatures.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointProof {
+    /// The height.
+    pub height: Height,
+    /// The state root after executing it.
+    pub state_root: Hash,
+    /// CHECKPOINT signatures, sorted by replica, no replica twice.
+    pub signatures: Vec<(ReplicaId, Signature)>,
+}
+
+impl CheckpointProof {
+    /// The genesis checkpoint: height 0, no proof needed.
+    pub fn genesis() -> CheckpointProof {
+        CheckpointProof {
+            height: Height(0),
+            state_root: Hash::ZERO,
+            signatures: Vec::new(),
+        }
+    }
+
+    /// Check the proof against the genesis keys.
+    pub fn verify(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
+        if self.height == Height(0) {
+            return if self.signatures.is_empty() {
+                Ok(())
+            } else {
+                Err(ConsensusError::Malformed(
+                    "genesis checkpoint has signatures".into(),
+                ))
+            };
+        }
+        if self.signatures.len() < quorum(validators.len()) {
+            return Err(ConsensusError::Malformed(
+                "checkpoint proof below quorum".into(),
+            ));
+        }
+        check_sorted(self.signatures.iter().map(|(r, _)| *r))?;
+        let message =
+            CheckpointBody::new(chain_id, self.height, self.state_root).signing_message()?;
+        for (r, signature) in &self.signatures {
+            check_signature(validators, *r, &message, signature)?;
+        }
+        Ok(())
+    }
+}
+
+/// A prepared certificate (§4.4's P set entry): the PRE-PREPARE of `block` in `view` plus
+/// quorum-1 matching PREPAREs from distinct backups, as bare signatures.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PreparedCertificate {
+    /// The view the block was prepared in.
+    pub view: View,
+    /// The block (its height is the sequence number).
+    pub block: Block,
+    /// The primary of `view`'s PRE-PREPARE signature.
+    pub pre_prepare_signature: Signature,
+    /// PREPARE signatures from backups (never the primary), sorted by replica.
+    pub prepares: Vec<(ReplicaId, Signature)>,
+}
+
+impl PreparedCertificate {
+    /// The height.
+    pub fn height(&self) -> Height {
+        self.block.header.height
+    }
+
+    /// Check the certificate; returns the block hash.
+    pub fn verify(&self, chain_id: &str, validators: &[PublicKey]) -> Result<Hash, ConsensusError> {
+        let n = validators.len();
+        let primary = primary_of(self.view, n);
+        let height = self.height();
+        if self.block.header.chain_id != chain_id {
+            return Err(ConsensusError::WrongChain {
+                expected: chain_id.to_string(),
+                got: self.block.header.chain_id.clone(),
+            });
+        }
+        let block_hash = self.block.header.hash()?;
+        if self.prepares.len() + 1 < quorum(n) {
+            return Err(ConsensusError::Malformed(
+                "prepared certificate below quorum".into(),
+            ));
+        }
+        check_sorted(self.prepares.iter().map(|(r, _)| *r))?;
+        if self.prepares.iter().any(|(r, _)| *r == primary) {
+            return Err(ConsensusError::Malformed(
+                "prepared certificate counts the primary's PREPARE".into(),
+            ));
+        }
+        let pp = PrePrepareBody::new(chain_id, self.view, height, block_hash).signing_message()?;
+        check_signature(validators, primary, &pp, &self.pre_prepare_signature)?;
+        let vote = VoteBody {
+            kind: VoteKind::Prepare,
+            chain_id: chain_id.to_string(),
+            view: self.view,
+            height,
+            block_hash,
+        }
+        .signing_message()?;
+        for (r, signature) in &self.prepares {
+            check_signature(validators, *r, &vote, signature)?;
+        }
+        self.block
+            .check_body()
+            .map_err(|e| ConsensusError::BadBlock(e.to_string()))?;
+        Ok(block_hash)
+    }
+}
+
+/// The signed content of a VIEW-CHANGE (§4.4): "VIEW-CHANGE, v+1, n, C, P, i".
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ViewChangeBody {
+    /// Always [`VIEW_CHANGE_TAG`].
+    pub tag: u32,
+    /// Chain id.
+    pub chain_id: String,
+    /// The view the sender moves to.
+    pub view: View,
+    /// The sender's last stable checkpoint with its proof (C and n in the paper).
+    pub checkpoint: CheckpointProof,
+    /// Prepared certificates for heights above the checkpoint, strictly increasing by height,
+    /// each from a view below `view` (P in the paper).
+    pub prepared: Vec<PreparedCertificate>,
+}
+
+impl ViewChangeBody {
+    /// The exact bytes a replica signs.
+    pub fn signing_message(&self) -> Result<Vec<u8>, ConsensusError> {
+        Ok(Domain::Consensus.message(&encode("view-change", self)?))
+    }
+
+    /// Check the proofs inside (not the outer signature).
+    pub fn check(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
+        self.checkpoint.verify(chain_id, validators)?;
+        let mut last = self.checkpoint.height;
+        for cert in &self.prepared {
+            if cert.height() <= last {
+                return Err(ConsensusError::Malformed(
+                    "prepared certificates not above the checkpoint and increasing".into(),
+                ));
+            }
+            last = cert.height();
+            if cert.view >= self.view {
+                return Err(ConsensusError::Malformed(
+                    "prepared certificate from a view not below the new one".into(),
+                ));
+            }
+            cert.verify(chain_id, validators)?;
+        }
+        Ok(())
+    }
+}
+
+/// A VIEW-CHANGE as carried inside a NEW-VIEW: sender, body, signature.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SignedViewChange {
+    /// Who sent it.
+    pub from: ReplicaId,
+    /// What it says.
+    pub body: ViewChangeBody,
+    /// `from`'s signature over `body`.
+    pub signature: Signature,
+}
+
+/// A PRE-PREPARE as carried inside a NEW-VIEW (O in the paper): the block and the new
+/// primary's PRE-PREPARE signature for (view, height, hash).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Reproposal {
+    /// The block: a prepared block with its original header, or a null block.
+    pub block: Block,
+    /// The new primary's PRE-PREPARE signature.
+    pub signature: Signature,
+}
+
+/// The signed content of a NEW-VIEW (§4.4): "NEW-VIEW, v+1, V, O".
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct NewViewBody {
+    /// Always [`NEW_VIEW_TAG`].
+    pub tag: u32,
+    /// Chain id.
+    pub chain_id: String,
+    /// The new view.
+    pub view: View,
+    /// A quorum of VIEW-CHANGEs for `view` from distinct replicas, sorted by sender (V).
+    pub view_changes: Vec<SignedViewChange>,
+    /// The re-proposals for every height in the range V determines, in height order (O).
+    pub pre_prepares: Vec<Reproposal>,
+}
+
+impl NewViewBody {
+    /// The exact bytes the new primary signs.
+    pub fn signing_message(&self) -> Result<Vec<u8>, ConsensusError> {
+        Ok(Domain::Consensus.message(&encode("new-view", self)?))
+    }
+
+    /// Check V (a quorum of valid VIEW-CHANGEs for this view from distinct replicas) and the
+    /// signatures in O. Whether O is the right one for V is the replica's check (it needs the
+    /// configuration).
+    pub fn check(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
+        self.check_with(chain_id, validators, |_| false)
+    }
+
+    /// [`NewViewBody::check`], skipping the (costly) proof checks of VIEW-CHANGEs for which
+    /// `verified` is true: the caller already verified exactly those.
+    pub fn check_with(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verified: impl Fn(&SignedViewChange) -> bool,
+    ) -> Result<(), ConsensusError> {
+        if self.view_changes.len() < quorum(validators.len()) {
+            return Err(ConsensusError::Malformed(
+                "new-view with fewer than a quorum of view-changes".into(),
+            ));
+        }
+        check_sorted(self.view_changes.iter().map(|v| v.from))?;
+        for vc in &self.view_changes {
+            if vc.body.view != self.view || vc.body.tag != VIEW_CHANGE_TAG {
+                return Err(ConsensusError::Malformed(
+                    "view-change for another view inside new-view".into(),
+                ));
+            }
+            if vc.body.chain_id != chain_id {
+                return Err(ConsensusError::WrongChain {
+                    expected: chain_id.to_string(),
+                    got: vc.body.chain_id.clone(),
+                });
+            }
+            if verified(vc) {
+                continue;
+            }
+            check_signature(
+                validators,
+                vc.from,
+                &vc.body.signing_message()?,
+                &vc.signature,
+            )?;
+            vc.body.check(chain_id, validators)?;
+        }
+        let primary = primary_of(self.view, validators.len());
+        for re in &self.pre_prepares {
+            let header = &re.block.header;
+            if header.chain_id != chain_id {
+                return Err(ConsensusError::WrongChain {
+                    expected: chain_id.to_string(),
+                    got: header.chain_id.clone(),
+                });
+            }
+            let body = PrePrepareBody::new(chain_id, self.view, header.height, header.hash()?);
+            check_signature(validators, primary, &body.signing_message()?, &re.signature)?;
+            re.block
                 .check_body()
                 .map_err(|e| ConsensusError::BadBlock(e.to_string()))?;
         }

@@ -28,15 +28,30 @@ fn fixture(n: usize) -> Fixture {
 impl Fixture {
     fn replica(&self, me: u16, max_in_flight: u64, last_committed: u64) -> Replica {
         Replica::new(
-            ReplicaConfig {
-                chain_id: CHAIN.into(),
-                validators: self.validators.clone(),
-                me: ReplicaId(me),
-                key: self.keys[usize::from(me)].clone(),
+            ReplicaConfig::new(
+                CHAIN.into(),
+                self.validators.clone(),
+                ReplicaId(me),
+                self.keys[usize::from(me)].clone(),
                 max_in_flight,
-            },
+            ),
             Height(last_committed),
             View(0),
+        )
+        .expect("valid config")
+    }
+
+    fn replica_in(&self, me: u16, max_in_flight: u64, last_committed: u64, view: u64) -> Replica {
+        Replica::new(
+            ReplicaConfig::new(
+                CHAIN.into(),
+                self.validators.clone(),
+                ReplicaId(me),
+                self.keys[usize::from(me)].clone(),
+                max_in_flight,
+            ),
+            Height(last_committed),
+            View(view),
         )
         .expect("valid config")
     }
@@ -181,7 +196,22 @@ fn verdict(b: &Block, valid: bool) -> Input {
     }
 }
 
+/// One step, normal-case outputs only: the tables written for §4.2 list messages, verdict
+/// requests and commits; write-ahead and timer outputs are checked by `step_all` tests.
 fn step(r: &mut Replica, input: Input) -> Vec<Output> {
+    step_all(r, input)
+        .into_iter()
+        .filter(|o| {
+            !matches!(
+                o,
+                Output::Persist(_) | Output::SetTimer { .. } | Output::CancelTimer(_)
+            )
+        })
+        .collect()
+}
+
+/// One step, every output.
+fn step_all(r: &mut Replica, input: Input) -> Vec<Output> {
     let mut out = Vec::new();
     r.step(input, &mut out);
     out
@@ -609,7 +639,12 @@ fn bad_messages_are_dropped_and_counted() {
         ),
     ];
     for (description, input, reason) in table {
-        let mut r = fx.replica(1, 4, 0);
+        // Messages of a higher view are buffered (§4.4), so the view rows run in view 2.
+        let mut r = if description.contains("view") {
+            fx.replica_in(1, 4, 0, 2)
+        } else {
+            fx.replica(1, 4, 0)
+        };
         let out = step(&mut r, input);
         assert!(out.is_empty(), "{description}: {out:?}");
         let stats = r.stats();
@@ -890,12 +925,14 @@ fn single_validator_commits_its_own_proposals() {
 #[test]
 fn configuration_is_checked() {
     let fx = fixture(4);
-    let config = |me: u16, key: usize, mif: u64| ReplicaConfig {
-        chain_id: CHAIN.into(),
-        validators: fx.validators.clone(),
-        me: ReplicaId(me),
-        key: fx.keys[key].clone(),
-        max_in_flight: mif,
+    let config = |me: u16, key: usize, mif: u64| {
+        ReplicaConfig::new(
+            CHAIN.into(),
+            fx.validators.clone(),
+            ReplicaId(me),
+            fx.keys[key].clone(),
+            mif,
+        )
     };
     let cases = vec![
         ("me out of range", config(4, 0, 4)),
@@ -1023,4 +1060,687 @@ fn commits_for_another_block_do_not_count() {
         ],
     );
     assert_eq!(r.last_committed(), Height(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// View change (§4.4, §4.5.2), checkpoints (§4.3), write-ahead log, null blocks
+// ---------------------------------------------------------------------------------------------
+
+const T_MIN: u64 = 100;
+const T_MAX: u64 = 700;
+const K: u64 = 2;
+
+impl Fixture {
+    /// A replica with small timers (100 ms .. 700 ms) and a checkpoint every 2 heights.
+    fn vc_replica(&self, me: u16, view: u64) -> Replica {
+        Replica::new(self.vc_config(me), Height(0), View(view)).expect("valid config")
+    }
+
+    fn vc_config(&self, me: u16) -> ReplicaConfig {
+        ReplicaConfig {
+            view_timeout_ms_min: T_MIN,
+            view_timeout_ms_max: T_MAX,
+            checkpoint_interval: K,
+            ..ReplicaConfig::new(
+                CHAIN.into(),
+                self.validators.clone(),
+                ReplicaId(me),
+                self.keys[usize::from(me)].clone(),
+                4,
+            )
+        }
+    }
+
+    fn view_change(
+        &self,
+        from: u16,
+        view: u64,
+        checkpoint: CheckpointProof,
+        prepared: Vec<PreparedCertificate>,
+    ) -> SignedMessage {
+        let body = ViewChangeBody {
+            tag: VIEW_CHANGE_TAG,
+            chain_id: CHAIN.into(),
+            view: View(view),
+            checkpoint,
+            prepared,
+        };
+        SignedMessage::view_change(body, ReplicaId(from), &self.keys[usize::from(from)])
+            .expect("sign")
+    }
+
+    /// A prepared certificate for `b` in `view` (pre-prepare by its primary, PREPAREs from the
+    /// given backups).
+    fn prepared(&self, view: u64, b: &Block, backups: &[u16]) -> PreparedCertificate {
+        let n = self.keys.len();
+        let primary = primary_of(View(view), n).0;
+        let pp = self.pre_prepare(primary, view, b);
+        let h = hash(b);
+        PreparedCertificate {
+            view: View(view),
+            block: b.clone(),
+            pre_prepare_signature: pp.signature,
+            prepares: backups
+                .iter()
+                .map(|r| {
+                    (
+                        ReplicaId(*r),
+                        self.vote_in(*r, VoteKind::Prepare, view, b.header.height.0, h)
+                            .signature,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn checkpoint(&self, from: u16, height: u64, root: Hash) -> SignedMessage {
+        SignedMessage::checkpoint(
+            CHAIN,
+            Height(height),
+            root,
+            ReplicaId(from),
+            &self.keys[usize::from(from)],
+        )
+        .expect("sign")
+    }
+
+    fn signed_view_change(&self, m: &SignedMessage) -> SignedViewChange {
+        let Payload::ViewChange(body) = &m.payload else {
+            panic!("not a view-change");
+        };
+        SignedViewChange {
+            from: m.from,
+            body: body.clone(),
+            signature: m.signature,
+        }
+    }
+
+    /// The NEW-VIEW the primary of `view` must send for these VIEW-CHANGEs and O blocks.
+    fn new_view(&self, view: u64, vcs: &[SignedMessage], o: &[Block]) -> SignedMessage {
+        let primary = primary_of(View(view), self.keys.len()).0;
+        let key = &self.keys[usize::from(primary)];
+        let pre_prepares = o
+            .iter()
+            .map(|b| Reproposal {
+                block: b.clone(),
+                signature: self.pre_prepare(primary, view, b).signature,
+            })
+            .collect();
+        let body = NewViewBody {
+            tag: NEW_VIEW_TAG,
+            chain_id: CHAIN.into(),
+            view: View(view),
+            view_changes: vcs.iter().map(|m| self.signed_view_change(m)).collect(),
+            pre_prepares,
+        };
+        SignedMessage::new_view(body, ReplicaId(primary), key).expect("sign")
+    }
+}
+
+fn timer(after_ms: u64) -> Output {
+    Output::SetTimer {
+        kind: TimerKind::View,
+        after_ms,
+    }
+}
+
+fn broadcasts(out: &[Output]) -> Vec<&SignedMessage> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Broadcast(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Run `(description, input, expected outputs)` rows in order, every output compared.
+fn run_table_all(r: &mut Replica, table: Vec<(&str, Input, Vec<Output>)>) {
+    for (description, input, expected) in table {
+        let got = step_all(r, input);
+        assert_eq!(got, expected, "step: {description}");
+    }
+}
+
+/// The VIEW-CHANGE `r` sends when its timer fires (asserting the write-ahead order).
+fn time_out(r: &mut Replica) -> SignedMessage {
+    let out = step_all(r, Input::Timeout(TimerKind::View));
+    let Some(Output::Persist(WalEntry::ViewChange(m))) = out.first() else {
+        panic!("a view change starts with its log entry: {out:?}");
+    };
+    assert_eq!(out.get(1), Some(&Output::Broadcast(m.clone())), "{out:?}");
+    m.clone()
+}
+
+#[test]
+fn view_timer_runs_on_known_work_and_stops_when_done() {
+    // §4.4: "a backup starts a timer when it receives a request and the timer is not already
+    // running; it stops the timer when it is no longer waiting to execute the request".
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 0);
+    let b = block(1, 0, 0);
+    let h = hash(&b);
+    run_table_all(
+        &mut r,
+        vec![
+            (
+                "node has work -> start the timer",
+                Input::WorkPending,
+                vec![timer(T_MIN)],
+            ),
+            ("more work -> already running", Input::WorkPending, vec![]),
+            (
+                "a pre-prepare is known work; the timer already runs",
+                msg(&fx.pre_prepare(0, 0, &b)),
+                vec![Output::VerifyProposal {
+                    view: View(0),
+                    block: b.clone(),
+                }],
+            ),
+            (
+                "PREPARE is written ahead, then sent",
+                verdict(&b, true),
+                vec![
+                    Output::Persist(WalEntry::Prepare {
+                        pre_prepare: fx.pre_prepare(0, 0, &b),
+                        prepare: fx.vote(1, VoteKind::Prepare, 1, h),
+                    }),
+                    Output::Broadcast(fx.vote(1, VoteKind::Prepare, 1, h)),
+                ],
+            ),
+            (
+                "second PREPARE -> prepared: COMMIT written ahead with its certificate",
+                msg(&fx.vote(2, VoteKind::Prepare, 1, h)),
+                vec![
+                    Output::Persist(WalEntry::Commit {
+                        commit: fx.vote(1, VoteKind::Commit, 1, h),
+                        prepared: fx.prepared(0, &b, &[1, 2]),
+                    }),
+                    Output::Broadcast(fx.vote(1, VoteKind::Commit, 1, h)),
+                ],
+            ),
+            (
+                "COMMIT 2 of 3",
+                msg(&fx.vote(0, VoteKind::Commit, 1, h)),
+                vec![],
+            ),
+            (
+                "committed, nothing in flight -> the timer stops",
+                msg(&fx.vote(2, VoteKind::Commit, 1, h)),
+                vec![
+                    Output::Committed {
+                        block: b.clone(),
+                        certificate: fx.certificate(1, h, &[0, 1, 2]),
+                    },
+                    Output::CancelTimer(TimerKind::View),
+                ],
+            ),
+            (
+                "a timeout after the cancel is ignored",
+                Input::Timeout(TimerKind::View),
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(r.stats().timeouts_ignored, 1);
+    assert_eq!(r.view(), View(0));
+}
+
+#[test]
+fn timeouts_back_off_exponentially_up_to_the_cap_and_reset_on_commit() {
+    // §4.4: "if the timer expires before it receives a valid NEW-VIEW it starts the view
+    // change for v+2 but this time it waits 4T"; capped (Besu #611/#7642).
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 0);
+    assert_eq!(step_all(&mut r, Input::WorkPending), vec![timer(T_MIN)]);
+    let mut seen = Vec::new();
+    for view in 1..=5u64 {
+        let vc = time_out(&mut r);
+        assert_eq!(vc.payload.view(), View(view));
+        // Everyone else is in this view too: the NEW-VIEW timer starts with the doubled value.
+        let mut out = Vec::new();
+        for peer in [2u16, 3] {
+            out = step_all(
+                &mut r,
+                msg(&fx.view_change(peer, view, CheckpointProof::genesis(), vec![])),
+            );
+        }
+        // Replica 1 is primary of views 1 and 5: it sends NEW-VIEW and becomes active.
+        if view % 4 == 1 {
+            assert!(r.is_active(), "view {view}: {out:?}");
+            assert!(matches!(
+                out.first(),
+                Some(Output::Persist(WalEntry::NewView(_)))
+            ));
+        } else {
+            assert!(!r.is_active());
+            let Some(Output::SetTimer { after_ms, .. }) = out.last() else {
+                panic!("view {view}: NEW-VIEW timer expected: {out:?}");
+            };
+            seen.push(*after_ms);
+        }
+    }
+    assert_eq!(seen, vec![400, 700, 700], "doubling, capped at {T_MAX}");
+    assert_eq!(r.stats().view_changes, 5);
+}
+
+#[test]
+fn a_higher_view_is_joined_only_with_f_plus_one_support() {
+    // §4.5.2: "if a replica receives a set of f+1 valid VIEW-CHANGE messages from other
+    // replicas for views greater than its current view, it sends a VIEW-CHANGE message for
+    // the smallest view in the set". One Byzantine replica alone moves nobody (FISCO #2211).
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 0);
+    let spam = fx.view_change(3, 1_000_000, CheckpointProof::genesis(), vec![]);
+    assert!(step_all(&mut r, msg(&spam)).is_empty());
+    assert_eq!(r.view(), View(0));
+    assert!(r.is_active());
+    let table: Vec<(&str, SignedMessage, DropReason)> = vec![
+        ("the same spam again", spam.clone(), DropReason::Duplicate),
+        (
+            "an older view from the same sender",
+            fx.view_change(3, 7, CheckpointProof::genesis(), vec![]),
+            DropReason::WrongView,
+        ),
+        (
+            "a bad signature",
+            SignedMessage {
+                signature: fx.vote(2, VoteKind::Prepare, 1, Hash::ZERO).signature,
+                ..fx.view_change(2, 2, CheckpointProof::genesis(), vec![])
+            },
+            DropReason::BadSignature,
+        ),
+        (
+            "a checkpoint proof without quorum",
+            fx.view_change(
+                2,
+                2,
+                CheckpointProof {
+                    height: Height(2),
+                    state_root: Hash::ZERO,
+                    signatures: vec![],
+                },
+                vec![],
+            ),
+            DropReason::Malformed,
+        ),
+    ];
+    for (description, m, reason) in table {
+        let before = r.stats().dropped(reason);
+        assert!(step_all(&mut r, msg(&m)).is_empty(), "{description}");
+        assert_eq!(r.stats().dropped(reason), before + 1, "{description}");
+        assert_eq!(r.view(), View(0), "{description}");
+    }
+    // A second replica in view 2: f+1 = 2 others above us; join the smallest view the
+    // f+1 reached (2), not the spammer's.
+    let out = step_all(
+        &mut r,
+        msg(&fx.view_change(2, 2, CheckpointProof::genesis(), vec![])),
+    );
+    assert_eq!(r.view(), View(2));
+    assert!(!r.is_active());
+    let sent = broadcasts(&out);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].payload.view(), View(2));
+    assert!(matches!(
+        out.first(),
+        Some(Output::Persist(WalEntry::ViewChange(_)))
+    ));
+}
+
+#[test]
+fn new_primary_reproposes_prepared_blocks_and_fills_gaps_with_null_blocks() {
+    // §4.4: O holds, for every height between min-s and max-s, a PRE-PREPARE for the block
+    // prepared in the highest view in V, or for a null request.
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 0); // primary of view 1
+    let b1 = block(1, 1, 1);
+    let b3_old = block(3, 3, 0);
+    let b3_new = block(3, 4, 2);
+    let v2 = fx.view_change(
+        2,
+        1,
+        CheckpointProof::genesis(),
+        vec![
+            fx.prepared(0, &b1, &[1, 2]),
+            fx.prepared(0, &b3_old, &[2, 3]),
+        ],
+    );
+    assert!(step_all(&mut r, msg(&v2)).is_empty());
+    // Two certificates for height 3 in one view cannot both come from honest replicas; the
+    // rule is "highest view, ties to the first VIEW-CHANGE in V (by sender)".
+    let v3 = fx.view_change(
+        3,
+        1,
+        CheckpointProof::genesis(),
+        vec![fx.prepared(0, &b3_new, &[2, 3])],
+    );
+    step_all(&mut r, Input::WorkPending);
+    let own = time_out(&mut r);
+    assert_eq!(own.payload.view(), View(1));
+    let out = step_all(&mut r, msg(&v3));
+    assert!(r.is_active(), "{out:?}");
+    let null2 = null_block(CHAIN, Height(2), ReplicaId(1));
+    assert!(is_null(&null2));
+    assert!(!is_null(&b1));
+    let nv = fx.new_view(
+        1,
+        &[own.clone(), v2.clone(), v3.clone()],
+        &[b1.clone(), null2.clone(), b3_old.clone()],
+    );
+    assert_eq!(
+        out.first(),
+        Some(&Output::Persist(WalEntry::NewView(nv.clone())))
+    );
+    assert!(out.contains(&Output::Broadcast(nv.clone())), "{out:?}");
+    // The primary sends no PREPARE (its PRE-PREPARE stands for it); the next proposal
+    // comes after O.
+    assert_eq!(broadcasts(&out).len(), 1);
+    assert_eq!(r.next_proposal_height(), Some(Height(4)));
+
+    // A backup accepts it: PREPAREs for all of O, no VerifyProposal; the null block and the
+    // re-proposed block with the old primary as proposer alike.
+    let mut backup = fx.vc_replica(2, 0);
+    let out = step_all(&mut backup, msg(&nv));
+    assert_eq!(backup.view(), View(1));
+    assert!(backup.is_active());
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::VerifyProposal { .. })));
+    let prepares: Vec<_> = broadcasts(&out)
+        .into_iter()
+        .map(|m| (m.payload.height(), m.payload.block_hash().expect("hash")))
+        .collect();
+    assert_eq!(
+        prepares,
+        vec![
+            (Height(1), hash(&b1)),
+            (Height(2), hash(&null2)),
+            (Height(3), hash(&b3_old))
+        ]
+    );
+    assert!(matches!(
+        out.first(),
+        Some(Output::Persist(WalEntry::NewView(_)))
+    ));
+    // A fresh PRE-PREPARE for a height O decided is refused.
+    let fresh = fx.pre_prepare(1, 1, &block(3, 9, 0));
+    assert!(step(&mut backup, msg(&fresh))
+        .iter()
+        .all(|o| matches!(o, Output::Evidence { .. })));
+}
+
+#[test]
+fn a_new_view_is_checked_against_its_view_changes() {
+    // §4.4: "the backup verifies that O is correct by performing a computation similar to
+    // the one used by the primary to create O".
+    let fx = fixture(4);
+    let b1 = block(1, 1, 1);
+    let vcs = vec![
+        fx.view_change(
+            1,
+            1,
+            CheckpointProof::genesis(),
+            vec![fx.prepared(0, &b1, &[1, 2])],
+        ),
+        fx.view_change(2, 1, CheckpointProof::genesis(), vec![]),
+        fx.view_change(3, 1, CheckpointProof::genesis(), vec![]),
+    ];
+    let table: Vec<(&str, SignedMessage, DropReason)> = vec![
+        (
+            "O drops the prepared block",
+            fx.new_view(1, &vcs, &[]),
+            DropReason::InvalidProof,
+        ),
+        (
+            "O replaces the prepared block by a null block",
+            fx.new_view(1, &vcs, &[null_block(CHAIN, Height(1), ReplicaId(1))]),
+            DropReason::InvalidProof,
+        ),
+        (
+            "V below quorum",
+            fx.new_view(1, &vcs[..2], std::slice::from_ref(&b1)),
+            DropReason::Malformed,
+        ),
+        (
+            "not from the new view's primary",
+            {
+                let mut m = fx.new_view(1, &vcs, std::slice::from_ref(&b1));
+                m.from = ReplicaId(3);
+                m
+            },
+            DropReason::NotFromPrimary,
+        ),
+    ];
+    for (description, m, reason) in table {
+        let mut r = fx.vc_replica(2, 0);
+        let out = step_all(&mut r, msg(&m));
+        assert!(out.is_empty(), "{description}: {out:?}");
+        assert_eq!(
+            r.stats().dropped(reason),
+            1,
+            "{description}: {:?}",
+            r.stats()
+        );
+        assert_eq!(r.view(), View(0), "{description}");
+    }
+    let mut r = fx.vc_replica(2, 0);
+    step_all(
+        &mut r,
+        msg(&fx.new_view(1, &vcs, std::slice::from_ref(&b1))),
+    );
+    assert_eq!((r.view(), r.is_active()), (View(1), true));
+}
+
+#[test]
+fn checkpoints_become_stable_with_a_quorum_and_collect_garbage() {
+    // §4.3: a replica multicasts CHECKPOINT every K requests; 2f+1 matching ones make a
+    // stable checkpoint; messages at or below it are discarded.
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(0, 0); // primary of view 0
+    for height in 1..=2u64 {
+        let b = block(height, 0, 0);
+        let h = hash(&b);
+        step_all(&mut r, Input::Propose(b));
+        step_all(&mut r, msg(&fx.vote(1, VoteKind::Prepare, height, h)));
+        step_all(&mut r, msg(&fx.vote(2, VoteKind::Prepare, height, h)));
+        step_all(&mut r, msg(&fx.vote(1, VoteKind::Commit, height, h)));
+        step_all(&mut r, msg(&fx.vote(2, VoteKind::Commit, height, h)));
+    }
+    assert_eq!(r.last_committed(), Height(2));
+    let root = Hash([7; 32]);
+    let proof = CheckpointProof {
+        height: Height(2),
+        state_root: root,
+        signatures: vec![
+            (ReplicaId(0), fx.checkpoint(0, 2, root).signature),
+            (ReplicaId(1), fx.checkpoint(1, 2, root).signature),
+            (ReplicaId(3), fx.checkpoint(3, 2, root).signature),
+        ],
+    };
+    run_table_all(
+        &mut r,
+        vec![
+            (
+                "executed height 1: not a checkpoint height",
+                Input::Executed {
+                    height: Height(1),
+                    state_root: root,
+                },
+                vec![],
+            ),
+            (
+                "executed height 2 -> CHECKPOINT",
+                Input::Executed {
+                    height: Height(2),
+                    state_root: root,
+                },
+                vec![Output::Broadcast(fx.checkpoint(0, 2, root))],
+            ),
+            ("one more: 2 of 3", msg(&fx.checkpoint(1, 2, root)), vec![]),
+            (
+                "another root does not count",
+                msg(&fx.checkpoint(2, 2, Hash([8; 32]))),
+                vec![],
+            ),
+            (
+                "quorum -> stable, written ahead and reported",
+                msg(&fx.checkpoint(3, 2, root)),
+                vec![
+                    Output::Persist(WalEntry::StableCheckpoint(proof.clone())),
+                    Output::StableCheckpoint {
+                        height: Height(2),
+                        state_root: root,
+                        proof: proof.signatures.clone(),
+                    },
+                ],
+            ),
+            (
+                "a checkpoint at the stable height is stale",
+                msg(&fx.checkpoint(2, 2, root)),
+                vec![],
+            ),
+            (
+                "not a multiple of K",
+                msg(&fx.checkpoint(2, 3, root)),
+                vec![],
+            ),
+        ],
+    );
+    assert_eq!(r.stable_checkpoint(), Height(2));
+    assert_eq!(r.stats().dropped(DropReason::Stale), 1);
+    assert_eq!(r.stats().dropped(DropReason::Malformed), 1);
+    // The next view change carries the proof and no prepared certificates at or below it.
+    step_all(&mut r, Input::WorkPending);
+    let vc = time_out(&mut r);
+    let Payload::ViewChange(body) = &vc.payload else {
+        panic!("view change");
+    };
+    assert_eq!(body.checkpoint, proof);
+    assert!(body.prepared.is_empty());
+}
+
+#[test]
+fn a_restored_replica_never_votes_differently() {
+    // Crash recovery: what was voted is logged before it leaves; the restored replica keeps
+    // its view and its votes, so a conflicting PRE-PREPARE gets no PREPARE.
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 0);
+    let mut wal = Vec::new();
+    let b = block(1, 0, 0);
+    let other = block(1, 5, 1);
+    for input in [msg(&fx.pre_prepare(0, 0, &b)), verdict(&b, true)] {
+        for o in step_all(&mut r, input) {
+            if let Output::Persist(e) = o {
+                let bytes = encode("wal", &e).expect("encode");
+                assert_eq!(decode::<WalEntry>("wal", &bytes).expect("decode"), e);
+                wal.push(e);
+            }
+        }
+    }
+    assert_eq!(wal.len(), 1);
+    let mut restored = Replica::restore(fx.vc_config(1), Height(0), wal.clone()).expect("restore");
+    assert_eq!(restored.view(), View(0));
+    // The equivocating primary's other block: kept first was ours, so no new PREPARE.
+    let out = step_all(&mut restored, msg(&fx.pre_prepare(0, 0, &other)));
+    assert!(broadcasts(&out).is_empty(), "{out:?}");
+    assert!(
+        matches!(out.as_slice(), [Output::Evidence { .. }]),
+        "{out:?}"
+    );
+    // Its PREPARE still counts toward its COMMIT.
+    let out = step_all(
+        &mut restored,
+        msg(&fx.vote(2, VoteKind::Prepare, 1, hash(&b))),
+    );
+    assert_eq!(
+        broadcasts(&out),
+        vec![&fx.vote(1, VoteKind::Commit, 1, hash(&b))]
+    );
+
+    // A view change survives a restart: the restored replica is in view 1, not active.
+    let mut r = fx.vc_replica(2, 0);
+    step_all(&mut r, Input::WorkPending);
+    let vc = time_out(&mut r);
+    let restored = Replica::restore(fx.vc_config(2), Height(0), vec![WalEntry::ViewChange(vc)])
+        .expect("restore");
+    assert_eq!((restored.view(), restored.is_active()), (View(1), false));
+
+    // A primary restored after a PRE-PREPARE proposes above it.
+    let mut p = fx.vc_replica(0, 0);
+    let out = step_all(&mut p, Input::Propose(block(1, 0, 0)));
+    let wal: Vec<WalEntry> = out
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Persist(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let p = Replica::restore(fx.vc_config(0), Height(0), wal).expect("restore");
+    assert_eq!(p.next_proposal_height(), Some(Height(2)));
+}
+
+#[test]
+fn configuration_checks_timers_and_checkpoint_interval() {
+    let fx = fixture(4);
+    let base = fx.vc_config(0);
+    let cases = vec![
+        (
+            "zero timeout",
+            ReplicaConfig {
+                view_timeout_ms_min: 0,
+                ..base.clone()
+            },
+        ),
+        (
+            "max below min",
+            ReplicaConfig {
+                view_timeout_ms_max: T_MIN - 1,
+                ..base.clone()
+            },
+        ),
+        (
+            "zero interval",
+            ReplicaConfig {
+                checkpoint_interval: 0,
+                ..base.clone()
+            },
+        ),
+        (
+            "interval too large",
+            ReplicaConfig {
+                checkpoint_interval: MAX_CHECKPOINT_INTERVAL + 1,
+                ..base.clone()
+            },
+        ),
+    ];
+    for (description, config) in cases {
+        assert!(
+            matches!(
+                Replica::new(config, Height(0), View(0)),
+                Err(ConsensusError::InvalidConfig(_))
+            ),
+            "{description}"
+        );
+    }
+    let defaults = ReplicaConfig::new(
+        CHAIN.into(),
+        fx.validators.clone(),
+        ReplicaId(0),
+        fx.keys[0].clone(),
+        4,
+    );
+    assert_eq!(defaults.view_timeout_ms_max, 30_000);
+    assert_eq!(defaults.checkpoint_interval, 16);
+}
+
+#[test]
+fn persist_always_precedes_messages_in_a_step() {
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(0, 0);
+    let out = step_all(&mut r, Input::Propose(block(1, 0, 0)));
+    assert!(
+        matches!(out.first(), Some(Output::Persist(WalEntry::PrePrepare(_)))),
+        "{out:?}"
+    );
+    assert!(matches!(out.get(1), Some(Output::Broadcast(_))), "{out:?}");
 }
