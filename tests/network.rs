@@ -471,3 +471,105 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     assert_eq!(net.submit(2, &tx).await.0, 202);
     assert_eq!(net.wait_final(2, tx.tx.id).await["status"], "committed");
 }
+
+/// PBFT §4.4 with real processes: SIGKILL the primary (node0); the others change view and keep
+/// committing; the old primary restarts from its own data and write-ahead log and catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
+    let mut net = start_net().await;
+    let chain = net.chain.clone();
+    let kd = keys_dir(&net);
+    let op_key = KeyFile::read(&kd.join("keys/operator-a/issuer.key"), None)
+        .expect("issuer key")
+        .1;
+    let alice = Keypair::generate();
+    let wa = AccountId(rand::random());
+    let wb = AccountId(rand::random());
+    let bob = Keypair::generate();
+    for (w, owner) in [(wa, &alice), (wb, &bob)] {
+        let tx = sign(
+            &chain,
+            &op_key,
+            id(),
+            Operation::CreateWallet {
+                account: w,
+                issuer: settlenet_types::MemberId(0),
+                owner: owner.public(),
+                currency: Currency(*b"USD"),
+            },
+        );
+        assert_eq!(net.submit(1, &tx).await.0, 202);
+        assert_eq!(net.wait_final(1, tx.tx.id).await["status"], "committed");
+    }
+    let topup = sign(
+        &chain,
+        &op_key,
+        id(),
+        Operation::Issue {
+            wallet: wa,
+            amount: Amount(10_000),
+        },
+    );
+    assert_eq!(net.submit(2, &topup).await.0, 202);
+    assert_eq!(net.wait_final(2, topup.tx.id).await["status"], "committed");
+    assert_eq!(net.status(1).await.expect("status")["view"], 0);
+
+    // The primary of view 0 dies.
+    net.nodes[0].kill9();
+    let started = Instant::now();
+    let pay = sign(
+        &chain,
+        &alice,
+        id(),
+        Operation::Transfer {
+            from: wa,
+            to: wb,
+            amount: Amount(100),
+        },
+    );
+    assert_eq!(net.submit(1, &pay).await.0, 202);
+    let v = net.wait_final(1, pay.tx.id).await;
+    assert_eq!(v["status"], "committed", "{v}");
+    let took = started.elapsed();
+    for i in 1..4 {
+        let s = net.status(i).await.expect("status");
+        assert!(
+            s["view"].as_u64().unwrap_or(0) >= 1,
+            "node{i} still in view 0: {s}"
+        );
+    }
+    eprintln!("view change and commit after the primary's crash took {took:?}");
+
+    // The old primary restarts from its data and WAL, catches up, and the network goes on.
+    net.nodes[0].start();
+    let h = net.status(1).await.expect("status")["height"]
+        .as_u64()
+        .expect("h");
+    net.wait_height(0, h, 30).await;
+    for k in 0..5u64 {
+        let tx = sign(
+            &chain,
+            &alice,
+            id(),
+            Operation::Transfer {
+                from: wa,
+                to: wb,
+                amount: Amount(10 + k),
+            },
+        );
+        assert_eq!(net.submit((k % 4) as usize, &tx).await.0, 202);
+        assert_eq!(net.wait_final(1, tx.tx.id).await["status"], "committed");
+    }
+    let h = net.status(1).await.expect("status")["height"]
+        .as_u64()
+        .expect("h");
+    for i in 0..4 {
+        net.wait_height(i, h, 30).await;
+    }
+    let b1 = net.get(1, &format!("/v1/blocks/{h}")).await.1;
+    for i in [0usize, 2, 3] {
+        let bi = net.get(i, &format!("/v1/blocks/{h}")).await.1;
+        assert_eq!(bi["hash"], b1["hash"], "node{i} differs at {h}");
+        assert_eq!(bi["state_root"], b1["state_root"]);
+    }
+}

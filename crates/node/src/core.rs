@@ -15,7 +15,7 @@ use crate::mempool::{AddError, Mempool};
 use crate::shared::{Counters, Shared, StatusSnapshot};
 use crate::wire::{Request, Response, Wire, GOSSIP_MAX_TXS, SYNC_MAX_BLOCKS};
 use anyhow::{anyhow, Context, Result};
-use settlenet_consensus::{Input, Output, Replica, SignedMessage};
+use settlenet_consensus::{Input, Output, Replica, SignedMessage, TimerKind, WalEntry};
 use settlenet_ledger::{Ledger, TxRecord};
 use settlenet_net::{NetEvent, NetHandle, PeerId};
 use settlenet_storage::{BlockWrite, Store};
@@ -117,6 +117,8 @@ pub struct CoreParts {
     pub last_block_time_ms: u64,
     /// Root of the genesis state (height 0).
     pub genesis_root: Hash,
+    /// Key of the next consensus WAL entry.
+    pub wal_next: u64,
     /// Shutdown signal.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -158,6 +160,10 @@ pub struct Core {
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Key of the next consensus WAL entry (big-endian, so keys sort in write order).
+    wal_next: u64,
+    /// Running consensus timers: kind -> deadline (ms, node clock).
+    timers: BTreeMap<TimerKind, u64>,
 }
 
 /// Bound on proposals waiting for execution to catch up.
@@ -211,6 +217,8 @@ impl Core {
             internal_tx,
             internal_rx,
             shutdown: p.shutdown,
+            wal_next: p.wal_next,
+            timers: BTreeMap::new(),
         })
     }
 
@@ -518,6 +526,21 @@ impl Core {
             }
         }
         self.maybe_propose()?;
+        let now = now_ms();
+        let due: Vec<TimerKind> = self
+            .timers
+            .iter()
+            .filter(|(_, deadline)| **deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for kind in due {
+            self.timers.remove(&kind);
+            self.step(Input::Timeout(kind))?;
+        }
+        if !self.mempool.is_empty() {
+            // Known, uncommitted work: the replica keeps its view timer running (PBFT §4.4).
+            self.step(Input::WorkPending)?;
+        }
         Ok(())
     }
 
@@ -586,9 +609,15 @@ impl Core {
     // ---- consensus ----
 
     fn step(&mut self, input: Input) -> Result<()> {
+        let view = self.replica.view();
         let mut out = Vec::new();
         self.replica.step(input, &mut out);
-        self.drain(out)
+        self.drain(out)?;
+        if self.replica.view() != view {
+            info!(view = %self.replica.view(), primary = %self.name_of(self.replica.primary()), "entered a new view");
+            self.publish_status();
+        }
+        Ok(())
     }
 
     /// Carry out outputs in order; handling one may produce more (e.g. a commit unblocks a
@@ -609,8 +638,26 @@ impl Core {
             Output::Send { to, message } => self.send_consensus(Some(to), message),
             Output::VerifyProposal { view, block } => self.verify_proposal(view, block, more),
             Output::Committed { block, certificate } => {
-                self.execute(block, certificate, false)?;
+                if let Some((height, state_root)) = self.execute(block, certificate, false)? {
+                    let mut out = Vec::new();
+                    self.replica
+                        .step(Input::Executed { height, state_root }, &mut out);
+                    more.extend(out);
+                }
                 self.recheck_deferred(more);
+            }
+            Output::Persist(entry) => self.persist(&entry)?,
+            Output::SetTimer { kind, after_ms } => {
+                self.timers.insert(kind, now_ms().saturating_add(after_ms));
+            }
+            Output::CancelTimer(kind) => {
+                self.timers.remove(&kind);
+            }
+            Output::StableCheckpoint {
+                height, state_root, ..
+            } => {
+                info!(%height, root = %state_root, "stable checkpoint");
+                self.truncate_wal(height)?;
             }
             Output::Behind { height } => {
                 if height > self.sync_target {
@@ -634,6 +681,49 @@ impl Core {
                     "EVIDENCE: conflicting signed messages from one validator"
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Write a consensus WAL entry synchronously; the outputs after it (the votes it covers) are
+    /// sent only once it is on disk. A failed write stops the node.
+    fn persist(&mut self, entry: &WalEntry) -> Result<()> {
+        let bytes = encode("consensus WAL entry", entry)?;
+        self.store
+            .wal_put(&self.wal_next.to_be_bytes(), &bytes)
+            .context("FATAL: cannot write the consensus WAL; stopping the node")?;
+        self.wal_next += 1;
+        Ok(())
+    }
+
+    /// Drop WAL entries a stable checkpoint at `height` makes unnecessary: votes at or below it,
+    /// and all but the latest VIEW-CHANGE, NEW-VIEW and checkpoint entry.
+    fn truncate_wal(&mut self, height: Height) -> Result<()> {
+        let entries = self.store.wal_entries()?;
+        let mut latest: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+        let mut drop = Vec::new();
+        for (key, bytes) in entries {
+            let Ok(entry) = settlenet_types::decode::<WalEntry>("consensus WAL entry", &bytes)
+            else {
+                continue;
+            };
+            let kind = match entry {
+                WalEntry::ViewChange(_) => 0,
+                WalEntry::NewView(_) => 1,
+                WalEntry::StableCheckpoint(_) => 2,
+                _ => {
+                    if entry.height() <= height {
+                        drop.push(key);
+                    }
+                    continue;
+                }
+            };
+            if let Some(older) = latest.insert(kind, key) {
+                drop.push(older);
+            }
+        }
+        for key in drop {
+            self.store.wal_delete(&key)?;
         }
         Ok(())
     }
@@ -806,12 +896,13 @@ impl Core {
     // ---- execution ----
 
     /// Execute and persist a committed block (from consensus, or verified from a peer).
+    /// Returns the height and state root it executed, or `None` if it skipped the block.
     fn execute(
         &mut self,
         block: Block,
         certificate: CommitCertificate,
         synced: bool,
-    ) -> Result<()> {
+    ) -> Result<Option<(Height, Hash)>> {
         let height = block.header.height;
         if height <= self.ledger.height() {
             // Already installed by state transfer; consensus agrees by construction.
@@ -824,13 +915,13 @@ impl Core {
                     "SAFETY: two different blocks certified at one height"
                 ),
             }
-            return Ok(());
+            return Ok(None);
         }
         if height != self.ledger.height().next() {
             warn!(%height, ours = %self.ledger.height(), "gap before committed block; syncing");
             self.sync_target = self.sync_target.max(height);
             self.start_sync();
-            return Ok(());
+            return Ok(None);
         }
         let hash = certificate.block_hash;
         let outcome = self
@@ -864,7 +955,8 @@ impl Core {
             })
             .with_context(|| format!("FATAL: cannot persist block {height}; stopping the node"))?;
         self.last_hash = hash;
-        self.last_block_time_ms = timestamp;
+        // Null blocks (view-change gap fillers) carry no time: consensus time stays put.
+        self.last_block_time_ms = self.last_block_time_ms.max(timestamp);
         self.last_progress_ms = now_ms();
         self.roots.insert(height, outcome.state_root);
         while self.roots.len() > ROOTS_KEPT {
@@ -879,7 +971,7 @@ impl Core {
         }
         debug!(%height, %hash, txs = n_txs, root = %outcome.state_root, "committed");
         self.publish_status();
-        Ok(())
+        Ok(Some((height, outcome.state_root)))
     }
 
     fn start_sync(&mut self) {
@@ -942,7 +1034,9 @@ impl Core {
             let StoredBlock {
                 block, certificate, ..
             } = sb;
-            self.execute(block, certificate, true)?;
+            if let Some((height, state_root)) = self.execute(block, certificate, true)? {
+                self.step(Input::Executed { height, state_root })?;
+            }
             installed += 1;
         }
         if installed > 0 {
@@ -963,7 +1057,7 @@ impl Core {
         let hash = h.hash().map_err(|e| e.to_string())?;
         settlenet_crypto::verify_certificate(&self.genesis, h.height, &hash, &sb.certificate)
             .map_err(|e| e.to_string())?;
-        if h.state_height <= self.ledger.height() {
+        if !settlenet_consensus::is_null(&sb.block) && h.state_height <= self.ledger.height() {
             let ours = self.roots.get(&h.state_height).copied().or_else(|| {
                 self.store
                     .block(h.state_height)

@@ -168,18 +168,36 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         "opened state"
     );
 
-    let replica = Replica::new(
-        ReplicaConfig {
-            chain_id: genesis.chain_id.clone(),
-            validators: genesis.validators.iter().map(|v| v.public_key).collect(),
-            me,
-            key: vkey,
-            max_in_flight: genesis.consensus.max_in_flight,
-        },
-        height,
-        View(0),
-    )
+    let replica_config = ReplicaConfig::new(
+        genesis.chain_id.clone(),
+        genesis.validators.iter().map(|v| v.public_key).collect(),
+        me,
+        vkey,
+        genesis.consensus.max_in_flight,
+    );
+    // Votes already cast survive a crash: the replica is rebuilt from its write-ahead log so it
+    // never votes differently for a (view, height) it already voted on.
+    let wal_raw = store.wal_entries()?;
+    let wal_next = wal_raw
+        .last()
+        .and_then(|(k, _)| <[u8; 8]>::try_from(k.as_slice()).ok())
+        .map(|k| u64::from_be_bytes(k) + 1)
+        .unwrap_or(0);
+    let wal = wal_raw
+        .iter()
+        .map(|(k, v)| {
+            decode::<settlenet_consensus::WalEntry>("consensus WAL entry", v)
+                .with_context(|| format!("consensus WAL entry {}", hex::encode(k)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let wal_len = wal.len();
+    let replica = if wal.is_empty() {
+        Replica::new(replica_config, height, View(0))
+    } else {
+        Replica::restore(replica_config, height, wal)
+    }
     .map_err(|e| anyhow!("consensus: {e}"))?;
+    info!(view = %replica.view(), wal_entries = wal_len, "consensus state restored");
 
     // Network.
     let listen: Multiaddr = config
@@ -220,7 +238,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             last_block_hash: last_hash,
             state_root: ledger.state_root(),
             last_block_time_ms: last_time,
-            view: View(0),
+            view: replica.view(),
             primary: String::new(),
             peers: vec![],
             mempool: 0,
@@ -269,6 +287,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         last_hash,
         last_block_time_ms: last_time,
         genesis_root,
+        wal_next,
         shutdown: shutdown_rx,
     })?;
     info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");
