@@ -241,30 +241,27 @@ impl SignedMessage {
                 body.signing_message()?
             }
             Payload::Checkpoint(body) => {
-                if body.tag != CHECKPOINT_TAG {
-                    return Err(ConsensusError::Malformed("checkpoint tag".into()));
-                }
-                if body.chain_id != chain_id {
-                    return Err(wrong_chain(&body.chain_id));
-                }
+                check_tagged(
+                    body.tag,
+                    CHECKPOINT_TAG,
+                    "checkpoint",
+                    &body.chain_id,
+                    chain_id,
+                )?;
                 body.signing_message()?
             }
             Payload::ViewChange(body) => {
-                if body.tag != VIEW_CHANGE_TAG {
-                    return Err(ConsensusError::Malformed("view-change tag".into()));
-                }
-                if body.chain_id != chain_id {
-                    return Err(wrong_chain(&body.chain_id));
-                }
+                check_tagged(
+                    body.tag,
+                    VIEW_CHANGE_TAG,
+                    "view-change",
+                    &body.chain_id,
+                    chain_id,
+                )?;
                 body.signing_message()?
             }
             Payload::NewView(body) => {
-                if body.tag != NEW_VIEW_TAG {
-                    return Err(ConsensusError::Malformed("new-view tag".into()));
-                }
-                if body.chain_id != chain_id {
-                    return Err(wrong_chain(&body.chain_id));
-                }
+                check_tagged(body.tag, NEW_VIEW_TAG, "new-view", &body.chain_id, chain_id)?;
                 body.signing_message()?
             }
         };
@@ -693,4 +690,25 @@ impl NewViewBody {
         }
         Ok(())
     }
+}
+
+/// The checks every tagged message body shares: its tag names its kind (so one kind's signed bytes
+/// can never pass for another's) and its chain id is ours.
+fn check_tagged(
+    tag: u32,
+    expected_tag: u32,
+    what: &str,
+    body_chain: &str,
+    chain_id: &str,
+) -> Result<(), ConsensusError> {
+    if tag != expected_tag {
+        return Err(ConsensusError::Malformed(format!("{what} tag")));
+    }
+    if body_chain != chain_id {
+        return Err(ConsensusError::WrongChain {
+            expected: chain_id.to_string(),
+            got: body_chain.to_string(),
+        });
+    }
+    Ok(())
 }
