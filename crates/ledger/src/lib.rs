@@ -152,6 +152,7 @@ pub mod error;
 mod ledger;
 pub mod limits;
 pub mod outcome;
+pub mod snapshot;
 pub mod state_tree;
 
 pub use account::{
@@ -164,4 +165,5 @@ pub use limits::{
     TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
 };
 pub use outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
-pub use state_tree::AccountProof;
+pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
+pub use state_tree::{AccountProof, RecordProof};

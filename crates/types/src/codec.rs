@@ -66,6 +66,13 @@ pub enum Domain {
     StateBucket,
     /// The genesis hash.
     Genesis,
+    // New domains go at the end; existing tags never change.
+    /// Transaction-record leaves of the state tree (`encode(TxRecord)`).
+    RecordLeaf,
+    /// Record-tree bucket hashes.
+    RecordBucket,
+    /// The state root: the accounts tree's root and the records tree's root, combined.
+    StateRoot,
 }
 
 impl Domain {
@@ -81,6 +88,9 @@ impl Domain {
             Domain::AccountLeaf => b"settlenet/account-leaf/v1",
             Domain::StateBucket => b"settlenet/state-bucket/v1",
             Domain::Genesis => b"settlenet/genesis/v1",
+            Domain::RecordLeaf => b"settlenet/record-leaf/v1",
+            Domain::RecordBucket => b"settlenet/record-bucket/v1",
+            Domain::StateRoot => b"settlenet/state-root/v1",
         }
     }
 
