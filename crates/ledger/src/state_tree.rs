@@ -30,7 +30,7 @@ use crate::outcome::TxRecord;
 use serde::{Deserialize, Serialize};
 use settlenet_types::codec::merkle_node;
 use settlenet_types::{encode, AccountId, Domain, Hash, TxId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Depth of each tree above its buckets.
 pub const TREE_DEPTH: usize = 16;
@@ -121,18 +121,26 @@ fn empty_hashes(domain: Domain) -> [Hash; TREE_DEPTH + 1] {
     empty
 }
 
+/// One bucket's preimage: leaf hash by key, sorted by key.
+type Bucket = BTreeMap<[u8; 16], Hash>;
+
+/// What a proof needs from one tree: the key's bucket, its entries and the 16 siblings.
+type Path<'a> = (u16, &'a Bucket, Vec<Hash>);
+
 /// One incrementally maintained bucketed tree over 16-byte keys.
 #[derive(Clone)]
 struct BucketTree {
     /// Domain of the bucket hashes (which tree this is).
     domain: Domain,
-    /// Leaf hashes per non-empty bucket, sorted by key (the bucket's preimage).
-    buckets: BTreeMap<u16, BTreeMap<[u8; 16], Hash>>,
+    /// Leaf hashes per bucket (indexed by bucket), sorted by key (the bucket's preimage). A
+    /// `Vec` rather than a map: every block touches thousands of buckets, and an empty
+    /// `BTreeMap` does not allocate (65,536 x 24 bytes).
+    buckets: Vec<Bucket>,
     /// Heap-ordered node hashes: `nodes[1]` is the root, `nodes[BUCKET_COUNT + b]` is bucket `b`,
     /// the children of `i` are `2i` and `2i + 1`; `nodes[0]` is unused. 4 MiB, fixed.
     nodes: Vec<Hash>,
-    /// Buckets changed since the last `commit`.
-    dirty: BTreeSet<u16>,
+    /// Buckets changed since the last `commit`, with repeats (sorted and deduplicated there).
+    dirty: Vec<u16>,
 }
 
 impl BucketTree {
@@ -146,32 +154,32 @@ impl BucketTree {
         }
         BucketTree {
             domain,
-            buckets: BTreeMap::new(),
+            buckets: vec![BTreeMap::new(); BUCKET_COUNT],
             nodes,
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
         }
     }
 
     fn set(&mut self, key: [u8; 16], leaf: Hash) {
         let bucket = bucket_of_key(&key);
-        self.buckets.entry(bucket).or_default().insert(key, leaf);
-        self.dirty.insert(bucket);
+        self.buckets[usize::from(bucket)].insert(key, leaf);
+        self.dirty.push(bucket);
     }
 
     /// Rehash the dirty buckets and their paths to the root.
     fn commit(&mut self) {
-        let mut level: Vec<usize> = Vec::with_capacity(self.dirty.len());
-        for bucket in std::mem::take(&mut self.dirty) {
-            let hash = match self.buckets.get(&bucket) {
-                Some(entries) => bucket_hash_in(self.domain, entries.iter()),
-                None => bucket_hash_in(self.domain, std::iter::empty()),
-            };
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let mut level: Vec<usize> = Vec::with_capacity(dirty.len());
+        for bucket in dirty {
+            let entries = &self.buckets[usize::from(bucket)];
             let index = BUCKET_COUNT + usize::from(bucket);
-            self.nodes[index] = hash;
+            self.nodes[index] = bucket_hash_in(self.domain, entries.iter());
             level.push(index);
         }
-        // `level` is sorted (the dirty set iterates in order) and stays sorted when halved, so
-        // removing adjacent repeats leaves each parent once.
+        // `level` is sorted and stays sorted when halved, so removing adjacent repeats leaves
+        // each parent once.
         for _ in 0..TREE_DEPTH {
             for i in level.iter_mut() {
                 *i /= 2;
@@ -189,10 +197,10 @@ impl BucketTree {
     }
 
     /// The bucket's entries and the 16 siblings of `key`'s bucket, if `key` is in the tree.
-    fn path(&self, key: &[u8; 16]) -> Option<(u16, &BTreeMap<[u8; 16], Hash>, Vec<Hash>)> {
+    fn path(&self, key: &[u8; 16]) -> Option<Path<'_>> {
         debug_assert!(self.dirty.is_empty(), "proof read before commit");
         let bucket = bucket_of_key(key);
-        let entries = self.buckets.get(&bucket)?;
+        let entries = &self.buckets[usize::from(bucket)];
         if !entries.contains_key(key) {
             return None;
         }
@@ -466,10 +474,10 @@ mod tests {
         let mut leaves = Vec::with_capacity(BUCKET_COUNT);
         for b in 0..BUCKET_COUNT {
             let bucket = u16::try_from(b).expect("fits");
-            leaves.push(match tree.buckets.get(&bucket) {
-                Some(e) => bucket_hash_in(Domain::RecordBucket, e.iter()),
-                None => bucket_hash_in(Domain::RecordBucket, std::iter::empty()),
-            });
+            leaves.push(bucket_hash_in(
+                Domain::RecordBucket,
+                tree.buckets[usize::from(bucket)].iter(),
+            ));
         }
         assert_eq!(tree.root(), settlenet_types::codec::merkle_root(&leaves));
     }

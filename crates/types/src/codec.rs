@@ -168,6 +168,28 @@ mod tests {
     }
 
     #[test]
+    fn domain_tags_are_distinct() {
+        let all = [
+            Domain::Transaction,
+            Domain::TransactionBody,
+            Domain::BlockHeader,
+            Domain::TxLeaf,
+            Domain::MerkleNode,
+            Domain::Consensus,
+            Domain::AccountLeaf,
+            Domain::StateBucket,
+            Domain::Genesis,
+            Domain::RecordLeaf,
+            Domain::RecordBucket,
+            Domain::StateRoot,
+        ];
+        let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
+        assert_eq!(tags.len(), all.len());
+        // No tag is a prefix of another followed by the 0x00 separator's position.
+        assert!(tags.iter().all(|t| !t.contains(&0)));
+    }
+
+    #[test]
     fn merkle_root_depends_on_order_and_count() {
         let a = Domain::TxLeaf.hash(b"a");
         let b = Domain::TxLeaf.hash(b"b");
