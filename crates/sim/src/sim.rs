@@ -493,6 +493,14 @@ impl Sim {
             Output::Broadcast(m) => {
                 self.check_vote(i, &m)?;
                 self.mark(i, 2, m.payload.view().0, m.payload.height().0);
+                self.note(|| {
+                    format!(
+                        "r{i} sends {:?} view {} height {}",
+                        m.payload.kind(),
+                        m.payload.view(),
+                        m.payload.height()
+                    )
+                });
                 for j in 0..self.scenario.n {
                     if j != i {
                         if let Some(m) = self.rewrite(i, j, &m) {
@@ -614,6 +622,8 @@ impl Sim {
         let hash = block_hash(&block)?;
         let mine = self.nodes[i].height();
         if !is_null(&block) && h.state_height.0 > mine {
+            let (height, state_height) = (h.height, h.state_height);
+            self.note(|| format!("r{i} defers proposal {height} until it executes {state_height}"));
             if self.nodes[i].deferred.len() < DEFERRED_MAX {
                 self.nodes[i].deferred.push((view, block));
             }
@@ -626,10 +636,8 @@ impl Sim {
             };
             ours == h.state_root && h.chain_id == CHAIN && h.version == BLOCK_VERSION
         };
-        if !valid {
-            let height = h.height;
-            self.note(|| format!("r{i} refuses proposal {height} {hash}"));
-        }
+        let height = h.height;
+        self.note(|| format!("r{i} checks proposal {height} {hash}: valid {valid}"));
         let delay = self.rng.gen_range(0..=3);
         let incarnation = self.nodes[i].incarnation;
         self.schedule(
