@@ -48,7 +48,7 @@ impl Checker {
         Checker::default()
     }
 
-    /// `replica` holds `block` as final at `height`. Returns whether the height is new.
+    /// An honest replica holds `block` as final at `height`. Returns whether the height is new.
     pub fn final_block(&mut self, height: Height, block: Hash) -> Result<bool, Violation> {
         match self.decided.get(&height) {
             Some(first) if *first != block => Err(Violation::TwoBlocksFinal {
