@@ -31,7 +31,8 @@
 //! - **Crash and restart as the node does.** A crash loses everything in memory; the restart
 //!   restores the ledger with `Ledger::restore` from the persisted accounts and records (its
 //!   root must equal the root the replica had) and the replica with `Replica::restore` from
-//!   its write-ahead log.
+//!   its write-ahead log, which is truncated at every stable checkpoint by the node's rule
+//!   (votes at or below it go; only the latest VIEW-CHANGE, NEW-VIEW and checkpoint stay).
 //! - **Traffic.** Blocks carry real, really signed transactions ([`workload`]): wallet
 //!   creation, issue, transfers, some of which fail (insufficient funds, wrong signer, same
 //!   account, unknown wallet), retries of earlier ids (idempotent duplicates) and earlier ids
@@ -69,4 +70,4 @@ pub mod workload;
 pub use check::Checker;
 pub use error::{replay_command, SimError, Violation};
 pub use scenario::{Byzantine, Scenario};
-pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Outcome, Sim};
+pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Outcome, Sim, Summary};

@@ -2,7 +2,7 @@
 //! command that replays it and exit non-zero.
 
 use clap::Parser;
-use settlenet_sim::{replay_command, run_seed_with, Options, Outcome};
+use settlenet_sim::{replay_command, run_seed_with, Options, Outcome, Summary};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,33 +31,6 @@ struct Args {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5)]
     progress_secs: u64,
-}
-
-#[derive(Default)]
-struct Totals {
-    runs: u64,
-    view_changes: u64,
-    crashes: u64,
-    syncs: u64,
-    max_height: u64,
-    null_blocks: u64,
-    txs_ok: u64,
-    txs_failed: u64,
-    txs_duplicate: u64,
-}
-
-impl Totals {
-    fn add(&mut self, o: &Outcome) {
-        self.runs += 1;
-        self.view_changes += o.view_changes;
-        self.crashes += o.crashes;
-        self.syncs += o.syncs;
-        self.max_height = self.max_height.max(o.max_height);
-        self.null_blocks += o.null_blocks;
-        self.txs_ok += o.txs_ok;
-        self.txs_failed += o.txs_failed;
-        self.txs_duplicate += o.txs_duplicate;
-    }
 }
 
 /// Run one seed; a panic (e.g. a ledger assertion) becomes a failure like any other.
@@ -115,8 +88,8 @@ fn main() -> ExitCode {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let totals: Mutex<Vec<(usize, Totals)>> =
-        Mutex::new(sizes.iter().map(|&n| (n, Totals::default())).collect());
+    let totals: Mutex<Vec<(usize, Summary)>> =
+        Mutex::new(sizes.iter().map(|&n| (n, Summary::default())).collect());
     let failure: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -177,19 +150,7 @@ fn main() -> ExitCode {
     let elapsed = started.elapsed().as_secs_f64();
     if let Ok(totals) = totals.lock() {
         for (n, t) in totals.iter() {
-            println!(
-                "n={n}: {} seeds, {} view changes, {} crashes, {} state transfers, max height \
-                 {}, {} null blocks, txs {} ok / {} failed / {} duplicate",
-                t.runs,
-                t.view_changes,
-                t.crashes,
-                t.syncs,
-                t.max_height,
-                t.null_blocks,
-                t.txs_ok,
-                t.txs_failed,
-                t.txs_duplicate
-            );
+            println!("n={n}: {t}");
         }
     }
     println!(

@@ -94,6 +94,76 @@ pub struct Outcome {
     pub trace: Vec<String>,
 }
 
+/// Totals over many seeds (what the binary and the seed tests print).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Seeds that passed.
+    pub seeds: u64,
+    /// Sum of [`Outcome::view_changes`].
+    pub view_changes: u64,
+    /// Sum of [`Outcome::crashes`].
+    pub crashes: u64,
+    /// Sum of [`Outcome::syncs`].
+    pub syncs: u64,
+    /// Highest [`Outcome::max_height`].
+    pub max_height: u64,
+    /// Sum of [`Outcome::null_blocks`].
+    pub null_blocks: u64,
+    /// Sum of [`Outcome::txs_ok`].
+    pub txs_ok: u64,
+    /// Sum of [`Outcome::txs_failed`].
+    pub txs_failed: u64,
+    /// Sum of [`Outcome::txs_duplicate`].
+    pub txs_duplicate: u64,
+}
+
+impl Summary {
+    /// Count one passing seed.
+    pub fn add(&mut self, o: &Outcome) {
+        self.seeds += 1;
+        self.view_changes += o.view_changes;
+        self.crashes += o.crashes;
+        self.syncs += o.syncs;
+        self.max_height = self.max_height.max(o.max_height);
+        self.null_blocks += o.null_blocks;
+        self.txs_ok += o.txs_ok;
+        self.txs_failed += o.txs_failed;
+        self.txs_duplicate += o.txs_duplicate;
+    }
+
+    /// Add another summary (e.g. another thread's).
+    pub fn merge(&mut self, other: &Summary) {
+        self.seeds += other.seeds;
+        self.view_changes += other.view_changes;
+        self.crashes += other.crashes;
+        self.syncs += other.syncs;
+        self.max_height = self.max_height.max(other.max_height);
+        self.null_blocks += other.null_blocks;
+        self.txs_ok += other.txs_ok;
+        self.txs_failed += other.txs_failed;
+        self.txs_duplicate += other.txs_duplicate;
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} seeds, {} view changes, {} crashes, {} state transfers, max height {}, {} null \
+             blocks, txs {} ok / {} failed / {} duplicate",
+            self.seeds,
+            self.view_changes,
+            self.crashes,
+            self.syncs,
+            self.max_height,
+            self.null_blocks,
+            self.txs_ok,
+            self.txs_failed,
+            self.txs_duplicate
+        )
+    }
+}
+
 /// Run one seed with `n` replicas: `Ok` with its statistics, or the violation it found.
 pub fn run_seed(n: usize, seed: u64) -> Result<Outcome, Box<SimError>> {
     run_seed_with(n, seed, Options::default())
@@ -585,9 +655,38 @@ impl Sim {
                 if self.honest(i) {
                     self.checker.state_root(i, height, state_root)?;
                 }
+                self.truncate_wal(i, height);
             }
         }
         Ok(())
+    }
+
+    /// The node's WAL truncation at a stable checkpoint (`settlenet-node`, `truncate_wal`):
+    /// votes at or below it go, and all but the latest VIEW-CHANGE, NEW-VIEW and checkpoint
+    /// entry. Restarts then restore from the truncated log, as the node's do.
+    fn truncate_wal(&mut self, i: usize, height: Height) {
+        let wal = std::mem::take(&mut self.nodes[i].wal);
+        let kind = |e: &WalEntry| match e {
+            WalEntry::ViewChange(_) => Some(0),
+            WalEntry::NewView(_) => Some(1),
+            WalEntry::StableCheckpoint(_) => Some(2),
+            _ => None,
+        };
+        let mut latest = [None; 3];
+        for (k, e) in wal.iter().enumerate() {
+            if let Some(x) = kind(e) {
+                latest[x] = Some(k);
+            }
+        }
+        self.nodes[i].wal = wal
+            .into_iter()
+            .enumerate()
+            .filter(|(k, e)| match kind(e) {
+                Some(x) => latest[x] == Some(*k),
+                None => e.height() > height,
+            })
+            .map(|(_, e)| e)
+            .collect();
     }
 
     fn verify_certificate(
