@@ -118,17 +118,24 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// One passing seed.
+    pub fn of(o: &Outcome) -> Summary {
+        Summary {
+            seeds: 1,
+            view_changes: o.view_changes,
+            crashes: o.crashes,
+            syncs: o.syncs,
+            max_height: o.max_height,
+            null_blocks: o.null_blocks,
+            txs_ok: o.txs_ok,
+            txs_failed: o.txs_failed,
+            txs_duplicate: o.txs_duplicate,
+        }
+    }
+
     /// Count one passing seed.
     pub fn add(&mut self, o: &Outcome) {
-        self.seeds += 1;
-        self.view_changes += o.view_changes;
-        self.crashes += o.crashes;
-        self.syncs += o.syncs;
-        self.max_height = self.max_height.max(o.max_height);
-        self.null_blocks += o.null_blocks;
-        self.txs_ok += o.txs_ok;
-        self.txs_failed += o.txs_failed;
-        self.txs_duplicate += o.txs_duplicate;
+        self.merge(&Summary::of(o));
     }
 
     /// Add another summary (e.g. another thread's).
