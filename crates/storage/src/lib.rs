@@ -19,6 +19,8 @@
 //! accounts     account id (16 bytes)       -> encoded account (opaque)
 //! records      tx id (16 bytes)            -> encoded tx record (opaque)
 //! wal          opaque key                  -> opaque value (consensus write-ahead log)
+//! account_history  account id (16) || height (8) || position (4) -> tx id (16)
+//!              (every transaction that changed the account; read newest first, paged)
 //! ```
 //! Heights are big-endian so that iterating `blocks` visits heights in order. Every value this
 //! crate interprets is in the canonical encoding (`settlenet_types::encode`); one that does not
@@ -63,7 +65,7 @@ mod store;
 
 pub use error::StorageError;
 pub use store::{
-    BlockWrite, KeyValue, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_META, CF_RECORDS,
-    CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_GENESIS_HASH,
-    META_HEAD,
+    BlockWrite, HistoryEntry, KeyValue, Store, TxPosition, CF_ACCOUNTS, CF_ACCOUNT_HISTORY,
+    CF_BLOCKS, CF_BLOCK_INDEX, CF_META, CF_RECORDS, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES,
+    FORMAT_VERSION, HISTORY_PAGE_MAX, META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD,
 };
