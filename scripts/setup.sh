@@ -10,7 +10,8 @@ if ! command -v cc >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1 || ! comm
 fi
 have_libclang() {
   local f
-  for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-*.so* \
+  # libclang itself, not libclang-cpp (which Debian installs with llvm and bindgen cannot use).
+  for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
            /usr/lib/x86_64-linux-gnu/libclang.so* /usr/lib/x86_64-linux-gnu/libclang-[0-9]*.so* \
            /usr/lib/aarch64-linux-gnu/libclang.so* /usr/lib/aarch64-linux-gnu/libclang-[0-9]*.so*; do
     [ -e "$f" ] && return 0

@@ -10,7 +10,7 @@
 //! final blocks with their commit certificates, catch-up requests, evidence, log writes,
 //! timers, stable checkpoints). There is no I/O, clock, randomness or async here: the same
 //! inputs always give the same outputs, so the engine runs unchanged in the node and in
-//! seeded simulations (`tests/simulation.rs`, `tests/chaos.rs`).
+//! seeded simulations (`tests/simulation.rs`, and the cluster simulator `crates/sim`).
 //!
 //! ## Design
 //! Normal case for one height `h` in view `v` with n = 4 (primary 0, quorum 3):

@@ -1893,10 +1893,13 @@ impl Replica {
             slot.verdict = Verdict::Valid;
             self.slots.insert((height, view), slot);
         }
-        self.next_proposal = self
-            .next_proposal
-            .max(top.next())
-            .max(self.last_committed.next());
+        // The new primary proposes above O (PBFT: from max-s + 1), whatever it proposed in an
+        // earlier view: heights above O were prepared by no quorum member, so they are free in
+        // this view. Keeping an older, higher `next_proposal` here would leave those heights
+        // unproposed by every primary that had proposed them before: a livelock (found by the
+        // simulator, `settlenet-sim --n 4 --seed-start 967`). Our own PRE-PREPAREs of this view
+        // are replayed after this NEW-VIEW (the log is replayed oldest first) and raise it again.
+        self.next_proposal = top.next().max(self.last_committed.next());
         (start, top)
     }
 

@@ -1470,6 +1470,44 @@ fn new_primary_reproposes_prepared_blocks_and_fills_gaps_with_null_blocks() {
 }
 
 #[test]
+fn a_new_primary_proposes_above_o_even_if_it_proposed_higher_before() {
+    // Replica 1 proposes heights 1..=3 as primary of view 1; none prepares. Views 2..=4 fail;
+    // in view 5 it is primary again and O is empty: heights 1..=3 are free in view 5 and it
+    // must propose from 1. (It kept `next_proposal` 4 here before: with every primary in the
+    // same state, nobody could propose again; found by settlenet-sim.)
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 1);
+    for h in 1..=3 {
+        let out = step_all(&mut r, Input::Propose(block(h, 10 + h, 0)));
+        assert!(!broadcasts(&out).is_empty(), "height {h}: {out:?}");
+    }
+    assert_eq!(r.next_proposal_height(), Some(Height(4)));
+    let vcs: Vec<SignedMessage> = [0u16, 2]
+        .iter()
+        .map(|from| fx.view_change(*from, 5, CheckpointProof::genesis(), vec![]))
+        .collect();
+    let mut out = Vec::new();
+    for m in &vcs {
+        out = step_all(&mut r, msg(m));
+    }
+    assert_eq!(r.view(), View(5));
+    assert!(r.is_active(), "{out:?}");
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Broadcast(m)
+            if matches!(m.payload, Payload::NewView(_)))),
+        "{out:?}"
+    );
+    assert_eq!(r.next_proposal_height(), Some(Height(1)));
+    let out = step_all(&mut r, Input::Propose(block(1, 99, 0)));
+    assert!(
+        broadcasts(&out)
+            .iter()
+            .any(|m| m.payload.view() == View(5) && m.payload.height() == Height(1)),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn a_new_view_is_checked_against_its_view_changes() {
     // §4.4: "the backup verifies that O is correct by performing a computation similar to
     // the one used by the primary to create O".

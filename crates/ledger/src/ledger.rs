@@ -9,7 +9,8 @@ use crate::limits::{
     DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
 };
 use crate::outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
-use crate::state_tree::{account_leaf, AccountProof, StateTree};
+use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
+use crate::state_tree::{AccountProof, RecordProof, StateTree};
 use settlenet_types::{
     AccountId, Amount, Currency, Genesis, GenesisAccountKind, Hash, Height, MemberId, MemberKind,
     Operation, Payee, PublicKey, Role, SignedTransaction, Transaction, TxId, TX_VERSION,
@@ -34,7 +35,7 @@ pub struct MemberInfo {
     pub staff: BTreeMap<PublicKey, BTreeSet<Role>>,
 }
 
-/// The ledger: every account, every transaction record, and the state tree over the accounts.
+/// The ledger: every account, every transaction record, and the state tree over both.
 ///
 /// Pure and deterministic: no I/O, clock or randomness; ordered maps only.
 #[derive(Clone)]
@@ -65,7 +66,7 @@ pub struct Ledger {
     accounts: BTreeMap<AccountId, Account>,
     /// One record per transaction id ever executed (grows with history; see the crate docs).
     records: BTreeMap<TxId, TxRecord>,
-    /// Commitment over `accounts`.
+    /// Commitment over `accounts` and `records`.
     tree: StateTree,
 }
 
@@ -181,7 +182,7 @@ impl Ledger {
             tree: StateTree::new(),
         };
         for account in ledger.genesis_accounts(genesis)? {
-            ledger.tree.set(account.id, account_leaf(&account));
+            ledger.tree.set_account(&account);
             ledger.accounts.insert(account.id, account);
         }
         ledger.tree.commit();
@@ -325,7 +326,9 @@ impl Ledger {
     /// `accounts` may be every account, or only those changed since genesis (the union of the
     /// blocks' `changed_accounts`): a genesis account not listed keeps its genesis value. The
     /// parts are checked (ids, members, currencies, limits, no id twice, money conserved per
-    /// currency); the state tree is recomputed from scratch, O(accounts).
+    /// currency); the state tree is recomputed from scratch, O(accounts + records). The parts
+    /// are trusted to be what this node itself executed: to accept state from a peer, use
+    /// [`Ledger::restore_verified`], which also checks the root.
     pub fn restore(
         genesis: &Genesis,
         height: Height,
@@ -343,7 +346,7 @@ impl Ledger {
             ledger
                 .check_account(&account, height)
                 .map_err(LedgerError::Restore)?;
-            ledger.tree.set(account.id, account_leaf(&account));
+            ledger.tree.set_account(&account);
             ledger.accounts.insert(account.id, account);
         }
         for (id, record) in records {
@@ -353,6 +356,7 @@ impl Ledger {
                     record.height
                 ));
             }
+            ledger.tree.set_record(&id, &record);
             if ledger.records.insert(id, record).is_some() {
                 return bad(format!("record {id} given twice"));
             }
@@ -406,9 +410,20 @@ impl Ledger {
         &self.chain_id
     }
 
-    /// The state root: commitment over all accounts after the last executed block.
+    /// The state root: commitment over all accounts and all transaction records after the last
+    /// executed block (`StateRoot.hash(accounts_root || records_root)`, see [`crate::state_tree`]).
     pub fn state_root(&self) -> Hash {
         self.tree.root()
+    }
+
+    /// Root of the accounts tree alone (one half of [`Ledger::state_root`]).
+    pub fn accounts_root(&self) -> Hash {
+        self.tree.accounts_root()
+    }
+
+    /// Root of the records tree alone (the other half of [`Ledger::state_root`]).
+    pub fn records_root(&self) -> Hash {
+        self.tree.records_root()
     }
 
     /// An account by id.
@@ -429,6 +444,11 @@ impl Ledger {
     /// Number of accounts.
     pub fn account_count(&self) -> usize {
         self.accounts.len()
+    }
+
+    /// Every transaction record, by id in ascending order.
+    pub fn records(&self) -> impl Iterator<Item = (&TxId, &TxRecord)> {
+        self.records.iter()
     }
 
     /// Number of transaction records (grows with history).
@@ -546,9 +566,12 @@ impl Ledger {
         let mut changed_accounts = Vec::with_capacity(changed.len());
         for id in &changed {
             if let Some(account) = self.accounts.get(id) {
-                self.tree.set(*id, account_leaf(account));
+                self.tree.set_account(account);
                 changed_accounts.push(account.clone());
             }
+        }
+        for (id, record) in &new_records {
+            self.tree.set_record(id, record);
         }
         self.tree.commit();
         self.height = height;
@@ -1299,6 +1322,95 @@ impl Ledger {
     /// Merkle proof of an account against [`Ledger::state_root`].
     pub fn prove(&self, id: &AccountId) -> Option<AccountProof> {
         self.tree.prove(self.accounts.get(id)?)
+    }
+
+    /// Merkle proof of a transaction's record against [`Ledger::state_root`].
+    pub fn prove_record(&self, id: &TxId) -> Option<RecordProof> {
+        self.tree.prove_record(id, self.records.get(id)?)
+    }
+
+    /// Everything a replica needs to rebuild this ledger: height, every account and every
+    /// record, each sorted by id (so the encoding of the snapshot of one state is unique).
+    /// Clones the whole state at once; [`Ledger::snapshot_chunks`] clones one chunk at a time.
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        LedgerSnapshot {
+            version: SNAPSHOT_VERSION,
+            height: self.height,
+            accounts: self.accounts.values().cloned().collect(),
+            records: self
+                .records
+                .iter()
+                .map(|(id, r)| (*id, r.clone()))
+                .collect(),
+        }
+    }
+
+    /// The snapshot in parts of at most `items_per_chunk` accounts plus records each (at least
+    /// one), accounts first then records, each in id order; every part carries the height.
+    /// Cloned lazily, one part at a time. Concatenated with [`LedgerSnapshot::append`], the
+    /// parts give exactly [`Ledger::snapshot`]. The ledger cannot change while the iterator
+    /// borrows it.
+    pub fn snapshot_chunks(
+        &self,
+        items_per_chunk: usize,
+    ) -> impl Iterator<Item = LedgerSnapshot> + '_ {
+        let size = items_per_chunk.max(1);
+        let height = self.height;
+        let mut accounts = self.accounts.values().peekable();
+        let mut records = self.records.iter().peekable();
+        std::iter::from_fn(move || {
+            if accounts.peek().is_none() && records.peek().is_none() {
+                return None;
+            }
+            let chunk_accounts: Vec<Account> = accounts.by_ref().take(size).cloned().collect();
+            let room = size - chunk_accounts.len();
+            let chunk_records: Vec<(TxId, TxRecord)> = records
+                .by_ref()
+                .take(room)
+                .map(|(id, r)| (*id, r.clone()))
+                .collect();
+            Some(LedgerSnapshot {
+                version: SNAPSHOT_VERSION,
+                height,
+                accounts: chunk_accounts,
+                records: chunk_records,
+            })
+        })
+    }
+
+    /// Rebuild from a snapshot received from a peer, accepting it only if its state root is
+    /// `expected_root` (e.g. the `state_root` a block header certified for `snapshot.height`).
+    ///
+    /// Runs every check of [`Ledger::restore`] (the snapshot may list every account or only
+    /// those changed since genesis), then compares roots: a snapshot with a record or account
+    /// changed, added or left out is refused with [`LedgerError::RootMismatch`]. Nothing is
+    /// kept from a refused snapshot.
+    pub fn restore_verified(
+        genesis: &Genesis,
+        snapshot: LedgerSnapshot,
+        expected_root: &Hash,
+    ) -> Result<Ledger, LedgerError> {
+        let LedgerSnapshot {
+            version,
+            height,
+            accounts,
+            records,
+        } = snapshot;
+        if version != SNAPSHOT_VERSION {
+            return Err(LedgerError::Restore(format!(
+                "snapshot version {version} is not supported (expected {SNAPSHOT_VERSION})"
+            )));
+        }
+        let ledger = Ledger::restore(genesis, height, accounts, records)?;
+        let computed = ledger.state_root();
+        if computed != *expected_root {
+            return Err(LedgerError::RootMismatch {
+                height,
+                expected: *expected_root,
+                computed,
+            });
+        }
+        Ok(ledger)
     }
 
     /// Sum over accounts of `balance()` per currency, every genesis currency listed (for

@@ -17,6 +17,8 @@
 //!                                           2. each tx: idempotency, stateless, operation
 //!   storage ◀───────────── persists changed_accounts + new_records at h
 //!   restart: Ledger::restore(genesis, h, accounts, records)  (root and indexes recomputed)
+//!   catch-up: peer ──ledger.snapshot_chunks(n)──▶ LedgerSnapshot::append ──▶
+//!             Ledger::restore_verified(genesis, snapshot, certified state root)
 //! ```
 //!
 //! ## Account kinds ([`AccountKind`])
@@ -99,11 +101,17 @@
 //!   before it is swept. A hold leaves `Pending` exactly once.
 //! - **Derived indexes** (alias -> wallet, capture tx -> hold, expiry queue) are rebuilt from the
 //!   accounts by [`Ledger::restore`]; they hold nothing the accounts do not.
-//! - **State root** ([`state_tree`]): 2^16 buckets chosen by `blake3(id)[0..2]`, each bucket hash
-//!   over its sorted `(id, leaf)` list, a fixed binary Merkle tree of depth 16 above them with
-//!   precomputed empty subtrees. Only dirty buckets and their paths are rehashed per block. An
-//!   [`AccountProof`] is the bucket's entries plus 16 sibling hashes. Holds and positions are
-//!   accounts, so the root commits to them.
+//! - **State root** ([`state_tree`]): `StateRoot.hash(accounts_root || records_root)`, over
+//!   two bucketed trees of the same shape, one over the accounts and one over the transaction
+//!   records (the idempotency index), with domain-separated leaves and buckets. Each: 2^16
+//!   buckets chosen by `blake3(id)[0..2]`, each bucket hash over its sorted `(id, leaf)` list, a
+//!   fixed binary Merkle tree of depth 16 above them with precomputed empty subtrees. Only dirty
+//!   buckets and their paths are rehashed per block. Two trees rather than one so that an
+//!   [`AccountProof`] (the bucket's entries, 16 siblings and the records root) does not grow with
+//!   the record history, and a [`RecordProof`] (the same, with the accounts root) does not grow
+//!   with the accounts. Holds and positions are accounts, so the root commits to them; records
+//!   are committed to, so a [`LedgerSnapshot`] from a peer is verified as a whole by
+//!   [`Ledger::restore_verified`] against a certified root.
 //!
 //! ## Invariants
 //! - A rejected transaction changes no account; its only trace is its record.
@@ -117,8 +125,10 @@
 //!   after every block); floats and positions may go negative.
 //! - A hold's refunds never exceed its capture; its capture never exceeds its amount; the
 //!   pending fields of payer and merchant equal the sum of their pending holds.
-//! - The state root depends only on the set of accounts, not on insertion order; a ledger
-//!   restored from its persisted accounts and records has the same root and behaves the same.
+//! - The state root depends only on the sets of accounts and records, not on insertion order; a
+//!   ledger restored from its persisted accounts and records has the same root and behaves the
+//!   same. A transaction that writes a record changes the root even when it fails; a duplicate
+//!   or `exists_with_different_body` changes nothing.
 //! - Heights advance by exactly one per block (asserted).
 //!
 //! ## Using it (node and storage)
@@ -132,7 +142,10 @@
 //!   issue 4: databases written before must be rebuilt from genesis.
 //! - [`Ledger::precheck`] is for mempool admission only; a transaction that passes it can still
 //!   fail in its block, and one that fails it inside a block is recorded as failed.
-//! - `Ledger` is `Clone` (e.g. for speculative execution) but a clone copies the 4 MiB tree.
+//! - `Ledger` is `Clone` (e.g. for speculative execution) but a clone copies the two 4 MiB trees
+//!   and every bucket.
+//! - The root's definition changed when records joined it (new `Domain` tags appended): blocks
+//!   and databases written before carry roots of the old definition and must be rebuilt.
 //!
 //! ## Bounds
 //! Everything per block is bounded by the block's transaction count plus
@@ -140,7 +153,8 @@
 //! grow with history: records are never pruned in this version (they are what makes retries
 //! idempotent), so memory grows by one record per executed id, and resolved hold entries stay
 //! (refunds need them). A later issue bounds this (e.g. ids and resolved holds expire after a
-//! window of heights). The state root commits to accounts only, not to records.
+//! window of heights). The state root commits to both; with 2^16 record buckets, a new record
+//! rehashes a bucket of about `records / 65,536` entries.
 //!
 //! Transaction ids are global, as in TigerBeetle, whose clients are trusted. Here anyone who sees
 //! a pending id (e.g. in a gossiped mempool) can spend it first with a body of their own, which
@@ -152,6 +166,7 @@ pub mod error;
 mod ledger;
 pub mod limits;
 pub mod outcome;
+pub mod snapshot;
 pub mod state_tree;
 
 pub use account::{
@@ -164,4 +179,5 @@ pub use limits::{
     TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
 };
 pub use outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
-pub use state_tree::AccountProof;
+pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
+pub use state_tree::{AccountProof, RecordProof};

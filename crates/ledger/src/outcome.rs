@@ -237,6 +237,6 @@ pub struct BlockOutcome {
     /// Records created by this block, in block order (none for duplicates and for
     /// `exists_with_different_body`).
     pub new_records: Vec<(TxId, TxRecord)>,
-    /// The state root after the block.
+    /// The state root after the block (over all accounts and all records).
     pub state_root: Hash,
 }

@@ -1,35 +1,58 @@
-//! The state commitment: a fixed-depth binary Merkle tree over 2^16 buckets of accounts.
+//! The state commitment: two fixed-depth binary Merkle trees of 2^16 buckets, one over the
+//! accounts and one over the transaction records, combined into one root.
 //!
 //! ```text
-//!                         root                       depth 0
-//!                  /                \
-//!               ...                 ...              16 levels of merkle_node
-//!         bucket[0]  bucket[1]  ...  bucket[65535]   leaves: bucket hashes
-//!                        |
-//!        StateBucket.hash(encode([(id, AccountLeaf.hash(encode(account))), ...] sorted by id))
+//!                    state root = StateRoot.hash(accounts_root || records_root)
+//!                  /                                                       \
+//!            accounts_root                                            records_root
+//!           /            \          16 levels of merkle_node          /            \
+//!   bucket[0] ... bucket[65535]                               bucket[0] ... bucket[65535]
+//!       |                                                         |
+//!   StateBucket.hash(encode([(id, AccountLeaf.hash(          RecordBucket.hash(encode([(tx id,
+//!       encode(account))), ...] sorted by id))                 RecordLeaf.hash(encode(record))),
+//!                                                              ...] sorted by tx id))
 //! ```
-//! An account lives in bucket `u16::from_be_bytes(blake3(id)[0..2])`. Empty buckets and empty
-//! subtrees have precomputed hashes, so only the buckets a block touches and their 16 ancestors
-//! are rehashed: O(k * 16) hashes for k changed accounts. The root depends only on the set of
-//! accounts, never on the order they were inserted in.
+//! A key (account id or transaction id) lives in bucket `u16::from_be_bytes(blake3(id)[0..2])` of
+//! its tree. Empty buckets and empty subtrees have precomputed hashes, so only the buckets a block
+//! touches and their 16 ancestors are rehashed: O(k * 16) hashes for k changed accounts or new
+//! records. Each root depends only on the set of keys and values, never on insertion order.
+//!
+//! Why two trees rather than records as more leaves of the accounts tree: an account proof then
+//! carries only the account's own bucket (accounts, never the records that happen to share its
+//! bucket) plus one extra hash (the records root), and a record proof only its record bucket plus
+//! the accounts root. The per-block cost is the same either way (one leaf per new record, the
+//! dirty buckets and their paths); records grow with history while accounts mostly do not, so
+//! mixing them would make every account proof grow with history too.
 
 use crate::account::Account;
 use crate::error::LedgerError;
+use crate::outcome::TxRecord;
 use serde::{Deserialize, Serialize};
 use settlenet_types::codec::merkle_node;
-use settlenet_types::{encode, AccountId, Domain, Hash};
-use std::collections::{BTreeMap, BTreeSet};
+use settlenet_types::{encode, AccountId, Domain, Hash, TxId};
+use std::collections::BTreeMap;
 
-/// Depth of the tree above the buckets.
+/// Depth of each tree above its buckets.
 pub const TREE_DEPTH: usize = 16;
-/// Number of buckets (leaves of the binary tree).
+/// Number of buckets (leaves of each binary tree).
 pub const BUCKET_COUNT: usize = 1 << TREE_DEPTH;
 
-/// The bucket an account id belongs to: the first two bytes of `blake3(id)`.
-pub fn bucket_of(id: &AccountId) -> u16 {
-    let digest = blake3::hash(&id.0);
+/// The bucket of a 16-byte key (account id or transaction id): the first two bytes of
+/// `blake3(key)`.
+fn bucket_of_key(key: &[u8; 16]) -> u16 {
+    let digest = blake3::hash(key);
     let b = digest.as_bytes();
     u16::from_be_bytes([b[0], b[1]])
+}
+
+/// The bucket an account id belongs to in the accounts tree.
+pub fn bucket_of(id: &AccountId) -> u16 {
+    bucket_of_key(&id.0)
+}
+
+/// The bucket a transaction id belongs to in the records tree.
+pub fn record_bucket_of(id: &TxId) -> u16 {
+    bucket_of_key(&id.0)
 }
 
 /// The leaf hash of an account: `AccountLeaf.hash(encode(account))`.
@@ -41,98 +64,144 @@ pub fn account_leaf(account: &Account) -> Hash {
     }
 }
 
-/// A bucket hash: `StateBucket.hash(encode(entries))`, with `entries` sorted by id.
+/// The leaf hash of a transaction record: `RecordLeaf.hash(encode(record))`. The record's
+/// transaction id is bound by the bucket entry `(id, leaf)`.
+pub fn record_leaf(record: &TxRecord) -> Hash {
+    match encode("transaction record", record) {
+        Ok(bytes) => Domain::RecordLeaf.hash(&bytes),
+        // A record is 32 + 8 + 4 + 4 bytes.
+        Err(e) => panic!("invariant broken: a transaction record cannot be encoded: {e}"),
+    }
+}
+
+/// `domain.hash(encode(entries))` for 16-byte keys, `entries` sorted by key.
 ///
 /// Written out by hand (u64 big-endian length, then 16 + 32 bytes per entry: exactly the
-/// canonical encoding of `Vec<(AccountId, Hash)>`, pinned by a test) so that it cannot fail and
+/// canonical encoding of `Vec<([u8; 16], Hash)>`, pinned by a test) so that it cannot fail and
 /// does not allocate a copy of the entries.
-pub fn bucket_hash<'a>(entries: impl ExactSizeIterator<Item = (&'a AccountId, &'a Hash)>) -> Hash {
-    let mut payload = Vec::with_capacity(8 + entries.len() * (AccountId::LEN + Hash::LEN));
+fn bucket_hash_in<'a>(
+    domain: Domain,
+    entries: impl ExactSizeIterator<Item = (&'a [u8; 16], &'a Hash)>,
+) -> Hash {
+    let mut payload = Vec::with_capacity(8 + entries.len() * (16 + Hash::LEN));
     payload.extend_from_slice(&(entries.len() as u64).to_be_bytes());
-    for (id, leaf) in entries {
-        payload.extend_from_slice(&id.0);
+    for (key, leaf) in entries {
+        payload.extend_from_slice(key);
         payload.extend_from_slice(&leaf.0);
     }
-    Domain::StateBucket.hash(&payload)
+    domain.hash(&payload)
+}
+
+/// An accounts-tree bucket hash: `StateBucket.hash(encode(entries))`, sorted by account id.
+pub fn bucket_hash<'a>(entries: impl ExactSizeIterator<Item = (&'a AccountId, &'a Hash)>) -> Hash {
+    bucket_hash_in(Domain::StateBucket, entries.map(|(id, h)| (&id.0, h)))
+}
+
+/// A records-tree bucket hash: `RecordBucket.hash(encode(entries))`, sorted by transaction id.
+pub fn record_bucket_hash<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a TxId, &'a Hash)>,
+) -> Hash {
+    bucket_hash_in(Domain::RecordBucket, entries.map(|(id, h)| (&id.0, h)))
+}
+
+/// The state root: `StateRoot.hash(accounts_root || records_root)`.
+pub fn combine_roots(accounts_root: &Hash, records_root: &Hash) -> Hash {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(&accounts_root.0);
+    buf[32..].copy_from_slice(&records_root.0);
+    Domain::StateRoot.hash(&buf)
 }
 
 /// `empty[h]` is the hash of an empty subtree of height `h` (`empty[0]` = an empty bucket).
-fn empty_hashes() -> [Hash; TREE_DEPTH + 1] {
-    let mut empty = [bucket_hash(std::iter::empty()); TREE_DEPTH + 1];
+fn empty_hashes(domain: Domain) -> [Hash; TREE_DEPTH + 1] {
+    let mut empty = [bucket_hash_in(domain, std::iter::empty()); TREE_DEPTH + 1];
     for h in 1..=TREE_DEPTH {
         empty[h] = merkle_node(&empty[h - 1], &empty[h - 1]);
     }
     empty
 }
 
-/// The incrementally maintained tree. Callers `set` leaves, then `commit` once per block.
+/// One bucket's preimage: leaf hash by key, sorted by key.
+type Bucket = BTreeMap<[u8; 16], Hash>;
+
+/// What a proof needs from one tree: the key's bucket, its entries and the 16 siblings.
+type Path<'a> = (u16, &'a Bucket, Vec<Hash>);
+
+/// One incrementally maintained bucketed tree over 16-byte keys.
 #[derive(Clone)]
-pub(crate) struct StateTree {
-    /// Leaf hashes per non-empty bucket, sorted by account id (the bucket's preimage).
-    buckets: BTreeMap<u16, BTreeMap<AccountId, Hash>>,
+struct BucketTree {
+    /// Domain of the bucket hashes (which tree this is).
+    domain: Domain,
+    /// Leaf hashes per bucket (indexed by bucket), sorted by key (the bucket's preimage). A
+    /// `Vec` rather than a map: every block touches thousands of buckets, and an empty
+    /// `BTreeMap` does not allocate (65,536 x 24 bytes).
+    buckets: Vec<Bucket>,
     /// Heap-ordered node hashes: `nodes[1]` is the root, `nodes[BUCKET_COUNT + b]` is bucket `b`,
     /// the children of `i` are `2i` and `2i + 1`; `nodes[0]` is unused. 4 MiB, fixed.
     nodes: Vec<Hash>,
-    /// Buckets changed since the last `commit`.
-    dirty: BTreeSet<u16>,
+    /// Buckets changed since the last `commit`, with repeats (sorted and deduplicated there).
+    dirty: Vec<u16>,
 }
 
-impl StateTree {
-    /// The tree of no accounts.
-    pub(crate) fn new() -> StateTree {
-        let empty = empty_hashes();
+impl BucketTree {
+    fn new(domain: Domain) -> BucketTree {
+        let empty = empty_hashes(domain);
         let mut nodes = vec![Hash::ZERO; 2 * BUCKET_COUNT];
         for (i, node) in nodes.iter_mut().enumerate().skip(1) {
             // Node i sits at depth floor(log2 i); its subtree height is TREE_DEPTH - depth.
             let depth = (usize::BITS - 1 - i.leading_zeros()) as usize;
             *node = empty[TREE_DEPTH - depth];
         }
-        StateTree {
-            buckets: BTreeMap::new(),
+        BucketTree {
+            domain,
+            buckets: vec![BTreeMap::new(); BUCKET_COUNT],
             nodes,
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
         }
     }
 
-    /// Insert or replace an account's leaf hash (takes effect at the next `commit`).
-    pub(crate) fn set(&mut self, id: AccountId, leaf: Hash) {
-        let bucket = bucket_of(&id);
-        self.buckets.entry(bucket).or_default().insert(id, leaf);
-        self.dirty.insert(bucket);
+    fn set(&mut self, key: [u8; 16], leaf: Hash) {
+        let bucket = bucket_of_key(&key);
+        self.buckets[usize::from(bucket)].insert(key, leaf);
+        self.dirty.push(bucket);
     }
 
     /// Rehash the dirty buckets and their paths to the root.
-    pub(crate) fn commit(&mut self) {
-        let mut level: BTreeSet<usize> = BTreeSet::new();
-        for bucket in std::mem::take(&mut self.dirty) {
-            let hash = match self.buckets.get(&bucket) {
-                Some(entries) => bucket_hash(entries.iter()),
-                None => bucket_hash(std::iter::empty()),
-            };
+    fn commit(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let mut level: Vec<usize> = Vec::with_capacity(dirty.len());
+        for bucket in dirty {
+            let entries = &self.buckets[usize::from(bucket)];
             let index = BUCKET_COUNT + usize::from(bucket);
-            self.nodes[index] = hash;
-            level.insert(index);
+            self.nodes[index] = bucket_hash_in(self.domain, entries.iter());
+            level.push(index);
         }
+        // `level` is sorted and stays sorted when halved, so removing adjacent repeats leaves
+        // each parent once.
         for _ in 0..TREE_DEPTH {
-            let parents: BTreeSet<usize> = level.iter().map(|i| i / 2).collect();
-            for &p in &parents {
+            for i in level.iter_mut() {
+                *i /= 2;
+            }
+            level.dedup();
+            for &p in &level {
                 self.nodes[p] = merkle_node(&self.nodes[2 * p], &self.nodes[2 * p + 1]);
             }
-            level = parents;
         }
     }
 
-    /// The root (as of the last `commit`).
-    pub(crate) fn root(&self) -> Hash {
+    fn root(&self) -> Hash {
         debug_assert!(self.dirty.is_empty(), "state root read before commit");
         self.nodes[1]
     }
 
-    /// A proof for `account`, which must be the committed value of an account in the tree.
-    pub(crate) fn prove(&self, account: &Account) -> Option<AccountProof> {
-        let bucket = bucket_of(&account.id);
-        let entries = self.buckets.get(&bucket)?;
-        if !entries.contains_key(&account.id) {
+    /// The bucket's entries and the 16 siblings of `key`'s bucket, if `key` is in the tree.
+    fn path(&self, key: &[u8; 16]) -> Option<Path<'_>> {
+        debug_assert!(self.dirty.is_empty(), "proof read before commit");
+        let bucket = bucket_of_key(key);
+        let entries = &self.buckets[usize::from(bucket)];
+        if !entries.contains_key(key) {
             return None;
         }
         let mut siblings = Vec::with_capacity(TREE_DEPTH);
@@ -141,13 +210,125 @@ impl StateTree {
             siblings.push(self.nodes[index ^ 1]);
             index /= 2;
         }
+        Some((bucket, entries, siblings))
+    }
+}
+
+/// The incrementally maintained state commitment. Callers `set_*` leaves, then `commit` once
+/// per block.
+#[derive(Clone)]
+pub(crate) struct StateTree {
+    /// Over every account.
+    accounts: BucketTree,
+    /// Over every transaction record.
+    records: BucketTree,
+}
+
+impl StateTree {
+    /// The tree of no accounts and no records.
+    pub(crate) fn new() -> StateTree {
+        StateTree {
+            accounts: BucketTree::new(Domain::StateBucket),
+            records: BucketTree::new(Domain::RecordBucket),
+        }
+    }
+
+    /// Insert or replace an account's leaf hash (takes effect at the next `commit`).
+    pub(crate) fn set_account(&mut self, account: &Account) {
+        self.accounts.set(account.id.0, account_leaf(account));
+    }
+
+    /// Insert or replace a transaction record's leaf hash (takes effect at the next `commit`).
+    pub(crate) fn set_record(&mut self, id: &TxId, record: &TxRecord) {
+        self.records.set(id.0, record_leaf(record));
+    }
+
+    /// Rehash the dirty buckets of both trees and their paths to the roots.
+    pub(crate) fn commit(&mut self) {
+        self.accounts.commit();
+        self.records.commit();
+    }
+
+    /// Root of the accounts tree (as of the last `commit`).
+    pub(crate) fn accounts_root(&self) -> Hash {
+        self.accounts.root()
+    }
+
+    /// Root of the records tree (as of the last `commit`).
+    pub(crate) fn records_root(&self) -> Hash {
+        self.records.root()
+    }
+
+    /// The state root (as of the last `commit`).
+    pub(crate) fn root(&self) -> Hash {
+        combine_roots(&self.accounts.root(), &self.records.root())
+    }
+
+    /// A proof for `account`, which must be the committed value of an account in the tree.
+    pub(crate) fn prove(&self, account: &Account) -> Option<AccountProof> {
+        let (bucket, entries, siblings) = self.accounts.path(&account.id.0)?;
         Some(AccountProof {
             account: account.clone(),
             bucket,
-            entries: entries.iter().map(|(id, leaf)| (*id, *leaf)).collect(),
+            entries: entries.iter().map(|(k, h)| (AccountId(*k), *h)).collect(),
             siblings,
+            records_root: self.records.root(),
         })
     }
+
+    /// A proof for the record of `id`, which must be its committed record.
+    pub(crate) fn prove_record(&self, id: &TxId, record: &TxRecord) -> Option<RecordProof> {
+        let (bucket, entries, siblings) = self.records.path(&id.0)?;
+        Some(RecordProof {
+            id: *id,
+            record: record.clone(),
+            bucket,
+            entries: entries.iter().map(|(k, h)| (TxId(*k), *h)).collect(),
+            siblings,
+            accounts_root: self.accounts.root(),
+        })
+    }
+}
+
+/// Check one Merkle path: `key` with `leaf` among the sorted `entries` of `bucket`, up through
+/// `siblings`; return the tree's root it leads to.
+fn path_root(
+    domain: Domain,
+    key: &[u8; 16],
+    leaf: &Hash,
+    bucket: u16,
+    entries: &[([u8; 16], Hash)],
+    siblings: &[Hash],
+) -> Result<Hash, String> {
+    if siblings.len() != TREE_DEPTH {
+        return Err(format!(
+            "{} sibling hashes, expected {TREE_DEPTH}",
+            siblings.len()
+        ));
+    }
+    if bucket_of_key(key) != bucket {
+        return Err(format!(
+            "the key belongs to bucket {}, not {bucket}",
+            bucket_of_key(key)
+        ));
+    }
+    if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Err("bucket entries are not sorted by id without repeats".into());
+    }
+    if !entries.iter().any(|(k, h)| k == key && h == leaf) {
+        return Err("the leaf is not among the bucket entries".into());
+    }
+    let mut hash = bucket_hash_in(domain, entries.iter().map(|(k, h)| (k, h)));
+    let mut index = BUCKET_COUNT + usize::from(bucket);
+    for sibling in siblings {
+        hash = if index.is_multiple_of(2) {
+            merkle_node(&hash, sibling)
+        } else {
+            merkle_node(sibling, &hash)
+        };
+        index /= 2;
+    }
+    Ok(hash)
 }
 
 /// A Merkle proof that an account, with exactly this value, is part of a state root.
@@ -159,45 +340,75 @@ pub struct AccountProof {
     pub bucket: u16,
     /// Every `(id, leaf hash)` of the bucket, sorted by id.
     pub entries: Vec<(AccountId, Hash)>,
-    /// The sibling hashes from the bucket up to the root (16 of them).
+    /// The sibling hashes from the bucket up to the accounts root (16 of them).
     pub siblings: Vec<Hash>,
+    /// The records tree's root, combined with the accounts root into the state root.
+    pub records_root: Hash,
 }
 
 impl AccountProof {
-    /// Check the proof against `root`; on success return the proven account.
+    /// Check the proof against the state `root`; on success return the proven account.
     pub fn verify(&self, root: &Hash) -> Result<Account, LedgerError> {
-        let bad = |s: &str| Err(LedgerError::Proof(s.to_string()));
-        if self.siblings.len() != TREE_DEPTH {
-            return bad("wrong number of sibling hashes");
-        }
-        if bucket_of(&self.account.id) != self.bucket {
-            return bad("the account does not belong to the bucket");
-        }
-        if !self.entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            return bad("bucket entries are not sorted by id without repeats");
-        }
-        let leaf = account_leaf(&self.account);
-        if !self
-            .entries
-            .iter()
-            .any(|(id, h)| *id == self.account.id && *h == leaf)
-        {
-            return bad("the account's leaf is not among the bucket entries");
-        }
-        let mut hash = bucket_hash(self.entries.iter().map(|(id, h)| (id, h)));
-        let mut index = BUCKET_COUNT + usize::from(self.bucket);
-        for sibling in &self.siblings {
-            hash = if index.is_multiple_of(2) {
-                merkle_node(&hash, sibling)
-            } else {
-                merkle_node(sibling, &hash)
-            };
-            index /= 2;
-        }
-        if hash != *root {
-            return bad("the proof does not lead to the given root");
+        let entries: Vec<([u8; 16], Hash)> =
+            self.entries.iter().map(|(id, h)| (id.0, *h)).collect();
+        let accounts_root = path_root(
+            Domain::StateBucket,
+            &self.account.id.0,
+            &account_leaf(&self.account),
+            self.bucket,
+            &entries,
+            &self.siblings,
+        )
+        .map_err(|e| LedgerError::Proof(format!("account {}: {e}", self.account.id)))?;
+        if combine_roots(&accounts_root, &self.records_root) != *root {
+            return Err(LedgerError::Proof(format!(
+                "account {}: the proof does not lead to state root {root}",
+                self.account.id
+            )));
         }
         Ok(self.account.clone())
+    }
+}
+
+/// A Merkle proof that transaction id `id` has exactly the record `record` under a state root
+/// (e.g. a receipt: this transaction executed at this height and index, with this result).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RecordProof {
+    /// The transaction id.
+    pub id: TxId,
+    /// Its record.
+    pub record: TxRecord,
+    /// Its bucket ([`record_bucket_of`] the id).
+    pub bucket: u16,
+    /// Every `(tx id, leaf hash)` of the bucket, sorted by id.
+    pub entries: Vec<(TxId, Hash)>,
+    /// The sibling hashes from the bucket up to the records root (16 of them).
+    pub siblings: Vec<Hash>,
+    /// The accounts tree's root, combined with the records root into the state root.
+    pub accounts_root: Hash,
+}
+
+impl RecordProof {
+    /// Check the proof against the state `root`; on success return the proven record.
+    pub fn verify(&self, root: &Hash) -> Result<TxRecord, LedgerError> {
+        let entries: Vec<([u8; 16], Hash)> =
+            self.entries.iter().map(|(id, h)| (id.0, *h)).collect();
+        let records_root = path_root(
+            Domain::RecordBucket,
+            &self.id.0,
+            &record_leaf(&self.record),
+            self.bucket,
+            &entries,
+            &self.siblings,
+        )
+        .map_err(|e| LedgerError::Proof(format!("record of {}: {e}", self.id)))?;
+        if combine_roots(&self.accounts_root, &records_root) != *root {
+            return Err(LedgerError::Proof(format!(
+                "record of {}: the proof does not lead to state root {root}",
+                self.id
+            )));
+        }
+        Ok(self.record.clone())
     }
 }
 
@@ -215,22 +426,46 @@ mod tests {
         let none: Vec<(AccountId, Hash)> = Vec::new();
         let want = Domain::StateBucket.hash(&encode("bucket", &none).expect("encode"));
         assert_eq!(bucket_hash(std::iter::empty()), want);
+        let records: Vec<(TxId, Hash)> = (0u8..5)
+            .map(|i| (TxId([i; 16]), Domain::RecordLeaf.hash(&[i])))
+            .collect();
+        let want = Domain::RecordBucket.hash(&encode("bucket", &records).expect("encode"));
+        assert_eq!(
+            record_bucket_hash(records.iter().map(|(a, h)| (a, h))),
+            want
+        );
     }
 
     #[test]
     fn empty_tree_root_is_the_full_empty_subtree() {
         let tree = StateTree::new();
-        assert_eq!(tree.root(), empty_hashes()[TREE_DEPTH]);
+        assert_eq!(
+            tree.accounts_root(),
+            empty_hashes(Domain::StateBucket)[TREE_DEPTH]
+        );
+        assert_eq!(
+            tree.records_root(),
+            empty_hashes(Domain::RecordBucket)[TREE_DEPTH]
+        );
+        // The two empty trees differ: their buckets are domain-separated.
+        assert_ne!(tree.accounts_root(), tree.records_root());
         // Cross-check against the generic Merkle root over 65,536 empty buckets.
         let leaves = vec![bucket_hash(std::iter::empty()); BUCKET_COUNT];
-        assert_eq!(tree.root(), settlenet_types::codec::merkle_root(&leaves));
+        assert_eq!(
+            tree.accounts_root(),
+            settlenet_types::codec::merkle_root(&leaves)
+        );
+        assert_eq!(
+            tree.root(),
+            combine_roots(&tree.accounts_root(), &tree.records_root())
+        );
     }
 
     #[test]
     fn incremental_root_equals_full_recomputation() {
-        let mut tree = StateTree::new();
+        let mut tree = BucketTree::new(Domain::RecordBucket);
         for i in 0u8..40 {
-            tree.set(AccountId([i; 16]), Domain::AccountLeaf.hash(&[i]));
+            tree.set([i; 16], Domain::RecordLeaf.hash(&[i]));
             if i % 7 == 0 {
                 tree.commit();
             }
@@ -239,10 +474,10 @@ mod tests {
         let mut leaves = Vec::with_capacity(BUCKET_COUNT);
         for b in 0..BUCKET_COUNT {
             let bucket = u16::try_from(b).expect("fits");
-            leaves.push(match tree.buckets.get(&bucket) {
-                Some(e) => bucket_hash(e.iter()),
-                None => bucket_hash(std::iter::empty()),
-            });
+            leaves.push(bucket_hash_in(
+                Domain::RecordBucket,
+                tree.buckets[usize::from(bucket)].iter(),
+            ));
         }
         assert_eq!(tree.root(), settlenet_types::codec::merkle_root(&leaves));
     }

@@ -934,8 +934,9 @@ proptest! {
                 }
             }
         }
-        // A ledger restored from its accounts continues identically.
-        let mut restored = Ledger::restore(&g, ledger.height(), ledger.accounts().cloned().collect(), vec![])
+        // A ledger restored from its accounts and records continues identically.
+        let records = ledger.records().map(|(id, r)| (*id, r.clone())).collect();
+        let mut restored = Ledger::restore(&g, ledger.height(), ledger.accounts().cloned().collect(), records)
             .expect("restore");
         prop_assert_eq!(restored.state_root(), ledger.state_root());
         let h = Height(ledger.height().0 + 1);

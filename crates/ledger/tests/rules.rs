@@ -409,6 +409,7 @@ fn every_operation_and_result_code() {
         };
         let before = snapshot(&ledger);
         let root_before = ledger.state_root();
+        let accounts_root_before = ledger.accounts_root();
         let totals_before = ledger.totals();
         let record_before = ledger.record(&case.tx.tx.id).cloned();
         let out = apply(&mut ledger, std::slice::from_ref(&case.tx));
@@ -432,7 +433,19 @@ fn every_operation_and_result_code() {
         } else {
             assert!(out.changed_accounts.is_empty(), "{}", case.what);
             assert_eq!(snapshot(&ledger), before, "{}: accounts changed", case.what);
-            assert_eq!(ledger.state_root(), root_before, "{}", case.what);
+            assert_eq!(
+                ledger.accounts_root(),
+                accounts_root_before,
+                "{}",
+                case.what
+            );
+            // The root commits to records: it changes exactly when a record was written.
+            assert_eq!(
+                ledger.state_root() == root_before,
+                got == ResultCode::ExistsWithDifferentBody,
+                "{}: root",
+                case.what
+            );
         }
         // A record for everything but a body conflict, which keeps the first record.
         if got == ResultCode::ExistsWithDifferentBody {

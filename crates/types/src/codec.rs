@@ -66,6 +66,13 @@ pub enum Domain {
     StateBucket,
     /// The genesis hash.
     Genesis,
+    // New domains go at the end; existing tags never change.
+    /// Transaction-record leaves of the state tree (`encode(TxRecord)`).
+    RecordLeaf,
+    /// Record-tree bucket hashes.
+    RecordBucket,
+    /// The state root: the accounts tree's root and the records tree's root, combined.
+    StateRoot,
 }
 
 impl Domain {
@@ -81,6 +88,9 @@ impl Domain {
             Domain::AccountLeaf => b"settlenet/account-leaf/v1",
             Domain::StateBucket => b"settlenet/state-bucket/v1",
             Domain::Genesis => b"settlenet/genesis/v1",
+            Domain::RecordLeaf => b"settlenet/record-leaf/v1",
+            Domain::RecordBucket => b"settlenet/record-bucket/v1",
+            Domain::StateRoot => b"settlenet/state-root/v1",
         }
     }
 
@@ -155,6 +165,28 @@ mod tests {
             Domain::Transaction.hash(b"x"),
             Domain::BlockHeader.hash(b"x")
         );
+    }
+
+    #[test]
+    fn domain_tags_are_distinct() {
+        let all = [
+            Domain::Transaction,
+            Domain::TransactionBody,
+            Domain::BlockHeader,
+            Domain::TxLeaf,
+            Domain::MerkleNode,
+            Domain::Consensus,
+            Domain::AccountLeaf,
+            Domain::StateBucket,
+            Domain::Genesis,
+            Domain::RecordLeaf,
+            Domain::RecordBucket,
+            Domain::StateRoot,
+        ];
+        let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
+        assert_eq!(tags.len(), all.len());
+        // No tag is a prefix of another followed by the 0x00 separator's position.
+        assert!(tags.iter().all(|t| !t.contains(&0)));
     }
 
     #[test]

@@ -314,3 +314,7 @@ pub fn apply(ledger: &mut Ledger, txs: &[SignedTransaction]) -> BlockOutcome {
 pub fn snapshot(ledger: &Ledger) -> Vec<Account> {
     ledger.accounts().cloned().collect()
 }
+
+pub fn records(ledger: &Ledger) -> Vec<(TxId, settlenet_ledger::TxRecord)> {
+    ledger.records().map(|(id, r)| (*id, r.clone())).collect()
+}
