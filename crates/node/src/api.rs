@@ -601,17 +601,15 @@ async fn history(
     let mut blocks: BTreeMap<Height, StoredBlock> = BTreeMap::new();
     let mut items = Vec::with_capacity(entries.len());
     for e in &entries {
-        if !blocks.contains_key(&e.height) {
-            let b = s
-                .store
-                .block(e.height)
-                .map_err(internal)?
-                .ok_or_else(|| internal(format!("history names missing block {}", e.height)))?;
-            blocks.insert(e.height, b);
-        }
-        let b = blocks
-            .get(&e.height)
-            .ok_or_else(|| internal("block cache"))?;
+        let b = match blocks.entry(e.height) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(
+                s.store
+                    .block(e.height)
+                    .map_err(internal)?
+                    .ok_or_else(|| internal(format!("history names missing block {}", e.height)))?,
+            ),
+        };
         let tx = b
             .block
             .txs

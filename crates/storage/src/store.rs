@@ -52,6 +52,9 @@ pub const HISTORY_PAGE_MAX: usize = 1000;
 /// by it.
 pub type TxPosition = (Height, u32);
 
+/// Encoded accounts (`None`: absent) and the height they reflect, from one snapshot.
+pub type ConsistentAccounts = (Height, Vec<Option<Vec<u8>>>);
+
 /// One entry of an account's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -518,7 +521,7 @@ impl Store {
     pub fn accounts_consistent(
         &self,
         ids: &[AccountId],
-    ) -> Result<(Height, Vec<Option<Vec<u8>>>), StorageError> {
+    ) -> Result<ConsistentAccounts, StorageError> {
         let snapshot = self.db.snapshot();
         let head = snapshot
             .get_cf(self.cf(CF_META)?, META_HEAD)
