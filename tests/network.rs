@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{id, keys_dir, sign, start_net};
+use common::*;
 use serde_json::Value;
 use settlenet_crypto::{KeyFile, Keypair};
 use settlenet_types::{AccountId, Amount, Currency, Operation};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let mut net = start_net().await;
     let chain = net.chain.clone();
-    let kd = keys_dir(&net);
+    let kd = net.keys_dir();
     let issuer = |m: &str| {
         KeyFile::read(&kd.join("keys").join(m).join("issuer.key"), None)
             .expect("issuer key")
@@ -291,7 +291,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
 async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
     let mut net = start_net().await;
     let chain = net.chain.clone();
-    let kd = keys_dir(&net);
+    let kd = net.keys_dir();
     let op_key = KeyFile::read(&kd.join("keys/operator-a/issuer.key"), None)
         .expect("issuer key")
         .1;

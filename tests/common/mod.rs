@@ -1,20 +1,29 @@
-//! Helpers shared by the end-to-end tests: a testnet of real `settlenet node start` processes
-//! on loopback, an HTTP client for their APIs, transaction signing, and running the CLI.
+//! Helpers shared by the end-to-end tests (`tests/network.rs`, `tests/faults.rs`,
+//! `tests/payments.rs`, `tests/cli.rs`): a local network of real `settlenet node start`
+//! processes on loopback, its HTTP API, signed payments between two funded wallets, and running
+//! the `settlenet` binary as a person would.
+
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use serde_json::Value;
-use settlenet_crypto::Keypair;
+use settlenet_crypto::{KeyFile, Keypair};
 use settlenet_node::testnet::{init, NodeEntry, TestnetOptions};
-use settlenet_types::{Operation, SignedTransaction, Transaction, TxId, TX_VERSION};
+use settlenet_types::{
+    AccountId, Amount, Currency, MemberId, Operation, SignedTransaction, Transaction, TxId,
+    TX_VERSION,
+};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
 
+/// One validator process.
 pub struct Node {
     pub entry: NodeEntry,
     pub child: Option<Child>,
+    /// Extra environment for the process (e.g. the clock-offset test hook).
+    pub env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -28,6 +37,7 @@ impl Node {
             .args(["node", "start", "--home"])
             .arg(&self.entry.home)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -42,10 +52,37 @@ impl Node {
             c.wait().expect("wait");
         }
     }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
+    /// Freeze the process (SIGSTOP): its sockets stay open, it answers nothing.
+    pub fn sigstop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resume a frozen process (SIGCONT).
+    pub fn sigcont(&self) {
+        self.signal("-CONT");
+    }
+
+    /// The node's RocksDB directory.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.entry.home.join("data")
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // SIGKILL ends a frozen (SIGSTOPped) process too.
         self.kill9();
     }
 }
@@ -64,6 +101,8 @@ pub struct Net {
     pub http: reqwest::Client,
     pub chain: String,
     pub dir: tempfile::TempDir,
+    /// When the testnet (and its genesis time) was created.
+    pub created: Instant,
 }
 
 impl Net {
@@ -96,18 +135,26 @@ impl Net {
             .await
     }
 
+    /// `/v1/status`, or `None` if the node does not answer within 2 s (down or frozen).
     pub async fn status(&self, i: usize) -> Option<Value> {
         let r = self
             .http
             .get(format!("{}/v1/status", self.nodes[i].entry.api))
+            .timeout(Duration::from_secs(2))
             .send()
             .await
             .ok()?;
         r.json().await.ok()
     }
 
-    pub async fn wait_final(&self, i: usize, id: TxId) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    pub async fn height(&self, i: usize) -> u64 {
+        self.status(i).await.expect("status")["height"]
+            .as_u64()
+            .expect("height")
+    }
+
+    pub async fn wait_final_within(&self, i: usize, id: TxId, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let (code, v) = self.get(i, &format!("/v1/transactions/{id}")).await;
             if code == 200 && (v["status"] == "committed" || v["status"] == "rejected") {
@@ -116,6 +163,10 @@ impl Net {
             assert!(Instant::now() < deadline, "tx {id} not final: {v}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    pub async fn wait_final(&self, i: usize, id: TxId) -> Value {
+        self.wait_final_within(i, id, 30).await
     }
 
     pub async fn wait_height(&self, i: usize, h: u64, secs: u64) -> Value {
@@ -133,6 +184,57 @@ impl Net {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Wait until every listed node answers with all its validator peers connected.
+    pub async fn wait_connected(&self, which: &[usize], secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        'outer: loop {
+            assert!(Instant::now() < deadline, "network did not come up");
+            for &i in which {
+                match self.status(i).await {
+                    Some(s)
+                        if s["peers"].as_array().map(|p| p.len()).unwrap_or(0)
+                            == self.nodes.len() - 1 => {}
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue 'outer;
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    /// Every listed node at height `h` has the same block hash and state root there.
+    pub async fn assert_agree_at(&self, which: &[usize], h: u64) {
+        let first = self.get(which[0], &format!("/v1/blocks/{h}")).await.1;
+        assert!(
+            first["hash"].is_string(),
+            "no block {h} on node{}",
+            which[0]
+        );
+        for &i in &which[1..] {
+            let b = self.get(i, &format!("/v1/blocks/{h}")).await.1;
+            assert_eq!(b["hash"], first["hash"], "node{i} differs at {h}");
+            assert_eq!(b["state_root"], first["state_root"], "node{i} root at {h}");
+        }
+    }
+
+    /// Wait until every node has reached node0's height, then check that all hold the same block
+    /// hash and state root there. Returns that height.
+    pub async fn agree(&self) -> u64 {
+        let h = self.height(0).await;
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        for &i in &all {
+            self.wait_height(i, h, 30).await;
+        }
+        self.assert_agree_at(&all, h).await;
+        h
+    }
+
+    pub fn keys_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("net")
     }
 }
 
@@ -152,7 +254,8 @@ pub fn id() -> TxId {
     TxId(rand::random())
 }
 
-pub async fn start_net() -> Net {
+/// Start four validators; `env[i]` is extra environment for node i (may be shorter).
+pub async fn start_net_with(env: &[Vec<(String, String)>]) -> Net {
     let dir = tempfile::tempdir().expect("tmp");
     let p = free_ports(8);
     let opts = TestnetOptions {
@@ -161,9 +264,15 @@ pub async fn start_net() -> Net {
         ..Default::default()
     };
     let entries = init(&dir.path().join("net"), &opts).expect("testnet init");
+    let created = Instant::now();
     let mut nodes: Vec<Node> = entries
         .into_iter()
-        .map(|entry| Node { entry, child: None })
+        .enumerate()
+        .map(|(i, entry)| Node {
+            entry,
+            child: None,
+            env: env.get(i).cloned().unwrap_or_default(),
+        })
         .collect();
     for n in nodes.iter_mut() {
         n.start();
@@ -173,27 +282,97 @@ pub async fn start_net() -> Net {
         http: reqwest::Client::new(),
         chain: "e2e".into(),
         dir,
+        created,
     };
-    // All up and connected.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    'outer: loop {
-        assert!(Instant::now() < deadline, "network did not come up");
-        for i in 0..4 {
-            match net.status(i).await {
-                Some(s) if s["peers"].as_array().map(|p| p.len()).unwrap_or(0) == 3 => {}
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue 'outer;
-                }
-            }
-        }
-        break;
-    }
+    net.wait_connected(&[0, 1, 2, 3], 60).await;
     net
 }
 
-pub fn keys_dir(net: &Net) -> std::path::PathBuf {
-    net.dir.path().join("net")
+pub async fn start_net() -> Net {
+    start_net_with(&[]).await
+}
+
+/// Two wallets at member 0 (operator-a), the first funded; payments move minor units from
+/// the first to the second.
+pub struct Payer {
+    pub key: Keypair,
+    pub from: AccountId,
+    pub to: AccountId,
+    pub chain: String,
+}
+
+impl Payer {
+    /// Create and fund the wallets through `node` (waits until final there).
+    pub async fn setup(net: &Net, node: usize, funds: u64) -> Payer {
+        let op_key = KeyFile::read(&net.keys_dir().join("keys/operator-a/issuer.key"), None)
+            .expect("issuer key")
+            .1;
+        let alice = Keypair::generate();
+        let bob = Keypair::generate();
+        let wa = AccountId(rand::random());
+        let wb = AccountId(rand::random());
+        let mut ids = Vec::new();
+        for (w, owner) in [(wa, &alice), (wb, &bob)] {
+            let tx = sign(
+                &net.chain,
+                &op_key,
+                id(),
+                Operation::CreateWallet {
+                    account: w,
+                    issuer: MemberId(0),
+                    owner: owner.public(),
+                    currency: Currency(*b"USD"),
+                },
+            );
+            assert_eq!(net.submit(node, &tx).await.0, 202);
+            ids.push(tx.tx.id);
+        }
+        for t in &ids {
+            assert_eq!(net.wait_final(node, *t).await["status"], "committed");
+        }
+        let topup = sign(
+            &net.chain,
+            &op_key,
+            id(),
+            Operation::Issue {
+                wallet: wa,
+                amount: Amount(funds),
+            },
+        );
+        assert_eq!(net.submit(node, &topup).await.0, 202);
+        assert_eq!(
+            net.wait_final(node, topup.tx.id).await["status"],
+            "committed"
+        );
+        Payer {
+            key: alice,
+            from: wa,
+            to: wb,
+            chain: net.chain.clone(),
+        }
+    }
+
+    /// A signed payment of `amount` minor units.
+    pub fn payment(&self, amount: u64) -> SignedTransaction {
+        sign(
+            &self.chain,
+            &self.key,
+            id(),
+            Operation::Transfer {
+                from: self.from,
+                to: self.to,
+                amount: Amount(amount),
+            },
+        )
+    }
+
+    /// Submit a payment to `node` (expects 202) and return its id.
+    pub async fn pay(&self, net: &Net, node: usize, amount: u64) -> TxId {
+        let tx = self.payment(amount);
+        let (code, v) = net.submit(node, &tx).await;
+        assert_eq!(code, 202, "{v}");
+        tx.tx.id
+    }
 }
 
 /// Run the `settlenet` binary with `args` (a separate process, as a person would).
@@ -204,11 +383,16 @@ pub fn cli(args: &[&str]) -> Output {
         .expect("run settlenet")
 }
 
-/// Run the CLI with `--json`; it must succeed and print JSON.
+/// Run the CLI with `--json` put first; it must succeed and print JSON.
 pub fn cli_json(args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let out = cli(&all);
+    cli_ok_json(&all)
+}
+
+/// Run the CLI with exactly `args`; it must succeed and print JSON.
+pub fn cli_ok_json(args: &[&str]) -> Value {
+    let out = cli(args);
     assert!(
         out.status.success(),
         "settlenet {args:?} failed: {}{}",
@@ -232,24 +416,4 @@ pub fn cli_fails(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-impl Net {
-    /// Wait until every node has reached node0's height, then check that all hold the same block
-    /// hash and state root there. Returns that height.
-    pub async fn agree(&self) -> u64 {
-        let h = self.status(0).await.expect("status")["height"]
-            .as_u64()
-            .expect("height");
-        for i in 0..self.nodes.len() {
-            self.wait_height(i, h, 30).await;
-        }
-        let b0 = self.get(0, &format!("/v1/blocks/{h}")).await.1;
-        for i in 1..self.nodes.len() {
-            let bi = self.get(i, &format!("/v1/blocks/{h}")).await.1;
-            assert_eq!(bi["hash"], b0["hash"], "node{i} differs at height {h}");
-            assert_eq!(bi["state_root"], b0["state_root"], "node{i} root at {h}");
-        }
-        h
-    }
 }

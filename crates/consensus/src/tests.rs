@@ -1462,6 +1462,23 @@ fn new_primary_reproposes_prepared_blocks_and_fills_gaps_with_null_blocks() {
         out.first(),
         Some(Output::Persist(WalEntry::NewView(_)))
     ));
+    // Consensus time: the re-proposed blocks count for the next fresh proposal's bounds, the
+    // null block does not (it carries no time).
+    assert_eq!(
+        backup.accepted_times_around(Height(4)),
+        (Some(b3_old.header.timestamp_ms), None)
+    );
+    assert_eq!(
+        backup.accepted_times_around(Height(2)),
+        (
+            Some(b1.header.timestamp_ms),
+            Some(b3_old.header.timestamp_ms)
+        )
+    );
+    assert_eq!(
+        r.accepted_times_around(Height(4)),
+        (Some(b3_old.header.timestamp_ms), None)
+    );
     // A fresh PRE-PREPARE for a height O decided is refused.
     let fresh = fx.pre_prepare(1, 1, &block(3, 9, 0));
     assert!(step(&mut backup, msg(&fresh))
@@ -1781,4 +1798,33 @@ fn persist_always_precedes_messages_in_a_step() {
         "{out:?}"
     );
     assert!(matches!(out.get(1), Some(Output::Broadcast(_))), "{out:?}");
+}
+
+#[test]
+fn accepted_times_around_a_height_follow_the_pipeline_and_skip_refused_blocks() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    assert_eq!(r.accepted_times_around(Height(1)), (None, None));
+    let b1 = block(1, 10, 1);
+    let b2 = block(2, 20, 1);
+    let b3 = block(3, 30, 1);
+    // Pre-prepares arrive out of order; verdicts are still pending: they count.
+    step(&mut r, msg(&fx.pre_prepare(0, 0, &b1)));
+    step(&mut r, msg(&fx.pre_prepare(0, 0, &b3)));
+    assert_eq!(
+        r.accepted_times_around(Height(2)),
+        (Some(1_010), Some(1_030))
+    );
+    step(&mut r, msg(&fx.pre_prepare(0, 0, &b2)));
+    assert_eq!(r.accepted_times_around(Height(4)), (Some(1_030), None));
+    assert_eq!(r.accepted_times_around(Height(1)), (None, Some(1_020)));
+    assert!(r.has_accepted(Height(0)));
+    assert!(r.has_accepted(Height(3)));
+    assert!(!r.has_accepted(Height(4)));
+    // A block the node refused does not bound anything.
+    step(&mut r, verdict(&b3, false));
+    assert!(!r.has_accepted(Height(3)));
+    assert_eq!(r.accepted_times_around(Height(4)), (Some(1_020), None));
+    step(&mut r, verdict(&b1, true));
+    assert_eq!(r.accepted_times_around(Height(2)), (Some(1_010), None));
 }

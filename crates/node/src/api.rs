@@ -6,6 +6,7 @@
 
 use crate::config::PhoneKey;
 use crate::core::{ApiCommand, SubmitOutcome};
+use crate::evidence::EvidenceRecord;
 use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -85,6 +86,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/accounts/{id}/proof", get(proof))
         .route("/v1/positions", get(positions))
         .route("/v1/phone/alias", post(phone_alias))
+        .route("/v1/evidence", get(evidence))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -106,12 +108,25 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
         "last_block_time_ms": st.last_block_time_ms,
         "state_root": st.state_root,
         "view": st.view,
+        "stable_checkpoint": st.stable_checkpoint,
         "primary": st.primary,
         "peers": st.peers,
         "mempool": st.mempool,
         "validators": s.genesis.n(),
         "counters": s.shared.counters.to_json(),
     }))
+}
+
+/// Every stored equivocation record (at most `EVIDENCE_MAX`), by validator, kind, view, height.
+async fn evidence(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let entries = s.store.evidence_entries().map_err(internal)?;
+    let mut list = Vec::with_capacity(entries.len());
+    for (key, bytes) in entries {
+        let record: EvidenceRecord = settlenet_types::decode("evidence record", &bytes)
+            .map_err(|e| internal(format!("stored evidence {}: {e}", hex::encode(&key))))?;
+        list.push(crate::evidence::render(&s.genesis, &record));
+    }
+    Ok(Json(json!({"count": list.len(), "evidence": list})))
 }
 
 async fn genesis(State(s): State<ApiState>) -> Json<Genesis> {

@@ -32,9 +32,15 @@ pub const CF_WAL: &str = "wal";
 /// Column family: account id (16) || height (8, big-endian) || position (4, big-endian) -> tx
 /// id (16): the transactions that changed each account, in execution order.
 pub const CF_ACCOUNT_HISTORY: &str = "account_history";
+/// Column family: opaque evidence key (the node's: validator, kind, view, height) -> opaque
+/// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
+pub const CF_EVIDENCE: &str = "evidence";
 
-/// Every column family the store opens, in a fixed order.
-pub const COLUMN_FAMILIES: [&str; 8] = [
+/// Every column family the store opens, in a fixed order. Format version 2 has all of them; a
+/// directory of another format version is refused at open (format 1 lacks the account history
+/// index). Within format 2, opening a directory creates any missing family (RocksDB requires
+/// every existing family to be opened, so an older build refuses a directory that has more).
+pub const COLUMN_FAMILIES: [&str; 9] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -43,7 +49,20 @@ pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_RECORDS,
     CF_WAL,
     CF_ACCOUNT_HISTORY,
+    CF_EVIDENCE,
 ];
+
+/// What [`Store::evidence_put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidencePut {
+    /// Written (synced).
+    Stored,
+    /// A record under that key exists already: the first one is kept, nothing written.
+    Duplicate,
+    /// The family holds `max` records already: nothing written (the first ones are kept; they
+    /// are enough to act on, and a Byzantine validator cannot grow the disk without bound).
+    Full,
+}
 
 /// Most entries one [`Store::account_history`] call returns.
 pub const HISTORY_PAGE_MAX: usize = 1000;
@@ -583,6 +602,51 @@ impl Store {
     /// Every consensus write-ahead log entry, in key order.
     pub fn wal_entries(&self) -> Result<Vec<KeyValue>, StorageError> {
         self.scan(CF_WAL)
+    }
+
+    /// Keep an evidence record under `key` unless one is already there (the first is kept) or
+    /// `max` records are stored; written with sync, like the consensus WAL (evidence of a lying
+    /// validator must not be lost to a crash). The check and the write are serialised with
+    /// other head writers, so two concurrent calls cannot both pass the bound.
+    pub fn evidence_put(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        max: usize,
+    ) -> Result<EvidencePut, StorageError> {
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.get_raw(CF_EVIDENCE, key)?.is_some() {
+            return Ok(EvidencePut::Duplicate);
+        }
+        if self.evidence_count()? >= max {
+            return Ok(EvidencePut::Full);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_EVIDENCE)?, key, value);
+        self.write(batch, true, || format!("write evidence {}", hex(key)))?;
+        Ok(EvidencePut::Stored)
+    }
+
+    /// Every evidence record, in key order.
+    pub fn evidence_entries(&self) -> Result<Vec<KeyValue>, StorageError> {
+        self.scan(CF_EVIDENCE)
+    }
+
+    /// How many evidence records are stored (a scan of the keys: the family is small and
+    /// bounded by the writer).
+    pub fn evidence_count(&self) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_EVIDENCE)?, IteratorMode::Start)
+        {
+            item.map_err(|e| StorageError::db("scan column family evidence", e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Flush every column family's memtable to SST files and fsync the WAL: after this returns,
