@@ -495,11 +495,12 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
 
 /// A phone number with its middle hidden, for display ("+250 788 *** 001").
 fn masked(phone: &str) -> String {
+    // Keep the country code, the first group and the last three digits.
     let n = phone.len();
     phone
         .char_indices()
         .map(|(i, c)| {
-            if c.is_ascii_digit() && i >= 5 && i + 4 < n {
+            if c.is_ascii_digit() && i >= 9 && i + 4 < n {
                 '*'
             } else {
                 c
