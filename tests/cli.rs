@@ -1,35 +1,13 @@
 //! The operator's path through the `settlenet` binary: `testnet init`, `testnet start`, keys,
 //! wallets, issue, transfer and queries, all as separate processes, as a person would run them.
 
+mod common;
+
+use common::{cli as run, cli_ok_json as run_json, BIN};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run settlenet")
-}
-
-fn run_json(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "settlenet {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "settlenet {args:?}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
 
 /// A base port P such that P..P+n and P+100..P+100+n are all free now.
 fn free_base(n: u16) -> u16 {

@@ -1,6 +1,7 @@
-//! Helpers shared by the end-to-end tests (`tests/network.rs`, `tests/faults.rs`): a local
-//! network of real `settlenet node start` processes on loopback, its HTTP API, and signed
-//! payments between two funded wallets.
+//! Helpers shared by the end-to-end tests (`tests/network.rs`, `tests/faults.rs`,
+//! `tests/payments.rs`, `tests/cli.rs`): a local network of real `settlenet node start`
+//! processes on loopback, its HTTP API, signed payments between two funded wallets, and running
+//! the `settlenet` binary as a person would.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -12,7 +13,7 @@ use settlenet_types::{
     AccountId, Amount, Currency, MemberId, Operation, SignedTransaction, Transaction, TxId,
     TX_VERSION,
 };
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
@@ -220,6 +221,18 @@ impl Net {
         }
     }
 
+    /// Wait until every node has reached node0's height, then check that all hold the same block
+    /// hash and state root there. Returns that height.
+    pub async fn agree(&self) -> u64 {
+        let h = self.height(0).await;
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        for &i in &all {
+            self.wait_height(i, h, 30).await;
+        }
+        self.assert_agree_at(&all, h).await;
+        h
+    }
+
     pub fn keys_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("net")
     }
@@ -360,4 +373,47 @@ impl Payer {
         assert_eq!(code, 202, "{v}");
         tx.tx.id
     }
+}
+
+/// Run the `settlenet` binary with `args` (a separate process, as a person would).
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run settlenet")
+}
+
+/// Run the CLI with `--json` put first; it must succeed and print JSON.
+pub fn cli_json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    cli_ok_json(&all)
+}
+
+/// Run the CLI with exactly `args`; it must succeed and print JSON.
+pub fn cli_ok_json(args: &[&str]) -> Value {
+    let out = cli(args);
+    assert!(
+        out.status.success(),
+        "settlenet {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "settlenet {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Run the CLI expecting failure; returns its stderr.
+pub fn cli_fails(args: &[&str]) -> String {
+    let out = cli(args);
+    assert!(
+        !out.status.success(),
+        "settlenet {args:?} should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

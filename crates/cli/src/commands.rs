@@ -90,6 +90,11 @@ pub enum WalletCmd {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Open a phone-number wallet: the number goes to the node only to compute its alias
+    /// (HMAC with the consortium key); the ledger stores the alias, never the number.
+    Register(crate::payments::RegisterArgs),
+    /// Find the wallet of a phone number (prints only the wallet id).
+    Find(crate::payments::FindArgs),
 }
 
 #[derive(Args, Debug)]
@@ -148,11 +153,11 @@ pub fn node_url(t: &Target) -> Result<String> {
     Ok("http://127.0.0.1:26700".into())
 }
 
-fn client(t: &Target) -> Result<Client> {
+pub(crate) fn client(t: &Target) -> Result<Client> {
     Client::new(&node_url(t)?)
 }
 
-fn print(json: bool, v: &Value, human: impl FnOnce(&Value) -> String) {
+pub(crate) fn print(json: bool, v: &Value, human: impl FnOnce(&Value) -> String) {
     if json {
         say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
@@ -288,7 +293,14 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             });
             Ok(())
         }
-        Cmd::Account { id } => {
+        Cmd::Account {
+            cmd: Some(crate::payments::AccountCmd::Prove { id, out }),
+            ..
+        } => crate::payments::prove(&t, json, &id, &out).await,
+        Cmd::Account { id, cmd: None } => {
+            let Some(id) = id else {
+                bail!("give an account id (settlenet account ID) or a subcommand (prove)");
+            };
             let id = account_id(&id)?;
             let v = client(&t)?.get(&format!("/v1/accounts/{id}")).await?;
             print(json, &v, human_account);
@@ -336,6 +348,21 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             out["account"] = Value::String(account.to_string());
             print(json, &out, |v| format!("wallet {account}\n{}", human_tx(v)));
             ensure_ok(&v)
+        }
+        Cmd::Wallet(WalletCmd::Register(a)) => crate::payments::wallet_register(&t, json, a).await,
+        Cmd::Wallet(WalletCmd::Find(a)) => crate::payments::wallet_find(&t, json, a).await,
+        Cmd::Redeem(a) => crate::payments::redeem(&t, json, a).await,
+        Cmd::Pay(a) => crate::payments::pay(&t, json, a).await,
+        Cmd::Merchant(m) => crate::payments::merchant(&t, json, m).await,
+        Cmd::Authorize(a) => crate::payments::authorize(&t, json, a).await,
+        Cmd::Capture(a) => crate::payments::capture(&t, json, a).await,
+        Cmd::Void(a) => crate::payments::void(&t, json, a).await,
+        Cmd::Refund(a) => crate::payments::refund(&t, json, a).await,
+        Cmd::Balance { id } => crate::payments::balance(&t, json, &id).await,
+        Cmd::History(a) => crate::payments::history(&t, json, a).await,
+        Cmd::Positions { window } => crate::payments::positions(&t, json, window).await,
+        Cmd::Proof(crate::payments::ProofCmd::Verify { file, genesis }) => {
+            crate::payments::proof_verify(json, &file, &genesis)
         }
         Cmd::Issue(a) => {
             let c = client(&t)?;
@@ -401,7 +428,7 @@ fn staff_key(t: &Target, given: Option<&Path>, member: &str) -> Result<Keypair> 
     bail!("--key is required (the issuer's staff key file), or pass --testnet DIR to use its keys")
 }
 
-async fn submit_and_wait(
+pub(crate) async fn submit_and_wait(
     c: &Client,
     tx: &settlenet_types::SignedTransaction,
     no_wait: bool,
@@ -413,7 +440,7 @@ async fn submit_and_wait(
     c.wait_tx(tx.tx.id, Duration::from_secs(30)).await
 }
 
-fn ensure_ok(v: &Value) -> Result<()> {
+pub(crate) fn ensure_ok(v: &Value) -> Result<()> {
     match v["status"].as_str() {
         Some("rejected") => bail!(
             "rejected: {} ({})",
@@ -424,20 +451,20 @@ fn ensure_ok(v: &Value) -> Result<()> {
     }
 }
 
-fn human_tx(v: &Value) -> String {
+pub(crate) fn human_tx(v: &Value) -> String {
     match v["status"].as_str() {
         Some("committed") => format!(
-            "transaction {} committed at height {} (result: {})",
+            "ok: {} (transaction {} committed at height {})",
+            v["message"].as_str().unwrap_or("applied"),
             v["id"].as_str().unwrap_or(""),
             v["height"],
-            v["result"].as_str().unwrap_or("")
         ),
         Some("rejected") => format!(
-            "transaction {} rejected at height {}: {} ({})",
+            "rejected: {}: {} (transaction {} recorded at height {}; nothing changed)",
+            v["reason"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or(""),
             v["id"].as_str().unwrap_or(""),
             v["height"],
-            v["reason"].as_str().unwrap_or(""),
-            v["message"].as_str().unwrap_or("")
         ),
         Some(s) => format!("transaction {} {s}", v["id"].as_str().unwrap_or("")),
         None => v.to_string(),

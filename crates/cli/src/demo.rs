@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use settlenet_crypto::Keypair;
-use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};
+use settlenet_types::{
+    AccountId, Amount, Currency, Hash, HoldId, Operation, Payee, SignedTransaction, TxId,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,7 @@ pub struct DemoArgs {
 struct User {
     name: &'static str,
     issuer: &'static str,
+    phone: &'static str,
     key: Keypair,
     wallet: AccountId,
 }
@@ -84,26 +87,29 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let usd_code = Currency(*b"USD");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
 
-    // 1. Wallets at two issuers.
-    let specs: [(&str, &str); 6] = [
-        ("alice", "operator-a"),
-        ("bob", "operator-a"),
-        ("chioma", "operator-a"),
-        ("carol", "bank-a"),
-        ("dave", "bank-a"),
-        ("emeka", "bank-a"),
+    // 1. Phone-number wallets at two issuers. The nodes turn each number into its alias
+    // (HMAC-SHA256 with the consortium key); only the alias goes on the ledger.
+    let specs: [(&str, &str, &str); 6] = [
+        ("alice", "operator-a", "+250 788 100 001"),
+        ("bob", "operator-a", "+250 788 100 002"),
+        ("chioma", "operator-a", "+250 788 100 003"),
+        ("carol", "bank-a", "+250 722 200 001"),
+        ("dave", "bank-a", "+250 722 200 002"),
+        ("emeka", "bank-a", "+250 722 200 003"),
     ];
     let users: Vec<User> = specs
         .iter()
-        .map(|(name, issuer)| User {
+        .map(|(name, issuer, phone)| User {
             name,
             issuer,
+            phone,
             key: Keypair::generate(),
             wallet: AccountId(random_id()),
         })
         .collect();
     say!(
-        "\n1. Opening {} wallets at two issuers (operator-a, bank-a)",
+        "\n1. Opening {} phone wallets at two issuers (operator-a, bank-a); the ledger stores only \
+         each number's HMAC alias",
         users.len()
     );
     let mut txs = Vec::new();
@@ -112,23 +118,28 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
             .member_by_name(u.issuer)
             .context("demo issuer missing from genesis")?;
         let key = read_key(&dir.join("keys").join(u.issuer).join("issuer.key"))?;
+        let (alias, alias_key_version) = alias_of(&clients[0], u.phone).await?;
         txs.push(sign(
             &chain,
             &key,
             TxId(random_id()),
-            Operation::CreateWallet {
+            Operation::RegisterWallet {
                 account: u.wallet,
                 issuer: member.id,
+                alias,
+                alias_key_version,
                 owner: u.key.public(),
                 currency: usd_code,
+                tier: 2,
             },
         )?);
     }
     let results = submit_and_wait_all(&clients, &txs, None).await?;
     for (u, r) in users.iter().zip(&results) {
         say!(
-            "   {:7} wallet {} at {:10} -> {}",
+            "   {:7} {} wallet {} at {:10} -> {}",
             u.name,
+            masked(u.phone),
             u.wallet,
             u.issuer,
             r
@@ -204,8 +215,154 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         say!("   {n:5} {r}");
     }
 
-    // 4. Bad input the network refuses, changing nothing.
-    say!("\n4. What the network refuses");
+    // 4. The seed's flow: a P2P payment across issuers by phone number, and a purchase at a
+    // merchant of a third member: authorized, captured (in part), refunded; another voided.
+    say!("\n4. Paying by phone number, and a merchant purchase (authorize, capture, refund)");
+    let alice = &users[0];
+    let carol = &users[3];
+    let bob = &users[1];
+    let (carol_alias, _) = alias_of(&clients[1], carol.phone).await?;
+    let p2p = sign(
+        &chain,
+        &alice.key,
+        TxId(random_id()),
+        Operation::Pay {
+            from: alice.wallet,
+            to: Payee::Alias(carol_alias),
+            amount: Amount(2_500),
+            fee: Some(Amount(10)),
+        },
+    )?;
+    say!(
+        "   alice (operator-a) pays carol (bank-a) 25.00 to {} with a 0.10 fee -> {}",
+        masked(carol.phone),
+        one(&clients[1..], p2p).await?
+    );
+    let acquirer = genesis
+        .member_by_name("bank-b")
+        .context("bank-b missing from the genesis")?;
+    let acquirer_key = read_key(&dir.join("keys/bank-b/acquirer.key"))?;
+    let shop_key = Keypair::generate();
+    let shop = AccountId(random_id());
+    let register = sign(
+        &chain,
+        &acquirer_key,
+        TxId(random_id()),
+        Operation::RegisterMerchant {
+            account: shop,
+            acquirer: acquirer.id,
+            owner: shop_key.public(),
+            currency: usd_code,
+        },
+    )?;
+    say!(
+        "   merchant 'Kigali Coffee' {shop} opened at bank-b -> {}",
+        one(&clients, register).await?
+    );
+    let hold = HoldId(random_id());
+    let auth = sign(
+        &chain,
+        &bob.key,
+        TxId(random_id()),
+        Operation::Authorize {
+            hold,
+            from: bob.wallet,
+            merchant: shop,
+            amount: Amount(4_000),
+            timeout_ms: 600_000,
+        },
+    )?;
+    say!(
+        "   bob authorizes 40.00 at the coffee shop (hold {hold}, 10 min) -> {}",
+        one(&clients[2..], auth).await?
+    );
+    let capture_id = TxId(random_id());
+    let capture = sign(
+        &chain,
+        &shop_key,
+        capture_id,
+        Operation::Capture {
+            hold,
+            amount: Amount(3_250),
+        },
+    )?;
+    say!(
+        "   the shop captures 32.50 of it, releasing 7.50 -> {}",
+        one(&clients, capture).await?
+    );
+    let refund = sign(
+        &chain,
+        &shop_key,
+        TxId(random_id()),
+        Operation::Refund {
+            capture: capture_id,
+            amount: Amount(500),
+        },
+    )?;
+    say!(
+        "   a 5.00 refund (a missing item) -> {}",
+        one(&clients[3..], refund).await?
+    );
+    let over = sign(
+        &chain,
+        &shop_key,
+        TxId(random_id()),
+        Operation::Refund {
+            capture: capture_id,
+            amount: Amount(5_000),
+        },
+    )?;
+    say!(
+        "   a 50.00 refund of that capture -> {}",
+        one(&clients, over).await?
+    );
+    let hold2 = HoldId(random_id());
+    let auth2 = sign(
+        &chain,
+        &carol.key,
+        TxId(random_id()),
+        Operation::Authorize {
+            hold: hold2,
+            from: carol.wallet,
+            merchant: shop,
+            amount: Amount(1_500),
+            timeout_ms: 600_000,
+        },
+    )?;
+    let void = sign(
+        &chain,
+        &shop_key,
+        TxId(random_id()),
+        Operation::Void { hold: hold2 },
+    )?;
+    say!(
+        "   carol authorizes 15.00 -> {}; the shop voids it -> {}",
+        one(&clients, auth2).await?,
+        one(&clients, void).await?
+    );
+
+    // 5. The interbank positions these payments created.
+    let positions = clients[0].get("/v1/positions?window=0").await?;
+    say!(
+        "\n5. Interbank positions in settlement window 0 (what each member is owed; + owed to it)"
+    );
+    for p in positions["positions"].as_array().into_iter().flatten() {
+        say!(
+            "   {:15} {:>12} USD",
+            p["member"].as_str().unwrap_or(""),
+            p["position"].as_str().unwrap_or("")
+        );
+    }
+    say!(
+        "   sum: {} minor units (every obligation is one member's debit and another's credit)",
+        positions["totals_minor"]["USD"].as_str().unwrap_or("?")
+    );
+    if positions["totals_minor"]["USD"] != "0" {
+        bail!("positions do not sum to zero: {positions}");
+    }
+
+    // 6. Bad input the network refuses, changing nothing.
+    say!("\n6. What the network refuses");
     let mut forged = txs[0].clone();
     forged.tx.op = Operation::Transfer {
         from: users[0].wallet,
@@ -242,10 +399,10 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let r = submit_and_wait_all(&clients[3..], &[steal], None).await?;
     say!("   payment signed by a stranger -> {}", r[0]);
 
-    // 5. Final state.
+    // 7. Final state.
     let status: Vec<Value> = futures_status(&clients).await?;
     let height = status[0]["height"].as_u64().unwrap_or(0);
-    say!("\n5. Final balances (USD)");
+    say!("\n7. Final balances (USD)");
     let mut total: i128 = 0;
     for u in &users {
         let v = clients[0]
@@ -259,6 +416,26 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         total += bal;
         say!("   {:7} {:10} {:>10}", u.name, u.issuer, usd(bal));
     }
+    // E-money also sits with the merchant and in the issuers' fee accounts.
+    for (name, id) in [
+        ("shop", shop),
+        (
+            "fees operator-a",
+            AccountId::derived("fees", "operator-a", usd_code),
+        ),
+        (
+            "fees bank-a",
+            AccountId::derived("fees", "bank-a", usd_code),
+        ),
+    ] {
+        let bal: i128 = clients[0]
+            .get_opt(&format!("/v1/accounts/{id}"))
+            .await?
+            .and_then(|v| v["balance_minor"].as_str().and_then(|b| b.parse().ok()))
+            .unwrap_or(0);
+        total += bal;
+        say!("   {name:18} {:>10}", usd(bal));
+    }
     say!(
         "   total {:>28}  (issued {}: money conserved: {})",
         usd(total),
@@ -269,7 +446,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         bail!("money not conserved: wallets hold {total}, issued {issued}");
     }
 
-    say!("\n6. The four ledgers");
+    say!("\n8. The four ledgers");
     // Wait until every node has executed the same height.
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -314,6 +491,62 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     say!("   all {} nodes hold the same state root.", status.len());
     say!("\nDemo finished: stopping the validators and removing their data.");
     Ok(())
+}
+
+/// A phone number with its middle hidden, for display ("+250 788 *** 001").
+fn masked(phone: &str) -> String {
+    // Keep the country code, the first group and the last three digits.
+    let n = phone.len();
+    phone
+        .char_indices()
+        .map(|(i, c)| {
+            if c.is_ascii_digit() && i >= 9 && i + 4 < n {
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The alias of a phone number, from a node holding the consortium key.
+async fn alias_of(c: &Client, phone: &str) -> Result<(Hash, u16)> {
+    let (status, v) = c
+        .post("/v1/phone/alias", &serde_json::json!({ "phone": phone }))
+        .await?;
+    if status != 200 {
+        bail!("{}: alias refused ({status}): {v}", c.base());
+    }
+    let alias = v["alias"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .context("alias in the node's answer")?;
+    let version = v["key_version"]
+        .as_u64()
+        .and_then(|k| u16::try_from(k).ok())
+        .context("key_version in the node's answer")?;
+    Ok((alias, version))
+}
+
+/// Submit one transaction to the first of `clients`, wait, and describe its result in words.
+async fn one(clients: &[Client], tx: SignedTransaction) -> Result<String> {
+    let c = &clients[0];
+    let v = c.submit(&tx).await?;
+    let v = if v["status"] == "pending" {
+        c.wait_tx(tx.tx.id, Duration::from_secs(30)).await?
+    } else {
+        v
+    };
+    Ok(match v["status"].as_str() {
+        Some("committed") => "ok".to_string(),
+        Some("rejected") => format!(
+            "rejected: {} ({})",
+            v["reason"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or("")
+        ),
+        _ => v.to_string(),
+    })
 }
 
 fn short(s: &str) -> String {

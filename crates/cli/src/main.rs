@@ -19,6 +19,7 @@ mod client;
 mod commands;
 mod demo;
 mod local;
+mod payments;
 mod txbuild;
 
 use anyhow::Result;
@@ -73,10 +74,13 @@ pub enum Cmd {
         /// Height (or "latest").
         height: String,
     },
-    /// Show an account.
+    /// Show an account, or prove it (`account prove ID --out FILE`).
+    #[command(args_conflicts_with_subcommands = true)]
     Account {
         /// Account id (32 hex characters).
-        id: String,
+        id: Option<String>,
+        #[command(subcommand)]
+        cmd: Option<payments::AccountCmd>,
     },
     /// Show a transaction's status.
     Tx {
@@ -90,6 +94,37 @@ pub enum Cmd {
     Issue(commands::IssueArgs),
     /// Transfer between wallets (signed by the payer's key).
     Transfer(commands::TransferArgs),
+    /// Redeem e-money out of a wallet back to the issuer (signed by the issuer's staff key).
+    Redeem(payments::RedeemArgs),
+    /// Pay a wallet or merchant, by phone number or account id (signed by the payer's key).
+    Pay(payments::PayArgs),
+    /// Merchant accounts.
+    #[command(subcommand)]
+    Merchant(payments::MerchantCmd),
+    /// Authorize a merchant payment: a hold on the payer's wallet (signed by the payer).
+    Authorize(payments::AuthorizeArgs),
+    /// Capture all or part of a hold; the rest is released (merchant or acquirer key).
+    Capture(payments::CaptureArgs),
+    /// Release a hold (merchant or acquirer key).
+    Void(payments::VoidArgs),
+    /// Refund (part of) a capture to the payer (merchant or acquirer key).
+    Refund(payments::RefundArgs),
+    /// An account's balance: the four posted/pending fields, balance and available.
+    Balance {
+        /// Account id.
+        id: String,
+    },
+    /// The transactions that changed an account, newest first, paged.
+    History(payments::HistoryArgs),
+    /// Every member's net interbank position in a settlement window.
+    Positions {
+        /// The settlement window.
+        #[arg(long, default_value_t = 0)]
+        window: u64,
+    },
+    /// Account proofs.
+    #[command(subcommand)]
+    Proof(payments::ProofCmd),
 }
 
 fn init_tracing(default: &str) {

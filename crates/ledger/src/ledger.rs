@@ -636,30 +636,35 @@ impl Ledger {
         changed: &mut BTreeSet<AccountId>,
         new_records: &mut Vec<(TxId, TxRecord)>,
     ) -> TxOutcome {
-        let outcome = |result, duplicate| TxOutcome {
+        let outcome = |result, duplicate, changed: Vec<AccountId>| TxOutcome {
             id: tx.id,
             result,
             duplicate,
+            changed,
         };
         let Ok(body_hash) = tx.body_hash() else {
             // Encoding fails only beyond the 32 MiB limit, i.e. with a chain id no chain has,
             // and never for a transaction decoded from a block. Nothing to record it under.
-            return outcome(ResultCode::WrongChain, false);
+            return outcome(ResultCode::WrongChain, false, Vec::new());
         };
         if let Some(record) = self.records.get(&tx.id) {
             return if record.body_hash == body_hash {
-                outcome(record.result, true)
+                outcome(record.result, true, Vec::new())
             } else {
-                outcome(ResultCode::ExistsWithDifferentBody, false)
+                outcome(ResultCode::ExistsWithDifferentBody, false, Vec::new())
             };
         }
+        // The accounts this transaction changed (empty unless it succeeded: writes are all or
+        // none), reported per transaction for the node's account-history index.
+        let mut touched = BTreeSet::new();
         let result = match self
             .check_stateless(tx)
-            .and_then(|()| self.execute(height, now_ms, tx, changed))
+            .and_then(|()| self.execute(height, now_ms, tx, &mut touched))
         {
             Ok(()) => ResultCode::Ok,
             Err(code) => code,
         };
+        changed.extend(touched.iter().copied());
         let record = TxRecord {
             body_hash,
             height,
@@ -668,7 +673,7 @@ impl Ledger {
         };
         self.records.insert(tx.id, record.clone());
         new_records.push((tx.id, record));
-        outcome(result, false)
+        outcome(result, false, touched.into_iter().collect())
     }
 
     /// Whether `signer` may act for `member` in `role`: `unknown_member` if there is no such

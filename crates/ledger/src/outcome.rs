@@ -3,7 +3,7 @@
 
 use crate::account::Account;
 use serde::{Deserialize, Serialize};
-use settlenet_types::{Hash, Height, TxId};
+use settlenet_types::{AccountId, Hash, Height, TxId};
 
 /// The result of one transaction. Every code but `Ok` means the transaction changed no account.
 /// New codes are added at the end: records are persisted with the variant index.
@@ -222,6 +222,9 @@ pub struct TxOutcome {
     /// Same id and body seen before: the first result is returned, nothing changed and no new
     /// record was written.
     pub duplicate: bool,
+    /// The accounts this transaction changed, sorted by id (empty unless it was applied now;
+    /// hold expiries at the start of a block belong to no transaction).
+    pub changed: Vec<AccountId>,
 }
 
 /// The outcome of a block: everything storage must persist, and the new state root.

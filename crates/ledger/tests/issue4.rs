@@ -641,6 +641,10 @@ fn every_new_operation_and_result_code() {
         let out = apply(&mut ledger, std::slice::from_ref(&case.tx));
         let got = out.outcomes[0].result;
         assert_eq!(got, case.want, "{}", case.what);
+        // The per-transaction list of changed accounts (the node's history index) is exactly
+        // what the block changed (one transaction, no expiries), and empty on rejection.
+        let ids: Vec<AccountId> = out.changed_accounts.iter().map(|a| a.id).collect();
+        assert_eq!(out.outcomes[0].changed, ids, "{}: changed", case.what);
         assert_eq!(
             ledger.totals(),
             totals_before,
@@ -697,6 +701,7 @@ fn every_new_operation_and_result_code() {
             );
         }
         assert!(again.changed_accounts.is_empty() && again.new_records.is_empty());
+        assert!(again.outcomes[0].changed.is_empty());
         assert_eq!(ledger.state_root(), root);
         seen.insert(got.as_str());
     }
@@ -741,6 +746,14 @@ fn payments_across_members_record_positions_and_fees_atomically() {
     ]
     .into();
     assert_eq!(changed, want);
+    assert_eq!(
+        out.outcomes[0]
+            .changed
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>(),
+        want
+    );
     // Same member: no position moves.
     let out = apply(
         &mut l,

@@ -4,21 +4,26 @@
 //! whole block at a time, so a reader never sees half a block. Writes go to the core actor.
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 
+use crate::config::PhoneKey;
 use crate::core::{ApiCommand, SubmitOutcome};
 use crate::evidence::EvidenceRecord;
 use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use settlenet_ledger::{Account, TxRecord};
+use settlenet_ledger::{Account, AccountKind, TxRecord};
 use settlenet_storage::Store;
-use settlenet_types::{AccountId, Genesis, Height, SignedTransaction, StoredBlock, TxId};
+use settlenet_types::{
+    AccountId, Currency, Genesis, Hash, Height, SignedTransaction, StoredBlock, TxId,
+};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Shared state of the API handlers.
@@ -36,6 +41,8 @@ pub struct ApiState {
     pub core: mpsc::Sender<ApiCommand>,
     /// Most transactions in one batch.
     pub max_batch_txs: usize,
+    /// The consortium phone-alias key, if configured (`[phone]` in the node config).
+    pub phone: Option<Arc<PhoneKey>>,
 }
 
 /// An API error: status, machine code, human message.
@@ -75,6 +82,10 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(tx_status))
         .route("/v1/accounts/{id}", get(account))
+        .route("/v1/accounts/{id}/history", get(history))
+        .route("/v1/accounts/{id}/proof", get(proof))
+        .route("/v1/positions", get(positions))
+        .route("/v1/phone/alias", post(phone_alias))
         .route("/v1/evidence", get(evidence))
         .fallback(|| async {
             ApiError(
@@ -294,7 +305,7 @@ fn outcome_json(id: TxId, o: &SubmitOutcome) -> (StatusCode, Value) {
 
 fn record_json(id: TxId, r: &TxRecord) -> Value {
     if r.result.is_ok() {
-        json!({"id": id, "status": "committed", "height": r.height, "index": r.index, "result": r.result.as_str()})
+        json!({"id": id, "status": "committed", "height": r.height, "index": r.index, "result": r.result.as_str(), "message": r.result.describe()})
     } else {
         json!({"id": id, "status": "rejected", "height": r.height, "index": r.index, "reason": r.result.as_str(), "message": r.result.describe()})
     }
@@ -419,6 +430,7 @@ pub fn account_json(genesis: &Genesis, a: &Account) -> Value {
         "credits_pending": a.credits_pending.to_string(),
         "credits_posted": a.credits_posted.to_string(),
         "created_height": a.created_height,
+        "detail": a.detail,
     })
 }
 
@@ -440,4 +452,380 @@ async fn account(
     let mut v = account_json(&s.genesis, &a);
     v["height"] = json!(s.shared.status().height);
     Ok(Json(v))
+}
+
+fn not_found(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", msg.into())
+}
+
+fn parse_account_id(text: &str) -> Result<AccountId, ApiError> {
+    text.parse()
+        .map_err(|e| bad("invalid_id", format!("account id: {e}")))
+}
+
+fn read_account(s: &ApiState, id: &AccountId) -> Result<Option<Account>, ApiError> {
+    s.store
+        .account(id)
+        .map_err(internal)?
+        .map(|bytes| settlenet_types::decode::<Account>("account", &bytes).map_err(internal))
+        .transpose()
+}
+
+// ---- phone aliases ----
+
+/// `POST /v1/phone/alias` body. Unknown fields are refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasRequest {
+    phone: String,
+    currency: Option<String>,
+}
+
+/// The alias of a phone number under this node's consortium key, and the wallet registered
+/// under it (if any). The number is never logged nor repeated in the answer, errors included.
+async fn phone_alias(
+    State(s): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(key) = s.phone.clone() else {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "phone_key_not_configured",
+            "this node has no consortium phone key ([phone] in its config.toml)".into(),
+        ));
+    };
+    let value = body_json(body)?;
+    // serde's messages can quote the offending value (the number): give our own.
+    let req: AliasRequest = serde_json::from_value(value).map_err(|_| {
+        bad(
+            "malformed_request",
+            "the body must be {\"phone\": string, \"currency\"?: string} and nothing else",
+        )
+    })?;
+    let currency = match req.currency.as_deref() {
+        Some(c) => c
+            .parse::<Currency>()
+            .map_err(|e| bad("invalid_currency", format!("currency: {e}")))?,
+        None => s
+            .genesis
+            .currencies
+            .first()
+            .map(|c| c.code)
+            .ok_or_else(|| internal("the genesis holds no currency"))?,
+    };
+    if s.genesis.exponent(currency).is_none() {
+        return Err(bad(
+            "unknown_currency",
+            format!("currency {currency} is not held by this network"),
+        ));
+    }
+    let alias = key.alias(&req.phone).map_err(|e| {
+        bad(
+            "invalid_phone",
+            format!(
+                "phone: {e}; accepted: +<country><number> (spaces and - allowed), 00<country>..., \
+                 bare MSISDN digits, or a national number with a leading 0"
+            ),
+        )
+    })?;
+    let (reply, rx) = oneshot::channel();
+    s.core
+        .send(ApiCommand::WalletByAlias {
+            alias,
+            currency,
+            reply,
+        })
+        .await
+        .map_err(|_| internal("node is shutting down"))?;
+    let wallet = rx.await.map_err(|_| internal("node is shutting down"))?;
+    let mut v = json!({"alias": alias, "key_version": key.version, "currency": currency});
+    if let Some(w) = wallet {
+        v["wallet"] = json!(w);
+    }
+    Ok(Json(v))
+}
+
+// ---- account history ----
+
+/// Default and largest page size of `GET /v1/accounts/{id}/history`.
+pub const HISTORY_LIMIT_DEFAULT: usize = 20;
+/// Largest page size of `GET /v1/accounts/{id}/history`.
+pub const HISTORY_LIMIT_MAX: usize = 100;
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The opaque cursor: the position (height, index) of the last entry of a page, as hex.
+fn encode_cursor(height: Height, index: u32) -> String {
+    let mut b = [0u8; 12];
+    b[..8].copy_from_slice(&height.0.to_be_bytes());
+    b[8..].copy_from_slice(&index.to_be_bytes());
+    hex::encode(b)
+}
+
+fn decode_cursor(text: &str) -> Result<(Height, u32), ApiError> {
+    let invalid = || {
+        bad(
+            "invalid_cursor",
+            "cursor: not a cursor from an earlier page (pass next_cursor unchanged)",
+        )
+    };
+    let b = hex::decode(text).map_err(|_| invalid())?;
+    let b: [u8; 12] = b.try_into().map_err(|_| invalid())?;
+    let mut h = [0u8; 8];
+    h.copy_from_slice(&b[..8]);
+    let mut i = [0u8; 4];
+    i.copy_from_slice(&b[8..]);
+    Ok((Height(u64::from_be_bytes(h)), u32::from_be_bytes(i)))
+}
+
+/// The transactions that changed an account, newest first, paged.
+async fn history(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_account_id(&id)?;
+    let limit = match q.limit.as_deref() {
+        None => HISTORY_LIMIT_DEFAULT,
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) if (1..=HISTORY_LIMIT_MAX).contains(&n) => n,
+            _ => {
+                return Err(bad(
+                    "invalid_limit",
+                    format!("limit {t:?}: must be an integer from 1 to {HISTORY_LIMIT_MAX}"),
+                ))
+            }
+        },
+    };
+    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let Some(account) = read_account(&s, &id)? else {
+        return Err(not_found(format!("no account {id}")));
+    };
+    let exp = s.genesis.exponent(account.currency).unwrap_or(0);
+    // One more than asked tells whether there is a next page.
+    let mut entries = s
+        .store
+        .account_history(&id, before, limit + 1)
+        .map_err(internal)?;
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    let mut blocks: BTreeMap<Height, StoredBlock> = BTreeMap::new();
+    let mut items = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let b = match blocks.entry(e.height) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(
+                s.store
+                    .block(e.height)
+                    .map_err(internal)?
+                    .ok_or_else(|| internal(format!("history names missing block {}", e.height)))?,
+            ),
+        };
+        let tx = b
+            .block
+            .txs
+            .get(e.index as usize)
+            .ok_or_else(|| internal(format!("history names a missing tx at {}", e.height)))?;
+        let result = s
+            .store
+            .record(&e.tx)
+            .map_err(internal)?
+            .and_then(|bytes| settlenet_types::decode::<TxRecord>("tx record", &bytes).ok())
+            .map(|r| r.result.as_str())
+            .unwrap_or("unknown");
+        let mut item = json!({
+            "tx": e.tx,
+            "height": e.height,
+            "index": e.index,
+            "timestamp": b.block.header.timestamp_ms,
+            "op": tx.tx.op.name(),
+            "signer": tx.tx.signer,
+            "operation": tx.tx.op,
+            "result": result,
+        });
+        if let Some(amount) = op_amount(&tx.tx.op) {
+            item["amount"] = json!(settlenet_types::ids::format_minor(u128::from(amount), exp));
+        }
+        items.push(item);
+    }
+    let next = if more {
+        entries.last().map(|e| encode_cursor(e.height, e.index))
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "account": id,
+        "entries": items,
+        "next_cursor": next,
+        "height": s.shared.status().height,
+    })))
+}
+
+/// The amount an operation names, in minor units (none for registrations and voids).
+fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
+    use settlenet_types::Operation as O;
+    match op {
+        O::Issue { amount, .. }
+        | O::Transfer { amount, .. }
+        | O::Redeem { amount, .. }
+        | O::Pay { amount, .. }
+        | O::Authorize { amount, .. }
+        | O::Capture { amount, .. }
+        | O::Refund { amount, .. } => Some(amount.0),
+        O::CreateWallet { .. }
+        | O::RegisterWallet { .. }
+        | O::RegisterMerchant { .. }
+        | O::Void { .. } => None,
+    }
+}
+
+// ---- positions ----
+
+#[derive(serde::Deserialize)]
+struct PositionsQuery {
+    window: Option<String>,
+}
+
+/// Every member's net interbank position in a settlement window, per currency, and their sum
+/// (zero in every currency).
+async fn positions(
+    State(s): State<ApiState>,
+    Query(q): Query<PositionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let window = match q.window.as_deref() {
+        None => settlenet_ledger::FIRST_WINDOW,
+        Some(t) => t.parse::<u64>().map_err(|_| {
+            bad(
+                "invalid_window",
+                format!("window {t:?}: must be a non-negative integer"),
+            )
+        })?,
+    };
+    let mut ids = Vec::new();
+    for c in &s.genesis.currencies {
+        for m in &s.genesis.members {
+            ids.push((
+                m.name.clone(),
+                c,
+                settlenet_ledger::position_id(&m.name, c.code, window),
+            ));
+        }
+    }
+    let keys: Vec<AccountId> = ids.iter().map(|(_, _, id)| *id).collect();
+    // One consistent read of every position (a block commit cannot fall between two of them).
+    let (height, raw) = s.store.accounts_consistent(&keys).map_err(internal)?;
+    let mut rows = Vec::new();
+    let mut totals: BTreeMap<String, i128> = BTreeMap::new();
+    for ((member, c, id), bytes) in ids.iter().zip(raw) {
+        let account = bytes
+            .map(|b| settlenet_types::decode::<Account>("account", &b).map_err(internal))
+            .transpose()?;
+        let (balance, debits, credits) = match &account {
+            Some(a) if a.kind == AccountKind::Position => {
+                (a.balance(), a.debits_posted, a.credits_posted)
+            }
+            Some(_) => return Err(internal(format!("account {id} is not a position"))),
+            None => (0, 0, 0),
+        };
+        let t = totals.entry(c.code.to_string()).or_insert(0);
+        *t = t.saturating_add(balance);
+        rows.push(json!({
+            "member": member,
+            "currency": c.code,
+            "account": id,
+            "position": settlenet_types::ids::format_signed_minor(balance, c.exponent),
+            "position_minor": balance.to_string(),
+            "debits_posted": debits.to_string(),
+            "credits_posted": credits.to_string(),
+        }));
+    }
+    let totals: BTreeMap<String, String> = totals
+        .into_iter()
+        .map(|(c, t)| (c, t.to_string()))
+        .collect();
+    Ok(Json(json!({
+        "window": window,
+        "height": height,
+        "positions": rows,
+        "totals_minor": totals,
+    })))
+}
+
+// ---- proofs ----
+
+/// How long `GET /v1/accounts/{id}/proof` waits for a block certifying the latest state.
+pub const PROOF_WAIT_MAX: Duration = Duration::from_secs(5);
+/// How far back (in blocks) an anchor is searched for below the proven height.
+const ANCHOR_LOOKBACK: u64 = 8;
+/// How many committed blocks above the proven height are searched before asking again.
+const ANCHOR_LOOKAHEAD_MAX: u64 = 256;
+
+/// An account with a Merkle proof against a state root, and an anchor: a committed block whose
+/// header carries that root, with its commit certificate. Verifiable offline with the genesis.
+async fn proof(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = parse_account_id(&id)?;
+    let deadline = tokio::time::Instant::now() + PROOF_WAIT_MAX;
+    loop {
+        let (reply, rx) = oneshot::channel();
+        s.core
+            .send(ApiCommand::Prove { account: id, reply })
+            .await
+            .map_err(|_| internal("node is shutting down"))?;
+        let Some((height, root, proof)) =
+            rx.await.map_err(|_| internal("node is shutting down"))?
+        else {
+            return Err(not_found(format!("no account {id}")));
+        };
+        if let Some(anchor) = find_anchor(&s, height, &root)? {
+            let h = &anchor.block.header;
+            return Ok(Json(json!({
+                "version": 1,
+                "chain_id": s.genesis.chain_id,
+                "account_id": id,
+                "account": account_json(&s.genesis, &proof.account),
+                "state_height": h.state_height,
+                "state_root": root,
+                "proof": proof,
+                "anchor": {
+                    "height": h.height,
+                    "hash": anchor.hash,
+                    "header": h,
+                    "certificate": anchor.certificate,
+                },
+            })));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_yet_certified",
+                format!(
+                    "no committed block certifies the state root at height {height} yet \
+                     (waited {} s); retry",
+                    PROOF_WAIT_MAX.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A committed, non-null block whose header carries `root` as its certified state root, searched
+/// a few blocks below `height` (an idle chain's root repeats) and the blocks above it.
+fn find_anchor(s: &ApiState, height: Height, root: &Hash) -> Result<Option<StoredBlock>, ApiError> {
+    let last = s.store.last_height().map_err(internal)?.0;
+    let from = height.0.saturating_sub(ANCHOR_LOOKBACK).max(1);
+    let to = last.min(height.0.saturating_add(ANCHOR_LOOKAHEAD_MAX));
+    for h in from..=to {
+        let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
+            continue;
+        };
+        if !settlenet_consensus::is_null(&b.block) && b.block.header.state_root == *root {
+            return Ok(Some(b));
+        }
+    }
+    Ok(None)
 }

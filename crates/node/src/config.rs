@@ -32,6 +32,127 @@ pub struct NodeConfig {
     /// Local consensus-time checks.
     #[serde(default)]
     pub consensus: LocalConsensusConfig,
+    /// The consortium phone-alias key (absent: `POST /v1/phone/alias` answers 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneConfig>,
+}
+
+/// Where the consortium's phone-alias key lives. The key itself is never in this file, never on
+/// the ledger, never logged and never returned by the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneConfig {
+    /// A file holding the 32-byte key as 64 hex characters (mode 0600; group- or
+    /// world-readable files are refused).
+    pub key_file: PathBuf,
+    /// The version of that key, carried next to every alias it computes (for rotation).
+    pub key_version: u16,
+    /// Country code for national numbers written with a trunk `0` (e.g. "250").
+    pub default_country: String,
+}
+
+/// The loaded consortium phone key. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct PhoneKey {
+    key: [u8; PHONE_KEY_BYTES],
+    /// The key's version.
+    pub version: u16,
+    /// Default country code for national numbers.
+    pub default_country: String,
+}
+
+/// Length of the consortium phone key.
+pub const PHONE_KEY_BYTES: usize = 32;
+
+impl std::fmt::Debug for PhoneKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneKey")
+            .field("key", &"<redacted>")
+            .field("version", &self.version)
+            .field("default_country", &self.default_country)
+            .finish()
+    }
+}
+
+impl PhoneKey {
+    /// Read the key file named by `config` (relative paths against `home`). Refuses a file that
+    /// is not exactly 64 hex characters (plus an optional newline) or that others can read.
+    pub fn load(home: &Path, config: &PhoneConfig) -> anyhow::Result<PhoneKey> {
+        use anyhow::{bail, Context};
+        let path = NodeConfig::resolve(home, &config.key_file);
+        let meta = std::fs::metadata(&path)
+            .with_context(|| format!("[phone] key_file {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                bail!(
+                    "[phone] key_file {} has mode {mode:03o}: the consortium phone key must be \
+                     readable by its owner only (chmod 600)",
+                    path.display()
+                );
+            }
+        }
+        if meta.len() > 1024 {
+            bail!(
+                "[phone] key_file {} is not a key file (too large)",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("[phone] key_file {}", path.display()))?;
+        let bytes = hex::decode(text.trim()).map_err(|_| {
+            anyhow::anyhow!(
+                "[phone] key_file {} must hold {PHONE_KEY_BYTES} bytes as hex",
+                path.display()
+            )
+        })?;
+        let key: [u8; PHONE_KEY_BYTES] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "[phone] key_file {} must hold exactly {PHONE_KEY_BYTES} bytes as hex",
+                path.display()
+            )
+        })?;
+        // Check the default country once, here, rather than on every request.
+        settlenet_types::phone::normalize_e164("+10000000000", &config.default_country)
+            .with_context(|| format!("[phone] default_country {:?}", config.default_country))?;
+        Ok(PhoneKey {
+            key,
+            version: config.key_version,
+            default_country: config.default_country.clone(),
+        })
+    }
+
+    /// The alias of a number as typed (any accepted spelling).
+    pub fn alias(&self, phone: &str) -> Result<settlenet_types::Hash, settlenet_types::TypesError> {
+        let e164 = settlenet_types::phone::normalize_e164(phone, &self.default_country)?;
+        Ok(settlenet_types::phone::phone_alias(&self.key, &e164))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> [u8; PHONE_KEY_BYTES] {
+        rand::random()
+    }
+
+    /// Write `key` as hex to `path` (mode 0600, never overwriting a file).
+    pub fn write_file(path: &Path, key: &[u8; PHONE_KEY_BYTES]) -> anyhow::Result<()> {
+        use anyhow::Context;
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(format!("{}\n", hex::encode(key)).as_bytes())
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
 }
 
 /// Peer-to-peer settings.

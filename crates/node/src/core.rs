@@ -69,6 +69,22 @@ pub enum ApiCommand {
         /// The answer.
         reply: oneshot::Sender<bool>,
     },
+    /// The wallet registered under a phone alias in a currency (the ledger's alias index).
+    WalletByAlias {
+        /// `HMAC-SHA256(consortium key, E.164)`.
+        alias: Hash,
+        /// The currency.
+        currency: settlenet_types::Currency,
+        /// The wallet's id, if registered.
+        reply: oneshot::Sender<Option<settlenet_types::AccountId>>,
+    },
+    /// A Merkle proof of an account against the latest executed state.
+    Prove {
+        /// The account.
+        account: settlenet_types::AccountId,
+        /// (executed height, its state root, the proof), or `None` if there is no such account.
+        reply: oneshot::Sender<Option<(Height, Hash, settlenet_ledger::AccountProof)>>,
+    },
 }
 
 /// Results of work done off the core task.
@@ -169,6 +185,10 @@ pub struct Core {
     wal_next: u64,
     /// Running consensus timers: kind -> deadline (ms, node clock).
     timers: BTreeMap<TimerKind, u64>,
+    /// The state root the last committed (non-null) block's header certifies. While it differs
+    /// from our executed root and nothing is pending, the primary proposes one empty block so
+    /// that an idle chain still certifies its latest state (account proofs need that).
+    certified_root: Hash,
 }
 
 /// Bound on proposals waiting for execution to catch up.
@@ -190,6 +210,13 @@ impl Core {
             peers.push(peer);
         }
         let (internal_tx, internal_rx) = mpsc::channel(1024);
+        // At height 0 the genesis itself vouches for the state; after a restart, the last
+        // block's header (unknown for a null block: then assume uncertified).
+        let certified_root = match p.store.block(p.ledger.height()) {
+            Ok(Some(b)) if !settlenet_consensus::is_null(&b.block) => b.block.header.state_root,
+            Ok(None) if p.ledger.height() == Height(0) => p.ledger.state_root(),
+            _ => Hash::ZERO,
+        };
         let mut roots = BTreeMap::new();
         roots.insert(Height(0), p.genesis_root);
         roots.insert(p.ledger.height(), p.ledger.state_root());
@@ -224,6 +251,7 @@ impl Core {
             shutdown: p.shutdown,
             wal_next: p.wal_next,
             timers: BTreeMap::new(),
+            certified_root,
         })
     }
 
@@ -368,6 +396,20 @@ impl Core {
             }
             ApiCommand::IsPending { id, reply } => {
                 let _ = reply.send(self.mempool.contains(&id));
+            }
+            ApiCommand::WalletByAlias {
+                alias,
+                currency,
+                reply,
+            } => {
+                let _ = reply.send(self.ledger.wallet_by_alias(&alias, currency).map(|a| a.id));
+            }
+            ApiCommand::Prove { account, reply } => {
+                let proof = self
+                    .ledger
+                    .prove(&account)
+                    .map(|p| (self.ledger.height(), self.ledger.state_root(), p));
+                let _ = reply.send(proof);
             }
         }
     }
@@ -583,7 +625,7 @@ impl Core {
             };
             let now = now_ms();
             let Some(oldest) = self.mempool.oldest_unproposed_ms() else {
-                return Ok(());
+                return self.maybe_propose_empty(height, now);
             };
             if self.mempool.unproposed_upper_bound() < max && now.saturating_sub(oldest) < delay {
                 return Ok(());
@@ -592,15 +634,7 @@ impl Core {
             if txs.is_empty() {
                 return Ok(());
             }
-            // After everything we know below this height (committed, in flight, re-proposed by
-            // a NEW-VIEW with a faster clock's stamp), so backups find it strictly increasing.
-            let (below, _) = self.replica.accepted_times_around(height);
-            let previous = below
-                .unwrap_or(0)
-                .max(self.last_block_time_ms)
-                .max(self.last_proposed_ms);
-            let timestamp_ms = next_proposal_time(now, previous);
-            self.last_proposed_ms = timestamp_ms;
+            let timestamp_ms = self.proposal_stamp(height, now);
             let header = BlockHeader {
                 version: settlenet_types::block::BLOCK_VERSION,
                 chain_id: self.genesis.chain_id.clone(),
@@ -615,6 +649,51 @@ impl Core {
             debug!(%height, txs = txs.len(), "proposing");
             self.step(Input::Propose(Block { header, txs }))?;
         }
+    }
+
+    /// The consensus time stamp for our proposal at `height`, recorded as our latest: after
+    /// everything we know below this height (committed, in flight, re-proposed by a NEW-VIEW
+    /// with a faster clock's stamp), so backups find it strictly increasing.
+    fn proposal_stamp(&mut self, height: Height, now: u64) -> u64 {
+        let (below, _) = self.replica.accepted_times_around(height);
+        let previous = below
+            .unwrap_or(0)
+            .max(self.last_block_time_ms)
+            .max(self.last_proposed_ms);
+        let timestamp_ms = next_proposal_time(now, previous);
+        self.last_proposed_ms = timestamp_ms;
+        timestamp_ms
+    }
+
+    /// Propose one empty block when idle and our latest executed state is not yet certified by
+    /// any committed header: nothing pending, nothing in flight, and at most one per block
+    /// delay. It terminates: an empty block changes no account (unless holds expire in it), so
+    /// once it commits the certified root equals the executed one.
+    fn maybe_propose_empty(&mut self, height: Height, now: u64) -> Result<()> {
+        if self.ledger.state_root() == self.certified_root
+            || !self.mempool.is_empty()
+            || height != self.ledger.height().next()
+            || now.saturating_sub(self.last_proposed_ms) < self.genesis.consensus.block_delay_ms
+        {
+            return Ok(());
+        }
+        let timestamp_ms = self.proposal_stamp(height, now);
+        let header = BlockHeader {
+            version: settlenet_types::block::BLOCK_VERSION,
+            chain_id: self.genesis.chain_id.clone(),
+            height,
+            timestamp_ms,
+            proposer: self.me,
+            tx_count: 0,
+            tx_root: Block::compute_tx_root(&[])?,
+            state_height: self.ledger.height(),
+            state_root: self.ledger.state_root(),
+        };
+        debug!(%height, "proposing an empty block to certify the latest state");
+        self.step(Input::Propose(Block {
+            header,
+            txs: Vec::new(),
+        }))
     }
 
     // ---- consensus ----
@@ -1011,6 +1090,9 @@ impl Core {
             return Ok(None);
         }
         let hash = certificate.block_hash;
+        if !settlenet_consensus::is_null(&block) {
+            self.certified_root = block.header.state_root;
+        }
         let outcome = self
             .ledger
             .apply_block(height, block.header.timestamp_ms, &block.txs);
@@ -1024,6 +1106,16 @@ impl Core {
             .iter()
             .map(|(id, r)| Ok((*id, encode("tx record", r)?)))
             .collect::<Result<Vec<_>>>()?;
+        // Account history index: each account a transaction changed -> (position, tx id).
+        let history: Vec<(settlenet_types::AccountId, u32, TxId)> = outcome
+            .outcomes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| {
+                let i = u32::try_from(i).unwrap_or(u32::MAX);
+                o.changed.iter().map(move |a| (*a, i, o.id))
+            })
+            .collect();
         let ids: Vec<TxId> = block.txs.iter().map(|t| t.tx.id).collect();
         let n_txs = block.txs.len() as u64;
         let timestamp = block.header.timestamp_ms;
@@ -1039,6 +1131,7 @@ impl Core {
                 block: &stored,
                 accounts: &accounts,
                 records: &records,
+                history: &history,
             })
             .with_context(|| format!("FATAL: cannot persist block {height}; stopping the node"))?;
         self.last_hash = hash;

@@ -154,6 +154,18 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         bail!("network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator");
     }
 
+    // The consortium phone key: loaded once, never logged (its Debug is redacted).
+    let phone = config
+        .phone
+        .as_ref()
+        .map(|p| config::PhoneKey::load(home, p))
+        .transpose()?
+        .map(Arc::new);
+    match &phone {
+        Some(k) => info!(key_version = k.version, "phone aliases enabled"),
+        None => info!("no [phone] key configured: POST /v1/phone/alias answers 503"),
+    }
+
     let data_dir = NodeConfig::resolve(home, &config.data_dir);
     let (store, ledger, genesis_root) = open_state(&genesis, &data_dir)?;
     let store = Arc::new(store);
@@ -287,6 +299,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             shared: shared.clone(),
             core: api_tx,
             max_batch_txs: config.api.max_batch_txs,
+            phone,
         },
         config.api.max_body_bytes,
     );

@@ -1,7 +1,9 @@
 //! `settlenet testnet init`: a genesis, one home directory per validator, staff keys, and
 //! `nodes.json` describing how to reach each node.
 
-use crate::config::{ApiConfig, LocalConsensusConfig, MempoolConfig, NodeConfig, P2pConfig};
+use crate::config::{
+    ApiConfig, LocalConsensusConfig, MempoolConfig, NodeConfig, P2pConfig, PhoneConfig, PhoneKey,
+};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use settlenet_crypto::{KeyFile, KeyKind, Keypair};
@@ -43,6 +45,8 @@ pub struct TestnetOptions {
     pub consensus: ConsensusParams,
     /// Explicit ports per node (p2p, api), overriding `base_port` (the demo picks free ports).
     pub ports: Option<Vec<(u16, u16)>>,
+    /// Default country code for phone numbers written nationally (e.g. "250").
+    pub default_country: String,
 }
 
 impl Default for TestnetOptions {
@@ -55,6 +59,7 @@ impl Default for TestnetOptions {
             settlement_balance: 100_000_000,
             consensus: ConsensusParams::default(),
             ports: None,
+            default_country: "250".into(),
         }
     }
 }
@@ -82,11 +87,12 @@ fn members_for(n: usize) -> Vec<(String, MemberKind)> {
     out
 }
 
-/// Roles a testnet member's staff gets.
+/// Roles a testnet member's staff gets, one key per role: operators and banks issue wallets
+/// and acquire merchants.
 fn staff_roles(kind: MemberKind) -> Vec<Role> {
     match kind {
         MemberKind::ClearingHouse => vec![Role::Clearing],
-        _ => vec![Role::Issuer],
+        _ => vec![Role::Issuer, Role::Acquirer],
     }
 }
 
@@ -230,10 +236,13 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             )
         })
         .collect();
+    // One consortium phone key, shared by every node (each home holds a copy, mode 0600).
+    let phone_key = PhoneKey::generate();
     let mut entries = Vec::new();
     for i in 0..n {
         let home = dir.join(format!("node{i}"));
         std::fs::create_dir_all(home.join("data"))?;
+        PhoneKey::write_file(&home.join("phone.key"), &phone_key)?;
         std::fs::write(home.join("genesis.json"), &genesis_json)?;
         KeyFile::new(KeyKind::Validator, &val_keys[i]).write(&home.join("validator.key"))?;
         KeyFile::new(KeyKind::Network, &net_seeds[i]).write(&home.join("network.key"))?;
@@ -257,6 +266,11 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             },
             mempool: MempoolConfig::default(),
             consensus: LocalConsensusConfig::default(),
+            phone: Some(PhoneConfig {
+                key_file: "phone.key".into(),
+                key_version: 1,
+                default_country: opts.default_country.clone(),
+            }),
         };
         std::fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         entries.push(NodeEntry {

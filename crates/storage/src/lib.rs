@@ -19,6 +19,8 @@
 //! accounts     account id (16 bytes)       -> encoded account (opaque)
 //! records      tx id (16 bytes)            -> encoded tx record (opaque)
 //! wal          opaque key                  -> opaque value (consensus write-ahead log)
+//! account_history  account id (16) || height (8) || position (4) -> tx id (16)
+//!              (every transaction that changed the account; read newest first, paged)
 //! evidence     opaque key                  -> opaque value (equivocation evidence; first kept,
 //!                                             bounded by the writer's `max`, synced)
 //! ```
@@ -67,7 +69,8 @@ mod store;
 
 pub use error::StorageError;
 pub use store::{
-    BlockWrite, EvidencePut, KeyValue, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE,
-    CF_META, CF_RECORDS, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION,
+    BlockWrite, EvidencePut, HistoryEntry, KeyValue, Store, TxPosition, CF_ACCOUNTS,
+    CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE, CF_META, CF_RECORDS, CF_TX_INDEX,
+    CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_FORMAT_VERSION,
     META_GENESIS_HASH, META_HEAD,
 };

@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored
 /// value's type changes; a store of any other version is refused at open.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Column family: format version, genesis hash, chain head.
 pub const CF_META: &str = "meta";
@@ -29,15 +29,18 @@ pub const CF_ACCOUNTS: &str = "accounts";
 pub const CF_RECORDS: &str = "records";
 /// Column family: opaque consensus write-ahead log entries.
 pub const CF_WAL: &str = "wal";
+/// Column family: account id (16) || height (8, big-endian) || position (4, big-endian) -> tx
+/// id (16): the transactions that changed each account, in execution order.
+pub const CF_ACCOUNT_HISTORY: &str = "account_history";
 /// Column family: opaque evidence key (the node's: validator, kind, view, height) -> opaque
 /// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
 pub const CF_EVIDENCE: &str = "evidence";
 
-/// Every column family the store opens, in a fixed order. `evidence` came after format version
-/// 1 without a version bump: opening an older directory creates the missing family (nothing
-/// else changes); an older build refuses a directory that has it (RocksDB requires every
-/// family to be opened).
-pub const COLUMN_FAMILIES: [&str; 8] = [
+/// Every column family the store opens, in a fixed order. Format version 2 has all of them; a
+/// directory of another format version is refused at open (format 1 lacks the account history
+/// index). Within format 2, opening a directory creates any missing family (RocksDB requires
+/// every existing family to be opened, so an older build refuses a directory that has more).
+pub const COLUMN_FAMILIES: [&str; 9] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -45,6 +48,7 @@ pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_ACCOUNTS,
     CF_RECORDS,
     CF_WAL,
+    CF_ACCOUNT_HISTORY,
     CF_EVIDENCE,
 ];
 
@@ -58,6 +62,27 @@ pub enum EvidencePut {
     /// The family holds `max` records already: nothing written (the first ones are kept; they
     /// are enough to act on, and a Byzantine validator cannot grow the disk without bound).
     Full,
+}
+
+/// Most entries one [`Store::account_history`] call returns.
+pub const HISTORY_PAGE_MAX: usize = 1000;
+
+/// Where a transaction sits in the chain: (height, position in its block). History is ordered
+/// by it.
+pub type TxPosition = (Height, u32);
+
+/// Encoded accounts (`None`: absent) and the height they reflect, from one snapshot.
+pub type ConsistentAccounts = (Height, Vec<Option<Vec<u8>>>);
+
+/// One entry of an account's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The block that executed the transaction.
+    pub height: Height,
+    /// Its position in that block.
+    pub index: u32,
+    /// The transaction.
+    pub tx: TxId,
 }
 
 /// Meta key: the store format version (encoded `u32`).
@@ -104,6 +129,9 @@ pub struct BlockWrite<'a> {
     pub accounts: &'a [(AccountId, Vec<u8>)],
     /// Encoded tx records created by the block, keyed by tx id.
     pub records: &'a [(TxId, Vec<u8>)],
+    /// For each transaction of the block that changed accounts: (account, position in the
+    /// block, tx id), one entry per account changed (the account history index).
+    pub history: &'a [(AccountId, u32, TxId)],
 }
 
 /// The node's RocksDB store. `Send + Sync`; share it through an `Arc`.
@@ -129,6 +157,15 @@ fn hex(bytes: &[u8]) -> String {
 
 fn height_key(height: Height) -> [u8; 8] {
     height.0.to_be_bytes()
+}
+
+/// `account || height || index`: big-endian, so one account's entries sort by chain position.
+fn history_key(account: &AccountId, height: Height, index: u32) -> [u8; 28] {
+    let mut k = [0u8; 28];
+    k[..16].copy_from_slice(account.as_bytes());
+    k[16..24].copy_from_slice(&height.0.to_be_bytes());
+    k[24..].copy_from_slice(&index.to_be_bytes());
+    k
 }
 
 fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
@@ -373,6 +410,20 @@ impl Store {
         for (id, bytes) in write.records {
             batch.put_cf(records_cf, id.as_bytes(), bytes);
         }
+        let history_cf = self.cf(CF_ACCOUNT_HISTORY)?;
+        for (account, index, tx) in write.history {
+            if *index as usize >= stored.block.txs.len() {
+                return Err(inconsistent(format!(
+                    "history entry for position {index} of a block of {} transactions",
+                    stored.block.txs.len()
+                )));
+            }
+            batch.put_cf(
+                history_cf,
+                history_key(account, height, *index),
+                tx.as_bytes(),
+            );
+        }
         let new_head = Head {
             height,
             block_hash: stored.hash,
@@ -438,6 +489,74 @@ impl Store {
     /// The encoded tx record of `id`.
     pub fn record(&self, id: &TxId) -> Result<Option<Vec<u8>>, StorageError> {
         self.get_raw(CF_RECORDS, id.as_bytes())
+    }
+
+    /// The transactions that changed `account`, newest first: at most `limit` (capped at
+    /// [`HISTORY_PAGE_MAX`]) entries strictly before `before` (a position from an earlier page),
+    /// or from the newest if `None`.
+    pub fn account_history(
+        &self,
+        account: &AccountId,
+        before: Option<TxPosition>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StorageError> {
+        let limit = limit.min(HISTORY_PAGE_MAX);
+        let cf = self.cf(CF_ACCOUNT_HISTORY)?;
+        // Seek to the last key <= the upper bound, then walk backwards within the prefix.
+        let upper: [u8; 28] = match before {
+            Some((h, i)) => {
+                // Strictly before (h, i): the largest key below it.
+                match (i.checked_sub(1), h.0.checked_sub(1)) {
+                    (Some(i), _) => history_key(account, h, i),
+                    (None, Some(h)) => history_key(account, Height(h), u32::MAX),
+                    (None, None) => return Ok(Vec::new()),
+                }
+            }
+            None => history_key(account, Height(u64::MAX), u32::MAX),
+        };
+        let iter = self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&upper, rocksdb::Direction::Reverse));
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item
+                .map_err(|e| StorageError::db(format!("scan history of account {account}"), e))?;
+            if k.len() != 28 || &k[..16] != account.as_bytes() {
+                break;
+            }
+            let height = Height(u64::from_be_bytes(key_array("history height", &k[16..24])?));
+            let index = u32::from_be_bytes(key_array("history position", &k[24..28])?);
+            let tx = TxId(key_array("history tx id", &v)?);
+            out.push(HistoryEntry { height, index, tx });
+        }
+        Ok(out)
+    }
+
+    /// Several accounts and the height they reflect, read from one snapshot: a block committed
+    /// meanwhile is seen entirely or not at all (e.g. positions that must sum to zero).
+    pub fn accounts_consistent(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<ConsistentAccounts, StorageError> {
+        let snapshot = self.db.snapshot();
+        let head = snapshot
+            .get_cf(self.cf(CF_META)?, META_HEAD)
+            .map_err(|e| StorageError::db("read the chain head from a snapshot", e))?
+            .map(|b| decode::<Head>("chain head", META_HEAD, &b))
+            .transpose()?;
+        let accounts = self.cf(CF_ACCOUNTS)?;
+        let values = ids
+            .iter()
+            .map(|id| {
+                snapshot
+                    .get_cf(accounts, id.as_bytes())
+                    .map_err(|e| StorageError::db(format!("read account {id} from a snapshot"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((head.map_or(Height(0), |h| h.height), values))
     }
 
     /// Every stored account, in id order (for rebuilding the ledger at start-up).

@@ -2,8 +2,9 @@
 
 use rocksdb::{Options, DB};
 use settlenet_storage::{
-    BlockWrite, EvidencePut, StorageError, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_META,
-    CF_TX_INDEX, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD,
+    BlockWrite, EvidencePut, HistoryEntry, StorageError, Store, CF_ACCOUNTS, CF_BLOCKS,
+    CF_BLOCK_INDEX, CF_META, CF_TX_INDEX, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION,
+    META_HEAD,
 };
 use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::{
@@ -115,11 +116,21 @@ fn commit_next(store: &Store, tx_ids: &[u8]) -> StoredBlock {
         .iter()
         .map(|id| (TxId([*id; 16]), record_bytes(*id)))
         .collect();
+    // Every tx changed account 1; odd ids also account 2.
+    let mut history = Vec::new();
+    for (i, id) in tx_ids.iter().enumerate() {
+        let i = u32::try_from(i).expect("position");
+        history.push((AccountId([1; 16]), i, TxId([*id; 16])));
+        if id % 2 == 1 {
+            history.push((AccountId([2; 16]), i, TxId([*id; 16])));
+        }
+    }
     store
         .commit_block(BlockWrite {
             block: &block,
             accounts: &accounts,
             records: &records,
+            history: &history,
         })
         .expect("commit block");
     block
@@ -136,6 +147,7 @@ struct Snapshot {
     tx_index: Vec<Option<(Height, u32)>>,
     accounts: Vec<(AccountId, Vec<u8>)>,
     records: Vec<(TxId, Vec<u8>)>,
+    history: Vec<HistoryEntry>,
 }
 
 fn snapshot(store: &Store, hashes: &[Hash]) -> Snapshot {
@@ -155,6 +167,9 @@ fn snapshot(store: &Store, hashes: &[Hash]) -> Snapshot {
             .collect(),
         accounts: store.all_accounts().expect("accounts"),
         records: store.all_records().expect("records"),
+        history: store
+            .account_history(&AccountId([1; 16]), None, 1000)
+            .expect("history"),
     }
 }
 
@@ -274,6 +289,7 @@ fn fresh_store_has_no_chain() {
             block: &block,
             accounts: &[],
             records: &[],
+            history: &[],
         })
         .expect_err("commit before genesis");
     assert!(matches!(err, StorageError::NotInitialised), "{err}");
@@ -356,6 +372,7 @@ fn refused_commits_change_nothing() {
                 block,
                 accounts: &[(AccountId([1; 16]), vec![0xde, 0xad])],
                 records: &[(TxId([9; 16]), vec![0xbe, 0xef])],
+                history: &[(AccountId([1; 16]), 0, TxId([9; 16]))],
             })
             .expect_err(name);
         assert!(is_expected(&err), "{name}: unexpected error {err}");
@@ -386,6 +403,7 @@ fn concurrent_commits_of_one_height_admit_exactly_one() {
                         block: &block,
                         accounts: &[],
                         records: &[],
+                        history: &[],
                     })
                     .is_ok()
             })
@@ -721,4 +739,58 @@ fn committed_blocks_survive_sigkill() {
         store.account(&AccountId([2; 16])).expect("acct"),
         Some(account_bytes(2, u8::try_from(CRASH_BLOCKS).expect("small")))
     );
+}
+
+#[test]
+fn account_history_pages_newest_first_with_a_cursor() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(dir.path());
+    init(&store);
+    commit_next(&store, &[1, 2, 3]);
+    commit_next(&store, &[4, 5]);
+    commit_next(&store, &[6]);
+    let a1 = AccountId([1; 16]);
+    let all = store.account_history(&a1, None, 100).expect("history");
+    let ids: Vec<u8> = all.iter().map(|e| e.tx.0[0]).collect();
+    assert_eq!(ids, vec![6, 5, 4, 3, 2, 1]);
+    assert_eq!((all[0].height, all[0].index), (Height(3), 0));
+    assert_eq!((all[5].height, all[5].index), (Height(1), 0));
+    // Pages of 2, each continuing strictly before the last entry of the previous page.
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.account_history(&a1, cursor, 2).expect("page");
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().map(|e| (e.height, e.index));
+        pages.push(page.iter().map(|e| e.tx.0[0]).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, vec![vec![6, 5], vec![4, 3], vec![2, 1]]);
+    // Account 2 saw only the odd ids; an unknown account has no history; the other account's
+    // entries never leak into a neighbour's page.
+    let a2: Vec<u8> = store
+        .account_history(&AccountId([2; 16]), None, 100)
+        .expect("history")
+        .iter()
+        .map(|e| e.tx.0[0])
+        .collect();
+    assert_eq!(a2, vec![5, 3, 1]);
+    assert!(store
+        .account_history(&AccountId([3; 16]), None, 100)
+        .expect("history")
+        .is_empty());
+    assert!(store
+        .account_history(&AccountId([0; 16]), None, 100)
+        .expect("history")
+        .is_empty());
+    // Before the very first position: nothing.
+    assert!(store
+        .account_history(&a1, Some((Height(0), 0)), 10)
+        .expect("history")
+        .is_empty());
+    // Survives reopening.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.account_history(&a1, None, 100).expect("history"), all);
 }
