@@ -28,7 +28,11 @@
 //!   with its certificate.
 //! - State transfer: a node that learns it is behind (consensus says so, or a peer reports a
 //!   higher height while we stall) fetches committed blocks from peers, verifies each certificate
-//!   against the genesis, executes, and tells the replica (`SyncedTo`).
+//!   against the genesis, executes, and tells the replica (`SyncedTo`). A node more than
+//!   `[sync] snapshot_threshold_blocks` behind, or whose peers no longer hold the blocks it
+//!   needs, first fetches a state snapshot anchored by a stable checkpoint, verifies it against
+//!   the certified root, installs it in one write batch, and continues block by block
+//!   (`core/snapshot.rs`).
 //!
 //! ## Invariants
 //! - The ledger's height and root equal the store's at every await point.
@@ -150,13 +154,24 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let my_peer = PeerId::from(net_keypair.public());
     let expected_peer = &genesis.validators[me.0 as usize].peer_id;
     if &my_peer.to_string() != expected_peer {
-        bail!("network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator");
+        bail!(
+            "network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator"
+        );
     }
 
     let data_dir = NodeConfig::resolve(home, &config.data_dir);
     let (store, ledger, genesis_root) = open_state(&genesis, &data_dir)?;
     let store = Arc::new(store);
     let height = ledger.height();
+    let base_height = store.base_height()?;
+    let interval = config.sync.snapshot_interval_blocks;
+    if interval % settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL != 0 {
+        bail!(
+            "[sync] snapshot_interval_blocks = {interval} must be a multiple of the checkpoint \
+             interval ({}), or 0",
+            settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL
+        );
+    }
     let (last_hash, last_time) = match store.block(height)? {
         Some(b) => (b.hash, b.block.header.timestamp_ms),
         None => (Hash::ZERO, genesis.genesis_time_ms),
@@ -164,6 +179,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     info!(
         node = %config.name,
         %height,
+        base = %base_height,
         root = %ledger.state_root(),
         "opened state"
     );
@@ -242,6 +258,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             primary: String::new(),
             peers: vec![],
             mempool: 0,
+            base_height,
         }),
         counters: Default::default(),
     });
@@ -288,6 +305,8 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         last_block_time_ms: last_time,
         genesis_root,
         wal_next,
+        sync: config.sync.clone(),
+        base_height,
         shutdown: shutdown_rx,
     })?;
     info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");

@@ -24,6 +24,9 @@ pub struct StatusSnapshot {
     pub peers: Vec<String>,
     /// Pending transactions.
     pub mempool: usize,
+    /// The snapshot height this node's state was installed from (0 = grown from genesis); it
+    /// holds no block below it.
+    pub base_height: Height,
 }
 
 /// Monotonic counters (exposed under `counters` in `/v1/status`).
@@ -45,6 +48,12 @@ pub struct Counters {
     pub proposals_refused: AtomicU64,
     /// Conflicting signed messages seen (equivocation evidence).
     pub evidence: AtomicU64,
+    /// State snapshots installed from peers.
+    pub snapshots_installed: AtomicU64,
+    /// Snapshots refused (bad proof, certificate, chunk or root; or the peer had none).
+    pub snapshots_refused: AtomicU64,
+    /// Snapshot chunks served to peers.
+    pub snapshot_chunks_served: AtomicU64,
 }
 
 impl Counters {
@@ -70,6 +79,9 @@ impl Counters {
             "peers_refused": g(&self.peers_refused),
             "proposals_refused": g(&self.proposals_refused),
             "evidence": g(&self.evidence),
+            "snapshots_installed": g(&self.snapshots_installed),
+            "snapshots_refused": g(&self.snapshots_refused),
+            "snapshot_chunks_served": g(&self.snapshot_chunks_served),
         })
     }
 }

@@ -257,6 +257,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             },
             mempool: MempoolConfig::default(),
             consensus: LocalConsensusConfig::default(),
+            sync: Default::default(),
         };
         std::fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         entries.push(NodeEntry {
