@@ -165,7 +165,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let height = ledger.height();
     let base_height = store.base_height()?;
     let interval = config.sync.snapshot_interval_blocks;
-    if interval % settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL != 0 {
+    if !interval.is_multiple_of(settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL) {
         bail!(
             "[sync] snapshot_interval_blocks = {interval} must be a multiple of the checkpoint \
              interval ({}), or 0",

@@ -431,7 +431,7 @@ impl Store {
             CF_BLOCK_INDEX,
             CF_TX_INDEX,
         ] {
-            batch.delete_range_cf(self.cf(cf)?, &[][..], &KEY_END[..]);
+            batch.delete_range_cf(self.cf(cf)?, &[0u8; 0][..], &KEY_END[..]);
         }
         batch.put_cf(
             self.cf(CF_BLOCKS)?,

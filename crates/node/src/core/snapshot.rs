@@ -105,6 +105,9 @@ pub(super) struct Snapshots {
     /// The height this node's state was installed from (0 = genesis); no block below it held.
     base: Height,
     captured: BTreeMap<Height, Captured>,
+    /// The latest stable checkpoint at a snapshot height, for a capture that comes after it
+    /// (a replica can see a quorum of CHECKPOINTs before it executes the height itself).
+    proven: Option<(Height, Hash, Vec<(ReplicaId, Signature)>)>,
     served: VecDeque<Served>,
     /// A fetch task is running.
     fetching: bool,
@@ -118,6 +121,7 @@ impl Snapshots {
             config,
             base,
             captured: BTreeMap::new(),
+            proven: None,
             served: VecDeque::new(),
             fetching: false,
             failed_ms: 0,
@@ -172,6 +176,13 @@ impl Core {
         while self.snapshots.captured.len() > CAPTURED_MAX {
             self.snapshots.captured.pop_first();
         }
+        if let Some((h, root, proof)) = self.snapshots.proven.take() {
+            if h == height {
+                self.snapshot_on_stable(h, root, proof);
+            } else {
+                self.snapshots.proven = Some((h, root, proof));
+            }
+        }
     }
 
     /// A checkpoint became stable: if we captured that height, encode it for serving.
@@ -181,7 +192,14 @@ impl Core {
         state_root: Hash,
         proof: Vec<(ReplicaId, Signature)>,
     ) {
+        let interval = self.snapshots.config.snapshot_interval_blocks;
+        if interval == 0 || !height.0.is_multiple_of(interval) {
+            return;
+        }
         let Some(captured) = self.snapshots.captured.remove(&height) else {
+            if height > self.ledger.height() {
+                self.snapshots.proven = Some((height, state_root, proof));
+            }
             return;
         };
         self.snapshots.captured.retain(|h, _| *h > height);
@@ -898,7 +916,8 @@ mod tests {
     #[test]
     fn bad_anchors_and_oversized_snapshots_are_refused_before_any_chunk() {
         let fx = fixture();
-        let cases: Vec<(&str, Box<dyn Fn(&mut SnapshotManifest)>, &str)> = vec![
+        type Tamper = Box<dyn Fn(&mut SnapshotManifest)>;
+        let cases: Vec<(&str, Tamper, &str)> = vec![
             (
                 "another root, proof unchanged",
                 Box::new(|m| m.state_root = Hash([9; 32])),
