@@ -3,206 +3,19 @@
 //! rest keep committing, restarts it and checks it resumes from its own data and catches up; and
 //! checks that bad input is refused with a clear error and changes nothing.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use settlenet_crypto::{KeyFile, Keypair};
-use settlenet_node::testnet::{init, NodeEntry, TestnetOptions};
-use settlenet_types::{
-    AccountId, Amount, Currency, Operation, SignedTransaction, Transaction, TxId, TX_VERSION,
-};
-use std::process::{Child, Command, Stdio};
+use settlenet_types::{AccountId, Amount, Currency, Operation};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
-
-struct Node {
-    entry: NodeEntry,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.entry.home.join("node.log"))
-            .expect("log file");
-        let child = Command::new(BIN)
-            .args(["node", "start", "--home"])
-            .arg(&self.entry.home)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn node");
-        self.child = Some(child);
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().expect("SIGKILL");
-            c.wait().expect("wait");
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    ls.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
-
-struct Net {
-    nodes: Vec<Node>,
-    http: reqwest::Client,
-    chain: String,
-    dir: tempfile::TempDir,
-}
-
-impl Net {
-    async fn get(&self, i: usize, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.nodes[i].entry.api))
-            .send()
-            .await
-            .expect("GET");
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post_raw(&self, i: usize, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.nodes[i].entry.api))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn submit(&self, i: usize, tx: &SignedTransaction) -> (u16, Value) {
-        self.post_raw(i, "/v1/transactions", serde_json::to_vec(tx).expect("json"))
-            .await
-    }
-
-    async fn status(&self, i: usize) -> Option<Value> {
-        let r = self
-            .http
-            .get(format!("{}/v1/status", self.nodes[i].entry.api))
-            .send()
-            .await
-            .ok()?;
-        r.json().await.ok()
-    }
-
-    async fn wait_final(&self, i: usize, id: TxId) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (code, v) = self.get(i, &format!("/v1/transactions/{id}")).await;
-            if code == 200 && (v["status"] == "committed" || v["status"] == "rejected") {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "tx {id} not final: {v}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    async fn wait_height(&self, i: usize, h: u64, secs: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(s) = self.status(i).await {
-                if s["height"].as_u64().unwrap_or(0) >= h {
-                    return s;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node{i} did not reach height {h} in {secs}s (see {}/node.log)",
-                self.nodes[i].entry.home.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-fn sign(chain: &str, key: &Keypair, id: TxId, op: Operation) -> SignedTransaction {
-    let tx = Transaction {
-        version: TX_VERSION,
-        chain_id: chain.into(),
-        id,
-        signer: key.public(),
-        op,
-    };
-    let signature = key.sign(&tx.signing_message().expect("msg"));
-    SignedTransaction { tx, signature }
-}
-
-fn id() -> TxId {
-    TxId(rand::random())
-}
-
-async fn start_net() -> Net {
-    let dir = tempfile::tempdir().expect("tmp");
-    let p = free_ports(8);
-    let opts = TestnetOptions {
-        ports: Some((0..4).map(|i| (p[2 * i], p[2 * i + 1])).collect()),
-        chain_id: "e2e".into(),
-        ..Default::default()
-    };
-    let entries = init(&dir.path().join("net"), &opts).expect("testnet init");
-    let mut nodes: Vec<Node> = entries
-        .into_iter()
-        .map(|entry| Node { entry, child: None })
-        .collect();
-    for n in nodes.iter_mut() {
-        n.start();
-    }
-    let net = Net {
-        nodes,
-        http: reqwest::Client::new(),
-        chain: "e2e".into(),
-        dir,
-    };
-    // All up and connected.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    'outer: loop {
-        assert!(Instant::now() < deadline, "network did not come up");
-        for i in 0..4 {
-            match net.status(i).await {
-                Some(s) if s["peers"].as_array().map(|p| p.len()).unwrap_or(0) == 3 => {}
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue 'outer;
-                }
-            }
-        }
-        break;
-    }
-    net
-}
-
-fn keys_dir(net: &Net) -> std::path::PathBuf {
-    net.dir.path().join("net")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let mut net = start_net().await;
     let chain = net.chain.clone();
-    let kd = keys_dir(&net);
+    let kd = net.keys_dir();
     let issuer = |m: &str| {
         KeyFile::read(&kd.join("keys").join(m).join("issuer.key"), None)
             .expect("issuer key")
@@ -478,7 +291,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
 async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
     let mut net = start_net().await;
     let chain = net.chain.clone();
-    let kd = keys_dir(&net);
+    let kd = net.keys_dir();
     let op_key = KeyFile::read(&kd.join("keys/operator-a/issuer.key"), None)
         .expect("issuer key")
         .1;

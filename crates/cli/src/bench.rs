@@ -6,7 +6,7 @@ use crate::local::{init_free, LocalNet};
 use crate::txbuild::{random_id, read_key, sign};
 use crate::Target;
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use settlenet_crypto::Keypair;
 use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};
 use std::collections::HashMap;
@@ -33,6 +33,16 @@ pub struct BenchArgs {
     /// Seconds to wait for the last transfer to become final.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Another measurement instead of throughput.
+    #[command(subcommand)]
+    pub what: Option<BenchCmd>,
+}
+
+/// Other benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Time a replica down since height 0 takes to catch up N blocks by state transfer.
+    Catchup(crate::catchup::CatchupArgs),
 }
 
 struct Watch {
@@ -43,6 +53,12 @@ struct Watch {
 }
 
 pub async fn run(a: BenchArgs, target: &Target, json: bool) -> Result<()> {
+    if let Some(BenchCmd::Catchup(c)) = &a.what {
+        if target.testnet.is_some() {
+            bail!("bench catchup runs its own local network; --testnet is not supported");
+        }
+        return crate::catchup::run(c, json).await;
+    }
     let (dir, _tmp, mut net) = match &target.testnet {
         Some(dir) => (dir.clone(), None, None),
         None => {

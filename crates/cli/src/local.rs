@@ -54,6 +54,36 @@ impl LocalNet {
             .with_context(|| format!("starting {}", self.nodes[i].name))
     }
 
+    /// Stop node `i` (SIGTERM, then SIGKILL after 10 s); a stopped node stays stopped.
+    pub fn stop_node(&mut self, i: usize) {
+        if let Some(mut child) = self.children.get_mut(i).and_then(Option::take) {
+            terminate(&child);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    _ => {
+                        child.kill().ok();
+                        child.wait().ok();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Start node `i` again (from its own data directory) if it is stopped.
+    pub fn start_node(&mut self, i: usize, log_filter: &str) -> Result<()> {
+        if self.children.get(i).is_some_and(Option::is_none) {
+            let child = self.spawn(i, log_filter)?;
+            self.children[i] = Some(child);
+        }
+        Ok(())
+    }
+
     /// Clients for every node.
     pub fn clients(&self) -> Result<Vec<Client>> {
         self.nodes.iter().map(|n| Client::new(&n.api)).collect()

@@ -14,6 +14,7 @@ macro_rules! say {
 }
 
 mod bench;
+mod catchup;
 mod client;
 mod commands;
 mod demo;

@@ -10,7 +10,7 @@
 //! final blocks with their commit certificates, catch-up requests, evidence, log writes,
 //! timers, stable checkpoints). There is no I/O, clock, randomness or async here: the same
 //! inputs always give the same outputs, so the engine runs unchanged in the node and in
-//! seeded simulations (`tests/simulation.rs`, `tests/chaos.rs`).
+//! seeded simulations (`tests/simulation.rs`, and the cluster simulator `crates/sim`).
 //!
 //! ## Design
 //! Normal case for one height `h` in view `v` with n = 4 (primary 0, quorum 3):
@@ -92,6 +92,12 @@
 //! - **Validation is the node's**: a backup PREPAREs a fresh proposal only after
 //!   [`Output::VerifyProposal`] is answered valid; blocks carried by a valid NEW-VIEW need no
 //!   verdict (a quorum prepared them, or they are null blocks).
+//! - **Consensus time** ([`check_proposal_time`], pure): the node refuses a fresh proposal
+//!   whose stamp is not strictly between the times this replica accepted around it
+//!   ([`Replica::accepted_times_around`] and its committed chain) or is more than its
+//!   configured skew from its clock, either way. NEW-VIEW re-proposals and null blocks never
+//!   reach `VerifyProposal`, so they are exempt (a re-proposal keeps its original, possibly
+//!   old, stamp; a null block has none).
 //! - **Bad input** is an `Err` inside, a dropped message and a counter in [`ReplicaStats`]
 //!   outside; never a panic.
 //!
@@ -156,6 +162,9 @@
 //!   verification.
 //! - `replica.rs`: [`Replica`], [`Input`], [`Output`], [`WalEntry`], [`ReplicaStats`],
 //!   [`null_block`].
+//! - `time.rs`: consensus time: [`check_proposal_time`] (the rule a fresh proposal's stamp
+//!   must pass: strictly increasing, within a skew of the replica's clock either way),
+//!   [`next_proposal_time`].
 //! - `error.rs`: [`ConsensusError`].
 
 #![warn(missing_docs)]
@@ -163,6 +172,7 @@
 mod error;
 mod message;
 mod replica;
+mod time;
 
 pub use error::ConsensusError;
 pub use message::{
@@ -175,6 +185,7 @@ pub use replica::{
     TimerKind, WalEntry, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_TIMEOUT_MS_MAX,
     DEFAULT_VIEW_TIMEOUT_MS_MIN, MAX_CHECKPOINT_INTERVAL, MAX_IN_FLIGHT_LIMIT,
 };
+pub use time::{check_proposal_time, next_proposal_time, TimeBounds, TimeError};
 
 #[cfg(test)]
 mod tests;

@@ -762,6 +762,52 @@ impl Replica {
             .then_some(self.next_proposal)
     }
 
+    /// Consensus time around `height` in the current view, for the node's
+    /// [`check_proposal_time`](crate::check_proposal_time) and its own proposals' stamps: the
+    /// largest timestamp of a block this replica accepted below `height`, and the smallest
+    /// above it. "Accepted" means a pre-prepare taken from the primary (its node's verdict
+    /// pending or valid, not refused), a block re-proposed by the installed NEW-VIEW, or this
+    /// replica's own proposal. Null blocks (timestamp 0) carry no time and are skipped. At most
+    /// 2L slots are scanned.
+    pub fn accepted_times_around(&self, height: Height) -> (Option<u64>, Option<u64>) {
+        let mut below: Option<u64> = None;
+        let mut above: Option<u64> = None;
+        for ((h, view), slot) in &self.slots {
+            if *view != self.view || *h == height || slot.verdict == Verdict::Invalid {
+                continue;
+            }
+            let Some(SignedMessage {
+                payload: Payload::PrePrepare { block, .. },
+                ..
+            }) = &slot.pre_prepare
+            else {
+                continue;
+            };
+            if is_null(block) {
+                continue;
+            }
+            let ts = block.header.timestamp_ms;
+            if *h < height {
+                below = Some(below.map_or(ts, |b| b.max(ts)));
+            } else {
+                above = Some(above.map_or(ts, |a| a.min(ts)));
+            }
+        }
+        (below, above)
+    }
+
+    /// Whether the block at `height` is settled for this replica in the current view: committed
+    /// (or installed by state transfer), or its pre-prepare accepted and not refused by the
+    /// node (re-proposals and own proposals included). The node checks a pipelined proposal's
+    /// time only once the height below it is settled, so the check sees the block it follows.
+    pub fn has_accepted(&self, height: Height) -> bool {
+        height <= self.last_committed
+            || self
+                .slots
+                .get(&(height, self.view))
+                .is_some_and(|s| s.pre_prepare.is_some() && s.verdict != Verdict::Invalid)
+    }
+
     /// Counters: dropped messages by reason, commits, evidence, ...
     pub fn stats(&self) -> ReplicaStats {
         self.stats.clone()
@@ -1893,10 +1939,13 @@ impl Replica {
             slot.verdict = Verdict::Valid;
             self.slots.insert((height, view), slot);
         }
-        self.next_proposal = self
-            .next_proposal
-            .max(top.next())
-            .max(self.last_committed.next());
+        // The new primary proposes above O (PBFT: from max-s + 1), whatever it proposed in an
+        // earlier view: heights above O were prepared by no quorum member, so they are free in
+        // this view. Keeping an older, higher `next_proposal` here would leave those heights
+        // unproposed by every primary that had proposed them before: a livelock (found by the
+        // simulator, `settlenet-sim --n 4 --seed-start 967`). Our own PRE-PREPAREs of this view
+        // are replayed after this NEW-VIEW (the log is replayed oldest first) and raise it again.
+        self.next_proposal = top.next().max(self.last_committed.next());
         (start, top)
     }
 

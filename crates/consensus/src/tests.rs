@@ -1462,11 +1462,66 @@ fn new_primary_reproposes_prepared_blocks_and_fills_gaps_with_null_blocks() {
         out.first(),
         Some(Output::Persist(WalEntry::NewView(_)))
     ));
+    // Consensus time: the re-proposed blocks count for the next fresh proposal's bounds, the
+    // null block does not (it carries no time).
+    assert_eq!(
+        backup.accepted_times_around(Height(4)),
+        (Some(b3_old.header.timestamp_ms), None)
+    );
+    assert_eq!(
+        backup.accepted_times_around(Height(2)),
+        (
+            Some(b1.header.timestamp_ms),
+            Some(b3_old.header.timestamp_ms)
+        )
+    );
+    assert_eq!(
+        r.accepted_times_around(Height(4)),
+        (Some(b3_old.header.timestamp_ms), None)
+    );
     // A fresh PRE-PREPARE for a height O decided is refused.
     let fresh = fx.pre_prepare(1, 1, &block(3, 9, 0));
     assert!(step(&mut backup, msg(&fresh))
         .iter()
         .all(|o| matches!(o, Output::Evidence { .. })));
+}
+
+#[test]
+fn a_new_primary_proposes_above_o_even_if_it_proposed_higher_before() {
+    // Replica 1 proposes heights 1..=3 as primary of view 1; none prepares. Views 2..=4 fail;
+    // in view 5 it is primary again and O is empty: heights 1..=3 are free in view 5 and it
+    // must propose from 1. (It kept `next_proposal` 4 here before: with every primary in the
+    // same state, nobody could propose again; found by settlenet-sim.)
+    let fx = fixture(4);
+    let mut r = fx.vc_replica(1, 1);
+    for h in 1..=3 {
+        let out = step_all(&mut r, Input::Propose(block(h, 10 + h, 0)));
+        assert!(!broadcasts(&out).is_empty(), "height {h}: {out:?}");
+    }
+    assert_eq!(r.next_proposal_height(), Some(Height(4)));
+    let vcs: Vec<SignedMessage> = [0u16, 2]
+        .iter()
+        .map(|from| fx.view_change(*from, 5, CheckpointProof::genesis(), vec![]))
+        .collect();
+    let mut out = Vec::new();
+    for m in &vcs {
+        out = step_all(&mut r, msg(m));
+    }
+    assert_eq!(r.view(), View(5));
+    assert!(r.is_active(), "{out:?}");
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Broadcast(m)
+            if matches!(m.payload, Payload::NewView(_)))),
+        "{out:?}"
+    );
+    assert_eq!(r.next_proposal_height(), Some(Height(1)));
+    let out = step_all(&mut r, Input::Propose(block(1, 99, 0)));
+    assert!(
+        broadcasts(&out)
+            .iter()
+            .any(|m| m.payload.view() == View(5) && m.payload.height() == Height(1)),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -1743,4 +1798,33 @@ fn persist_always_precedes_messages_in_a_step() {
         "{out:?}"
     );
     assert!(matches!(out.get(1), Some(Output::Broadcast(_))), "{out:?}");
+}
+
+#[test]
+fn accepted_times_around_a_height_follow_the_pipeline_and_skip_refused_blocks() {
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    assert_eq!(r.accepted_times_around(Height(1)), (None, None));
+    let b1 = block(1, 10, 1);
+    let b2 = block(2, 20, 1);
+    let b3 = block(3, 30, 1);
+    // Pre-prepares arrive out of order; verdicts are still pending: they count.
+    step(&mut r, msg(&fx.pre_prepare(0, 0, &b1)));
+    step(&mut r, msg(&fx.pre_prepare(0, 0, &b3)));
+    assert_eq!(
+        r.accepted_times_around(Height(2)),
+        (Some(1_010), Some(1_030))
+    );
+    step(&mut r, msg(&fx.pre_prepare(0, 0, &b2)));
+    assert_eq!(r.accepted_times_around(Height(4)), (Some(1_030), None));
+    assert_eq!(r.accepted_times_around(Height(1)), (None, Some(1_020)));
+    assert!(r.has_accepted(Height(0)));
+    assert!(r.has_accepted(Height(3)));
+    assert!(!r.has_accepted(Height(4)));
+    // A block the node refused does not bound anything.
+    step(&mut r, verdict(&b3, false));
+    assert!(!r.has_accepted(Height(3)));
+    assert_eq!(r.accepted_times_around(Height(4)), (Some(1_020), None));
+    step(&mut r, verdict(&b1, true));
+    assert_eq!(r.accepted_times_around(Height(2)), (Some(1_010), None));
 }

@@ -281,7 +281,7 @@ impl Sim {
                 self.schedule(delay, Event::Sync { to: i });
             }
             // This simulator runs the normal case with a fixed view and no crashes: it never
-            // fires timers, keeps no log, and does not execute (see tests/chaos.rs for those).
+            // fires timers, keeps no log, and does not execute (see crates/sim for those).
             Output::Persist(_)
             | Output::SetTimer { .. }
             | Output::CancelTimer(_)

@@ -5,6 +5,7 @@
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 
 use crate::core::{ApiCommand, SubmitOutcome};
+use crate::evidence::EvidenceRecord;
 use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -74,6 +75,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(tx_status))
         .route("/v1/accounts/{id}", get(account))
+        .route("/v1/evidence", get(evidence))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -95,6 +97,7 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
         "last_block_time_ms": st.last_block_time_ms,
         "state_root": st.state_root,
         "view": st.view,
+        "stable_checkpoint": st.stable_checkpoint,
         "primary": st.primary,
         "peers": st.peers,
         "mempool": st.mempool,
@@ -102,6 +105,18 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
         "validators": s.genesis.n(),
         "counters": s.shared.counters.to_json(),
     }))
+}
+
+/// Every stored equivocation record (at most `EVIDENCE_MAX`), by validator, kind, view, height.
+async fn evidence(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let entries = s.store.evidence_entries().map_err(internal)?;
+    let mut list = Vec::with_capacity(entries.len());
+    for (key, bytes) in entries {
+        let record: EvidenceRecord = settlenet_types::decode("evidence record", &bytes)
+            .map_err(|e| internal(format!("stored evidence {}: {e}", hex::encode(&key))))?;
+        list.push(crate::evidence::render(&s.genesis, &record));
+    }
+    Ok(Json(json!({"count": list.len(), "evidence": list})))
 }
 
 async fn genesis(State(s): State<ApiState>) -> Json<Genesis> {

@@ -14,14 +14,18 @@ mod snapshot;
 
 use crate::clock::now_ms;
 use crate::config::SyncConfig;
+use crate::evidence::{kind_name, EvidenceRecord, EVIDENCE_MAX, EVIDENCE_VERSION};
 use crate::mempool::{AddError, Mempool};
 use crate::shared::{Counters, Shared, StatusSnapshot};
 use crate::wire::{Request, Response, Wire, GOSSIP_MAX_TXS, SYNC_MAX_BLOCKS};
 use anyhow::{anyhow, Context, Result};
-use settlenet_consensus::{Input, Output, Replica, SignedMessage, TimerKind, WalEntry};
+use settlenet_consensus::{
+    check_proposal_time, next_proposal_time, Input, Output, Replica, SignedMessage, TimeBounds,
+    TimerKind, WalEntry,
+};
 use settlenet_ledger::{Ledger, TxRecord};
 use settlenet_net::{NetEvent, NetHandle, PeerId};
-use settlenet_storage::{BlockWrite, Store};
+use settlenet_storage::{BlockWrite, EvidencePut, Store};
 use settlenet_types::{
     encode, Block, BlockHeader, CommitCertificate, Genesis, Hash, Height, ReplicaId,
     SignedTransaction, StoredBlock, TxId, View,
@@ -154,8 +158,9 @@ pub struct Core {
     connected: std::collections::BTreeSet<ReplicaId>,
     /// Transactions accepted from our API, to gossip on the next tick.
     gossip_buf: Vec<SignedTransaction>,
-    /// Proposals waiting until our ledger reaches their `state_height` (bounded).
-    deferred: Vec<(View, Block)>,
+    /// Proposals waiting until our ledger reaches their `state_height` (bounded), with the
+    /// time (our clock, ms) their PRE-PREPARE arrived: consensus time is judged at arrival.
+    deferred: Vec<(View, Block, u64)>,
     /// Proposals whose signatures are being checked: (height, hash) -> block.
     checking: BTreeMap<(Height, Hash), ()>,
     /// Recent state roots by height, for checking proposals' lagged roots (bounded).
@@ -254,6 +259,7 @@ impl Core {
             state_root: self.ledger.state_root(),
             last_block_time_ms: self.last_block_time_ms,
             view: self.replica.view(),
+            stable_checkpoint: self.replica.stable_checkpoint(),
             primary,
             peers,
             mempool: self.mempool.len(),
@@ -620,9 +626,14 @@ impl Core {
             if txs.is_empty() {
                 return Ok(());
             }
-            let timestamp_ms = now
-                .max(self.last_proposed_ms + 1)
-                .max(self.last_block_time_ms + 1);
+            // After everything we know below this height (committed, in flight, re-proposed by
+            // a NEW-VIEW with a faster clock's stamp), so backups find it strictly increasing.
+            let (below, _) = self.replica.accepted_times_around(height);
+            let previous = below
+                .unwrap_or(0)
+                .max(self.last_block_time_ms)
+                .max(self.last_proposed_ms);
+            let timestamp_ms = next_proposal_time(now, previous);
             self.last_proposed_ms = timestamp_ms;
             let header = BlockHeader {
                 version: settlenet_types::block::BLOCK_VERSION,
@@ -649,9 +660,35 @@ impl Core {
         self.drain(out)?;
         if self.replica.view() != view {
             info!(view = %self.replica.view(), primary = %self.name_of(self.replica.primary()), "entered a new view");
+            self.on_view_changed();
             self.publish_status();
         }
         Ok(())
+    }
+
+    /// A new view: transactions of our uncommitted proposals become proposable again, and a
+    /// backup hands its oldest pending transactions (at most one gossip batch) to the new
+    /// primary, which may not have them (it was down when they were gossiped, for example).
+    fn on_view_changed(&mut self) {
+        self.mempool.requeue_proposed();
+        if self.replica.is_primary() {
+            return;
+        }
+        let pending = self.mempool.oldest_unproposed(GOSSIP_MAX_TXS);
+        if pending.is_empty() {
+            return;
+        }
+        let Some(peer) = self
+            .peers
+            .get(usize::from(self.replica.primary().0))
+            .copied()
+        else {
+            return;
+        };
+        match encode("wire message", &Wire::Txs(pending)) {
+            Ok(bytes) => self.net_out(Some(peer), bytes),
+            Err(e) => error!("cannot encode pending transactions for the new primary: {e}"),
+        }
     }
 
     /// Carry out outputs in order; handling one may produce more (e.g. a commit unblocks a
@@ -670,7 +707,11 @@ impl Core {
         match o {
             Output::Broadcast(m) => self.send_consensus(None, m),
             Output::Send { to, message } => self.send_consensus(Some(to), message),
-            Output::VerifyProposal { view, block } => self.verify_proposal(view, block, more),
+            Output::VerifyProposal { view, block } => {
+                self.verify_proposal(view, block, now_ms(), more);
+                // The block above it may have been waiting for this one.
+                self.recheck_deferred(more);
+            }
             Output::Committed { block, certificate } => {
                 if let Some((height, state_root)) = self.execute(block, certificate, false)? {
                     let mut out = Vec::new();
@@ -695,6 +736,7 @@ impl Core {
                 info!(%height, root = %state_root, "stable checkpoint");
                 self.truncate_wal(height)?;
                 self.snapshot_on_stable(height, state_root, proof);
+                self.publish_status();
             }
             Output::Behind { height } => {
                 if height > self.sync_target {
@@ -706,17 +748,46 @@ impl Core {
                 replica,
                 first,
                 second,
-            } => {
-                Counters::inc(&self.shared.counters.evidence);
-                warn!(
-                    validator = %self.name_of(replica),
-                    kind = ?first.payload.kind(),
-                    view = %first.payload.view(),
-                    height = %first.payload.height(),
-                    first = ?first.payload.block_hash().ok(),
-                    second = ?second.payload.block_hash().ok(),
-                    "EVIDENCE: conflicting signed messages from one validator"
-                );
+            } => self.keep_evidence(replica, first, second)?,
+        }
+        Ok(())
+    }
+
+    /// Count, log and store (synced, first report per conflict, bounded) a validator's two
+    /// conflicting signed messages. A failed write stops the node like any other.
+    fn keep_evidence(
+        &mut self,
+        replica: ReplicaId,
+        first: SignedMessage,
+        second: SignedMessage,
+    ) -> Result<()> {
+        Counters::inc(&self.shared.counters.evidence);
+        let record = EvidenceRecord {
+            version: EVIDENCE_VERSION,
+            validator: replica,
+            first,
+            second,
+            first_seen_ms: now_ms(),
+        };
+        warn!(
+            validator = %self.name_of(replica),
+            kind = kind_name(record.kind()),
+            view = %record.view(),
+            height = %record.height(),
+            first = ?record.first.payload.block_hash().ok(),
+            second = ?record.second.payload.block_hash().ok(),
+            "EVIDENCE: conflicting signed messages from one validator"
+        );
+        let bytes = encode("evidence record", &record)?;
+        let put = self
+            .store
+            .evidence_put(&record.key(), &bytes, EVIDENCE_MAX)
+            .context("FATAL: cannot write evidence; stopping the node")?;
+        match put {
+            EvidencePut::Stored => Counters::inc(&self.shared.counters.evidence_stored),
+            EvidencePut::Duplicate => {}
+            EvidencePut::Full => {
+                warn!("evidence store is full ({EVIDENCE_MAX} records): this report is not kept")
             }
         }
         Ok(())
@@ -803,7 +874,14 @@ impl Core {
 
     /// Check a proposal before preparing it: chain, proposer, timestamp, lagged state root, and
     /// (off-task) every transaction signature not already verified by our mempool.
-    fn verify_proposal(&mut self, view: View, block: Block, more: &mut Vec<Output>) {
+    /// `received_ms` is our clock when its PRE-PREPARE arrived.
+    fn verify_proposal(
+        &mut self,
+        view: View,
+        block: Block,
+        received_ms: u64,
+        more: &mut Vec<Output>,
+    ) {
         let h = &block.header;
         let hash = match h.hash() {
             Ok(x) => x,
@@ -812,15 +890,15 @@ impl Core {
                 return;
             }
         };
-        if h.state_height > self.ledger.height() {
+        if !self.ready_to_verify(&block) {
             if self.deferred.len() < DEFERRED_MAX {
-                self.deferred.push((view, block));
+                self.deferred.push((view, block, received_ms));
             } else {
                 warn!(height = %h.height, "too many proposals waiting for execution; dropping one");
             }
             return;
         }
-        let static_check = self.check_header(h);
+        let static_check = self.check_header(h, received_ms);
         if let Err(reason) = static_check {
             Counters::inc(&self.shared.counters.proposals_refused);
             warn!(height = %h.height, %hash, "refusing proposal: {reason}");
@@ -874,7 +952,7 @@ impl Core {
         });
     }
 
-    fn check_header(&self, h: &BlockHeader) -> std::result::Result<(), String> {
+    fn check_header(&self, h: &BlockHeader, received_ms: u64) -> std::result::Result<(), String> {
         if h.chain_id != self.genesis.chain_id {
             return Err(format!("chain id {:?}", h.chain_id));
         }
@@ -884,21 +962,18 @@ impl Core {
         if h.proposer != self.replica.primary() {
             return Err(format!("proposer {} is not the primary", h.proposer));
         }
-        let now = now_ms();
-        if h.timestamp_ms > now + self.max_clock_skew_ms {
-            return Err(format!(
-                "timestamp {} is {} ms in our future (max skew {} ms)",
-                h.timestamp_ms,
-                h.timestamp_ms - now,
-                self.max_clock_skew_ms
-            ));
-        }
-        if h.height == self.ledger.height().next() && h.timestamp_ms <= self.last_block_time_ms {
-            return Err(format!(
-                "timestamp {} is not after the previous block's {}",
-                h.timestamp_ms, self.last_block_time_ms
-            ));
-        }
+        // Consensus time (settlenet_consensus::check_proposal_time): strictly after what we
+        // committed and accepted below this height, before what we accepted above it, and within
+        // the skew of our clock when the PRE-PREPARE arrived. Re-proposals and null blocks
+        // never come here (a NEW-VIEW carries them), so they are exempt.
+        let (below, above) = self.replica.accepted_times_around(h.height);
+        let bounds = TimeBounds {
+            now_ms: received_ms,
+            max_skew_ms: self.max_clock_skew_ms,
+            previous_ms: below.map_or(self.last_block_time_ms, |b| b.max(self.last_block_time_ms)),
+            next_ms: above,
+        };
+        check_proposal_time(h.timestamp_ms, &bounds).map_err(|e| e.to_string())?;
         let ours = match self.roots.get(&h.state_height) {
             Some(r) => *r,
             None => match self.store.block(h.state_height) {
@@ -916,17 +991,29 @@ impl Core {
         Ok(())
     }
 
+    /// A proposal is checked once we have executed its lagged state height (to compare roots)
+    /// and hold the block below it (committed, or accepted in this view: its time bounds this
+    /// one's, see `check_header`).
+    fn ready_to_verify(&self, block: &Block) -> bool {
+        let h = &block.header;
+        let below = Height(h.height.0.saturating_sub(1));
+        h.state_height <= self.ledger.height()
+            && (below <= self.ledger.height() || self.replica.has_accepted(below))
+    }
+
     fn recheck_deferred(&mut self, more: &mut Vec<Output>) {
+        // Proposals of views we left will not be voted on.
+        let view = self.replica.view();
+        self.deferred.retain(|(v, _, _)| *v >= view);
         if self.deferred.is_empty() {
             return;
         }
-        let height = self.ledger.height();
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
             .into_iter()
-            .partition(|(_, b)| b.header.state_height <= height);
+            .partition(|(_, b, _)| self.ready_to_verify(b));
         self.deferred = waiting;
-        for (view, block) in ready {
-            self.verify_proposal(view, block, more);
+        for (view, block, received_ms) in ready {
+            self.verify_proposal(view, block, received_ms, more);
         }
     }
 

@@ -43,6 +43,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod evidence;
 pub mod mempool;
 pub mod shared;
 pub mod testnet;
@@ -55,7 +56,7 @@ use settlenet_crypto::{KeyFile, KeyKind};
 use settlenet_ledger::{Account, Ledger, TxRecord};
 use settlenet_net::{Multiaddr, NetConfig, PeerId};
 use settlenet_storage::Store;
-use settlenet_types::{decode, encode, Hash, View};
+use settlenet_types::{decode, encode, Hash, Height, View};
 use shared::{Shared, StatusSnapshot};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -172,10 +173,34 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL
         );
     }
-    let (last_hash, last_time) = match store.block(height)? {
-        Some(b) => (b.hash, b.block.header.timestamp_ms),
-        None => (Hash::ZERO, genesis.genesis_time_ms),
+    let last_hash = match store.block(height)? {
+        Some(b) => b.hash,
+        None => Hash::ZERO,
     };
+    // Consensus time is the stamp of the last block that carries one: null blocks (view-change
+    // gap fillers, timestamp 0) are skipped; the genesis time before the first block. A store
+    // installed from a snapshot holds no block below its base: the walk stops there (if every
+    // block from the base up is null, the genesis time is the lower bound known).
+    let mut last_time = genesis.genesis_time_ms;
+    let mut h = height;
+    while h.0 > 0 {
+        match store.block(h)? {
+            Some(b) if !settlenet_consensus::is_null(&b.block) => {
+                last_time = last_time.max(b.block.header.timestamp_ms);
+                break;
+            }
+            Some(_) if h <= base_height => break,
+            Some(_) => h = Height(h.0 - 1),
+            None => bail!("the store has no block at height {h}, below its head {height}"),
+        }
+    }
+    if clock::offset_ms() != 0 {
+        tracing::warn!(
+            offset_ms = clock::offset_ms(),
+            "TEST HOOK: this node's clock is shifted by {} (never set it in production)",
+            clock::CLOCK_OFFSET_ENV
+        );
+    }
     info!(
         node = %config.name,
         %height,
@@ -255,6 +280,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             state_root: ledger.state_root(),
             last_block_time_ms: last_time,
             view: replica.view(),
+            stable_checkpoint: replica.stable_checkpoint(),
             primary: String::new(),
             peers: vec![],
             mempool: 0,
@@ -262,6 +288,10 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         }),
         counters: Default::default(),
     });
+    shared::Counters::set(
+        &shared.counters.evidence_stored,
+        store.evidence_count()? as u64,
+    );
     let (api_tx, api_rx) = tokio::sync::mpsc::channel(4096);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
 

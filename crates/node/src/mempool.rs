@@ -115,6 +115,37 @@ impl Mempool {
         out
     }
 
+    /// Make every transaction taken into a proposal of ours proposable again, ahead of the
+    /// others, oldest first: after a view change our uncommitted proposals of the old view are
+    /// gone (or re-proposed by the NEW-VIEW, in which case a second inclusion executes as a
+    /// duplicate and changes nothing).
+    pub fn requeue_proposed(&mut self) {
+        let mut back: Vec<(u64, TxId)> = self
+            .entries
+            .iter_mut()
+            .filter(|(_, e)| e.proposed)
+            .map(|(id, e)| {
+                e.proposed = false;
+                (e.arrived_ms, *id)
+            })
+            .collect();
+        back.sort_unstable();
+        for (_, id) in back.into_iter().rev() {
+            self.queue.push_front(id);
+        }
+    }
+
+    /// Up to `max` unproposed transactions, oldest first (not marked).
+    pub fn oldest_unproposed(&self, max: usize) -> Vec<SignedTransaction> {
+        self.queue
+            .iter()
+            .filter_map(|id| self.entries.get(id))
+            .filter(|e| !e.proposed)
+            .take(max)
+            .map(|e| e.tx.clone())
+            .collect()
+    }
+
     /// Remove committed transactions.
     pub fn remove_committed<'a>(&mut self, ids: impl IntoIterator<Item = &'a TxId>) {
         for id in ids {
@@ -161,5 +192,23 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m.take_for_proposal(10).len(), 1);
         assert_eq!(m.oldest_unproposed_ms(), None);
+    }
+
+    #[test]
+    fn proposed_transactions_are_requeued_first_after_a_view_change() {
+        let mut m = Mempool::new(10);
+        for n in 0..4u8 {
+            m.add(tx(n), 10 + u64::from(n)).expect("add");
+        }
+        let taken = m.take_for_proposal(2);
+        assert_eq!(taken, vec![tx(0), tx(1)]);
+        assert_eq!(m.oldest_unproposed(10), vec![tx(2), tx(3)]);
+        m.requeue_proposed();
+        assert_eq!(m.oldest_unproposed(10), vec![tx(0), tx(1), tx(2), tx(3)]);
+        assert_eq!(m.oldest_unproposed(1), vec![tx(0)]);
+        assert_eq!(m.oldest_unproposed_ms(), Some(10));
+        assert_eq!(m.take_for_proposal(10).len(), 4);
+        // Nothing proposed twice without a requeue.
+        assert!(m.take_for_proposal(10).is_empty());
     }
 }

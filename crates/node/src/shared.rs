@@ -18,6 +18,8 @@ pub struct StatusSnapshot {
     pub last_block_time_ms: u64,
     /// Current PBFT view.
     pub view: View,
+    /// Height of the last stable checkpoint (0 before the first): the replica's low watermark.
+    pub stable_checkpoint: Height,
     /// Name of the current primary.
     pub primary: String,
     /// Names of connected validator peers.
@@ -46,7 +48,8 @@ pub struct Counters {
     pub peers_refused: AtomicU64,
     /// Proposals this node refused to prepare.
     pub proposals_refused: AtomicU64,
-    /// Conflicting signed messages seen (equivocation evidence).
+    /// Conflicting signed messages reported by the replica since this process started
+    /// (equivocation evidence).
     pub evidence: AtomicU64,
     /// State snapshots installed from peers.
     pub snapshots_installed: AtomicU64,
@@ -54,12 +57,19 @@ pub struct Counters {
     pub snapshots_refused: AtomicU64,
     /// Snapshot chunks served to peers.
     pub snapshot_chunks_served: AtomicU64,
+    /// Evidence records in the store (`GET /v1/evidence`), across restarts.
+    pub evidence_stored: AtomicU64,
 }
 
 impl Counters {
     /// Add one.
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Set to n (a count loaded at start).
+    pub fn set(c: &AtomicU64, n: u64) {
+        c.store(n, Ordering::Relaxed);
     }
 
     /// Add n.
@@ -82,6 +92,7 @@ impl Counters {
             "snapshots_installed": g(&self.snapshots_installed),
             "snapshots_refused": g(&self.snapshots_refused),
             "snapshot_chunks_served": g(&self.snapshot_chunks_served),
+            "evidence_stored": g(&self.evidence_stored),
         })
     }
 }

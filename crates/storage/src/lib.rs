@@ -20,6 +20,8 @@
 //! accounts     account id (16 bytes)       -> encoded account (opaque)
 //! records      tx id (16 bytes)            -> encoded tx record (opaque)
 //! wal          opaque key                  -> opaque value (consensus write-ahead log)
+//! evidence     opaque key                  -> opaque value (equivocation evidence; first kept,
+//!                                             bounded by the writer's `max`, synced)
 //! ```
 //! Heights are big-endian so that iterating `blocks` visits heights in order. Every value this
 //! crate interprets is in the canonical encoding (`settlenet_types::encode`); one that does not
@@ -42,8 +44,10 @@
 //!   kernel crash**. This is the usual trade for a BFT replica: committed blocks are held by at
 //!   least 2f+1 replicas and a replica that lost its tail re-fetches it from its peers. An fsync per
 //!   block would cap throughput at the disk's sync rate.
-//! - `init_genesis`, the store identity (format version, genesis hash) and every consensus WAL
-//!   write (`wal_put`, `wal_delete`) use `sync = true`: a replica must never forget a vote it sent.
+//! - `init_genesis`, the store identity (format version, genesis hash), every consensus WAL
+//!   write (`wal_put`, `wal_delete`) and every evidence record (`evidence_put`) use
+//!   `sync = true`: a replica must never forget a vote it sent, nor the proof that a validator
+//!   lied.
 //!   Because RocksDB has a single write-ahead log, a synced write also makes every earlier
 //!   unsynced block commit durable.
 //! - [`Store::flush`] writes memtables to SST files and syncs the WAL; call it on clean shutdown.
@@ -70,7 +74,7 @@ mod store;
 
 pub use error::StorageError;
 pub use store::{
-    BlockWrite, KeyValue, SnapshotWrite, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_META,
-    CF_RECORDS, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, META_BASE,
-    META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD,
+    BlockWrite, EvidencePut, KeyValue, SnapshotWrite, Store, CF_ACCOUNTS, CF_BLOCKS,
+    CF_BLOCK_INDEX, CF_EVIDENCE, CF_META, CF_RECORDS, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES,
+    FORMAT_VERSION, META_BASE, META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD,
 };

@@ -29,9 +29,15 @@ pub const CF_ACCOUNTS: &str = "accounts";
 pub const CF_RECORDS: &str = "records";
 /// Column family: opaque consensus write-ahead log entries.
 pub const CF_WAL: &str = "wal";
+/// Column family: opaque evidence key (the node's: validator, kind, view, height) -> opaque
+/// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
+pub const CF_EVIDENCE: &str = "evidence";
 
-/// Every column family the store opens, in a fixed order.
-pub const COLUMN_FAMILIES: [&str; 7] = [
+/// Every column family the store opens, in a fixed order. `evidence` came after format version
+/// 1 without a version bump: opening an older directory creates the missing family (nothing
+/// else changes); an older build refuses a directory that has it (RocksDB requires every
+/// family to be opened).
+pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -39,7 +45,20 @@ pub const COLUMN_FAMILIES: [&str; 7] = [
     CF_ACCOUNTS,
     CF_RECORDS,
     CF_WAL,
+    CF_EVIDENCE,
 ];
+
+/// What [`Store::evidence_put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidencePut {
+    /// Written (synced).
+    Stored,
+    /// A record under that key exists already: the first one is kept, nothing written.
+    Duplicate,
+    /// The family holds `max` records already: nothing written (the first ones are kept; they
+    /// are enough to act on, and a Byzantine validator cannot grow the disk without bound).
+    Full,
+}
 
 /// Meta key: the store format version (encoded `u32`).
 pub const META_FORMAT_VERSION: &[u8] = b"format_version";
@@ -588,6 +607,51 @@ impl Store {
     /// Every consensus write-ahead log entry, in key order.
     pub fn wal_entries(&self) -> Result<Vec<KeyValue>, StorageError> {
         self.scan(CF_WAL)
+    }
+
+    /// Keep an evidence record under `key` unless one is already there (the first is kept) or
+    /// `max` records are stored; written with sync, like the consensus WAL (evidence of a lying
+    /// validator must not be lost to a crash). The check and the write are serialised with
+    /// other head writers, so two concurrent calls cannot both pass the bound.
+    pub fn evidence_put(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        max: usize,
+    ) -> Result<EvidencePut, StorageError> {
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.get_raw(CF_EVIDENCE, key)?.is_some() {
+            return Ok(EvidencePut::Duplicate);
+        }
+        if self.evidence_count()? >= max {
+            return Ok(EvidencePut::Full);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_EVIDENCE)?, key, value);
+        self.write(batch, true, || format!("write evidence {}", hex(key)))?;
+        Ok(EvidencePut::Stored)
+    }
+
+    /// Every evidence record, in key order.
+    pub fn evidence_entries(&self) -> Result<Vec<KeyValue>, StorageError> {
+        self.scan(CF_EVIDENCE)
+    }
+
+    /// How many evidence records are stored (a scan of the keys: the family is small and
+    /// bounded by the writer).
+    pub fn evidence_count(&self) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_EVIDENCE)?, IteratorMode::Start)
+        {
+            item.map_err(|e| StorageError::db("scan column family evidence", e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Flush every column family's memtable to SST files and fsync the WAL: after this returns,

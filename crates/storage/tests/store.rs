@@ -2,8 +2,9 @@
 
 use rocksdb::{Options, DB};
 use settlenet_storage::{
-    BlockWrite, SnapshotWrite, StorageError, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX,
-    CF_META, CF_TX_INDEX, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD,
+    BlockWrite, EvidencePut, SnapshotWrite, StorageError, Store, CF_ACCOUNTS, CF_BLOCKS,
+    CF_BLOCK_INDEX, CF_META, CF_TX_INDEX, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION,
+    META_HEAD,
 };
 use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::{
@@ -570,6 +571,76 @@ fn consensus_wal_round_trips() {
     );
     // The consensus WAL does not touch the chain.
     assert!(store.is_fresh().expect("fresh"));
+}
+
+#[test]
+fn evidence_is_kept_once_bounded_and_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    assert_eq!(store.evidence_count().expect("count"), 0);
+    assert_eq!(
+        store
+            .evidence_put(b"v1/prepare/0/5", b"first", 3)
+            .expect("put"),
+        EvidencePut::Stored
+    );
+    // The first record under a key is kept.
+    assert_eq!(
+        store
+            .evidence_put(b"v1/prepare/0/5", b"second", 3)
+            .expect("put"),
+        EvidencePut::Duplicate
+    );
+    assert_eq!(
+        store.evidence_put(b"v2/commit/0/5", b"b", 3).expect("put"),
+        EvidencePut::Stored
+    );
+    assert_eq!(
+        store.evidence_put(b"v3/commit/1/9", b"c", 3).expect("put"),
+        EvidencePut::Stored
+    );
+    // Bounded: a fourth distinct key is not written.
+    assert_eq!(
+        store.evidence_put(b"v3/commit/2/9", b"d", 3).expect("put"),
+        EvidencePut::Full
+    );
+    assert_eq!(store.evidence_count().expect("count"), 3);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store.evidence_entries().expect("entries"),
+        vec![
+            (b"v1/prepare/0/5".to_vec(), b"first".to_vec()),
+            (b"v2/commit/0/5".to_vec(), b"b".to_vec()),
+            (b"v3/commit/1/9".to_vec(), b"c".to_vec()),
+        ]
+    );
+    // Evidence does not touch the chain.
+    assert!(store.is_fresh().expect("fresh"));
+}
+
+#[test]
+fn a_directory_without_the_evidence_family_opens() {
+    // A directory created before the `evidence` column family existed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let older: Vec<&str> = COLUMN_FAMILIES
+            .iter()
+            .copied()
+            .filter(|cf| *cf != "evidence")
+            .collect();
+        assert_eq!(older.len(), COLUMN_FAMILIES.len() - 1);
+        DB::open_cf(&opts, dir.path(), older).expect("older layout");
+    }
+    let store = open(dir.path());
+    assert_eq!(store.evidence_count().expect("count"), 0);
+    assert_eq!(
+        store.evidence_put(b"k", b"v", 10).expect("put"),
+        EvidencePut::Stored
+    );
 }
 
 const CRASH_DIR_ENV: &str = "SETTLENET_STORAGE_CRASH_DIR";

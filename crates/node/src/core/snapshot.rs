@@ -99,6 +99,9 @@ pub(super) enum Event {
     Fetched(std::result::Result<Box<Fetched>, String>),
 }
 
+/// A stable checkpoint: its height, its state root and the quorum of CHECKPOINT signatures.
+type ProvenCheckpoint = (Height, Hash, Vec<(ReplicaId, Signature)>);
+
 /// Snapshot state of the core: what it serves and what it is fetching.
 pub(super) struct Snapshots {
     config: SyncConfig,
@@ -107,7 +110,7 @@ pub(super) struct Snapshots {
     captured: BTreeMap<Height, Captured>,
     /// The latest stable checkpoint at a snapshot height, for a capture that comes after it
     /// (a replica can see a quorum of CHECKPOINTs before it executes the height itself).
-    proven: Option<(Height, Hash, Vec<(ReplicaId, Signature)>)>,
+    proven: Option<ProvenCheckpoint>,
     served: VecDeque<Served>,
     /// A fetch task is running.
     fetching: bool,
@@ -996,9 +999,7 @@ mod tests {
         let again = receive(&fx, m, &out).expect("accepted");
         assert_eq!(again.ledger.state_root(), fx.root);
         // One item over the limit cannot be split: refused, not looped on.
-        let err = encode_part(f.ledger.snapshot(), 8, &mut Vec::new())
-            .err()
-            .expect("refused");
+        let err = encode_part(f.ledger.snapshot(), 8, &mut Vec::new()).expect_err("refused");
         assert!(err.contains("over the chunk limit"), "{err}");
     }
 }

@@ -1,0 +1,73 @@
+//! # settlenet-sim
+//!
+//! ## Overview
+//! A deterministic simulator of a SettleNet cluster, for tests (dev-only, not published):
+//! n PBFT replicas (`settlenet_consensus::Replica`) and their ledgers
+//! (`settlenet_ledger::Ledger`) in one thread, driven by one seed. The network delays, drops,
+//! duplicates and reorders messages and partitions links (also in one direction only); honest
+//! replicas crash and restart from what they persisted; one Byzantine replica (running the
+//! honest code with its outgoing messages rewritten) equivocates as primary, stays silent,
+//! votes for wrong digests, replays old messages or spams high view numbers.
+//!
+//! ```text
+//!   seed ──▶ Scenario (faults) + Workload (signed transfers) + ChaCha8 rng
+//!                │
+//!   event queue (time, id) ──▶ Deliver / Verdict / Timer / Sync / Tick / Crash / Restart / Heal
+//!                │
+//!   Node i: Replica ──Output──▶ harness: send (via the faulty network), Persist to its WAL,
+//!           Ledger  ◀──────────  VerifyProposal (state root at state_height), Committed →
+//!           storage              apply_block → Executed{root}, Behind → state transfer
+//!                │
+//!   Checker ◀── every step: final blocks, state roots, votes, views
+//! ```
+//!
+//! ## Design
+//! - **The harness plays the node.** It checks proposals as `settlenet-node` does (a proposal
+//!   waits until the ledger reaches its `state_height`, and is refused if its `state_root` is
+//!   not ours there), executes committed blocks with [`settlenet_ledger::Ledger::apply_block`],
+//!   persists the changed accounts and records, reports `Executed { height, state_root }` with
+//!   the real root (so checkpoints carry it), does state transfer (certificates verified,
+//!   blocks executed) on `Behind` and periodically, and runs the view timers.
+//! - **Crash and restart as the node does.** A crash loses everything in memory; the restart
+//!   restores the ledger with `Ledger::restore` from the persisted accounts and records (its
+//!   root must equal the root the replica had) and the replica with `Replica::restore` from
+//!   its write-ahead log, which is truncated at every stable checkpoint by the node's rule
+//!   (votes at or below it go; only the latest VIEW-CHANGE, NEW-VIEW and checkpoint stay).
+//! - **Traffic.** Blocks carry real, really signed transactions ([`workload`]): wallet
+//!   creation, issue, transfers, some of which fail (insufficient funds, wrong signer, same
+//!   account, unknown wallet), retries of earlier ids (idempotent duplicates) and earlier ids
+//!   with another body.
+//! - **Deterministic.** One `ChaCha8Rng` per run, `BTreeMap`s only, simulated time; every event
+//!   is folded into a trace hash, so a seed replays exactly ([`Outcome::trace_hash`]).
+//!
+//! ## Checked (a failure is a [`SimError`] carrying the replay command)
+//! After every step, over honest replicas ([`check::Checker`]):
+//! - no two different blocks final at one height; every commit certificate verifies;
+//! - equal state roots at equal heights (every height, and every stable checkpoint);
+//! - money conserved after every block (`Ledger::totals` equals the genesis totals);
+//! - a replica's view never decreases (across restarts too);
+//! - no honest replica sends two different PRE-PREPAREs, PREPAREs or COMMITs for one
+//!   (view, height), even across a crash; every `Persist` of a step precedes its messages;
+//! - a restored ledger equals the one the replica had before the crash;
+//! - no honest replica reports evidence against an honest one.
+//!
+//! Liveness: after the chaos phase the network heals (no loss, no partitions, crashed
+//! replicas restarted, at most f faulty); a transaction submitted then, and
+//! [`scenario::AFTER_HEAL_HEIGHTS`] new heights, must be executed on every honest replica
+//! within [`scenario::AFTER_HEAL_MS`] of simulated time.
+//!
+//! ## Running it
+//! `cargo run --release -p settlenet-sim -- --seeds N --seed-start S [--n 4|7|both]`; a
+//! failing seed prints `cargo run --release -p settlenet-sim -- --n 4 --seed-start S --seeds 1
+//! --verbose`, which replays it with its trace.
+
+pub mod check;
+pub mod error;
+pub mod scenario;
+mod sim;
+pub mod workload;
+
+pub use check::Checker;
+pub use error::{replay_command, SimError, Violation};
+pub use scenario::{Byzantine, Scenario};
+pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Outcome, Sim, Summary};

@@ -1,0 +1,104 @@
+//! What one seed does: the faults of a run, all derived from `(n, seed)`.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Heights proposals may reach during the chaos phase (enough for several checkpoints).
+pub const CHAOS_HEIGHTS: u64 = 10;
+/// Simulated time of the chaos phase.
+pub const CHAOS_MS: u64 = 2_000;
+/// Heights that must commit on every honest replica after healing...
+pub const AFTER_HEAL_HEIGHTS: u64 = 4;
+/// ...within this much simulated time (the liveness bound).
+pub const AFTER_HEAL_MS: u64 = 40_000;
+
+/// How the one Byzantine replica of a run misbehaves. It runs the honest code; the simulator
+/// rewrites, withholds or adds to what it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Byzantine {
+    /// As primary, sends different blocks to different peers; as voter, different digests.
+    Equivocate,
+    /// Sends nothing.
+    Silent,
+    /// Votes for wrong digests (and proposes blocks other than the ones it logged).
+    WrongDigest,
+    /// Also resends its own old messages at random.
+    Replay,
+    /// Also sends validly signed VIEW-CHANGEs for huge views.
+    SpamViews,
+}
+
+impl Byzantine {
+    /// Every behaviour, in the order seeds pick them.
+    pub const ALL: [Byzantine; 5] = [
+        Byzantine::Equivocate,
+        Byzantine::Silent,
+        Byzantine::WrongDigest,
+        Byzantine::Replay,
+        Byzantine::SpamViews,
+    ];
+}
+
+/// The faults of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// Replicas (n = 3f + 1).
+    pub n: usize,
+    /// The Byzantine replica and its behaviour, if any (3 runs in 4).
+    pub byzantine: Option<(usize, Byzantine)>,
+    /// Honest replicas that crash (and restart from their log) during the chaos phase.
+    pub crashing: Vec<usize>,
+    /// Chance that a message is lost during the chaos phase.
+    pub drop_percent: u32,
+    /// Chance that a message is delivered twice.
+    pub duplicate_percent: u32,
+    /// Each copy is delayed uniformly in `1..=max_delay_ms` (so messages reorder).
+    pub max_delay_ms: u64,
+    /// Whether the chaos phase cuts links: three partitions isolating one replica each, half of
+    /// them in one direction only.
+    pub partitions: bool,
+}
+
+impl Scenario {
+    /// Everything is derived from `(n, seed)`, so a seed replays from the command line.
+    pub fn from_seed(n: usize, seed: u64) -> Scenario {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0000_0000);
+        let f = n.saturating_sub(1) / 3;
+        let byzantine = if rng.gen_range(0..4) > 0 {
+            let kind = Byzantine::ALL[rng.gen_range(0..Byzantine::ALL.len())];
+            Some((rng.gen_range(0..n), kind))
+        } else {
+            None
+        };
+        let budget = f.saturating_sub(usize::from(byzantine.is_some()));
+        let mut crashing = Vec::new();
+        // Crashes beyond f are fine for safety but not for liveness during chaos; with a
+        // Byzantine one, n = 4 still crashes one honest replica in half the runs (more than f
+        // faulty during chaos, only f after healing, when every crashed replica is back).
+        let crashes = if budget > 0 {
+            rng.gen_range(0..=budget)
+        } else {
+            usize::from(rng.gen_bool(0.5))
+        };
+        while crashing.len() < crashes.min(n.saturating_sub(1)) {
+            let c = rng.gen_range(0..n);
+            if Some(c) != byzantine.map(|b| b.0) && !crashing.contains(&c) {
+                crashing.push(c);
+            }
+        }
+        Scenario {
+            n,
+            byzantine,
+            crashing,
+            drop_percent: rng.gen_range(0..=15),
+            duplicate_percent: rng.gen_range(0..=10),
+            max_delay_ms: rng.gen_range(2..=25),
+            partitions: rng.gen_bool(0.5),
+        }
+    }
+
+    /// Faulty replicas tolerated.
+    pub fn f(&self) -> usize {
+        self.n.saturating_sub(1) / 3
+    }
+}

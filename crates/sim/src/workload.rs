@@ -1,0 +1,286 @@
+//! The simulated network's genesis and the client traffic its primaries propose.
+//!
+//! Two banks, each with an issuer key, settlement accounts funded at genesis and floats;
+//! [`WALLETS`] wallets (alternating issuers) created and funded by the first transactions of
+//! the catalogue, then transfers between them. Every transaction is signed for real by the key
+//! the ledger expects (or, on purpose, by a wrong one). Some fail (insufficient funds, same
+//! account, wrong signer, unknown wallet when a transfer lands before the wallet's creation),
+//! some are retries of earlier ids with the same body (idempotent duplicates) and some reuse an
+//! earlier id with another body (`exists_with_different_body`).
+
+use crate::error::Violation;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use settlenet_crypto::Keypair;
+use settlenet_types::genesis::GENESIS_VERSION;
+use settlenet_types::{
+    AccountId, Amount, ConsensusParams, Currency, CurrencyInfo, Genesis, GenesisAccount,
+    GenesisAccountKind, Member, MemberId, MemberKind, Operation, ReplicaId, Role,
+    SignedTransaction, StaffKey, Transaction, TxId, ValidatorInfo, TX_VERSION,
+};
+
+/// The simulated network's chain id.
+pub const CHAIN: &str = "sim-chain";
+/// Heights in flight at once.
+pub const MAX_IN_FLIGHT: u64 = 3;
+/// Wallets the workload opens.
+pub const WALLETS: usize = 6;
+/// Transfers in the catalogue (after the creations and issues).
+pub const TRANSFERS: usize = 36;
+/// Most transactions in one proposed block.
+pub const BLOCK_TXS_MAX: usize = 3;
+/// The two banks.
+const BANKS: [&str; 2] = ["bank-a", "bank-b"];
+
+/// The currency of every account.
+pub fn usd() -> Currency {
+    Currency(*b"USD")
+}
+
+/// Validator keys (fixed, so that a seed only chooses faults and traffic).
+pub fn validator_keys(n: usize) -> Vec<Keypair> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            Keypair::from_seed(seed)
+        })
+        .collect()
+}
+
+/// The issuer keys of the two banks, then the wallet owners' keys.
+fn client_keys() -> Vec<Keypair> {
+    (0..BANKS.len() + WALLETS)
+        .map(|i| Keypair::from_seed([0x40 + i as u8; 32]))
+        .collect()
+}
+
+/// Wallet `i`'s account id.
+pub fn wallet_id(i: usize) -> AccountId {
+    let mut id = [0u8; 16];
+    id[0] = 0xA0;
+    id[1] = i as u8;
+    id[15] = 1;
+    AccountId(id)
+}
+
+/// The genesis of `n` validators (run by bank-a) and the two banks' funded accounts.
+pub fn genesis(validators: &[Keypair]) -> Genesis {
+    let keys = client_keys();
+    let members = BANKS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Member {
+            id: MemberId(i as u16),
+            name: (*name).into(),
+            kind: MemberKind::Bank,
+            bic: None,
+            clearing_id: None,
+            staff: vec![StaffKey {
+                name: "issuer".into(),
+                public_key: keys[i].public(),
+                roles: vec![Role::Issuer],
+            }],
+        })
+        .collect();
+    let mut accounts = Vec::new();
+    for (i, name) in BANKS.iter().enumerate() {
+        accounts.push(GenesisAccount {
+            id: AccountId::derived("settlement", name, usd()),
+            kind: GenesisAccountKind::Settlement,
+            member: MemberId(i as u16),
+            currency: usd(),
+            balance: 1_000_000 * (i as u64 + 1),
+        });
+        accounts.push(GenesisAccount {
+            id: AccountId::derived("float", name, usd()),
+            kind: GenesisAccountKind::Float,
+            member: MemberId(i as u16),
+            currency: usd(),
+            balance: 0,
+        });
+    }
+    Genesis {
+        version: GENESIS_VERSION,
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 0,
+        currencies: vec![CurrencyInfo {
+            code: usd(),
+            exponent: 2,
+        }],
+        members,
+        validators: validators
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ValidatorInfo {
+                id: ReplicaId(i as u16),
+                name: format!("node{i}"),
+                member: MemberId(0),
+                public_key: k.public(),
+                peer_id: format!("peer{i}"),
+            })
+            .collect(),
+        accounts,
+        consensus: ConsensusParams {
+            max_in_flight: MAX_IN_FLIGHT,
+            ..ConsensusParams::default()
+        },
+    }
+}
+
+/// One transaction of the catalogue, unsigned: the key index that signs it and the operation.
+#[derive(Clone, Debug)]
+struct Entry {
+    id: TxId,
+    signer: usize,
+    op: Operation,
+}
+
+/// The client traffic of one run: a catalogue drawn from in order (a shared mempool), plus
+/// retries of what was drawn before.
+pub struct Workload {
+    keys: Vec<Keypair>,
+    catalogue: Vec<Entry>,
+    /// The next catalogue entry to propose.
+    cursor: usize,
+    /// Transactions drawn so far (for retries), signed.
+    drawn: Vec<(usize, SignedTransaction)>,
+}
+
+impl Workload {
+    /// The catalogue for one run; amounts, senders and receivers come from `rng`.
+    pub fn new(rng: &mut ChaCha8Rng) -> Workload {
+        let keys = client_keys();
+        let mut catalogue = Vec::new();
+        let mut next_id = 0u64;
+        let mut push = |signer: usize, op: Operation| {
+            next_id += 1;
+            let mut id = [0u8; 16];
+            id[0] = 0x51;
+            id[8..].copy_from_slice(&next_id.to_be_bytes());
+            catalogue.push(Entry {
+                id: TxId(id),
+                signer,
+                op,
+            });
+        };
+        let owner = |w: usize| BANKS.len() + w;
+        for w in 0..WALLETS {
+            push(
+                w % BANKS.len(),
+                Operation::CreateWallet {
+                    account: wallet_id(w),
+                    issuer: MemberId((w % BANKS.len()) as u16),
+                    owner: keys[owner(w)].public(),
+                    currency: usd(),
+                },
+            );
+        }
+        for w in 0..WALLETS {
+            push(
+                w % BANKS.len(),
+                Operation::Issue {
+                    wallet: wallet_id(w),
+                    amount: Amount(rng.gen_range(500..=5_000)),
+                },
+            );
+        }
+        for _ in 0..TRANSFERS {
+            let from = rng.gen_range(0..WALLETS);
+            // One in 20 to itself (same_account); one in 10 signed by another owner
+            // (forbidden_signer); amounts up to 3,000 overdraw some wallets (insufficient_funds).
+            let to = if rng.gen_range(0..20) == 0 {
+                from
+            } else {
+                (from + rng.gen_range(1..WALLETS)) % WALLETS
+            };
+            let signer = if rng.gen_range(0..10) == 0 {
+                owner((from + 1) % WALLETS)
+            } else {
+                owner(from)
+            };
+            push(
+                signer,
+                Operation::Transfer {
+                    from: wallet_id(from),
+                    to: wallet_id(to),
+                    amount: Amount(rng.gen_range(1..=3_000)),
+                },
+            );
+        }
+        Workload {
+            keys,
+            catalogue,
+            cursor: 0,
+            drawn: Vec::new(),
+        }
+    }
+
+    fn sign(&self, signer: usize, id: TxId, op: Operation) -> Result<SignedTransaction, Violation> {
+        let key = &self.keys[signer];
+        let tx = Transaction {
+            version: TX_VERSION,
+            chain_id: CHAIN.into(),
+            id,
+            signer: key.public(),
+            op,
+        };
+        let message = tx
+            .signing_message()
+            .map_err(|e| Violation::Harness(format!("signing a transaction: {e}")))?;
+        let signature = key.sign(&message);
+        Ok(SignedTransaction { tx, signature })
+    }
+
+    /// Up to [`BLOCK_TXS_MAX`] transactions for a proposal: mostly the next ones of the
+    /// catalogue, sometimes a retry of an earlier one (same body) or an earlier id with a
+    /// different amount.
+    pub fn draw(&mut self, rng: &mut ChaCha8Rng) -> Result<Vec<SignedTransaction>, Violation> {
+        let count = rng.gen_range(0..=BLOCK_TXS_MAX);
+        let mut txs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let roll = rng.gen_range(0..100);
+            if roll < 15 && !self.drawn.is_empty() {
+                let k = rng.gen_range(0..self.drawn.len());
+                txs.push(self.drawn[k].1.clone());
+            } else if roll < 20 && !self.drawn.is_empty() {
+                let k = rng.gen_range(0..self.drawn.len());
+                let (signer, old) = &self.drawn[k];
+                let op = match &old.tx.op {
+                    Operation::Transfer { from, to, amount } => Operation::Transfer {
+                        from: *from,
+                        to: *to,
+                        amount: Amount(amount.0 + 1),
+                    },
+                    Operation::Issue { wallet, amount } => Operation::Issue {
+                        wallet: *wallet,
+                        amount: Amount(amount.0 + 1),
+                    },
+                    other => other.clone(),
+                };
+                txs.push(self.sign(*signer, old.tx.id, op)?);
+            } else if let Some(entry) = self.catalogue.get(self.cursor).cloned() {
+                self.cursor += 1;
+                let stx = self.sign(entry.signer, entry.id, entry.op)?;
+                self.drawn.push((entry.signer, stx.clone()));
+                txs.push(stx);
+            }
+        }
+        Ok(txs)
+    }
+
+    /// A transfer submitted when the network heals (a fresh id, wallet 0 to wallet 1): the
+    /// liveness check waits until every honest ledger has executed it.
+    pub fn probe(&self) -> Result<SignedTransaction, Violation> {
+        let owner = BANKS.len();
+        self.sign(
+            owner,
+            TxId([0x99; 16]),
+            Operation::Transfer {
+                from: wallet_id(0),
+                to: wallet_id(1),
+                amount: Amount(1),
+            },
+        )
+    }
+}

@@ -1,0 +1,145 @@
+//! The simulator's own properties: determinism, a silent primary, and a checker that can fail.
+
+use settlenet_sim::{
+    check::VoteKind, replay_command, run_seed, run_seed_with, Byzantine, Checker, InjectedFault,
+    Options, Scenario, SimError, Violation,
+};
+use settlenet_types::{Hash, Height, View};
+
+#[test]
+fn a_seed_replays_exactly() {
+    for n in [4, 7] {
+        let a = run_seed(n, 7).expect("seed 7");
+        let b = run_seed(n, 7).expect("seed 7 again");
+        assert_eq!(a.trace_hash, b.trace_hash, "n={n}");
+        assert_eq!(a.steps, b.steps);
+        assert_eq!(a.sim_time_ms, b.sim_time_ms);
+        let c = run_seed(n, 8).expect("seed 8");
+        assert_ne!(a.trace_hash, c.trace_hash, "n={n}");
+    }
+}
+
+#[test]
+fn blocks_carry_transactions_that_succeed_fail_and_repeat() {
+    let mut ok = 0;
+    let mut failed = 0;
+    let mut duplicate = 0;
+    for seed in 0..20 {
+        let o = run_seed(4, seed).expect("seed");
+        ok += o.txs_ok;
+        failed += o.txs_failed;
+        duplicate += o.txs_duplicate;
+    }
+    assert!(
+        ok > 0 && failed > 0 && duplicate > 0,
+        "{ok} {failed} {duplicate}"
+    );
+}
+
+#[test]
+fn a_silent_primary_is_replaced() {
+    // Seeds whose scenario makes replica 0 (the first primary) silent: the view must change
+    // and work still commit.
+    for n in [4, 7] {
+        let mut found = 0;
+        for seed in 0..1_000 {
+            if Scenario::from_seed(n, seed).byzantine != Some((0, Byzantine::Silent)) {
+                continue;
+            }
+            let o = run_seed(n, seed).expect("silent primary seed");
+            assert!(o.view_changes > 0, "n={n} seed {seed}: no view change");
+            assert!(o.max_height > 0, "n={n} seed {seed}: nothing committed");
+            found += 1;
+            if found == 3 {
+                break;
+            }
+        }
+        assert_eq!(found, 3, "n={n}: not enough seeds with a silent primary");
+    }
+}
+
+#[test]
+fn the_checker_reports_two_blocks_final_at_one_height() {
+    let mut c = Checker::new();
+    let a = Hash([1; 32]);
+    let b = Hash([2; 32]);
+    assert_eq!(c.final_block(Height(3), a), Ok(true));
+    assert_eq!(c.final_block(Height(3), a), Ok(false));
+    assert_eq!(
+        c.final_block(Height(3), b),
+        Err(Violation::TwoBlocksFinal {
+            height: Height(3),
+            first: a,
+            second: b
+        })
+    );
+}
+
+#[test]
+fn the_checker_reports_divergent_roots_falling_views_and_double_votes() {
+    let mut c = Checker::new();
+    let a = Hash([1; 32]);
+    let b = Hash([2; 32]);
+    assert!(c.state_root(0, Height(5), a).is_ok());
+    assert!(c.state_root(1, Height(5), a).is_ok());
+    assert!(matches!(
+        c.state_root(2, Height(5), b),
+        Err(Violation::StateRootDiffers { replica: 2, .. })
+    ));
+    assert_eq!(c.view(1, View(4)), Ok(true));
+    assert_eq!(c.view(1, View(4)), Ok(false));
+    assert!(matches!(
+        c.view(1, View(3)),
+        Err(Violation::ViewDecreased { replica: 1, .. })
+    ));
+    assert!(c.vote(2, VoteKind::Commit, View(1), Height(2), a).is_ok());
+    assert!(c.vote(2, VoteKind::Prepare, View(1), Height(2), b).is_ok());
+    assert!(c.vote(3, VoteKind::Commit, View(1), Height(2), b).is_ok());
+    assert!(matches!(
+        c.vote(2, VoteKind::Commit, View(1), Height(2), b),
+        Err(Violation::TwoVotes { replica: 2, .. })
+    ));
+}
+
+#[test]
+fn a_failure_names_its_replay_command() {
+    let e = SimError {
+        n: 7,
+        seed: 42,
+        time_ms: 10,
+        scenario: Scenario::from_seed(7, 42),
+        violation: Violation::NoProgress {
+            detail: "test".into(),
+        },
+        trace: Vec::new(),
+    };
+    let text = e.to_string();
+    assert!(text.contains(&replay_command(7, 42)), "{text}");
+    assert!(replay_command(7, 42).contains("--n 7 --seed-start 42 --seeds 1"));
+}
+
+#[test]
+fn a_replica_whose_ledger_diverges_is_caught() {
+    // Plant a bug in the harness: replica 1 executes blocks without their transactions. Its
+    // state root must be reported as different at the first height whose transactions change
+    // anything (and the seed's failure names its replay command).
+    let mut caught = 0;
+    for seed in 0..20 {
+        let scenario = Scenario::from_seed(4, seed);
+        if scenario.byzantine.is_some_and(|(b, _)| b == 1) {
+            continue;
+        }
+        let options = Options {
+            trace: false,
+            fault: Some(InjectedFault::LedgerSkipsTransactions { replica: 1 }),
+        };
+        let e = run_seed_with(4, seed, options).expect_err("the divergence must be caught");
+        assert!(
+            matches!(e.violation, Violation::StateRootDiffers { .. }),
+            "seed {seed}: {e}"
+        );
+        assert!(e.to_string().contains(&replay_command(4, seed)));
+        caught += 1;
+    }
+    assert!(caught >= 10);
+}
