@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests (`tests/network.rs`, `tests/faults.rs`,
-//! `tests/payments.rs`, `tests/cli.rs`): a local network of real `settlenet node start`
-//! processes on loopback, its HTTP API, signed payments between two funded wallets, and running
-//! the `settlenet` binary as a person would.
+//! `tests/payments.rs`, `tests/cli.rs`, `tests/snapshot_sync.rs`): a local network of real
+//! `settlenet node start` processes on loopback, its HTTP API, signed payments between two funded
+//! wallets, and running the `settlenet` binary as a person would.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -72,6 +72,11 @@ impl Node {
     /// Resume a frozen process (SIGCONT).
     pub fn sigcont(&self) {
         self.signal("-CONT");
+    }
+
+    /// Everything the process wrote to its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.entry.home.join("node.log")).unwrap_or_default()
     }
 
     /// The node's RocksDB directory.
@@ -206,6 +211,24 @@ impl Net {
         }
     }
 
+    /// Wait until node `i` is at node `j`'s height with the same state root.
+    pub async fn wait_same_state(&self, i: usize, j: usize, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let (Some(a), Some(b)) = (self.status(i).await, self.status(j).await) {
+                if a["height"] == b["height"] && a["state_root"] == b["state_root"] {
+                    return a;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node{i} did not reach node{j}'s state in {secs}s (see {}/node.log)",
+                self.nodes[i].entry.home.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Every listed node at height `h` has the same block hash and state root there.
     pub async fn assert_agree_at(&self, which: &[usize], h: u64) {
         let first = self.get(which[0], &format!("/v1/blocks/{h}")).await.1;
@@ -256,6 +279,15 @@ pub fn id() -> TxId {
 
 /// Start four validators; `env[i]` is extra environment for node i (may be shorter).
 pub async fn start_net_with(env: &[Vec<(String, String)>]) -> Net {
+    start_net_configured(env, |_, _| {}).await
+}
+
+/// Start four validators; `configure(i, entry)` runs after `testnet init` and before node i
+/// starts (e.g. to edit its config.toml); `env[i]` is extra environment for node i.
+pub async fn start_net_configured(
+    env: &[Vec<(String, String)>],
+    configure: impl Fn(usize, &NodeEntry),
+) -> Net {
     let dir = tempfile::tempdir().expect("tmp");
     let p = free_ports(8);
     let opts = TestnetOptions {
@@ -264,6 +296,9 @@ pub async fn start_net_with(env: &[Vec<(String, String)>]) -> Net {
         ..Default::default()
     };
     let entries = init(&dir.path().join("net"), &opts).expect("testnet init");
+    for (i, e) in entries.iter().enumerate() {
+        configure(i, e);
+    }
     let created = Instant::now();
     let mut nodes: Vec<Node> = entries
         .into_iter()

@@ -1,6 +1,7 @@
 //! `settlenet bench catchup`: how long a replica that was down since height 0 takes to catch
 //! up N blocks by state transfer (certified blocks fetched from its peers, verified, executed
-//! and stored).
+//! and stored; if it is `[sync] snapshot_threshold_blocks` or more behind, first a state snapshot
+//! at a stable checkpoint, reported as `snapshot_base`).
 //!
 //! A local network of real node processes starts; the last validator is stopped at once; the
 //! others commit `--blocks` blocks of `--block-txs` transfers each; then the stopped validator
@@ -219,6 +220,8 @@ async fn catchup(
         );
     }
     let synced = status["counters"]["blocks_synced"].as_u64().unwrap_or(0);
+    // 0 unless the lagger installed a state snapshot (it then holds blocks from this height on).
+    let snapshot_base = status["base_height"].as_u64().unwrap_or(0);
     let txs = status["counters"]["txs_committed"].as_u64().unwrap_or(0);
     let blocks_per_s = target as f64 / secs;
     if json {
@@ -227,6 +230,7 @@ async fn catchup(
             serde_json::json!({
                 "blocks": target,
                 "blocks_synced": synced,
+                "snapshot_base": snapshot_base,
                 "txs": txs,
                 "catchup_s": (secs * 100.0).round() / 100.0,
                 "first_status_s": first_answer.map(|x| (x * 100.0).round() / 100.0),
@@ -236,6 +240,9 @@ async fn catchup(
         );
     } else {
         say!("blocks            {target} ({synced} installed by state transfer)");
+        if snapshot_base > 0 {
+            say!("snapshot          installed at height {snapshot_base}, blocks synced after it");
+        }
         say!("transactions      {txs}");
         say!(
             "catch-up          {secs:.2} s from process start ({blocks_per_s:.0} blocks/s, \

@@ -112,6 +112,7 @@ async fn status(State(s): State<ApiState>) -> Json<Value> {
         "primary": st.primary,
         "peers": st.peers,
         "mempool": st.mempool,
+        "base_height": st.base_height,
         "validators": s.genesis.n(),
         "counters": s.shared.counters.to_json(),
     }))
@@ -159,11 +160,13 @@ async fn block_txids(
 ) -> Result<Json<Value>, ApiError> {
     let h = parse_height(&height)?;
     let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no block at height {h}"),
-        ));
+        return Err(below_base(&s, Height(h)).unwrap_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no block at height {h}"),
+            )
+        }));
     };
     let ids: Vec<TxId> = b.block.txs.iter().map(|t| t.tx.id).collect();
     Ok(Json(
@@ -180,8 +183,26 @@ fn parse_height(text: &str) -> Result<u64, ApiError> {
     })
 }
 
+/// The 404 for a height below the snapshot this node started from, if it is one.
+fn below_base(s: &ApiState, h: Height) -> Option<ApiError> {
+    let base = s.shared.status().base_height;
+    (base.0 > 0 && h < base).then(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "below_base",
+            format!(
+                "this node holds blocks from {base} (it started from a state snapshot at \
+                 height {base}); block {h} is older: ask a peer"
+            ),
+        )
+    })
+}
+
 fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
     let Some(b) = s.store.block(h).map_err(internal)? else {
+        if let Some(e) = below_base(s, h) {
+            return Err(e);
+        }
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "not_found",

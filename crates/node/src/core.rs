@@ -10,7 +10,10 @@
 //! CPU-heavy work (batch signature verification) runs on blocking threads and comes back as an
 //! internal event, so the loop never stalls on it.
 
+mod snapshot;
+
 use crate::clock::now_ms;
+use crate::config::SyncConfig;
 use crate::evidence::{kind_name, EvidenceRecord, EVIDENCE_MAX, EVIDENCE_VERSION};
 use crate::mempool::{AddError, Mempool};
 use crate::shared::{Counters, Shared, StatusSnapshot};
@@ -105,6 +108,11 @@ enum Internal {
         peer: PeerId,
         result: std::result::Result<Vec<StoredBlock>, String>,
     },
+    /// A peer answered a block request: it holds no block below `base` (it started from a
+    /// snapshot).
+    PeerPruned { peer: PeerId, base: Height },
+    /// Snapshot serving and fetching (see `snapshot.rs`).
+    Snapshot(snapshot::Event),
 }
 
 /// Everything the core needs to start.
@@ -139,6 +147,10 @@ pub struct CoreParts {
     pub genesis_root: Hash,
     /// Key of the next consensus WAL entry.
     pub wal_next: u64,
+    /// State transfer settings.
+    pub sync: SyncConfig,
+    /// The snapshot height the store was installed from (0 = genesis).
+    pub base_height: Height,
     /// Shutdown signal.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -189,6 +201,8 @@ pub struct Core {
     /// from our executed root and nothing is pending, the primary proposes one empty block so
     /// that an idle chain still certifies its latest state (account proofs need that).
     certified_root: Hash,
+    /// Snapshots served to peers and the snapshot fetch in flight.
+    snapshots: snapshot::Snapshots,
 }
 
 /// Bound on proposals waiting for execution to catch up.
@@ -252,6 +266,7 @@ impl Core {
             wal_next: p.wal_next,
             timers: BTreeMap::new(),
             certified_root,
+            snapshots: snapshot::Snapshots::new(p.sync, p.base_height),
         })
     }
 
@@ -276,6 +291,7 @@ impl Core {
             primary,
             peers,
             mempool: self.mempool.len(),
+            base_height: self.snapshots.base(),
         });
     }
 
@@ -360,11 +376,16 @@ impl Core {
         Ok(())
     }
 
-    fn serve_request(&self, bytes: &[u8]) -> Response {
+    fn serve_request(&mut self, bytes: &[u8]) -> Response {
         match settlenet_types::decode::<Request>("request", bytes) {
             Ok(Request::Status) => Response::Status {
                 height: self.ledger.height(),
             },
+            Ok(Request::Blocks { from, .. }) if from < self.snapshots.first_block() => {
+                Response::BlocksFrom {
+                    base: self.snapshots.first_block(),
+                }
+            }
             Ok(Request::Blocks { from, max }) => {
                 let max = max.clamp(1, SYNC_MAX_BLOCKS);
                 let mut out = Vec::new();
@@ -379,7 +400,10 @@ impl Core {
                 }
                 Response::Blocks(out)
             }
-            Err(e) => Response::Error(format!("bad request: {e}")),
+            Ok(r @ (Request::SnapshotManifest | Request::SnapshotChunk { .. })) => {
+                self.serve_snapshot(r)
+            }
+            Err(e) => crate::wire::unsupported_request(&e.to_string()),
         }
     }
 
@@ -530,6 +554,10 @@ impl Core {
                     self.sync_target = height;
                 }
                 let behind = self.sync_target.0.saturating_sub(self.ledger.height().0);
+                if self.snapshots.wanted(behind) {
+                    self.start_snapshot_sync();
+                    return Ok(());
+                }
                 let stalled = now_ms().saturating_sub(self.last_progress_ms) > 1500;
                 if behind > 0 && (stalled || behind > 2 * self.genesis.consensus.max_in_flight) {
                     self.start_sync();
@@ -559,6 +587,12 @@ impl Core {
                     Err(e) => warn!(%peer, "state transfer request failed: {e}"),
                 }
             }
+            Internal::PeerPruned { peer, base } => {
+                self.sync_in_flight = false;
+                warn!(%peer, %base, "state transfer: peer holds blocks from {base} only; fetching a snapshot");
+                self.start_snapshot_sync();
+            }
+            Internal::Snapshot(ev) => self.on_snapshot_event(ev)?,
         }
         Ok(())
     }
@@ -774,10 +808,13 @@ impl Core {
                 self.timers.remove(&kind);
             }
             Output::StableCheckpoint {
-                height, state_root, ..
+                height,
+                state_root,
+                proof,
             } => {
                 info!(%height, root = %state_root, "stable checkpoint");
                 self.truncate_wal(height)?;
+                self.snapshot_on_stable(height, state_root, proof);
                 self.publish_status();
             }
             Output::Behind { height } => {
@@ -1138,6 +1175,7 @@ impl Core {
         // Null blocks (view-change gap fillers) carry no time: consensus time stays put.
         self.last_block_time_ms = self.last_block_time_ms.max(timestamp);
         self.last_progress_ms = now_ms();
+        self.snapshot_capture(&stored);
         self.roots.insert(height, outcome.state_root);
         while self.roots.len() > ROOTS_KEPT {
             self.roots.pop_first();
@@ -1155,7 +1193,7 @@ impl Core {
     }
 
     fn start_sync(&mut self) {
-        if self.sync_in_flight || self.connected.is_empty() {
+        if self.sync_in_flight || self.connected.is_empty() || self.snapshots.fetching() {
             return;
         }
         let candidates: Vec<ReplicaId> = self.connected.iter().copied().collect();
@@ -1181,6 +1219,10 @@ impl Core {
             let result = match net.request(peer, req).await {
                 Ok(bytes) => match settlenet_types::decode::<Response>("response", &bytes) {
                     Ok(Response::Blocks(b)) => Ok(b),
+                    Ok(Response::BlocksFrom { base }) => {
+                        let _ = internal.send(Internal::PeerPruned { peer, base }).await;
+                        return;
+                    }
                     Ok(Response::Error(e)) => Err(e),
                     Ok(_) => Err("unexpected response".into()),
                     Err(e) => Err(e.to_string()),

@@ -28,7 +28,11 @@
 //!   with its certificate.
 //! - State transfer: a node that learns it is behind (consensus says so, or a peer reports a
 //!   higher height while we stall) fetches committed blocks from peers, verifies each certificate
-//!   against the genesis, executes, and tells the replica (`SyncedTo`).
+//!   against the genesis, executes, and tells the replica (`SyncedTo`). A node more than
+//!   `[sync] snapshot_threshold_blocks` behind, or whose peers no longer hold the blocks it
+//!   needs, first fetches a state snapshot anchored by a stable checkpoint, verifies it against
+//!   the certified root, installs it in one write batch, and continues block by block
+//!   (`core/snapshot.rs`).
 //!
 //! ## Invariants
 //! - The ledger's height and root equal the store's at every await point.
@@ -151,7 +155,9 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let my_peer = PeerId::from(net_keypair.public());
     let expected_peer = &genesis.validators[me.0 as usize].peer_id;
     if &my_peer.to_string() != expected_peer {
-        bail!("network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator");
+        bail!(
+            "network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator"
+        );
     }
 
     // The consortium phone key: loaded once, never logged (its Debug is redacted).
@@ -170,12 +176,23 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let (store, ledger, genesis_root) = open_state(&genesis, &data_dir)?;
     let store = Arc::new(store);
     let height = ledger.height();
+    let base_height = store.base_height()?;
+    let interval = config.sync.snapshot_interval_blocks;
+    if !interval.is_multiple_of(settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL) {
+        bail!(
+            "[sync] snapshot_interval_blocks = {interval} must be a multiple of the checkpoint \
+             interval ({}), or 0",
+            settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL
+        );
+    }
     let last_hash = match store.block(height)? {
         Some(b) => b.hash,
         None => Hash::ZERO,
     };
     // Consensus time is the stamp of the last block that carries one: null blocks (view-change
-    // gap fillers, timestamp 0) are skipped; the genesis time before the first block.
+    // gap fillers, timestamp 0) are skipped; the genesis time before the first block. A store
+    // installed from a snapshot holds no block below its base: the walk stops there (if every
+    // block from the base up is null, the genesis time is the lower bound known).
     let mut last_time = genesis.genesis_time_ms;
     let mut h = height;
     while h.0 > 0 {
@@ -184,6 +201,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
                 last_time = last_time.max(b.block.header.timestamp_ms);
                 break;
             }
+            Some(_) if h <= base_height => break,
             Some(_) => h = Height(h.0 - 1),
             None => bail!("the store has no block at height {h}, below its head {height}"),
         }
@@ -198,6 +216,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     info!(
         node = %config.name,
         %height,
+        base = %base_height,
         root = %ledger.state_root(),
         "opened state"
     );
@@ -277,6 +296,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             primary: String::new(),
             peers: vec![],
             mempool: 0,
+            base_height,
         }),
         counters: Default::default(),
     });
@@ -328,6 +348,8 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         last_block_time_ms: last_time,
         genesis_root,
         wal_next,
+        sync: config.sync.clone(),
+        base_height,
         shutdown: shutdown_rx,
     })?;
     info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");

@@ -26,6 +26,9 @@ pub struct StatusSnapshot {
     pub peers: Vec<String>,
     /// Pending transactions.
     pub mempool: usize,
+    /// The snapshot height this node's state was installed from (0 = grown from genesis); it
+    /// holds no block below it.
+    pub base_height: Height,
 }
 
 /// Monotonic counters (exposed under `counters` in `/v1/status`).
@@ -48,6 +51,12 @@ pub struct Counters {
     /// Conflicting signed messages reported by the replica since this process started
     /// (equivocation evidence).
     pub evidence: AtomicU64,
+    /// State snapshots installed from peers.
+    pub snapshots_installed: AtomicU64,
+    /// Snapshots refused (bad proof, certificate, chunk or root; or the peer had none).
+    pub snapshots_refused: AtomicU64,
+    /// Snapshot chunks served to peers.
+    pub snapshot_chunks_served: AtomicU64,
     /// Evidence records in the store (`GET /v1/evidence`), across restarts.
     pub evidence_stored: AtomicU64,
 }
@@ -80,6 +89,9 @@ impl Counters {
             "peers_refused": g(&self.peers_refused),
             "proposals_refused": g(&self.proposals_refused),
             "evidence": g(&self.evidence),
+            "snapshots_installed": g(&self.snapshots_installed),
+            "snapshots_refused": g(&self.snapshots_refused),
+            "snapshot_chunks_served": g(&self.snapshot_chunks_served),
             "evidence_stored": g(&self.evidence_stored),
         })
     }

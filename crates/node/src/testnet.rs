@@ -271,6 +271,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
                 key_version: 1,
                 default_country: opts.default_country.clone(),
             }),
+            sync: Default::default(),
         };
         std::fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         entries.push(NodeEntry {

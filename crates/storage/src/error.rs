@@ -87,6 +87,17 @@ pub enum StorageError {
         /// What disagrees.
         reason: String,
     },
+    /// A snapshot was offered at or below the store's head (state never goes backwards).
+    #[error(
+        "storage: cannot install a snapshot at height {height}: the store is already at height \
+         {head}"
+    )]
+    SnapshotNotAhead {
+        /// The snapshot's height.
+        height: Height,
+        /// The store's last committed height.
+        head: Height,
+    },
     /// Blocks or chain metadata were requested from a store whose genesis was never written.
     #[error("storage: the store has no genesis state yet (call init_genesis first)")]
     NotInitialised,

@@ -13,6 +13,7 @@
 //! meta         "format_version" -> u32            (FORMAT_VERSION; checked at open)
 //!              "genesis_hash"   -> Hash           (the network this directory belongs to)
 //!              "head"           -> {height, block_hash, state_root}   (absent until genesis)
+//!              "base"           -> Height         (snapshot the state was installed from)
 //! blocks       height (8 bytes big-endian) -> StoredBlock
 //! block_index  block hash (32 bytes)       -> Height
 //! tx_index     tx id (16 bytes)            -> (Height, u32 position)  (first inclusion)
@@ -33,6 +34,10 @@
 //! [`Store::commit_block`] writes a block and everything it changes in one `WriteBatch`: after a
 //! crash the store holds either all of a block or none of it. A mutex serialises the writers that
 //! check the head before writing, so two concurrent commits cannot both pass the height check.
+//!
+//! [`Store::install_snapshot`] replaces the whole state (accounts, records, blocks and their
+//! indexes, head, base, obsolete WAL keys) with a verified snapshot in one synced `WriteBatch`
+//! (range deletes plus puts): a crash leaves the old state or the new one.
 //!
 //! ### Durability
 //! - Block commits go to RocksDB's write-ahead log with `sync = false`: the write reaches the
@@ -62,15 +67,17 @@
 //!   hash equal to its certificate's. A refused commit writes nothing.
 //! - The head (`last_height`, `last_block_hash`, `state_root`) always describes the last block
 //!   fully written; every block at or below it has its `blocks` and `block_index` entries.
-//! - A tx id's location is its first inclusion and is never overwritten.
+//! - A tx id's location is its first inclusion and is never overwritten (after a snapshot, its
+//!   first inclusion among the blocks held).
+//! - Blocks held are `max(1, base) ..= last_height`, consecutive.
 
 mod error;
 mod store;
 
 pub use error::StorageError;
 pub use store::{
-    BlockWrite, EvidencePut, HistoryEntry, KeyValue, Store, TxPosition, CF_ACCOUNTS,
+    BlockWrite, EvidencePut, HistoryEntry, KeyValue, SnapshotWrite, Store, TxPosition, CF_ACCOUNTS,
     CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE, CF_META, CF_RECORDS, CF_TX_INDEX,
-    CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_FORMAT_VERSION,
+    CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION,
     META_GENESIS_HASH, META_HEAD,
 };

@@ -73,6 +73,9 @@ pub enum Domain {
     RecordBucket,
     /// The state root: the accounts tree's root and the records tree's root, combined.
     StateRoot,
+    /// One chunk of a state snapshot as served to a catching-up replica (its manifest lists
+    /// these hashes).
+    SnapshotChunk,
 }
 
 impl Domain {
@@ -91,6 +94,7 @@ impl Domain {
             Domain::RecordLeaf => b"settlenet/record-leaf/v1",
             Domain::RecordBucket => b"settlenet/record-bucket/v1",
             Domain::StateRoot => b"settlenet/state-root/v1",
+            Domain::SnapshotChunk => b"settlenet/snapshot-chunk/v1",
         }
     }
 
@@ -182,6 +186,7 @@ mod tests {
             Domain::RecordLeaf,
             Domain::RecordBucket,
             Domain::StateRoot,
+            Domain::SnapshotChunk,
         ];
         let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());
