@@ -87,7 +87,6 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         .collect::<Result<_>>()?;
     let genesis = clients[0].genesis().await?;
     let chain = genesis.chain_id.clone();
-    let usd = Currency(*b"USD");
     let issuers: Vec<&str> = genesis
         .members
         .iter()
@@ -103,39 +102,15 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
     }
     let wallets = a.wallets.max(2);
     eprintln!("bench: setting up {wallets} funded wallets...");
-    let mut owners = Vec::new();
-    let mut setup = Vec::new();
-    let mut funding = Vec::new();
-    for i in 0..wallets {
-        let issuer = issuers[i % issuers.len()];
-        let member = genesis.member_by_name(issuer).context("issuer")?;
-        let ikey = read_key(&dir.join("keys").join(issuer).join("issuer.key"))?;
-        let owner = Keypair::generate();
-        let wallet = AccountId(random_id());
-        setup.push(sign(
-            &chain,
-            &ikey,
-            TxId(random_id()),
-            Operation::CreateWallet {
-                account: wallet,
-                issuer: member.id,
-                owner: owner.public(),
-                currency: usd,
-            },
-        )?);
-        funding.push(sign(
-            &chain,
-            &ikey,
-            TxId(random_id()),
-            Operation::Issue {
-                wallet,
-                amount: Amount(100_000_000),
-            },
-        )?);
-        owners.push((owner, wallet));
-    }
-    crate::demo::submit_and_wait_all(&clients, &setup, None).await?;
-    crate::demo::submit_and_wait_all(&clients, &funding, None).await?;
+    let owners = fund_wallets(
+        &clients,
+        &genesis,
+        dir,
+        &issuers,
+        wallets,
+        Amount(100_000_000),
+    )
+    .await?;
 
     eprintln!("bench: signing {} transfers...", a.txs);
     let mut rng_state: u64 = 0x9e3779b97f4a7c15;
@@ -353,4 +328,49 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Open `count` USD wallets, round-robin over `issuers` (member names with an `issuer.key` under
+/// `dir/keys`), fund each with `amount`, and wait until both steps are final. Returns each
+/// wallet's owner key and id.
+pub(crate) async fn fund_wallets(
+    clients: &[Client],
+    genesis: &settlenet_types::Genesis,
+    dir: &std::path::Path,
+    issuers: &[&str],
+    count: usize,
+    amount: Amount,
+) -> Result<Vec<(Keypair, AccountId)>> {
+    let chain = &genesis.chain_id;
+    let mut owners = Vec::with_capacity(count);
+    let mut setup = Vec::with_capacity(count);
+    let mut funding = Vec::with_capacity(count);
+    for i in 0..count {
+        let issuer = issuers[i % issuers.len()];
+        let member = genesis.member_by_name(issuer).context("issuer")?;
+        let ikey = read_key(&dir.join("keys").join(issuer).join("issuer.key"))?;
+        let owner = Keypair::generate();
+        let wallet = AccountId(random_id());
+        setup.push(sign(
+            chain,
+            &ikey,
+            TxId(random_id()),
+            Operation::CreateWallet {
+                account: wallet,
+                issuer: member.id,
+                owner: owner.public(),
+                currency: Currency(*b"USD"),
+            },
+        )?);
+        funding.push(sign(
+            chain,
+            &ikey,
+            TxId(random_id()),
+            Operation::Issue { wallet, amount },
+        )?);
+        owners.push((owner, wallet));
+    }
+    crate::demo::submit_and_wait_all(clients, &setup, None).await?;
+    crate::demo::submit_and_wait_all(clients, &funding, None).await?;
+    Ok(owners)
 }

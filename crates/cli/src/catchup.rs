@@ -10,11 +10,10 @@
 
 use crate::client::Client;
 use crate::local::{free_ports, LocalNet};
-use crate::txbuild::{random_id, read_key, sign};
-use anyhow::{bail, Context, Result};
+use crate::txbuild::{random_id, sign};
+use anyhow::{bail, Result};
 use clap::Args;
-use settlenet_crypto::Keypair;
-use settlenet_types::{AccountId, Amount, ConsensusParams, Currency, Operation, TxId};
+use settlenet_types::{Amount, ConsensusParams, Operation, TxId};
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
@@ -80,39 +79,15 @@ async fn catchup(
         "catchup: {} stopped at height 0; the others commit {} blocks of {} transfers...",
         net.nodes[last].name, a.blocks, a.block_txs
     );
-    let issuer = "operator-a";
-    let member = genesis.member_by_name(issuer).context("issuer member")?;
-    let ikey = read_key(&dir.join("keys").join(issuer).join("issuer.key"))?;
-    let mut owners = Vec::new();
-    let mut setup = Vec::new();
-    let mut funding = Vec::new();
-    for _ in 0..a.wallets.max(2) {
-        let owner = Keypair::generate();
-        let wallet = AccountId(random_id());
-        setup.push(sign(
-            &chain,
-            &ikey,
-            TxId(random_id()),
-            Operation::CreateWallet {
-                account: wallet,
-                issuer: member.id,
-                owner: owner.public(),
-                currency: Currency(*b"USD"),
-            },
-        )?);
-        funding.push(sign(
-            &chain,
-            &ikey,
-            TxId(random_id()),
-            Operation::Issue {
-                wallet,
-                amount: Amount(1_000_000_000),
-            },
-        )?);
-        owners.push((owner, wallet));
-    }
-    crate::demo::submit_and_wait_all(&clients, &setup, None).await?;
-    crate::demo::submit_and_wait_all(&clients, &funding, None).await?;
+    let owners = crate::bench::fund_wallets(
+        &clients,
+        &genesis,
+        dir,
+        &["operator-a"],
+        a.wallets.max(2),
+        Amount(1_000_000_000),
+    )
+    .await?;
 
     // Produce: keep a few blocks' worth of transfers waiting (no more, so blocks stay at
     // `block_txs` and the mempools stay small) until the target height.
