@@ -133,14 +133,13 @@ async fn the_payment_flow_through_the_cli() {
         "--amount",
         "500.00",
     ]);
+    // The form: the payer's wallet is the one Alice's key owns (no --from).
     let v = cli_json(&[
         "--testnet",
         d,
         "pay",
         "--key",
         s(&alice),
-        "--from",
-        &wa,
         "--to",
         "+250 788 123 456",
         "--amount",
@@ -169,6 +168,20 @@ async fn the_payment_flow_through_the_cli() {
         "bank-b",
     ]);
     let wm = m["account"].as_str().expect("merchant").to_string();
+    // A key that owns no wallet (the shop's key owns a merchant account) cannot pay without
+    // --from, and says why.
+    let err = cli_fails(&[
+        "--testnet",
+        d,
+        "pay",
+        "--key",
+        s(&shop),
+        "--to",
+        &wa,
+        "--amount",
+        "1.00",
+    ]);
+    assert!(err.contains("owns no wallet"), "{err}");
     let a = cli_json(&[
         "--testnet",
         d,

@@ -15,9 +15,16 @@ use std::time::Duration;
 pub enum TestnetCmd {
     /// Write a genesis, node homes, keys and nodes.json into DIR.
     Init {
-        /// Number of validators (n = 3f+1 tolerates f faults).
-        #[arg(long, default_value_t = 4)]
+        /// Number of validators (n = 3f+1 tolerates f faults), one per default member.
+        #[arg(long, default_value_t = 4, conflicts_with = "members")]
         validators: usize,
+        /// The consortium's members (TOML: [[members]] name, kind, bic, clearing_id,
+        /// validators); default: operator-a, bank-a, bank-b, clearing-house, bank-c, ...
+        #[arg(long)]
+        members: Option<PathBuf>,
+        /// Currencies held, e.g. USD,EUR,KES (ISO 4217 exponents) or ABC:2.
+        #[arg(long, default_value = "USD")]
+        currencies: String,
         /// Directory to create (must be empty or absent).
         #[arg(long)]
         dir: PathBuf,
@@ -173,14 +180,22 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Bench(a) => crate::bench::run(a, &t, json).await,
         Cmd::Testnet(TestnetCmd::Init {
             validators,
+            members,
+            currencies,
             dir,
             base_port,
             chain_id,
         }) => {
+            let members = members
+                .as_deref()
+                .map(settlenet_node::testnet::read_members)
+                .transpose()?;
             let opts = settlenet_node::testnet::TestnetOptions {
                 validators,
                 base_port,
                 chain_id,
+                currencies: settlenet_node::testnet::parse_currencies(&currencies)?,
+                members,
                 ..Default::default()
             };
             let nodes = settlenet_node::testnet::init(&dir, &opts)?;

@@ -85,9 +85,12 @@ pub struct PayArgs {
     /// The payer's key file.
     #[arg(long)]
     pub key: PathBuf,
-    /// The payer's wallet.
+    /// The payer's wallet (default: the one wallet --key owns, in --currency if given).
     #[arg(long)]
-    pub from: String,
+    pub from: Option<String>,
+    /// With several wallets owned by --key: the currency of the one to pay from.
+    #[arg(long)]
+    pub currency: Option<String>,
     /// The payee: a phone number, or an account id (32 hex characters).
     #[arg(long)]
     pub to: String,
@@ -136,9 +139,9 @@ pub struct AuthorizeArgs {
     /// The payer's key file.
     #[arg(long)]
     pub key: PathBuf,
-    /// The payer's wallet.
+    /// The payer's wallet (default: the one wallet --key owns in the merchant's currency).
     #[arg(long)]
-    pub from: String,
+    pub from: Option<String>,
     /// The merchant account.
     #[arg(long)]
     pub merchant: String,
@@ -327,6 +330,60 @@ async fn get_account(c: &Client, id: AccountId) -> Result<Value> {
     c.get_opt(&format!("/v1/accounts/{id}"))
         .await?
         .ok_or_else(|| anyhow!("no account {id}"))
+}
+
+/// The payer's wallet and its currency: `--from` if given, else the one wallet the key owns
+/// (in `currency` if given), found through the node's owner index.
+async fn payer_wallet(
+    c: &Client,
+    key: &Keypair,
+    from: Option<&str>,
+    currency: Option<Currency>,
+) -> Result<(AccountId, Currency)> {
+    if let Some(from) = from {
+        let id = account_id(from)?;
+        return Ok((id, currency_of(&get_account(c, id).await?)?));
+    }
+    let owner = key.public();
+    let mut path = format!("/v1/accounts?owner={owner}");
+    if let Some(cur) = currency {
+        path.push_str(&format!("&currency={cur}"));
+    }
+    let v = c.get(&path).await?;
+    let wallets: Vec<&Value> = v["accounts"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["kind"] == "wallet").collect())
+        .unwrap_or_default();
+    let in_currency = currency.map(|c| format!(" in {c}")).unwrap_or_default();
+    match wallets.as_slice() {
+        [] => bail!(
+            "key {owner} owns no wallet{in_currency}; an issuer registers one with \
+             `settlenet wallet register --owner-key ...`, or pass --from WALLET"
+        ),
+        [one] => {
+            let id = account_id(one["id"].as_str().unwrap_or(""))
+                .context("wallet id in the node's answer")?;
+            Ok((id, currency_of(one)?))
+        }
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} ({})",
+                        w["id"].as_str().unwrap_or("?"),
+                        w["currency"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            bail!(
+                "key {owner} owns {} wallets{in_currency}: {}; pass --from WALLET{}",
+                many.len(),
+                list.join(", "),
+                if currency.is_none() { " or --currency" } else { "" }
+            )
+        }
+    }
 }
 
 fn currency_of(account: &Value) -> Result<Currency> {
@@ -527,9 +584,13 @@ pub async fn redeem(t: &Target, json_out: bool, a: RedeemArgs) -> Result<()> {
 pub async fn pay(t: &Target, json_out: bool, a: PayArgs) -> Result<()> {
     let c = client(t)?;
     let genesis = c.genesis().await?;
-    let from = account_id(&a.from)?;
-    let currency = currency_of(&get_account(&c, from).await?)?;
     let key = read_key(&a.key)?;
+    let want = a
+        .currency
+        .as_deref()
+        .map(|x| x.parse::<Currency>().context("--currency"))
+        .transpose()?;
+    let (from, currency) = payer_wallet(&c, &key, a.from.as_deref(), want).await?;
     let amount = parse_amount(&genesis, currency, &a.amount)?;
     let fee = a
         .fee
@@ -608,10 +669,10 @@ pub async fn merchant(t: &Target, json_out: bool, cmd: MerchantCmd) -> Result<()
 pub async fn authorize(t: &Target, json_out: bool, a: AuthorizeArgs) -> Result<()> {
     let c = client(t)?;
     let genesis = c.genesis().await?;
-    let from = account_id(&a.from)?;
     let merchant = account_id(&a.merchant)?;
-    let currency = currency_of(&get_account(&c, from).await?)?;
     let key = read_key(&a.key)?;
+    let merchant_currency = currency_of(&get_account(&c, merchant).await?)?;
+    let (from, currency) = payer_wallet(&c, &key, a.from.as_deref(), Some(merchant_currency)).await?;
     let amount = parse_amount(&genesis, currency, &a.amount)?;
     let hold = match &a.hold {
         Some(h) => h.parse::<HoldId>().context("--hold")?,

@@ -54,6 +54,9 @@ pub struct Ledger {
     open_window: u64,
     /// Phone wallets by `(alias, currency)`: derived from the accounts (rebuilt on restore).
     aliases: BTreeMap<(Hash, Currency), AccountId>,
+    /// Wallets and merchant accounts by owner key (derived; rebuilt on restore): lets a user
+    /// who holds only their key find their wallet.
+    owners: BTreeSet<(PublicKey, AccountId)>,
     /// Hold entries by the id of their `Capture` transaction (derived; rebuilt on restore).
     captures: BTreeMap<TxId, AccountId>,
     /// Pending holds by `(expires_at_ms, hold entry id)`: the expiry sweep's queue (derived).
@@ -173,6 +176,7 @@ impl Ledger {
             reserved_ids,
             open_window: FIRST_WINDOW,
             aliases: BTreeMap::new(),
+            owners: BTreeSet::new(),
             captures: BTreeMap::new(),
             expiries: BTreeSet::new(),
             genesis_totals: BTreeMap::new(),
@@ -889,8 +893,12 @@ impl Ledger {
         Ok(())
     }
 
-    /// Keep the derived indexes (aliases, captures, expiry queue) in step with an account.
+    /// Keep the derived indexes (aliases, owners, captures, expiry queue) in step with an
+    /// account.
     fn reindex(&mut self, old: Option<&Account>, new: &Account) {
+        if let Some(owner) = new.owner {
+            self.owners.insert((owner, new.id));
+        }
         if let AccountDetail::Wallet(w) = &new.detail {
             self.aliases.insert((w.alias, new.currency), new.id);
         }
@@ -1298,6 +1306,16 @@ impl Ledger {
     /// The wallet registered under `alias` in `currency`, if any.
     pub fn wallet_by_alias(&self, alias: &Hash, currency: Currency) -> Option<&Account> {
         self.accounts.get(self.aliases.get(&(*alias, currency))?)
+    }
+
+    /// The accounts (wallets, merchant accounts) whose owner key is `owner`, in id order, at
+    /// most `limit` of them.
+    pub fn accounts_owned_by(&self, owner: &PublicKey, limit: usize) -> Vec<&Account> {
+        self.owners
+            .range((*owner, AccountId([0; 16]))..=(*owner, AccountId([0xff; 16])))
+            .filter_map(|(_, id)| self.accounts.get(id))
+            .take(limit)
+            .collect()
     }
 
     /// The ledger entry of a hold, if it exists.

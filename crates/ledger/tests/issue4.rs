@@ -896,6 +896,28 @@ fn members_and_roles_come_from_the_genesis() {
 }
 
 #[test]
+fn accounts_are_found_by_their_owner_key_also_after_restore() {
+    let l = base();
+    let k = keys();
+    let owned = |l: &Ledger, key: &settlenet_crypto::Keypair, limit: usize| -> Vec<AccountId> {
+        l.accounts_owned_by(&key.public(), limit)
+            .iter()
+            .map(|a| a.id)
+            .collect()
+    };
+    let mut both = vec![w(R), w(L)];
+    both.sort();
+    assert_eq!(owned(&l, &k.users[2], 10), both);
+    assert_eq!(owned(&l, &k.users[2], 1), both[..1].to_vec());
+    assert_eq!(owned(&l, &k.users[0], 10), vec![w(P)]);
+    assert_eq!(owned(&l, &k.merchant, 10), vec![w(M)]);
+    assert!(owned(&l, &k.issuer_a, 10).is_empty(), "staff keys own no account");
+    let restored = Ledger::restore(&genesis(), l.height(), snapshot(&l), common::records(&l))
+        .expect("restore");
+    assert_eq!(owned(&restored, &k.users[2], 10), both);
+}
+
+#[test]
 fn restore_rebuilds_aliases_holds_and_captures() {
     let k = keys();
     let l = base();

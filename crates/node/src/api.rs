@@ -81,6 +81,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/transactions", post(submit_one))
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(tx_status))
+        .route("/v1/accounts", get(accounts_by_owner))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/accounts/{id}/history", get(history))
         .route("/v1/accounts/{id}/proof", get(proof))
@@ -473,6 +474,63 @@ async fn account(
     let mut v = account_json(&s.genesis, &a);
     v["height"] = json!(s.shared.status().height);
     Ok(Json(v))
+}
+
+/// Largest number of accounts `GET /v1/accounts?owner=` returns.
+pub const OWNED_ACCOUNTS_MAX: usize = 100;
+
+#[derive(serde::Deserialize)]
+struct OwnerQuery {
+    owner: Option<String>,
+    currency: Option<String>,
+}
+
+/// `GET /v1/accounts?owner=KEY[&currency=C]`: the wallets and merchant accounts whose owner key
+/// is KEY (64 hex characters), so that a user holding only their key finds their wallet.
+async fn accounts_by_owner(
+    State(s): State<ApiState>,
+    Query(q): Query<OwnerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(owner) = q.owner.as_deref() else {
+        return Err(bad(
+            "missing_owner",
+            "owner: required (the owner's public key, 64 hex characters)",
+        ));
+    };
+    let owner: settlenet_types::PublicKey = owner
+        .parse()
+        .map_err(|e| bad("invalid_owner", format!("owner: {e}")))?;
+    let currency = q
+        .currency
+        .as_deref()
+        .map(|c| {
+            c.parse::<Currency>()
+                .map_err(|e| bad("invalid_currency", format!("currency: {e}")))
+        })
+        .transpose()?;
+    let (reply, rx) = oneshot::channel();
+    s.core
+        .send(ApiCommand::AccountsByOwner {
+            owner,
+            limit: OWNED_ACCOUNTS_MAX,
+            reply,
+        })
+        .await
+        .map_err(|_| internal("node is shutting down"))?;
+    let ids = rx.await.map_err(|_| internal("node is shutting down"))?;
+    let mut accounts = Vec::new();
+    for id in ids {
+        if let Some(a) = read_account(&s, &id)? {
+            if currency.is_none_or(|c| c == a.currency) {
+                accounts.push(account_json(&s.genesis, &a));
+            }
+        }
+    }
+    Ok(Json(json!({
+        "owner": owner,
+        "accounts": accounts,
+        "height": s.shared.status().height,
+    })))
 }
 
 fn not_found(msg: impl Into<String>) -> ApiError {

@@ -81,6 +81,15 @@ pub enum ApiCommand {
         /// The wallet's id, if registered.
         reply: oneshot::Sender<Option<settlenet_types::AccountId>>,
     },
+    /// The accounts (wallets, merchant accounts) an owner key holds (the ledger's owner index).
+    AccountsByOwner {
+        /// The owner's public key.
+        owner: settlenet_types::PublicKey,
+        /// At most this many.
+        limit: usize,
+        /// Their ids, in id order.
+        reply: oneshot::Sender<Vec<settlenet_types::AccountId>>,
+    },
     /// A Merkle proof of an account against the latest executed state.
     Prove {
         /// The account.
@@ -427,6 +436,19 @@ impl Core {
                 reply,
             } => {
                 let _ = reply.send(self.ledger.wallet_by_alias(&alias, currency).map(|a| a.id));
+            }
+            ApiCommand::AccountsByOwner {
+                owner,
+                limit,
+                reply,
+            } => {
+                let ids = self
+                    .ledger
+                    .accounts_owned_by(&owner, limit)
+                    .iter()
+                    .map(|a| a.id)
+                    .collect();
+                let _ = reply.send(ids);
             }
             ApiCommand::Prove { account, reply } => {
                 let proof = self

@@ -291,12 +291,74 @@ impl Genesis {
                 ));
             }
         }
+        let mut bics = BTreeSet::new();
+        let mut clearing_ids = BTreeSet::new();
+        for m in &self.members {
+            if let Some(bic) = &m.bic {
+                let full = normalize_bic(bic).map_err(|e| {
+                    TypesError::Genesis(format!("member {}: bic {bic:?}: {e}", m.name))
+                })?;
+                if !bics.insert(full) {
+                    return bad(format!("member {}: bic {bic} used twice", m.name));
+                }
+            }
+            if let Some(id) = &m.clearing_id {
+                if id.is_empty() || id.len() > 35 || !id.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    return bad(format!(
+                        "member {}: clearing_id {id:?} must be 1 to 35 letters or digits",
+                        m.name
+                    ));
+                }
+                if !clearing_ids.insert(id.clone()) {
+                    return bad(format!("member {}: clearing_id {id} used twice", m.name));
+                }
+            }
+        }
         let p = &self.consensus;
         if p.block_max_txs == 0 || p.max_in_flight == 0 {
             return bad("block_max_txs and max_in_flight must be positive".into());
         }
         Ok(())
     }
+}
+
+impl Genesis {
+    /// The member whose BIC is `bic` (an 8-character BIC matches its `XXX` branch), if any.
+    pub fn member_by_bic(&self, bic: &str) -> Option<&Member> {
+        let want = normalize_bic(bic).ok()?;
+        self.members.iter().find(|m| {
+            m.bic
+                .as_deref()
+                .and_then(|b| normalize_bic(b).ok())
+                .is_some_and(|b| b == want)
+        })
+    }
+
+    /// The member whose national clearing code is `id`, if any.
+    pub fn member_by_clearing_id(&self, id: &str) -> Option<&Member> {
+        self.members
+            .iter()
+            .find(|m| m.clearing_id.as_deref() == Some(id))
+    }
+}
+
+/// Check a BIC (ISO 9362: 4 letters institution, 2 letters country, 2 letters or digits
+/// location, optional 3 letters or digits branch) and return its 11-character form: an
+/// 8-character BIC is its `XXX` (head office) branch. Case is ignored.
+pub fn normalize_bic(bic: &str) -> Result<String, String> {
+    let b = bic.trim().to_ascii_uppercase();
+    if b.len() != 8 && b.len() != 11 {
+        return Err(format!("must be 8 or 11 characters, not {}", b.len()));
+    }
+    let bytes = b.as_bytes();
+    if !bytes[..6].iter().all(u8::is_ascii_uppercase) {
+        return Err("the first 6 characters (institution, country) must be letters".into());
+    }
+    if !bytes[6..].iter().all(u8::is_ascii_alphanumeric) {
+        return Err("location and branch must be letters or digits".into());
+    }
+    Ok(if b.len() == 8 { format!("{b}XXX") } else { b })
 }
 
 /// Quorum size for `n` validators: `ceil((n + f + 1) / 2)` with `f = (n - 1) / 3`.
@@ -307,7 +369,17 @@ pub fn quorum(n: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::quorum;
+    use super::{normalize_bic, quorum};
+
+    #[test]
+    fn bics_normalise_to_eleven_characters() {
+        assert_eq!(normalize_bic("BANKGB2L").as_deref(), Ok("BANKGB2LXXX"));
+        assert_eq!(normalize_bic("bankgb2lxxx").as_deref(), Ok("BANKGB2LXXX"));
+        assert_eq!(normalize_bic("EQBLRWRWXXX").as_deref(), Ok("EQBLRWRWXXX"));
+        for bad in ["", "BANKGB2", "BANKGB2LX", "B4NKGB2L", "BANKGB2L-XX", "BANKGB2LXXXX"] {
+            assert!(normalize_bic(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn quorums_intersect_in_an_honest_validator() {
