@@ -380,7 +380,11 @@ async fn payer_wallet(
                 "key {owner} owns {} wallets{in_currency}: {}; pass --from WALLET{}",
                 many.len(),
                 list.join(", "),
-                if currency.is_none() { " or --currency" } else { "" }
+                if currency.is_none() {
+                    " or --currency"
+                } else {
+                    ""
+                }
             )
         }
     }
@@ -672,7 +676,8 @@ pub async fn authorize(t: &Target, json_out: bool, a: AuthorizeArgs) -> Result<(
     let merchant = account_id(&a.merchant)?;
     let key = read_key(&a.key)?;
     let merchant_currency = currency_of(&get_account(&c, merchant).await?)?;
-    let (from, currency) = payer_wallet(&c, &key, a.from.as_deref(), Some(merchant_currency)).await?;
+    let (from, currency) =
+        payer_wallet(&c, &key, a.from.as_deref(), Some(merchant_currency)).await?;
     let amount = parse_amount(&genesis, currency, &a.amount)?;
     let hold = match &a.hold {
         Some(h) => h.parse::<HoldId>().context("--hold")?,

@@ -911,7 +911,10 @@ fn accounts_are_found_by_their_owner_key_also_after_restore() {
     assert_eq!(owned(&l, &k.users[2], 1), both[..1].to_vec());
     assert_eq!(owned(&l, &k.users[0], 10), vec![w(P)]);
     assert_eq!(owned(&l, &k.merchant, 10), vec![w(M)]);
-    assert!(owned(&l, &k.issuer_a, 10).is_empty(), "staff keys own no account");
+    assert!(
+        owned(&l, &k.issuer_a, 10).is_empty(),
+        "staff keys own no account"
+    );
     let restored = Ledger::restore(&genesis(), l.height(), snapshot(&l), common::records(&l))
         .expect("restore");
     assert_eq!(owned(&restored, &k.users[2], 10), both);

@@ -523,7 +523,12 @@ mod tests {
         let got: Vec<(String, u8)> = c.iter().map(|(c, e)| (c.to_string(), *e)).collect();
         assert_eq!(
             got,
-            [("USD".into(), 2), ("EUR".into(), 2), ("JPY".into(), 0), ("ABC".into(), 3)]
+            [
+                ("USD".into(), 2),
+                ("EUR".into(), 2),
+                ("JPY".into(), 0),
+                ("ABC".into(), 3)
+            ]
         );
         for (bad, why) in [
             ("", "no currency"),
@@ -622,9 +627,13 @@ mod tests {
         let g = read_genesis(&dir.join("genesis.json")).expect("genesis");
         assert_eq!(g.members.len(), 4);
         assert_eq!(g.validators.len(), 4);
-        assert_eq!(g.member_by_bic("BANKGB2LXXX").map(|m| m.name.as_str()), Some("bank-a"));
         assert_eq!(
-            g.member_by_clearing_id("021000021").map(|m| m.name.as_str()),
+            g.member_by_bic("BANKGB2LXXX").map(|m| m.name.as_str()),
+            Some("bank-a")
+        );
+        assert_eq!(
+            g.member_by_clearing_id("021000021")
+                .map(|m| m.name.as_str()),
             Some("bank-a")
         );
         assert_eq!(g.exponent("RWF".parse().expect("rwf")), Some(0));

@@ -376,7 +376,14 @@ mod tests {
         assert_eq!(normalize_bic("BANKGB2L").as_deref(), Ok("BANKGB2LXXX"));
         assert_eq!(normalize_bic("bankgb2lxxx").as_deref(), Ok("BANKGB2LXXX"));
         assert_eq!(normalize_bic("EQBLRWRWXXX").as_deref(), Ok("EQBLRWRWXXX"));
-        for bad in ["", "BANKGB2", "BANKGB2LX", "B4NKGB2L", "BANKGB2L-XX", "BANKGB2LXXXX"] {
+        for bad in [
+            "",
+            "BANKGB2",
+            "BANKGB2LX",
+            "B4NKGB2L",
+            "BANKGB2L-XX",
+            "BANKGB2LXXXX",
+        ] {
             assert!(normalize_bic(bad).is_err(), "{bad}");
         }
     }
