@@ -63,7 +63,7 @@ const TX_PATHS: &[&str] = &[
     "Cdtr/FinInstnId/ClrSysMmbId/MmbId",
 ];
 /// Elements (relative to a `CdtTrfTxInf`) whose presence and path are kept.
-const TX_MARKS: &[&str] = &["DbtrAgt", "CdtrAgt", "Dbtr/FinInstnId", "Cdtr/FinInstnId"];
+const TX_MARKS: &[&str] = &["DbtrAgt", "CdtrAgt", "Dbtr", "Cdtr"];
 /// Paths (relative to `GrpHdr`) whose first value is kept.
 const HDR_PATHS: &[&str] = &["MsgId", "NbOfTxs", "CtrlSum", "TtlIntrBkSttlmAmt"];
 
@@ -523,10 +523,10 @@ impl State<'_, '_> {
             .or_else(|| field("PmtId/EndToEndId").filter(|f| f.value != "NOTPROVIDED"));
         raw.debtor = self
             .agent("DbtrAgt")
-            .or_else(|| pacs009.then(|| self.agent("Dbtr/FinInstnId")).flatten());
+            .or_else(|| pacs009.then(|| self.agent("Dbtr")).flatten());
         raw.creditor = self
             .agent("CdtrAgt")
-            .or_else(|| pacs009.then(|| self.agent("Cdtr/FinInstnId")).flatten());
+            .or_else(|| pacs009.then(|| self.agent("Cdtr")).flatten());
         raw.amount = field("IntrBkSttlmAmt");
         raw.currency = v
             .ccy
