@@ -1,7 +1,7 @@
 //! Checks shared by every format: member resolution, exact amounts, currencies, ids, totals.
 //!
-//! Each format reader turns a record into a [`RawInstruction`] (texts with their locations) and
-//! hands it to [`Builder::instruction`], which checks it against the genesis and either keeps a
+//! Each format reader turns a record into a `RawInstruction` (texts with their locations) and
+//! hands it to `Builder::instruction`, which checks it against the genesis and either keeps a
 //! [`ParsedInstruction`] or records every [`Problem`] it has.
 
 use crate::model::{
@@ -183,7 +183,7 @@ impl Decimal {
         let exp = u32::from(exponent);
         if self.scale > exp {
             let drop = 10u128.pow(self.scale - exp);
-            if self.units % drop != 0 {
+            if !self.units.is_multiple_of(drop) {
                 return Err(self.significant_decimals());
             }
             Ok(Some(self.units / drop))
@@ -224,7 +224,7 @@ impl Decimal {
     fn significant_decimals(self) -> u32 {
         let mut s = self.scale;
         let mut u = self.units;
-        while s > 0 && u % 10 == 0 {
+        while s > 0 && u.is_multiple_of(10) {
             u /= 10;
             s -= 1;
         }

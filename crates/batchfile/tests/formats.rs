@@ -29,7 +29,15 @@ fn csv_resolves_members_by_name_bic_and_clearing_id() {
     let got: Vec<_> = b
         .instructions
         .iter()
-        .map(|i| (i.id.as_str(), i.debtor, i.creditor, i.amount.0, i.reference.as_deref()))
+        .map(|i| {
+            (
+                i.id.as_str(),
+                i.debtor,
+                i.creditor,
+                i.amount.0,
+                i.reference.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -84,7 +92,10 @@ fn csv_reports_every_problem_with_its_line_and_field() {
     let reasons: Vec<&str> = b.errors.iter().map(|p| p.reason.code()).collect();
     assert_eq!(
         reasons,
-        ["AM12", "AGNT", "DUPL", "RC01", "AM01", "AM12", "AM03", "AM03", "AM02", "FF01", "AM12", "FF01"]
+        [
+            "AM12", "AGNT", "DUPL", "RC01", "AM01", "AM12", "AM03", "AM03", "AM02", "FF01", "AM12",
+            "FF01"
+        ]
     );
     // Only the lines without a problem are instructions; none may be sent.
     assert!(b.instructions.is_empty());
@@ -93,9 +104,15 @@ fn csv_reports_every_problem_with_its_line_and_field() {
 
 #[test]
 fn csv_header_problems_and_bounded_errors() {
-    let b = parse("x.csv", "id,debtor,creditr,amount,currency\nx,bank-a,bank-b,1,USD\n");
+    let b = parse(
+        "x.csv",
+        "id,debtor,creditr,amount,currency\nx,bank-a,bank-b,1,USD\n",
+    );
     let s = shown(&b);
-    assert!(s[0].starts_with("line 1, field creditr: unknown column"), "{s:?}");
+    assert!(
+        s[0].starts_with("line 1, field creditr: unknown column"),
+        "{s:?}"
+    );
     assert!(s[1].starts_with("line 1, field creditor: the header has no \"creditor\" column"));
 
     let mut text = String::from("id,debtor,creditor,amount,currency\n");
@@ -140,7 +157,11 @@ fn csv_window_currency_and_phones() {
         .collect();
     assert_eq!(
         phones,
-        [Some("+25070610388"), Some("+25070610388"), Some("+25070610388")]
+        [
+            Some("+25070610388"),
+            Some("+25070610388"),
+            Some("+25070610388")
+        ]
     );
     assert_eq!(b.instructions[1].amount, Amount(20_200));
     let s = shown(&b);
@@ -150,7 +171,10 @@ fn csv_window_currency_and_phones() {
         "line 5, field currency: currency USD but the settlement window is in RWF"
     );
     assert!(s[1].starts_with("line 6, field creditor_phone:"), "{s:?}");
-    assert!(!s[1].contains("25070610388999999"), "a phone number leaked: {s:?}");
+    assert!(
+        !s[1].contains("25070610388999999"),
+        "a phone number leaked: {s:?}"
+    );
 }
 
 #[test]
@@ -167,7 +191,10 @@ fn json_batches() {
     assert_eq!(b.format, Format::Json);
     assert_eq!(b.message_id.as_deref(), Some("m-1"));
     assert_eq!(b.totals.sum_minor, 1550);
-    assert_eq!(b.instructions[1].creditor_phone.as_deref(), Some("+14155550100"));
+    assert_eq!(
+        b.instructions[1].creditor_phone.as_deref(),
+        Some("+14155550100")
+    );
     assert_eq!(
         b.instructions[0].location,
         Location::JsonPath("/instructions/0".into())
@@ -236,10 +263,16 @@ fn pacs009_prefixed_in_an_envelope() {
     assert_eq!(b.message_name.as_deref(), Some("pacs.009.001.08"));
     assert_eq!(b.message_id.as_deref(), Some("B2B-1"));
     let i = &b.instructions;
-    assert_eq!((i[0].id.as_str(), i[0].debtor, i[0].creditor), ("A&B-1", BANK_A, BANK_B));
+    assert_eq!(
+        (i[0].id.as_str(), i[0].debtor, i[0].creditor),
+        ("A&B-1", BANK_A, BANK_B)
+    );
     assert_eq!(i[0].reference.as_deref(), Some("cover <1>"));
     // Agents take precedence over the pacs.009 Dbtr/Cdtr.
-    assert_eq!((i[1].id.as_str(), i[1].debtor, i[1].creditor), ("T-2", ITAU, US_BANK));
+    assert_eq!(
+        (i[1].id.as_str(), i[1].debtor, i[1].creditor),
+        ("T-2", ITAU, US_BANK)
+    );
     assert_eq!(b.totals.sum_minor, 100_001);
 }
 
@@ -281,11 +314,21 @@ fn xml_problems_have_element_paths() {
 
 #[test]
 fn malformed_and_foreign_xml() {
-    let b = parse("x.xml", "<Document><FIToFICstmrCdtTrf><GrpHdr></FIToFICstmrCdtTrf></Document>");
+    let b = parse(
+        "x.xml",
+        "<Document><FIToFICstmrCdtTrf><GrpHdr></FIToFICstmrCdtTrf></Document>",
+    );
     assert_eq!(b.errors.len(), 1, "{:?}", shown(&b));
-    assert!(b.errors[0].message.starts_with("malformed XML at byte"), "{:?}", shown(&b));
+    assert!(
+        b.errors[0].message.starts_with("malformed XML at byte"),
+        "{:?}",
+        shown(&b)
+    );
     let b = parse("x.xml", "<html><body>hello</body></html>");
-    assert_eq!(shown(&b), ["Document: no ISO 20022 Document element: not a pacs.008/pacs.009 message"]);
+    assert_eq!(
+        shown(&b),
+        ["Document: no ISO 20022 Document element: not a pacs.008/pacs.009 message"]
+    );
     let b = parse("x.xml", "<Document><FIToFICstmrCdtTrf><GrpHdr><NbOfTxs>0</NbOfTxs></GrpHdr></FIToFICstmrCdtTrf></Document>");
     assert_eq!(
         shown(&b),
@@ -300,8 +343,14 @@ fn format_is_detected_by_extension_then_content() {
     let csv = "id,debtor,creditor,amount,currency\nx,bank-a,bank-b,1,USD\n";
     assert_eq!(parse("a.CSV", csv).format, Format::Csv);
     assert_eq!(parse("noext", csv).format, Format::Csv);
-    assert_eq!(parse("noext", " {\"instructions\":[]}").format, Format::Json);
-    assert_eq!(parse("noext", "\u{feff}<Document/>").format, Format::Iso20022);
+    assert_eq!(
+        parse("noext", " {\"instructions\":[]}").format,
+        Format::Json
+    );
+    assert_eq!(
+        parse("noext", "\u{feff}<Document/>").format,
+        Format::Iso20022
+    );
     let forced = parse_bytes(
         "a.txt",
         csv.as_bytes(),

@@ -164,7 +164,11 @@ fn status_reports_and_statements_are_not_batches() {
     let g = genesis();
     for (file, root, kind) in [
         ("cbpr-pacs002-accepted.xml", "FIToFIPmtStsRpt", "pacs.002"),
-        ("finland-camt053-eur-10entries.xml", "BkToCstmrStmt", "camt.053"),
+        (
+            "finland-camt053-eur-10entries.xml",
+            "BkToCstmrStmt",
+            "camt.053",
+        ),
     ] {
         let batch = parse_file(&sample(file), &g, &ParseOptions::default()).expect("readable");
         assert!(!batch.is_ok(), "{file}");

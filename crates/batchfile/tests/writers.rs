@@ -96,12 +96,21 @@ fn pacs002_round_trip() {
     let flat = flatten(&xml);
     assert!(xml.contains("urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"));
     assert_eq!(values(&flat, "GrpHdr/MsgId"), ["STS-1"]);
-    assert_eq!(values(&flat, "GrpHdr/CreDtTm"), ["2025-03-10T13:00:00.000Z"]);
-    assert_eq!(values(&flat, "OrgnlGrpInfAndSts/OrgnlMsgId"), ["20250310B1QDRCQR000001"]);
+    assert_eq!(
+        values(&flat, "GrpHdr/CreDtTm"),
+        ["2025-03-10T13:00:00.000Z"]
+    );
+    assert_eq!(
+        values(&flat, "OrgnlGrpInfAndSts/OrgnlMsgId"),
+        ["20250310B1QDRCQR000001"]
+    );
     assert_eq!(values(&flat, "OrgnlMsgNmId"), ["pacs.008.001.08"]);
     assert_eq!(values(&flat, "GrpSts"), ["PART"]);
     assert_eq!(values(&flat, "TxInfAndSts/TxSts"), ["ACSC", "RJCT", "ACSP"]);
-    assert_eq!(values(&flat, "TxInfAndSts/OrgnlInstrId"), ["I1", "I<2>&", "I3"]);
+    assert_eq!(
+        values(&flat, "TxInfAndSts/OrgnlInstrId"),
+        ["I1", "I<2>&", "I3"]
+    );
     assert_eq!(values(&flat, "OrgnlEndToEndId"), ["E1"]);
     assert_eq!(values(&flat, "OrgnlTxId"), ["T2"]);
     assert_eq!(values(&flat, "StsRsnInf/Rsn/Cd"), ["AM04"]);
@@ -112,30 +121,48 @@ fn pacs002_round_trip() {
     // Same element vocabulary as the public CBPR+ sample.
     let sample = std::fs::read_to_string(sample("cbpr-pacs002-accepted.xml")).expect("sample");
     let theirs = flatten(&sample);
-    for leaf in ["FIToFIPmtStsRpt/GrpHdr/MsgId", "TxInfAndSts/OrgnlInstrId", "TxInfAndSts/TxSts"] {
-        assert!(!values(&theirs, leaf).is_empty() && !values(&flat, leaf).is_empty(), "{leaf}");
+    for leaf in [
+        "FIToFIPmtStsRpt/GrpHdr/MsgId",
+        "TxInfAndSts/OrgnlInstrId",
+        "TxInfAndSts/TxSts",
+    ] {
+        assert!(
+            !values(&theirs, leaf).is_empty() && !values(&flat, leaf).is_empty(),
+            "{leaf}"
+        );
     }
 }
 
 #[test]
 fn pacs002_for_a_rejected_sample_file() {
     let g = genesis();
-    let batch = parse_file(&sample("bad-ctrlsum-pacs008-usd.xml"), &g, &ParseOptions::default())
-        .expect("readable");
+    let batch = parse_file(
+        &sample("bad-ctrlsum-pacs008-usd.xml"),
+        &g,
+        &ParseOptions::default(),
+    )
+    .expect("readable");
     let report = StatusReport::for_batch(&batch, "bad.xml", "STS-2", 0, TxStatus::Acsp);
     assert_eq!(report.group_status(), "RJCT");
     let flat = flatten(&write_pacs002(&report));
     assert_eq!(values(&flat, "OrgnlMsgId"), ["823823423"]);
     assert_eq!(values(&flat, "OrgnlMsgNmId"), ["pacs.008.001.07"]);
     // Group reasons: the two header problems.
-    assert_eq!(values(&flat, "OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd"), ["AM10", "AM12"]);
+    assert_eq!(
+        values(&flat, "OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd"),
+        ["AM10", "AM12"]
+    );
     // The (valid) transaction is rejected with the file.
     assert_eq!(values(&flat, "TxInfAndSts/TxSts"), ["RJCT"]);
     assert_eq!(values(&flat, "TxInfAndSts/OrgnlInstrId"), ["23423423"]);
     assert_eq!(values(&flat, "TxInfAndSts/OrgnlTxId"), ["123452342"]);
 
-    let ok = parse_file(&sample("fedwire-pacs008-usd-1tx.xml"), &g, &ParseOptions::default())
-        .expect("readable");
+    let ok = parse_file(
+        &sample("fedwire-pacs008-usd-1tx.xml"),
+        &g,
+        &ParseOptions::default(),
+    )
+    .expect("readable");
     let report = StatusReport::for_batch(&ok, "fed.xml", "STS-3", 0, TxStatus::Acsp);
     let flat = flatten(&write_pacs002(&report));
     assert_eq!(values(&flat, "GrpSts"), ["ACSP"]);
@@ -189,10 +216,19 @@ fn camt053_balances_add_up() {
     assert_eq!(values(&flat, "Bal/CdtDbtInd"), ["DBIT", "CRDT"]);
     assert_eq!(values(&flat, "Ownr/Nm"), ["Bank A & Co"]);
     assert_eq!(values(&flat, "Ntry/AddtlNtryInf"), ["window 7 <net>"]);
-    assert_eq!(values(&flat, "Ntry/BookgDt/DtTm")[0], "2025-03-10T13:00:00.000Z");
+    assert_eq!(
+        values(&flat, "Ntry/BookgDt/DtTm")[0],
+        "2025-03-10T13:00:00.000Z"
+    );
 
     // Read back: opening + entries = closing.
-    let signed = |amt: &str, ind: &str| if ind == "CRDT" { to_minor(amt) } else { -to_minor(amt) };
+    let signed = |amt: &str, ind: &str| {
+        if ind == "CRDT" {
+            to_minor(amt)
+        } else {
+            -to_minor(amt)
+        }
+    };
     let bal_amt = values(&flat, "Bal/Amt");
     let bal_ind = values(&flat, "Bal/CdtDbtInd");
     let opening = signed(bal_amt[0], bal_ind[0]);
@@ -208,7 +244,9 @@ fn camt053_balances_add_up() {
     assert_eq!(values(&flat, "TtlDbtNtries/Sum"), ["12.50"]);
 
     // The public Finnish sample's balances add up the same way (our reading of the format).
-    let fi = flatten(&std::fs::read_to_string(sample("finland-camt053-eur-10entries.xml")).expect("sample"));
+    let fi = flatten(
+        &std::fs::read_to_string(sample("finland-camt053-eur-10entries.xml")).expect("sample"),
+    );
     let codes = values(&fi, "Bal/Tp/CdOrPrtry/Cd");
     let amts = values(&fi, "Bal/Amt");
     let inds = values(&fi, "Bal/CdtDbtInd");
@@ -242,7 +280,10 @@ fn camt053_refuses_overflow() {
             booking_time_ms: 0,
             description: None,
         }],
-        period: Period { from_ms: 0, to_ms: 0 },
+        period: Period {
+            from_ms: 0,
+            to_ms: 0,
+        },
     };
     assert!(write_camt053(&st).is_err());
 }
