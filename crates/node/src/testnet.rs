@@ -162,6 +162,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             bic: None,
             clearing_id: None,
             staff,
+            net_debit_caps: Vec::new(),
         });
     }
 
