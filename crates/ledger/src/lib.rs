@@ -165,19 +165,23 @@ pub mod account;
 pub mod error;
 mod ledger;
 pub mod limits;
+pub mod netting;
 pub mod outcome;
 pub mod snapshot;
 pub mod state_tree;
 
 pub use account::{
-    hold_account_id, position_id, Account, AccountDetail, AccountKind, HoldDetail, HoldStatus,
-    WalletDetail, FIELD_MAX,
+    batch_account_id, chunk_account_id, hold_account_id, position_id, window_account_id, Account,
+    AccountDetail, AccountKind, BatchDetail, BatchState, ChunkDetail, HoldDetail, HoldStatus,
+    MemberSettlement, Obligation, SettlementDetail, Shortfall, WalletDetail, WindowDetail,
+    WindowState, FIELD_MAX,
 };
 pub use error::LedgerError;
-pub use ledger::{Ledger, MemberInfo};
+pub use ledger::{BatchStatus, Ledger, MemberInfo};
 pub use limits::{
     TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
+    WINDOWS_RESERVED_AHEAD,
 };
-pub use outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
+pub use outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
 pub use state_tree::{AccountProof, RecordProof};
