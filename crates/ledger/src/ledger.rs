@@ -1095,7 +1095,10 @@ impl Ledger {
     fn reindex(&mut self, old: Option<&Account>, new: &Account) {
         if new.kind == AccountKind::Position {
             let before = old.map_or(0, |a| a.balance());
-            let net = self.unsettled.entry((new.member, new.currency)).or_insert(0);
+            let net = self
+                .unsettled
+                .entry((new.member, new.currency))
+                .or_insert(0);
             *net = net.saturating_add(new.balance().saturating_sub(before));
         }
         if let AccountDetail::Window(w) = &new.detail {

@@ -113,7 +113,13 @@ fn batch(n: u8) -> BatchId {
     BatchId([0xBA, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3])
 }
 
-fn instr(id: &str, d: u16, c: u16, amount: u64, beneficiary: Option<AccountId>) -> SettlementInstruction {
+fn instr(
+    id: &str,
+    d: u16,
+    c: u16,
+    amount: u64,
+    beneficiary: Option<AccountId>,
+) -> SettlementInstruction {
     SettlementInstruction {
         id: id.into(),
         debtor: MemberId(d),
@@ -130,7 +136,12 @@ fn close(c: Currency, window: u64) -> Operation {
     }
 }
 
-fn stage(b: BatchId, window: u64, chunk: u32, instructions: Vec<SettlementInstruction>) -> Operation {
+fn stage(
+    b: BatchId,
+    window: u64,
+    chunk: u32,
+    instructions: Vec<SettlementInstruction>,
+) -> Operation {
     Operation::StageBatch {
         batch: b,
         currency: usd(),
@@ -204,10 +215,11 @@ fn b1_chunk0() -> Vec<SettlementInstruction> {
     vec![instr("I-1", B, A, 50, None)]
 }
 
-/// 1. wallets WA (bank-a), WB (bank-b), WC (bank-c), WE (bank-a, EUR); 2. issue 10,000 each;
-/// 3. WA pays WB 100 (window 0); 4. close USD window 0; 5. settle it with batch 0 (no chunk);
-/// 6. window 1: WA -> WB 700, WB -> WC 300, WC -> WA 100; 7. close USD window 1 (window 2
-/// opens); 8. stage batch 1 chunk 0 for window 1: bank-b owes bank-a 50.
+/// The base ledger, block by block:
+/// - wallets WA (bank-a), WB (bank-b), WC (bank-c), WE (bank-a, EUR); issue 10,000 each;
+/// - WA pays WB 100 (window 0); close USD window 0; settle it with batch 0 (no chunk);
+/// - window 1: WA -> WB 700, WB -> WC 300, WC -> WA 100; close USD window 1 (2 opens);
+/// - stage batch 1 chunk 0 for window 1: bank-b owes bank-a 50.
 ///
 /// Then: settlement a 900, b 600, c 0 (cap 5,000); window 1 nets a -600, b +400, c +200;
 /// with batch 1's instruction a -550, b +350, c +200.
@@ -235,7 +247,10 @@ fn base() -> Ledger {
         ],
         vec![t(&k.users[0], transfer(wa(), wb(), 100))],
         vec![t(cl, close(usd(), 0))],
-        vec![t(cl, settle_op(batch(0), 0, &[], 0, SettlementPolicy::Reject))],
+        vec![t(
+            cl,
+            settle_op(batch(0), 0, &[], 0, SettlementPolicy::Reject),
+        )],
         vec![
             t(&k.users[0], transfer(wa(), wb(), 700)),
             t(&k.users[1], transfer(wb(), wc(), 300)),
@@ -248,7 +263,10 @@ fn base() -> Ledger {
         ok_block(&mut l, &txs);
     }
     assert_eq!((sbal(&l, A), sbal(&l, B), sbal(&l, C)), (900, 600, 0));
-    assert_eq!((pos(&l, A, 1), pos(&l, B, 1), pos(&l, C, 1)), (-600, 400, 200));
+    assert_eq!(
+        (pos(&l, A, 1), pos(&l, B, 1), pos(&l, C, 1)),
+        (-600, 400, 200)
+    );
     assert_eq!(l.open_window(usd()), 2);
     assert_eq!(l.open_window(eur()), 0);
     l
@@ -274,86 +292,498 @@ fn cases() -> Vec<Case> {
         tx,
         want,
     };
-    let with = |what, pre: Vec<SignedTransaction>, tx, want| Case { what, pre, tx, want };
+    let with = |what, pre: Vec<SignedTransaction>, tx, want| Case {
+        what,
+        pre,
+        tx,
+        want,
+    };
     let pre_id = tx_id(99);
     let good_chunk = vec![instr("I-2", C, A, 10, Some(wa()))];
     let b1_settle = |policy| settle_op(batch(1), 1, &b1_chunk0(), 1, policy);
     let long_id = "x".repeat(36);
     vec![
         // CloseWindow
-        case("close the open window", signed(cl, id, close(usd(), 2)), ResultCode::Ok),
-        case("close another currency's window 0", signed(cl, id, close(eur(), 0)), ResultCode::Ok),
-        case("close a closed window", signed(cl, id, close(usd(), 1)), ResultCode::WindowNotOpen),
-        case("close a future window", signed(cl, id, close(usd(), 3)), ResultCode::WindowNotOpen),
-        case("close by a user", signed(&k.users[0], id, close(usd(), 2)), ResultCode::ForbiddenSigner),
-        case("close by an issuer", signed(&k.issuers[0], id, close(usd(), 2)), ResultCode::ForbiddenRole),
-        case("close in an unknown currency", signed(cl, id, close(Currency(*b"JPY"), 0)), ResultCode::UnknownCurrency),
-        case("close on another chain", signed_with(cl, id, close(usd(), 2), "other", TX_VERSION), ResultCode::WrongChain),
+        case(
+            "close the open window",
+            signed(cl, id, close(usd(), 2)),
+            ResultCode::Ok,
+        ),
+        case(
+            "close another currency's window 0",
+            signed(cl, id, close(eur(), 0)),
+            ResultCode::Ok,
+        ),
+        case(
+            "close a closed window",
+            signed(cl, id, close(usd(), 1)),
+            ResultCode::WindowNotOpen,
+        ),
+        case(
+            "close a future window",
+            signed(cl, id, close(usd(), 3)),
+            ResultCode::WindowNotOpen,
+        ),
+        case(
+            "close by a user",
+            signed(&k.users[0], id, close(usd(), 2)),
+            ResultCode::ForbiddenSigner,
+        ),
+        case(
+            "close by an issuer",
+            signed(&k.issuers[0], id, close(usd(), 2)),
+            ResultCode::ForbiddenRole,
+        ),
+        case(
+            "close in an unknown currency",
+            signed(cl, id, close(Currency(*b"JPY"), 0)),
+            ResultCode::UnknownCurrency,
+        ),
+        case(
+            "close on another chain",
+            signed_with(cl, id, close(usd(), 2), "other", TX_VERSION),
+            ResultCode::WrongChain,
+        ),
         // StageBatch
-        case("stage chunk 1 with a beneficiary", signed(cl, id, stage(batch(1), 1, 1, good_chunk.clone())), ResultCode::Ok),
-        case("stage the largest chunk", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 1, None); SETTLEMENT_CHUNK_MAX])), ResultCode::Ok),
-        case("stage a chunk twice", signed(cl, id, stage(batch(1), 1, 0, good_chunk.clone())), ResultCode::ChunkExists),
-        case("stage chunk 64", signed(cl, id, stage(batch(1), 1, 64, good_chunk.clone())), ResultCode::InvalidChunk),
-        case("stage an empty chunk", signed(cl, id, stage(batch(1), 1, 1, vec![])), ResultCode::InvalidChunk),
-        case("stage an oversized chunk", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 1, None); SETTLEMENT_CHUNK_MAX + 1])), ResultCode::InvalidChunk),
-        case("stage an empty instruction id", signed(cl, id, stage(batch(1), 1, 1, vec![instr("", C, A, 1, None)])), ResultCode::InvalidInstruction),
-        case("stage a 36-character id", signed(cl, id, stage(batch(1), 1, 1, vec![instr(&long_id, C, A, 1, None)])), ResultCode::InvalidInstruction),
-        case("stage a self-instruction", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, C, 1, None)])), ResultCode::SelfInstruction),
-        case("stage a zero instruction", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 0, None)])), ResultCode::ZeroAmount),
-        case("stage an unknown debtor", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", 9, A, 1, None)])), ResultCode::UnknownMember),
-        case("stage a beneficiary at another member", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 1, Some(wb()))])), ResultCode::InvalidBeneficiary),
-        case("stage an unknown beneficiary", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 1, Some(wallet_id(9)))])), ResultCode::InvalidBeneficiary),
-        case("stage a settlement account as beneficiary", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 1, Some(settlement("bank-a", usd())))])), ResultCode::InvalidBeneficiary),
-        case("stage a beneficiary in another currency", signed(cl, id, stage(batch(1), 1, 1, vec![instr("I", C, A, 1, Some(we()))])), ResultCode::CurrencyMismatch),
-        case("stage a batch id for another window", signed(cl, id, stage(batch(1), 0, 1, good_chunk.clone())), ResultCode::BatchExists),
-        case("stage into a settled batch", signed(cl, id, stage(batch(0), 0, 0, good_chunk.clone())), ResultCode::BatchFinished),
-        case("stage a second batch for a settling window", signed(cl, id, stage(batch(2), 1, 0, good_chunk.clone())), ResultCode::SettlementInProgress),
-        case("stage for the open window", signed(cl, id, stage(batch(2), 2, 0, good_chunk.clone())), ResultCode::WindowNotClosed),
-        case("stage for a settled window", signed(cl, id, stage(batch(2), 0, 0, good_chunk.clone())), ResultCode::WindowAlreadySettled),
-        case("stage by an issuer", signed(&k.issuers[1], id, stage(batch(1), 1, 1, good_chunk.clone())), ResultCode::ForbiddenRole),
-        case("stage in an unknown currency", signed(cl, id, Operation::StageBatch { batch: batch(1), currency: Currency(*b"JPY"), window: 1, chunk: 1, instructions: good_chunk.clone() }), ResultCode::UnknownCurrency),
+        case(
+            "stage chunk 1 with a beneficiary",
+            signed(cl, id, stage(batch(1), 1, 1, good_chunk.clone())),
+            ResultCode::Ok,
+        ),
+        case(
+            "stage the largest chunk",
+            signed(
+                cl,
+                id,
+                stage(
+                    batch(1),
+                    1,
+                    1,
+                    vec![instr("I", C, A, 1, None); SETTLEMENT_CHUNK_MAX],
+                ),
+            ),
+            ResultCode::Ok,
+        ),
+        case(
+            "stage a chunk twice",
+            signed(cl, id, stage(batch(1), 1, 0, good_chunk.clone())),
+            ResultCode::ChunkExists,
+        ),
+        case(
+            "stage chunk 64",
+            signed(cl, id, stage(batch(1), 1, 64, good_chunk.clone())),
+            ResultCode::InvalidChunk,
+        ),
+        case(
+            "stage an empty chunk",
+            signed(cl, id, stage(batch(1), 1, 1, vec![])),
+            ResultCode::InvalidChunk,
+        ),
+        case(
+            "stage an oversized chunk",
+            signed(
+                cl,
+                id,
+                stage(
+                    batch(1),
+                    1,
+                    1,
+                    vec![instr("I", C, A, 1, None); SETTLEMENT_CHUNK_MAX + 1],
+                ),
+            ),
+            ResultCode::InvalidChunk,
+        ),
+        case(
+            "stage an empty instruction id",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr("", C, A, 1, None)]),
+            ),
+            ResultCode::InvalidInstruction,
+        ),
+        case(
+            "stage a 36-character id",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr(&long_id, C, A, 1, None)]),
+            ),
+            ResultCode::InvalidInstruction,
+        ),
+        case(
+            "stage a self-instruction",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr("I", C, C, 1, None)]),
+            ),
+            ResultCode::SelfInstruction,
+        ),
+        case(
+            "stage a zero instruction",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr("I", C, A, 0, None)]),
+            ),
+            ResultCode::ZeroAmount,
+        ),
+        case(
+            "stage an unknown debtor",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr("I", 9, A, 1, None)]),
+            ),
+            ResultCode::UnknownMember,
+        ),
+        case(
+            "stage a beneficiary at another member",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr("I", C, A, 1, Some(wb()))]),
+            ),
+            ResultCode::InvalidBeneficiary,
+        ),
+        case(
+            "stage an unknown beneficiary",
+            signed(
+                cl,
+                id,
+                stage(
+                    batch(1),
+                    1,
+                    1,
+                    vec![instr("I", C, A, 1, Some(wallet_id(9)))],
+                ),
+            ),
+            ResultCode::InvalidBeneficiary,
+        ),
+        case(
+            "stage a settlement account as beneficiary",
+            signed(
+                cl,
+                id,
+                stage(
+                    batch(1),
+                    1,
+                    1,
+                    vec![instr("I", C, A, 1, Some(settlement("bank-a", usd())))],
+                ),
+            ),
+            ResultCode::InvalidBeneficiary,
+        ),
+        case(
+            "stage a beneficiary in another currency",
+            signed(
+                cl,
+                id,
+                stage(batch(1), 1, 1, vec![instr("I", C, A, 1, Some(we()))]),
+            ),
+            ResultCode::CurrencyMismatch,
+        ),
+        case(
+            "stage a batch id for another window",
+            signed(cl, id, stage(batch(1), 0, 1, good_chunk.clone())),
+            ResultCode::BatchExists,
+        ),
+        case(
+            "stage into a settled batch",
+            signed(cl, id, stage(batch(0), 0, 0, good_chunk.clone())),
+            ResultCode::BatchFinished,
+        ),
+        case(
+            "stage a second batch for a settling window",
+            signed(cl, id, stage(batch(2), 1, 0, good_chunk.clone())),
+            ResultCode::SettlementInProgress,
+        ),
+        case(
+            "stage for the open window",
+            signed(cl, id, stage(batch(2), 2, 0, good_chunk.clone())),
+            ResultCode::WindowNotClosed,
+        ),
+        case(
+            "stage for a settled window",
+            signed(cl, id, stage(batch(2), 0, 0, good_chunk.clone())),
+            ResultCode::WindowAlreadySettled,
+        ),
+        case(
+            "stage by an issuer",
+            signed(&k.issuers[1], id, stage(batch(1), 1, 1, good_chunk.clone())),
+            ResultCode::ForbiddenRole,
+        ),
+        case(
+            "stage in an unknown currency",
+            signed(
+                cl,
+                id,
+                Operation::StageBatch {
+                    batch: batch(1),
+                    currency: Currency(*b"JPY"),
+                    window: 1,
+                    chunk: 1,
+                    instructions: good_chunk.clone(),
+                },
+            ),
+            ResultCode::UnknownCurrency,
+        ),
         // SettleBatch
-        case("settle (reject policy)", signed(cl, id, b1_settle(SettlementPolicy::Reject)), ResultCode::Ok),
-        case("settle (unwind policy)", signed(cl, id, b1_settle(SettlementPolicy::Unwind)), ResultCode::Ok),
-        with("settle short (reject)", vec![signed(cl, pre_id, withdraw(A, 400))], signed(cl, id, b1_settle(SettlementPolicy::Reject)), ResultCode::SettlementShortfall),
-        with("settle short (unwind)", vec![signed(cl, pre_id, withdraw(A, 400))], signed(cl, id, b1_settle(SettlementPolicy::Unwind)), ResultCode::Ok),
-        with("settle above the debtor's cap (reject)", vec![signed(cl, pre_id, cap(A, Some(549)))], signed(cl, id, b1_settle(SettlementPolicy::Reject)), ResultCode::SettlementShortfall),
-        case("settle naming too many chunks", signed(cl, id, settle_op(batch(1), 1, &b1_chunk0(), 2, SettlementPolicy::Reject)), ResultCode::BatchIncomplete),
-        case("settle naming too few chunks", signed(cl, id, settle_op(batch(1), 1, &b1_chunk0(), 0, SettlementPolicy::Reject)), ResultCode::BatchIncomplete),
-        case("settle naming another count", signed(cl, id, settle_op(batch(1), 1, &[b1_chunk0()[0].clone(), b1_chunk0()[0].clone()], 1, SettlementPolicy::Reject)), ResultCode::BatchIncomplete),
-        case("settle with another digest", signed(cl, id, settle_op(batch(1), 1, &[instr("I-1", B, A, 51, None)], 1, SettlementPolicy::Reject)), ResultCode::DigestMismatch),
-        case("settle naming 65 chunks", signed(cl, id, settle_op(batch(1), 1, &b1_chunk0(), 65, SettlementPolicy::Reject)), ResultCode::InvalidChunk),
-        case("settle another batch for a settling window", signed(cl, id, settle_op(batch(2), 1, &[], 0, SettlementPolicy::Reject)), ResultCode::SettlementInProgress),
-        case("settle the open window", signed(cl, id, settle_op(batch(2), 2, &[], 0, SettlementPolicy::Reject)), ResultCode::WindowNotClosed),
-        case("settle a settled window", signed(cl, id, settle_op(batch(2), 0, &[], 0, SettlementPolicy::Reject)), ResultCode::WindowAlreadySettled),
-        case("settle a settled batch again", signed(cl, id, settle_op(batch(0), 0, &[], 0, SettlementPolicy::Reject)), ResultCode::BatchFinished),
-        case("settle a batch for another window", signed(cl, id, settle_op(batch(1), 0, &b1_chunk0(), 1, SettlementPolicy::Reject)), ResultCode::BatchExists),
-        case("settle by a user", signed(&k.users[1], id, b1_settle(SettlementPolicy::Reject)), ResultCode::ForbiddenSigner),
+        case(
+            "settle (reject policy)",
+            signed(cl, id, b1_settle(SettlementPolicy::Reject)),
+            ResultCode::Ok,
+        ),
+        case(
+            "settle (unwind policy)",
+            signed(cl, id, b1_settle(SettlementPolicy::Unwind)),
+            ResultCode::Ok,
+        ),
+        with(
+            "settle short (reject)",
+            vec![signed(cl, pre_id, withdraw(A, 400))],
+            signed(cl, id, b1_settle(SettlementPolicy::Reject)),
+            ResultCode::SettlementShortfall,
+        ),
+        with(
+            "settle short (unwind)",
+            vec![signed(cl, pre_id, withdraw(A, 400))],
+            signed(cl, id, b1_settle(SettlementPolicy::Unwind)),
+            ResultCode::Ok,
+        ),
+        with(
+            "settle above the debtor's cap (reject)",
+            vec![signed(cl, pre_id, cap(A, Some(549)))],
+            signed(cl, id, b1_settle(SettlementPolicy::Reject)),
+            ResultCode::SettlementShortfall,
+        ),
+        case(
+            "settle naming too many chunks",
+            signed(
+                cl,
+                id,
+                settle_op(batch(1), 1, &b1_chunk0(), 2, SettlementPolicy::Reject),
+            ),
+            ResultCode::BatchIncomplete,
+        ),
+        case(
+            "settle naming too few chunks",
+            signed(
+                cl,
+                id,
+                settle_op(batch(1), 1, &b1_chunk0(), 0, SettlementPolicy::Reject),
+            ),
+            ResultCode::BatchIncomplete,
+        ),
+        case(
+            "settle naming another count",
+            signed(
+                cl,
+                id,
+                settle_op(
+                    batch(1),
+                    1,
+                    &[b1_chunk0()[0].clone(), b1_chunk0()[0].clone()],
+                    1,
+                    SettlementPolicy::Reject,
+                ),
+            ),
+            ResultCode::BatchIncomplete,
+        ),
+        case(
+            "settle with another digest",
+            signed(
+                cl,
+                id,
+                settle_op(
+                    batch(1),
+                    1,
+                    &[instr("I-1", B, A, 51, None)],
+                    1,
+                    SettlementPolicy::Reject,
+                ),
+            ),
+            ResultCode::DigestMismatch,
+        ),
+        case(
+            "settle naming 65 chunks",
+            signed(
+                cl,
+                id,
+                settle_op(batch(1), 1, &b1_chunk0(), 65, SettlementPolicy::Reject),
+            ),
+            ResultCode::InvalidChunk,
+        ),
+        case(
+            "settle another batch for a settling window",
+            signed(
+                cl,
+                id,
+                settle_op(batch(2), 1, &[], 0, SettlementPolicy::Reject),
+            ),
+            ResultCode::SettlementInProgress,
+        ),
+        case(
+            "settle the open window",
+            signed(
+                cl,
+                id,
+                settle_op(batch(2), 2, &[], 0, SettlementPolicy::Reject),
+            ),
+            ResultCode::WindowNotClosed,
+        ),
+        case(
+            "settle a settled window",
+            signed(
+                cl,
+                id,
+                settle_op(batch(2), 0, &[], 0, SettlementPolicy::Reject),
+            ),
+            ResultCode::WindowAlreadySettled,
+        ),
+        case(
+            "settle a settled batch again",
+            signed(
+                cl,
+                id,
+                settle_op(batch(0), 0, &[], 0, SettlementPolicy::Reject),
+            ),
+            ResultCode::BatchFinished,
+        ),
+        case(
+            "settle a batch for another window",
+            signed(
+                cl,
+                id,
+                settle_op(batch(1), 0, &b1_chunk0(), 1, SettlementPolicy::Reject),
+            ),
+            ResultCode::BatchExists,
+        ),
+        case(
+            "settle by a user",
+            signed(&k.users[1], id, b1_settle(SettlementPolicy::Reject)),
+            ResultCode::ForbiddenSigner,
+        ),
         // AbortBatch
-        case("abort a staging batch", signed(cl, id, Operation::AbortBatch { batch: batch(1) }), ResultCode::Ok),
-        case("abort a settled batch", signed(cl, id, Operation::AbortBatch { batch: batch(0) }), ResultCode::BatchFinished),
-        case("abort an unknown batch", signed(cl, id, Operation::AbortBatch { batch: batch(9) }), ResultCode::UnknownBatch),
-        case("abort by an issuer", signed(&k.issuers[0], id, Operation::AbortBatch { batch: batch(1) }), ResultCode::ForbiddenRole),
+        case(
+            "abort a staging batch",
+            signed(cl, id, Operation::AbortBatch { batch: batch(1) }),
+            ResultCode::Ok,
+        ),
+        case(
+            "abort a settled batch",
+            signed(cl, id, Operation::AbortBatch { batch: batch(0) }),
+            ResultCode::BatchFinished,
+        ),
+        case(
+            "abort an unknown batch",
+            signed(cl, id, Operation::AbortBatch { batch: batch(9) }),
+            ResultCode::UnknownBatch,
+        ),
+        case(
+            "abort by an issuer",
+            signed(&k.issuers[0], id, Operation::AbortBatch { batch: batch(1) }),
+            ResultCode::ForbiddenRole,
+        ),
         // FundSettlement / WithdrawSettlement
-        case("fund a member without a settlement account", signed(cl, id, fund(C, 700)), ResultCode::Ok),
-        case("withdraw everything", signed(cl, id, withdraw(A, 900)), ResultCode::Ok),
-        case("withdraw more than the balance", signed(cl, id, withdraw(A, 901)), ResultCode::InsufficientFunds),
-        case("withdraw from a member without a settlement account", signed(cl, id, withdraw(C, 1)), ResultCode::InsufficientFunds),
-        case("fund zero", signed(cl, id, fund(A, 0)), ResultCode::ZeroAmount),
-        case("fund an unknown member", signed(cl, id, fund(9, 1)), ResultCode::UnknownMember),
-        case("fund in an unknown currency", signed(cl, id, Operation::FundSettlement { member: MemberId(A), currency: Currency(*b"JPY"), amount: Amount(1) }), ResultCode::UnknownCurrency),
-        case("fund by an issuer", signed(&k.issuers[0], id, fund(A, 1)), ResultCode::ForbiddenRole),
-        case("withdraw by a user", signed(&k.users[0], id, withdraw(A, 1)), ResultCode::ForbiddenSigner),
+        case(
+            "fund a member without a settlement account",
+            signed(cl, id, fund(C, 700)),
+            ResultCode::Ok,
+        ),
+        case(
+            "withdraw everything",
+            signed(cl, id, withdraw(A, 900)),
+            ResultCode::Ok,
+        ),
+        case(
+            "withdraw more than the balance",
+            signed(cl, id, withdraw(A, 901)),
+            ResultCode::InsufficientFunds,
+        ),
+        case(
+            "withdraw from a member without a settlement account",
+            signed(cl, id, withdraw(C, 1)),
+            ResultCode::InsufficientFunds,
+        ),
+        case(
+            "fund zero",
+            signed(cl, id, fund(A, 0)),
+            ResultCode::ZeroAmount,
+        ),
+        case(
+            "fund an unknown member",
+            signed(cl, id, fund(9, 1)),
+            ResultCode::UnknownMember,
+        ),
+        case(
+            "fund in an unknown currency",
+            signed(
+                cl,
+                id,
+                Operation::FundSettlement {
+                    member: MemberId(A),
+                    currency: Currency(*b"JPY"),
+                    amount: Amount(1),
+                },
+            ),
+            ResultCode::UnknownCurrency,
+        ),
+        case(
+            "fund by an issuer",
+            signed(&k.issuers[0], id, fund(A, 1)),
+            ResultCode::ForbiddenRole,
+        ),
+        case(
+            "withdraw by a user",
+            signed(&k.users[0], id, withdraw(A, 1)),
+            ResultCode::ForbiddenSigner,
+        ),
         // SetNetDebitCap and the cap on payments
-        case("set a cap", signed(cl, id, cap(A, Some(10))), ResultCode::Ok),
+        case(
+            "set a cap",
+            signed(cl, id, cap(A, Some(10))),
+            ResultCode::Ok,
+        ),
         case("remove a cap", signed(cl, id, cap(C, None)), ResultCode::Ok),
-        case("cap an unknown member", signed(cl, id, cap(9, Some(1))), ResultCode::UnknownMember),
-        case("cap by an issuer", signed(&k.issuers[2], id, cap(C, None)), ResultCode::ForbiddenRole),
-        case("pay up to the payer member's cap", signed(&k.users[2], id, transfer(wc(), wa(), 5_200)), ResultCode::Ok),
-        case("pay beyond the payer member's cap", signed(&k.users[2], id, transfer(wc(), wa(), 5_201)), ResultCode::NetDebitCapExceeded),
-        with("pay once the cap is lowered", vec![signed(cl, pre_id, cap(A, Some(600)))], signed(&k.users[0], id, transfer(wa(), wb(), 1)), ResultCode::NetDebitCapExceeded),
-        with("receive while above the cap", vec![signed(cl, pre_id, cap(A, Some(0)))], signed(&k.users[1], id, transfer(wb(), wa(), 1)), ResultCode::Ok),
-        case("issuing is not capped", signed(&k.issuers[2], id, issue(wc(), 1)), ResultCode::Ok),
+        case(
+            "cap an unknown member",
+            signed(cl, id, cap(9, Some(1))),
+            ResultCode::UnknownMember,
+        ),
+        case(
+            "cap by an issuer",
+            signed(&k.issuers[2], id, cap(C, None)),
+            ResultCode::ForbiddenRole,
+        ),
+        case(
+            "pay up to the payer member's cap",
+            signed(&k.users[2], id, transfer(wc(), wa(), 5_200)),
+            ResultCode::Ok,
+        ),
+        case(
+            "pay beyond the payer member's cap",
+            signed(&k.users[2], id, transfer(wc(), wa(), 5_201)),
+            ResultCode::NetDebitCapExceeded,
+        ),
+        with(
+            "pay once the cap is lowered",
+            vec![signed(cl, pre_id, cap(A, Some(600)))],
+            signed(&k.users[0], id, transfer(wa(), wb(), 1)),
+            ResultCode::NetDebitCapExceeded,
+        ),
+        with(
+            "receive while above the cap",
+            vec![signed(cl, pre_id, cap(A, Some(0)))],
+            signed(&k.users[1], id, transfer(wb(), wa(), 1)),
+            ResultCode::Ok,
+        ),
+        case(
+            "issuing is not capped",
+            signed(&k.issuers[2], id, issue(wc(), 1)),
+            ResultCode::Ok,
+        ),
     ]
 }
 
@@ -376,11 +806,19 @@ fn check_invariants(l: &Ledger, totals: &BTreeMap<Currency, i128>, what: &str) {
             let net: i128 = report.iter().map(|r| r.net).sum();
             let settled: i128 = report.iter().map(|r| r.settled).sum();
             let carried: i128 = report.iter().map(|r| r.carried).sum();
-            assert_eq!((sent, net, settled, carried), (received, 0, 0, 0), "{what}: report");
+            assert_eq!(
+                (sent, net, settled, carried),
+                (received, 0, 0, 0),
+                "{what}: report"
+            );
             if w.state == WindowState::Settled {
-                for m in 0..4 {
-                    let id = position_id(NAMES[m], c, w.window);
-                    assert_eq!(l.account(&id).map_or(0, |a| a.balance()), 0, "{what}: settled");
+                for name in NAMES {
+                    let id = position_id(name, c, w.window);
+                    assert_eq!(
+                        l.account(&id).map_or(0, |a| a.balance()),
+                        0,
+                        "{what}: settled"
+                    );
                 }
             }
         }
@@ -410,13 +848,21 @@ fn every_settlement_operation_and_result_code() {
         } else {
             assert!(ids.is_empty(), "{}", case.what);
             assert_eq!(snapshot(&ledger), before, "{}: accounts changed", case.what);
-            assert_ne!(ledger.state_root(), root_before, "{}: record written", case.what);
+            assert_ne!(
+                ledger.state_root(),
+                root_before,
+                "{}: record written",
+                case.what
+            );
         }
         assert_eq!(ledger.record(&case.tx.tx.id).map(|r| r.result), Some(got));
         // The detail of a shortfall names the member and the amount.
         if got == ResultCode::SettlementShortfall {
-            let Some(RecordDetail::Settlement { policy, window, members }) =
-                ledger.record(&case.tx.tx.id).and_then(|r| r.detail.clone())
+            let Some(RecordDetail::Settlement {
+                policy,
+                window,
+                members,
+            }) = ledger.record(&case.tx.tx.id).and_then(|r| r.detail.clone())
             else {
                 panic!("{}: no detail", case.what)
             };
@@ -427,12 +873,18 @@ fn every_settlement_operation_and_result_code() {
             // Withdrawn to 500: short 50; capped at 549 with 900: short 1.
             let want = if case.what.contains("cap") { 1 } else { 50 };
             assert_eq!(members[0].shortfall, want, "{}", case.what);
-            assert_eq!(out.outcomes[0].detail, ledger.record(&case.tx.tx.id).and_then(|r| r.detail.clone()));
+            assert_eq!(
+                out.outcomes[0].detail,
+                ledger.record(&case.tx.tx.id).and_then(|r| r.detail.clone())
+            );
         }
         // A retry returns the first result and changes nothing.
         let root = ledger.state_root();
         let again = apply(&mut ledger, std::slice::from_ref(&case.tx));
-        assert_eq!((again.outcomes[0].result, again.outcomes[0].duplicate), (got, true));
+        assert_eq!(
+            (again.outcomes[0].result, again.outcomes[0].duplicate),
+            (got, true)
+        );
         assert!(again.changed_accounts.is_empty());
         assert_eq!(ledger.state_root(), root);
         seen.insert(got.as_str());
@@ -455,14 +907,23 @@ fn reject_names_the_short_member_moves_nothing_and_a_funded_retry_settles() {
     let before = snapshot(&l);
     let out = apply(
         &mut l,
-        &[signed(cl, tx_id(201), settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Reject))],
+        &[signed(
+            cl,
+            tx_id(201),
+            settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Reject),
+        )],
     );
     assert_eq!(out.outcomes[0].result, ResultCode::SettlementShortfall);
     let Some(RecordDetail::Settlement { members, .. }) = &out.outcomes[0].detail else {
         panic!("no detail");
     };
     assert_eq!(
-        (members[0].member, members[0].debit, members[0].balance, members[0].shortfall),
+        (
+            members[0].member,
+            members[0].debit,
+            members[0].balance,
+            members[0].shortfall
+        ),
         (MemberId(A), 550, 500, 50)
     );
     assert_eq!(snapshot(&l), before, "atomic: no settlement account moved");
@@ -471,23 +932,36 @@ fn reject_names_the_short_member_moves_nothing_and_a_funded_retry_settles() {
     ok_block(&mut l, &[signed(cl, tx_id(202), fund(A, 50))]);
     let out = apply(
         &mut l,
-        &[signed(cl, tx_id(203), settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Reject))],
+        &[signed(
+            cl,
+            tx_id(203),
+            settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Reject),
+        )],
     );
     assert!(out.outcomes[0].result.is_ok());
     assert_eq!(out.outcomes[0].detail, None);
     assert_eq!((sbal(&l, A), sbal(&l, B), sbal(&l, C)), (0, 950, 200));
     assert_eq!((pos(&l, A, 1), pos(&l, B, 1), pos(&l, C, 1)), (0, 0, 0));
     let w = l.window(usd(), 1).expect("w1");
-    assert_eq!((w.state, w.batch, w.instructions), (WindowState::Settled, Some(batch(1)), 1));
+    assert_eq!(
+        (w.state, w.batch, w.instructions),
+        (WindowState::Settled, Some(batch(1)), 1)
+    );
     let report = l.window_report(usd(), 1).expect("report");
     let settled: Vec<(u16, u128, u128, i128)> = report
         .iter()
         .map(|r| (r.member.0, r.sent, r.received, r.settled))
         .collect();
-    assert_eq!(settled, vec![(A, 700, 150, -550), (B, 350, 700, 350), (C, 100, 300, 200)]);
+    assert_eq!(
+        settled,
+        vec![(A, 700, 150, -550), (B, 350, 700, 350), (C, 100, 300, 200)]
+    );
     let b = l.batch(&batch(1)).expect("batch");
     assert_eq!(b.detail.state, BatchState::Settled);
-    assert!(l.batch_instructions(&batch(1)).is_empty(), "staging dropped");
+    assert!(
+        l.batch_instructions(&batch(1)).is_empty(),
+        "staging dropped"
+    );
     assert_eq!(l.staging_batch_of(usd()), None);
     assert_eq!(l.unsettled_net(MemberId(A), usd()), 0);
     check_invariants(&l, &totals, "after settlement");
@@ -502,23 +976,39 @@ fn unwind_removes_the_short_member_settles_the_rest_and_carries_its_obligations(
     ok_block(&mut l, &[signed(cl, tx_id(200), withdraw(A, 900))]);
     let out = apply(
         &mut l,
-        &[signed(cl, tx_id(201), settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Unwind))],
+        &[signed(
+            cl,
+            tx_id(201),
+            settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Unwind),
+        )],
     );
     assert!(out.outcomes[0].result.is_ok());
-    let Some(RecordDetail::Settlement { members, policy, .. }) = &out.outcomes[0].detail else {
+    let Some(RecordDetail::Settlement {
+        members, policy, ..
+    }) = &out.outcomes[0].detail
+    else {
         panic!("the unwind is recorded");
     };
     assert_eq!(*policy, SettlementPolicy::Unwind);
-    assert_eq!(members.iter().map(|s| s.member).collect::<Vec<_>>(), vec![MemberId(A)]);
+    assert_eq!(
+        members.iter().map(|s| s.member).collect::<Vec<_>>(),
+        vec![MemberId(A)]
+    );
     // Only b -> c 300 settles.
     assert_eq!((sbal(&l, A), sbal(&l, B), sbal(&l, C)), (0, 300, 300));
     // a -> b 700, c -> a 100 and the instruction b -> a 50 move to window 2.
-    assert_eq!((pos(&l, A, 2), pos(&l, B, 2), pos(&l, C, 2)), (-550, 650, -100));
+    assert_eq!(
+        (pos(&l, A, 2), pos(&l, B, 2), pos(&l, C, 2)),
+        (-550, 650, -100)
+    );
     assert_eq!((pos(&l, A, 1), pos(&l, B, 1), pos(&l, C, 1)), (0, 0, 0));
     let w1 = l.window(usd(), 1).expect("w1");
     assert_eq!(w1.carried_to, Some(2));
     assert_eq!(w1.carried.iter().map(|o| o.amount).sum::<u128>(), 850);
-    assert_eq!(l.batch(&batch(1)).expect("b1").detail.unwound, vec![MemberId(A)]);
+    assert_eq!(
+        l.batch(&batch(1)).expect("b1").detail.unwound,
+        vec![MemberId(A)]
+    );
     let w2 = l.window(usd(), 2).expect("w2");
     assert_eq!(w2.state, WindowState::Open);
     assert_eq!(w2.obligations.len(), 3);
@@ -526,11 +1016,18 @@ fn unwind_removes_the_short_member_settles_the_rest_and_carries_its_obligations(
     // The carried obligations settle with window 2 once bank-a is funded.
     ok_block(
         &mut l,
-        &[signed(cl, tx_id(202), fund(A, 550)), signed(cl, tx_id(203), close(usd(), 2))],
+        &[
+            signed(cl, tx_id(202), fund(A, 550)),
+            signed(cl, tx_id(203), close(usd(), 2)),
+        ],
     );
     ok_block(
         &mut l,
-        &[signed(cl, tx_id(204), settle_op(batch(2), 2, &[], 0, SettlementPolicy::Reject))],
+        &[signed(
+            cl,
+            tx_id(204),
+            settle_op(batch(2), 2, &[], 0, SettlementPolicy::Reject),
+        )],
     );
     assert_eq!((sbal(&l, A), sbal(&l, B), sbal(&l, C)), (0, 950, 200));
     for m in [A, B, C] {
@@ -562,8 +1059,10 @@ fn a_file_of_100000_instructions_in_50_chunks_settles_in_one_step() {
             instr(&format!("E2E-{i}"), d, c, 1 + u64::from(i % 7), beneficiary)
         })
         .collect();
-    let chunks: Vec<Vec<SettlementInstruction>> =
-        all.chunks(SETTLEMENT_CHUNK_MAX).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<SettlementInstruction>> = all
+        .chunks(SETTLEMENT_CHUNK_MAX)
+        .map(|c| c.to_vec())
+        .collect();
     assert_eq!(chunks.len(), 50);
     // Chunks arrive out of order, ten per block; nothing moves while staging.
     let before: Vec<i128> = [A, B, C].iter().map(|m| sbal(&l, *m)).collect();
@@ -602,13 +1101,20 @@ fn a_file_of_100000_instructions_in_50_chunks_settles_in_one_step() {
         .sum();
     let out = apply(
         &mut l,
-        &[signed(cl, tx_id(500), settle_op(batch(7), 1, &all, 50, SettlementPolicy::Reject))],
+        &[signed(
+            cl,
+            tx_id(500),
+            settle_op(batch(7), 1, &all, 50, SettlementPolicy::Reject),
+        )],
     );
     assert!(out.outcomes[0].result.is_ok(), "{}", out.outcomes[0].result);
     for (i, m) in [A, B, C].iter().enumerate() {
         assert_eq!(sbal(&l, *m) - before[i], net[m], "member {m}");
     }
-    assert_eq!(l.account(&wb()).expect("wb").balance() - wb_before, beneficiary_total);
+    assert_eq!(
+        l.account(&wb()).expect("wb").balance() - wb_before,
+        beneficiary_total
+    );
     assert_eq!(l.window(usd(), 1).expect("w1").instructions, 100_000);
     assert!(l.batch_instructions(&batch(7)).is_empty());
     check_invariants(&l, &totals, "after the large file");
@@ -627,19 +1133,52 @@ fn one_batch_stages_per_currency_and_an_aborted_window_can_be_settled_again() {
     assert_eq!(out.outcomes[0].result, ResultCode::SettlementInProgress);
     let out = apply(
         &mut l,
-        &[signed(cl, tx_id(202), settle_op(batch(3), 2, &[], 0, SettlementPolicy::Reject))],
+        &[signed(
+            cl,
+            tx_id(202),
+            settle_op(batch(3), 2, &[], 0, SettlementPolicy::Reject),
+        )],
     );
     assert_eq!(out.outcomes[0].result, ResultCode::SettlementInProgress);
-    ok_block(&mut l, &[signed(cl, tx_id(203), Operation::AbortBatch { batch: batch(1) })]);
-    assert_eq!(l.batch(&batch(1)).expect("b1").detail.state, BatchState::Aborted);
+    ok_block(
+        &mut l,
+        &[signed(
+            cl,
+            tx_id(203),
+            Operation::AbortBatch { batch: batch(1) },
+        )],
+    );
+    assert_eq!(
+        l.batch(&batch(1)).expect("b1").detail.state,
+        BatchState::Aborted
+    );
     // Window 2 (closed, empty) settles without instructions; then window 1 by a new batch.
-    ok_block(&mut l, &[signed(cl, tx_id(204), settle_op(batch(3), 2, &[], 0, SettlementPolicy::Reject))]);
-    ok_block(&mut l, &[signed(cl, tx_id(205), settle_op(batch(4), 1, &[], 0, SettlementPolicy::Reject))]);
+    ok_block(
+        &mut l,
+        &[signed(
+            cl,
+            tx_id(204),
+            settle_op(batch(3), 2, &[], 0, SettlementPolicy::Reject),
+        )],
+    );
+    ok_block(
+        &mut l,
+        &[signed(
+            cl,
+            tx_id(205),
+            settle_op(batch(4), 1, &[], 0, SettlementPolicy::Reject),
+        )],
+    );
     assert_eq!((sbal(&l, A), sbal(&l, B), sbal(&l, C)), (300, 1_000, 200));
     let states: Vec<WindowState> = l.windows(usd(), 0, 10).iter().map(|w| w.state).collect();
     assert_eq!(
         states,
-        vec![WindowState::Settled, WindowState::Settled, WindowState::Settled, WindowState::Open]
+        vec![
+            WindowState::Settled,
+            WindowState::Settled,
+            WindowState::Settled,
+            WindowState::Open
+        ]
     );
 }
 
@@ -659,18 +1198,33 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
     {
         let out = apply(
             &mut l,
-            &[signed(&k.issuers[0], tx_id(600 + n as u64), create(id, A, &k.users[0], usd()))],
+            &[signed(
+                &k.issuers[0],
+                tx_id(600 + n as u64),
+                create(id, A, &k.users[0], usd()),
+            )],
         );
         assert_eq!(out.outcomes[0].result, ResultCode::AccountExists, "{id}");
     }
     // Window 0 is settled and bank-c had no position there: its id is free again.
     let out = apply(
         &mut l,
-        &[signed(&k.issuers[0], tx_id(610), create(position_id("bank-c", usd(), 0), A, &k.users[0], usd()))],
+        &[signed(
+            &k.issuers[0],
+            tx_id(610),
+            create(position_id("bank-c", usd(), 0), A, &k.users[0], usd()),
+        )],
     );
     assert!(out.outcomes[0].result.is_ok());
     ok_block(&mut l, &[signed(cl, tx_id(611), withdraw(A, 900))]);
-    ok_block(&mut l, &[signed(cl, tx_id(612), settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Unwind))]);
+    ok_block(
+        &mut l,
+        &[signed(
+            cl,
+            tx_id(612),
+            settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Unwind),
+        )],
+    );
     ok_block(
         &mut l,
         &[
@@ -680,19 +1234,25 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
     );
     let g = sgenesis();
     let records = records(&l);
-    let mut restored =
-        Ledger::restore(&g, l.height(), snapshot(&l), records).expect("restore");
+    let mut restored = Ledger::restore(&g, l.height(), snapshot(&l), records).expect("restore");
     assert_eq!(restored.state_root(), l.state_root());
     assert_eq!(restored.open_window(usd()), l.open_window(usd()));
     assert_eq!(restored.staging_batch_of(usd()), Some(batch(5)));
     for m in [A, B, C] {
-        assert_eq!(restored.unsettled_net(MemberId(m), usd()), l.unsettled_net(MemberId(m), usd()));
+        assert_eq!(
+            restored.unsettled_net(MemberId(m), usd()),
+            l.unsettled_net(MemberId(m), usd())
+        );
     }
     // Both continue identically: a close, a payment under the cap, a squatting attempt.
     let txs = vec![
         signed(cl, tx_id(700), close(usd(), 3)),
         signed(&k.users[2], tx_id(701), transfer(wc(), wa(), 6_000)),
-        signed(&k.issuers[0], tx_id(702), create(position_id("bank-a", usd(), 3 + 64), A, &k.users[0], usd())),
+        signed(
+            &k.issuers[0],
+            tx_id(702),
+            create(position_id("bank-a", usd(), 3 + 64), A, &k.users[0], usd()),
+        ),
     ];
     let h = settlenet_types::Height(l.height().0 + 1);
     let x = l.apply_block(h, 99_000, &txs);
@@ -706,15 +1266,32 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
 fn genesis_caps_live_in_settlement_accounts() {
     let l = Ledger::from_genesis(&sgenesis()).expect("genesis");
     assert_eq!(l.net_debit_cap(MemberId(C), usd()), Some(Amount(5_000)));
-    assert_eq!(l.net_debit_cap(MemberId(A), usd()), None, "no cap: unlimited");
-    assert_eq!(l.settlement_account(MemberId(C), usd()).map(|a| a.balance()), Some(0));
+    assert_eq!(
+        l.net_debit_cap(MemberId(A), usd()),
+        None,
+        "no cap: unlimited"
+    );
+    assert_eq!(
+        l.settlement_account(MemberId(C), usd())
+            .map(|a| a.balance()),
+        Some(0)
+    );
     let mut g = sgenesis();
-    g.members[0].net_debit_caps = vec![NetDebitCap { currency: Currency(*b"JPY"), cap: Amount(1) }];
+    g.members[0].net_debit_caps = vec![NetDebitCap {
+        currency: Currency(*b"JPY"),
+        cap: Amount(1),
+    }];
     assert!(Ledger::from_genesis(&g).is_err());
     let mut g = sgenesis();
     g.members[0].net_debit_caps = vec![
-        NetDebitCap { currency: usd(), cap: Amount(1) },
-        NetDebitCap { currency: usd(), cap: Amount(2) },
+        NetDebitCap {
+            currency: usd(),
+            cap: Amount(1),
+        },
+        NetDebitCap {
+            currency: usd(),
+            cap: Amount(2),
+        },
     ];
     assert!(Ledger::from_genesis(&g).is_err());
     // JSON without the field still parses (serde default), and the version is checked.
@@ -724,7 +1301,10 @@ fn genesis_caps_live_in_settlement_accounts() {
     assert_eq!(back, genesis());
     let mut old = genesis();
     old.version = 1;
-    assert!(Ledger::from_genesis(&old).is_err(), "version-1 genesis refused");
+    assert!(
+        Ledger::from_genesis(&old).is_err(),
+        "version-1 genesis refused"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -750,8 +1330,14 @@ fn reference(
                 if !active[m] {
                     return 0;
                 }
-                let received: i128 = (0..members).filter(|d| active[*d]).map(|d| matrix[d][m]).sum();
-                let sent: i128 = (0..members).filter(|c| active[*c]).map(|c| matrix[m][c]).sum();
+                let received: i128 = (0..members)
+                    .filter(|d| active[*d])
+                    .map(|d| matrix[d][m])
+                    .sum();
+                let sent: i128 = (0..members)
+                    .filter(|c| active[*c])
+                    .map(|c| matrix[m][c])
+                    .sum();
                 received - sent
             })
             .collect();

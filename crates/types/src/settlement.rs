@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn policies_parse() {
-        assert_eq!("unwind".parse::<SettlementPolicy>().ok(), Some(SettlementPolicy::Unwind));
+        assert_eq!(
+            "unwind".parse::<SettlementPolicy>().ok(),
+            Some(SettlementPolicy::Unwind)
+        );
         assert!("maybe".parse::<SettlementPolicy>().is_err());
     }
 }

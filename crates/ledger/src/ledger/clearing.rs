@@ -163,7 +163,11 @@ impl Ledger {
         let Some(cap) = self.net_debit_cap(member, currency) else {
             return Ok(());
         };
-        let id = position_id(self.member_name(member)?, currency, self.open_window(currency));
+        let id = position_id(
+            self.member_name(member)?,
+            currency,
+            self.open_window(currency),
+        );
         let committed = self.accounts.get(&id).map_or(0, Account::balance);
         let now = staged.get(&id).map_or(committed, Account::balance);
         let net = self
@@ -701,13 +705,8 @@ impl Ledger {
         self.member_name(member)?;
         self.known_currency(currency)?;
         let amount = u128::from(amount.0);
-        let s = self.stage_member_account(
-            staged,
-            AccountKind::Settlement,
-            member,
-            currency,
-            height,
-        )?;
+        let s =
+            self.stage_member_account(staged, AccountKind::Settlement, member, currency, height)?;
         if funding {
             s.credits_posted = add(s.credits_posted, amount)?;
         } else {
@@ -739,13 +738,8 @@ impl Ledger {
         self.check_clearing(signer)?;
         self.member_name(member)?;
         self.known_currency(currency)?;
-        let s = self.stage_member_account(
-            staged,
-            AccountKind::Settlement,
-            member,
-            currency,
-            height,
-        )?;
+        let s =
+            self.stage_member_account(staged, AccountKind::Settlement, member, currency, height)?;
         s.detail = match cap {
             Some(net_debit_cap) => AccountDetail::Settlement(SettlementDetail { net_debit_cap }),
             None => AccountDetail::None,
@@ -836,19 +830,25 @@ impl Ledger {
     /// The instructions a staging batch holds, in settlement order (empty once it settled or
     /// was aborted: they were dropped).
     pub fn batch_instructions(&self, batch: &BatchId) -> Vec<&SettlementInstruction> {
-        let Some(AccountDetail::Batch(b)) =
-            self.accounts.get(&batch_account_id(batch)).map(|a| &a.detail)
+        let Some(AccountDetail::Batch(b)) = self
+            .accounts
+            .get(&batch_account_id(batch))
+            .map(|a| &a.detail)
         else {
             return Vec::new();
         };
         b.chunks
             .iter()
-            .filter_map(
-                |c| match self.accounts.get(&chunk_account_id(batch, *c)).map(|a| &a.detail) {
+            .filter_map(|c| {
+                match self
+                    .accounts
+                    .get(&chunk_account_id(batch, *c))
+                    .map(|a| &a.detail)
+                {
                     Some(AccountDetail::Chunk(d)) => Some(d.instructions.iter()),
                     _ => None,
-                },
-            )
+                }
+            })
             .flatten()
             .collect()
     }
@@ -875,7 +875,10 @@ impl Ledger {
     /// A member's unsettled net position in `currency` over every window not yet settled
     /// (negative: a net debtor). The net debit cap bounds `-unsettled_net`.
     pub fn unsettled_net(&self, member: MemberId, currency: Currency) -> i128 {
-        self.unsettled.get(&(member, currency)).copied().unwrap_or(0)
+        self.unsettled
+            .get(&(member, currency))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The per-member report of a window: gross sent, gross received, net, settled and
