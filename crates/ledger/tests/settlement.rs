@@ -1453,6 +1453,12 @@ proptest! {
             signed(&k.issuers[1], next(), issue(wb(), 50_000)),
             signed(&k.issuers[2], next(), issue(wc(), 50_000)),
         ]);
+        // Some liquidity, so that every path (all cover, some short) is common.
+        ok_block(&mut l, &[
+            signed(cl, next(), fund(A, 3_000)),
+            signed(cl, next(), fund(B, 3_000)),
+            signed(cl, next(), fund(C, 3_000)),
+        ]);
         let totals = l.totals();
         for (round, (steps, extra, chunk_size, unwind)) in rounds.iter().enumerate() {
             let window = l.open_window(usd());
@@ -1495,6 +1501,11 @@ proptest! {
             let out = apply(&mut l, &[signed(cl, next(), settle_op(b, window, &instructions, chunks.len() as u32, policy))]);
             let result = out.outcomes[0].result;
             prop_assert_eq!(result == ResultCode::SettlementShortfall, refused);
+            // `SETTLEMENT_STATS=1 cargo test --test settlement -- --nocapture` shows how often
+            // each path (settled, refused, unwound) is reached.
+            if std::env::var_os("SETTLEMENT_STATS").is_some() {
+                eprintln!("STAT {policy} refused={refused} short={}", want_short.len());
+            }
             if refused {
                 prop_assert_eq!(snapshot(&l), before, "reject: nothing moved");
                 let Some(RecordDetail::Settlement { members, .. }) = &out.outcomes[0].detail else {
