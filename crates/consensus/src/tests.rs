@@ -105,6 +105,7 @@ impl Fixture {
                 bic: None,
                 clearing_id: None,
                 staff: vec![],
+                net_debit_caps: Vec::new(),
             }],
             validators: self
                 .validators

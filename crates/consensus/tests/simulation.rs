@@ -107,6 +107,7 @@ fn genesis(keys: &[Keypair], max_in_flight: u64) -> Genesis {
             bic: None,
             clearing_id: None,
             staff: vec![],
+            net_debit_caps: Vec::new(),
         }],
         validators: keys
             .iter()

@@ -42,6 +42,7 @@ fn genesis(issuers: &[Keypair; 2]) -> Genesis {
             public_key: kp.public(),
             roles: vec![Role::Issuer],
         }],
+        net_debit_caps: Vec::new(),
     };
     Genesis {
         version: GENESIS_VERSION,

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use settlenet_types::{
-    AccountId, Amount, Currency, Hash, Height, HoldId, MemberId, PublicKey, TxId,
+    AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey,
+    SettlementInstruction, SettlementPolicy, TxId,
 };
 
 /// Largest value any of the four balance fields may hold. Keeping every field within `i128`
@@ -33,6 +34,20 @@ pub enum AccountKind {
     /// sit on the payer and the merchant; this entry records the hold's terms and status so that
     /// the state root commits to it.
     Hold,
+    // ---- Issue 5 (appended). ----
+    /// A settlement window's record ([`WindowDetail`]): state, heights, the gross obligation
+    /// matrix and, once settled, the batch and each member's settlement. Balance fields zero.
+    Window,
+    /// A settlement batch's record ([`BatchDetail`]). Balance fields zero.
+    Batch,
+    /// One staged chunk of a batch's instructions ([`ChunkDetail`]); emptied once the batch
+    /// settles or is aborted. Balance fields zero.
+    Chunk,
+    /// A member's reserve (funding) account in a currency: the counter-account of
+    /// `FundSettlement` (debited) and `WithdrawSettlement` (credited). May go negative: minus
+    /// its balance is the central-bank money the member brought in. The sum over members is the
+    /// clearing house's reserve.
+    Reserve,
 }
 
 impl AccountKind {
@@ -43,8 +58,11 @@ impl AccountKind {
             | AccountKind::Settlement
             | AccountKind::Merchant
             | AccountKind::Fees
-            | AccountKind::Hold => true,
-            AccountKind::Float | AccountKind::Position => false,
+            | AccountKind::Hold
+            | AccountKind::Window
+            | AccountKind::Batch
+            | AccountKind::Chunk => true,
+            AccountKind::Float | AccountKind::Position | AccountKind::Reserve => false,
         }
     }
 
@@ -56,10 +74,14 @@ impl AccountKind {
             AccountKind::Settlement => Some("settlement"),
             AccountKind::Float => Some("float"),
             AccountKind::Fees => Some("fees"),
+            AccountKind::Reserve => Some("reserve"),
             AccountKind::Wallet
             | AccountKind::Merchant
             | AccountKind::Position
-            | AccountKind::Hold => None,
+            | AccountKind::Hold
+            | AccountKind::Window
+            | AccountKind::Batch
+            | AccountKind::Chunk => None,
         }
     }
 }
@@ -108,6 +130,225 @@ pub enum AccountDetail {
     },
     /// A hold.
     Hold(HoldDetail),
+    // ---- Issue 5 (appended). ----
+    /// A settlement account with a net debit cap (without one it has `None`: unlimited).
+    Settlement(SettlementDetail),
+    /// A settlement window's record.
+    Window(WindowDetail),
+    /// A settlement batch's record.
+    Batch(BatchDetail),
+    /// A staged chunk of a batch.
+    Chunk(ChunkDetail),
+}
+
+/// What a settlement account carries when its member has a net debit cap.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SettlementDetail {
+    /// The member's unsettled net debit in this currency (across every window not yet
+    /// settled) never exceeds this; a settlement never debits more than this either.
+    pub net_debit_cap: Amount,
+}
+
+/// Where a settlement window is in its life: `Open -> Closed -> Settling -> Settled`. A batch
+/// that is aborted returns its window from `Settling` to `Closed` (as in Mojaloop, where an
+/// aborted settlement releases its windows): the `Aborted` state belongs to the batch.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowState {
+    /// Payments across members record their obligations here.
+    Open,
+    /// Closed by the clearing operator; no new obligation; awaiting a batch.
+    Closed,
+    /// A batch is staging chunks for it ([`WindowDetail::batch`]).
+    Settling,
+    /// Settled: final and irrevocable; its positions are zero.
+    Settled,
+}
+
+/// One gross bilateral obligation: `debtor` owes `creditor` `amount`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Obligation {
+    /// The member whose customers paid (or who owes by instruction).
+    pub debtor: MemberId,
+    /// The member whose customers were paid.
+    pub creditor: MemberId,
+    /// Minor units.
+    pub amount: u128,
+}
+
+/// A member that could not cover its net debit when a batch was applied.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The member.
+    pub member: MemberId,
+    /// Its net debit at that point (what it owed the others in net).
+    pub debit: u128,
+    /// Its settlement account's available balance.
+    pub balance: u128,
+    /// Its net debit cap, if any.
+    pub cap: Option<Amount>,
+    /// `debit - min(balance, cap)`: how much it was short.
+    pub shortfall: u128,
+}
+
+/// One member's line of a window's settlement report. Every column sums to zero over the
+/// members except `sent` and `received`, whose sums are equal.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberSettlement {
+    /// The member.
+    pub member: MemberId,
+    /// Gross obligations as debtor (payments out, instructions as debtor).
+    pub sent: u128,
+    /// Gross obligations as creditor.
+    pub received: u128,
+    /// `received - sent`: the multilateral net position.
+    pub net: i128,
+    /// What its settlement account moved (credit positive): `net` minus what was carried.
+    pub settled: i128,
+    /// The part of `net` carried to the next window by an unwind.
+    pub carried: i128,
+}
+
+/// A settlement window's record (the detail of a [`AccountKind::Window`] entry).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct WindowDetail {
+    /// The window number (0 is open at genesis; closing `w` opens `w + 1`).
+    pub window: u64,
+    /// Where it is in its life.
+    pub state: WindowState,
+    /// The height of the block that opened it (0 for window 0).
+    pub opened_height: Height,
+    /// The height of the block that closed it.
+    pub closed_height: Option<Height>,
+    /// The height of the block that settled it.
+    pub settled_height: Option<Height>,
+    /// The batch staging for it (`Settling`) or that settled it (`Settled`).
+    pub batch: Option<BatchId>,
+    /// Gross obligations debtor -> creditor, sorted, at most one per pair (so at most
+    /// members^2 entries): payments across members while open, plus the batch's instructions
+    /// and obligations carried in from unwinds.
+    pub obligations: Vec<Obligation>,
+    /// Instructions the settling batch added to `obligations`.
+    pub instructions: u64,
+    /// Obligations removed by an unwind and carried to window `carried_to`.
+    pub carried: Vec<Obligation>,
+    /// The window the carried obligations went to.
+    pub carried_to: Option<u64>,
+    /// The members unwound, with their shortfall when removed, in removal order.
+    pub unwound: Vec<Shortfall>,
+    /// Per-member settlement, by member id (empty until settled).
+    pub report: Vec<MemberSettlement>,
+}
+
+impl WindowDetail {
+    /// A window just opened at `height`, with no obligation.
+    pub fn opened(window: u64, height: Height) -> WindowDetail {
+        WindowDetail {
+            window,
+            state: WindowState::Open,
+            opened_height: height,
+            closed_height: None,
+            settled_height: None,
+            batch: None,
+            obligations: Vec::new(),
+            instructions: 0,
+            carried: Vec::new(),
+            carried_to: None,
+            unwound: Vec::new(),
+            report: Vec::new(),
+        }
+    }
+
+    /// Add `o` to the matrix, merging with the entry of the same (debtor, creditor) pair and
+    /// keeping the entries sorted. Saturates: an entry never exceeds its debtor's position
+    /// debits, which stay at or below `FIELD_MAX`.
+    pub fn add_obligation(&mut self, o: Obligation) {
+        match self
+            .obligations
+            .binary_search_by_key(&(o.debtor, o.creditor), |e| (e.debtor, e.creditor))
+        {
+            Ok(i) => {
+                let e = &mut self.obligations[i];
+                e.amount = e.amount.saturating_add(o.amount);
+            }
+            Err(i) => self.obligations.insert(i, o),
+        }
+    }
+
+    /// Gross sent, gross received and net per member over the matrix (settled and carried
+    /// zero until settled), by member id: the window's report before settlement.
+    pub fn gross_report(&self) -> Vec<MemberSettlement> {
+        let mut rows: std::collections::BTreeMap<MemberId, MemberSettlement> =
+            std::collections::BTreeMap::new();
+        let row = |m: MemberId| MemberSettlement {
+            member: m,
+            sent: 0,
+            received: 0,
+            net: 0,
+            settled: 0,
+            carried: 0,
+        };
+        for o in &self.obligations {
+            let d = rows.entry(o.debtor).or_insert_with(|| row(o.debtor));
+            d.sent = d.sent.saturating_add(o.amount);
+            let c = rows.entry(o.creditor).or_insert_with(|| row(o.creditor));
+            c.received = c.received.saturating_add(o.amount);
+        }
+        rows.into_values()
+            .map(|mut r| {
+                r.net = signed(r.received).saturating_sub(signed(r.sent));
+                r
+            })
+            .collect()
+    }
+}
+
+/// Where a batch is in its life. It leaves `Staging` exactly once.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Chunks are being staged; nothing has moved.
+    Staging,
+    /// Applied: every settlement account moved in one step.
+    Settled,
+    /// Discarded before anything moved.
+    Aborted,
+}
+
+/// A settlement batch's record (the detail of a [`AccountKind::Batch`] entry).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct BatchDetail {
+    /// The client-chosen batch id.
+    pub batch: BatchId,
+    /// The window it settles.
+    pub window: u64,
+    /// Where it is in its life.
+    pub state: BatchState,
+    /// The chunk numbers staged, sorted (at most `BATCH_CHUNKS_MAX`).
+    pub chunks: Vec<u32>,
+    /// Instructions staged in all.
+    pub instructions: u64,
+    /// The policy it settled with.
+    pub policy: Option<SettlementPolicy>,
+    /// The height that settled or aborted it.
+    pub finished_height: Option<Height>,
+    /// The members it unwound.
+    pub unwound: Vec<MemberId>,
+}
+
+/// A staged chunk (the detail of a [`AccountKind::Chunk`] entry).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChunkDetail {
+    /// Its batch.
+    pub batch: BatchId,
+    /// Its number.
+    pub chunk: u32,
+    /// How many instructions it staged (kept after they are dropped).
+    pub count: u32,
+    /// The instructions while the batch stages; emptied when it settles or is aborted (the
+    /// window's record keeps their effect; the entry itself stays, because storage persists
+    /// changed accounts and has no deletion path yet).
+    pub instructions: Vec<SettlementInstruction>,
 }
 
 /// What a phone wallet carries beyond its balance.
@@ -175,6 +416,40 @@ pub fn hold_account_id(hold: &HoldId) -> AccountId {
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     AccountId(out)
+}
+
+/// A namespaced 16-byte id: `blake3(tag || 0 || parts...)[..16]`.
+fn namespaced(tag: &[u8], parts: &[&[u8]]) -> AccountId {
+    let mut h = blake3::Hasher::new();
+    h.update(tag);
+    h.update(&[0]);
+    for p in parts {
+        h.update(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    AccountId(out)
+}
+
+/// The id of the record of settlement window `window` in `currency`.
+pub fn window_account_id(currency: Currency, window: u64) -> AccountId {
+    namespaced(
+        b"settlenet/window-account/v1",
+        &[&currency.0, &window.to_be_bytes()],
+    )
+}
+
+/// The id of a settlement batch's record.
+pub fn batch_account_id(batch: &BatchId) -> AccountId {
+    namespaced(b"settlenet/batch-account/v1", &[&batch.0])
+}
+
+/// The id of a staged chunk of a batch.
+pub fn chunk_account_id(batch: &BatchId, chunk: u32) -> AccountId {
+    namespaced(
+        b"settlenet/chunk-account/v1",
+        &[&batch.0, &chunk.to_be_bytes()],
+    )
 }
 
 /// `u128` to `i128`; every field is kept at or below [`FIELD_MAX`], so this never saturates.

@@ -1,19 +1,25 @@
 //! The account state machine: genesis, block execution, restore, proofs.
 
+mod clearing;
+
+pub use clearing::BatchStatus;
+
 use crate::account::{
-    hold_account_id, position_id, Account, AccountDetail, AccountKind, HoldDetail, HoldStatus,
-    WalletDetail, FIELD_MAX,
+    batch_account_id, hold_account_id, position_id, window_account_id, Account, AccountDetail,
+    AccountKind, BatchState, HoldDetail, HoldStatus, Obligation, SettlementDetail, WalletDetail,
+    WindowDetail, WindowState, FIELD_MAX,
 };
 use crate::error::LedgerError;
 use crate::limits::{
     DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
 };
-use crate::outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
+use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
 use crate::state_tree::{AccountProof, RecordProof, StateTree};
 use settlenet_types::{
-    AccountId, Amount, Currency, Genesis, GenesisAccountKind, Hash, Height, MemberId, MemberKind,
-    Operation, Payee, PublicKey, Role, SignedTransaction, Transaction, TxId, TX_VERSION,
+    AccountId, Amount, BatchId, Currency, Genesis, GenesisAccountKind, Hash, Height, MemberId,
+    MemberKind, Operation, Payee, PublicKey, Role, SignedTransaction, Transaction, TxId,
+    BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX, TX_VERSION,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,12 +52,22 @@ pub struct Ledger {
     currencies: BTreeSet<Currency>,
     /// Indexed by `MemberId`.
     members: Vec<MemberInfo>,
-    /// Derived ids of member accounts (settlement, float, fees per member and currency, and the
-    /// first window's positions): a wallet may not take one, so a member account created on
-    /// first use never collides.
+    /// Derived ids of member accounts (settlement, float, fees, reserve per member and
+    /// currency): a wallet may not take one, so a member account created on first use never
+    /// collides.
     reserved_ids: BTreeSet<AccountId>,
-    /// The settlement window obligations go to ([`FIRST_WINDOW`] until issue 5 closes windows).
-    open_window: u64,
+    /// Record and position ids of every window not yet settled and of the next
+    /// [`WINDOWS_RESERVED_AHEAD`] windows after the open one, per currency: a function of the
+    /// window records (so a restored ledger computes the same set), refused to new accounts.
+    window_ids: BTreeSet<AccountId>,
+    /// The open settlement window per currency (derived from the window records; a currency
+    /// without one has window 0 open).
+    open_windows: BTreeMap<Currency, u64>,
+    /// The batch staging in each currency, if any (derived from the batch records).
+    staging: BTreeMap<Currency, BatchId>,
+    /// Each member's net position per currency summed over all its position accounts: settled
+    /// windows' positions are zero, so this is its unsettled net position (derived).
+    unsettled: BTreeMap<(MemberId, Currency), i128>,
     /// Phone wallets by `(alias, currency)`: derived from the accounts (rebuilt on restore).
     aliases: BTreeMap<(Hash, Currency), AccountId>,
     /// Wallets and merchant accounts by owner key (derived; rebuilt on restore): lets a user
@@ -102,9 +118,36 @@ fn release(value: u128, amount: u128, what: &str) -> u128 {
     }
 }
 
-/// Accounts a transaction is about to write, copied from the ledger (or new). Nothing reaches
-/// the ledger unless every check of the operation passed: see [`Ledger::commit`].
-type Staged = BTreeMap<AccountId, Account>;
+/// Accounts a transaction is about to write, copied from the ledger (or new), and the
+/// obligations it adds to window records. Nothing reaches the ledger unless every check of the
+/// operation passed: see [`Ledger::commit`].
+#[derive(Default)]
+struct Staged {
+    /// Staged copies of accounts, by id.
+    accounts: BTreeMap<AccountId, Account>,
+    /// `(currency, window, obligation, height)` to add to the window's matrix on commit, in
+    /// place: a window's matrix holds up to members^2 entries, too many to clone per payment.
+    obligations: Vec<(Currency, u64, Obligation, Height)>,
+}
+
+impl Staged {
+    fn new() -> Staged {
+        Staged::default()
+    }
+}
+
+impl std::ops::Deref for Staged {
+    type Target = BTreeMap<AccountId, Account>;
+    fn deref(&self) -> &Self::Target {
+        &self.accounts
+    }
+}
+
+impl std::ops::DerefMut for Staged {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.accounts
+    }
+}
 
 /// A new account with zero balances.
 fn blank(
@@ -161,12 +204,12 @@ impl Ledger {
                     AccountKind::Settlement,
                     AccountKind::Float,
                     AccountKind::Fees,
+                    AccountKind::Reserve,
                 ] {
                     if let Some(purpose) = kind.derived_purpose() {
                         reserved_ids.insert(AccountId::derived(purpose, &m.name, *c));
                     }
                 }
-                reserved_ids.insert(position_id(&m.name, *c, FIRST_WINDOW));
             }
         }
         let mut ledger = Ledger {
@@ -174,7 +217,10 @@ impl Ledger {
             currencies,
             members,
             reserved_ids,
-            open_window: FIRST_WINDOW,
+            window_ids: BTreeSet::new(),
+            open_windows: BTreeMap::new(),
+            staging: BTreeMap::new(),
+            unsettled: BTreeMap::new(),
             aliases: BTreeMap::new(),
             owners: BTreeSet::new(),
             captures: BTreeMap::new(),
@@ -190,6 +236,8 @@ impl Ledger {
             ledger.accounts.insert(account.id, account);
         }
         ledger.tree.commit();
+        // Window reservations are computed once the accounts are known (restore recomputes
+        // them from the window records): here, genesis has window 0 open everywhere.
         ledger.genesis_totals = ledger.totals();
         Ok(ledger)
     }
@@ -219,6 +267,34 @@ impl Ledger {
                 .map_err(LedgerError::Genesis)?;
             out.push(account);
         }
+        // Net debit caps live in the member's settlement account (created with a zero balance
+        // if the genesis lists none), so the state root commits to them.
+        for m in &genesis.members {
+            for cap in &m.net_debit_caps {
+                let id = AccountId::derived("settlement", &m.name, cap.currency);
+                let detail = AccountDetail::Settlement(SettlementDetail {
+                    net_debit_cap: cap.cap,
+                });
+                match out.iter_mut().find(|a| a.id == id) {
+                    Some(a) if a.kind == AccountKind::Settlement => a.detail = detail,
+                    Some(a) => {
+                        return Err(LedgerError::Genesis(format!(
+                            "account {} is not {}'s settlement account",
+                            a.id, m.name
+                        )))
+                    }
+                    None => out.push(blank(
+                        id,
+                        AccountKind::Settlement,
+                        m.id,
+                        cap.currency,
+                        None,
+                        Height(0),
+                        detail,
+                    )),
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -236,9 +312,13 @@ impl Ledger {
         }
         let expected_id = match (&a.kind, &a.detail) {
             (
-                AccountKind::Settlement | AccountKind::Float | AccountKind::Fees,
+                AccountKind::Settlement
+                | AccountKind::Float
+                | AccountKind::Fees
+                | AccountKind::Reserve,
                 AccountDetail::None,
-            ) => a
+            )
+            | (AccountKind::Settlement, AccountDetail::Settlement(_)) => a
                 .kind
                 .derived_purpose()
                 .map(|purpose| AccountId::derived(purpose, &member.name, a.currency)),
@@ -256,6 +336,18 @@ impl Ledger {
                     return Err(format!("hold entry {} has inconsistent amounts", a.id));
                 }
                 Some(hold_account_id(&h.hold))
+            }
+            (AccountKind::Window, AccountDetail::Window(w)) => {
+                Self::check_zero(a)?;
+                Some(window_account_id(a.currency, w.window))
+            }
+            (AccountKind::Batch, AccountDetail::Batch(b)) => {
+                Self::check_zero(a)?;
+                Some(batch_account_id(&b.batch))
+            }
+            (AccountKind::Chunk, AccountDetail::Chunk(c)) => {
+                Self::check_zero(a)?;
+                Some(crate::account::chunk_account_id(&c.batch, c.chunk))
             }
             (AccountKind::Wallet, AccountDetail::None | AccountDetail::Wallet(_))
             | (AccountKind::Merchant, AccountDetail::None) => None,
@@ -319,9 +411,26 @@ impl Ledger {
         Ok(())
     }
 
+    /// Record entries (windows, batches, chunks) keep their four balance fields at zero.
+    fn check_zero(a: &Account) -> Result<(), String> {
+        if a.debits_pending != 0
+            || a.debits_posted != 0
+            || a.credits_pending != 0
+            || a.credits_posted != 0
+        {
+            return Err(format!("record entry {} has nonzero balances", a.id));
+        }
+        Ok(())
+    }
+
     /// Validate `genesis` and create its accounts at height 0.
     pub fn from_genesis(genesis: &Genesis) -> Result<Ledger, LedgerError> {
-        Ledger::configure(genesis)
+        let mut ledger = Ledger::configure(genesis)?;
+        for a in ledger.accounts.values().cloned().collect::<Vec<_>>() {
+            ledger.reindex(None, &a);
+        }
+        ledger.reserve_all_windows();
+        Ok(ledger)
     }
 
     /// Rebuild from persisted parts (after a restart): accounts and tx records as stored, at
@@ -394,6 +503,26 @@ impl Ledger {
             }
             ledger.reindex(None, account);
         }
+        let mut open = BTreeMap::new();
+        for a in ledger.accounts.values() {
+            if let AccountDetail::Window(w) = &a.detail {
+                if w.state == WindowState::Open && open.insert(a.currency, w.window).is_some() {
+                    return bad(format!("two open windows in {}", a.currency));
+                }
+            }
+        }
+        for a in ledger.accounts.values() {
+            if let AccountDetail::Window(w) = &a.detail {
+                let o = open.get(&a.currency).copied().unwrap_or(FIRST_WINDOW);
+                if w.window > o {
+                    return bad(format!(
+                        "window {} of {} is after the open window {o}",
+                        w.window, a.currency
+                    ));
+                }
+            }
+        }
+        ledger.reserve_all_windows();
         let totals = ledger.totals();
         if totals != ledger.genesis_totals {
             return bad(format!(
@@ -485,11 +614,49 @@ impl Ledger {
             Operation::CreateWallet { .. }
             | Operation::RegisterWallet { .. }
             | Operation::RegisterMerchant { .. }
-            | Operation::Void { .. } => Ok(()),
+            | Operation::Void { .. }
+            | Operation::CloseWindow { .. }
+            | Operation::AbortBatch { .. }
+            | Operation::SetNetDebitCap { .. } => Ok(()),
             Operation::Issue { amount, .. }
             | Operation::Redeem { amount, .. }
             | Operation::Capture { amount, .. }
-            | Operation::Refund { amount, .. } => nonzero(amount),
+            | Operation::Refund { amount, .. }
+            | Operation::FundSettlement { amount, .. }
+            | Operation::WithdrawSettlement { amount, .. } => nonzero(amount),
+            Operation::StageBatch {
+                chunk,
+                instructions,
+                ..
+            } => {
+                if *chunk >= BATCH_CHUNKS_MAX
+                    || instructions.is_empty()
+                    || instructions.len() > SETTLEMENT_CHUNK_MAX
+                {
+                    return Err(ResultCode::InvalidChunk);
+                }
+                for i in instructions {
+                    nonzero(&i.amount)?;
+                    if !i.id_is_valid() {
+                        return Err(ResultCode::InvalidInstruction);
+                    }
+                    if i.debtor == i.creditor {
+                        return Err(ResultCode::SelfInstruction);
+                    }
+                }
+                Ok(())
+            }
+            Operation::SettleBatch {
+                chunks,
+                instructions,
+                ..
+            } => {
+                let most = u64::from(BATCH_CHUNKS_MAX) * SETTLEMENT_CHUNK_MAX as u64;
+                if *chunks > BATCH_CHUNKS_MAX || *instructions > most {
+                    return Err(ResultCode::InvalidChunk);
+                }
+                Ok(())
+            }
             Operation::Transfer { from, to, amount } => {
                 nonzero(amount)?;
                 if from == to {
@@ -593,13 +760,8 @@ impl Ledger {
             self.genesis_totals,
             "invariant broken: money not conserved after block {height}"
         );
-        debug_assert!(
-            self.position_totals(self.open_window)
-                .values()
-                .all(|t| *t == 0),
-            "invariant broken: positions of window {} do not sum to zero",
-            self.open_window
-        );
+        #[cfg(debug_assertions)]
+        self.assert_window_invariants(height);
         BlockOutcome {
             outcomes,
             changed_accounts,
@@ -640,30 +802,32 @@ impl Ledger {
         changed: &mut BTreeSet<AccountId>,
         new_records: &mut Vec<(TxId, TxRecord)>,
     ) -> TxOutcome {
-        let outcome = |result, duplicate, changed: Vec<AccountId>| TxOutcome {
+        let outcome = |result, duplicate, changed: Vec<AccountId>, detail| TxOutcome {
             id: tx.id,
             result,
             duplicate,
             changed,
+            detail,
         };
         let Ok(body_hash) = tx.body_hash() else {
             // Encoding fails only beyond the 32 MiB limit, i.e. with a chain id no chain has,
             // and never for a transaction decoded from a block. Nothing to record it under.
-            return outcome(ResultCode::WrongChain, false, Vec::new());
+            return outcome(ResultCode::WrongChain, false, Vec::new(), None);
         };
         if let Some(record) = self.records.get(&tx.id) {
             return if record.body_hash == body_hash {
-                outcome(record.result, true, Vec::new())
+                outcome(record.result, true, Vec::new(), record.detail.clone())
             } else {
-                outcome(ResultCode::ExistsWithDifferentBody, false, Vec::new())
+                outcome(ResultCode::ExistsWithDifferentBody, false, Vec::new(), None)
             };
         }
         // The accounts this transaction changed (empty unless it succeeded: writes are all or
         // none), reported per transaction for the node's account-history index.
         let mut touched = BTreeSet::new();
+        let mut detail = None;
         let result = match self
             .check_stateless(tx)
-            .and_then(|()| self.execute(height, now_ms, tx, &mut touched))
+            .and_then(|()| self.execute(height, now_ms, tx, &mut touched, &mut detail))
         {
             Ok(()) => ResultCode::Ok,
             Err(code) => code,
@@ -674,10 +838,11 @@ impl Ledger {
             height,
             index,
             result,
+            detail: detail.clone(),
         };
         self.records.insert(tx.id, record.clone());
         new_records.push((tx.id, record));
-        outcome(result, false, touched.into_iter().collect())
+        outcome(result, false, touched.into_iter().collect(), detail)
     }
 
     /// Whether `signer` may act for `member` in `role`: `unknown_member` if there is no such
@@ -795,12 +960,13 @@ impl Ledger {
                 AccountId::derived(purpose, name, currency),
                 AccountDetail::None,
             ),
-            None => (
-                position_id(name, currency, self.open_window),
-                AccountDetail::Position {
-                    window: self.open_window,
-                },
-            ),
+            None => {
+                let window = self.open_window(currency);
+                (
+                    position_id(name, currency, window),
+                    AccountDetail::Position { window },
+                )
+            }
         };
         let account = staged
             .entry(id)
@@ -846,6 +1012,17 @@ impl Ledger {
                 height,
             )?;
             creditor.credits_posted = add(creditor.credits_posted, amount)?;
+            self.check_cap(staged, payer_member, currency)?;
+            staged.obligations.push((
+                currency,
+                self.open_window(currency),
+                Obligation {
+                    debtor: payer_member,
+                    creditor: payee_member,
+                    amount,
+                },
+                height,
+            ));
         }
         Ok(())
     }
@@ -885,9 +1062,34 @@ impl Ledger {
         {
             return Err(ResultCode::InsufficientFunds);
         }
-        for (id, account) in staged {
+        let Staged {
+            accounts,
+            obligations,
+        } = staged;
+        for (id, account) in accounts {
             let old = self.accounts.insert(id, account.clone());
             self.reindex(old.as_ref(), &account);
+            changed.insert(id);
+        }
+        for (currency, window, o, height) in obligations {
+            let id = window_account_id(currency, window);
+            let record = self.accounts.entry(id).or_insert_with(|| {
+                // Window 0's record is created by its first obligation; later windows' by
+                // the close that opened them.
+                blank(
+                    id,
+                    AccountKind::Window,
+                    MemberId(0),
+                    currency,
+                    None,
+                    height,
+                    AccountDetail::Window(WindowDetail::opened(window, Height(0))),
+                )
+            });
+            match &mut record.detail {
+                AccountDetail::Window(w) => w.add_obligation(o),
+                other => panic!("invariant broken: window entry {id} holds {other:?}"),
+            }
             changed.insert(id);
         }
         Ok(())
@@ -898,6 +1100,28 @@ impl Ledger {
     fn reindex(&mut self, old: Option<&Account>, new: &Account) {
         if let Some(owner) = new.owner {
             self.owners.insert((owner, new.id));
+        }
+        if new.kind == AccountKind::Position {
+            let before = old.map_or(0, |a| a.balance());
+            let net = self
+                .unsettled
+                .entry((new.member, new.currency))
+                .or_insert(0);
+            *net = net.saturating_add(new.balance().saturating_sub(before));
+        }
+        if let AccountDetail::Window(w) = &new.detail {
+            if w.state == WindowState::Open {
+                self.open_windows.insert(new.currency, w.window);
+            }
+            let w = w.clone();
+            self.reindex_window(new.currency, &w);
+        }
+        if let AccountDetail::Batch(b) = &new.detail {
+            if b.state == BatchState::Staging {
+                self.staging.insert(new.currency, b.batch);
+            } else if self.staging.get(&new.currency) == Some(&b.batch) {
+                self.staging.remove(&new.currency);
+            }
         }
         if let AccountDetail::Wallet(w) = &new.detail {
             self.aliases.insert((w.alias, new.currency), new.id);
@@ -929,10 +1153,83 @@ impl Ledger {
         now_ms: u64,
         tx: &Transaction,
         changed: &mut BTreeSet<AccountId>,
+        detail: &mut Option<RecordDetail>,
     ) -> Result<(), ResultCode> {
         let signer = &tx.signer;
         let mut staged = Staged::new();
         match &tx.op {
+            Operation::CloseWindow { currency, window } => {
+                self.close_window(&mut staged, height, signer, *currency, *window)?;
+            }
+            Operation::StageBatch {
+                batch,
+                currency,
+                window,
+                chunk,
+                instructions,
+            } => {
+                self.stage_batch(
+                    &mut staged,
+                    height,
+                    signer,
+                    batch,
+                    *currency,
+                    *window,
+                    *chunk,
+                    instructions,
+                )?;
+            }
+            Operation::SettleBatch {
+                batch,
+                currency,
+                window,
+                chunks,
+                instructions,
+                digest,
+                policy,
+            } => {
+                let request = clearing::SettleRequest {
+                    batch: *batch,
+                    currency: *currency,
+                    window: *window,
+                    chunks: *chunks,
+                    instructions: *instructions,
+                    digest: *digest,
+                    policy: *policy,
+                };
+                self.settle_batch(&mut staged, height, signer, &request, detail)?;
+            }
+            Operation::AbortBatch { batch } => {
+                self.abort_batch(&mut staged, height, signer, batch)?;
+            }
+            Operation::FundSettlement {
+                member,
+                currency,
+                amount,
+            }
+            | Operation::WithdrawSettlement {
+                member,
+                currency,
+                amount,
+            } => {
+                let funding = matches!(tx.op, Operation::FundSettlement { .. });
+                self.fund(
+                    &mut staged,
+                    height,
+                    signer,
+                    *member,
+                    *currency,
+                    *amount,
+                    funding,
+                )?;
+            }
+            Operation::SetNetDebitCap {
+                member,
+                currency,
+                cap,
+            } => {
+                self.set_cap(&mut staged, height, signer, *member, *currency, *cap)?;
+            }
             Operation::CreateWallet {
                 account,
                 issuer,
@@ -1198,7 +1495,10 @@ impl Ledger {
         if !self.currencies.contains(currency) {
             return Err(ResultCode::UnknownCurrency);
         }
-        if self.accounts.contains_key(account) || self.reserved_ids.contains(account) {
+        if self.accounts.contains_key(account)
+            || self.reserved_ids.contains(account)
+            || self.window_ids.contains(account)
+        {
             return Err(ResultCode::AccountExists);
         }
         Ok(())
@@ -1298,9 +1598,13 @@ impl Ledger {
         &self.members
     }
 
-    /// The settlement window obligations are recorded in now.
-    pub fn open_window(&self) -> u64 {
-        self.open_window
+    /// The settlement window of `currency` that obligations are recorded in now
+    /// ([`FIRST_WINDOW`] until the first close).
+    pub fn open_window(&self, currency: Currency) -> u64 {
+        self.open_windows
+            .get(&currency)
+            .copied()
+            .unwrap_or(FIRST_WINDOW)
     }
 
     /// The wallet registered under `alias` in `currency`, if any.

@@ -7,7 +7,9 @@
 //! phone-number wallets with KYC limits, e-money issue and redemption against issuer floats,
 //! payments addressed by account or phone alias that record interbank obligations in
 //! settlement-window positions, and merchant payments (authorize, capture, void, expiry,
-//! refund). Settlement of windows (close, net, settle) is the next issue.
+//! refund), and clearing and settlement (issue 5): settlement windows per currency, batches of
+//! interbank instructions staged in chunks and settled atomically by multilateral netting,
+//! settlement-account funding and net debit caps.
 //!
 //! ```text
 //!   node ──precheck(tx)──────────────▶ mempool admission (stateless, no signature check)
@@ -31,6 +33,13 @@
 //! | `Position` | [`position_id`]`(member, ccy, window)` | - | none | net interbank obligation in one settlement window |
 //! | `Fees` | `derived("fees", member, ccy)` | - | >= 0 | fees collected by a member |
 //! | `Hold` | [`hold_account_id`]`(hold)` | - | all zero | a hold's terms and status ([`HoldDetail`]); its amount is pending on payer and merchant |
+//! | `Window` | [`window_account_id`]`(ccy, window)` | - | all zero | a settlement window's record ([`WindowDetail`]): state, heights, gross obligation matrix, batch, carried obligations, unwound members, report |
+//! | `Batch` | [`batch_account_id`]`(batch)` | - | all zero | a settlement batch ([`BatchDetail`]): window, state, staged chunk numbers, count, policy |
+//! | `Chunk` | [`chunk_account_id`]`(batch, n)` | - | all zero | one staged chunk ([`ChunkDetail`]); its instructions are emptied when the batch settles or aborts |
+//! | `Reserve` | `derived("reserve", member, ccy)` | - | none | counter-account of funding and withdrawals: minus its balance is the central-bank money the member brought in |
+//!
+//! A settlement account's detail is `None` (no net debit cap: unlimited) or
+//! [`SettlementDetail`] (its cap).
 //!
 //! Member accounts (float, fees, positions) are created on first use. "Limit" is on
 //! `available() = credits_posted - debits_posted - debits_pending`.
@@ -48,11 +57,80 @@
 //! | `Capture` | merchant key, or acquirer-role staff of its acquirer | posts all or part, releases the rest (positions across members) |
 //! | `Void` | as `Capture` | releases everything |
 //! | `Refund` | as `Capture` | merchant -> payer, linked to the `Capture` tx id; total never above what was captured |
+//! | `CloseWindow` | clearing-role staff (any member) | the currency's open window -> `Closed`; `window + 1` opens |
+//! | `StageBatch` | clearing-role staff | one chunk (1..=2,000 instructions, number < 64) of a batch for a closed window; nothing moves |
+//! | `SettleBatch` | clearing-role staff | nets the window's obligations plus the staged instructions and moves every settlement account in one step (policy `reject` or `unwind`) |
+//! | `AbortBatch` | clearing-role staff | a staging batch -> `Aborted`, its chunks emptied, its window back to `Closed` |
+//! | `FundSettlement` / `WithdrawSettlement` | clearing-role staff | settlement account +/- amount against the member's `Reserve` |
+//! | `SetNetDebitCap` | clearing-role staff | sets or removes the member's cap in a currency |
 //!
 //! Across members, every posted movement between a wallet/merchant of member A and one of
-//! member B debits A's position and credits B's for the open window ([`FIRST_WINDOW`] until
-//! window closing exists): B's customers now hold e-money A owes. Holds move no position until
-//! captured.
+//! member B debits A's position and credits B's for the currency's open window, and adds the
+//! amount to that window's gross matrix entry A -> B: B's customers now hold e-money A owes.
+//! Holds move no position until captured. The same step checks A's net debit cap: A's
+//! unsettled net position over all windows not yet settled, after the payment, must not be a
+//! debit above the cap (`net_debit_cap_exceeded`). Only the paying side is checked (a member
+//! above its cap, e.g. after the cap was lowered, may still receive); authorizations are not
+//! checked (their capture is).
+//!
+//! ## Clearing and settlement (issue 5)
+//! ```text
+//!  window w:  Open ──close_window──▶ Closed ──stage_batch──▶ Settling ──settle_batch──▶ Settled
+//!                  (w+1 opens)          ▲                        │
+//!                                       └──────abort_batch───────┘  (batch -> Aborted)
+//!  batch:     Staging ──settle_batch──▶ Settled      Staging ──abort_batch──▶ Aborted
+//! ```
+//! - **Windows per currency.** Window 0 is open at genesis in every currency; its record is
+//!   created by its first obligation (or its close). Closing `w` (the operation names `w`, so a
+//!   retried close under a new id cannot close two windows) creates `w + 1`'s record. Several
+//!   windows may be closed and awaiting settlement at once; they settle in any order.
+//! - **The matrix.** A window's record holds the gross bilateral obligations debtor -> creditor
+//!   (at most one entry per ordered pair: members^2), updated in place on commit (not cloned
+//!   per payment). Its position accounts always equal the matrix's net positions (asserted in
+//!   debug builds after every block).
+//! - **Batches.** A batch has a client-chosen id, one currency and one window; a currency
+//!   stages at most one batch at a time (`settlement_in_progress`), which bounds staged data to
+//!   currencies x 64 chunks x 2,000 instructions. A 100,000-instruction file is 50 chunks, staged
+//!   in any order, each at most once; `SettleBatch` names the count of chunks and instructions
+//!   and the digest ([`settlenet_types::batch_digest`]: `SettlementBatch`-domain blake3 over
+//!   the batch id, currency, window and every instruction in chunk order), so exactly the
+//!   submitted file settles. A batch with no chunk settles the window's obligations alone
+//!   (the common case) with `chunks = 0`, `instructions = 0`.
+//! - **Settling** (one transaction, all legs staged together): (1) each instruction becomes an
+//!   obligation of the window (matrix and positions); a beneficiary wallet (at the creditor) is
+//!   credited against the creditor's float, i.e. e-money issued against the funds received;
+//!   (2) each member's cover is its settlement balance, capped by its net debit cap;
+//!   (3) [`netting::plan_settlement`]: nets = credits - debits over the matrix; a net debtor
+//!   whose debit exceeds its cover is short. `reject`: the transaction fails
+//!   `settlement_shortfall`, nothing moves, and the record's [`RecordDetail`] names each
+//!   short member with debit, balance, cap and shortfall; the batch stays staging, so the
+//!   clearing operator can fund the member and settle again under a new transaction id, or
+//!   abort. `unwind`: every obligation of the short members (as debtor or creditor) is removed,
+//!   nets recomputed, repeated until every remaining debtor covers (at most one round per
+//!   member); (4) removed obligations are carried to the currency's open window (its matrix and
+//!   positions); (5) every position of the window returns to zero, its counter-legs being the
+//!   settlement accounts (the settled nets) and the open window (the carried nets); (6) the
+//!   window's record gets the batch, the carried obligations, the unwound members with their
+//!   shortfalls and a per-member report ([`MemberSettlement`]: sent, received, net, settled,
+//!   carried); the batch becomes `Settled`; its chunks are emptied. An unwind is recorded in the
+//!   window, the batch and the transaction record's detail.
+//! - Instructions carried by an unwind stay obligations (their beneficiaries were credited in
+//!   the step that carried them, as a retail payment's payee is credited before settlement).
+//! - **Aborted** belongs to the batch, as in Mojaloop where an aborted settlement returns its
+//!   windows to `Closed`: possible only while staging, i.e. before any account moved.
+//! - **Liquidity.** `FundSettlement` credits the settlement account and debits the member's
+//!   `Reserve` account (created on first use); `WithdrawSettlement` the reverse, never below
+//!   zero. Money is conserved per currency: the reserve goes negative.
+//! - **Caps.** A member's cap lives in its settlement account's detail (so the root commits to
+//!   it); the genesis may set initial caps per member and currency ([`Member::net_debit_caps`],
+//!   genesis version 2); no cap means unlimited. Settlement also refuses a debit above the cap.
+//! - **Reserved ids.** Window records and positions have derived, public ids. The ids of every
+//!   window not yet settled and of the [`WINDOWS_RESERVED_AHEAD`] windows after the open one
+//!   are refused to new wallets and merchants (a function of the window records, so a restored
+//!   ledger reserves the same); a close whose next window's ids were squatted beyond that
+//!   horizon fails `account_exists` rather than mixing accounts.
+//!
+//! [`Member::net_debit_caps`]: settlenet_types::Member::net_debit_caps
 //!
 //! ## Result codes ([`ResultCode`]), in the order they are checked
 //! 1. Idempotency: `exists_with_different_body` (same id, other body; a same-body retry returns
@@ -69,7 +147,21 @@
 //!    capture id is unknown), `hold_already_captured`, `hold_already_voided`, `hold_expired`
 //!    (also past the deadline but not yet swept), `currency_mismatch`, `capture_exceeds_hold`,
 //!    `refund_exceeds_capture`, `exceeds_transaction_limit`, `exceeds_daily_limit`,
-//!    `insufficient_funds`, `overflow`.
+//!    `insufficient_funds`, `net_debit_cap_exceeded` (after the legs are staged), `overflow`.
+//! 4. Settlement operations (issue 5). Stateless: `zero_amount` (funding, instruction
+//!    amounts), `invalid_chunk` (chunk number >= 64, no instruction or more than 2,000; a
+//!    `settle_batch` naming more than 64 chunks), `invalid_instruction` (id not ISO 20022
+//!    `Max35Text`: 1 to 35 characters, no control character), `self_instruction`. Then
+//!    signer (`forbidden_signer`, `forbidden_role`: a staff key with the `clearing` role of
+//!    any member), `unknown_member`, `unknown_currency`; close: `window_not_open`; stage and
+//!    settle: `batch_exists` (id used for another currency or window), `batch_finished`
+//!    (settled or aborted), `window_not_closed` (open or not yet opened),
+//!    `window_already_settled`, `settlement_in_progress` (another batch stages in the
+//!    currency); stage: `chunk_exists`, `unknown_member`, `invalid_beneficiary` (not a wallet
+//!    of the creditor), `currency_mismatch`; settle: `batch_incomplete` (chunks not exactly
+//!    `0..chunks` or another count), `digest_mismatch`, `settlement_shortfall` (policy
+//!    `reject`), `overflow`; abort: `unknown_batch`, `batch_finished`; withdraw:
+//!    `insufficient_funds`.
 //!
 //! The exact order per operation is in `execute` and pinned by the table tests; the auditor
 //! model in `tests/auditor.rs` restates it independently.
@@ -80,8 +172,8 @@
 //! - **Accounts** carry TigerBeetle's four fields (`debits_pending`, `debits_posted`,
 //!   `credits_pending`, `credits_posted`) in integer minor units (`u128`, each kept at or below
 //!   `i128::MAX` so that `balance()` is exact), plus an [`AccountDetail`] for kind-specific state.
-//!   Derived ids are reserved (settlement, float, fees and the first window's positions of every
-//!   member and currency) and no client-chosen account may take one.
+//!   Derived ids are reserved (settlement, float, fees and reserve of every member and
+//!   currency, and window ids as described above) and no client-chosen account may take one.
 //! - **All legs or none.** An operation copies the accounts it touches into a staging map,
 //!   applies every leg there with checked arithmetic, and writes back only if every leg
 //!   succeeded and no account that must stay at or above zero went below.
@@ -109,8 +201,9 @@
 //!   buckets and their paths are rehashed per block. Two trees rather than one so that an
 //!   [`AccountProof`] (the bucket's entries, 16 siblings and the records root) does not grow with
 //!   the record history, and a [`RecordProof`] (the same, with the accounts root) does not grow
-//!   with the accounts. Holds and positions are accounts, so the root commits to them; records
-//!   are committed to, so a [`LedgerSnapshot`] from a peer is verified as a whole by
+//!   with the accounts. Holds, positions, windows, batches and chunks are accounts, so the
+//!   root commits to them; records are committed to, so a [`LedgerSnapshot`] from a peer is
+//!   verified as a whole by
 //!   [`Ledger::restore_verified`] against a certified root.
 //!
 //! ## Invariants
@@ -119,10 +212,18 @@
 //!   genesis total after every block ([`Ledger::totals`]; asserted in debug builds; checked by
 //!   [`Ledger::restore`]). Equivalently, everything but floats sums to the genesis balances
 //!   plus issued minus redeemed (fees and positions stay inside).
-//! - The positions of a window sum to zero in every currency ([`Ledger::position_totals`];
-//!   asserted in debug builds).
+//! - The positions of every window sum to zero in every currency
+//!   ([`Ledger::all_position_totals`]); an unsettled window's positions equal its matrix's net
+//!   positions; a settled window's positions are all zero; one open window per currency, the
+//!   latest (asserted in debug builds after every block). A member's unsettled net position
+//!   ([`Ledger::unsettled_net`]) is the sum of its positions over all windows.
+//! - A settlement batch applies all its legs or none: with `reject` a short debtor fails the
+//!   whole transaction; no settlement account ever goes below zero, and no debit exceeds the
+//!   debtor's cap. A window's report sums to zero (net, settled, carried) and its gross sent
+//!   equals its gross received.
 //! - Wallets, merchants, fees and settlement accounts never have `available() < 0` (asserted
-//!   after every block); floats and positions may go negative.
+//!   after every block); floats, positions and reserves may go negative; windows, batches,
+//!   chunks and holds keep all four fields at zero.
 //! - A hold's refunds never exceed its capture; its capture never exceeds its amount; the
 //!   pending fields of payer and merchant equal the sum of their pending holds.
 //! - The state root depends only on the sets of accounts and records, not on insertion order; a
@@ -139,7 +240,14 @@
 //! - Persist `changed_accounts` and `new_records` of each [`BlockOutcome`] atomically with the
 //!   height. Genesis accounts need not be persisted: [`Ledger::restore`] takes them from the
 //!   genesis unless a stored version replaces them. The account encoding gained `detail` in
-//!   issue 4: databases written before must be rebuilt from genesis.
+//!   issue 4: databases written before must be rebuilt from genesis. Issue 5 changed the
+//!   encodings again (new kinds and details, [`TxRecord::detail`], genesis version 2): rebuild.
+//! - Settlement read API: [`Ledger::open_window`], [`Ledger::window`], [`Ledger::windows`],
+//!   [`Ledger::window_report`], [`Ledger::batch`], [`Ledger::batch_instructions`],
+//!   [`Ledger::staging_batch_of`], [`Ledger::settlement_account`],
+//!   [`Ledger::reserve_account`], [`Ledger::net_debit_cap`], [`Ledger::unsettled_net`],
+//!   [`Ledger::all_position_totals`]; [`TxOutcome::detail`] / [`TxRecord::detail`] carry a
+//!   settlement's shortfalls.
 //! - [`Ledger::precheck`] is for mempool admission only; a transaction that passes it can still
 //!   fail in its block, and one that fails it inside a block is recorded as failed.
 //! - `Ledger` is `Clone` (e.g. for speculative execution) but a clone copies the two 4 MiB trees
@@ -149,7 +257,13 @@
 //!
 //! ## Bounds
 //! Everything per block is bounded by the block's transaction count plus
-//! [`HOLD_EXPIRIES_PER_BLOCK_MAX`] expiries. The account set and the transaction record index
+//! [`HOLD_EXPIRIES_PER_BLOCK_MAX`] expiries; a `settle_batch` touches at most 128,000
+//! instructions (64 chunks x 2,000), members^2 matrix entries, and one position, settlement
+//! account and beneficiary wallet per member / instruction. A window record holds at most
+//! members^2 obligations and carried entries and one report line per member. Staged chunks
+//! are bounded by one staging batch per currency; settled and aborted chunks are emptied but
+//! their (small) entries stay, because storage persists changed accounts and has no deletion
+//! path yet. Window records accumulate, one per close. The account set and the transaction record index
 //! grow with history: records are never pruned in this version (they are what makes retries
 //! idempotent), so memory grows by one record per executed id, and resolved hold entries stay
 //! (refunds need them). A later issue bounds this (e.g. ids and resolved holds expire after a
@@ -165,19 +279,23 @@ pub mod account;
 pub mod error;
 mod ledger;
 pub mod limits;
+pub mod netting;
 pub mod outcome;
 pub mod snapshot;
 pub mod state_tree;
 
 pub use account::{
-    hold_account_id, position_id, Account, AccountDetail, AccountKind, HoldDetail, HoldStatus,
-    WalletDetail, FIELD_MAX,
+    batch_account_id, chunk_account_id, hold_account_id, position_id, window_account_id, Account,
+    AccountDetail, AccountKind, BatchDetail, BatchState, ChunkDetail, HoldDetail, HoldStatus,
+    MemberSettlement, Obligation, SettlementDetail, Shortfall, WalletDetail, WindowDetail,
+    WindowState, FIELD_MAX,
 };
 pub use error::LedgerError;
-pub use ledger::{Ledger, MemberInfo};
+pub use ledger::{BatchStatus, Ledger, MemberInfo};
 pub use limits::{
     TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
+    WINDOWS_RESERVED_AHEAD,
 };
-pub use outcome::{BlockOutcome, ResultCode, TxOutcome, TxRecord};
+pub use outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
 pub use state_tree::{AccountProof, RecordProof};

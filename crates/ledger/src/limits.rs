@@ -43,6 +43,11 @@ pub const HOLD_TIMEOUT_MS_MAX: u64 = 7 * DAY_MS;
 /// refuses capture and void with `hold_expired`.
 pub const HOLD_EXPIRIES_PER_BLOCK_MAX: usize = 1024;
 
-/// The settlement window open at genesis. Closing windows is issue 5; until then every
-/// obligation goes into this window's positions.
+/// The settlement window open at genesis in every currency; closing window `w` opens `w + 1`.
 pub const FIRST_WINDOW: u64 = 0;
+
+/// How many windows after the open one have their record and position ids reserved (with
+/// every window not yet settled): a wallet or merchant cannot be created with one of those ids.
+/// Ids are public hashes, so a window further ahead could be squatted by an issuer on purpose;
+/// `close_window` then refuses to open it (`account_exists`) rather than mix the accounts.
+pub const WINDOWS_RESERVED_AHEAD: u64 = 64;

@@ -1,9 +1,9 @@
 //! What executing transactions produces: result codes, the per-id records that make retries
 //! idempotent, and the outcome of a block.
 
-use crate::account::Account;
+use crate::account::{Account, Shortfall};
 use serde::{Deserialize, Serialize};
-use settlenet_types::{AccountId, Hash, Height, TxId};
+use settlenet_types::{AccountId, Hash, Height, SettlementPolicy, TxId};
 
 /// The result of one transaction. Every code but `Ok` means the transaction changed no account.
 /// New codes are added at the end: records are persisted with the variant index.
@@ -71,11 +71,44 @@ pub enum ResultCode {
     RefundExceedsCapture,
     /// The hold timeout is zero or above `HOLD_TIMEOUT_MS_MAX`.
     InvalidTimeout,
+    // ---- Issue 5 (appended). ----
+    /// The window is not the currency's open window.
+    WindowNotOpen,
+    /// The window is open or does not exist yet.
+    WindowNotClosed,
+    /// The window was already settled.
+    WindowAlreadySettled,
+    /// Another batch is staging in this currency (a currency stages one batch at a time).
+    SettlementInProgress,
+    /// The batch id is in use for another currency or window.
+    BatchExists,
+    /// The batch was already settled or aborted.
+    BatchFinished,
+    /// No batch with this id.
+    UnknownBatch,
+    /// The chunk number is at or above `BATCH_CHUNKS_MAX`, or the chunk holds no instruction or more than `SETTLEMENT_CHUNK_MAX`.
+    InvalidChunk,
+    /// This chunk of the batch was already staged.
+    ChunkExists,
+    /// The staged chunks are not exactly `0..chunks`, or the instruction count differs.
+    BatchIncomplete,
+    /// The digest of the staged instructions is not the one named.
+    DigestMismatch,
+    /// An instruction id is not ISO 20022 `Max35Text` (1 to 35 characters, no control character).
+    InvalidInstruction,
+    /// An instruction's debtor is its creditor.
+    SelfInstruction,
+    /// An instruction's beneficiary is not a wallet of its creditor.
+    InvalidBeneficiary,
+    /// A net debtor cannot cover its debit (policy `reject`); the record names each short member and its shortfall.
+    SettlementShortfall,
+    /// The payment would take the payer's member's unsettled net debit above its net debit cap.
+    NetDebitCapExceeded,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 30] = [
+    pub const ALL: [ResultCode; 46] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -106,6 +139,22 @@ impl ResultCode {
         ResultCode::CaptureExceedsHold,
         ResultCode::RefundExceedsCapture,
         ResultCode::InvalidTimeout,
+        ResultCode::WindowNotOpen,
+        ResultCode::WindowNotClosed,
+        ResultCode::WindowAlreadySettled,
+        ResultCode::SettlementInProgress,
+        ResultCode::BatchExists,
+        ResultCode::BatchFinished,
+        ResultCode::UnknownBatch,
+        ResultCode::InvalidChunk,
+        ResultCode::ChunkExists,
+        ResultCode::BatchIncomplete,
+        ResultCode::DigestMismatch,
+        ResultCode::InvalidInstruction,
+        ResultCode::SelfInstruction,
+        ResultCode::InvalidBeneficiary,
+        ResultCode::SettlementShortfall,
+        ResultCode::NetDebitCapExceeded,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -141,6 +190,22 @@ impl ResultCode {
             ResultCode::CaptureExceedsHold => "capture_exceeds_hold",
             ResultCode::RefundExceedsCapture => "refund_exceeds_capture",
             ResultCode::InvalidTimeout => "invalid_timeout",
+            ResultCode::WindowNotOpen => "window_not_open",
+            ResultCode::WindowNotClosed => "window_not_closed",
+            ResultCode::WindowAlreadySettled => "window_already_settled",
+            ResultCode::SettlementInProgress => "settlement_in_progress",
+            ResultCode::BatchExists => "batch_exists",
+            ResultCode::BatchFinished => "batch_finished",
+            ResultCode::UnknownBatch => "unknown_batch",
+            ResultCode::InvalidChunk => "invalid_chunk",
+            ResultCode::ChunkExists => "chunk_exists",
+            ResultCode::BatchIncomplete => "batch_incomplete",
+            ResultCode::DigestMismatch => "digest_mismatch",
+            ResultCode::InvalidInstruction => "invalid_instruction",
+            ResultCode::SelfInstruction => "self_instruction",
+            ResultCode::InvalidBeneficiary => "invalid_beneficiary",
+            ResultCode::SettlementShortfall => "settlement_shortfall",
+            ResultCode::NetDebitCapExceeded => "net_debit_cap_exceeded",
         }
     }
 
@@ -188,6 +253,22 @@ impl ResultCode {
             ResultCode::CaptureExceedsHold => "The capture amount is larger than the hold.",
             ResultCode::RefundExceedsCapture => "Refunds would exceed the captured amount.",
             ResultCode::InvalidTimeout => "The hold timeout is zero or too long.",
+            ResultCode::WindowNotOpen => "The window to close is not the currency's open window.",
+            ResultCode::WindowNotClosed => "The window is still open or does not exist yet.",
+            ResultCode::WindowAlreadySettled => "The window was already settled.",
+            ResultCode::SettlementInProgress => "Another settlement batch is in progress in this currency.",
+            ResultCode::BatchExists => "This batch id is already used for another currency or window.",
+            ResultCode::BatchFinished => "The batch was already settled or aborted.",
+            ResultCode::UnknownBatch => "The batch does not exist.",
+            ResultCode::InvalidChunk => "The chunk number or the number of instructions in it is out of range.",
+            ResultCode::ChunkExists => "This chunk of the batch was already staged.",
+            ResultCode::BatchIncomplete => "The staged chunks or instruction count do not match the batch.",
+            ResultCode::DigestMismatch => "The staged instructions do not match the batch digest.",
+            ResultCode::InvalidInstruction => "An instruction id must be 1 to 35 characters without control characters.",
+            ResultCode::SelfInstruction => "An instruction cannot have the same member as debtor and creditor.",
+            ResultCode::InvalidBeneficiary => "The beneficiary is not a wallet held at the creditor member.",
+            ResultCode::SettlementShortfall => "A member cannot cover its net debit; the batch was rejected.",
+            ResultCode::NetDebitCapExceeded => "The payment would exceed the paying member's net debit cap.",
         }
     }
 }
@@ -210,6 +291,27 @@ pub struct TxRecord {
     pub index: u32,
     /// Its result (failures are recorded too: a failed id stays failed).
     pub result: ResultCode,
+    /// What more the result needs to be understood (issue 5): for a settlement batch rejected
+    /// for a shortfall, or applied with unwinds, the members concerned and their shortfalls.
+    /// `None` for every other transaction.
+    pub detail: Option<RecordDetail>,
+}
+
+/// Detail recorded with a result (bounded: at most one entry per member).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordDetail {
+    /// A `settle_batch` whose debtors did not all cover: with policy `reject` the batch was
+    /// refused (`settlement_shortfall`) and `members` are the short members; with `unwind` it
+    /// settled without them and `members` are the unwound members, in removal order.
+    Settlement {
+        /// The policy the batch named.
+        policy: SettlementPolicy,
+        /// The window.
+        window: u64,
+        /// Each member concerned and its shortfall.
+        members: Vec<Shortfall>,
+    },
 }
 
 /// The outcome of one transaction of a block.
@@ -225,6 +327,8 @@ pub struct TxOutcome {
     /// The accounts this transaction changed, sorted by id (empty unless it was applied now;
     /// hold expiries at the start of a block belong to no transaction).
     pub changed: Vec<AccountId>,
+    /// The record's detail (see [`TxRecord::detail`]); for a duplicate, the first one.
+    pub detail: Option<RecordDetail>,
 }
 
 /// The outcome of a block: everything storage must persist, and the new state root.

@@ -515,9 +515,9 @@ fn successful_operations_move_the_right_amounts() {
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "changed accounts sorted by id");
-    // alice, bob, bank-b float, and the two members' positions (alice at bank-a paid bob at
-    // bank-b: bank-a owes bank-b 30 in window 0).
-    assert_eq!(ids.len(), 5);
+    // alice, bob, bank-b float, the two members' positions (alice at bank-a paid bob at
+    // bank-b: bank-a owes bank-b 30 in window 0) and window 0's record (its matrix).
+    assert_eq!(ids.len(), 6);
     let pos = |m: &str| {
         l.account(&settlenet_ledger::position_id(m, usd(), 0))
             .expect("position")

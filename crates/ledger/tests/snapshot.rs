@@ -294,6 +294,7 @@ fn a_tampered_snapshot_is_refused() {
             height: Height(1),
             index: 0,
             result: ResultCode::Ok,
+            detail: None,
         },
     ));
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record added");

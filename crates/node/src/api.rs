@@ -744,7 +744,8 @@ async fn history(
     })))
 }
 
-/// The amount an operation names, in minor units (none for registrations and voids).
+/// The amount an operation names, in minor units (none for registrations, voids and the
+/// settlement operations that carry no single amount).
 fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
     use settlenet_types::Operation as O;
     match op {
@@ -754,11 +755,18 @@ fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
         | O::Pay { amount, .. }
         | O::Authorize { amount, .. }
         | O::Capture { amount, .. }
-        | O::Refund { amount, .. } => Some(amount.0),
+        | O::Refund { amount, .. }
+        | O::FundSettlement { amount, .. }
+        | O::WithdrawSettlement { amount, .. } => Some(amount.0),
         O::CreateWallet { .. }
         | O::RegisterWallet { .. }
         | O::RegisterMerchant { .. }
-        | O::Void { .. } => None,
+        | O::Void { .. }
+        | O::CloseWindow { .. }
+        | O::StageBatch { .. }
+        | O::SettleBatch { .. }
+        | O::AbortBatch { .. }
+        | O::SetNetDebitCap { .. } => None,
     }
 }
 

@@ -356,6 +356,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             bic: spec.bic.clone(),
             clearing_id: spec.clearing_id.clone(),
             staff,
+            net_debit_caps: Vec::new(),
         });
     }
 

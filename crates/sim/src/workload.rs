@@ -81,6 +81,7 @@ pub fn genesis(validators: &[Keypair]) -> Genesis {
                 public_key: keys[i].public(),
                 roles: vec![Role::Issuer],
             }],
+            net_debit_caps: Vec::new(),
         })
         .collect();
     let mut accounts = Vec::new();

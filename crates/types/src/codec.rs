@@ -76,6 +76,8 @@ pub enum Domain {
     /// One chunk of a state snapshot as served to a catching-up replica (its manifest lists
     /// these hashes).
     SnapshotChunk,
+    /// The digest of a settlement batch's staged instructions (`settlement::batch_digest`).
+    SettlementBatch,
 }
 
 impl Domain {
@@ -95,6 +97,7 @@ impl Domain {
             Domain::RecordBucket => b"settlenet/record-bucket/v1",
             Domain::StateRoot => b"settlenet/state-root/v1",
             Domain::SnapshotChunk => b"settlenet/snapshot-chunk/v1",
+            Domain::SettlementBatch => b"settlenet/settlement-batch/v1",
         }
     }
 
@@ -187,6 +190,7 @@ mod tests {
             Domain::RecordBucket,
             Domain::StateRoot,
             Domain::SnapshotChunk,
+            Domain::SettlementBatch,
         ];
         let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

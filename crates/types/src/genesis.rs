@@ -8,8 +8,10 @@ use crate::tx::CHAIN_ID_MAX_LEN;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// The genesis format version this code writes and accepts.
-pub const GENESIS_VERSION: u16 = 1;
+/// The genesis format version this code writes and accepts. Version 2 (issue 5) added
+/// [`Member::net_debit_caps`]: the canonical encoding (and so the genesis hash) of every genesis
+/// changed, so version-1 files are refused rather than silently hashed differently.
+pub const GENESIS_VERSION: u16 = 2;
 
 /// Founding document of a network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,20 @@ pub struct Member {
     pub clearing_id: Option<String>,
     /// Staff keys with their roles.
     pub staff: Vec<StaffKey>,
+    /// Initial net debit caps, at most one per currency (issue 5). A currency without a cap is
+    /// unlimited until a `SetNetDebitCap` sets one. Optional in JSON and TOML.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net_debit_caps: Vec<NetDebitCap>,
+}
+
+/// A member's net debit cap in one currency: its unsettled net debit (what it owes the others
+/// across the windows not yet settled) never exceeds `cap`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetDebitCap {
+    /// The currency.
+    pub currency: Currency,
+    /// The cap in minor units.
+    pub cap: crate::ids::Amount,
 }
 
 /// A validator node.
@@ -249,6 +265,15 @@ impl Genesis {
             for s in &m.staff {
                 if !keys.insert(s.public_key) {
                     return bad(format!("staff key {} used twice", s.public_key));
+                }
+            }
+            let mut capped = BTreeSet::new();
+            for c in &m.net_debit_caps {
+                if !codes.contains(&c.currency) || !capped.insert(c.currency) {
+                    return bad(format!(
+                        "member {} has a net debit cap in unknown or repeated currency {}",
+                        m.name, c.currency
+                    ));
                 }
             }
         }

@@ -31,6 +31,12 @@ crate::hex_newtype!(
     HoldId, 16, "hold id"
 );
 
+crate::hex_newtype!(
+    /// A client-chosen 128-bit id of a settlement batch: its chunks are staged under it and one
+    /// `SettleBatch` applies them all.
+    BatchId, 16, "batch id"
+);
+
 impl Hash {
     /// The all-zero hash, used as "no previous block" at height 1.
     pub const ZERO: Hash = Hash([0; 32]);

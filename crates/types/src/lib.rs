@@ -15,6 +15,8 @@
 //! - **Newtypes** for every quantity that could be confused with another (`Height`, `View`,
 //!   `ReplicaId`, `MemberId`, `AccountId`, `TxId`, `Amount`).
 //!
+//! - **Settlement** ([`settlement`]): the instructions a settlement batch carries, the
+//!   shortfall policy, the chunk bounds and the batch digest that pins a batch's content.
 //! - **Phone numbers** ([`phone`]): E.164 normalisation and the HMAC-SHA256 alias, so that
 //!   nodes and the CLI compute the same alias and only the alias reaches a transaction.
 //!
@@ -29,6 +31,7 @@ pub mod genesis;
 pub mod hex_bytes;
 pub mod ids;
 pub mod phone;
+pub mod settlement;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, CommitCertificate, CommitSignature, StoredBlock};
@@ -36,11 +39,15 @@ pub use codec::{decode, encode, Domain};
 pub use error::TypesError;
 pub use genesis::{
     ConsensusParams, CurrencyInfo, Genesis, GenesisAccount, GenesisAccountKind, Member, MemberKind,
-    Role, StaffKey, ValidatorInfo,
+    NetDebitCap, Role, StaffKey, ValidatorInfo,
 };
 pub use ids::{
-    AccountId, Amount, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId, Signature,
-    TxId, View,
+    AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId,
+    Signature, TxId, View,
 };
 pub use phone::{normalize_e164, phone_alias, E164};
+pub use settlement::{
+    batch_digest, SettlementInstruction, SettlementPolicy, BATCH_CHUNKS_MAX,
+    INSTRUCTION_ID_MAX_CHARS, SETTLEMENT_CHUNK_MAX,
+};
 pub use tx::{Operation, Payee, SignedTransaction, Transaction, TX_VERSION};

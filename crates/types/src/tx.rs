@@ -2,7 +2,10 @@
 
 use crate::codec::{encode, Domain};
 use crate::error::TypesError;
-use crate::ids::{AccountId, Amount, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId};
+use crate::ids::{
+    AccountId, Amount, BatchId, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId,
+};
+use crate::settlement::{SettlementInstruction, SettlementPolicy};
 use serde::{Deserialize, Serialize};
 
 /// The transaction format version this code writes and accepts.
@@ -147,6 +150,86 @@ pub enum Operation {
         /// How much, in minor units.
         amount: Amount,
     },
+    // ---- Issue 5: clearing and settlement (appended; the variant index is signed). ----
+    /// Close the currency's open settlement window and open the next (`window + 1`). Signed by a
+    /// staff key with the `clearing` role. Naming the window makes a retry under a new id
+    /// harmless: it no longer names the open window.
+    CloseWindow {
+        /// The currency.
+        currency: Currency,
+        /// The window to close: must be the currency's open window.
+        window: u64,
+    },
+    /// Stage one chunk of a settlement batch's instructions (a large file is sent in chunks
+    /// `0..n`, each at most once, each at most `SETTLEMENT_CHUNK_MAX` instructions). Nothing
+    /// moves until `SettleBatch`. Signed by a `clearing` staff key.
+    StageBatch {
+        /// The batch (client-chosen id).
+        batch: BatchId,
+        /// The batch's currency.
+        currency: Currency,
+        /// The closed window the batch settles.
+        window: u64,
+        /// The chunk number, below `BATCH_CHUNKS_MAX`.
+        chunk: u32,
+        /// The chunk's instructions, 1 to `SETTLEMENT_CHUNK_MAX`.
+        instructions: Vec<SettlementInstruction>,
+    },
+    /// Settle a closed window, with the batch's staged instructions, atomically. Signed by a
+    /// `clearing` staff key. `chunks`, `instructions` and `digest` must match what was staged
+    /// (`settlement::batch_digest`), so exactly the submitted file settles.
+    SettleBatch {
+        /// The batch (client-chosen id; may have no staged chunk).
+        batch: BatchId,
+        /// The batch's currency.
+        currency: Currency,
+        /// The closed window settled.
+        window: u64,
+        /// Number of chunks staged (`0..chunks`).
+        chunks: u32,
+        /// Number of instructions staged in all.
+        instructions: u64,
+        /// `settlement::batch_digest` of the staged instructions.
+        digest: Hash,
+        /// What to do with a member that cannot cover its net debit.
+        policy: SettlementPolicy,
+    },
+    /// Discard a staging batch's chunks; its window returns to `Closed`. Signed by a `clearing`
+    /// staff key. Only before it settled (nothing has moved yet).
+    AbortBatch {
+        /// The batch.
+        batch: BatchId,
+    },
+    /// Credit a member's settlement account (e.g. on confirmation of a central-bank transfer),
+    /// against the member's reserve account. Signed by a `clearing` staff key.
+    FundSettlement {
+        /// The member funded.
+        member: MemberId,
+        /// The currency.
+        currency: Currency,
+        /// How much, in minor units.
+        amount: Amount,
+    },
+    /// Debit a member's settlement account (funds returned to it at the central bank), crediting
+    /// its reserve account. Signed by a `clearing` staff key.
+    WithdrawSettlement {
+        /// The member.
+        member: MemberId,
+        /// The currency.
+        currency: Currency,
+        /// How much, in minor units; at most the settlement account's balance.
+        amount: Amount,
+    },
+    /// Set (or with `None` remove) a member's net debit cap in a currency: its unsettled net
+    /// debit never exceeds it. Signed by a `clearing` staff key.
+    SetNetDebitCap {
+        /// The member.
+        member: MemberId,
+        /// The currency.
+        currency: Currency,
+        /// The cap in minor units; `None`: unlimited.
+        cap: Option<Amount>,
+    },
 }
 
 /// Who a payment credits.
@@ -174,6 +257,13 @@ impl Operation {
             Operation::Capture { .. } => "capture",
             Operation::Void { .. } => "void",
             Operation::Refund { .. } => "refund",
+            Operation::CloseWindow { .. } => "close_window",
+            Operation::StageBatch { .. } => "stage_batch",
+            Operation::SettleBatch { .. } => "settle_batch",
+            Operation::AbortBatch { .. } => "abort_batch",
+            Operation::FundSettlement { .. } => "fund_settlement",
+            Operation::WithdrawSettlement { .. } => "withdraw_settlement",
+            Operation::SetNetDebitCap { .. } => "set_net_debit_cap",
         }
     }
 }
@@ -219,7 +309,7 @@ impl SignedTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{AccountId, Amount, HoldId};
+    use crate::ids::{AccountId, Amount, BatchId, HoldId};
 
     fn sample() -> SignedTransaction {
         SignedTransaction {
@@ -272,6 +362,7 @@ mod tests {
             u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
         };
         let a = AccountId([1; 16]);
+        let usd: crate::Currency = "USD".parse().expect("usd");
         assert_eq!(index(&sample().tx.op), 2);
         let ops = [
             Operation::RegisterWallet {
@@ -316,6 +407,51 @@ mod tests {
             Operation::Refund {
                 capture: TxId([3; 16]),
                 amount: Amount(5),
+            },
+            // Issue 5.
+            Operation::CloseWindow {
+                currency: usd,
+                window: 7,
+            },
+            Operation::StageBatch {
+                batch: BatchId([8; 16]),
+                currency: usd,
+                window: 7,
+                chunk: 1,
+                instructions: vec![SettlementInstruction {
+                    id: "E2E-1".into(),
+                    debtor: MemberId(0),
+                    creditor: MemberId(1),
+                    amount: Amount(5),
+                    beneficiary: Some(a),
+                }],
+            },
+            Operation::SettleBatch {
+                batch: BatchId([8; 16]),
+                currency: usd,
+                window: 7,
+                chunks: 2,
+                instructions: 3,
+                digest: Hash([6; 32]),
+                policy: SettlementPolicy::Unwind,
+            },
+            Operation::AbortBatch {
+                batch: BatchId([8; 16]),
+            },
+            Operation::FundSettlement {
+                member: MemberId(1),
+                currency: usd,
+                amount: Amount(5),
+            },
+            Operation::WithdrawSettlement {
+                member: MemberId(1),
+                currency: usd,
+                amount: Amount(5),
+            },
+            Operation::SetNetDebitCap {
+                member: MemberId(1),
+                currency: usd,
+                cap: Some(Amount(9)),
             },
         ];
         for (i, op) in ops.iter().enumerate() {

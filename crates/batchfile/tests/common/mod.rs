@@ -12,6 +12,7 @@ fn member(id: u16, name: &str, bic: Option<&str>, clearing: Option<&str>) -> Mem
         bic: bic.map(str::to_string),
         clearing_id: clearing.map(str::to_string),
         staff: vec![],
+        net_debit_caps: vec![],
     }
 }
 
@@ -24,7 +25,7 @@ pub const US_BANK: MemberId = MemberId(5);
 
 pub fn genesis() -> Genesis {
     Genesis {
-        version: 1,
+        version: settlenet_types::genesis::GENESIS_VERSION,
         chain_id: "batchfile-test".into(),
         genesis_time_ms: 0,
         currencies: ["USD:2", "EUR:2", "RWF:0", "JPY:0"]

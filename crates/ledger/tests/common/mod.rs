@@ -73,6 +73,7 @@ pub fn genesis() -> Genesis {
         bic: None,
         clearing_id: None,
         staff,
+        net_debit_caps: Vec::new(),
     };
     let account = |id, kind, member: u16, currency, balance| GenesisAccount {
         id,
