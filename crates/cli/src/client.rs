@@ -73,6 +73,23 @@ impl Client {
         Ok(Some(v))
     }
 
+    /// GET a path and return the body's bytes exactly as sent, with the status (not judged).
+    pub async fn get_raw(&self, path: &str) -> Result<(u16, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("{path}: reading the response from {}", self.base))?;
+        Ok((status, bytes.to_vec()))
+    }
+
     /// POST JSON; returns (status, body) without judging the status.
     pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);

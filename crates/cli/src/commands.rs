@@ -379,6 +379,11 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Proof(crate::payments::ProofCmd::Verify { file, genesis }) => {
             crate::payments::proof_verify(json, &file, &genesis)
         }
+        Cmd::Window(w) => crate::settlement::window_cmd(&t, json, w).await,
+        Cmd::Settlement(x) => crate::settlement::settlement_cmd(&t, json, x).await,
+        Cmd::Batch(b) => crate::batch::batch_cmd(&t, json, b).await,
+        Cmd::Receipt(r) => crate::settlement::receipt_cmd(&t, json, r).await,
+        Cmd::Statement(a) => crate::settlement::statement(&t, json, a).await,
         Cmd::Issue(a) => {
             let c = client(&t)?;
             let genesis = c.genesis().await?;

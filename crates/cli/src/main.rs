@@ -13,6 +13,7 @@ macro_rules! say {
     }};
 }
 
+mod batch;
 mod bench;
 mod catchup;
 mod client;
@@ -20,6 +21,7 @@ mod commands;
 mod demo;
 mod local;
 mod payments;
+mod settlement;
 mod txbuild;
 
 use anyhow::Result;
@@ -125,6 +127,20 @@ pub enum Cmd {
     /// Account proofs.
     #[command(subcommand)]
     Proof(payments::ProofCmd),
+    /// Settlement windows: close the open one, list them (clearing staff).
+    #[command(subcommand)]
+    Window(settlement::WindowCmd),
+    /// Settlement liquidity (fund, withdraw, net debit caps) and a window's settlement report.
+    #[command(subcommand)]
+    Settlement(settlement::SettlementCmd),
+    /// Settlement batch files: check offline, submit, status, abort.
+    #[command(subcommand)]
+    Batch(batch::BatchCmd),
+    /// Settlement receipts: fetch one, verify it offline against the genesis.
+    #[command(subcommand)]
+    Receipt(settlement::ReceiptCmd),
+    /// A member's settlement-account statement for a period (optionally as camt.053).
+    Statement(settlement::StatementArgs),
 }
 
 fn init_tracing(default: &str) {

@@ -247,7 +247,7 @@ pub enum ProofCmd {
 // ---- helpers ----
 
 /// The currency named, or the network's first.
-fn currency_or_default(genesis: &Genesis, given: Option<&str>) -> Result<Currency> {
+pub(crate) fn currency_or_default(genesis: &Genesis, given: Option<&str>) -> Result<Currency> {
     let c = match given {
         Some(c) => c.parse::<Currency>()?,
         None => genesis
@@ -281,7 +281,7 @@ fn member_of_staff_key<'g>(genesis: &'g Genesis, key: &Keypair, role: Role) -> R
         })
 }
 
-fn role_file(role: Role) -> &'static str {
+pub(crate) fn role_file(role: Role) -> &'static str {
     match role {
         Role::Issuer => "issuer.key",
         Role::Acquirer => "acquirer.key",
@@ -326,7 +326,7 @@ fn staff<'g>(
 }
 
 /// The JSON of an account, or a clear error if it does not exist.
-async fn get_account(c: &Client, id: AccountId) -> Result<Value> {
+pub(crate) async fn get_account(c: &Client, id: AccountId) -> Result<Value> {
     c.get_opt(&format!("/v1/accounts/{id}"))
         .await?
         .ok_or_else(|| anyhow!("no account {id}"))
@@ -390,7 +390,7 @@ async fn payer_wallet(
     }
 }
 
-fn currency_of(account: &Value) -> Result<Currency> {
+pub(crate) fn currency_of(account: &Value) -> Result<Currency> {
     account["currency"]
         .as_str()
         .unwrap_or("")
@@ -399,7 +399,7 @@ fn currency_of(account: &Value) -> Result<Currency> {
 }
 
 /// The alias of a phone number, computed by the node with the consortium key.
-async fn alias_of(c: &Client, phone: &str, currency: Currency) -> Result<Value> {
+pub(crate) async fn alias_of(c: &Client, phone: &str, currency: Currency) -> Result<Value> {
     let (status, v) = c
         .post(
             "/v1/phone/alias",
@@ -465,7 +465,7 @@ async fn hold_of_capture(c: &Client, capture: TxId) -> Result<HoldId> {
 }
 
 /// Submit, wait, print the result in words (or JSON with `extra` fields), fail if rejected.
-async fn run_tx(
+pub(crate) async fn run_tx(
     c: &Client,
     json_out: bool,
     tx: &settlenet_types::SignedTransaction,
