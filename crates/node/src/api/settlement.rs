@@ -183,13 +183,20 @@ pub fn window_json(g: &Genesis, currency: Currency, exp: u8, w: &WindowDetail) -
     })
 }
 
+/// A window's record; the open window before its first obligation has no entry yet and is
+/// shown empty and open (as the ledger does).
 fn read_window(
     s: &ApiState,
     currency: Currency,
     window: u64,
+    open_window: u64,
 ) -> Result<Option<WindowDetail>, ApiError> {
     let id = window_account_id(currency, window);
     match read_account(s, &id)? {
+        None if window == open_window => Ok(Some(WindowDetail::opened(
+            window,
+            settlenet_types::Height(0),
+        ))),
         None => Ok(None),
         Some(Account {
             detail: AccountDetail::Window(w),
@@ -244,7 +251,7 @@ pub(super) async fn windows(
         .saturating_add(limit)
         .min(sum.open_window.saturating_add(1));
     for w in start..end {
-        if let Some(detail) = read_window(&s, currency, w)? {
+        if let Some(detail) = read_window(&s, currency, w, sum.open_window)? {
             list.push(window_json(&s.genesis, currency, exp, &detail));
         }
     }
@@ -265,7 +272,8 @@ pub(super) async fn window(
 ) -> Result<Json<Value>, ApiError> {
     let (currency, exp) = currency_param(&s, Some(&currency))?;
     let window = parse_u64("window", &window)?;
-    let Some(detail) = read_window(&s, currency, window)? else {
+    let open = summary(&s, currency).await?.open_window;
+    let Some(detail) = read_window(&s, currency, window, open)? else {
         return Err(not_found(format!(
             "no settlement window {window} in {currency}"
         )));
