@@ -22,6 +22,8 @@ use settlenet_types::{
     AccountId, Currency, Genesis, Hash, Height, SignedTransaction, StoredBlock, TxId,
 };
 use std::collections::BTreeMap;
+
+pub mod settlement;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -88,6 +90,17 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/positions", get(positions))
         .route("/v1/phone/alias", post(phone_alias))
         .route("/v1/evidence", get(evidence))
+        .route("/v1/settlement/windows", get(settlement::windows))
+        .route(
+            "/v1/settlement/windows/{currency}/{window}",
+            get(settlement::window),
+        )
+        .route("/v1/settlement/batches/{id}", get(settlement::batch))
+        .route(
+            "/v1/settlement/batches/{id}/receipt",
+            get(settlement::receipt),
+        )
+        .route("/v1/settlement/liquidity", get(settlement::liquidity))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -306,14 +319,14 @@ async fn submit(s: &ApiState, txs: Vec<SignedTransaction>) -> Result<Vec<SubmitO
     rx.await.map_err(|_| internal("node is shutting down"))
 }
 
-fn outcome_json(id: TxId, o: &SubmitOutcome) -> (StatusCode, Value) {
+fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, Value) {
     match o {
         SubmitOutcome::Pending => (StatusCode::ACCEPTED, json!({"id": id, "status": "pending"})),
         SubmitOutcome::AlreadyPending => (
             StatusCode::ACCEPTED,
             json!({"id": id, "status": "pending", "note": "already pending: retry ignored"}),
         ),
-        SubmitOutcome::AlreadyCommitted(r) => (StatusCode::OK, record_json(id, r)),
+        SubmitOutcome::AlreadyCommitted(r) => (StatusCode::OK, record_json(genesis, id, r)),
         SubmitOutcome::Refused { code, message } => (
             StatusCode::BAD_REQUEST,
             json!({"id": id, "status": "refused", "error": {"code": code, "message": message}}),
@@ -325,12 +338,40 @@ fn outcome_json(id: TxId, o: &SubmitOutcome) -> (StatusCode, Value) {
     }
 }
 
-fn record_json(id: TxId, r: &TxRecord) -> Value {
-    if r.result.is_ok() {
+fn record_json(genesis: &Genesis, id: TxId, r: &TxRecord) -> Value {
+    let mut v = if r.result.is_ok() {
         json!({"id": id, "status": "committed", "height": r.height, "index": r.index, "result": r.result.as_str(), "message": r.result.describe()})
     } else {
         json!({"id": id, "status": "rejected", "height": r.height, "index": r.index, "reason": r.result.as_str(), "message": r.result.describe()})
+    };
+    if let Some(settlenet_ledger::RecordDetail::Settlement {
+        policy,
+        window,
+        members,
+    }) = &r.detail
+    {
+        // Amounts in minor units: the record does not carry the currency (the batch does).
+        let name = |m: settlenet_types::MemberId| {
+            genesis
+                .members
+                .get(usize::from(m.0))
+                .map_or_else(|| format!("member-{}", m.0), |x| x.name.clone())
+        };
+        let members: Vec<Value> = members
+            .iter()
+            .map(|x| {
+                json!({
+                    "member": name(x.member),
+                    "debit_minor": x.debit.to_string(),
+                    "balance_minor": x.balance.to_string(),
+                    "cap_minor": x.cap.map(|c| c.0.to_string()),
+                    "shortfall_minor": x.shortfall.to_string(),
+                })
+            })
+            .collect();
+        v["detail"] = json!({"settlement": {"policy": policy.to_string(), "window": window, "members": members}});
     }
+    v
 }
 
 async fn submit_one(
@@ -344,7 +385,7 @@ async fn submit_one(
     let o = outcomes
         .first()
         .ok_or_else(|| internal("no outcome from the core"))?;
-    let (code, v) = outcome_json(id, o);
+    let (code, v) = outcome_json(&s.genesis, id, o);
     Ok((code, Json(v)).into_response())
 }
 
@@ -390,7 +431,7 @@ async fn submit_batch(
         .iter()
         .zip(outcomes.iter())
         .map(|(id, o)| {
-            let (code, v) = outcome_json(*id, o);
+            let (code, v) = outcome_json(&s.genesis, *id, o);
             if code.is_success() {
                 accepted += 1;
             }
@@ -413,7 +454,7 @@ async fn tx_status(
         .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
     if let Some(bytes) = s.store.record(&id).map_err(internal)? {
         let r: TxRecord = settlenet_types::decode("tx record", &bytes).map_err(internal)?;
-        return Ok(Json(record_json(id, &r)));
+        return Ok(Json(record_json(&s.genesis, id, &r)));
     }
     let (reply, rx) = oneshot::channel();
     s.core

@@ -90,6 +90,21 @@ pub enum ApiCommand {
         /// Their ids, in id order.
         reply: oneshot::Sender<Vec<settlenet_types::AccountId>>,
     },
+    /// Merkle proofs of several accounts against one state (the latest executed), for a
+    /// settlement receipt.
+    ProveMany {
+        /// The accounts.
+        accounts: Vec<settlenet_types::AccountId>,
+        /// (executed height, its state root, one proof per account or `None` if absent).
+        reply: oneshot::Sender<(Height, Hash, Vec<Option<settlenet_ledger::AccountProof>>)>,
+    },
+    /// What the settlement read API needs from the ledger's derived state for one currency.
+    SettlementSummary {
+        /// The currency.
+        currency: settlenet_types::Currency,
+        /// The answer.
+        reply: oneshot::Sender<SettlementSummary>,
+    },
     /// A Merkle proof of an account against the latest executed state.
     Prove {
         /// The account.
@@ -97,6 +112,22 @@ pub enum ApiCommand {
         /// (executed height, its state root, the proof), or `None` if there is no such account.
         reply: oneshot::Sender<Option<(Height, Hash, settlenet_ledger::AccountProof)>>,
     },
+}
+
+/// The ledger's settlement state of one currency, as `GET /v1/settlement/...` shows it.
+#[derive(Debug, Clone)]
+pub struct SettlementSummary {
+    /// The window obligations go to now.
+    pub open_window: u64,
+    /// The batch staging for this currency, if any.
+    pub staging_batch: Option<settlenet_types::BatchId>,
+    /// Per member (by id): its net debit cap and its unsettled net position (all windows not
+    /// yet settled; negative = net debtor).
+    pub members: Vec<(
+        settlenet_types::MemberId,
+        Option<settlenet_types::Amount>,
+        i128,
+    )>,
 }
 
 /// Results of work done off the core task.
@@ -449,6 +480,29 @@ impl Core {
                     .map(|a| a.id)
                     .collect();
                 let _ = reply.send(ids);
+            }
+            ApiCommand::ProveMany { accounts, reply } => {
+                let proofs = accounts.iter().map(|a| self.ledger.prove(a)).collect();
+                let _ = reply.send((self.ledger.height(), self.ledger.state_root(), proofs));
+            }
+            ApiCommand::SettlementSummary { currency, reply } => {
+                let members = self
+                    .ledger
+                    .members()
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.id,
+                            self.ledger.net_debit_cap(m.id, currency),
+                            self.ledger.unsettled_net(m.id, currency),
+                        )
+                    })
+                    .collect();
+                let _ = reply.send(SettlementSummary {
+                    open_window: self.ledger.open_window(currency),
+                    staging_batch: self.ledger.staging_batch_of(currency),
+                    members,
+                });
             }
             ApiCommand::Prove { account, reply } => {
                 let proof = self

@@ -45,6 +45,7 @@ pub mod config;
 pub mod core;
 pub mod evidence;
 pub mod mempool;
+pub mod receipt;
 pub mod shared;
 pub mod testnet;
 pub mod wire;
