@@ -84,7 +84,7 @@ impl From<PolicyArg> for SettlementPolicy {
 }
 
 /// How a file is read (shared by `check`, `submit` and `status`).
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Batch file")]
 pub struct FileArgs {
     /// The currency the file must be in (default: the file's own).

@@ -31,7 +31,9 @@ pub struct SettlementInstruction {
     pub amount: Amount,
     /// A wallet at `creditor` credited when the batch settles (the creditor's float is debited:
     /// e-money issued against the funds received); `None`: the creditor keeps the funds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // `default` only: a field skipped when `None` would break the binary (bincode) decoding,
+    // which has no field names; JSON shows `"beneficiary": null`.
+    #[serde(default)]
     pub beneficiary: Option<AccountId>,
 }
 
@@ -139,6 +141,20 @@ mod tests {
         assert_ne!(base, d(&b, 4, &a));
         assert_ne!(base, d(&BatchId([2; 16]), 3, &a));
         assert_ne!(base, d(&b, 3, &[instr("a", 1), instr("b", 3)]));
+    }
+
+    #[test]
+    fn instructions_round_trip_through_the_canonical_encoding() {
+        // With and without a beneficiary: a field skipped when serialized would leave the
+        // binary decoder one field short (nodes could not decode a gossiped `stage_batch`).
+        let mut with = instr("w", 5);
+        with.beneficiary = Some(AccountId([7; 16]));
+        for i in [instr("n", 1), with] {
+            let bytes = encode("instruction", &i).expect("encode");
+            let back: SettlementInstruction =
+                crate::codec::decode("instruction", &bytes).expect("decode");
+            assert_eq!(back, i);
+        }
     }
 
     #[test]
