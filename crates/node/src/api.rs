@@ -825,30 +825,36 @@ async fn positions(
     Query(q): Query<PositionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let window = match q.window.as_deref() {
-        None => settlenet_ledger::FIRST_WINDOW,
-        Some(t) => t.parse::<u64>().map_err(|_| {
+        None => None,
+        Some(t) => Some(t.parse::<u64>().map_err(|_| {
             bad(
                 "invalid_window",
                 format!("window {t:?}: must be a non-negative integer"),
             )
-        })?,
+        })?),
     };
     let mut ids = Vec::new();
     for c in &s.genesis.currencies {
+        // Default: each currency's open window.
+        let w = match window {
+            Some(w) => w,
+            None => settlement::open_window(&s, c.code).await?,
+        };
         for m in &s.genesis.members {
             ids.push((
                 m.name.clone(),
                 c,
-                settlenet_ledger::position_id(&m.name, c.code, window),
+                w,
+                settlenet_ledger::position_id(&m.name, c.code, w),
             ));
         }
     }
-    let keys: Vec<AccountId> = ids.iter().map(|(_, _, id)| *id).collect();
+    let keys: Vec<AccountId> = ids.iter().map(|(_, _, _, id)| *id).collect();
     // One consistent read of every position (a block commit cannot fall between two of them).
     let (height, raw) = s.store.accounts_consistent(&keys).map_err(internal)?;
     let mut rows = Vec::new();
     let mut totals: BTreeMap<String, i128> = BTreeMap::new();
-    for ((member, c, id), bytes) in ids.iter().zip(raw) {
+    for ((member, c, w, id), bytes) in ids.iter().zip(raw) {
         let account = bytes
             .map(|b| settlenet_types::decode::<Account>("account", &b).map_err(internal))
             .transpose()?;
@@ -864,6 +870,7 @@ async fn positions(
         rows.push(json!({
             "member": member,
             "currency": c.code,
+            "window": w,
             "account": id,
             "position": settlenet_types::ids::format_signed_minor(balance, c.exponent),
             "position_minor": balance.to_string(),

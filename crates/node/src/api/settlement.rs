@@ -73,6 +73,11 @@ async fn summary(s: &ApiState, currency: Currency) -> Result<SettlementSummary, 
     rx.await.map_err(|_| internal("node is shutting down"))
 }
 
+/// The window obligations in `currency` go to now.
+pub(super) async fn open_window(s: &ApiState, currency: Currency) -> Result<u64, ApiError> {
+    Ok(summary(s, currency).await?.open_window)
+}
+
 fn state_name(state: WindowState) -> &'static str {
     match state {
         WindowState::Open => "open",
