@@ -15,17 +15,10 @@ use std::collections::{BTreeMap, HashSet};
 const AMBIGUOUS: MemberId = MemberId(u16::MAX);
 
 /// Normalise a BIC for comparison: uppercase, an 8-character BIC gets its `XXX` branch.
-/// `None` when the text is not 8 or 11 ASCII letters and digits.
+/// `None` when the text is not a BIC (see `settlenet_types::genesis::normalize_bic`).
 pub fn normalize_bic(text: &str) -> Option<String> {
-    let t = text.trim();
-    if !(t.len() == 8 || t.len() == 11) || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let mut bic = t.to_ascii_uppercase();
-    if bic.len() == 8 {
-        bic.push_str("XXX");
-    }
-    Some(bic)
+    // One definition of a BIC for the genesis and the files.
+    settlenet_types::genesis::normalize_bic(text).ok()
 }
 
 /// Looks members up by name, BIC (8 == 11 with `XXX`) and clearing member id.

@@ -120,9 +120,9 @@ pub enum Cmd {
     History(payments::HistoryArgs),
     /// Every member's net interbank position in a settlement window.
     Positions {
-        /// The settlement window.
-        #[arg(long, default_value_t = 0)]
-        window: u64,
+        /// The settlement window (default: each currency's open window).
+        #[arg(long)]
+        window: Option<u64>,
     },
     /// Account proofs.
     #[command(subcommand)]

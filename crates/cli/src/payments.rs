@@ -849,20 +849,29 @@ pub async fn history(t: &Target, json_out: bool, a: HistoryArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn positions(t: &Target, json_out: bool, window: u64) -> Result<()> {
+pub async fn positions(t: &Target, json_out: bool, window: Option<u64>) -> Result<()> {
     let c = client(t)?;
-    let v = c.get(&format!("/v1/positions?window={window}")).await?;
+    let path = match window {
+        Some(w) => format!("/v1/positions?window={w}"),
+        None => "/v1/positions".to_string(),
+    };
+    let v = c.get(&path).await?;
     print(json_out, &v, |v| {
+        let which = match v["window"].as_u64() {
+            Some(w) => format!("settlement window {w}"),
+            None => "the open settlement windows".to_string(),
+        };
         let mut s = format!(
-            "positions in settlement window {} (height {}); positive = owed to the member",
-            v["window"], v["height"]
+            "positions in {which} (height {}); positive = owed to the member",
+            v["height"]
         );
         for p in v["positions"].as_array().into_iter().flatten() {
             s.push_str(&format!(
-                "\n  {:<16} {} {:>14}",
+                "\n  {:<16} {} {:>14}  (window {})",
                 p["member"].as_str().unwrap_or(""),
                 p["currency"].as_str().unwrap_or(""),
                 p["position"].as_str().unwrap_or(""),
+                p["window"],
             ));
         }
         if let Some(totals) = v["totals_minor"].as_object() {

@@ -825,30 +825,36 @@ async fn positions(
     Query(q): Query<PositionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let window = match q.window.as_deref() {
-        None => settlenet_ledger::FIRST_WINDOW,
-        Some(t) => t.parse::<u64>().map_err(|_| {
+        None => None,
+        Some(t) => Some(t.parse::<u64>().map_err(|_| {
             bad(
                 "invalid_window",
                 format!("window {t:?}: must be a non-negative integer"),
             )
-        })?,
+        })?),
     };
     let mut ids = Vec::new();
     for c in &s.genesis.currencies {
+        // Default: each currency's open window.
+        let w = match window {
+            Some(w) => w,
+            None => settlement::open_window(&s, c.code).await?,
+        };
         for m in &s.genesis.members {
             ids.push((
                 m.name.clone(),
                 c,
-                settlenet_ledger::position_id(&m.name, c.code, window),
+                w,
+                settlenet_ledger::position_id(&m.name, c.code, w),
             ));
         }
     }
-    let keys: Vec<AccountId> = ids.iter().map(|(_, _, id)| *id).collect();
+    let keys: Vec<AccountId> = ids.iter().map(|(_, _, _, id)| *id).collect();
     // One consistent read of every position (a block commit cannot fall between two of them).
     let (height, raw) = s.store.accounts_consistent(&keys).map_err(internal)?;
     let mut rows = Vec::new();
     let mut totals: BTreeMap<String, i128> = BTreeMap::new();
-    for ((member, c, id), bytes) in ids.iter().zip(raw) {
+    for ((member, c, w, id), bytes) in ids.iter().zip(raw) {
         let account = bytes
             .map(|b| settlenet_types::decode::<Account>("account", &b).map_err(internal))
             .transpose()?;
@@ -864,6 +870,7 @@ async fn positions(
         rows.push(json!({
             "member": member,
             "currency": c.code,
+            "window": w,
             "account": id,
             "position": settlenet_types::ids::format_signed_minor(balance, c.exponent),
             "position_minor": balance.to_string(),
@@ -896,35 +903,75 @@ const ANCHOR_LOOKAHEAD_MAX: u64 = 256;
 /// header carries that root, with its commit certificate. Verifiable offline with the genesis.
 async fn proof(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_account_id(&id)?;
+    let Some(p) = prove_anchored(&s, vec![id]).await? else {
+        return Err(not_found(format!("no account {id}")));
+    };
+    let Some(Some(proof)) = p.proofs.into_iter().next() else {
+        return Err(not_found(format!("no account {id}")));
+    };
+    let h = &p.anchor.block.header;
+    Ok(Json(json!({
+        "version": 1,
+        "chain_id": s.genesis.chain_id,
+        "account_id": id,
+        "account": account_json(&s.genesis, &proof.account),
+        "state_height": h.state_height,
+        "state_root": p.root,
+        "proof": proof,
+        "anchor": anchor_json(&p.anchor),
+    })))
+}
+
+/// Proofs of several accounts under one state root, with the committed block that certifies it.
+pub(crate) struct Anchored {
+    /// One proof per account asked for (`None`: no such account).
+    pub proofs: Vec<Option<settlenet_ledger::AccountProof>>,
+    /// The state root they verify against.
+    pub root: Hash,
+    /// A committed block whose header certifies `root`.
+    pub anchor: StoredBlock,
+}
+
+/// The JSON `anchor` object of proof and receipt files: `height`, `hash`, `header`,
+/// `certificate`.
+fn anchor_json(anchor: &StoredBlock) -> Value {
+    let h = &anchor.block.header;
+    json!({
+        "height": h.height,
+        "hash": anchor.hash,
+        "header": h,
+        "certificate": anchor.certificate,
+    })
+}
+
+/// Prove `accounts` against the latest executed state and find the committed block that
+/// certifies that state, waiting up to [`PROOF_WAIT_MAX`] for it (the next block certifies the
+/// state its predecessor left; an idle primary proposes one). `Ok(None)` if the first account
+/// does not exist; `503 not_yet_certified` if no block certifies the state in time.
+async fn prove_anchored(
+    s: &ApiState,
+    accounts: Vec<AccountId>,
+) -> Result<Option<Anchored>, ApiError> {
     let deadline = tokio::time::Instant::now() + PROOF_WAIT_MAX;
     loop {
         let (reply, rx) = oneshot::channel();
         s.core
-            .send(ApiCommand::Prove { account: id, reply })
+            .send(ApiCommand::ProveMany {
+                accounts: accounts.clone(),
+                reply,
+            })
             .await
             .map_err(|_| internal("node is shutting down"))?;
-        let Some((height, root, proof)) =
-            rx.await.map_err(|_| internal("node is shutting down"))?
-        else {
-            return Err(not_found(format!("no account {id}")));
-        };
-        if let Some(anchor) = find_anchor(&s, height, &root)? {
-            let h = &anchor.block.header;
-            return Ok(Json(json!({
-                "version": 1,
-                "chain_id": s.genesis.chain_id,
-                "account_id": id,
-                "account": account_json(&s.genesis, &proof.account),
-                "state_height": h.state_height,
-                "state_root": root,
-                "proof": proof,
-                "anchor": {
-                    "height": h.height,
-                    "hash": anchor.hash,
-                    "header": h,
-                    "certificate": anchor.certificate,
-                },
-            })));
+        let (height, root, proofs) = rx.await.map_err(|_| internal("node is shutting down"))?;
+        if proofs.first().is_none_or(Option::is_none) {
+            return Ok(None);
+        }
+        if let Some(anchor) = find_anchor(s, height, &root)? {
+            return Ok(Some(Anchored {
+                proofs,
+                root,
+                anchor,
+            }));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError(

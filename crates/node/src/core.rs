@@ -105,13 +105,6 @@ pub enum ApiCommand {
         /// The answer.
         reply: oneshot::Sender<SettlementSummary>,
     },
-    /// A Merkle proof of an account against the latest executed state.
-    Prove {
-        /// The account.
-        account: settlenet_types::AccountId,
-        /// (executed height, its state root, the proof), or `None` if there is no such account.
-        reply: oneshot::Sender<Option<(Height, Hash, settlenet_ledger::AccountProof)>>,
-    },
 }
 
 /// The ledger's settlement state of one currency, as `GET /v1/settlement/...` shows it.
@@ -503,13 +496,6 @@ impl Core {
                     staging_batch: self.ledger.staging_batch_of(currency),
                     members,
                 });
-            }
-            ApiCommand::Prove { account, reply } => {
-                let proof = self
-                    .ledger
-                    .prove(&account)
-                    .map(|p| (self.ledger.height(), self.ledger.state_root(), p));
-                let _ = reply.send(proof);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! window, the staging batch, unsettled positions) and proofs come from the core task.
 
 use super::{
-    bad, find_anchor, internal, not_found, read_account, ApiError, ApiState, PROOF_WAIT_MAX,
+    anchor_json, bad, internal, not_found, prove_anchored, read_account, ApiError, ApiState,
 };
 use crate::core::{ApiCommand, SettlementSummary};
 use axum::extract::{Path, Query, State};
@@ -19,7 +19,6 @@ use settlenet_ledger::{
 };
 use settlenet_types::ids::format_signed_minor;
 use settlenet_types::{AccountId, BatchId, Currency, Genesis, MemberId};
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Default number of windows `GET /v1/settlement/windows` lists.
@@ -71,6 +70,11 @@ async fn summary(s: &ApiState, currency: Currency) -> Result<SettlementSummary, 
         .await
         .map_err(|_| internal("node is shutting down"))?;
     rx.await.map_err(|_| internal("node is shutting down"))
+}
+
+/// The window obligations in `currency` go to now.
+pub(super) async fn open_window(s: &ApiState, currency: Currency) -> Result<u64, ApiError> {
+    Ok(summary(s, currency).await?.open_window)
 }
 
 fn state_name(state: WindowState) -> &'static str {
@@ -361,68 +365,39 @@ pub(super) async fn receipt(
     for m in &s.genesis.members {
         accounts.push(AccountId::derived("settlement", &m.name, currency));
     }
-    let deadline = tokio::time::Instant::now() + PROOF_WAIT_MAX;
-    loop {
-        let (reply, rx) = oneshot::channel();
-        s.core
-            .send(ApiCommand::ProveMany {
-                accounts: accounts.clone(),
-                reply,
-            })
-            .await
-            .map_err(|_| internal("node is shutting down"))?;
-        let (height, root, proofs) = rx.await.map_err(|_| internal("node is shutting down"))?;
-        if let Some(anchor) = find_anchor(&s, height, &root)? {
-            let mut proofs = proofs.into_iter();
-            let mut take = |what: &str| {
-                proofs
-                    .next()
-                    .flatten()
-                    .ok_or_else(|| internal(format!("no {what} to prove")))
-            };
-            let window_proof = take("window record")?;
-            let batch_proof = take("batch record")?;
-            let mut settlement = Vec::new();
-            for m in &s.genesis.members {
-                settlement.push(json!({
-                    "member": m.name,
-                    "proof": take("settlement account")?,
-                }));
-            }
-            let h = &anchor.block.header;
-            return Ok(Json(json!({
-                "version": RECEIPT_VERSION,
-                "kind": RECEIPT_KIND,
-                "chain_id": s.genesis.chain_id,
-                "batch": id,
-                "currency": currency,
-                "window": b.window,
-                "state_height": h.state_height,
-                "state_root": root,
-                "window_proof": window_proof,
-                "batch_proof": batch_proof,
-                "settlement_proofs": settlement,
-                "anchor": {
-                    "height": h.height,
-                    "hash": anchor.hash,
-                    "header": h,
-                    "certificate": anchor.certificate,
-                },
-            })));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_yet_certified",
-                format!(
-                    "no committed block certifies the state root at height {height} yet \
-                     (waited {} s); retry",
-                    PROOF_WAIT_MAX.as_secs()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let Some(p) = prove_anchored(&s, accounts).await? else {
+        return Err(internal(format!("window record of batch {id} is missing")));
+    };
+    let mut proofs = p.proofs.into_iter();
+    let mut take = |what: &str| {
+        proofs
+            .next()
+            .flatten()
+            .ok_or_else(|| internal(format!("no {what} to prove")))
+    };
+    let window_proof = take("window record")?;
+    let batch_proof = take("batch record")?;
+    let mut settlement = Vec::new();
+    for m in &s.genesis.members {
+        settlement.push(json!({
+            "member": m.name,
+            "proof": take("settlement account")?,
+        }));
     }
+    Ok(Json(json!({
+        "version": RECEIPT_VERSION,
+        "kind": RECEIPT_KIND,
+        "chain_id": s.genesis.chain_id,
+        "batch": id,
+        "currency": currency,
+        "window": b.window,
+        "state_height": p.anchor.block.header.state_height,
+        "state_root": p.root,
+        "window_proof": window_proof,
+        "batch_proof": batch_proof,
+        "settlement_proofs": settlement,
+        "anchor": anchor_json(&p.anchor),
+    })))
 }
 
 #[derive(serde::Deserialize)]
