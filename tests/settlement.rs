@@ -135,7 +135,10 @@ fn pacs008(msg_id: &str, txs: &[(&str, &str, &str, &str, Option<&str>)]) -> Stri
 /// Change one character of `text` after the first occurrence of `marker` (the first digit or
 /// hex character): a tampered receipt.
 fn tamper(text: &str, marker: &str) -> String {
-    let at = text.find(marker).unwrap_or_else(|| panic!("{marker} in the receipt")) + marker.len();
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in the receipt"))
+        + marker.len();
     let (i, c) = text[at..]
         .char_indices()
         .find(|(_, c)| c.is_ascii_hexdigit())
@@ -166,24 +169,75 @@ async fn the_clearing_day_through_the_cli() {
     // ---- During the day: payments clear across members. ----
     let reg = |phone: &str, owner: &Path, issuer: &str| -> String {
         let v = cli_json(&[
-            "--testnet", d, "wallet", "register", "--phone", phone, "--owner-key", s(owner),
-            "--issuer", issuer, "--tier", "2",
+            "--testnet",
+            d,
+            "wallet",
+            "register",
+            "--phone",
+            phone,
+            "--owner-key",
+            s(owner),
+            "--issuer",
+            issuer,
+            "--tier",
+            "2",
         ]);
         v["account"].as_str().expect("wallet").to_string()
     };
     let wa = reg("+250 788 000 001", &alice, "operator-a");
     let wb = reg("+250 788 000 002", &bob, "bank-a");
-    ok(&["--testnet", d, "issue", "--wallet", &wa, "--amount", "200.00"]);
     ok(&[
-        "--testnet", d, "pay", "--key", s(&alice), "--to", "+250788000002", "--amount", "12.50",
+        "--testnet",
+        d,
+        "issue",
+        "--wallet",
+        &wa,
+        "--amount",
+        "200.00",
+    ]);
+    ok(&[
+        "--testnet",
+        d,
+        "pay",
+        "--key",
+        s(&alice),
+        "--to",
+        "+250788000002",
+        "--amount",
+        "12.50",
     ]);
     // A net debit cap stops a payment that would take operator-a's unsettled debit above it.
-    ok(&["--testnet", d, "settlement", "cap", "--member", "operator-a", "--amount", "20.00"]);
+    ok(&[
+        "--testnet",
+        d,
+        "settlement",
+        "cap",
+        "--member",
+        "operator-a",
+        "--amount",
+        "20.00",
+    ]);
     let err = cli_fails(&[
-        "--testnet", d, "pay", "--key", s(&alice), "--to", &wb, "--amount", "10.00",
+        "--testnet",
+        d,
+        "pay",
+        "--key",
+        s(&alice),
+        "--to",
+        &wb,
+        "--amount",
+        "10.00",
     ]);
     assert!(err.contains("net_debit_cap_exceeded"), "{err}");
-    ok(&["--testnet", d, "settlement", "cap", "--member", "operator-a", "--none"]);
+    ok(&[
+        "--testnet",
+        d,
+        "settlement",
+        "cap",
+        "--member",
+        "operator-a",
+        "--none",
+    ]);
     let liq = cli_json(&["--testnet", d, "settlement", "liquidity"]);
     let op = liq["members"]
         .as_array()
@@ -242,18 +296,33 @@ async fn the_clearing_day_through_the_cli() {
     assert!(out.contains("line 3") && out.contains("line 4"), "{out}");
     let v = cli_json(&["--testnet", d, "window", "list"]);
     assert!(v["staging_batch"].is_null(), "{v}");
-    assert_eq!(v["windows"][0]["state"], "closed", "nothing was staged: {v}");
+    assert_eq!(
+        v["windows"][0]["state"], "closed",
+        "nothing was staged: {v}"
+    );
 
     // ---- The good CSV: offline check, then submit with a pacs.002. ----
     let out = ok(&["batch", "check", s(&good_csv), "--genesis", g]);
-    assert!(out.contains("inv-1") && out.contains("bank-a") && out.contains("bank-b"), "{out}");
-    assert!(out.contains("clearing-house") && out.contains("file OK"), "{out}");
+    assert!(
+        out.contains("inv-1") && out.contains("bank-a") && out.contains("bank-b"),
+        "{out}"
+    );
+    assert!(
+        out.contains("clearing-house") && out.contains("file OK"),
+        "{out}"
+    );
     let v = cli_json(&["batch", "check", s(&good_csv), "--genesis", g]);
     assert_eq!(v["count"], 3);
     assert_eq!(v["total"], "145.25");
     let p002 = tmp.join("day1-pacs002.xml");
     let v = cli_json(&[
-        "--testnet", d, "batch", "submit", s(&good_csv), "--pacs002", s(&p002),
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&good_csv),
+        "--pacs002",
+        s(&p002),
     ]);
     assert_eq!(v["status"], "settled", "{v}");
     assert_eq!(v["window"], 0);
@@ -269,7 +338,15 @@ async fn the_clearing_day_through_the_cli() {
         "{xml}"
     );
     // Re-running the same command resumes: already settled, nothing happens twice.
-    let again = cli_json(&["--testnet", d, "batch", "submit", s(&good_csv), "--window", "0"]);
+    let again = cli_json(&[
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&good_csv),
+        "--window",
+        "0",
+    ]);
     assert_eq!(again["batch"], batch1.as_str());
     assert_eq!(again["status"], "settled", "{again}");
     let st = cli_json(&["--testnet", d, "batch", "status", &batch1]);
@@ -295,9 +372,19 @@ async fn the_clearing_day_through_the_cli() {
     assert_eq!(line("bank-a")["settled"], "-92.75", "{rep}");
     assert_eq!(line("operator-a")["net"], "27.50", "{rep}");
     let csv = ok(&[
-        "--testnet", d, "settlement", "report", "--window", "0", "--format", "csv",
+        "--testnet",
+        d,
+        "settlement",
+        "report",
+        "--window",
+        "0",
+        "--format",
+        "csv",
     ]);
-    assert!(csv.starts_with("member,sent,received,net,settled,carried"), "{csv}");
+    assert!(
+        csv.starts_with("member,sent,received,net,settled,carried"),
+        "{csv}"
+    );
     let total = csv.lines().last().expect("totals line");
     assert!(total.starts_with("TOTAL,"), "{csv}");
     let cols: Vec<&str> = total.split(',').collect();
@@ -307,22 +394,43 @@ async fn the_clearing_day_through_the_cli() {
 
     // ---- The receipt, verified offline; any tampered byte fails. ----
     let receipt = tmp.join("receipt.json");
-    ok(&["--testnet", d, "receipt", "get", &batch1, "--out", s(&receipt)]);
+    ok(&[
+        "--testnet",
+        d,
+        "receipt",
+        "get",
+        &batch1,
+        "--out",
+        s(&receipt),
+    ]);
     let out = ok(&["receipt", "verify", s(&receipt), "--genesis", g]);
     assert!(out.contains("receipt VALID"), "{out}");
     let v = cli_json(&["receipt", "verify", s(&receipt), "--genesis", g]);
     assert_eq!(v["valid"], true);
     let original = std::fs::read_to_string(&receipt).expect("receipt");
-    for marker in ["\"credits_posted\"", "\"debits_posted\"", "\"signature\"", "\"state_root\""] {
+    for marker in [
+        "\"credits_posted\"",
+        "\"debits_posted\"",
+        "\"signature\"",
+        "\"state_root\"",
+    ] {
         let bad = tmp.join("tampered.json");
         std::fs::write(&bad, tamper(&original, marker)).expect("write");
         let (good, out, err) = run(&["receipt", "verify", s(&bad), "--genesis", g]);
         assert!(!good, "a receipt tampered at {marker} verified: {out}");
-        assert!(out.contains("INVALID") || err.contains("INVALID"), "{out}{err}");
+        assert!(
+            out.contains("INVALID") || err.contains("INVALID"),
+            "{out}{err}"
+        );
     }
     // An unsettled batch has no receipt.
     let err = cli_fails(&[
-        "--testnet", d, "receipt", "get", "00000000000000000000000000000001", "--out",
+        "--testnet",
+        d,
+        "receipt",
+        "get",
+        "00000000000000000000000000000001",
+        "--out",
         s(&tmp.join("none.json")),
     ]);
     assert!(err.contains("no receipt"), "{err}");
@@ -335,7 +443,13 @@ async fn the_clearing_day_through_the_cli() {
         pacs008(
             "MSG-DAY2",
             &[
-                ("e2e-1", "BNKARWRWXXX", "OPRARWRWXXX", "7.00", Some("+250-788-000-001")),
+                (
+                    "e2e-1",
+                    "BNKARWRWXXX",
+                    "OPRARWRWXXX",
+                    "7.00",
+                    Some("+250-788-000-001"),
+                ),
                 ("e2e-2", "BNKBRWRWXXX", "BNKARWRWXXX", "3.50", None),
             ],
         ),
@@ -346,7 +460,13 @@ async fn the_clearing_day_through_the_cli() {
     let before = cli_json(&["--testnet", d, "balance", &wa]);
     let p002b = tmp.join("day2-pacs002.xml");
     let v = cli_json(&[
-        "--testnet", d, "batch", "submit", s(&x008), "--pacs002", s(&p002b),
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&x008),
+        "--pacs002",
+        s(&p002b),
     ]);
     assert_eq!(v["status"], "settled", "{v}");
     assert_eq!(v["window"], 1);
@@ -367,7 +487,13 @@ async fn the_clearing_day_through_the_cli() {
         &x_unknown,
         pacs008(
             "MSG-X",
-            &[("e2e-x", "BNKARWRWXXX", "OPRARWRWXXX", "1.00", Some("+250788999999"))],
+            &[(
+                "e2e-x",
+                "BNKARWRWXXX",
+                "OPRARWRWXXX",
+                "1.00",
+                Some("+250788999999"),
+            )],
         ),
     )
     .expect("write");
@@ -380,7 +506,16 @@ async fn the_clearing_day_through_the_cli() {
     // ---- A shortfall: bank-b drained, the batch refused naming it; then unwound. ----
     let bal = settlement_balance(d, "bank-b");
     let drain = format!("{}.{:02}", (bal - 100) / 100, (bal - 100) % 100);
-    ok(&["--testnet", d, "settlement", "withdraw", "--member", "bank-b", "--amount", &drain]);
+    ok(&[
+        "--testnet",
+        d,
+        "settlement",
+        "withdraw",
+        "--member",
+        "bank-b",
+        "--amount",
+        &drain,
+    ]);
     assert_eq!(settlement_balance(d, "bank-b"), 100);
     let short_csv = tmp.join("day3.csv");
     std::fs::write(
@@ -393,11 +528,25 @@ async fn the_clearing_day_through_the_cli() {
     let id = "5e771e0000000000000000000000d3a3";
     let p002c = tmp.join("day3-pacs002.xml");
     let (good, out, err) = run(&[
-        "--testnet", d, "batch", "submit", s(&short_csv), "--id", id, "--pacs002", s(&p002c),
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&short_csv),
+        "--id",
+        id,
+        "--pacs002",
+        s(&p002c),
     ]);
     assert!(!good, "a shortfall must fail: {out}");
-    assert!(out.contains("REFUSED") && out.contains("settlement_shortfall"), "{out}");
-    assert!(out.contains("bank-b") && out.contains("shortfall 49.00"), "{out}");
+    assert!(
+        out.contains("REFUSED") && out.contains("settlement_shortfall"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bank-b") && out.contains("shortfall 49.00"),
+        "{out}"
+    );
     assert!(err.contains("refused"), "{err}");
     let xml = std::fs::read_to_string(&p002c).expect("pacs.002");
     assert_eq!(elements(&xml, "TxSts"), vec!["RJCT"; 2], "{xml}");
@@ -407,8 +556,17 @@ async fn the_clearing_day_through_the_cli() {
     assert_eq!(st["state"], "staging", "{st}");
     // The same batch with --policy unwind: bank-b's obligations are carried, the rest settles.
     let v = cli_json(&[
-        "--testnet", d, "batch", "submit", s(&short_csv), "--id", id, "--policy", "unwind",
-        "--pacs002", s(&p002c),
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&short_csv),
+        "--id",
+        id,
+        "--policy",
+        "unwind",
+        "--pacs002",
+        s(&p002c),
     ]);
     assert_eq!(v["status"], "settled", "{v}");
     let w = v["window"].as_u64().expect("window");
@@ -417,29 +575,61 @@ async fn the_clearing_day_through_the_cli() {
     assert_eq!(elements(&xml, "TxSts"), vec!["RJCT", "ACSC"], "{xml}");
     assert_eq!(elements(&xml, "GrpSts"), vec!["PART"], "{xml}");
     let rep = cli_json(&[
-        "--testnet", d, "settlement", "report", "--window", &w.to_string(),
+        "--testnet",
+        d,
+        "settlement",
+        "report",
+        "--window",
+        &w.to_string(),
     ]);
     assert_eq!(rep["totals"]["net_minor"], "0", "{rep}");
     assert_eq!(rep["totals"]["settled_minor"], "0", "{rep}");
     assert_eq!(rep["totals"]["carried_minor"], "0", "{rep}");
     let text = ok(&[
-        "--testnet", d, "settlement", "report", "--window", &w.to_string(),
+        "--testnet",
+        d,
+        "settlement",
+        "report",
+        "--window",
+        &w.to_string(),
     ]);
     assert!(text.contains("unwound: bank-b"), "{text}");
     let out = ok(&[
-        "--testnet", d, "batch", "status", id, "--pacs002", s(&tmp.join("st.xml")), "--file",
+        "--testnet",
+        d,
+        "batch",
+        "status",
+        id,
+        "--pacs002",
+        s(&tmp.join("st.xml")),
+        "--file",
         s(&short_csv),
     ]);
-    assert!(out.contains("settled") && out.contains("unwound: bank-b"), "{out}");
+    assert!(
+        out.contains("settled") && out.contains("unwound: bank-b"),
+        "{out}"
+    );
 
     // ---- Abort: a staged batch is discarded, its window closed again. ----
     // Window 3 holds bank-b's carried obligation; bank-b is still short, so the batch stays
     // staged after its refused settlement, and the clerk aborts it.
     let v = cli_json(&["--testnet", d, "window", "close"]);
     let w3 = v["window"].as_u64().expect("window");
-    assert_eq!(w3, w + 1, "the carried obligations went to the window opened by the close");
+    assert_eq!(
+        w3,
+        w + 1,
+        "the carried obligations went to the window opened by the close"
+    );
     let id2 = "ab0e7ed000000000000000000000000a";
-    let (good, out, _) = run(&["--testnet", d, "batch", "submit", s(&short_csv), "--id", id2]);
+    let (good, out, _) = run(&[
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&short_csv),
+        "--id",
+        id2,
+    ]);
     assert!(!good, "{out}");
     assert!(out.contains("bank-b"), "{out}");
     let v = cli_json(&["--testnet", d, "batch", "abort", id2]);
@@ -448,13 +638,27 @@ async fn the_clearing_day_through_the_cli() {
     assert_eq!(st["state"], "aborted", "{st}");
     let v = cli_json(&["--testnet", d, "window", "list"]);
     assert!(v["staging_batch"].is_null(), "{v}");
-    let err = cli_fails(&["--testnet", d, "batch", "submit", s(&short_csv), "--id", id2]);
+    let err = cli_fails(&[
+        "--testnet",
+        d,
+        "batch",
+        "submit",
+        s(&short_csv),
+        "--id",
+        id2,
+    ]);
     assert!(err.contains("aborted"), "{err}");
 
     // ---- A statement of bank-b's settlement account: opening + entries = closing. ----
     let camt = tmp.join("bank-b-camt053.xml");
     let v = cli_json(&[
-        "--testnet", d, "statement", "--member", "bank-b", "--camt053", s(&camt),
+        "--testnet",
+        d,
+        "statement",
+        "--member",
+        "bank-b",
+        "--camt053",
+        s(&camt),
     ]);
     let opening = minor(&v["opening_minor"]);
     let closing = minor(&v["closing_minor"]);
@@ -470,14 +674,24 @@ async fn the_clearing_day_through_the_cli() {
     assert!(v["entries"].as_array().expect("entries").len() >= 3, "{v}");
     let xml = std::fs::read_to_string(&camt).expect("camt.053");
     assert!(xml.contains("camt.053.001.02"), "{xml}");
-    assert!(xml.contains("<Cd>OPBD</Cd>") && xml.contains("<Cd>CLBD</Cd>"), "{xml}");
+    assert!(
+        xml.contains("<Cd>OPBD</Cd>") && xml.contains("<Cd>CLBD</Cd>"),
+        "{xml}"
+    );
     assert_eq!(
         elements(&xml, "Ntry").len(),
         v["entries"].as_array().expect("entries").len()
     );
     // A period in the future holds no entry: opening = closing = the balance now.
     let v = cli_json(&[
-        "--testnet", d, "statement", "--member", "bank-b", "--from", "2999-01-01", "--to",
+        "--testnet",
+        d,
+        "statement",
+        "--member",
+        "bank-b",
+        "--from",
+        "2999-01-01",
+        "--to",
         "2999-01-31",
     ]);
     assert_eq!(v["opening_minor"], v["closing_minor"], "{v}");
@@ -512,7 +726,14 @@ async fn a_hundred_thousand_instructions() {
     std::fs::write(&file, csv).expect("write");
     let size = std::fs::metadata(&file).expect("size").len();
     let t = Instant::now();
-    let v = cli_json(&["batch", "check", s(&file), "--genesis", s(&g), "--totals-only"]);
+    let v = cli_json(&[
+        "batch",
+        "check",
+        s(&file),
+        "--genesis",
+        s(&g),
+        "--totals-only",
+    ]);
     let check_s = t.elapsed().as_secs_f64();
     assert_eq!(v["count"], n as u64);
     ok(&["--testnet", d, "window", "close"]);

@@ -30,8 +30,9 @@ use settlenet_batchfile::{
 };
 use settlenet_types::ids::format_minor;
 use settlenet_types::{
-    batch_digest, AccountId, BatchId, Currency, Genesis, MemberId, Operation, SettlementInstruction,
-    SettlementPolicy, SignedTransaction, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX,
+    batch_digest, AccountId, BatchId, Currency, Genesis, MemberId, Operation,
+    SettlementInstruction, SettlementPolicy, SignedTransaction, TxId, BATCH_CHUNKS_MAX,
+    SETTLEMENT_CHUNK_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Read};
@@ -224,10 +225,7 @@ fn problems_text(b: &ParsedBatch) -> String {
         ));
     }
     if b.errors_omitted > 0 {
-        out.push_str(&format!(
-            "\n  ... and {} more problem(s)",
-            b.errors_omitted
-        ));
+        out.push_str(&format!("\n  ... and {} more problem(s)", b.errors_omitted));
     }
     out
 }
@@ -253,6 +251,11 @@ fn member_totals(b: &ParsedBatch) -> BTreeMap<MemberId, (u128, u128)> {
         m.entry(*id).or_default().1 = *x;
     }
     m
+}
+
+/// A `*_minor` string of the API as a decimal by the exponent.
+fn money_of(v: &Value, exp: u8) -> String {
+    settlenet_types::ids::format_signed_minor(crate::settlement::minor(v), exp)
 }
 
 fn signed_money(pays: u128, receives: u128, exp: u8) -> String {
@@ -591,7 +594,10 @@ async fn beneficiaries(
         if !by_phone.contains_key(phone) {
             let r = match alias_of(c, phone, b.currency).await {
                 Ok(v) => match v["wallet"].as_str() {
-                    None => Err(format!("no wallet is registered for the creditor's mobile number in {}", b.currency)),
+                    None => Err(format!(
+                        "no wallet is registered for the creditor's mobile number in {}",
+                        b.currency
+                    )),
                     Some(w) => {
                         let id: AccountId = w.parse().context("wallet id in the node's answer")?;
                         let acct = crate::payments::get_account(c, id).await?;
@@ -603,7 +609,9 @@ async fn beneficiaries(
             by_phone.insert(phone.clone(), r);
         }
         match by_phone.get(phone) {
-            Some(Ok((id, member))) if *member == name_of(genesis, i.creditor) => out.push(Some(*id)),
+            Some(Ok((id, member))) if *member == name_of(genesis, i.creditor) => {
+                out.push(Some(*id))
+            }
             Some(Ok((id, member))) => {
                 problems.push(format!(
                     "{} (instruction {}): the creditor's wallet {id} is at {member}, not at the creditor member {}",
@@ -706,7 +714,9 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
         Some(x) => x.parse::<BatchId>().context("--id (32 hex characters)")?,
         None => default_batch_id(&genesis.chain_id, currency, w, &a.file)?,
     };
-    let existing = c.get_opt(&format!("/v1/settlement/batches/{batch}")).await?;
+    let existing = c
+        .get_opt(&format!("/v1/settlement/batches/{batch}"))
+        .await?;
     let mut staged: BTreeSet<u32> = BTreeSet::new();
     let mut already_settled = false;
     if let Some(x) = &existing {
@@ -868,7 +878,7 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
             .flatten()
             .filter_map(|m| {
                 let mm = genesis.member_by_name(m["member"].as_str()?)?;
-                Some((mm.id, m["shortfall"].as_str().unwrap_or("").to_string()))
+                Some((mm.id, money_of(&m["shortfall_minor"], exp)))
             })
             .collect();
         let reason = format!(
@@ -911,14 +921,18 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
                 s["id"].as_str().unwrap_or(""),
                 s["height"]
             ));
-            for m in s["detail"]["settlement"]["members"].as_array().into_iter().flatten() {
+            for m in s["detail"]["settlement"]["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 out.push_str(&format!(
                     "\n  {} cannot cover a net debit of {} {currency}: settlement balance {}, cap {}, shortfall {}",
                     m["member"].as_str().unwrap_or(""),
-                    m["debit"].as_str().unwrap_or(""),
-                    m["balance"].as_str().unwrap_or(""),
-                    m["cap"].as_str().unwrap_or("none"),
-                    m["shortfall"].as_str().unwrap_or(""),
+                    money_of(&m["debit_minor"], exp),
+                    money_of(&m["balance_minor"], exp),
+                    if m["cap_minor"].is_null() { "none".to_string() } else { money_of(&m["cap_minor"], exp) },
+                    money_of(&m["shortfall_minor"], exp),
                 ));
             }
             out.push_str(&format!(
@@ -926,7 +940,10 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
             ));
         } else {
             let (height, how) = match &settle {
-                Some(s) => (s["height"].clone(), format!("transaction {}", s["id"].as_str().unwrap_or(""))),
+                Some(s) => (
+                    s["height"].clone(),
+                    format!("transaction {}", s["id"].as_str().unwrap_or("")),
+                ),
                 None => (wv["settled_height"].clone(), "earlier".into()),
             };
             out.push_str(&format!(
@@ -961,7 +978,10 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
             ));
         }
         if let (Some(p), Some(g)) = (&a.pacs002, &group_status) {
-            out.push_str(&format!("\nwrote pacs.002 {} (group status {g})", p.display()));
+            out.push_str(&format!(
+                "\nwrote pacs.002 {} (group status {g})",
+                p.display()
+            ));
         }
         out
     });
@@ -1031,7 +1051,12 @@ async fn status(
             v["created_height"],
             v["finished_height"].as_u64().map(|h| h.to_string()).unwrap_or("-".into()),
         );
-        let unwound: Vec<&str> = v["unwound"].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect();
+        let unwound: Vec<&str> = v["unwound"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .collect();
         if !unwound.is_empty() {
             s.push_str(&format!("\n  unwound: {}", unwound.join(", ")));
         }

@@ -510,7 +510,9 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
         format: None,
         default_country: None,
     };
-    say!("\n8. The clearing day (clearing house staff, `settlenet window|batch|settlement|receipt`)");
+    say!(
+        "\n8. The clearing day (clearing house staff, `settlenet window|batch|settlement|receipt`)"
+    );
     say!("\n$ settlenet window close");
     crate::settlement::window_cmd(
         &t,
@@ -585,7 +587,9 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
         },
     )
     .await?;
-    say!("\n$ settlenet receipt verify receipt.json --genesis genesis.json   (an auditor, offline)");
+    say!(
+        "\n$ settlenet receipt verify receipt.json --genesis genesis.json   (an auditor, offline)"
+    );
     crate::settlement::receipt_cmd(
         &t,
         false,

@@ -880,10 +880,7 @@ pub async fn statement(t: &Target, json_out: bool, a: StatementArgs) -> Result<(
     let opening = balance_now
         .checked_sub(moved_since_start)
         .ok_or_else(|| anyhow!("balance arithmetic overflows"))?;
-    let mut in_period: Vec<&Booked> = after_start
-        .iter()
-        .filter(|b| b.time_ms <= to_ms)
-        .collect();
+    let mut in_period: Vec<&Booked> = after_start.iter().filter(|b| b.time_ms <= to_ms).collect();
     in_period.reverse(); // booking order
     let closing = opening + in_period.iter().map(|b| b.amount).sum::<i128>();
     let st = Statement {
