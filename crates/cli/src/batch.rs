@@ -271,10 +271,13 @@ fn describe(genesis: &Genesis, b: &ParsedBatch, file: &Path, totals_only: bool) 
     let exp = b.exponent;
     let money = |x: u128| format_minor(x, exp);
     let mut text = format!(
-        "{}: {} {}{}, {} instruction(s) in {}, total {}",
+        "{}: {}{}{}, {} instruction(s) in {}, total {}",
         file.display(),
         b.format,
-        b.message_name.as_deref().unwrap_or(""),
+        b.message_name
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default(),
         b.message_id
             .as_deref()
             .map(|m| format!(" (message {m})"))
@@ -335,7 +338,7 @@ fn describe(genesis: &Genesis, b: &ParsedBatch, file: &Path, totals_only: bool) 
         "total",
         money(b.totals.sum_minor),
         money(b.totals.sum_minor),
-        "0"
+        money(0)
     ));
     let v = json!({
         "ok": true, "file": file, "format": b.format.to_string(), "message_name": b.message_name,
@@ -951,8 +954,8 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
                 instructions.len()
             ));
             out.push_str(&format!(
-                "\n  {:<16} {:>15} {:>15} {:>15} {:>15}",
-                "member", "net", "settled", "carried", ""
+                "\n  {:<16} {:>15} {:>15} {:>15}",
+                "member", "net", "settled", "carried"
             ));
             for l in wv["report"].as_array().into_iter().flatten() {
                 out.push_str(&format!(

@@ -350,13 +350,13 @@ pub async fn window_cmd(t: &Target, json_out: bool, cmd: WindowCmd) -> Result<()
                 for w in v["windows"].as_array().into_iter().flatten() {
                     out.push_str(&format!(
                         "\n  {:>6} {:<9} {:>7} {:>7} {:>8} {:>11} {:>12}  {}",
-                        w["window"],
+                        w["window"].to_string(),
                         s(&w["state"]),
                         opt_height(&w["opened_height"]),
                         opt_height(&w["closed_height"]),
                         opt_height(&w["settled_height"]),
                         w["obligations"].as_array().map(|a| a.len()).unwrap_or(0),
-                        w["instructions"],
+                        w["instructions"].to_string(),
                         w["batch"].as_str().unwrap_or("-"),
                     ));
                 }
