@@ -104,17 +104,19 @@ pub struct Member {
     pub name: String,
     /// Kind of institution.
     pub kind: MemberKind,
-    /// BIC, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// BIC, if any. (Optional when read from JSON, but always written: the genesis hash is
+    /// over its canonical encoding, which has no field names, so a skipped field would make two
+    /// different genesis documents encode alike.)
+    #[serde(default)]
     pub bic: Option<String>,
-    /// National clearing code, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// National clearing code, if any (always written, as `bic`).
+    #[serde(default)]
     pub clearing_id: Option<String>,
     /// Staff keys with their roles.
     pub staff: Vec<StaffKey>,
     /// Initial net debit caps, at most one per currency (issue 5). A currency without a cap is
     /// unlimited until a `SetNetDebitCap` sets one. Optional in JSON and TOML.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub net_debit_caps: Vec<NetDebitCap>,
 }
 
@@ -395,6 +397,26 @@ pub fn quorum(n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::{normalize_bic, quorum};
+
+    #[test]
+    fn the_genesis_hash_tells_which_optional_member_field_is_set() {
+        use super::{Member, MemberKind};
+        use crate::ids::MemberId;
+        let m = |bic: Option<&str>, clearing: Option<&str>| Member {
+            id: MemberId(0),
+            name: "a".into(),
+            kind: MemberKind::Bank,
+            bic: bic.map(String::from),
+            clearing_id: clearing.map(String::from),
+            staff: vec![],
+            net_debit_caps: vec![],
+        };
+        let a = crate::encode("member", &m(Some("BANKGB2L"), None)).expect("encode");
+        let b = crate::encode("member", &m(None, Some("BANKGB2L"))).expect("encode");
+        assert_ne!(a, b);
+        let back: Member = crate::decode("member", &a).expect("decode");
+        assert_eq!(back, m(Some("BANKGB2L"), None));
+    }
 
     #[test]
     fn bics_normalise_to_eleven_characters() {
