@@ -63,11 +63,13 @@
 
 pub mod check;
 pub mod error;
+pub mod memo;
 pub mod scenario;
 mod sim;
 pub mod workload;
 
 pub use check::Checker;
 pub use error::{replay_command, SimError, Violation};
+pub use memo::MemoVerifier;
 pub use scenario::{Byzantine, Scenario};
 pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Outcome, Sim, Summary};

@@ -49,10 +49,10 @@ fn run_parallel(n: usize, start: u64, count: u64) {
 
 #[test]
 fn seeds_with_four_replicas() {
-    run_parallel(4, 0, seeds(1_000));
+    run_parallel(4, 0, seeds(3_000));
 }
 
 #[test]
 fn seeds_with_seven_replicas() {
-    run_parallel(7, 1_000_000, seeds(200));
+    run_parallel(7, 1_000_000, seeds(1_000));
 }
