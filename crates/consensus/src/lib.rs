@@ -98,6 +98,11 @@
 //!   configured skew from its clock, either way. NEW-VIEW re-proposals and null blocks never
 //!   reach `VerifyProposal`, so they are exempt (a re-proposal keeps its original, possibly
 //!   old, stamp; a null block has none).
+//! - **Signature checks** go through [`ReplicaConfig::verifier`]
+//!   (`settlenet_crypto::SignatureVerifier`), which must answer exactly as strict ed25519
+//!   verification does: by default a `StrictVerifier` with the validators' keys decoded once;
+//!   the cluster simulator shares a memo of verified signatures among its replicas. The engine
+//!   stays deterministic: only the cost of an answer depends on the verifier, never the answer.
 //! - **Bad input** is an `Err` inside, a dropped message and a counter in [`ReplicaStats`]
 //!   outside; never a panic.
 //!

@@ -17,7 +17,7 @@
 
 use crate::error::ConsensusError;
 use serde::{Deserialize, Serialize};
-use settlenet_crypto::{verify, Keypair};
+use settlenet_crypto::{Keypair, SignatureVerifier, StrictVerifier};
 use settlenet_types::block::{VoteBody, VoteKind};
 use settlenet_types::genesis::quorum;
 use settlenet_types::{encode, Block, Domain, Hash, Height, PublicKey, ReplicaId, Signature, View};
@@ -207,6 +207,16 @@ impl SignedMessage {
     /// Cheap structural checks come before the signature, and the signature before the body
     /// check (which hashes every transaction).
     pub fn verify(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
+        self.verify_by(chain_id, validators, &StrictVerifier::new())
+    }
+
+    /// [`SignedMessage::verify`] with signatures checked by `verifier` (the replica's).
+    pub(crate) fn verify_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(), ConsensusError> {
         let key = validators
             .get(usize::from(self.from.0))
             .ok_or(ConsensusError::UnknownSender(self.from))?;
@@ -265,18 +275,20 @@ impl SignedMessage {
                 body.signing_message()?
             }
         };
-        verify(key, &signing_message, &self.signature).map_err(|e| {
-            ConsensusError::BadSignature {
+        verifier
+            .verify(key, &signing_message, &self.signature)
+            .map_err(|e| ConsensusError::BadSignature {
                 from: self.from,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         match &self.payload {
             Payload::PrePrepare { block, .. } => block
                 .check_body()
                 .map_err(|e| ConsensusError::BadBlock(e.to_string()))?,
-            Payload::ViewChange(body) => body.check(chain_id, validators)?,
-            Payload::NewView(body) => body.check(chain_id, validators)?,
+            Payload::ViewChange(body) => body.check_by(chain_id, validators, verifier)?,
+            Payload::NewView(body) => {
+                body.check_with_by(chain_id, validators, |_| false, verifier)?
+            }
             _ => {}
         }
         Ok(())
@@ -289,6 +301,17 @@ impl SignedMessage {
         chain_id: &str,
         validators: &[PublicKey],
         verified: impl Fn(&SignedViewChange) -> bool,
+    ) -> Result<(), ConsensusError> {
+        self.verify_new_view_by(chain_id, validators, verified, &StrictVerifier::new())
+    }
+
+    /// [`SignedMessage::verify_new_view`] with signatures checked by `verifier`.
+    pub(crate) fn verify_new_view_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verified: impl Fn(&SignedViewChange) -> bool,
+        verifier: &dyn SignatureVerifier,
     ) -> Result<(), ConsensusError> {
         let Payload::NewView(body) = &self.payload else {
             return Err(ConsensusError::Malformed("not a NEW-VIEW".into()));
@@ -303,12 +326,13 @@ impl SignedMessage {
             });
         }
         check_signature(
+            verifier,
             validators,
             self.from,
             &body.signing_message()?,
             &self.signature,
         )?;
-        body.check_with(chain_id, validators, verified)
+        body.check_with_by(chain_id, validators, verified, verifier)
     }
 
     /// Sign a CHECKPOINT (§4.3) for `height` with `state_root`.
@@ -377,15 +401,18 @@ fn key_of(validators: &[PublicKey], r: ReplicaId) -> Result<&PublicKey, Consensu
 }
 
 fn check_signature(
+    verifier: &dyn SignatureVerifier,
     validators: &[PublicKey],
     r: ReplicaId,
     message: &[u8],
     signature: &Signature,
 ) -> Result<(), ConsensusError> {
-    verify(key_of(validators, r)?, message, signature).map_err(|e| ConsensusError::BadSignature {
-        from: r,
-        reason: e.to_string(),
-    })
+    verifier
+        .verify(key_of(validators, r)?, message, signature)
+        .map_err(|e| ConsensusError::BadSignature {
+            from: r,
+            reason: e.to_string(),
+        })
 }
 
 /// Signers must be distinct and sorted (one encoding per proof, no replica counted twice).
@@ -456,6 +483,16 @@ impl CheckpointProof {
 
     /// Check the proof against the genesis keys.
     pub fn verify(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
+        self.verify_by(chain_id, validators, &StrictVerifier::new())
+    }
+
+    /// [`CheckpointProof::verify`] with signatures checked by `verifier`.
+    pub(crate) fn verify_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(), ConsensusError> {
         if self.height == Height(0) {
             return if self.signatures.is_empty() {
                 Ok(())
@@ -474,7 +511,7 @@ impl CheckpointProof {
         let message =
             CheckpointBody::new(chain_id, self.height, self.state_root).signing_message()?;
         for (r, signature) in &self.signatures {
-            check_signature(validators, *r, &message, signature)?;
+            check_signature(verifier, validators, *r, &message, signature)?;
         }
         Ok(())
     }
@@ -502,6 +539,16 @@ impl PreparedCertificate {
 
     /// Check the certificate; returns the block hash.
     pub fn verify(&self, chain_id: &str, validators: &[PublicKey]) -> Result<Hash, ConsensusError> {
+        self.verify_by(chain_id, validators, &StrictVerifier::new())
+    }
+
+    /// [`PreparedCertificate::verify`] with signatures checked by `verifier`.
+    pub(crate) fn verify_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<Hash, ConsensusError> {
         let n = validators.len();
         let primary = primary_of(self.view, n);
         let height = self.height();
@@ -524,7 +571,13 @@ impl PreparedCertificate {
             ));
         }
         let pp = PrePrepareBody::new(chain_id, self.view, height, block_hash).signing_message()?;
-        check_signature(validators, primary, &pp, &self.pre_prepare_signature)?;
+        check_signature(
+            verifier,
+            validators,
+            primary,
+            &pp,
+            &self.pre_prepare_signature,
+        )?;
         let vote = VoteBody {
             kind: VoteKind::Prepare,
             chain_id: chain_id.to_string(),
@@ -534,7 +587,7 @@ impl PreparedCertificate {
         }
         .signing_message()?;
         for (r, signature) in &self.prepares {
-            check_signature(validators, *r, &vote, signature)?;
+            check_signature(verifier, validators, *r, &vote, signature)?;
         }
         self.block
             .check_body()
@@ -567,7 +620,17 @@ impl ViewChangeBody {
 
     /// Check the proofs inside (not the outer signature).
     pub fn check(&self, chain_id: &str, validators: &[PublicKey]) -> Result<(), ConsensusError> {
-        self.checkpoint.verify(chain_id, validators)?;
+        self.check_by(chain_id, validators, &StrictVerifier::new())
+    }
+
+    /// [`ViewChangeBody::check`] with signatures checked by `verifier`.
+    pub(crate) fn check_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(), ConsensusError> {
+        self.checkpoint.verify_by(chain_id, validators, verifier)?;
         let mut last = self.checkpoint.height;
         for cert in &self.prepared {
             if cert.height() <= last {
@@ -581,7 +644,7 @@ impl ViewChangeBody {
                     "prepared certificate from a view not below the new one".into(),
                 ));
             }
-            cert.verify(chain_id, validators)?;
+            cert.verify_by(chain_id, validators, verifier)?;
         }
         Ok(())
     }
@@ -644,6 +707,17 @@ impl NewViewBody {
         validators: &[PublicKey],
         verified: impl Fn(&SignedViewChange) -> bool,
     ) -> Result<(), ConsensusError> {
+        self.check_with_by(chain_id, validators, verified, &StrictVerifier::new())
+    }
+
+    /// [`NewViewBody::check_with`] with signatures checked by `verifier`.
+    pub(crate) fn check_with_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verified: impl Fn(&SignedViewChange) -> bool,
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(), ConsensusError> {
         if self.view_changes.len() < quorum(validators.len()) {
             return Err(ConsensusError::Malformed(
                 "new-view with fewer than a quorum of view-changes".into(),
@@ -666,12 +740,13 @@ impl NewViewBody {
                 continue;
             }
             check_signature(
+                verifier,
                 validators,
                 vc.from,
                 &vc.body.signing_message()?,
                 &vc.signature,
             )?;
-            vc.body.check(chain_id, validators)?;
+            vc.body.check_by(chain_id, validators, verifier)?;
         }
         let primary = primary_of(self.view, validators.len());
         for re in &self.pre_prepares {
@@ -683,7 +758,13 @@ impl NewViewBody {
                 });
             }
             let body = PrePrepareBody::new(chain_id, self.view, header.height, header.hash()?);
-            check_signature(validators, primary, &body.signing_message()?, &re.signature)?;
+            check_signature(
+                verifier,
+                validators,
+                primary,
+                &body.signing_message()?,
+                &re.signature,
+            )?;
             re.block
                 .check_body()
                 .map_err(|e| ConsensusError::BadBlock(e.to_string()))?;

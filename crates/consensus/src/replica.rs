@@ -9,7 +9,7 @@ use crate::message::{
     VIEW_CHANGE_TAG,
 };
 use serde::{Deserialize, Serialize};
-use settlenet_crypto::Keypair;
+use settlenet_crypto::{Keypair, SignatureVerifier, StrictVerifier};
 use settlenet_types::block::{BlockHeader, VoteBody, VoteKind, BLOCK_VERSION};
 use settlenet_types::genesis::quorum;
 use settlenet_types::tx::CHAIN_ID_MAX_LEN;
@@ -17,6 +17,7 @@ use settlenet_types::{
     Block, CommitCertificate, CommitSignature, Hash, Height, PublicKey, ReplicaId, Signature, View,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Largest accepted `max_in_flight`. The replica keeps up to `2 * max_in_flight` slots, each
 /// holding one block, so this bounds memory whatever the configuration says.
@@ -43,6 +44,12 @@ pub struct ReplicaConfig {
     /// A CHECKPOINT is taken every this many heights (K in §4.3); 1 ..=
     /// [`MAX_CHECKPOINT_INTERVAL`]. Must be equal on every validator.
     pub checkpoint_interval: u64,
+    /// Checks every signature the replica receives. It must answer exactly as
+    /// `settlenet_crypto::verify` (strict ed25519) does; [`ReplicaConfig::new`] uses a
+    /// [`StrictVerifier`] with the validators' keys decoded once. A simulator running many
+    /// replicas in one process may share a memoising one among them (a message broadcast to n-1
+    /// replicas is then verified once).
+    pub verifier: Arc<dyn SignatureVerifier>,
 }
 
 /// Default [`ReplicaConfig::view_timeout_ms_min`].
@@ -64,6 +71,7 @@ impl ReplicaConfig {
         max_in_flight: u64,
     ) -> ReplicaConfig {
         ReplicaConfig {
+            verifier: Arc::new(StrictVerifier::with_keys(&validators)),
             chain_id,
             validators,
             me,
@@ -509,6 +517,8 @@ pub struct Replica {
     me: ReplicaId,
     /// Our signing key.
     key: Keypair,
+    /// Checks received signatures (answers as strict ed25519 verification does).
+    verifier: Arc<dyn SignatureVerifier>,
     /// The primary proposes at most this far above `last_committed`; we accept messages up to
     /// twice as far, for replicas ahead of us.
     max_in_flight: u64,
@@ -632,6 +642,7 @@ impl Replica {
             validators: config.validators,
             me: config.me,
             key: config.key,
+            verifier: config.verifier,
             max_in_flight: config.max_in_flight,
             quorum: quorum(n),
             view_timeout_ms_min: config.view_timeout_ms_min,
@@ -977,7 +988,8 @@ impl Replica {
         {
             return self.drop(DropReason::Duplicate);
         }
-        if let Err(e) = message.verify(&self.chain_id, &self.validators) {
+        if let Err(e) = message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
+        {
             return self.drop(DropReason::of(&e));
         }
         // §4.2 watermarks: above H we keep nothing, but a validly signed message tells us
@@ -1472,7 +1484,8 @@ impl Replica {
                 DropReason::Conflicting
             });
         }
-        if let Err(e) = message.verify(&self.chain_id, &self.validators) {
+        if let Err(e) = message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
+        {
             return self.drop(DropReason::of(&e));
         }
         let top = Height(
@@ -1664,7 +1677,8 @@ impl Replica {
         if body.prepared.len() as u64 > self.log_window {
             return self.drop(DropReason::InvalidProof);
         }
-        if let Err(e) = message.verify(&self.chain_id, &self.validators) {
+        if let Err(e) = message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
+        {
             return self.drop(match e {
                 ConsensusError::BadSignature { from: f, .. } if f != from => {
                     DropReason::InvalidProof
@@ -1818,7 +1832,12 @@ impl Replica {
         // VIEW-CHANGEs we already hold (verified when they arrived) are not checked again:
         // a NEW-VIEW carries a quorum of them, each with up to L prepared certificates.
         let known = |vc: &SignedViewChange| self.view_changes.get(&vc.from) == Some(vc);
-        if let Err(e) = message.verify_new_view(&self.chain_id, &self.validators, known) {
+        if let Err(e) = message.verify_new_view_by(
+            &self.chain_id,
+            &self.validators,
+            known,
+            self.verifier.as_ref(),
+        ) {
             return self.drop(match e {
                 ConsensusError::BadSignature { from: f, .. } if f != from => {
                     DropReason::InvalidProof

@@ -48,7 +48,8 @@ impl Keypair {
     }
 }
 
-fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
+/// Decode a public key, refusing invalid and small-order (weak) ones.
+pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|e| CryptoError::BadPublicKey {
         key: key.to_string(),
         reason: e.to_string(),
@@ -64,7 +65,15 @@ fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
 
 /// Verify one signature strictly.
 pub fn verify(key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-    let vk = verifying_key(key)?;
+    verify_strict_with(&verifying_key(key)?, message, signature)
+}
+
+/// [`verify`] with the key already decoded (by [`verifying_key`]).
+pub(crate) fn verify_strict_with(
+    vk: &VerifyingKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), CryptoError> {
     let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
     vk.verify_strict(message, &sig)
         .map_err(|e| CryptoError::BadSignature(e.to_string()))

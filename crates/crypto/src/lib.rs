@@ -12,6 +12,9 @@
 //!   one-by-one only to name the bad transaction when the batch fails.
 //! - Key files are JSON, written with mode 0600, and say what they are (`kind`), so that a
 //!   validator key is never mistaken for a wallet key.
+//! - Consensus checks signatures through [`SignatureVerifier`], so that a caller can make
+//!   verification cheaper without changing its answers: [`StrictVerifier`] (the real one)
+//!   decodes the validators' keys once; the simulator memoises results it already computed.
 //! - Commit certificates are verified here against the genesis validator set alone, so an auditor
 //!   or a syncing node needs nothing else.
 //!
@@ -23,8 +26,10 @@ mod cert;
 mod error;
 mod keyfile;
 mod keys;
+mod verifier;
 
-pub use cert::verify_certificate;
+pub use cert::{verify_certificate, verify_certificate_with};
 pub use error::CryptoError;
 pub use keyfile::{KeyFile, KeyKind};
 pub use keys::{verify, verify_batch, verify_transactions, Keypair};
+pub use verifier::{SignatureVerifier, StrictVerifier};

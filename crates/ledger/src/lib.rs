@@ -250,8 +250,10 @@
 //!   settlement's shortfalls.
 //! - [`Ledger::precheck`] is for mempool admission only; a transaction that passes it can still
 //!   fail in its block, and one that fails it inside a block is recorded as failed.
-//! - `Ledger` is `Clone` (e.g. for speculative execution) but a clone copies the two 4 MiB trees
-//!   and every bucket.
+//! - `Ledger` is `Clone` (e.g. for speculative execution). The trees' arrays are kept in
+//!   copy-on-write chunks of 512 elements, so a clone shares them and a write copies only the
+//!   chunks it touches (a clone still copies the account and record maps); every new tree starts
+//!   as a clone of the one empty tree built per process.
 //! - The root's definition changed when records joined it (new `Domain` tags appended): blocks
 //!   and databases written before carry roots of the old definition and must be rebuilt.
 //!

@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 use settlenet_types::codec::merkle_node;
 use settlenet_types::{encode, AccountId, Domain, Hash, TxId};
 use std::collections::BTreeMap;
+use std::ops::{Index, IndexMut};
+use std::sync::{Arc, OnceLock};
 
 /// Depth of each tree above its buckets.
 pub const TREE_DEPTH: usize = 16;
@@ -124,6 +126,45 @@ fn empty_hashes(domain: Domain) -> [Hash; TREE_DEPTH + 1] {
 /// One bucket's preimage: leaf hash by key, sorted by key.
 type Bucket = BTreeMap<[u8; 16], Hash>;
 
+/// Elements per copy-on-write chunk of a tree's arrays (16 KiB of node hashes).
+const CHUNK_LEN: usize = 512;
+
+/// A fixed-length array kept as shared chunks: a clone copies only the chunk pointers, and a
+/// write copies the chunk it lands in only while another clone still shares it. A tree's arrays
+/// are 5.5 MiB, of which one block touches a small part; ledgers are cloned whole (every
+/// replica of the simulator starts from a copy of the genesis ledger, and every new tree from
+/// the one empty tree), and copying the untouched rest was most of the cost of a clone.
+#[derive(Clone)]
+struct Chunked<T> {
+    /// `len / CHUNK_LEN` chunks of `CHUNK_LEN` elements each.
+    chunks: Vec<Arc<Vec<T>>>,
+}
+
+impl<T: Clone> Chunked<T> {
+    /// `len` (a multiple of [`CHUNK_LEN`]) elements, element `i` being `f(i)`.
+    fn from_fn(len: usize, f: impl Fn(usize) -> T) -> Chunked<T> {
+        debug_assert!(len.is_multiple_of(CHUNK_LEN));
+        let chunks = (0..len / CHUNK_LEN)
+            .map(|c| Arc::new((c * CHUNK_LEN..(c + 1) * CHUNK_LEN).map(&f).collect()))
+            .collect();
+        Chunked { chunks }
+    }
+}
+
+impl<T> Index<usize> for Chunked<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i / CHUNK_LEN][i % CHUNK_LEN]
+    }
+}
+
+impl<T: Clone> IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut Arc::make_mut(&mut self.chunks[i / CHUNK_LEN])[i % CHUNK_LEN]
+    }
+}
+
 /// What a proof needs from one tree: the key's bucket, its entries and the 16 siblings.
 type Path<'a> = (u16, &'a Bucket, Vec<Hash>);
 
@@ -132,29 +173,41 @@ type Path<'a> = (u16, &'a Bucket, Vec<Hash>);
 struct BucketTree {
     /// Domain of the bucket hashes (which tree this is).
     domain: Domain,
-    /// Leaf hashes per bucket (indexed by bucket), sorted by key (the bucket's preimage). A
-    /// `Vec` rather than a map: every block touches thousands of buckets, and an empty
+    /// Leaf hashes per bucket (indexed by bucket), sorted by key (the bucket's preimage). An
+    /// array rather than a map: every block touches thousands of buckets, and an empty
     /// `BTreeMap` does not allocate (65,536 x 24 bytes).
-    buckets: Vec<Bucket>,
+    buckets: Chunked<Bucket>,
     /// Heap-ordered node hashes: `nodes[1]` is the root, `nodes[BUCKET_COUNT + b]` is bucket `b`,
     /// the children of `i` are `2i` and `2i + 1`; `nodes[0]` is unused. 4 MiB, fixed.
-    nodes: Vec<Hash>,
+    nodes: Chunked<Hash>,
     /// Buckets changed since the last `commit`, with repeats (sorted and deduplicated there).
     dirty: Vec<u16>,
 }
 
 impl BucketTree {
+    /// The empty tree: a clone of the one built per domain for the process (cheap: it shares
+    /// every chunk until written).
     fn new(domain: Domain) -> BucketTree {
-        let empty = empty_hashes(domain);
-        let mut nodes = vec![Hash::ZERO; 2 * BUCKET_COUNT];
-        for (i, node) in nodes.iter_mut().enumerate().skip(1) {
-            // Node i sits at depth floor(log2 i); its subtree height is TREE_DEPTH - depth.
-            let depth = (usize::BITS - 1 - i.leading_zeros()) as usize;
-            *node = empty[TREE_DEPTH - depth];
+        static ACCOUNTS: OnceLock<BucketTree> = OnceLock::new();
+        static RECORDS: OnceLock<BucketTree> = OnceLock::new();
+        match domain {
+            Domain::StateBucket => ACCOUNTS.get_or_init(|| BucketTree::build(domain)).clone(),
+            Domain::RecordBucket => RECORDS.get_or_init(|| BucketTree::build(domain)).clone(),
+            _ => BucketTree::build(domain),
         }
+    }
+
+    /// Compute the empty tree of `domain`.
+    fn build(domain: Domain) -> BucketTree {
+        let empty = empty_hashes(domain);
+        let nodes = Chunked::from_fn(2 * BUCKET_COUNT, |i| match i {
+            0 => Hash::ZERO,
+            // Node i sits at depth floor(log2 i); its subtree height is TREE_DEPTH - depth.
+            _ => empty[TREE_DEPTH - (usize::BITS - 1 - i.leading_zeros()) as usize],
+        });
         BucketTree {
             domain,
-            buckets: vec![BTreeMap::new(); BUCKET_COUNT],
+            buckets: Chunked::from_fn(BUCKET_COUNT, |_| BTreeMap::new()),
             nodes,
             dirty: Vec::new(),
         }
@@ -459,6 +512,28 @@ mod tests {
             tree.root(),
             combine_roots(&tree.accounts_root(), &tree.records_root())
         );
+    }
+
+    #[test]
+    fn clones_share_chunks_but_never_writes() {
+        let fresh = BucketTree::build(Domain::RecordBucket);
+        let mut a = BucketTree::new(Domain::RecordBucket);
+        assert_eq!(a.root(), fresh.root());
+        a.set([1; 16], Domain::RecordLeaf.hash(&[1]));
+        a.commit();
+        let mut b = a.clone();
+        b.set([2; 16], Domain::RecordLeaf.hash(&[2]));
+        b.commit();
+        // Neither the template, nor `a`, nor a new empty tree sees `b`'s write.
+        assert_eq!(BucketTree::new(Domain::RecordBucket).root(), fresh.root());
+        let mut c = BucketTree::build(Domain::RecordBucket);
+        c.set([1; 16], Domain::RecordLeaf.hash(&[1]));
+        c.commit();
+        assert_eq!(a.root(), c.root());
+        assert_ne!(a.root(), b.root());
+        c.set([2; 16], Domain::RecordLeaf.hash(&[2]));
+        c.commit();
+        assert_eq!(b.root(), c.root());
     }
 
     #[test]

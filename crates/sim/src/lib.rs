@@ -37,6 +37,13 @@
 //!   creation, issue, transfers, some of which fail (insufficient funds, wrong signer, same
 //!   account, unknown wallet), retries of earlier ids (idempotent duplicates) and earlier ids
 //!   with another body.
+//! - **Signatures are real, each verified once per run.** Every message is signed and checked
+//!   with ed25519; the replicas of a run share a [`MemoVerifier`] that remembers the (key,
+//!   message digest, signature) triples that verified, so a message broadcast to n-1 replicas,
+//!   or a prepared certificate carried by every VIEW-CHANGE and NEW-VIEW, costs one real
+//!   verification. Failures are always verified again; answers equal strict verification's,
+//!   so traces are the same as without the memo. Commit certificates are checked through it too,
+//!   each signature strictly (the node checks them in one batch).
 //! - **Deterministic.** One `ChaCha8Rng` per run, `BTreeMap`s only, simulated time; every event
 //!   is folded into a trace hash, so a seed replays exactly ([`Outcome::trace_hash`]).
 //!
@@ -63,11 +70,13 @@
 
 pub mod check;
 pub mod error;
+pub mod memo;
 pub mod scenario;
 mod sim;
 pub mod workload;
 
 pub use check::Checker;
 pub use error::{replay_command, SimError, Violation};
+pub use memo::MemoVerifier;
 pub use scenario::{Byzantine, Scenario};
 pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Outcome, Sim, Summary};

@@ -2,6 +2,7 @@
 
 use crate::check::{Checker, VoteKind};
 use crate::error::{SimError, Violation};
+use crate::memo::MemoVerifier;
 use crate::scenario::{
     Byzantine, Scenario, AFTER_HEAL_HEIGHTS, AFTER_HEAL_MS, CHAOS_HEIGHTS, CHAOS_MS,
 };
@@ -12,7 +13,7 @@ use settlenet_consensus::{
     is_null, CheckpointProof, Input, Output, Payload, Replica, ReplicaConfig, SignedMessage,
     TimerKind, ViewChangeBody, WalEntry, VIEW_CHANGE_TAG,
 };
-use settlenet_crypto::{verify_certificate, Keypair};
+use settlenet_crypto::{verify_certificate_with, Keypair, StrictVerifier};
 use settlenet_ledger::{Account, Ledger, TxRecord};
 use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::{
@@ -20,6 +21,7 @@ use settlenet_types::{
     Height, ReplicaId, SignedTransaction, TxId, View,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// View timer bounds of the simulated replicas (short, so that view changes are frequent).
 const TIMEOUT_MIN_MS: u64 = 150;
@@ -295,8 +297,15 @@ pub struct Sim {
     checker: Checker,
     /// Certificates already verified: (height, block hash, encoded certificate).
     verified: BTreeSet<(Height, Hash, Vec<u8>)>,
+    /// The replicas' shared signature verifier (a memo in front of strict verification), also
+    /// used for commit certificates.
+    verifier: Arc<MemoVerifier>,
     /// The Byzantine replica's own old messages, for replay.
     history: Vec<SignedMessage>,
+    /// The Byzantine replica's last re-signed message: (original, rewritten). A broadcast is
+    /// rewritten once per recipient, always to the same message (ed25519 signing is
+    /// deterministic), so it is signed once.
+    last_rewrite: Option<(SignedMessage, Option<SignedMessage>)>,
     trace_hash: u64,
     tracing: bool,
     fault: Option<InjectedFault>,
@@ -338,6 +347,9 @@ impl Sim {
         let ledger = Ledger::from_genesis(&genesis)
             .map_err(|e| Violation::Harness(format!("genesis ledger: {e}")))?;
         let validators: Vec<_> = keys.iter().map(Keypair::public).collect();
+        // One memo for all replicas (restarted ones too): a signature any of them verified is
+        // not verified again; the answers are those of strict verification.
+        let verifier = Arc::new(MemoVerifier::new(StrictVerifier::with_keys(&validators)));
         let configs: Vec<ReplicaConfig> = keys
             .iter()
             .enumerate()
@@ -345,6 +357,7 @@ impl Sim {
                 view_timeout_ms_min: TIMEOUT_MIN_MS,
                 view_timeout_ms_max: TIMEOUT_MAX_MS,
                 checkpoint_interval: CHECKPOINT_INTERVAL,
+                verifier: verifier.clone(),
                 ..ReplicaConfig::new(
                     CHAIN.into(),
                     validators.clone(),
@@ -394,7 +407,9 @@ impl Sim {
             propose_limit: CHAOS_HEIGHTS,
             checker: Checker::new(),
             verified: BTreeSet::new(),
+            verifier,
             history: Vec::new(),
+            last_rewrite: None,
             trace_hash: 0xcbf2_9ce4_8422_2325,
             tracing: options.trace,
             fault: options.fault,
@@ -709,12 +724,19 @@ impl Sim {
         if self.verified.contains(&key) {
             return Ok(());
         }
-        verify_certificate(&self.genesis, height, &hash, certificate).map_err(|e| {
-            Violation::BadCommit {
-                replica: i,
-                height,
-                reason: format!("certificate: {e}"),
-            }
+        // Each signature strictly (at least as strict as the node's batch check), through the
+        // memo: the replica verified every COMMIT signature of its certificate on receipt.
+        verify_certificate_with(
+            &self.genesis,
+            height,
+            &hash,
+            certificate,
+            self.verifier.as_ref(),
+        )
+        .map_err(|e| Violation::BadCommit {
+            replica: i,
+            height,
+            reason: format!("certificate: {e}"),
         })?;
         self.verified.insert(key);
         Ok(())
@@ -853,24 +875,37 @@ impl Sim {
         if self.history.len() < HISTORY_MAX {
             self.history.push(m.clone());
         }
-        let key = &self.keys[i];
         match kind {
             Byzantine::Silent => None,
             Byzantine::Replay | Byzantine::SpamViews => Some(m.clone()),
             Byzantine::Equivocate if to.is_multiple_of(2) => Some(m.clone()),
-            Byzantine::Equivocate | Byzantine::WrongDigest => match &m.payload {
-                Payload::PrePrepare { view, block } => {
-                    let mut block = block.clone();
-                    block.header.timestamp_ms ^= 0xdead;
-                    SignedMessage::pre_prepare(CHAIN, *view, block, m.from, key).ok()
+            Byzantine::Equivocate | Byzantine::WrongDigest => match &self.last_rewrite {
+                Some((original, rewritten)) if original == m => rewritten.clone(),
+                _ => {
+                    let rewritten = self.resign(i, m);
+                    self.last_rewrite = Some((m.clone(), rewritten.clone()));
+                    rewritten
                 }
-                Payload::Prepare(body) | Payload::Commit(body) => {
-                    let mut body = body.clone();
-                    body.block_hash.0[0] ^= 0xff;
-                    SignedMessage::vote(body, m.from, key).ok()
-                }
-                _ => Some(m.clone()),
             },
+        }
+    }
+
+    /// The Byzantine replica's lie: a PRE-PREPARE of another block (timestamp changed), or a
+    /// vote for another digest, validly signed; other messages unchanged.
+    fn resign(&self, i: usize, m: &SignedMessage) -> Option<SignedMessage> {
+        let key = &self.keys[i];
+        match &m.payload {
+            Payload::PrePrepare { view, block } => {
+                let mut block = block.clone();
+                block.header.timestamp_ms ^= 0xdead;
+                SignedMessage::pre_prepare(CHAIN, *view, block, m.from, key).ok()
+            }
+            Payload::Prepare(body) | Payload::Commit(body) => {
+                let mut body = body.clone();
+                body.block_hash.0[0] ^= 0xff;
+                SignedMessage::vote(body, m.from, key).ok()
+            }
+            _ => Some(m.clone()),
         }
     }
 

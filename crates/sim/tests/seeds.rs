@@ -1,4 +1,4 @@
-//! The seed suite: 1,000 seeds with n = 4 and 200 with n = 7 by default (`SIM_SEEDS=N` sets
+//! The seed suite: 5,000 seeds with n = 4 and 2,000 with n = 7 by default (`SIM_SEEDS=N` sets
 //! the seeds per size; many more with `cargo run --release -p settlenet-sim -- --seeds N`). A
 //! failing seed fails the test with its replay command.
 
@@ -6,10 +6,13 @@ use settlenet_sim::{run_seed, Summary};
 
 /// Seeds per size: the release default, a few in debug builds; `SIM_SEEDS` overrides.
 ///
-/// The defaults are sized to this project's 2-core machine: a seed costs about 145 ms of CPU
-/// with n = 4 and 350 ms with n = 7 (signature verification of VIEW-CHANGEs and their prepared
-/// certificates, and the ledgers' state trees), so 1,000 + 200 seeds are about 215
-/// CPU-seconds (measured: 5 min 23 s wall at load average 7; see docs/consensus.md).
+/// The defaults are sized to this project's 2-core machine: a seed costs about 27 ms of CPU
+/// with n = 4 and 47 ms with n = 7 (the replicas of a run share a memo of verified signatures,
+/// and ledgers share their state trees' untouched chunks; see docs/benchmarks.md), so 5,000 +
+/// 2,000 seeds are about 220 CPU-seconds. Measured with `cargo test --release -p
+/// settlenet-sim --test seeds`: 219 s wall at load average 4.6 to 5.8 (other builds on the same
+/// 2 cores), 214 s user + 3.5 s system CPU; 159 s wall in a later run at load average 1.7 to
+/// 4.1 (with both cores free, about 110 s; not measured).
 fn seeds(release: u64) -> u64 {
     std::env::var("SIM_SEEDS")
         .ok()
@@ -49,10 +52,10 @@ fn run_parallel(n: usize, start: u64, count: u64) {
 
 #[test]
 fn seeds_with_four_replicas() {
-    run_parallel(4, 0, seeds(1_000));
+    run_parallel(4, 0, seeds(5_000));
 }
 
 #[test]
 fn seeds_with_seven_replicas() {
-    run_parallel(7, 1_000_000, seeds(200));
+    run_parallel(7, 1_000_000, seeds(2_000));
 }
