@@ -4,7 +4,7 @@
 
 use crate::error::ConsensusError;
 use crate::message::{
-    primary_of, CheckpointProof, MessageKind, NewViewBody, Payload, PrePrepareBody,
+    primary_of, CheckpointBody, CheckpointProof, MessageKind, NewViewBody, Payload, PrePrepareBody,
     PreparedCertificate, Reproposal, SignedMessage, SignedViewChange, ViewChangeBody, NEW_VIEW_TAG,
     VIEW_CHANGE_TAG,
 };
@@ -557,6 +557,13 @@ pub struct Replica {
     /// CHECKPOINT signatures by height, then sender: (state root, signature). Heights above the
     /// stable checkpoint, at most `checkpoint_heights_cap()` of them, one entry per sender.
     checkpoints: BTreeMap<Height, BTreeMap<ReplicaId, (Hash, Signature)>>,
+    /// (height, sender) pairs whose conflicting CHECKPOINTs were reported as evidence (once
+    /// each); pruned with `checkpoints`, so bounded by n per kept height.
+    checkpoint_reported: BTreeSet<(Height, ReplicaId)>,
+    /// Per sender, the view whose conflicting VIEW-CHANGEs were last reported as evidence (at
+    /// most n entries: only a sender's latest VIEW-CHANGE is kept, so only its view can
+    /// conflict).
+    view_change_reported: BTreeMap<ReplicaId, View>,
     /// The latest VIEW-CHANGE per sender (ours included): at most n entries, so a Byzantine
     /// replica spamming view numbers occupies one entry (FISCO BCOS #2211).
     view_changes: BTreeMap<ReplicaId, SignedViewChange>,
@@ -661,6 +668,8 @@ impl Replica {
             slots: BTreeMap::new(),
             prepared: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
+            checkpoint_reported: BTreeSet::new(),
+            view_change_reported: BTreeMap::new(),
             view_changes: BTreeMap::new(),
             last_new_view: None,
             new_view_resent: BTreeSet::new(),
@@ -1261,6 +1270,7 @@ impl Replica {
             self.prepared.pop_first();
         }
         self.checkpoints.retain(|h, _| *h > stable);
+        self.checkpoint_reported.retain(|(h, _)| *h > stable);
     }
 
     /// Move the slot at `height` forward: prepared -> COMMIT, committed-local -> emit in order.
@@ -1477,12 +1487,32 @@ impl Replica {
         if !height.0.is_multiple_of(self.checkpoint_interval) {
             return self.drop(DropReason::Malformed);
         }
-        if let Some((root, _)) = self.checkpoints.get(&height).and_then(|m| m.get(&from)) {
-            return self.drop(if *root == state_root {
-                DropReason::Duplicate
-            } else {
-                DropReason::Conflicting
-            });
+        if let Some((root, sig)) = self.checkpoints.get(&height).and_then(|m| m.get(&from)) {
+            if *root == state_root {
+                return self.drop(DropReason::Duplicate);
+            }
+            let (root, sig) = (*root, *sig);
+            // Two roots signed for one height: evidence, once the second signature verifies
+            // (the first was verified when it was kept).
+            if let Err(e) =
+                message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
+            {
+                return self.drop(DropReason::of(&e));
+            }
+            if self.checkpoint_reported.insert((height, from)) {
+                let first = SignedMessage {
+                    from,
+                    payload: Payload::Checkpoint(CheckpointBody::new(&self.chain_id, height, root)),
+                    signature: sig,
+                };
+                out.push(Output::Evidence {
+                    replica: from,
+                    first,
+                    second: message,
+                });
+                self.stats.evidence += 1;
+            }
+            return self.drop(DropReason::Conflicting);
         }
         if let Err(e) = message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
         {
@@ -1510,6 +1540,9 @@ impl Replica {
         // Bounded: the oldest heights go first (a newer one stabilising covers them).
         while self.checkpoints.len() > self.checkpoint_heights_cap() {
             self.checkpoints.pop_first();
+        }
+        if let Some(oldest) = self.checkpoints.keys().next().copied() {
+            self.checkpoint_reported.retain(|(h, _)| *h >= oldest);
         }
     }
 
@@ -1667,11 +1700,33 @@ impl Replica {
                 return self.drop(DropReason::WrongView);
             }
             if kept.body.view == view {
-                return self.drop(if kept.signature == message.signature {
-                    DropReason::Duplicate
-                } else {
-                    DropReason::Conflicting
-                });
+                if kept.signature == message.signature {
+                    return self.drop(DropReason::Duplicate);
+                }
+                // ed25519 signatures are deterministic and an honest replica signs one
+                // VIEW-CHANGE per view (`start_view_change` only moves to higher views, and a
+                // restart resumes from the logged one), so a second, different, validly
+                // signed VIEW-CHANGE for the same view is equivocation.
+                let first = SignedMessage {
+                    from,
+                    payload: Payload::ViewChange(kept.body.clone()),
+                    signature: kept.signature,
+                };
+                if let Err(e) =
+                    message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
+                {
+                    return self.drop(DropReason::of(&e));
+                }
+                if self.view_change_reported.get(&from) != Some(&view) {
+                    self.view_change_reported.insert(from, view);
+                    out.push(Output::Evidence {
+                        replica: from,
+                        first,
+                        second: message,
+                    });
+                    self.stats.evidence += 1;
+                }
+                return self.drop(DropReason::Conflicting);
             }
         }
         if body.prepared.len() as u64 > self.log_window {

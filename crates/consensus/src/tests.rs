@@ -1371,6 +1371,27 @@ fn a_higher_view_is_joined_only_with_f_plus_one_support() {
         assert_eq!(r.stats().dropped(reason), before + 1, "{description}");
         assert_eq!(r.view(), View(0), "{description}");
     }
+    // The spammer signs a different VIEW-CHANGE for the same view: equivocation, kept as
+    // evidence once; neither moves us.
+    let other = fx.view_change(
+        3,
+        1_000_000,
+        CheckpointProof::genesis(),
+        vec![fx.prepared(0, &block(1, 0, 0), &[1, 2])],
+    );
+    let before = r.stats().dropped(DropReason::Conflicting);
+    assert_eq!(
+        step_all(&mut r, msg(&other)),
+        vec![Output::Evidence {
+            replica: ReplicaId(3),
+            first: spam.clone(),
+            second: other.clone(),
+        }]
+    );
+    assert!(step_all(&mut r, msg(&other)).is_empty(), "reported once");
+    assert_eq!(r.stats().dropped(DropReason::Conflicting), before + 2);
+    assert_eq!(r.stats().evidence, 1);
+    assert_eq!(r.view(), View(0));
     // A second replica in view 2: f+1 = 2 others above us; join the smallest view the
     // f+1 reached (2), not the spammer's.
     let out = step_all(
@@ -1639,6 +1660,16 @@ fn checkpoints_become_stable_with_a_quorum_and_collect_garbage() {
                 vec![],
             ),
             (
+                "2 signs a second root for the same height: evidence",
+                msg(&fx.checkpoint(2, 2, root)),
+                vec![Output::Evidence {
+                    replica: ReplicaId(2),
+                    first: fx.checkpoint(2, 2, Hash([8; 32])),
+                    second: fx.checkpoint(2, 2, root),
+                }],
+            ),
+            ("reported once", msg(&fx.checkpoint(2, 2, root)), vec![]),
+            (
                 "quorum -> stable, written ahead and reported",
                 msg(&fx.checkpoint(3, 2, root)),
                 vec![
@@ -1663,6 +1694,8 @@ fn checkpoints_become_stable_with_a_quorum_and_collect_garbage() {
         ],
     );
     assert_eq!(r.stable_checkpoint(), Height(2));
+    assert_eq!(r.stats().evidence, 1);
+    assert_eq!(r.stats().dropped(DropReason::Conflicting), 2);
     assert_eq!(r.stats().dropped(DropReason::Stale), 1);
     assert_eq!(r.stats().dropped(DropReason::Malformed), 1);
     // The next view change carries the proof and no prepared certificates at or below it.

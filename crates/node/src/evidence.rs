@@ -88,6 +88,10 @@ impl EvidenceRecord {
 fn message_json(m: &SignedMessage) -> Value {
     json!({
         "digest": m.payload.block_hash().ok(),
+        "state_root": match &m.payload {
+            settlenet_consensus::Payload::Checkpoint(b) => Some(b.state_root),
+            _ => None,
+        },
         "signature": m.signature,
         "message": settlenet_types::encode("signed message", m).map(hex::encode).ok(),
     })
