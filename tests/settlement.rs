@@ -456,6 +456,31 @@ async fn the_clearing_day_through_the_cli() {
     .expect("write pacs.008");
     let out = ok(&["batch", "check", s(&x008), "--genesis", g]);
     assert!(out.contains("phone wallet (resolved at submit)"), "{out}");
+    // The JSON format, checked offline: members by name, BIC or clearing id; a problem is
+    // located by its JSON path.
+    let json_file = tmp.join("day.json");
+    std::fs::write(
+        &json_file,
+        r#"{"currency": "USD", "instructions": [
+            {"id": "j-1", "debtor": "bank-a", "creditor": "BNKBRWRW", "amount": "1.25", "currency": "USD"},
+            {"id": "j-2", "debtor": "operator-a", "creditor": "bank-a", "amount": "2.00", "currency": "USD", "reference": "inv 7"}
+        ]}"#,
+    )
+    .expect("write json");
+    let v = cli_json(&["batch", "check", s(&json_file), "--genesis", g]);
+    assert_eq!(v["count"], 2, "{v}");
+    let bad_json = tmp.join("bad.json");
+    std::fs::write(
+        &bad_json,
+        r#"{"currency": "USD", "instructions": [
+            {"id": "j-1", "debtor": "bank-a", "creditor": "bank-b", "amount": "1.255", "currency": "USD"}
+        ]}"#,
+    )
+    .expect("write json");
+    let (good, out, err) = run(&["batch", "check", s(&bad_json), "--genesis", g]);
+    assert!(!good, "{out}");
+    assert!(out.contains("/instructions/0/amount"), "{out}{err}");
+    assert!(err.contains("1 problem"), "{err}");
     let before = cli_json(&["--testnet", d, "balance", &wa]);
     let p002b = tmp.join("day2-pacs002.xml");
     let v = cli_json(&[
