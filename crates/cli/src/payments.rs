@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use settlenet_crypto::Keypair;
 use settlenet_ledger::AccountProof;
 use settlenet_types::{
-    AccountId, Amount, BlockHeader, CommitCertificate, Currency, Genesis, Hash, Height, HoldId,
-    Member, Operation, Payee, Role, TxId,
+    AccountId, Amount, Currency, Genesis, Hash, Height, HoldId, Member, Operation, Payee, Role,
+    TxId,
 };
 use std::path::{Path, PathBuf};
 
@@ -926,16 +926,7 @@ struct ProofFile {
     state_height: Height,
     state_root: Hash,
     proof: AccountProof,
-    anchor: Anchor,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Anchor {
-    height: Height,
-    hash: Hash,
-    header: BlockHeader,
-    certificate: CommitCertificate,
+    anchor: settlenet_node::receipt::Anchor,
 }
 
 /// Check a proof file against the genesis alone: the anchor's commit certificate (a quorum of
@@ -954,27 +945,8 @@ pub fn verify_proof(genesis: &Genesis, bytes: &[u8]) -> Result<Value> {
             genesis.chain_id
         );
     }
+    settlenet_node::receipt::verify_anchor(genesis, &f.anchor, f.state_height, &f.state_root)?;
     let h = &f.anchor.header;
-    let hash = h.hash()?;
-    if hash != f.anchor.hash || h.height != f.anchor.height {
-        bail!(
-            "the anchor header hashes to {hash} at height {}, the file says {} at height {}",
-            h.height,
-            f.anchor.hash,
-            f.anchor.height
-        );
-    }
-    settlenet_crypto::verify_certificate(genesis, h.height, &hash, &f.anchor.certificate)
-        .context("the anchor block's commit certificate does not verify against the genesis")?;
-    if h.state_root != f.state_root || h.state_height != f.state_height {
-        bail!(
-            "the certified header carries state root {} at height {}, the proof claims {} at {}",
-            h.state_root,
-            h.state_height,
-            f.state_root,
-            f.state_height
-        );
-    }
     let account = f
         .proof
         .verify(&f.state_root)
