@@ -422,6 +422,39 @@ async fn the_clearing_day_through_the_cli() {
             "{out}{err}"
         );
     }
+    // Every byte, not just those four: each letter or digit of the file changed in turn (a
+    // digit to the next digit, a letter to the next letter, so never to the same value in
+    // another case) is refused by the offline verification.
+    let genesis: settlenet_types::Genesis =
+        serde_json::from_str(&std::fs::read_to_string(g).expect("genesis")).expect("genesis");
+    settlenet_node::receipt::verify_receipt(&genesis, original.as_bytes()).expect("valid");
+    let mut accepted = Vec::new();
+    let mut tried = 0usize;
+    for (i, c) in original.bytes().enumerate() {
+        let other = match c {
+            b'0'..=b'8' | b'a'..=b'y' | b'A'..=b'Y' => c + 1,
+            b'9' => b'0',
+            b'z' => b'a',
+            b'Z' => b'A',
+            _ => continue,
+        };
+        let mut bytes = original.as_bytes().to_vec();
+        bytes[i] = other;
+        tried += 1;
+        if settlenet_node::receipt::verify_receipt(&genesis, &bytes).is_ok() {
+            let from = i.saturating_sub(40);
+            accepted.push(format!(
+                "byte {i}: …{}…",
+                &original[from..(i + 10).min(original.len())]
+            ));
+        }
+    }
+    assert!(tried > 5_000, "{tried}");
+    assert!(
+        accepted.is_empty(),
+        "tampered receipts accepted:\n{}",
+        accepted.join("\n")
+    );
     // An unsettled batch has no receipt.
     let err = cli_fails(&[
         "--testnet",

@@ -14,6 +14,7 @@ pub const FIELD_MAX: u128 = i128::MAX as u128;
 /// What an account is for. New kinds (e.g. suspense) are added at the end so that existing
 /// encodings of the kinds do not change.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub enum AccountKind {
     /// A user's e-money wallet, opened by an issuing member; never below zero.
     Wallet,
@@ -88,6 +89,7 @@ impl AccountKind {
 
 /// One account of the ledger. Its canonical encoding is the leaf of the state tree.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Account {
     /// The account id (client-chosen for wallets, [`AccountId::derived`] for member accounts).
     pub id: AccountId,
@@ -118,6 +120,7 @@ pub struct Account {
 
 /// Kind-specific state of an account.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub enum AccountDetail {
     /// Nothing beyond the common fields (member accounts, merchants, `CreateWallet` wallets).
     None,
@@ -143,6 +146,7 @@ pub enum AccountDetail {
 
 /// What a settlement account carries when its member has a net debit cap.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct SettlementDetail {
     /// The member's unsettled net debit in this currency (across every window not yet
     /// settled) never exceeds this; a settlement never debits more than this either.
@@ -153,6 +157,7 @@ pub struct SettlementDetail {
 /// that is aborted returns its window from `Settling` to `Closed` (as in Mojaloop, where an
 /// aborted settlement releases its windows): the `Aborted` state belongs to the batch.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowState {
     /// Payments across members record their obligations here.
@@ -167,6 +172,7 @@ pub enum WindowState {
 
 /// One gross bilateral obligation: `debtor` owes `creditor` `amount`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
 pub struct Obligation {
     /// The member whose customers paid (or who owes by instruction).
     pub debtor: MemberId,
@@ -178,6 +184,7 @@ pub struct Obligation {
 
 /// A member that could not cover its net debit when a batch was applied.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Shortfall {
     /// The member.
     pub member: MemberId,
@@ -194,6 +201,7 @@ pub struct Shortfall {
 /// One member's line of a window's settlement report. Every column sums to zero over the
 /// members except `sent` and `received`, whose sums are equal.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct MemberSettlement {
     /// The member.
     pub member: MemberId,
@@ -211,6 +219,7 @@ pub struct MemberSettlement {
 
 /// A settlement window's record (the detail of a [`AccountKind::Window`] entry).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct WindowDetail {
     /// The window number (0 is open at genesis; closing `w` opens `w + 1`).
     pub window: u64,
@@ -305,6 +314,7 @@ impl WindowDetail {
 
 /// Where a batch is in its life. It leaves `Staging` exactly once.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchState {
     /// Chunks are being staged; nothing has moved.
@@ -317,6 +327,7 @@ pub enum BatchState {
 
 /// A settlement batch's record (the detail of a [`AccountKind::Batch`] entry).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct BatchDetail {
     /// The client-chosen batch id.
     pub batch: BatchId,
@@ -338,6 +349,7 @@ pub struct BatchDetail {
 
 /// A staged chunk (the detail of a [`AccountKind::Chunk`] entry).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct ChunkDetail {
     /// Its batch.
     pub batch: BatchId,
@@ -353,6 +365,7 @@ pub struct ChunkDetail {
 
 /// What a phone wallet carries beyond its balance.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct WalletDetail {
     /// `HMAC-SHA256(consortium key, E.164 number)`; the number itself is never stored.
     pub alias: Hash,
@@ -368,6 +381,7 @@ pub struct WalletDetail {
 
 /// Where a hold is in its life. It leaves `Pending` exactly once.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub enum HoldStatus {
     /// Authorized; the amount is pending on the payer and the merchant.
     Pending,
@@ -381,6 +395,7 @@ pub enum HoldStatus {
 
 /// The terms and status of a hold.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct HoldDetail {
     /// The client-chosen hold id.
     pub hold: HoldId,

@@ -386,6 +386,7 @@ fn path_root(
 
 /// A Merkle proof that an account, with exactly this value, is part of a state root.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct AccountProof {
     /// The account proven.
     pub account: Account,
@@ -426,6 +427,7 @@ impl AccountProof {
 /// A Merkle proof that transaction id `id` has exactly the record `record` under a state root
 /// (e.g. a receipt: this transaction executed at this height and index, with this result).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct RecordProof {
     /// The transaction id.
     pub id: TxId,

@@ -5,7 +5,9 @@
 //! 1. the anchor block header hashes to the hash its commit certificate signs, and the
 //!    certificate carries a quorum (2f+1) of distinct genesis validators' signatures over it;
 //! 2. that header certifies `state_root` at `state_height`;
-//! 3. under that root: the window record (state `settled`, settled by this batch, with each
+//! 3. the block that settled the batch is committed (its own certificate), at the height the
+//!    window record names;
+//! 4. under that root: the window record (state `settled`, settled by this batch, with each
 //!    member's gross sent and received, net position and settled amount, summing to zero), the
 //!    batch record (state `settled`, for that window), and every member's settlement account.
 
@@ -44,25 +46,8 @@ pub fn verify_anchor(
     state_height: Height,
     state_root: &Hash,
 ) -> Result<()> {
+    verify_committed(genesis, anchor)?;
     let h = &anchor.header;
-    if h.chain_id != genesis.chain_id {
-        bail!(
-            "the anchor block is of chain {:?}, the genesis is of {:?}",
-            h.chain_id,
-            genesis.chain_id
-        );
-    }
-    let hash = h.hash()?;
-    if hash != anchor.hash || h.height != anchor.height {
-        bail!(
-            "the anchor header hashes to {hash} at height {}, the file says {} at height {}",
-            h.height,
-            anchor.hash,
-            anchor.height
-        );
-    }
-    settlenet_crypto::verify_certificate(genesis, h.height, &hash, &anchor.certificate)
-        .context("the anchor block's commit certificate does not verify against the genesis")?;
     if h.state_root != *state_root || h.state_height != state_height {
         bail!(
             "the certified header carries state root {} at height {}, the file claims {} at {}",
@@ -72,6 +57,37 @@ pub fn verify_anchor(
             state_height
         );
     }
+    Ok(())
+}
+
+/// Check that `block` is a block of `genesis`'s chain committed by a quorum of its validators:
+/// its header hashes to the hash the commit certificate signs.
+pub fn verify_committed(genesis: &Genesis, block: &Anchor) -> Result<()> {
+    let h = &block.header;
+    if h.chain_id != genesis.chain_id {
+        bail!(
+            "block {} is of chain {:?}, the genesis is of {:?}",
+            h.height,
+            h.chain_id,
+            genesis.chain_id
+        );
+    }
+    let hash = h.hash()?;
+    if hash != block.hash || h.height != block.height {
+        bail!(
+            "the block header hashes to {hash} at height {}, the file says {} at height {}",
+            h.height,
+            block.hash,
+            block.height
+        );
+    }
+    settlenet_crypto::verify_certificate(genesis, h.height, &hash, &block.certificate)
+        .with_context(|| {
+            format!(
+                "the commit certificate of block {} does not verify against the genesis",
+                h.height
+            )
+        })?;
     Ok(())
 }
 
@@ -96,6 +112,7 @@ struct ReceiptFile {
     window_proof: AccountProof,
     batch_proof: AccountProof,
     settlement_proofs: Vec<MemberProof>,
+    settled_block: Anchor,
     anchor: Anchor,
 }
 
@@ -146,6 +163,15 @@ pub fn verify_receipt(genesis: &Genesis, bytes: &[u8]) -> Result<Value> {
             w.state,
             w.batch,
             f.batch
+        );
+    }
+    // The block that settled it: committed, at the height the window record names.
+    verify_committed(genesis, &f.settled_block).context("the settling block")?;
+    if Some(f.settled_block.header.height) != w.settled_height {
+        bail!(
+            "the settling block given is at height {}, the window record says it settled at {:?}",
+            f.settled_block.header.height,
+            w.settled_height
         );
     }
     let net_sum: i128 = w.report.iter().map(|r| r.net).sum();
@@ -227,6 +253,7 @@ pub fn verify_receipt(genesis: &Genesis, bytes: &[u8]) -> Result<Value> {
         "currency": f.currency,
         "window": f.window,
         "settled_height": w.settled_height,
+        "settled_block_signatures": f.settled_block.certificate.signatures.len(),
         "unwound": b.unwound.len(),
         "members": members,
         "state_height": f.state_height,

@@ -20,6 +20,7 @@ pub const BLOCK_VERSION: u16 = 1;
 
 /// A block header: the value PBFT orders (by its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockHeader {
     /// Format version ([`BLOCK_VERSION`]).
     pub version: u16,
@@ -51,6 +52,7 @@ impl BlockHeader {
 
 /// A block: header plus transactions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Block {
     /// The header.
     pub header: BlockHeader,
@@ -96,6 +98,7 @@ impl Block {
 
 /// The two voting phases of PBFT whose signatures are collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 pub enum VoteKind {
     /// PREPARE (PBFT §4.2).
@@ -107,6 +110,7 @@ pub enum VoteKind {
 /// The signed content of a PREPARE or COMMIT vote. Kept here (not in the consensus crate) so that
 /// anyone holding the genesis can verify a commit certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VoteBody {
     /// Which phase.
     pub kind: VoteKind,
@@ -129,6 +133,7 @@ impl VoteBody {
 
 /// One validator's COMMIT signature inside a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommitSignature {
     /// Who signed.
     pub replica: ReplicaId,
@@ -138,6 +143,7 @@ pub struct CommitSignature {
 
 /// Proof of finality: 2f+1 COMMIT signatures from distinct validators for one block in one view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommitCertificate {
     /// The height.
     pub height: Height,
@@ -164,6 +170,7 @@ impl CommitCertificate {
 
 /// A committed block as a node stores and serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoredBlock {
     /// The block.
     pub block: Block,

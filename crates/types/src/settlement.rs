@@ -20,6 +20,7 @@ pub const INSTRUCTION_ID_MAX_CHARS: usize = 35;
 /// One interbank instruction carried by a settlement batch: `debtor` owes `creditor` `amount`
 /// (e.g. one `CdtTrfTxInf` of a pacs.008 or pacs.009 file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SettlementInstruction {
     /// The sender's reference: ISO 20022 `Max35Text`, 1 to 35 characters, no control characters.
     pub id: String,
@@ -48,6 +49,7 @@ impl SettlementInstruction {
 
 /// What a settlement does with a member that cannot cover its net debit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 pub enum SettlementPolicy {
     /// The whole batch is rejected (`settlement_shortfall`), naming each short member and its

@@ -332,8 +332,9 @@ pub(super) async fn batch(
 }
 
 /// `GET /v1/settlement/batches/{id}/receipt`: the batch's window record, the batch record and
-/// every member's settlement account, with Merkle proofs against one state root, and the
-/// committed block (header and commit certificate) that certifies that root.
+/// every member's settlement account, with Merkle proofs against one state root, the committed
+/// block (header and commit certificate) that certifies that root, and the committed block that
+/// settled the batch.
 pub(super) async fn receipt(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -360,6 +361,16 @@ pub(super) async fn receipt(
         ));
     }
     let currency = a.currency;
+    // The block that settled it, with its commit certificate.
+    let settled_at = b
+        .finished_height
+        .ok_or_else(|| internal(format!("settled batch {id} has no settlement height")))?;
+    let Some(settled_block) = s.store.block(settled_at).map_err(internal)? else {
+        return Err(not_found(format!(
+            "this node holds no block {settled_at} (it was installed from a snapshot above it); \
+             ask another validator for the receipt of batch {id}"
+        )));
+    };
     let mut accounts: Vec<AccountId> =
         vec![window_account_id(currency, b.window), batch_account_id(&id)];
     for m in &s.genesis.members {
@@ -396,6 +407,7 @@ pub(super) async fn receipt(
         "window_proof": window_proof,
         "batch_proof": batch_proof,
         "settlement_proofs": settlement,
+        "settled_block": anchor_json(&settled_block),
         "anchor": anchor_json(&p.anchor),
     })))
 }
