@@ -622,23 +622,7 @@ async fn phone_alias(
             "the body must be {\"phone\": string, \"currency\"?: string} and nothing else",
         )
     })?;
-    let currency = match req.currency.as_deref() {
-        Some(c) => c
-            .parse::<Currency>()
-            .map_err(|e| bad("invalid_currency", format!("currency: {e}")))?,
-        None => s
-            .genesis
-            .currencies
-            .first()
-            .map(|c| c.code)
-            .ok_or_else(|| internal("the genesis holds no currency"))?,
-    };
-    if s.genesis.exponent(currency).is_none() {
-        return Err(bad(
-            "unknown_currency",
-            format!("currency {currency} is not held by this network"),
-        ));
-    }
+    let (currency, _) = currency_param(&s, req.currency.as_deref())?;
     let alias = key.alias(&req.phone).map_err(|e| {
         bad(
             "invalid_phone",
@@ -663,6 +647,29 @@ async fn phone_alias(
         v["wallet"] = json!(w);
     }
     Ok(Json(v))
+}
+
+/// The currency a request names (default: the genesis's first) and its exponent: `400
+/// invalid_currency` / `unknown_currency` otherwise.
+fn currency_param(s: &ApiState, text: Option<&str>) -> Result<(Currency, u8), ApiError> {
+    let currency = match text {
+        Some(c) => c
+            .parse::<Currency>()
+            .map_err(|e| bad("invalid_currency", format!("currency: {e}")))?,
+        None => s
+            .genesis
+            .currencies
+            .first()
+            .map(|c| c.code)
+            .ok_or_else(|| internal("the genesis holds no currency"))?,
+    };
+    let exp = s.genesis.exponent(currency).ok_or_else(|| {
+        bad(
+            "unknown_currency",
+            format!("currency {currency} is not held by this network"),
+        )
+    })?;
+    Ok((currency, exp))
 }
 
 // ---- account history ----

@@ -6,7 +6,8 @@
 //! window, the staging batch, unsettled positions) and proofs come from the core task.
 
 use super::{
-    anchor_json, bad, internal, not_found, prove_anchored, read_account, ApiError, ApiState,
+    anchor_json, bad, currency_param, internal, not_found, prove_anchored, read_account, ApiError,
+    ApiState,
 };
 use crate::core::{ApiCommand, SettlementSummary};
 use axum::extract::{Path, Query, State};
@@ -40,27 +41,6 @@ fn member_name(genesis: &Genesis, m: MemberId) -> String {
         .members
         .get(usize::from(m.0))
         .map_or_else(|| format!("member-{}", m.0), |x| x.name.clone())
-}
-
-fn currency_param(s: &ApiState, text: Option<&str>) -> Result<(Currency, u8), ApiError> {
-    let currency = match text {
-        Some(c) => c
-            .parse::<Currency>()
-            .map_err(|e| bad("invalid_currency", format!("currency: {e}")))?,
-        None => s
-            .genesis
-            .currencies
-            .first()
-            .map(|c| c.code)
-            .ok_or_else(|| internal("the genesis holds no currency"))?,
-    };
-    let exp = s.genesis.exponent(currency).ok_or_else(|| {
-        bad(
-            "unknown_currency",
-            format!("currency {currency} is not held by this network"),
-        )
-    })?;
-    Ok((currency, exp))
 }
 
 async fn summary(s: &ApiState, currency: Currency) -> Result<SettlementSummary, ApiError> {
