@@ -348,6 +348,12 @@ async fn the_clearing_day_through_the_cli() {
     ]);
     assert_eq!(again["batch"], batch1.as_str());
     assert_eq!(again["status"], "settled", "{again}");
+    // ...and so does the command exactly as first typed (no --window): the window it settled is
+    // found from the batch id.
+    let again = cli_json(&["--testnet", d, "batch", "submit", s(&good_csv)]);
+    assert_eq!(again["batch"], batch1.as_str());
+    assert_eq!(again["status"], "settled", "{again}");
+    assert_eq!(again["window"], 0, "{again}");
     let st = cli_json(&["--testnet", d, "batch", "status", &batch1]);
     assert_eq!(st["state"], "settled", "{st}");
     assert_eq!(st["instructions"], 3);

@@ -560,23 +560,43 @@ fn unwound_of(genesis: &Genesis, w: &Value) -> BTreeMap<MemberId, String> {
 // ---- submit ----
 
 /// The default window: the newest of the currency that is closed (or settling: a batch of
-/// ours may be staging on it), not settled.
-async fn default_window(c: &Client, currency: Currency) -> Result<u64> {
+/// ours may be staging on it), not settled. If there is none, a settled window that this very
+/// batch (`--id`, or the id derived from the file) settled: re-running a command whose batch
+/// already settled then says so instead of asking to close a window.
+async fn default_window(
+    c: &Client,
+    currency: Currency,
+    chain: &str,
+    file: &Path,
+    id: Option<BatchId>,
+) -> Result<u64> {
     let v = windows(c, currency, None, 100).await?;
-    v["windows"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let list: Vec<&Value> = v["windows"].as_array().into_iter().flatten().collect();
+    if let Some(w) = list
+        .iter()
         .rev()
         .find(|w| w["state"] == "closed" || w["state"] == "settling")
         .and_then(|w| w["window"].as_u64())
-        .ok_or_else(|| {
-            anyhow!(
-                "no closed window awaiting settlement in {currency} (open window: {}): close the \
-                 window first (settlenet window close --currency {currency})",
-                v["open_window"]
-            )
-        })
+    {
+        return Ok(w);
+    }
+    for w in list.iter().rev().filter(|w| w["state"] == "settled") {
+        let (Some(n), Some(settled_by)) = (w["window"].as_u64(), w["batch"].as_str()) else {
+            continue;
+        };
+        let ours = match id {
+            Some(id) => id,
+            None => default_batch_id(chain, currency, n, file)?,
+        };
+        if ours.to_string() == settled_by {
+            return Ok(n);
+        }
+    }
+    bail!(
+        "no closed window awaiting settlement in {currency} (open window: {}): close the window \
+         first (settlenet window close --currency {currency})",
+        v["open_window"]
+    )
 }
 
 /// Resolve creditor mobile numbers to wallets of the creditor member. Every problem is
@@ -709,12 +729,16 @@ async fn submit(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()> {
     let key = clearing_key(t, &genesis, a.key.as_deref())?;
     let policy = SettlementPolicy::from(a.policy);
     // 2. The window and the batch id.
+    let given_id =
+        a.id.as_deref()
+            .map(|x| x.parse::<BatchId>().context("--id (32 hex characters)"))
+            .transpose()?;
     let w = match a.window {
         Some(w) => w,
-        None => default_window(&c, currency).await?,
+        None => default_window(&c, currency, &genesis.chain_id, &a.file, given_id).await?,
     };
-    let batch = match &a.id {
-        Some(x) => x.parse::<BatchId>().context("--id (32 hex characters)")?,
+    let batch = match given_id {
+        Some(id) => id,
         None => default_batch_id(&genesis.chain_id, currency, w, &a.file)?,
     };
     let existing = c
