@@ -41,6 +41,35 @@ pub struct BatchStatus {
     pub detail: BatchDetail,
 }
 
+/// The record of a batch seen for the first time (by its first chunk, or by a `SettleBatch`
+/// with no chunk): staging, nothing staged yet.
+fn new_batch_record(
+    batch: BatchId,
+    currency: Currency,
+    window: u64,
+    submitter: MemberId,
+    height: Height,
+) -> Account {
+    blank(
+        batch_account_id(&batch),
+        AccountKind::Batch,
+        submitter,
+        currency,
+        None,
+        height,
+        AccountDetail::Batch(BatchDetail {
+            batch,
+            window,
+            state: BatchState::Staging,
+            chunks: Vec::new(),
+            instructions: 0,
+            policy: None,
+            finished_height: None,
+            unwound: Vec::new(),
+        }),
+    )
+}
+
 /// `u128` to `i128` (amounts are kept at or below `FIELD_MAX = i128::MAX`).
 fn signed(v: u128) -> i128 {
     i128::try_from(v).unwrap_or(i128::MAX)
@@ -392,24 +421,7 @@ impl Ledger {
         let batch_id = batch_account_id(batch);
         let mut record = match existing {
             Some((a, _)) => a,
-            None => blank(
-                batch_id,
-                AccountKind::Batch,
-                submitter,
-                currency,
-                None,
-                height,
-                AccountDetail::Batch(BatchDetail {
-                    batch: *batch,
-                    window,
-                    state: BatchState::Staging,
-                    chunks: Vec::new(),
-                    instructions: 0,
-                    policy: None,
-                    finished_height: None,
-                    unwound: Vec::new(),
-                }),
-            ),
+            None => new_batch_record(*batch, currency, window, submitter, height),
         };
         if let AccountDetail::Batch(b) = &mut record.detail {
             let at = b.chunks.partition_point(|c| *c < chunk);
@@ -623,24 +635,7 @@ impl Ledger {
         let batch_id = batch_account_id(&req.batch);
         let mut b = match existing {
             Some((a, _)) => a,
-            None => blank(
-                batch_id,
-                AccountKind::Batch,
-                submitter,
-                currency,
-                None,
-                height,
-                AccountDetail::Batch(BatchDetail {
-                    batch: req.batch,
-                    window: req.window,
-                    state: BatchState::Staging,
-                    chunks: Vec::new(),
-                    instructions: 0,
-                    policy: None,
-                    finished_height: None,
-                    unwound: Vec::new(),
-                }),
-            ),
+            None => new_batch_record(req.batch, currency, req.window, submitter, height),
         };
         if let AccountDetail::Batch(d) = &mut b.detail {
             d.state = BatchState::Settled;
