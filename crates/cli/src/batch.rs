@@ -396,6 +396,11 @@ fn batch_tx_id(batch: &BatchId, step: &str, n: u32) -> TxId {
 
 /// The default batch id: the chain, currency, window and the file's bytes.
 fn default_batch_id(chain: &str, currency: Currency, w: u64, file: &Path) -> Result<BatchId> {
+    Ok(batch_id_of(chain, currency, w, &file_digest(file)?))
+}
+
+/// blake3 of the file's bytes, read in 64 KiB pieces.
+fn file_digest(file: &Path) -> Result<[u8; 32]> {
     let mut content = blake3::Hasher::new();
     let mut f =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -409,15 +414,15 @@ fn default_batch_id(chain: &str, currency: Currency, w: u64, file: &Path) -> Res
         }
         content.update(&buf[..n]);
     }
-    Ok(BatchId(derived16(
+    Ok(*content.finalize().as_bytes())
+}
+
+/// The batch id of a file (by its digest) settling window `w`.
+fn batch_id_of(chain: &str, currency: Currency, w: u64, digest: &[u8; 32]) -> BatchId {
+    BatchId(derived16(
         b"settlenet/batch-id/v1\0",
-        &[
-            chain.as_bytes(),
-            &currency.0,
-            &w.to_le_bytes(),
-            content.finalize().as_bytes(),
-        ],
-    )))
+        &[chain.as_bytes(), &currency.0, &w.to_le_bytes(), digest],
+    ))
 }
 
 // ---- outcome and pacs.002 ----
@@ -580,13 +585,19 @@ async fn default_window(
     {
         return Ok(w);
     }
+    // The file is read once, whatever the number of settled windows.
+    let digest = match id {
+        Some(_) => None,
+        None => Some(file_digest(file)?),
+    };
     for w in list.iter().rev().filter(|w| w["state"] == "settled") {
         let (Some(n), Some(settled_by)) = (w["window"].as_u64(), w["batch"].as_str()) else {
             continue;
         };
-        let ours = match id {
-            Some(id) => id,
-            None => default_batch_id(chain, currency, n, file)?,
+        let ours = match (id, &digest) {
+            (Some(id), _) => id,
+            (None, Some(d)) => batch_id_of(chain, currency, n, d),
+            (None, None) => continue,
         };
         if ours.to_string() == settled_by {
             return Ok(n);
