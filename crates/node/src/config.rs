@@ -1,6 +1,7 @@
 //! The node's configuration file (`config.toml` in the node's home directory).
 
 use serde::{Deserialize, Serialize};
+pub use settlenet_machine::SyncConfig;
 use std::path::{Path, PathBuf};
 
 /// Everything a validator needs besides its keys and the genesis. Paths are relative to the
@@ -155,33 +156,6 @@ impl PhoneKey {
         f.write_all(format!("{}\n", hex::encode(key)).as_bytes())
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))
-    }
-}
-
-/// State transfer settings (`[sync]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SyncConfig {
-    /// A replica this many blocks (or more) behind its peers fetches a state snapshot instead
-    /// of replaying every block; it also does so when peers answer that they no longer hold
-    /// the blocks it needs. Then it catches up block by block from the snapshot height.
-    pub snapshot_threshold_blocks: u64,
-    /// This node keeps a servable snapshot of its state every this many blocks (a multiple of
-    /// the consensus checkpoint interval, 16): it copies its ledger in memory when it executes
-    /// such a height and serves the copy once a stable checkpoint proves its root. 0 = serve
-    /// no snapshots.
-    pub snapshot_interval_blocks: u64,
-    /// Largest snapshot accepted from a peer, in bytes, before it is verified.
-    pub snapshot_max_bytes: u64,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        SyncConfig {
-            snapshot_threshold_blocks: 5_000,
-            snapshot_interval_blocks: 1_024,
-            snapshot_max_bytes: 4 * 1024 * 1024 * 1024,
-        }
     }
 }
 

@@ -1,24 +1,24 @@
 //! # settlenet-node
 //!
 //! ## Overview
-//! A SettleNet validator: wires the pure PBFT replica (`settlenet-consensus`) and the pure ledger
-//! (`settlenet-ledger`) to the edges that do I/O: libp2p (`settlenet-net`), RocksDB
-//! (`settlenet-storage`), the clock, and a JSON HTTP API (axum). It is the only crate that reads
-//! the clock or spawns tasks.
+//! A SettleNet validator: the node's pure state machine (`settlenet-machine`: the PBFT replica,
+//! the ledger, the mempool, sync) driven by tokio, with the edges that do I/O: libp2p
+//! (`settlenet-net`), RocksDB (`settlenet-storage`), the clock ([`clock`]), and a JSON HTTP API
+//! (axum, [`api`]).
 //!
 //! ## Design
 //! ```text
 //!             HTTP (axum) ──commands──┐
 //!                 │ reads             v
-//!                 │           ┌──────────────┐  outputs   ┌─────────┐
-//!                 └── store <─┤  Core actor  ├───────────>│ libp2p  │
-//!                   (RocksDB) │ replica      │<───────────┤ task    │
-//!                             │ ledger       │  events    └─────────┘
-//!                             │ mempool      │
-//!                             └──────────────┘
+//!                 │           ┌─────────────────────┐  effects  ┌─────────┐
+//!                 └── store <─┤ Core (driver)       ├──────────>│ libp2p  │
+//!                   (RocksDB) │   NodeMachine       │<──────────┤ task    │
+//!                             │   (pure: all rules) │  events   └─────────┘
+//!                             └─────────────────────┘
 //! ```
-//! - One task ([`core::Core`]) owns the replica, the ledger, the mempool and the store's write
-//!   path; everything that changes state happens there in order.
+//! - One task ([`core::Core`]) owns the machine and the store's write path; it turns sockets,
+//!   API commands, finished jobs and the machine's wake-up time into events and carries out the
+//!   effects in order. The rules live in the machine, which the seeded simulator drives too.
 //! - Signatures are batch-verified on blocking threads (API batches, gossip, proposals), each
 //!   transaction once per node: a proposal's transactions already verified in our mempool are not
 //!   checked again.
@@ -26,16 +26,16 @@
 //!   transaction index, changed accounts, records, meta). No fsync per block: RocksDB's WAL survives
 //!   a process crash, and a block lost to a power cut is fetched again from peers, who hold it
 //!   with its certificate.
-//! - State transfer: a node that learns it is behind (consensus says so, or a peer reports a
-//!   higher height while we stall) fetches committed blocks from peers, verifies each certificate
-//!   against the genesis, executes, and tells the replica (`SyncedTo`). A node more than
-//!   `[sync] snapshot_threshold_blocks` behind, or whose peers no longer hold the blocks it
-//!   needs, first fetches a state snapshot anchored by a stable checkpoint, verifies it against
-//!   the certified root, installs it in one write batch, and continues block by block
-//!   (`core/snapshot.rs`).
+//! - State transfer (rules in `settlenet_machine`): blocks from peers with verified
+//!   certificates, or, far behind, a snapshot anchored by a stable checkpoint, fetched by
+//!   `core/fetch.rs` and installed in one write batch.
+//! - Tasks: the core, the API server, the network task ([`settlenet_net`]), short-lived tasks
+//!   for peers' requests and snapshot fetches, and blocking threads for jobs. Wall time is read
+//!   by [`clock`] (the core's `now`) and by the API for request bookkeeping.
 //!
 //! ## Invariants
-//! - The ledger's height and root equal the store's at every await point.
+//! - The ledger's height and root equal the store's whenever the core waits for an event
+//!   (effects are carried out before the next event).
 //! - On restart the ledger rebuilt from the store must reproduce the stored state root, or the
 //!   node refuses to start.
 
@@ -43,12 +43,13 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod core;
-pub mod evidence;
-pub mod mempool;
+mod error;
 pub mod receipt;
 pub mod shared;
 pub mod testnet;
-pub mod wire;
+
+pub use error::NodeError;
+pub use settlenet_machine::{evidence, mempool, wire};
 
 use anyhow::{anyhow, bail, Context, Result};
 use config::NodeConfig;
@@ -333,29 +334,46 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             .await
     });
 
+    // Recent (height, hash, root) for checking proposals' lagged roots after a restart.
+    let keep = (4 * genesis.consensus.max_in_flight).max(16);
+    let mut recent = Vec::new();
+    let mut h = Height(height.0.saturating_sub(keep).max(base_height.0).max(1));
+    while h <= height {
+        if let Some(b) = store.block(h)? {
+            recent.push((h, b.hash, b.state_root));
+        }
+        h = h.next();
+    }
+    let last_block = store.block(height)?;
+    let certified_root = settlenet_machine::certified_root_of(last_block.as_ref(), &ledger);
     let core = core::Core::new(core::CoreParts {
-        genesis: genesis.clone(),
-        me,
-        replica,
-        ledger,
+        machine: settlenet_machine::MachineParts {
+            genesis: genesis.clone(),
+            me,
+            replica,
+            ledger,
+            genesis_root,
+            last_hash,
+            last_block_time_ms: last_time,
+            certified_root,
+            recent,
+            mempool_max: config.mempool.max_txs,
+            max_clock_skew_ms: config.consensus.max_clock_skew_ms,
+            sync: config.sync.clone(),
+            base_height,
+            now_ms: clock::now_ms(),
+        },
         store,
         net: net.clone(),
         net_rx,
         api_rx,
         shared,
-        mempool_max: config.mempool.max_txs,
-        max_clock_skew_ms: config.consensus.max_clock_skew_ms,
-        last_hash,
-        last_block_time_ms: last_time,
-        genesis_root,
         wal_next,
-        sync: config.sync.clone(),
-        base_height,
         shutdown: shutdown_rx,
     })?;
     info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");
     let done = tokio::spawn(async move {
-        let result = core.run().await;
+        let result = core.run().await.map_err(anyhow::Error::from);
         net.shutdown().await;
         let _ = api_task.await;
         result

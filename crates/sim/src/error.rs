@@ -53,12 +53,6 @@ pub enum Violation {
         /// The height.
         height: Height,
     },
-    /// A step's outputs had a `Persist` after a message (the write-ahead rule).
-    #[error("replica {replica}: Persist after a message in one step")]
-    PersistAfterMessage {
-        /// The replica.
-        replica: usize,
-    },
     /// A committed block's certificate does not verify, or heights were skipped.
     #[error("replica {replica}: bad commit at height {height}: {reason}")]
     BadCommit {

@@ -68,15 +68,19 @@
 //! failing seed prints `cargo run --release -p settlenet-sim -- --n 4 --seed-start S --seeds 1
 //! --verbose`, which replays it with its trace.
 
+mod byzantine;
 pub mod check;
+mod effects;
 pub mod error;
 pub mod memo;
+mod outcome;
 pub mod scenario;
 mod sim;
 pub mod workload;
 
 pub use check::Checker;
 pub use error::{replay_command, SimError, Violation};
-pub use memo::MemoVerifier;
+pub use memo::{MemoVerifier, TxMemo};
+pub use outcome::{run_seed, run_seed_with, Outcome, Summary};
 pub use scenario::{Byzantine, Scenario};
-pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Outcome, Sim, Summary};
+pub use sim::{InjectedFault, Options, Sim};

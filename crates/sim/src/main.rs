@@ -37,7 +37,7 @@ struct Args {
 fn run_one(n: usize, seed: u64, verbose: bool) -> Result<Outcome, String> {
     let options = Options {
         trace: verbose,
-        fault: None,
+        ..Options::default()
     };
     match std::panic::catch_unwind(|| run_seed_with(n, seed, options)) {
         Ok(Ok(outcome)) => Ok(outcome),

@@ -26,16 +26,24 @@ pub enum Byzantine {
     Replay,
     /// Also sends validly signed VIEW-CHANGEs for huge views.
     SpamViews,
+    /// As primary, names another replica as the proposer of its blocks (the node's proposer
+    /// rule must refuse them).
+    WrongProposer,
+    /// As primary, stamps its blocks a minute in the future (the node's consensus-time rule
+    /// must refuse them).
+    FutureTimestamp,
 }
 
 impl Byzantine {
     /// Every behaviour, in the order seeds pick them.
-    pub const ALL: [Byzantine; 5] = [
+    pub const ALL: [Byzantine; 7] = [
         Byzantine::Equivocate,
         Byzantine::Silent,
         Byzantine::WrongDigest,
         Byzantine::Replay,
         Byzantine::SpamViews,
+        Byzantine::WrongProposer,
+        Byzantine::FutureTimestamp,
     ];
 }
 

@@ -186,6 +186,20 @@ impl Workload {
                 },
             );
         }
+        let mut workload = Workload {
+            keys,
+            catalogue,
+            cursor: 0,
+            drawn: Vec::new(),
+        };
+        workload.push_transfers(rng);
+        workload
+    }
+
+    /// [`TRANSFERS`] more transfers at the end of the catalogue (fresh ids): the clients never
+    /// run out of new work.
+    fn push_transfers(&mut self, rng: &mut ChaCha8Rng) {
+        let owner = |w: usize| BANKS.len() + w;
         for _ in 0..TRANSFERS {
             let from = rng.gen_range(0..WALLETS);
             // One in 20 to itself (same_account); one in 10 signed by another owner
@@ -200,20 +214,18 @@ impl Workload {
             } else {
                 owner(from)
             };
-            push(
+            let mut id = [0u8; 16];
+            id[0] = 0x51;
+            id[8..].copy_from_slice(&(self.catalogue.len() as u64 + 1).to_be_bytes());
+            self.catalogue.push(Entry {
+                id: TxId(id),
                 signer,
-                Operation::Transfer {
+                op: Operation::Transfer {
                     from: wallet_id(from),
                     to: wallet_id(to),
                     amount: Amount(rng.gen_range(1..=3_000)),
                 },
-            );
-        }
-        Workload {
-            keys,
-            catalogue,
-            cursor: 0,
-            drawn: Vec::new(),
+            });
         }
     }
 
@@ -260,7 +272,13 @@ impl Workload {
                     other => other.clone(),
                 };
                 txs.push(self.sign(*signer, old.tx.id, op)?);
-            } else if let Some(entry) = self.catalogue.get(self.cursor).cloned() {
+            } else {
+                if self.cursor >= self.catalogue.len() {
+                    self.push_transfers(rng);
+                }
+                let Some(entry) = self.catalogue.get(self.cursor).cloned() else {
+                    continue;
+                };
                 self.cursor += 1;
                 let stx = self.sign(entry.signer, entry.id, entry.op)?;
                 self.drawn.push((entry.signer, stx.clone()));

@@ -120,9 +120,9 @@ fn a_failure_names_its_replay_command() {
 
 #[test]
 fn a_replica_whose_ledger_diverges_is_caught() {
-    // Plant a bug in the harness: replica 1 executes blocks without their transactions. Its
-    // state root must be reported as different at the first height whose transactions change
-    // anything (and the seed's failure names its replay command).
+    // Plant a bug in the harness: replica 1's storage records a wrong state root for each
+    // block, as a diverging ledger would. It must be reported as different at the first
+    // height (and the seed's failure names its replay command).
     let mut caught = 0;
     for seed in 0..20 {
         let scenario = Scenario::from_seed(4, seed);
@@ -130,8 +130,8 @@ fn a_replica_whose_ledger_diverges_is_caught() {
             continue;
         }
         let options = Options {
-            trace: false,
-            fault: Some(InjectedFault::LedgerSkipsTransactions { replica: 1 }),
+            fault: Some(InjectedFault::WrongStateRoot { replica: 1 }),
+            ..Options::default()
         };
         let e = run_seed_with(4, seed, options).expect_err("the divergence must be caught");
         assert!(
@@ -142,4 +142,32 @@ fn a_replica_whose_ledger_diverges_is_caught() {
         caught += 1;
     }
     assert!(caught >= 10);
+}
+
+#[test]
+fn the_nodes_proposal_rules_refuse_a_wrong_proposer_and_a_future_timestamp() {
+    // Replica 0, primary of view 0, runs the honest machine but its PRE-PREPAREs name another
+    // proposer, or are stamped a minute ahead. The honest replicas run the node's own checks
+    // (the same machine as settlenet-node): they refuse those proposals, the view changes, and
+    // the run is still safe and live (the simulator also fails a seed if a final block's time
+    // is ahead of the clock by more than the skew bound).
+    for kind in [Byzantine::WrongProposer, Byzantine::FutureTimestamp] {
+        for n in [4, 7] {
+            let mut refused = 0;
+            for seed in 0..8 {
+                let options = Options {
+                    byzantine: Some((0, kind)),
+                    ..Options::default()
+                };
+                let o = run_seed_with(n, seed, options)
+                    .unwrap_or_else(|e| panic!("{kind:?} n={n} seed {seed}: {e}"));
+                assert!(
+                    o.view_changes > 0,
+                    "{kind:?} n={n} seed {seed}: no view change"
+                );
+                refused += o.proposals_refused;
+            }
+            assert!(refused > 0, "{kind:?} n={n}: no proposal refused");
+        }
+    }
 }

@@ -1,0 +1,118 @@
+//! Admission: transactions from the API and from peers' gossip into the mempool.
+//!
+//! A transaction enters the pool only after its signature verified (the API handler checks
+//! it; gossip is checked by a [`Job`]), its id is new (or a retry of the same body), and the
+//! ledger's order-independent precheck passed. Accepted API submissions are gossiped to every
+//! validator in batches, at most [`GOSSIP_DELAY_MS`](crate::GOSSIP_DELAY_MS) after arrival.
+
+use crate::job::Job;
+use crate::machine::{Effect, NodeMachine, GOSSIP_DELAY_MS};
+use crate::mempool::AddError;
+use crate::wire::{Wire, GOSSIP_MAX_TXS};
+use settlenet_ledger::TxRecord;
+use settlenet_types::SignedTransaction;
+use tracing::warn;
+
+/// What a submission came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// In the mempool, waiting for a block.
+    Pending,
+    /// Already pending (a retry): nothing new was added.
+    AlreadyPending,
+    /// Already executed: its record stands (a retry of a committed transaction).
+    AlreadyCommitted(TxRecord),
+    /// Refused before entering the mempool.
+    Refused {
+        /// Machine-readable code.
+        code: String,
+        /// Human explanation.
+        message: String,
+    },
+    /// The mempool is full: try again later.
+    Busy,
+}
+
+impl NodeMachine {
+    /// Admit a signature-verified transaction to the mempool.
+    pub(crate) fn admit(&mut self, tx: SignedTransaction, from_api: bool) -> SubmitOutcome {
+        if let Some(record) = self.ledger.record(&tx.tx.id) {
+            return match tx.tx.body_hash() {
+                Ok(h) if h == record.body_hash => SubmitOutcome::AlreadyCommitted(record.clone()),
+                _ => SubmitOutcome::Refused {
+                    code: "exists_with_different_body".into(),
+                    message: format!(
+                        "transaction id {} was already used at height {} for a different body; \
+                         choose a new id",
+                        tx.tx.id, record.height
+                    ),
+                },
+            };
+        }
+        if let Some(pending) = self.mempool.get(&tx.tx.id) {
+            if pending != &tx {
+                return SubmitOutcome::Refused {
+                    code: "exists_with_different_body".into(),
+                    message: format!(
+                        "transaction id {} is pending with a different body; choose a new id",
+                        tx.tx.id
+                    ),
+                };
+            }
+        }
+        if let Err(code) = self.ledger.precheck(&tx) {
+            return SubmitOutcome::Refused {
+                code: code.as_str().to_string(),
+                message: code.describe().to_string(),
+            };
+        }
+        let gossip = from_api.then(|| tx.clone());
+        match self.mempool.add(tx, self.now) {
+            Ok(()) => {
+                self.work_signal = true;
+                if let Some(tx) = gossip {
+                    self.counters.txs_submitted += 1;
+                    self.gossip_buf.push(tx);
+                    if self.gossip_due_ms.is_none() {
+                        self.gossip_due_ms = Some(self.now + GOSSIP_DELAY_MS);
+                    }
+                }
+                SubmitOutcome::Pending
+            }
+            Err(AddError::Duplicate) => SubmitOutcome::AlreadyPending,
+            Err(AddError::Full) => SubmitOutcome::Busy,
+        }
+    }
+
+    /// Transactions a peer gossiped: skip what we hold, verify the rest in a job.
+    pub(crate) fn on_gossip(&mut self, txs: Vec<SignedTransaction>, out: &mut Vec<Effect>) {
+        if txs.len() > GOSSIP_MAX_TXS {
+            self.counters.messages_dropped += 1;
+            warn!(
+                "gossip batch of {} transactions is over the limit",
+                txs.len()
+            );
+            return;
+        }
+        let fresh: Vec<_> = txs
+            .into_iter()
+            .filter(|t| !self.mempool.contains(&t.tx.id) && self.ledger.record(&t.tx.id).is_none())
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        self.spawn(Job::VerifyGossip { txs: fresh }, out);
+    }
+
+    /// Send the transactions accepted from our API to every validator.
+    pub(crate) fn flush_gossip(&mut self, out: &mut Vec<Effect>) {
+        self.gossip_due_ms = None;
+        let batch = std::mem::take(&mut self.gossip_buf);
+        for chunk in batch.chunks(GOSSIP_MAX_TXS) {
+            out.push(Effect::Send {
+                to: None,
+                wire: Wire::Txs(chunk.to_vec()),
+            });
+        }
+    }
+}

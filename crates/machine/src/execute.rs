@@ -1,0 +1,248 @@
+//! Executing committed blocks, block sync from peers, and answering peers' requests.
+//!
+//! A node that is behind (restarted, partitioned) learns it from consensus messages above its
+//! window (`Output::Behind`) or from peers' heights (status polls every
+//! [`POLL_INTERVAL_MS`](crate::POLL_INTERVAL_MS)); it asks one connected peer at a time for up to
+//! [`SYNC_MAX_BLOCKS`] blocks, verifies each certificate against the genesis, executes them
+//! in order and tells the replica. Far behind, it fetches a snapshot first (`snapshot.rs`).
+
+use crate::machine::{Answer, BlockCommit, Effect, NodeMachine, STALL_MS};
+use crate::wire::{unsupported_request, Request, Response, SYNC_MAX_BLOCKS};
+use settlenet_consensus::{Input, Output};
+use settlenet_types::{Block, CommitCertificate, Hash, Height, ReplicaId, StoredBlock};
+use tracing::{debug, error, info, warn};
+
+impl NodeMachine {
+    /// Execute a committed block (from consensus, or verified from a peer) and emit its write.
+    /// Returns the height and state root it executed, or `None` if it skipped the block.
+    pub(crate) fn execute(
+        &mut self,
+        block: Block,
+        certificate: CommitCertificate,
+        synced: bool,
+        out: &mut Vec<Effect>,
+    ) -> Option<(Height, Hash)> {
+        let height = block.header.height;
+        if height <= self.ledger.height() {
+            // Already installed by state transfer; consensus agrees by construction.
+            match self.recent.get(&height) {
+                Some((hash, _)) if *hash != certificate.block_hash => error!(
+                    %height,
+                    ours = %hash,
+                    theirs = %certificate.block_hash,
+                    "SAFETY: two different blocks certified at one height"
+                ),
+                _ => {}
+            }
+            return None;
+        }
+        if height != self.ledger.height().next() {
+            warn!(%height, ours = %self.ledger.height(), "gap before committed block; syncing");
+            self.sync_target = self.sync_target.max(height);
+            self.start_sync(out);
+            return None;
+        }
+        let hash = certificate.block_hash;
+        if !settlenet_consensus::is_null(&block) {
+            self.certified_root = block.header.state_root;
+        }
+        let outcome = self
+            .ledger
+            .apply_block(height, block.header.timestamp_ms, &block.txs);
+        let n_txs = block.txs.len() as u64;
+        let timestamp = block.header.timestamp_ms;
+        let stored = StoredBlock {
+            block,
+            certificate,
+            hash,
+            prev_hash: self.last_hash,
+            state_root: outcome.state_root,
+        };
+        self.last_hash = hash;
+        // Null blocks (view-change gap fillers) carry no time: consensus time stays put.
+        self.last_block_time_ms = self.last_block_time_ms.max(timestamp);
+        self.last_progress_ms = self.now;
+        self.snapshot_capture(&stored, out);
+        self.remember(height, hash, outcome.state_root);
+        self.mempool
+            .remove_committed(stored.block.txs.iter().map(|t| &t.tx.id));
+        self.counters.blocks_committed += 1;
+        self.counters.txs_committed += n_txs;
+        if synced {
+            self.counters.blocks_synced += 1;
+        }
+        self.work_signal = true;
+        debug!(%height, %hash, txs = n_txs, root = %outcome.state_root, "committed");
+        let root = outcome.state_root;
+        out.push(Effect::CommitBlock(Box::new(BlockCommit {
+            stored,
+            changed_accounts: outcome.changed_accounts,
+            new_records: outcome.new_records,
+            outcomes: outcome.outcomes,
+            synced,
+        })));
+        Some((height, root))
+    }
+
+    /// A peer reported its height.
+    pub(crate) fn on_peer_height(&mut self, height: Height, out: &mut Vec<Effect>) {
+        if height > self.sync_target {
+            self.sync_target = height;
+        }
+        let behind = self.sync_target.0.saturating_sub(self.ledger.height().0);
+        if self.snapshots.wanted(behind, self.now) {
+            self.start_snapshot_sync(out);
+            return;
+        }
+        let stalled = self.now.saturating_sub(self.last_progress_ms) > STALL_MS;
+        if behind > 0 && (stalled || behind > 2 * self.genesis.consensus.max_in_flight) {
+            self.start_sync(out);
+        }
+    }
+
+    /// Ask the next connected peer (round robin) for blocks after ours.
+    pub(crate) fn start_sync(&mut self, out: &mut Vec<Effect>) {
+        if self.sync_in_flight || self.connected.is_empty() || self.snapshots.fetching() {
+            return;
+        }
+        let candidates: Vec<ReplicaId> = self.connected.iter().copied().collect();
+        let to = candidates[self.sync_peer_rr % candidates.len()];
+        self.sync_peer_rr = self.sync_peer_rr.wrapping_add(1);
+        self.sync_in_flight = true;
+        out.push(Effect::Request {
+            to,
+            request: Request::Blocks {
+                from: self.ledger.height().next(),
+                max: SYNC_MAX_BLOCKS,
+            },
+        });
+    }
+
+    /// Blocks a peer sent: install what verifies, and keep going while it gives us blocks.
+    pub(crate) fn on_blocks(
+        &mut self,
+        from: ReplicaId,
+        blocks: Vec<StoredBlock>,
+        out: &mut Vec<Effect>,
+    ) {
+        if blocks.len() > SYNC_MAX_BLOCKS as usize {
+            self.counters.messages_dropped += 1;
+            warn!(peer = %from, count = blocks.len(), "state transfer: too many blocks in one answer");
+            return;
+        }
+        let got = blocks.len();
+        let installed = self.install_synced(blocks, out);
+        if installed > 0 {
+            info!(installed, height = %self.ledger.height(), peer = %from, "state transfer: installed blocks");
+        }
+        if installed > 0
+            && (got as u32 == SYNC_MAX_BLOCKS || self.ledger.height() < self.sync_target)
+        {
+            self.start_sync(out);
+        }
+    }
+
+    /// Verify and install blocks fetched from a peer. Each must be the next height, commit to
+    /// its transactions, and carry a valid certificate from a quorum of genesis validators.
+    /// Returns how many were installed; stops at the first bad one.
+    fn install_synced(&mut self, blocks: Vec<StoredBlock>, out: &mut Vec<Effect>) -> usize {
+        let mut installed = 0;
+        for sb in blocks {
+            let expected = self.ledger.height().next();
+            let h = sb.block.header.height;
+            if h < expected {
+                continue;
+            }
+            if h != expected {
+                warn!(%h, %expected, "state transfer: peer sent a non-consecutive block");
+                break;
+            }
+            if let Err(e) = self.verify_synced(&sb) {
+                warn!(%h, "state transfer: refusing block from peer: {e}");
+                self.counters.messages_dropped += 1;
+                break;
+            }
+            let StoredBlock {
+                block, certificate, ..
+            } = sb;
+            if let Some((height, state_root)) = self.execute(block, certificate, true, out) {
+                self.step(Input::Executed { height, state_root }, out);
+            }
+            installed += 1;
+        }
+        if installed > 0 {
+            self.step(Input::SyncedTo(self.ledger.height()), out);
+            let mut more: Vec<Output> = Vec::new();
+            self.recheck_deferred(&mut more, out);
+            self.run_outputs(more, out);
+        }
+        installed
+    }
+
+    /// Carry out replica outputs produced outside a step (e.g. verdicts of deferred proposals).
+    pub(crate) fn run_outputs(&mut self, outputs: Vec<Output>, out: &mut Vec<Effect>) {
+        if outputs.is_empty() {
+            return;
+        }
+        let view = self.replica.view();
+        let mut queue: std::collections::VecDeque<Output> = outputs.into();
+        while let Some(o) = queue.pop_front() {
+            let mut more = Vec::new();
+            self.on_output(o, &mut more, out);
+            queue.extend(more);
+        }
+        if self.replica.view() != view {
+            // A view change inside: the same handling as a step's.
+            self.on_view_changed(out);
+        }
+    }
+
+    fn verify_synced(&self, sb: &StoredBlock) -> Result<(), String> {
+        let h = &sb.block.header;
+        if h.chain_id != self.genesis.chain_id {
+            return Err(format!("chain id {:?}", h.chain_id));
+        }
+        sb.block.check_body().map_err(|e| e.to_string())?;
+        let hash = h.hash().map_err(|e| e.to_string())?;
+        settlenet_crypto::verify_certificate(&self.genesis, h.height, &hash, &sb.certificate)
+            .map_err(|e| e.to_string())?;
+        if !settlenet_consensus::is_null(&sb.block) && h.state_height <= self.ledger.height() {
+            if let Some(ours) = self.root_at(h.state_height) {
+                if ours != h.state_root {
+                    return Err(format!(
+                        "certified state root at {} differs from ours: DIVERGENCE",
+                        h.state_height
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A peer's request: status, blocks (read by the driver from storage), snapshots.
+    pub(crate) fn serve(&mut self, request: Request) -> Answer {
+        match request {
+            Request::Status => Answer::Ready(Response::Status {
+                height: self.ledger.height(),
+            }),
+            Request::Blocks { from, .. } if from < self.snapshots.first_block() => {
+                Answer::Ready(Response::BlocksFrom {
+                    base: self.snapshots.first_block(),
+                })
+            }
+            Request::Blocks { from, max } => Answer::Blocks {
+                from,
+                upto: self.ledger.height(),
+                max: max.clamp(1, SYNC_MAX_BLOCKS),
+            },
+            r @ (Request::SnapshotManifest | Request::SnapshotChunk { .. }) => {
+                Answer::Ready(self.serve_snapshot(r))
+            }
+        }
+    }
+
+    /// The answer to a request that did not decode.
+    pub fn undecodable_request(reason: &str) -> Response {
+        unsupported_request(reason)
+    }
+}

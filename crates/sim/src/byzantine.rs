@@ -1,0 +1,126 @@
+//! The Byzantine replica: it runs the honest machine, and the simulator rewrites, withholds or
+//! adds to what it sends.
+
+use crate::error::Violation;
+use crate::scenario::Byzantine;
+use crate::sim::Sim;
+use crate::workload::CHAIN;
+use rand::Rng;
+use settlenet_consensus::{
+    CheckpointProof, Payload, SignedMessage, ViewChangeBody, VIEW_CHANGE_TAG,
+};
+use settlenet_machine::wire::Wire;
+use settlenet_types::{ReplicaId, View};
+
+/// Old messages the replaying Byzantine replica remembers.
+const HISTORY_MAX: usize = 64;
+/// How far in the future a [`Byzantine::FutureTimestamp`] primary stamps its blocks (far over
+/// the node's clock-skew bound).
+const FUTURE_MS: u64 = 60_000;
+
+impl Sim {
+    /// What replica `i` really sends to `to` for `wire` (`None`: nothing).
+    pub(crate) fn rewrite(&mut self, i: usize, to: usize, wire: &Wire) -> Option<Wire> {
+        let Some((b, kind)) = self.scenario.byzantine else {
+            return Some(wire.clone());
+        };
+        if b != i {
+            return Some(wire.clone());
+        }
+        if kind == Byzantine::Silent {
+            return None;
+        }
+        let Wire::Consensus(m) = wire else {
+            return Some(wire.clone());
+        };
+        if self.history.len() < HISTORY_MAX {
+            self.history.push(m.clone());
+        }
+        let rewritten = match kind {
+            Byzantine::Silent => None,
+            Byzantine::Replay | Byzantine::SpamViews => Some(m.clone()),
+            Byzantine::Equivocate if to.is_multiple_of(2) => Some(m.clone()),
+            Byzantine::Equivocate
+            | Byzantine::WrongDigest
+            | Byzantine::WrongProposer
+            | Byzantine::FutureTimestamp => match &self.last_rewrite {
+                Some((original, rewritten)) if original == m => rewritten.clone(),
+                _ => {
+                    let rewritten = self.resign(i, kind, m);
+                    self.last_rewrite = Some((m.clone(), rewritten.clone()));
+                    rewritten
+                }
+            },
+        };
+        rewritten.map(Wire::Consensus)
+    }
+
+    /// The Byzantine replica's lie, validly signed; other messages unchanged:
+    /// - `Equivocate`, `WrongDigest`: a PRE-PREPARE of another block (its timestamp one
+    ///   millisecond later, still within every bound), a vote for another digest;
+    /// - `WrongProposer`: its PRE-PREPAREs name another replica as the proposer;
+    /// - `FutureTimestamp`: its PRE-PREPAREs are stamped [`FUTURE_MS`] ahead.
+    fn resign(&self, i: usize, kind: Byzantine, m: &SignedMessage) -> Option<SignedMessage> {
+        let key = &self.keys[i];
+        match (&m.payload, kind) {
+            (Payload::PrePrepare { view, block }, _) => {
+                let mut block = block.clone();
+                match kind {
+                    Byzantine::WrongProposer => {
+                        let n = self.scenario.n as u16;
+                        block.header.proposer = ReplicaId((block.header.proposer.0 + 1) % n);
+                    }
+                    Byzantine::FutureTimestamp => block.header.timestamp_ms += FUTURE_MS,
+                    _ => block.header.timestamp_ms += 1,
+                }
+                SignedMessage::pre_prepare(CHAIN, *view, block, m.from, key).ok()
+            }
+            (
+                Payload::Prepare(body) | Payload::Commit(body),
+                Byzantine::Equivocate | Byzantine::WrongDigest,
+            ) => {
+                let mut body = body.clone();
+                body.block_hash.0[0] ^= 0xff;
+                SignedMessage::vote(body, m.from, key).ok()
+            }
+            _ => Some(m.clone()),
+        }
+    }
+
+    /// What the Byzantine replica sends of its own accord, every tick.
+    pub(crate) fn byzantine_extras(&mut self) -> Result<(), Violation> {
+        let Some((b, kind)) = self.scenario.byzantine else {
+            return Ok(());
+        };
+        let Some(view) = self.nodes[b].machine.as_ref().map(|m| m.replica().view()) else {
+            return Ok(());
+        };
+        match kind {
+            Byzantine::Replay if !self.history.is_empty() => {
+                for _ in 0..3 {
+                    let k = self.rng.gen_range(0..self.history.len());
+                    let to = self.rng.gen_range(0..self.scenario.n);
+                    let m = self.history[k].clone();
+                    self.send(b, to, Wire::Consensus(m));
+                }
+            }
+            Byzantine::SpamViews if self.ticks.is_multiple_of(4) => {
+                let view = View(view.0 + self.rng.gen_range(2..1_000_000));
+                let body = ViewChangeBody {
+                    tag: VIEW_CHANGE_TAG,
+                    chain_id: CHAIN.into(),
+                    view,
+                    checkpoint: CheckpointProof::genesis(),
+                    prepared: vec![],
+                };
+                let m = SignedMessage::view_change(body, ReplicaId(b as u16), &self.keys[b])
+                    .map_err(|e| Violation::Harness(format!("signing a VIEW-CHANGE: {e}")))?;
+                for j in 0..self.scenario.n {
+                    self.send(b, j, Wire::Consensus(m.clone()));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

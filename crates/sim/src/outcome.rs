@@ -1,0 +1,161 @@
+//! What a run reports: one seed's [`Outcome`], totals over many ([`Summary`]), and the entry
+//! points [`run_seed`] / [`run_seed_with`].
+
+use crate::error::SimError;
+use crate::scenario::Scenario;
+use crate::sim::{Options, Sim};
+
+/// What a passing seed did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Replicas.
+    pub n: usize,
+    /// The seed.
+    pub seed: u64,
+    /// The faults of the run.
+    pub scenario: Scenario,
+    /// Hash of every event of the run (time, replica, kind, values, state roots): the same
+    /// seed gives the same hash.
+    pub trace_hash: u64,
+    /// Replica steps.
+    pub steps: u64,
+    /// Times a replica moved to a higher view.
+    pub view_changes: u64,
+    /// Crashes (each followed by a restart from the replica's log and storage).
+    pub crashes: u64,
+    /// State transfers that installed blocks.
+    pub syncs: u64,
+    /// Highest height final on an honest replica.
+    pub max_height: u64,
+    /// Null blocks committed (all replicas).
+    pub null_blocks: u64,
+    /// Transactions in final blocks that succeeded, failed, or were idempotent retries
+    /// (counted once per height).
+    pub txs_ok: u64,
+    /// See `txs_ok`.
+    pub txs_failed: u64,
+    /// See `txs_ok`.
+    pub txs_duplicate: u64,
+    /// Proposals honest replicas refused before PREPARE (wrong proposer, timestamp out of
+    /// bounds, lagged root not theirs, a bad signature): the node's rules at work.
+    pub proposals_refused: u64,
+    /// Simulated time at the end (ms).
+    pub sim_time_ms: u64,
+    /// The trace, when asked for.
+    pub trace: Vec<String>,
+}
+
+/// Totals over many seeds (what the binary and the seed tests print).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Seeds that passed.
+    pub seeds: u64,
+    /// Sum of [`Outcome::view_changes`].
+    pub view_changes: u64,
+    /// Sum of [`Outcome::crashes`].
+    pub crashes: u64,
+    /// Sum of [`Outcome::syncs`].
+    pub syncs: u64,
+    /// Highest [`Outcome::max_height`].
+    pub max_height: u64,
+    /// Sum of [`Outcome::null_blocks`].
+    pub null_blocks: u64,
+    /// Sum of [`Outcome::txs_ok`].
+    pub txs_ok: u64,
+    /// Sum of [`Outcome::txs_failed`].
+    pub txs_failed: u64,
+    /// Sum of [`Outcome::txs_duplicate`].
+    pub txs_duplicate: u64,
+    /// Sum of [`Outcome::proposals_refused`].
+    pub proposals_refused: u64,
+}
+
+impl Summary {
+    /// One passing seed.
+    pub fn of(o: &Outcome) -> Summary {
+        Summary {
+            seeds: 1,
+            view_changes: o.view_changes,
+            crashes: o.crashes,
+            syncs: o.syncs,
+            max_height: o.max_height,
+            null_blocks: o.null_blocks,
+            txs_ok: o.txs_ok,
+            txs_failed: o.txs_failed,
+            txs_duplicate: o.txs_duplicate,
+            proposals_refused: o.proposals_refused,
+        }
+    }
+
+    /// Count one passing seed.
+    pub fn add(&mut self, o: &Outcome) {
+        self.merge(&Summary::of(o));
+    }
+
+    /// Add another summary (e.g. another thread's).
+    pub fn merge(&mut self, other: &Summary) {
+        self.seeds += other.seeds;
+        self.view_changes += other.view_changes;
+        self.crashes += other.crashes;
+        self.syncs += other.syncs;
+        self.max_height = self.max_height.max(other.max_height);
+        self.null_blocks += other.null_blocks;
+        self.txs_ok += other.txs_ok;
+        self.txs_failed += other.txs_failed;
+        self.txs_duplicate += other.txs_duplicate;
+        self.proposals_refused += other.proposals_refused;
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} seeds, {} view changes, {} crashes, {} state transfers, max height {}, {} null \
+             blocks, txs {} ok / {} failed / {} duplicate, {} proposals refused",
+            self.seeds,
+            self.view_changes,
+            self.crashes,
+            self.syncs,
+            self.max_height,
+            self.null_blocks,
+            self.txs_ok,
+            self.txs_failed,
+            self.txs_duplicate,
+            self.proposals_refused
+        )
+    }
+}
+
+/// Run one seed with `n` replicas: `Ok` with its statistics, or the violation it found.
+pub fn run_seed(n: usize, seed: u64) -> Result<Outcome, Box<SimError>> {
+    run_seed_with(n, seed, Options::default())
+}
+
+/// [`run_seed`] with options.
+pub fn run_seed_with(n: usize, seed: u64, options: Options) -> Result<Outcome, Box<SimError>> {
+    let mut sim = match Sim::new(n, seed, options) {
+        Ok(sim) => sim,
+        Err(violation) => {
+            return Err(Box::new(SimError {
+                n,
+                seed,
+                time_ms: 0,
+                scenario: Scenario::from_seed(n, seed),
+                violation,
+                trace: Vec::new(),
+            }))
+        }
+    };
+    match sim.run() {
+        Ok(()) => Ok(sim.outcome()),
+        Err(violation) => Err(Box::new(SimError {
+            n,
+            seed,
+            time_ms: sim.now,
+            scenario: sim.scenario.clone(),
+            violation,
+            trace: std::mem::take(&mut sim.trace),
+        })),
+    }
+}
