@@ -10,7 +10,7 @@
 //! final blocks with their commit certificates, catch-up requests, evidence, log writes,
 //! timers, stable checkpoints). There is no I/O, clock, randomness or async here: the same
 //! inputs always give the same outputs, so the engine runs unchanged in the node and in
-//! seeded simulations (`tests/simulation.rs`, and the cluster simulator `crates/sim`).
+//! seeded simulations (the cluster simulator `crates/sim`).
 //!
 //! ## Design
 //! Normal case for one height `h` in view `v` with n = 4 (primary 0, quorum 3):
@@ -165,12 +165,34 @@
 //! ## Layout
 //! - `message.rs`: [`SignedMessage`], [`Payload`], the message bodies and proofs, signing and
 //!   verification.
-//! - `replica.rs`: [`Replica`], [`Input`], [`Output`], [`WalEntry`], [`ReplicaStats`],
-//!   [`null_block`].
+//! - `replica/`: the [`Replica`] state machine. All its state is in one struct; its methods
+//!   are spread over one file per sub-protocol, each an `impl Replica` block:
+//!   - `mod.rs`: the struct, [`Replica::new`], [`Replica::step`] (the dispatch of every
+//!     input), the public queries, the helpers every sub-protocol uses (watermarks, caps, the
+//!     view timer, signing a vote), the admission of peer messages, and the invariants
+//!     checked after every step;
+//!   - `config.rs`: [`ReplicaConfig`], its defaults and limits;
+//!   - `interface.rs`: what the node and the replica exchange: [`Input`], [`Output`],
+//!     [`WalEntry`], [`TimerKind`];
+//!   - `stats.rs`: [`ReplicaStats`], [`DropReason`];
+//!   - `slot.rs`: the log entry of one (height, view) and the node's verdict on its block;
+//!   - `normal.rs`: the normal case up to PREPARE (§4.2): proposing, PRE-PREPARE, the
+//!     node's verdict, collecting votes;
+//!   - `commit.rs`: COMMIT, committed-local, [`Output::Committed`] in height order with its
+//!     certificate (§4.2);
+//!   - `checkpoint.rs`: CHECKPOINT, stable checkpoints, garbage collection (§4.3);
+//!   - `view_change.rs`: the view timer's expiry, VIEW-CHANGE, NEW-VIEW and its O set,
+//!     [`null_block`] (§4.4, §4.5.2);
+//!   - `recovery.rs`: [`Replica::restore`] from the write-ahead log, state transfer
+//!     ([`Input::SyncedTo`]), [`Output::Behind`].
 //! - `time.rs`: consensus time: [`check_proposal_time`] (the rule a fresh proposal's stamp
 //!   must pass: strictly increasing, within a skew of the replica's clock either way),
 //!   [`next_proposal_time`].
 //! - `error.rs`: [`ConsensusError`].
+//! - `tests/` (unit tests): `fixture.rs` (keys, signed messages, blocks, the table runners),
+//!   then one file per sub-protocol as in `replica/` (`normal.rs`, `commit.rs`,
+//!   `checkpoint.rs`, `view_change.rs`, `recovery.rs`), `config.rs` and `messages.rs`.
+//!   Seeded runs of whole clusters, with faults and the real ledger, are `crates/sim`'s.
 
 #![warn(missing_docs)]
 
