@@ -23,6 +23,29 @@
 //!             Ledger::restore_verified(genesis, snapshot, certified state root)
 //! ```
 //!
+//! ## Layout
+//! ```text
+//! lib.rs               this overview; the public API is re-exported here
+//! account.rs           Account, its kinds and details, derived ids (positions, holds, windows, ...)
+//! limits.rs            KYC tiers, hold timeouts, per-block bounds, reserved windows
+//! outcome.rs           ResultCode, TxOutcome, TxRecord, BlockOutcome
+//! netting.rs           multilateral netting and the unwind plan (pure functions)
+//! state_tree.rs        the two bucketed Merkle trees, AccountProof, RecordProof
+//! snapshot.rs          LedgerSnapshot (catch-up), its parts and checks
+//! error.rs             LedgerError
+//! ledger.rs            the Ledger type: its fields and derived indexes; MemberInfo
+//! ledger/genesis.rs      from_genesis, restore, restore_verified; structural account checks
+//! ledger/apply.rs        precheck, apply_block, idempotency, dispatch of each operation
+//! ledger/staging.rs      the all-or-nothing Staged copy, posting legs, commit, reindex
+//! ledger/wallets.rs      CreateWallet, RegisterWallet (phone aliases), RegisterMerchant
+//! ledger/issuance.rs     Issue, Redeem
+//! ledger/payments.rs     Transfer, Pay: payer checks, payee by alias, KYC limits
+//! ledger/holds.rs        Authorize, Capture, Void, Refund, the expiry sweep
+//! ledger/clearing.rs     windows, funding, net debit caps, window invariants and reads
+//! ledger/batches.rs      StageBatch, SettleBatch (netting, unwind), AbortBatch, batch reads
+//! ledger/queries.rs      reads: accounts, records, members, aliases, proofs, snapshots, totals
+//! ```
+//!
 //! ## Account kinds ([`AccountKind`])
 //! | kind | id | owner | limit | what it is |
 //! |---|---|---|---|---|
@@ -163,8 +186,9 @@
 //!    `reject`), `overflow`; abort: `unknown_batch`, `batch_finished`; withdraw:
 //!    `insufficient_funds`.
 //!
-//! The exact order per operation is in `execute` and pinned by the table tests; the auditor
-//! model in `tests/auditor.rs` restates it independently.
+//! The exact order per operation is in its module under `ledger/` (dispatched by `execute` in
+//! `ledger/apply.rs`) and pinned by the table tests; the auditor model in `tests/auditor.rs`
+//! restates it independently.
 //!
 //! ## Design
 //! - **Pure.** No I/O, clock or randomness; `BTreeMap`/`BTreeSet` only, so nothing depends on
