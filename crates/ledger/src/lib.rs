@@ -187,8 +187,9 @@
 //!    `insufficient_funds`.
 //!
 //! The exact order per operation is in its module under `ledger/` (dispatched by `execute` in
-//! `ledger/apply.rs`) and pinned by the table tests; the auditor model in `tests/auditor.rs`
-//! restates it independently.
+//! `ledger/apply.rs`) and pinned by the table tests (`tests/rules.rs`, `tests/retail_table.rs`,
+//! `tests/settlement_table.rs`); the auditor model in `tests/auditor_model/` restates the
+//! retail rules independently.
 //!
 //! ## Design
 //! - **Pure.** No I/O, clock or randomness; `BTreeMap`/`BTreeSet` only, so nothing depends on
