@@ -44,6 +44,7 @@
 //! ledger/clearing.rs     windows, funding, net debit caps, window invariants and reads
 //! ledger/batches.rs      StageBatch, SettleBatch (netting, unwind), AbortBatch, batch reads
 //! ledger/queries.rs      reads: accounts, records, members, aliases, proofs, snapshots, totals
+//! test_util.rs         (feature `test-util`) GenesisBuilder, a genesis fixture for tests
 //! ```
 //!
 //! ## Account kinds ([`AccountKind`])
@@ -310,6 +311,8 @@ pub mod netting;
 pub mod outcome;
 pub mod snapshot;
 pub mod state_tree;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use account::{
     batch_account_id, chunk_account_id, hold_account_id, position_id, window_account_id, Account,

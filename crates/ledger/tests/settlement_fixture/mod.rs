@@ -4,11 +4,11 @@
 
 use crate::common::*;
 use settlenet_crypto::Keypair;
+use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::{position_id, Ledger, WindowState};
 use settlenet_types::{
-    batch_digest, AccountId, Amount, BatchId, Currency, Genesis, GenesisAccount,
-    GenesisAccountKind, MemberId, NetDebitCap, Operation, Role, SettlementInstruction,
-    SettlementPolicy, SignedTransaction, StaffKey,
+    batch_digest, AccountId, Amount, BatchId, Currency, Genesis, MemberId, MemberKind, Operation,
+    Role, SettlementInstruction, SettlementPolicy, SignedTransaction,
 };
 use std::collections::BTreeMap;
 
@@ -34,52 +34,26 @@ pub fn sk() -> Sk {
 /// bank-a settlement 1,000 USD, bank-b 500, bank-c none (and a cap of 5,000 in the genesis);
 /// only the clearing house's staff key holds the `clearing` role.
 pub fn sgenesis() -> Genesis {
-    let mut g = genesis();
     let k = sk();
-    let staff = |name: &str, kp: &Keypair, roles: Vec<Role>| StaffKey {
-        name: name.into(),
-        public_key: kp.public(),
-        roles,
+    let bank = |m: u16| {
+        let i = usize::from(m);
+        MemberSpec::bank(NAMES[i]).staff("issuer", k.issuers[i].public(), &[Role::Issuer])
     };
-    g.members = (0..4u16)
-        .map(|i| settlenet_types::Member {
-            id: MemberId(i),
-            name: NAMES[usize::from(i)].into(),
-            kind: if i == 3 {
-                settlenet_types::MemberKind::ClearingHouse
-            } else {
-                settlenet_types::MemberKind::Bank
-            },
-            bic: None,
-            clearing_id: None,
-            staff: if i == 3 {
-                vec![staff("clearing", &k.clearing, vec![Role::Clearing])]
-            } else {
-                vec![staff(
-                    "issuer",
-                    &k.issuers[usize::from(i)],
-                    vec![Role::Issuer],
-                )]
-            },
-            net_debit_caps: if i == C {
-                vec![NetDebitCap {
-                    currency: usd(),
-                    cap: Amount(5_000),
-                }]
-            } else {
-                Vec::new()
-            },
-        })
-        .collect();
-    let acct = |m: u16, c: Currency, balance| GenesisAccount {
-        id: settlement(NAMES[usize::from(m)], c),
-        kind: GenesisAccountKind::Settlement,
-        member: MemberId(m),
-        currency: c,
-        balance,
-    };
-    g.accounts = vec![acct(A, usd(), 1_000), acct(B, usd(), 500)];
-    g
+    GenesisBuilder::new(CHAIN)
+        .currency(usd(), 2)
+        .currency(eur(), 2)
+        .member(bank(A))
+        .member(bank(B))
+        .member(bank(C).net_debit_cap(usd(), Amount(5_000)))
+        .member(
+            MemberSpec::bank(NAMES[3])
+                .kind(MemberKind::ClearingHouse)
+                .staff("clearing", k.clearing.public(), &[Role::Clearing]),
+        )
+        .validators(&[key(100).public()])
+        .settlement(NAMES[usize::from(A)], usd(), 1_000)
+        .settlement(NAMES[usize::from(B)], usd(), 500)
+        .build()
 }
 
 pub fn wa() -> AccountId {
