@@ -7,7 +7,7 @@
 //! phone-number wallets with KYC limits, e-money issue and redemption against issuer floats,
 //! payments addressed by account or phone alias that record interbank obligations in
 //! settlement-window positions, and merchant payments (authorize, capture, void, expiry,
-//! refund), and clearing and settlement (issue 5): settlement windows per currency, batches of
+//! refund), and clearing and settlement: settlement windows per currency, batches of
 //! interbank instructions staged in chunks and settled atomically by multilateral netting,
 //! settlement-account funding and net debit caps.
 //!
@@ -97,7 +97,7 @@
 //! above its cap, e.g. after the cap was lowered, may still receive); authorizations are not
 //! checked (their capture is).
 //!
-//! ## Clearing and settlement (issue 5)
+//! ## Clearing and settlement
 //! ```text
 //!  window w:  Open ──close_window──▶ Closed ──stage_batch──▶ Settling ──settle_batch──▶ Settled
 //!                  (w+1 opens)          ▲                        │
@@ -172,7 +172,7 @@
 //!    (also past the deadline but not yet swept), `currency_mismatch`, `capture_exceeds_hold`,
 //!    `refund_exceeds_capture`, `exceeds_transaction_limit`, `exceeds_daily_limit`,
 //!    `insufficient_funds`, `net_debit_cap_exceeded` (after the legs are staged), `overflow`.
-//! 4. Settlement operations (issue 5). Stateless: `zero_amount` (funding, instruction
+//! 4. Settlement operations. Stateless: `zero_amount` (funding, instruction
 //!    amounts), `invalid_chunk` (chunk number >= 64, no instruction or more than 2,000; a
 //!    `settle_batch` naming more than 64 chunks), `invalid_instruction` (id not ISO 20022
 //!    `Max35Text`: 1 to 35 characters, no control character), `self_instruction`. Then
@@ -265,9 +265,10 @@
 //!   with the block's consensus timestamp.
 //! - Persist `changed_accounts` and `new_records` of each [`BlockOutcome`] atomically with the
 //!   height. Genesis accounts need not be persisted: [`Ledger::restore`] takes them from the
-//!   genesis unless a stored version replaces them. The account encoding gained `detail` in
-//!   issue 4: databases written before must be rebuilt from genesis. Issue 5 changed the
-//!   encodings again (new kinds and details, [`TxRecord::detail`], genesis version 2): rebuild.
+//!   genesis unless a stored version replaces them. The account encoding gained `detail` with
+//!   phone wallets and holds, and changed again with clearing and settlement (new kinds and
+//!   details, [`TxRecord::detail`], genesis version 2): a database written before either
+//!   change must be rebuilt from genesis.
 //! - Settlement read API: [`Ledger::open_window`], [`Ledger::window`], [`Ledger::windows`],
 //!   [`Ledger::window_report`], [`Ledger::batch`], [`Ledger::batch_instructions`],
 //!   [`Ledger::staging_batch_of`], [`Ledger::settlement_account`],
@@ -294,14 +295,14 @@
 //! path yet. Window records accumulate, one per close. The account set and the transaction record index
 //! grow with history: records are never pruned in this version (they are what makes retries
 //! idempotent), so memory grows by one record per executed id, and resolved hold entries stay
-//! (refunds need them). A later issue bounds this (e.g. ids and resolved holds expire after a
-//! window of heights). The state root commits to both; with 2^16 record buckets, a new record
-//! rehashes a bucket of about `records / 65,536` entries.
+//! (refunds need them). Bounding this (e.g. ids and resolved holds expiring after a window of
+//! heights) is not built yet. The state root commits to both; with 2^16 record buckets, a new
+//! record rehashes a bucket of about `records / 65,536` entries.
 //!
 //! Transaction ids are global, as in TigerBeetle, whose clients are trusted. Here anyone who sees
 //! a pending id (e.g. in a gossiped mempool) can spend it first with a body of their own, which
-//! fails (`forbidden_signer`) but leaves the honest transaction `exists_with_different_body`; a
-//! later issue may scope ids by signer. Hold ids are global in the same way.
+//! fails (`forbidden_signer`) but leaves the honest transaction `exists_with_different_body`;
+//! scoping ids by signer is not built yet. Hold ids are global in the same way.
 
 pub mod account;
 pub mod error;
