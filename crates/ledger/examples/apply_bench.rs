@@ -15,12 +15,11 @@
 //! batch-verifies before execution), so they play no part in what is measured here.
 
 use settlenet_crypto::Keypair;
+use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::Ledger;
-use settlenet_types::genesis::GENESIS_VERSION;
 use settlenet_types::{
-    AccountId, Amount, ConsensusParams, Currency, CurrencyInfo, Genesis, Height, Member, MemberId,
-    MemberKind, Operation, ReplicaId, Role, Signature, SignedTransaction, StaffKey, Transaction,
-    TxId, ValidatorInfo, TX_VERSION,
+    AccountId, Amount, Currency, Genesis, Height, MemberId, Operation, Role, Signature,
+    SignedTransaction, Transaction, TxId, TX_VERSION,
 };
 use std::time::{Duration, Instant};
 
@@ -31,41 +30,15 @@ fn usd() -> Currency {
 }
 
 fn genesis(issuers: &[Keypair; 2]) -> Genesis {
-    let member = |id: u16, name: &str, kp: &Keypair| Member {
-        id: MemberId(id),
-        name: name.into(),
-        kind: MemberKind::Bank,
-        bic: None,
-        clearing_id: None,
-        staff: vec![StaffKey {
-            name: "issuer".into(),
-            public_key: kp.public(),
-            roles: vec![Role::Issuer],
-        }],
-        net_debit_caps: Vec::new(),
+    let bank = |name: &str, kp: &Keypair| {
+        MemberSpec::bank(name).staff("issuer", kp.public(), &[Role::Issuer])
     };
-    Genesis {
-        version: GENESIS_VERSION,
-        chain_id: CHAIN.into(),
-        genesis_time_ms: 0,
-        currencies: vec![CurrencyInfo {
-            code: usd(),
-            exponent: 2,
-        }],
-        members: vec![
-            member(0, "bank-a", &issuers[0]),
-            member(1, "bank-b", &issuers[1]),
-        ],
-        validators: vec![ValidatorInfo {
-            id: ReplicaId(0),
-            name: "node0".into(),
-            member: MemberId(0),
-            public_key: Keypair::from_seed([100; 32]).public(),
-            peer_id: "peer0".into(),
-        }],
-        accounts: vec![],
-        consensus: ConsensusParams::default(),
-    }
+    GenesisBuilder::new(CHAIN)
+        .currency(usd(), 2)
+        .member(bank("bank-a", &issuers[0]))
+        .member(bank("bank-b", &issuers[1]))
+        .validators(&[Keypair::from_seed([100; 32]).public()])
+        .build()
 }
 
 /// Random-looking ids, as clients choose them (UUID-like), from a counter.

@@ -35,7 +35,7 @@ pub enum AccountKind {
     /// sit on the payer and the merchant; this entry records the hold's terms and status so that
     /// the state root commits to it.
     Hold,
-    // ---- Issue 5 (appended). ----
+    // ---- Appended with clearing and settlement. ----
     /// A settlement window's record ([`WindowDetail`]): state, heights, the gross obligation
     /// matrix and, once settled, the batch and each member's settlement. Balance fields zero.
     Window,
@@ -133,7 +133,7 @@ pub enum AccountDetail {
     },
     /// A hold.
     Hold(HoldDetail),
-    // ---- Issue 5 (appended). ----
+    // ---- Appended with clearing and settlement. ----
     /// A settlement account with a net debit cap (without one it has `None`: unlimited).
     Settlement(SettlementDetail),
     /// A settlement window's record.

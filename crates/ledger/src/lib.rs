@@ -7,7 +7,7 @@
 //! phone-number wallets with KYC limits, e-money issue and redemption against issuer floats,
 //! payments addressed by account or phone alias that record interbank obligations in
 //! settlement-window positions, and merchant payments (authorize, capture, void, expiry,
-//! refund), and clearing and settlement (issue 5): settlement windows per currency, batches of
+//! refund), and clearing and settlement: settlement windows per currency, batches of
 //! interbank instructions staged in chunks and settled atomically by multilateral netting,
 //! settlement-account funding and net debit caps.
 //!
@@ -21,6 +21,30 @@
 //!   restart: Ledger::restore(genesis, h, accounts, records)  (root and indexes recomputed)
 //!   catch-up: peer ──ledger.snapshot_chunks(n)──▶ LedgerSnapshot::append ──▶
 //!             Ledger::restore_verified(genesis, snapshot, certified state root)
+//! ```
+//!
+//! ## Layout
+//! ```text
+//! lib.rs               this overview; the public API is re-exported here
+//! account.rs           Account, its kinds and details, derived ids (positions, holds, windows, ...)
+//! limits.rs            KYC tiers, hold timeouts, per-block bounds, reserved windows
+//! outcome.rs           ResultCode, TxOutcome, TxRecord, BlockOutcome
+//! netting.rs           multilateral netting and the unwind plan (pure functions)
+//! state_tree.rs        the two bucketed Merkle trees, AccountProof, RecordProof
+//! snapshot.rs          LedgerSnapshot (catch-up), its parts and checks
+//! error.rs             LedgerError
+//! ledger.rs            the Ledger type: its fields and derived indexes; MemberInfo
+//! ledger/genesis.rs      from_genesis, restore, restore_verified; structural account checks
+//! ledger/apply.rs        precheck, apply_block, idempotency, dispatch of each operation
+//! ledger/staging.rs      the all-or-nothing Staged copy, posting legs, commit, reindex
+//! ledger/wallets.rs      CreateWallet, RegisterWallet (phone aliases), RegisterMerchant
+//! ledger/issuance.rs     Issue, Redeem
+//! ledger/payments.rs     Transfer, Pay: payer checks, payee by alias, KYC limits
+//! ledger/holds.rs        Authorize, Capture, Void, Refund, the expiry sweep
+//! ledger/clearing.rs     windows, funding, net debit caps, window invariants and reads
+//! ledger/batches.rs      StageBatch, SettleBatch (netting, unwind), AbortBatch, batch reads
+//! ledger/queries.rs      reads: accounts, records, members, aliases, proofs, snapshots, totals
+//! test_util.rs         (feature `test-util`) GenesisBuilder, a genesis fixture for tests
 //! ```
 //!
 //! ## Account kinds ([`AccountKind`])
@@ -73,7 +97,7 @@
 //! above its cap, e.g. after the cap was lowered, may still receive); authorizations are not
 //! checked (their capture is).
 //!
-//! ## Clearing and settlement (issue 5)
+//! ## Clearing and settlement
 //! ```text
 //!  window w:  Open ──close_window──▶ Closed ──stage_batch──▶ Settling ──settle_batch──▶ Settled
 //!                  (w+1 opens)          ▲                        │
@@ -148,7 +172,7 @@
 //!    (also past the deadline but not yet swept), `currency_mismatch`, `capture_exceeds_hold`,
 //!    `refund_exceeds_capture`, `exceeds_transaction_limit`, `exceeds_daily_limit`,
 //!    `insufficient_funds`, `net_debit_cap_exceeded` (after the legs are staged), `overflow`.
-//! 4. Settlement operations (issue 5). Stateless: `zero_amount` (funding, instruction
+//! 4. Settlement operations. Stateless: `zero_amount` (funding, instruction
 //!    amounts), `invalid_chunk` (chunk number >= 64, no instruction or more than 2,000; a
 //!    `settle_batch` naming more than 64 chunks), `invalid_instruction` (id not ISO 20022
 //!    `Max35Text`: 1 to 35 characters, no control character), `self_instruction`. Then
@@ -163,8 +187,10 @@
 //!    `reject`), `overflow`; abort: `unknown_batch`, `batch_finished`; withdraw:
 //!    `insufficient_funds`.
 //!
-//! The exact order per operation is in `execute` and pinned by the table tests; the auditor
-//! model in `tests/auditor.rs` restates it independently.
+//! The exact order per operation is in its module under `ledger/` (dispatched by `execute` in
+//! `ledger/apply.rs`) and pinned by the table tests (`tests/rules.rs`, `tests/retail_table.rs`,
+//! `tests/settlement_table.rs`); the auditor model in `tests/auditor_model/` restates the
+//! retail rules independently.
 //!
 //! ## Design
 //! - **Pure.** No I/O, clock or randomness; `BTreeMap`/`BTreeSet` only, so nothing depends on
@@ -239,9 +265,10 @@
 //!   with the block's consensus timestamp.
 //! - Persist `changed_accounts` and `new_records` of each [`BlockOutcome`] atomically with the
 //!   height. Genesis accounts need not be persisted: [`Ledger::restore`] takes them from the
-//!   genesis unless a stored version replaces them. The account encoding gained `detail` in
-//!   issue 4: databases written before must be rebuilt from genesis. Issue 5 changed the
-//!   encodings again (new kinds and details, [`TxRecord::detail`], genesis version 2): rebuild.
+//!   genesis unless a stored version replaces them. The account encoding gained `detail` with
+//!   phone wallets and holds, and changed again with clearing and settlement (new kinds and
+//!   details, [`TxRecord::detail`], genesis version 2): a database written before either
+//!   change must be rebuilt from genesis.
 //! - Settlement read API: [`Ledger::open_window`], [`Ledger::window`], [`Ledger::windows`],
 //!   [`Ledger::window_report`], [`Ledger::batch`], [`Ledger::batch_instructions`],
 //!   [`Ledger::staging_batch_of`], [`Ledger::settlement_account`],
@@ -268,14 +295,14 @@
 //! path yet. Window records accumulate, one per close. The account set and the transaction record index
 //! grow with history: records are never pruned in this version (they are what makes retries
 //! idempotent), so memory grows by one record per executed id, and resolved hold entries stay
-//! (refunds need them). A later issue bounds this (e.g. ids and resolved holds expire after a
-//! window of heights). The state root commits to both; with 2^16 record buckets, a new record
-//! rehashes a bucket of about `records / 65,536` entries.
+//! (refunds need them). Bounding this (e.g. ids and resolved holds expiring after a window of
+//! heights) is not built yet. The state root commits to both; with 2^16 record buckets, a new
+//! record rehashes a bucket of about `records / 65,536` entries.
 //!
 //! Transaction ids are global, as in TigerBeetle, whose clients are trusted. Here anyone who sees
 //! a pending id (e.g. in a gossiped mempool) can spend it first with a body of their own, which
-//! fails (`forbidden_signer`) but leaves the honest transaction `exists_with_different_body`; a
-//! later issue may scope ids by signer. Hold ids are global in the same way.
+//! fails (`forbidden_signer`) but leaves the honest transaction `exists_with_different_body`;
+//! scoping ids by signer is not built yet. Hold ids are global in the same way.
 
 pub mod account;
 pub mod error;
@@ -285,6 +312,8 @@ pub mod netting;
 pub mod outcome;
 pub mod snapshot;
 pub mod state_tree;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use account::{
     batch_account_id, chunk_account_id, hold_account_id, position_id, window_account_id, Account,

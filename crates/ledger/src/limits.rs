@@ -1,7 +1,7 @@
 //! The constant rule tables: KYC tiers, hold timeouts, per-block bounds, settlement windows.
 //!
 //! Kept as constants rather than genesis fields so that the genesis encoding (and hash) of
-//! existing networks does not change; governance of limits is a later issue.
+//! existing networks does not change; governance of limits is not built yet.
 
 /// Limits of one KYC tier, in minor units of the wallet's currency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! cover: what `SettleBatch` settles, what it refuses, what an unwind carries forward.
 //!
 //! Kept apart from the ledger so that it can be tested against an independent computation
-//! (`tests/settlement.rs`) and read on its own.
+//! (`tests/settlement_properties.rs`) and read on its own.
 
 use crate::account::Obligation;
 use settlenet_types::{MemberId, SettlementPolicy};

@@ -42,7 +42,7 @@ pub enum ResultCode {
     InsufficientFunds,
     /// A balance field would exceed its limit.
     Overflow,
-    // ---- Issue 4 (appended: records persist the variant index). ----
+    // ---- Appended with the payment model (records persist the variant index). ----
     /// The signer is a staff key of the member but lacks the role.
     ForbiddenRole,
     /// A wallet with this alias already exists in this currency.
@@ -71,7 +71,7 @@ pub enum ResultCode {
     RefundExceedsCapture,
     /// The hold timeout is zero or above `HOLD_TIMEOUT_MS_MAX`.
     InvalidTimeout,
-    // ---- Issue 5 (appended). ----
+    // ---- Appended with clearing and settlement. ----
     /// The window is not the currency's open window.
     WindowNotOpen,
     /// The window is open or does not exist yet.
@@ -291,7 +291,7 @@ pub struct TxRecord {
     pub index: u32,
     /// Its result (failures are recorded too: a failed id stays failed).
     pub result: ResultCode,
-    /// What more the result needs to be understood (issue 5): for a settlement batch rejected
+    /// What more the result needs to be understood: for a settlement batch rejected
     /// for a shortfall, or applied with unwinds, the members concerned and their shortfalls.
     /// `None` for every other transaction.
     pub detail: Option<RecordDetail>,

@@ -312,7 +312,8 @@ proptest! {
                     model_apply(&mut model, &ledger, &tx.tx.op);
                 }
             }
-            // Window records (issue 5) carry no balance: the model does not list them.
+            // Window records (clearing and settlement) carry no balance: the model does not
+            // list them.
             let actual: BTreeMap<AccountId, i128> = ledger
                 .accounts()
                 .filter(|a| a.kind != settlenet_ledger::AccountKind::Window)

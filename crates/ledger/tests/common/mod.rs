@@ -2,12 +2,11 @@
 #![allow(dead_code)]
 
 use settlenet_crypto::Keypair;
+use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::{Account, BlockOutcome, Ledger};
-use settlenet_types::genesis::GENESIS_VERSION;
 use settlenet_types::{
-    AccountId, Amount, ConsensusParams, Currency, CurrencyInfo, Genesis, GenesisAccount,
-    GenesisAccountKind, Hash, Height, HoldId, Member, MemberId, MemberKind, Operation, Payee, Role,
-    SignedTransaction, StaffKey, Transaction, TxId, ValidatorInfo, TX_VERSION,
+    AccountId, Amount, Currency, Genesis, Hash, Height, HoldId, MemberId, Operation, Payee, Role,
+    SignedTransaction, Transaction, TxId, TX_VERSION,
 };
 
 pub const CHAIN: &str = "ledger-test";
@@ -61,98 +60,33 @@ pub fn float(member: &str, c: Currency) -> AccountId {
 /// bank-a's EUR float are created on first issue.
 pub fn genesis() -> Genesis {
     let k = keys();
-    let staff = |name: &str, kp: &Keypair, roles: Vec<Role>| StaffKey {
-        name: name.into(),
-        public_key: kp.public(),
-        roles,
-    };
-    let member = |id: u16, name: &str, staff: Vec<StaffKey>| Member {
-        id: MemberId(id),
-        name: name.into(),
-        kind: MemberKind::Bank,
-        bic: None,
-        clearing_id: None,
-        staff,
-        net_debit_caps: Vec::new(),
-    };
-    let account = |id, kind, member: u16, currency, balance| GenesisAccount {
-        id,
-        kind,
-        member: MemberId(member),
-        currency,
-        balance,
-    };
-    Genesis {
-        version: GENESIS_VERSION,
-        chain_id: CHAIN.into(),
-        genesis_time_ms: 0,
-        currencies: vec![
-            CurrencyInfo {
-                code: usd(),
-                exponent: 2,
-            },
-            CurrencyInfo {
-                code: eur(),
-                exponent: 2,
-            },
-        ],
-        members: vec![
-            member(
-                0,
-                "bank-a",
-                vec![
-                    staff("issuer", &k.issuer_a, vec![Role::Issuer]),
-                    staff("audit", &k.auditor_a, vec![Role::Auditor, Role::Clearing]),
-                ],
-            ),
-            member(
-                1,
-                "bank-b",
-                vec![
-                    staff("issuer", &k.issuer_b, vec![Role::Issuer, Role::Acquirer]),
-                    staff("clerk", &k.clerk_b, vec![Role::Auditor]),
-                ],
-            ),
-        ],
-        validators: vec![ValidatorInfo {
-            id: settlenet_types::ReplicaId(0),
-            name: "node0".into(),
-            member: MemberId(0),
-            public_key: key(100).public(),
-            peer_id: "peer0".into(),
-        }],
-        accounts: vec![
-            account(
-                settlement("bank-a", usd()),
-                GenesisAccountKind::Settlement,
-                0,
-                usd(),
-                1_000,
-            ),
-            account(
-                settlement("bank-b", usd()),
-                GenesisAccountKind::Settlement,
-                1,
-                usd(),
-                500,
-            ),
-            account(
-                settlement("bank-b", eur()),
-                GenesisAccountKind::Settlement,
-                1,
-                eur(),
-                70,
-            ),
-            account(
-                float("bank-a", usd()),
-                GenesisAccountKind::Float,
-                0,
-                usd(),
-                0,
-            ),
-        ],
-        consensus: ConsensusParams::default(),
-    }
+    GenesisBuilder::new(CHAIN)
+        .currency(usd(), 2)
+        .currency(eur(), 2)
+        .member(
+            MemberSpec::bank("bank-a")
+                .staff("issuer", k.issuer_a.public(), &[Role::Issuer])
+                .staff(
+                    "audit",
+                    k.auditor_a.public(),
+                    &[Role::Auditor, Role::Clearing],
+                ),
+        )
+        .member(
+            MemberSpec::bank("bank-b")
+                .staff(
+                    "issuer",
+                    k.issuer_b.public(),
+                    &[Role::Issuer, Role::Acquirer],
+                )
+                .staff("clerk", k.clerk_b.public(), &[Role::Auditor]),
+        )
+        .validators(&[key(100).public()])
+        .settlement("bank-a", usd(), 1_000)
+        .settlement("bank-b", usd(), 500)
+        .settlement("bank-b", eur(), 70)
+        .float("bank-a", usd(), 0)
+        .build()
 }
 
 pub fn tx_id(n: u64) -> TxId {

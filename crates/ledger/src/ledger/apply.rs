@@ -1,0 +1,488 @@
+//! Executing blocks: mempool precheck, `apply_block` (expiry sweep, then each transaction in
+//! order), per-transaction idempotency and record, and the dispatch of each operation to its
+//! family's module. Checks come in a fixed order per operation; the order is pinned by the
+//! table tests.
+
+use super::staging::Staged;
+use super::{batches, Ledger};
+use crate::limits::HOLD_TIMEOUT_MS_MAX;
+use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
+use settlenet_types::{
+    AccountId, Amount, Height, MemberId, Operation, Payee, PublicKey, Role, SignedTransaction,
+    Transaction, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX, TX_VERSION,
+};
+use std::collections::BTreeSet;
+
+impl Ledger {
+    /// Cheap stateless checks for mempool admission (chain id, version, nonzero amount, not same
+    /// account). Signatures are NOT checked here. Inside a block the same checks run again and a
+    /// failure is recorded against the id.
+    pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), ResultCode> {
+        self.check_stateless(&tx.tx)
+    }
+
+    fn check_stateless(&self, tx: &Transaction) -> Result<(), ResultCode> {
+        if tx.chain_id != self.chain_id {
+            return Err(ResultCode::WrongChain);
+        }
+        if tx.version != TX_VERSION {
+            return Err(ResultCode::UnsupportedVersion);
+        }
+        let nonzero = |amount: &Amount| {
+            if amount.0 == 0 {
+                Err(ResultCode::ZeroAmount)
+            } else {
+                Ok(())
+            }
+        };
+        match &tx.op {
+            Operation::CreateWallet { .. }
+            | Operation::RegisterWallet { .. }
+            | Operation::RegisterMerchant { .. }
+            | Operation::Void { .. }
+            | Operation::CloseWindow { .. }
+            | Operation::AbortBatch { .. }
+            | Operation::SetNetDebitCap { .. } => Ok(()),
+            Operation::Issue { amount, .. }
+            | Operation::Redeem { amount, .. }
+            | Operation::Capture { amount, .. }
+            | Operation::Refund { amount, .. }
+            | Operation::FundSettlement { amount, .. }
+            | Operation::WithdrawSettlement { amount, .. } => nonzero(amount),
+            Operation::StageBatch {
+                chunk,
+                instructions,
+                ..
+            } => {
+                if *chunk >= BATCH_CHUNKS_MAX
+                    || instructions.is_empty()
+                    || instructions.len() > SETTLEMENT_CHUNK_MAX
+                {
+                    return Err(ResultCode::InvalidChunk);
+                }
+                for i in instructions {
+                    nonzero(&i.amount)?;
+                    if !i.id_is_valid() {
+                        return Err(ResultCode::InvalidInstruction);
+                    }
+                    if i.debtor == i.creditor {
+                        return Err(ResultCode::SelfInstruction);
+                    }
+                }
+                Ok(())
+            }
+            Operation::SettleBatch {
+                chunks,
+                instructions,
+                ..
+            } => {
+                let most = u64::from(BATCH_CHUNKS_MAX) * SETTLEMENT_CHUNK_MAX as u64;
+                if *chunks > BATCH_CHUNKS_MAX || *instructions > most {
+                    return Err(ResultCode::InvalidChunk);
+                }
+                Ok(())
+            }
+            Operation::Transfer { from, to, amount } => {
+                nonzero(amount)?;
+                if from == to {
+                    return Err(ResultCode::SameAccount);
+                }
+                Ok(())
+            }
+            Operation::Pay {
+                from,
+                to,
+                amount,
+                fee,
+            } => {
+                nonzero(amount)?;
+                if let Some(fee) = fee {
+                    nonzero(fee)?;
+                }
+                if *to == Payee::Account(*from) {
+                    return Err(ResultCode::SameAccount);
+                }
+                Ok(())
+            }
+            Operation::Authorize {
+                from,
+                merchant,
+                amount,
+                timeout_ms,
+                ..
+            } => {
+                nonzero(amount)?;
+                if from == merchant {
+                    return Err(ResultCode::SameAccount);
+                }
+                if *timeout_ms == 0 || *timeout_ms > HOLD_TIMEOUT_MS_MAX {
+                    return Err(ResultCode::InvalidTimeout);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Execute a committed block.
+    ///
+    /// Precondition: every signature was verified by the caller (the node batch-verifies blocks
+    /// before voting); the ledger trusts `tx.signer` and checks only that it is *allowed*.
+    /// `height` must be `self.height() + 1` (asserted). `timestamp_ms` is consensus time: it
+    /// expires holds (swept first, at most [`HOLD_EXPIRIES_PER_BLOCK_MAX`] per block), sets new
+    /// holds' deadlines and selects the UTC day of daily limits. Timestamps are expected to
+    /// increase (consensus guarantees it); the ledger does not depend on it for safety.
+    ///
+    /// [`HOLD_EXPIRIES_PER_BLOCK_MAX`]: crate::HOLD_EXPIRIES_PER_BLOCK_MAX
+    pub fn apply_block(
+        &mut self,
+        height: Height,
+        timestamp_ms: u64,
+        txs: &[SignedTransaction],
+    ) -> BlockOutcome {
+        assert_eq!(
+            height,
+            self.height.next(),
+            "blocks must be applied in order: ledger at {}, block at {height}",
+            self.height
+        );
+        let mut outcomes = Vec::with_capacity(txs.len());
+        let mut changed = BTreeSet::new();
+        let mut new_records = Vec::new();
+        self.expire_holds(timestamp_ms, &mut changed);
+        for (index, stx) in txs.iter().enumerate() {
+            // A block that decodes within the message limit holds far fewer than 2^32 txs.
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            outcomes.push(self.apply_tx(
+                height,
+                timestamp_ms,
+                index,
+                &stx.tx,
+                &mut changed,
+                &mut new_records,
+            ));
+        }
+        let mut changed_accounts = Vec::with_capacity(changed.len());
+        for id in &changed {
+            if let Some(account) = self.accounts.get(id) {
+                self.tree.set_account(account);
+                changed_accounts.push(account.clone());
+            }
+        }
+        for (id, record) in &new_records {
+            self.tree.set_record(id, record);
+        }
+        self.tree.commit();
+        self.height = height;
+
+        for a in &changed_accounts {
+            assert!(
+                !a.kind.must_stay_nonnegative() || a.available() >= 0,
+                "invariant broken: account {} below zero after block {height}",
+                a.id
+            );
+        }
+        // O(accounts): only in debug builds (tests, the simulator).
+        debug_assert_eq!(
+            self.totals(),
+            self.genesis_totals,
+            "invariant broken: money not conserved after block {height}"
+        );
+        #[cfg(debug_assertions)]
+        self.assert_window_invariants(height);
+        BlockOutcome {
+            outcomes,
+            changed_accounts,
+            new_records,
+            state_root: self.tree.root(),
+        }
+    }
+
+    /// Execute one transaction: idempotency, stateless checks, then the operation.
+    fn apply_tx(
+        &mut self,
+        height: Height,
+        now_ms: u64,
+        index: u32,
+        tx: &Transaction,
+        changed: &mut BTreeSet<AccountId>,
+        new_records: &mut Vec<(TxId, TxRecord)>,
+    ) -> TxOutcome {
+        let outcome = |result, duplicate, changed: Vec<AccountId>, detail| TxOutcome {
+            id: tx.id,
+            result,
+            duplicate,
+            changed,
+            detail,
+        };
+        let Ok(body_hash) = tx.body_hash() else {
+            // Encoding fails only beyond the 32 MiB limit, i.e. with a chain id no chain has,
+            // and never for a transaction decoded from a block. Nothing to record it under.
+            return outcome(ResultCode::WrongChain, false, Vec::new(), None);
+        };
+        if let Some(record) = self.records.get(&tx.id) {
+            return if record.body_hash == body_hash {
+                outcome(record.result, true, Vec::new(), record.detail.clone())
+            } else {
+                outcome(ResultCode::ExistsWithDifferentBody, false, Vec::new(), None)
+            };
+        }
+        // The accounts this transaction changed (empty unless it succeeded: writes are all or
+        // none), reported per transaction for the node's account-history index.
+        let mut touched = BTreeSet::new();
+        let mut detail = None;
+        let result = match self
+            .check_stateless(tx)
+            .and_then(|()| self.execute(height, now_ms, tx, &mut touched, &mut detail))
+        {
+            Ok(()) => ResultCode::Ok,
+            Err(code) => code,
+        };
+        changed.extend(touched.iter().copied());
+        let record = TxRecord {
+            body_hash,
+            height,
+            index,
+            result,
+            detail: detail.clone(),
+        };
+        self.records.insert(tx.id, record.clone());
+        new_records.push((tx.id, record));
+        outcome(result, false, touched.into_iter().collect(), detail)
+    }
+
+    /// Run the operation. Checks come in a fixed order (existence, kind, authorization, state,
+    /// then amounts); writes go to a staging copy that is committed only if everything passed,
+    /// so an `Err` leaves every account untouched.
+    fn execute(
+        &mut self,
+        height: Height,
+        now_ms: u64,
+        tx: &Transaction,
+        changed: &mut BTreeSet<AccountId>,
+        detail: &mut Option<RecordDetail>,
+    ) -> Result<(), ResultCode> {
+        let signer = &tx.signer;
+        let mut staged = Staged::new();
+        match &tx.op {
+            Operation::CloseWindow { currency, window } => {
+                self.close_window(&mut staged, height, signer, *currency, *window)?;
+            }
+            Operation::StageBatch {
+                batch,
+                currency,
+                window,
+                chunk,
+                instructions,
+            } => {
+                self.stage_batch(
+                    &mut staged,
+                    height,
+                    signer,
+                    batch,
+                    *currency,
+                    *window,
+                    *chunk,
+                    instructions,
+                )?;
+            }
+            Operation::SettleBatch {
+                batch,
+                currency,
+                window,
+                chunks,
+                instructions,
+                digest,
+                policy,
+            } => {
+                let request = batches::SettleRequest {
+                    batch: *batch,
+                    currency: *currency,
+                    window: *window,
+                    chunks: *chunks,
+                    instructions: *instructions,
+                    digest: *digest,
+                    policy: *policy,
+                };
+                self.settle_batch(&mut staged, height, signer, &request, detail)?;
+            }
+            Operation::AbortBatch { batch } => {
+                self.abort_batch(&mut staged, height, signer, batch)?;
+            }
+            Operation::FundSettlement {
+                member,
+                currency,
+                amount,
+            }
+            | Operation::WithdrawSettlement {
+                member,
+                currency,
+                amount,
+            } => {
+                let funding = matches!(tx.op, Operation::FundSettlement { .. });
+                self.fund(
+                    &mut staged,
+                    height,
+                    signer,
+                    *member,
+                    *currency,
+                    *amount,
+                    funding,
+                )?;
+            }
+            Operation::SetNetDebitCap {
+                member,
+                currency,
+                cap,
+            } => {
+                self.set_cap(&mut staged, height, signer, *member, *currency, *cap)?;
+            }
+            Operation::CreateWallet {
+                account,
+                issuer,
+                owner,
+                currency,
+            } => {
+                self.create_wallet(
+                    &mut staged,
+                    height,
+                    signer,
+                    account,
+                    issuer,
+                    owner,
+                    currency,
+                )?;
+            }
+            Operation::RegisterWallet {
+                account,
+                issuer,
+                alias,
+                alias_key_version,
+                owner,
+                currency,
+                tier,
+            } => {
+                self.register_wallet(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    account,
+                    issuer,
+                    alias,
+                    *alias_key_version,
+                    owner,
+                    currency,
+                    *tier,
+                )?;
+            }
+            Operation::RegisterMerchant {
+                account,
+                acquirer,
+                owner,
+                currency,
+            } => {
+                self.register_merchant(
+                    &mut staged,
+                    height,
+                    signer,
+                    account,
+                    acquirer,
+                    owner,
+                    currency,
+                )?;
+            }
+            Operation::Issue { wallet, amount } | Operation::Redeem { wallet, amount } => {
+                let issuing = matches!(tx.op, Operation::Issue { .. });
+                self.issue_or_redeem(&mut staged, height, signer, wallet, amount, issuing)?;
+            }
+            Operation::Transfer { from, to, amount } => {
+                self.pay(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    from,
+                    &Payee::Account(*to),
+                    *amount,
+                    None,
+                    true,
+                )?;
+            }
+            Operation::Pay {
+                from,
+                to,
+                amount,
+                fee,
+            } => {
+                self.pay(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    from,
+                    to,
+                    *amount,
+                    *fee,
+                    false,
+                )?;
+            }
+            Operation::Authorize {
+                hold,
+                from,
+                merchant,
+                amount,
+                timeout_ms,
+            } => {
+                self.authorize(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    hold,
+                    from,
+                    merchant,
+                    amount,
+                    *timeout_ms,
+                )?;
+            }
+            Operation::Capture { hold, amount } => {
+                self.capture_or_void(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    tx.id,
+                    hold,
+                    Some(amount),
+                )?;
+            }
+            Operation::Void { hold } => {
+                self.capture_or_void(&mut staged, height, now_ms, signer, tx.id, hold, None)?;
+            }
+            Operation::Refund { capture, amount } => {
+                self.refund(&mut staged, height, signer, capture, amount)?;
+            }
+        }
+        self.commit(staged, changed)
+    }
+
+    /// Whether `signer` may act for `member` in `role`: `unknown_member` if there is no such
+    /// member, `forbidden_signer` if the key is not one of its staff keys, `forbidden_role` if
+    /// it is but lacks the role.
+    pub(super) fn check_staff(
+        &self,
+        member: MemberId,
+        signer: &PublicKey,
+        role: Role,
+    ) -> Result<(), ResultCode> {
+        let m = self
+            .members
+            .get(usize::from(member.0))
+            .ok_or(ResultCode::UnknownMember)?;
+        match m.staff.get(signer) {
+            None => Err(ResultCode::ForbiddenSigner),
+            Some(roles) if roles.contains(&role) => Ok(()),
+            Some(_) => Err(ResultCode::ForbiddenRole),
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Building a ledger: from the genesis, from this node's persisted accounts and records after
+//! a restart, or from a peer's snapshot checked against a certified root. Every account that
+//! does not come from executing a block passes the structural checks here.
+
+use super::staging::blank;
+use super::{Ledger, MemberInfo};
+use crate::account::{
+    batch_account_id, hold_account_id, position_id, window_account_id, Account, AccountDetail,
+    AccountKind, SettlementDetail, WindowState, FIELD_MAX,
+};
+use crate::error::LedgerError;
+use crate::limits::{FIRST_WINDOW, KYC_TIERS};
+use crate::outcome::TxRecord;
+use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
+use crate::state_tree::StateTree;
+use settlenet_types::{AccountId, Currency, Genesis, GenesisAccountKind, Hash, Height, TxId};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Ledger {
+    /// A ledger holding no accounts yet, configured from a validated genesis.
+    fn configure(genesis: &Genesis) -> Result<Ledger, LedgerError> {
+        genesis
+            .validate()
+            .map_err(|e| LedgerError::Genesis(e.to_string()))?;
+        let currencies: BTreeSet<Currency> = genesis.currencies.iter().map(|c| c.code).collect();
+        let members: Vec<MemberInfo> = genesis
+            .members
+            .iter()
+            .map(|m| MemberInfo {
+                id: m.id,
+                name: m.name.clone(),
+                kind: m.kind,
+                bic: m.bic.clone(),
+                clearing_id: m.clearing_id.clone(),
+                staff: m
+                    .staff
+                    .iter()
+                    .map(|s| (s.public_key, s.roles.iter().copied().collect()))
+                    .collect(),
+            })
+            .collect();
+        let mut reserved_ids = BTreeSet::new();
+        for m in &members {
+            for c in &currencies {
+                for kind in [
+                    AccountKind::Settlement,
+                    AccountKind::Float,
+                    AccountKind::Fees,
+                    AccountKind::Reserve,
+                ] {
+                    if let Some(purpose) = kind.derived_purpose() {
+                        reserved_ids.insert(AccountId::derived(purpose, &m.name, *c));
+                    }
+                }
+            }
+        }
+        let mut ledger = Ledger {
+            chain_id: genesis.chain_id.clone(),
+            currencies,
+            members,
+            reserved_ids,
+            window_ids: BTreeSet::new(),
+            open_windows: BTreeMap::new(),
+            staging: BTreeMap::new(),
+            unsettled: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            owners: BTreeSet::new(),
+            captures: BTreeMap::new(),
+            expiries: BTreeSet::new(),
+            genesis_totals: BTreeMap::new(),
+            height: Height(0),
+            accounts: BTreeMap::new(),
+            records: BTreeMap::new(),
+            tree: StateTree::new(),
+        };
+        for account in ledger.genesis_accounts(genesis)? {
+            ledger.tree.set_account(&account);
+            ledger.accounts.insert(account.id, account);
+        }
+        ledger.tree.commit();
+        // Window reservations are computed once the accounts are known (restore recomputes
+        // them from the window records): here, genesis has window 0 open everywhere.
+        ledger.genesis_totals = ledger.totals();
+        Ok(ledger)
+    }
+
+    /// The genesis accounts as ledger accounts, checking that member accounts use derived ids.
+    fn genesis_accounts(&self, genesis: &Genesis) -> Result<Vec<Account>, LedgerError> {
+        let mut out = Vec::with_capacity(genesis.accounts.len());
+        for g in &genesis.accounts {
+            let kind = match g.kind {
+                GenesisAccountKind::Settlement => AccountKind::Settlement,
+                GenesisAccountKind::Float => AccountKind::Float,
+            };
+            let account = Account {
+                id: g.id,
+                kind,
+                member: g.member,
+                currency: g.currency,
+                owner: None,
+                debits_pending: 0,
+                debits_posted: 0,
+                credits_pending: 0,
+                credits_posted: u128::from(g.balance),
+                created_height: Height(0),
+                detail: AccountDetail::None,
+            };
+            self.check_account(&account, Height(0))
+                .map_err(LedgerError::Genesis)?;
+            out.push(account);
+        }
+        // Net debit caps live in the member's settlement account (created with a zero balance
+        // if the genesis lists none), so the state root commits to them.
+        for m in &genesis.members {
+            for cap in &m.net_debit_caps {
+                let id = AccountId::derived("settlement", &m.name, cap.currency);
+                let detail = AccountDetail::Settlement(SettlementDetail {
+                    net_debit_cap: cap.cap,
+                });
+                match out.iter_mut().find(|a| a.id == id) {
+                    Some(a) if a.kind == AccountKind::Settlement => a.detail = detail,
+                    Some(a) => {
+                        return Err(LedgerError::Genesis(format!(
+                            "account {} is not {}'s settlement account",
+                            a.id, m.name
+                        )))
+                    }
+                    None => out.push(blank(
+                        id,
+                        AccountKind::Settlement,
+                        m.id,
+                        cap.currency,
+                        None,
+                        Height(0),
+                        detail,
+                    )),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Structural checks on an account (from the genesis or from storage) at `height`.
+    fn check_account(&self, a: &Account, height: Height) -> Result<(), String> {
+        let member = self
+            .members
+            .get(usize::from(a.member.0))
+            .ok_or_else(|| format!("account {} names unknown member {}", a.id, a.member))?;
+        if !self.currencies.contains(&a.currency) {
+            return Err(format!(
+                "account {} has unknown currency {}",
+                a.id, a.currency
+            ));
+        }
+        let expected_id = match (&a.kind, &a.detail) {
+            (
+                AccountKind::Settlement
+                | AccountKind::Float
+                | AccountKind::Fees
+                | AccountKind::Reserve,
+                AccountDetail::None,
+            )
+            | (AccountKind::Settlement, AccountDetail::Settlement(_)) => a
+                .kind
+                .derived_purpose()
+                .map(|purpose| AccountId::derived(purpose, &member.name, a.currency)),
+            (AccountKind::Position, AccountDetail::Position { window }) => {
+                Some(position_id(&member.name, a.currency, *window))
+            }
+            (AccountKind::Hold, AccountDetail::Hold(h)) => {
+                if a.debits_pending != 0
+                    || a.debits_posted != 0
+                    || a.credits_pending != 0
+                    || a.credits_posted != 0
+                    || h.refunded > h.captured
+                    || h.captured > u128::from(h.amount.0)
+                {
+                    return Err(format!("hold entry {} has inconsistent amounts", a.id));
+                }
+                Some(hold_account_id(&h.hold))
+            }
+            (AccountKind::Window, AccountDetail::Window(w)) => {
+                Self::check_zero(a)?;
+                Some(window_account_id(a.currency, w.window))
+            }
+            (AccountKind::Batch, AccountDetail::Batch(b)) => {
+                Self::check_zero(a)?;
+                Some(batch_account_id(&b.batch))
+            }
+            (AccountKind::Chunk, AccountDetail::Chunk(c)) => {
+                Self::check_zero(a)?;
+                Some(crate::account::chunk_account_id(&c.batch, c.chunk))
+            }
+            (AccountKind::Wallet, AccountDetail::None | AccountDetail::Wallet(_))
+            | (AccountKind::Merchant, AccountDetail::None) => None,
+            (kind, detail) => {
+                return Err(format!(
+                    "account {} of kind {kind:?} has detail {detail:?}",
+                    a.id
+                ))
+            }
+        };
+        match expected_id {
+            Some(want) => {
+                if a.id != want {
+                    return Err(format!(
+                        "{:?} account {} of {} in {} must have id {want}",
+                        a.kind, a.id, member.name, a.currency
+                    ));
+                }
+                if a.owner.is_some() {
+                    return Err(format!("member account {} has an owner key", a.id));
+                }
+            }
+            None => {
+                if self.reserved_ids.contains(&a.id) {
+                    return Err(format!(
+                        "account {} uses a reserved member account id",
+                        a.id
+                    ));
+                }
+                if a.owner.is_none() {
+                    return Err(format!("account {} has no owner key", a.id));
+                }
+            }
+        }
+        if let AccountDetail::Wallet(w) = &a.detail {
+            if usize::from(w.tier) >= KYC_TIERS.len() {
+                return Err(format!("wallet {} has unknown tier {}", a.id, w.tier));
+            }
+        }
+        let fields = [
+            a.debits_pending,
+            a.debits_posted,
+            a.credits_pending,
+            a.credits_posted,
+        ];
+        if fields.iter().any(|f| *f > FIELD_MAX) {
+            return Err(format!(
+                "account {} has a balance field above the limit",
+                a.id
+            ));
+        }
+        if a.kind.must_stay_nonnegative() && a.available() < 0 {
+            return Err(format!("account {} is below zero", a.id));
+        }
+        if a.created_height > height {
+            return Err(format!(
+                "account {} was created at {} after height {height}",
+                a.id, a.created_height
+            ));
+        }
+        Ok(())
+    }
+
+    /// Record entries (windows, batches, chunks) keep their four balance fields at zero.
+    fn check_zero(a: &Account) -> Result<(), String> {
+        if a.debits_pending != 0
+            || a.debits_posted != 0
+            || a.credits_pending != 0
+            || a.credits_posted != 0
+        {
+            return Err(format!("record entry {} has nonzero balances", a.id));
+        }
+        Ok(())
+    }
+
+    /// Validate `genesis` and create its accounts at height 0.
+    pub fn from_genesis(genesis: &Genesis) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger::configure(genesis)?;
+        for a in ledger.accounts.values().cloned().collect::<Vec<_>>() {
+            ledger.reindex(None, &a);
+        }
+        ledger.reserve_all_windows();
+        Ok(ledger)
+    }
+
+    /// Rebuild from persisted parts (after a restart): accounts and tx records as stored, at
+    /// `height`.
+    ///
+    /// `accounts` may be every account, or only those changed since genesis (the union of the
+    /// blocks' `changed_accounts`): a genesis account not listed keeps its genesis value. The
+    /// parts are checked (ids, members, currencies, limits, no id twice, money conserved per
+    /// currency); the state tree is recomputed from scratch, O(accounts + records). The parts
+    /// are trusted to be what this node itself executed: to accept state from a peer, use
+    /// [`Ledger::restore_verified`], which also checks the root.
+    pub fn restore(
+        genesis: &Genesis,
+        height: Height,
+        accounts: Vec<Account>,
+        records: Vec<(TxId, TxRecord)>,
+    ) -> Result<Ledger, LedgerError> {
+        let bad = |s: String| Err(LedgerError::Restore(s));
+        let mut ledger = Ledger::configure(genesis)?;
+        ledger.height = height;
+        let mut seen = BTreeSet::new();
+        for account in accounts {
+            if !seen.insert(account.id) {
+                return bad(format!("account {} given twice", account.id));
+            }
+            ledger
+                .check_account(&account, height)
+                .map_err(LedgerError::Restore)?;
+            ledger.tree.set_account(&account);
+            ledger.accounts.insert(account.id, account);
+        }
+        for (id, record) in records {
+            if record.height.0 == 0 || record.height > height {
+                return bad(format!(
+                    "record {id} has height {} outside 1..={height}",
+                    record.height
+                ));
+            }
+            ledger.tree.set_record(&id, &record);
+            if ledger.records.insert(id, record).is_some() {
+                return bad(format!("record {id} given twice"));
+            }
+        }
+        ledger.tree.commit();
+        let all: Vec<Account> = ledger.accounts.values().cloned().collect();
+        for account in &all {
+            if let AccountDetail::Wallet(w) = &account.detail {
+                if ledger.aliases.contains_key(&(w.alias, account.currency)) {
+                    return bad(format!(
+                        "alias {} registered twice in {}",
+                        w.alias, account.currency
+                    ));
+                }
+            }
+            if let AccountDetail::Hold(h) = &account.detail {
+                let party = |id: &AccountId, kind: AccountKind| {
+                    ledger
+                        .accounts
+                        .get(id)
+                        .is_some_and(|a| a.kind == kind && a.currency == account.currency)
+                };
+                if !party(&h.from, AccountKind::Wallet)
+                    || !party(&h.merchant, AccountKind::Merchant)
+                {
+                    return bad(format!(
+                        "hold entry {} names a missing payer or merchant",
+                        account.id
+                    ));
+                }
+            }
+            ledger.reindex(None, account);
+        }
+        let mut open = BTreeMap::new();
+        for a in ledger.accounts.values() {
+            if let AccountDetail::Window(w) = &a.detail {
+                if w.state == WindowState::Open && open.insert(a.currency, w.window).is_some() {
+                    return bad(format!("two open windows in {}", a.currency));
+                }
+            }
+        }
+        for a in ledger.accounts.values() {
+            if let AccountDetail::Window(w) = &a.detail {
+                let o = open.get(&a.currency).copied().unwrap_or(FIRST_WINDOW);
+                if w.window > o {
+                    return bad(format!(
+                        "window {} of {} is after the open window {o}",
+                        w.window, a.currency
+                    ));
+                }
+            }
+        }
+        ledger.reserve_all_windows();
+        let totals = ledger.totals();
+        if totals != ledger.genesis_totals {
+            return bad(format!(
+                "money is not conserved: totals {totals:?}, genesis {:?}",
+                ledger.genesis_totals
+            ));
+        }
+        Ok(ledger)
+    }
+
+    /// Rebuild from a snapshot received from a peer, accepting it only if its state root is
+    /// `expected_root` (e.g. the `state_root` a block header certified for `snapshot.height`).
+    ///
+    /// Runs every check of [`Ledger::restore`] (the snapshot may list every account or only
+    /// those changed since genesis), then compares roots: a snapshot with a record or account
+    /// changed, added or left out is refused with [`LedgerError::RootMismatch`]. Nothing is
+    /// kept from a refused snapshot.
+    pub fn restore_verified(
+        genesis: &Genesis,
+        snapshot: LedgerSnapshot,
+        expected_root: &Hash,
+    ) -> Result<Ledger, LedgerError> {
+        let LedgerSnapshot {
+            version,
+            height,
+            accounts,
+            records,
+        } = snapshot;
+        if version != SNAPSHOT_VERSION {
+            return Err(LedgerError::Restore(format!(
+                "snapshot version {version} is not supported (expected {SNAPSHOT_VERSION})"
+            )));
+        }
+        let ledger = Ledger::restore(genesis, height, accounts, records)?;
+        let computed = ledger.state_root();
+        if computed != *expected_root {
+            return Err(LedgerError::RootMismatch {
+                height,
+                expected: *expected_root,
+                computed,
+            });
+        }
+        Ok(ledger)
+    }
+}

@@ -1,0 +1,194 @@
+//! Reads: the state root and its halves, accounts and records, members, the indexes (aliases,
+//! owners, holds), Merkle proofs, snapshots for catch-up, and the conservation totals.
+
+use super::{Ledger, MemberInfo};
+use crate::account::{hold_account_id, Account, AccountDetail};
+use crate::limits::FIRST_WINDOW;
+use crate::outcome::TxRecord;
+use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
+use crate::state_tree::{AccountProof, RecordProof};
+use settlenet_types::{AccountId, Currency, Hash, Height, MemberId, PublicKey, TxId};
+use std::collections::BTreeMap;
+
+impl Ledger {
+    /// Height of the last executed block (0 before any).
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// The chain id transactions must carry.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The state root: commitment over all accounts and all transaction records after the last
+    /// executed block (`StateRoot.hash(accounts_root || records_root)`, see [`crate::state_tree`]).
+    pub fn state_root(&self) -> Hash {
+        self.tree.root()
+    }
+
+    /// Root of the accounts tree alone (one half of [`Ledger::state_root`]).
+    pub fn accounts_root(&self) -> Hash {
+        self.tree.accounts_root()
+    }
+
+    /// Root of the records tree alone (the other half of [`Ledger::state_root`]).
+    pub fn records_root(&self) -> Hash {
+        self.tree.records_root()
+    }
+
+    /// An account by id.
+    pub fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.get(id)
+    }
+
+    /// The record of a transaction id, if it was ever executed.
+    pub fn record(&self, id: &TxId) -> Option<&TxRecord> {
+        self.records.get(id)
+    }
+
+    /// Every account, sorted by id.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    /// Number of accounts.
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Every transaction record, by id in ascending order.
+    pub fn records(&self) -> impl Iterator<Item = (&TxId, &TxRecord)> {
+        self.records.iter()
+    }
+
+    /// Number of transaction records (grows with history).
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// A member as known from the genesis.
+    pub fn member(&self, id: MemberId) -> Option<&MemberInfo> {
+        self.members.get(usize::from(id.0))
+    }
+
+    /// Every member, by id.
+    pub fn members(&self) -> &[MemberInfo] {
+        &self.members
+    }
+
+    /// The settlement window of `currency` that obligations are recorded in now
+    /// ([`FIRST_WINDOW`] until the first close).
+    pub fn open_window(&self, currency: Currency) -> u64 {
+        self.open_windows
+            .get(&currency)
+            .copied()
+            .unwrap_or(FIRST_WINDOW)
+    }
+
+    /// The wallet registered under `alias` in `currency`, if any.
+    pub fn wallet_by_alias(&self, alias: &Hash, currency: Currency) -> Option<&Account> {
+        self.accounts.get(self.aliases.get(&(*alias, currency))?)
+    }
+
+    /// The accounts (wallets, merchant accounts) whose owner key is `owner`, in id order, at
+    /// most `limit` of them.
+    pub fn accounts_owned_by(&self, owner: &PublicKey, limit: usize) -> Vec<&Account> {
+        self.owners
+            .range((*owner, AccountId([0; 16]))..=(*owner, AccountId([0xff; 16])))
+            .filter_map(|(_, id)| self.accounts.get(id))
+            .take(limit)
+            .collect()
+    }
+
+    /// The ledger entry of a hold, if it exists.
+    pub fn hold(&self, hold: &settlenet_types::HoldId) -> Option<&Account> {
+        self.accounts.get(&hold_account_id(hold))
+    }
+
+    /// Sum of the balances of `window`'s position accounts per currency: zero in every currency
+    /// (each obligation debits one member's position and credits another's).
+    pub fn position_totals(&self, window: u64) -> BTreeMap<Currency, i128> {
+        let mut totals: BTreeMap<Currency, i128> =
+            self.currencies.iter().map(|c| (*c, 0)).collect();
+        for a in self.accounts.values() {
+            if a.detail == (AccountDetail::Position { window }) {
+                let t = totals.entry(a.currency).or_insert(0);
+                *t = t.saturating_add(a.balance());
+            }
+        }
+        totals
+    }
+
+    /// Merkle proof of an account against [`Ledger::state_root`].
+    pub fn prove(&self, id: &AccountId) -> Option<AccountProof> {
+        self.tree.prove(self.accounts.get(id)?)
+    }
+
+    /// Merkle proof of a transaction's record against [`Ledger::state_root`].
+    pub fn prove_record(&self, id: &TxId) -> Option<RecordProof> {
+        self.tree.prove_record(id, self.records.get(id)?)
+    }
+
+    /// Everything a replica needs to rebuild this ledger: height, every account and every
+    /// record, each sorted by id (so the encoding of the snapshot of one state is unique).
+    /// Clones the whole state at once; [`Ledger::snapshot_chunks`] clones one chunk at a time.
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        LedgerSnapshot {
+            version: SNAPSHOT_VERSION,
+            height: self.height,
+            accounts: self.accounts.values().cloned().collect(),
+            records: self
+                .records
+                .iter()
+                .map(|(id, r)| (*id, r.clone()))
+                .collect(),
+        }
+    }
+
+    /// The snapshot in parts of at most `items_per_chunk` accounts plus records each (at least
+    /// one), accounts first then records, each in id order; every part carries the height.
+    /// Cloned lazily, one part at a time. Concatenated with [`LedgerSnapshot::append`], the
+    /// parts give exactly [`Ledger::snapshot`]. The ledger cannot change while the iterator
+    /// borrows it.
+    pub fn snapshot_chunks(
+        &self,
+        items_per_chunk: usize,
+    ) -> impl Iterator<Item = LedgerSnapshot> + '_ {
+        let size = items_per_chunk.max(1);
+        let height = self.height;
+        let mut accounts = self.accounts.values().peekable();
+        let mut records = self.records.iter().peekable();
+        std::iter::from_fn(move || {
+            if accounts.peek().is_none() && records.peek().is_none() {
+                return None;
+            }
+            let chunk_accounts: Vec<Account> = accounts.by_ref().take(size).cloned().collect();
+            let room = size - chunk_accounts.len();
+            let chunk_records: Vec<(TxId, TxRecord)> = records
+                .by_ref()
+                .take(room)
+                .map(|(id, r)| (*id, r.clone()))
+                .collect();
+            Some(LedgerSnapshot {
+                version: SNAPSHOT_VERSION,
+                height,
+                accounts: chunk_accounts,
+                records: chunk_records,
+            })
+        })
+    }
+
+    /// Sum over accounts of `balance()` per currency, every genesis currency listed (for
+    /// conservation checks). Saturates rather than wraps; reaching `i128` limits would take
+    /// about 2^63 maximal transactions.
+    pub fn totals(&self) -> BTreeMap<Currency, i128> {
+        let mut totals: BTreeMap<Currency, i128> =
+            self.currencies.iter().map(|c| (*c, 0)).collect();
+        for a in self.accounts.values() {
+            let t = totals.entry(a.currency).or_insert(0);
+            *t = t.saturating_add(a.balance());
+        }
+        totals
+    }
+}
