@@ -51,3 +51,27 @@ pub fn obsolete_below_snapshot<'a>(
         .map(|(k, _)| k)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use settlenet_consensus::{CheckpointProof, WalEntry};
+
+    #[test]
+    fn truncation_keeps_later_votes_and_the_latest_view_level_entries() {
+        let stable = |h: u64| {
+            WalEntry::StableCheckpoint(CheckpointProof {
+                height: Height(h),
+                ..CheckpointProof::genesis()
+            })
+        };
+        let entries = vec![stable(4), stable(8), stable(12)];
+        // Only the latest checkpoint entry stays.
+        assert_eq!(
+            obsolete_at_checkpoint(entries.iter(), Height(8)),
+            vec![0, 1]
+        );
+        // A snapshot never drops view-level entries.
+        assert!(obsolete_below_snapshot(entries.iter(), Height(100)).is_empty());
+    }
+}

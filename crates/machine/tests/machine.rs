@@ -1,0 +1,257 @@
+//! The machine's rules, table-driven: what a backup does with a proposal, what admission does
+//! with a submission, when the machine wants to wake, and the WAL truncation rules.
+
+use settlenet_consensus::{Payload, Replica, ReplicaConfig, SignedMessage};
+use settlenet_crypto::Keypair;
+use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
+use settlenet_ledger::Ledger;
+use settlenet_machine::wire::Wire;
+use settlenet_machine::{
+    Effect, Event, MachineParts, NodeMachine, StrictTxVerifier, SubmitOutcome, SyncConfig,
+    TxVerifier,
+};
+use settlenet_types::block::BLOCK_VERSION;
+use settlenet_types::{
+    AccountId, Block, BlockHeader, Currency, Hash, Height, MemberId, Operation, ReplicaId, Role,
+    SignedTransaction, Transaction, TxId, View, TX_VERSION,
+};
+use std::sync::Arc;
+
+const CHAIN: &str = "machine-test";
+/// The driver's clock in these tests (genesis time is 0).
+const NOW: u64 = 10_000;
+
+fn usd() -> Currency {
+    Currency(*b"USD")
+}
+
+struct Fixture {
+    validators: Vec<Keypair>,
+    issuer: Keypair,
+    machine: NodeMachine,
+    genesis_root: Hash,
+}
+
+/// Four validators; the machine is validator 1 (a backup in view 0, whose primary is 0).
+fn fixture(me: u16) -> Fixture {
+    let validators: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
+    let issuer = Keypair::from_seed([42; 32]);
+    let keys: Vec<_> = validators.iter().map(Keypair::public).collect();
+    let genesis = GenesisBuilder::new(CHAIN)
+        .currency(usd(), 2)
+        .member(MemberSpec::bank("bank-a").staff("issuer", issuer.public(), &[Role::Issuer]))
+        .validators(&keys)
+        .build();
+    let ledger = Ledger::from_genesis(&genesis).expect("genesis");
+    let genesis_root = ledger.state_root();
+    let config = ReplicaConfig::new(
+        CHAIN.into(),
+        keys,
+        ReplicaId(me),
+        validators[usize::from(me)].clone(),
+        genesis.consensus.max_in_flight,
+    );
+    let replica = Replica::new(config, Height(0), View(0)).expect("replica");
+    let machine = NodeMachine::new(MachineParts {
+        genesis: Arc::new(genesis),
+        me: ReplicaId(me),
+        replica,
+        certified_root: ledger.state_root(),
+        ledger,
+        genesis_root,
+        last_hash: Hash::ZERO,
+        last_block_time_ms: 0,
+        recent: Vec::new(),
+        mempool_max: 100,
+        max_clock_skew_ms: 2_000,
+        sync: SyncConfig::default(),
+        base_height: Height(0),
+        now_ms: NOW,
+    });
+    Fixture {
+        validators,
+        issuer,
+        machine,
+        genesis_root,
+    }
+}
+
+/// An empty block at height 1 as validator 0 (the primary of view 0) would propose it.
+fn proposal(genesis_root: Hash) -> Block {
+    let header = BlockHeader {
+        version: BLOCK_VERSION,
+        chain_id: CHAIN.into(),
+        height: Height(1),
+        timestamp_ms: NOW,
+        proposer: ReplicaId(0),
+        tx_count: 0,
+        tx_root: Block::compute_tx_root(&[]).expect("root"),
+        state_height: Height(0),
+        state_root: genesis_root,
+    };
+    Block {
+        header,
+        txs: Vec::new(),
+    }
+}
+
+/// Whether the machine PREPAREd (broadcast a PREPARE) among `out`.
+fn prepared(out: &[Effect]) -> bool {
+    out.iter().any(|e| {
+        matches!(e, Effect::Send { to: None, wire: Wire::Consensus(m) }
+            if matches!(m.payload, Payload::Prepare(_)))
+    })
+}
+
+#[test]
+fn a_backup_checks_each_proposal_with_the_nodes_rules() {
+    type Change = fn(&mut BlockHeader);
+    let cases: [(&str, Change, Option<&str>); 6] = [
+        ("a valid proposal is prepared", |_| {}, None),
+        (
+            "a proposer other than the primary",
+            |h| h.proposer = ReplicaId(2),
+            Some("not the primary"),
+        ),
+        (
+            "a timestamp far in the future",
+            |h| h.timestamp_ms = NOW + 60_000,
+            Some("time"),
+        ),
+        (
+            "a timestamp not after the genesis time",
+            |h| h.timestamp_ms = 0,
+            Some("time"),
+        ),
+        (
+            "a lagged state root that is not ours",
+            |h| h.state_root = Hash([9; 32]),
+            Some("state root"),
+        ),
+        ("another block version", |h| h.version += 1, Some("version")),
+    ];
+    for (what, change, refused) in cases {
+        let mut fx = fixture(1);
+        let mut block = proposal(fx.genesis_root);
+        change(&mut block.header);
+        let m = SignedMessage::pre_prepare(CHAIN, View(0), block, ReplicaId(0), &fx.validators[0])
+            .expect("sign");
+        let mut out = Vec::new();
+        fx.machine.handle(
+            NOW,
+            Event::Wire {
+                from: ReplicaId(0),
+                wire: Wire::Consensus(m),
+            },
+            &mut out,
+        );
+        let counters = fx.machine.take_counters();
+        match refused {
+            None => {
+                assert!(prepared(&out), "{what}: not prepared: {out:?}");
+                assert_eq!(counters.proposals_refused, 0, "{what}");
+            }
+            Some(_) => {
+                assert!(!prepared(&out), "{what}: prepared");
+                assert_eq!(counters.proposals_refused, 1, "{what}");
+            }
+        }
+    }
+}
+
+fn create_wallet(issuer: &Keypair, id: u8, owner: u8) -> SignedTransaction {
+    let tx = Transaction {
+        version: TX_VERSION,
+        chain_id: CHAIN.into(),
+        id: TxId([id; 16]),
+        signer: issuer.public(),
+        op: Operation::CreateWallet {
+            account: AccountId([0xA0, id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            issuer: MemberId(0),
+            owner: Keypair::from_seed([owner; 32]).public(),
+            currency: usd(),
+        },
+    };
+    let signature = issuer.sign(&tx.signing_message().expect("message"));
+    SignedTransaction { tx, signature }
+}
+
+#[test]
+fn admission_refuses_reused_ids_and_forged_gossip() {
+    let mut fx = fixture(1);
+    let tx = create_wallet(&fx.issuer, 1, 1);
+    let mut out = Vec::new();
+    let first = fx.machine.submit(NOW, vec![tx.clone()], &mut out);
+    assert_eq!(first, vec![SubmitOutcome::Pending]);
+    let again = fx.machine.submit(NOW, vec![tx.clone()], &mut out);
+    assert_eq!(
+        again,
+        vec![SubmitOutcome::AlreadyPending],
+        "a retry adds nothing"
+    );
+    let mut other = create_wallet(&fx.issuer, 1, 2);
+    other.tx.id = tx.tx.id;
+    let other = {
+        let signature = fx
+            .issuer
+            .sign(&other.tx.signing_message().expect("message"));
+        SignedTransaction { signature, ..other }
+    };
+    match &fx.machine.submit(NOW, vec![other], &mut out)[..] {
+        [SubmitOutcome::Refused { code, .. }] => assert_eq!(code, "exists_with_different_body"),
+        r => panic!("a reused id with another body: {r:?}"),
+    }
+    assert_eq!(fx.machine.mempool_len(), 1);
+
+    // Gossip from a validator: checked in a job; the forged one is dropped and counted.
+    let good = create_wallet(&fx.issuer, 2, 3);
+    let mut forged = create_wallet(&fx.issuer, 3, 4);
+    forged.signature.0[0] ^= 1;
+    let mut out = Vec::new();
+    fx.machine.handle(
+        NOW,
+        Event::Wire {
+            from: ReplicaId(2),
+            wire: Wire::Txs(vec![good.clone(), forged.clone()]),
+        },
+        &mut out,
+    );
+    let job = out
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Spawn(job) => Some(job),
+            _ => None,
+        })
+        .expect("a verification job");
+    let result = job.run(&StrictTxVerifier);
+    let mut out = Vec::new();
+    fx.machine.handle(NOW, Event::JobDone(result), &mut out);
+    assert!(fx.machine.is_pending(&good.tx.id));
+    assert!(!fx.machine.is_pending(&forged.tx.id));
+    assert_eq!(fx.machine.take_counters().messages_dropped, 1);
+    assert!(StrictTxVerifier.verify(&[forged]).is_err());
+}
+
+#[test]
+fn a_primary_wakes_when_its_block_is_due_and_gossips_what_it_accepted() {
+    let mut fx = fixture(0);
+    let delay = fx.machine.genesis().consensus.block_delay_ms;
+    let tx = create_wallet(&fx.issuer, 1, 1);
+    let mut out = Vec::new();
+    fx.machine.submit(NOW, vec![tx], &mut out);
+    let wake = fx.machine.next_wake_ms();
+    assert!(wake > NOW && wake <= NOW + delay, "wake at {wake}");
+    // At the wake-up: the accepted transaction is gossiped, and once the block delay passed a
+    // PRE-PREPARE goes out.
+    let mut out = Vec::new();
+    fx.machine.handle(NOW + delay, Event::Wake, &mut out);
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::Send { to: None, wire: Wire::Txs(t) } if t.len() == 1)));
+    assert!(out.iter().any(
+        |e| matches!(e, Effect::Send { to: None, wire: Wire::Consensus(m) }
+        if matches!(m.payload, Payload::PrePrepare { .. }))
+    ));
+    // Never a wake-up in the past: a driver cannot spin.
+    assert!(fx.machine.next_wake_ms() > NOW + delay);
+}
