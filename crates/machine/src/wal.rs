@@ -65,7 +65,7 @@ mod tests {
                 ..CheckpointProof::genesis()
             })
         };
-        let entries = vec![stable(4), stable(8), stable(12)];
+        let entries = [stable(4), stable(8), stable(12)];
         // Only the latest checkpoint entry stays.
         assert_eq!(
             obsolete_at_checkpoint(entries.iter(), Height(8)),
