@@ -1,4 +1,4 @@
-//! End to end, with real processes on loopback: the faults of issue 3 beyond a single crash.
+//! End to end, with real processes on loopback: the faults beyond a single crash.
 //!
 //! - a backup frozen (SIGSTOP) while the others move their stable checkpoint past it, then
 //!   resumed (SIGCONT): it catches up by state transfer and votes again;

@@ -1,4 +1,6 @@
-//! The node's clock: the only place SettleNet reads wall time.
+//! The node's clock: where the node reads wall time for consensus (the machine's `now`, block
+//! timestamps, evidence times). Elsewhere only monotonic timers are read: the API's wait for a
+//! certified proof, the network task's redial backoff, and the CLI's own timing.
 //!
 //! **Test hook.** The environment variable [`CLOCK_OFFSET_ENV`]
 //! (`SETTLENET_TEST_CLOCK_OFFSET_MS`, a signed number of milliseconds) shifts this node's

@@ -8,7 +8,7 @@ use crate::tx::CHAIN_ID_MAX_LEN;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// The genesis format version this code writes and accepts. Version 2 (issue 5) added
+/// The genesis format version this code writes and accepts. Version 2 added
 /// [`Member::net_debit_caps`]: the canonical encoding (and so the genesis hash) of every genesis
 /// changed, so version-1 files are refused rather than silently hashed differently.
 pub const GENESIS_VERSION: u16 = 2;
@@ -114,7 +114,7 @@ pub struct Member {
     pub clearing_id: Option<String>,
     /// Staff keys with their roles.
     pub staff: Vec<StaffKey>,
-    /// Initial net debit caps, at most one per currency (issue 5). A currency without a cap is
+    /// Initial net debit caps, at most one per currency. A currency without a cap is
     /// unlimited until a `SetNetDebitCap` sets one. Optional in JSON and TOML.
     #[serde(default)]
     pub net_debit_caps: Vec<NetDebitCap>,

@@ -63,7 +63,7 @@ pub enum Operation {
         /// How much, in minor units.
         amount: Amount,
     },
-    // ---- Issue 4. New variants go at the end: the variant index is part of signed bytes. ----
+    // ---- Wallets by phone, merchants and holds. New variants go at the end: the variant index is part of signed bytes. ----
     /// Open a phone-number wallet at `issuer`. Signed by a staff key of `issuer` with the
     /// `issuer` role. One wallet per `(alias, currency)`.
     RegisterWallet {
@@ -150,7 +150,7 @@ pub enum Operation {
         /// How much, in minor units.
         amount: Amount,
     },
-    // ---- Issue 5: clearing and settlement (appended; the variant index is signed). ----
+    // ---- Clearing and settlement (appended; the variant index is signed). ----
     /// Close the currency's open settlement window and open the next (`window + 1`). Signed by a
     /// staff key with the `clearing` role. Naming the window makes a retry under a new id
     /// harmless: it no longer names the open window.
@@ -408,7 +408,7 @@ mod tests {
                 capture: TxId([3; 16]),
                 amount: Amount(5),
             },
-            // Issue 5.
+            // Clearing and settlement.
             Operation::CloseWindow {
                 currency: usd,
                 window: 7,
