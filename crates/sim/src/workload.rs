@@ -12,11 +12,10 @@ use crate::error::Violation;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use settlenet_crypto::Keypair;
-use settlenet_types::genesis::GENESIS_VERSION;
+use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::{
-    AccountId, Amount, ConsensusParams, Currency, CurrencyInfo, Genesis, GenesisAccount,
-    GenesisAccountKind, Member, MemberId, MemberKind, Operation, ReplicaId, Role,
-    SignedTransaction, StaffKey, Transaction, TxId, ValidatorInfo, TX_VERSION,
+    AccountId, Amount, ConsensusParams, Currency, Genesis, MemberId, Operation, Role,
+    SignedTransaction, Transaction, TxId, TX_VERSION,
 };
 
 /// The simulated network's chain id.
@@ -64,69 +63,30 @@ pub fn wallet_id(i: usize) -> AccountId {
     AccountId(id)
 }
 
-/// The genesis of `n` validators (run by bank-a) and the two banks' funded accounts.
+/// The genesis of `n` validators (run by bank-a) and the two banks' funded accounts (the
+/// workspace's test genesis builder, `settlenet_ledger::test_util`).
 pub fn genesis(validators: &[Keypair]) -> Genesis {
     let keys = client_keys();
-    let members = BANKS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Member {
-            id: MemberId(i as u16),
-            name: (*name).into(),
-            kind: MemberKind::Bank,
-            bic: None,
-            clearing_id: None,
-            staff: vec![StaffKey {
-                name: "issuer".into(),
-                public_key: keys[i].public(),
-                roles: vec![Role::Issuer],
-            }],
-            net_debit_caps: Vec::new(),
-        })
-        .collect();
-    let mut accounts = Vec::new();
-    for (i, name) in BANKS.iter().enumerate() {
-        accounts.push(GenesisAccount {
-            id: AccountId::derived("settlement", name, usd()),
-            kind: GenesisAccountKind::Settlement,
-            member: MemberId(i as u16),
-            currency: usd(),
-            balance: 1_000_000 * (i as u64 + 1),
-        });
-        accounts.push(GenesisAccount {
-            id: AccountId::derived("float", name, usd()),
-            kind: GenesisAccountKind::Float,
-            member: MemberId(i as u16),
-            currency: usd(),
-            balance: 0,
-        });
-    }
-    Genesis {
-        version: GENESIS_VERSION,
-        chain_id: CHAIN.into(),
-        genesis_time_ms: 0,
-        currencies: vec![CurrencyInfo {
-            code: usd(),
-            exponent: 2,
-        }],
-        members,
-        validators: validators
-            .iter()
-            .enumerate()
-            .map(|(i, k)| ValidatorInfo {
-                id: ReplicaId(i as u16),
-                name: format!("node{i}"),
-                member: MemberId(0),
-                public_key: k.public(),
-                peer_id: format!("peer{i}"),
-            })
-            .collect(),
-        accounts,
-        consensus: ConsensusParams {
+    let mut builder = GenesisBuilder::new(CHAIN)
+        .currency(usd(), 2)
+        .consensus(ConsensusParams {
             max_in_flight: MAX_IN_FLIGHT,
             ..ConsensusParams::default()
-        },
+        });
+    for (i, name) in BANKS.iter().enumerate() {
+        builder = builder.member(MemberSpec::bank(name).staff(
+            "issuer",
+            keys[i].public(),
+            &[Role::Issuer],
+        ));
     }
+    for (i, name) in BANKS.iter().enumerate() {
+        builder = builder
+            .settlement(name, usd(), 1_000_000 * (i as u64 + 1))
+            .float(name, usd(), 0);
+    }
+    let keys: Vec<_> = validators.iter().map(Keypair::public).collect();
+    builder.validators(&keys).build()
 }
 
 /// One transaction of the catalogue, unsigned: the key index that signs it and the operation.

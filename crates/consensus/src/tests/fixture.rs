@@ -4,8 +4,8 @@
 
 use crate::*;
 use settlenet_crypto::Keypair;
+use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::block::{VoteBody, VoteKind, BLOCK_VERSION};
-use settlenet_types::genesis::GENESIS_VERSION;
 use settlenet_types::{
     AccountId, Amount, Block, BlockHeader, CommitCertificate, CommitSignature, ConsensusParams,
     CurrencyInfo, Genesis, Hash, Height, Member, MemberId, MemberKind, Operation, PublicKey,
@@ -98,38 +98,11 @@ impl Fixture {
     }
 
     pub(super) fn genesis(&self) -> Genesis {
-        Genesis {
-            version: GENESIS_VERSION,
-            chain_id: CHAIN.into(),
-            genesis_time_ms: 0,
-            currencies: vec![CurrencyInfo {
-                code: "USD".parse().expect("currency"),
-                exponent: 2,
-            }],
-            members: vec![Member {
-                id: MemberId(0),
-                name: "bank-a".into(),
-                kind: MemberKind::Bank,
-                bic: None,
-                clearing_id: None,
-                staff: vec![],
-                net_debit_caps: Vec::new(),
-            }],
-            validators: self
-                .validators
-                .iter()
-                .enumerate()
-                .map(|(i, k)| ValidatorInfo {
-                    id: ReplicaId(i as u16),
-                    name: format!("node{i}"),
-                    member: MemberId(0),
-                    public_key: *k,
-                    peer_id: format!("peer{i}"),
-                })
-                .collect(),
-            accounts: vec![],
-            consensus: ConsensusParams::default(),
-        }
+        GenesisBuilder::new(CHAIN)
+            .currency("USD".parse().expect("currency"), 2)
+            .member(MemberSpec::bank("bank-a"))
+            .validators(&self.validators)
+            .build()
     }
 
     /// A certificate as the replica must build it: the given signers' COMMITs, sorted.
