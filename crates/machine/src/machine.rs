@@ -20,8 +20,8 @@ pub const DEFERRED_MAX: usize = 64;
 /// How many recent (block hash, state root) pairs to remember, for checking proposals' lagged
 /// roots and synced blocks.
 pub const ROOTS_KEPT: usize = 1024;
-/// Transactions accepted from the API are gossiped at most this long after they arrive (they
-/// are batched meanwhile).
+/// Transactions accepted from the API are gossiped at most this long after they arrive
+/// (`submit` gossips its batch at once; this bounds anything left in the buffer).
 pub const GOSSIP_DELAY_MS: u64 = 5;
 /// Connected peers are asked for their height this often.
 pub const POLL_INTERVAL_MS: u64 = 1_000;
@@ -410,6 +410,11 @@ impl NodeMachine {
     ) -> Vec<crate::SubmitOutcome> {
         self.now = self.now.max(now_ms);
         let outcomes = txs.into_iter().map(|tx| self.admit(tx, true)).collect();
+        // An API request is already a batch: gossip it now rather than wait for more (the
+        // primary counts a transaction's wait from when it arrives there).
+        if !self.gossip_buf.is_empty() {
+            self.flush_gossip(out);
+        }
         self.finish(out);
         outcomes
     }
