@@ -70,6 +70,24 @@
 //! - A tx id's location is its first inclusion and is never overwritten (after a snapshot, its
 //!   first inclusion among the blocks held).
 //! - Blocks held are `max(1, base) ..= last_height`, consecutive.
+//!
+//! ## Layout
+//! ```text
+//! lib.rs             this design doc; the public API re-exported
+//! error.rs           StorageError, the crate's one error type
+//! store/mod.rs       the Store, column family names, meta keys, the values passed in and out
+//! store/open.rs      open (tuning, column families, format version and genesis check), flush
+//! store/blocks.rs    genesis, block commits, chain reads (head, blocks, block and tx indexes)
+//! store/state.rs     accounts and tx records, consistent multi-account reads, account history
+//! store/snapshot.rs  installing a verified state snapshot in one synced batch
+//! store/wal.rs       the consensus write-ahead log and equivocation evidence (synced)
+//! store/codec.rs     key layouts and the canonical encoding of interpreted values
+//! tests/common/      fixtures shared by the tests: blocks built to order, a before/after view
+//! tests/blocks.rs    commits and reads across reopening, refused and concurrent commits, history
+//! tests/identity.rs  genesis and format checks at open, older layouts, corrupted values
+//! tests/durability.rs the consensus WAL and evidence across reopening, blocks across SIGKILL
+//! tests/snapshot.rs  snapshot install: refusals change nothing, the chain continues from it
+//! ```
 
 mod error;
 mod store;

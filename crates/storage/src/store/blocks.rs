@@ -1,0 +1,214 @@
+//! Genesis, block commits and the chain reads: the head (height, block hash, state root), blocks
+//! by height, and the block-hash and tx-id indexes.
+
+use super::codec::{encode, height_key, hex, history_key};
+use super::{
+    BlockWrite, Head, Store, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_META,
+    CF_RECORDS, CF_TX_INDEX, META_BASE, META_HEAD,
+};
+use crate::error::StorageError;
+use rocksdb::WriteBatch;
+use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
+use std::collections::BTreeSet;
+use std::sync::PoisonError;
+
+impl Store {
+    /// True if no genesis state was written yet (a fresh directory).
+    pub fn is_fresh(&self) -> Result<bool, StorageError> {
+        Ok(self.head()?.is_none())
+    }
+
+    /// Write the genesis accounts and mark the store initialised at height 0 with `state_root`,
+    /// in one atomic, synced batch. Refused ([`StorageError::AlreadyInitialised`]) if the store
+    /// already has state.
+    pub fn init_genesis(
+        &self,
+        accounts: &[(AccountId, Vec<u8>)],
+        state_root: Hash,
+    ) -> Result<(), StorageError> {
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(head) = self.head()? {
+            return Err(StorageError::AlreadyInitialised {
+                last_height: head.height,
+            });
+        }
+        let accounts_cf = self.cf(CF_ACCOUNTS)?;
+        let mut batch = WriteBatch::default();
+        for (id, bytes) in accounts {
+            batch.put_cf(accounts_cf, id.as_bytes(), bytes);
+        }
+        let head = Head {
+            height: Height(0),
+            block_hash: Hash::ZERO,
+            state_root,
+        };
+        batch.put_cf(self.cf(CF_META)?, META_HEAD, encode("chain head", &head)?);
+        // Genesis happens once: sync it so the directory is never half-initialised.
+        self.write(batch, true, || "write genesis state".to_string())
+    }
+
+    /// Commit one block atomically (one `WriteBatch`): the block by height, its hash -> height
+    /// index, a tx id -> (height, index) entry for each transaction not included before, the
+    /// accounts and records, and the new head (height, block hash, `block.state_root`).
+    ///
+    /// Refused without writing anything if the store has no genesis
+    /// ([`StorageError::NotInitialised`]), if the height is not `last_height() + 1`
+    /// ([`StorageError::OutOfOrder`]), if `prev_hash` is not `last_block_hash()`
+    /// ([`StorageError::BrokenChain`]), or if the block's hash, header and certificate disagree
+    /// ([`StorageError::InconsistentBlock`]).
+    ///
+    /// Written to RocksDB's WAL without fsync: it survives the process being killed, not a power
+    /// failure or kernel crash (see the crate docs).
+    pub fn commit_block(&self, write: BlockWrite<'_>) -> Result<(), StorageError> {
+        let stored = write.block;
+        let height = stored.block.header.height;
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let head = self.head()?.ok_or(StorageError::NotInitialised)?;
+        let expected = head.height.next();
+        if height != expected || head.height.0 == u64::MAX {
+            return Err(StorageError::OutOfOrder {
+                expected,
+                got: height,
+            });
+        }
+        if stored.prev_hash != head.block_hash {
+            return Err(StorageError::BrokenChain {
+                height,
+                expected: head.block_hash,
+                got: stored.prev_hash,
+            });
+        }
+        let inconsistent = |reason: String| StorageError::InconsistentBlock { height, reason };
+        if stored.certificate.block_hash != stored.hash {
+            return Err(inconsistent(format!(
+                "hash {} but certificate is for {}",
+                stored.hash, stored.certificate.block_hash
+            )));
+        }
+        if stored.certificate.height != height {
+            return Err(inconsistent(format!(
+                "certificate is for height {}",
+                stored.certificate.height
+            )));
+        }
+
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_BLOCKS)?,
+            height_key(height),
+            encode("stored block", stored)?,
+        );
+        batch.put_cf(
+            self.cf(CF_BLOCK_INDEX)?,
+            stored.hash.as_bytes(),
+            encode("block height", &height)?,
+        );
+        let tx_index = self.cf(CF_TX_INDEX)?;
+        // First inclusion wins, both against earlier blocks and within this block.
+        let mut seen_in_block = BTreeSet::new();
+        for (position, signed) in stored.block.txs.iter().enumerate() {
+            let id = signed.tx.id;
+            if !seen_in_block.insert(id) || self.tx_location(&id)?.is_some() {
+                continue;
+            }
+            let position = u32::try_from(position)
+                .map_err(|_| inconsistent("more than u32::MAX transactions".to_string()))?;
+            batch.put_cf(
+                tx_index,
+                id.as_bytes(),
+                encode("tx location", &(height, position))?,
+            );
+        }
+        let accounts_cf = self.cf(CF_ACCOUNTS)?;
+        for (id, bytes) in write.accounts {
+            batch.put_cf(accounts_cf, id.as_bytes(), bytes);
+        }
+        let records_cf = self.cf(CF_RECORDS)?;
+        for (id, bytes) in write.records {
+            batch.put_cf(records_cf, id.as_bytes(), bytes);
+        }
+        let history_cf = self.cf(CF_ACCOUNT_HISTORY)?;
+        for (account, index, tx) in write.history {
+            if *index as usize >= stored.block.txs.len() {
+                return Err(inconsistent(format!(
+                    "history entry for position {index} of a block of {} transactions",
+                    stored.block.txs.len()
+                )));
+            }
+            batch.put_cf(
+                history_cf,
+                history_key(account, height, *index),
+                tx.as_bytes(),
+            );
+        }
+        let new_head = Head {
+            height,
+            block_hash: stored.hash,
+            state_root: stored.state_root,
+        };
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_HEAD,
+            encode("chain head", &new_head)?,
+        );
+        self.write(batch, false, || format!("commit block {height}"))
+    }
+
+    /// The height of the snapshot this store was installed from (blocks below it are not
+    /// held); `Height(0)` if the store grew from genesis.
+    pub fn base_height(&self) -> Result<Height, StorageError> {
+        Ok(self
+            .get_decoded(CF_META, META_BASE, "base height")?
+            .unwrap_or(Height(0)))
+    }
+
+    /// The last committed height; `Height(0)` after genesis and on a fresh store.
+    pub fn last_height(&self) -> Result<Height, StorageError> {
+        Ok(self.head()?.map_or(Height(0), |h| h.height))
+    }
+
+    /// The hash of the block at [`Store::last_height`]; [`Hash::ZERO`] at height 0 and on a fresh
+    /// store.
+    pub fn last_block_hash(&self) -> Result<Hash, StorageError> {
+        Ok(self.head()?.map_or(Hash::ZERO, |h| h.block_hash))
+    }
+
+    /// The ledger state root after [`Store::last_height`]; [`StorageError::NotInitialised`] on a
+    /// fresh store (there is no state to have a root).
+    pub fn state_root(&self) -> Result<Hash, StorageError> {
+        Ok(self.head()?.ok_or(StorageError::NotInitialised)?.state_root)
+    }
+
+    /// The block committed at `height`, if any.
+    pub fn block(&self, height: Height) -> Result<Option<StoredBlock>, StorageError> {
+        let key = height_key(height);
+        let block: Option<StoredBlock> = self.get_decoded(CF_BLOCKS, &key, "stored block")?;
+        match block {
+            Some(b) if b.block.header.height != height => Err(StorageError::Corrupt {
+                what: "stored block",
+                key: hex(&key),
+                reason: format!(
+                    "stored under height {height} but is for height {}",
+                    b.block.header.height
+                ),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// The height of the committed block with header hash `hash`, if any.
+    pub fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, StorageError> {
+        self.get_decoded(CF_BLOCK_INDEX, hash.as_bytes(), "block height")
+    }
+
+    /// Where transaction `id` was first included: (height, position in the block).
+    pub fn tx_location(&self, id: &TxId) -> Result<Option<(Height, u32)>, StorageError> {
+        self.get_decoded(CF_TX_INDEX, id.as_bytes(), "tx location")
+    }
+}

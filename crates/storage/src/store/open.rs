@@ -1,0 +1,132 @@
+//! Opening a store directory: RocksDB tuning, the column families, and the directory's
+//! identity (format version and genesis hash, checked or recorded at open); and flushing it on
+//! clean shutdown.
+
+use super::codec::{encode, hex};
+use super::{
+    Store, CF_META, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_GENESIS_HASH,
+};
+use crate::error::StorageError;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, DB,
+};
+use settlenet_types::Hash;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Shared LRU block cache across all column families.
+const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Bound on file descriptors RocksDB keeps open (the default is unlimited).
+const MAX_OPEN_FILES: i32 = 512;
+/// Once the WAL exceeds this, RocksDB flushes the column families that pin old WAL files (the
+/// rarely written `meta` and `wal` families would otherwise keep every WAL file alive).
+const MAX_TOTAL_WAL_BYTES: u64 = 256 * 1024 * 1024;
+/// RocksDB's own info logs kept on disk.
+const INFO_LOG_FILES_KEPT: usize = 8;
+/// Background flush and compaction threads (the nodes run on small machines).
+const BACKGROUND_JOBS: i32 = 2;
+
+fn cf_options(cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    // Almost every read is a point lookup by id or height.
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    let mut opts = Options::default();
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
+impl Store {
+    /// Open or create the store at `path`, creating missing column families.
+    ///
+    /// A new directory is bound to `genesis_hash` and [`FORMAT_VERSION`] at once (synced);
+    /// an existing one is refused with [`StorageError::UnsupportedFormat`] if written by another
+    /// format and [`StorageError::GenesisMismatch`] if it belongs to another genesis.
+    pub fn open(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut opts = cf_options(&cache);
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_open_files(MAX_OPEN_FILES);
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        opts.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
+        opts.set_max_background_jobs(BACKGROUND_JOBS);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
+        let db = DB::open_cf_descriptors(&opts, path, descriptors)
+            .map_err(|e| StorageError::db(format!("open store at {}", path.display()), e))?;
+        let store = Store {
+            db,
+            head_write_lock: Mutex::new(()),
+        };
+        store.check_identity(genesis_hash)?;
+        Ok(store)
+    }
+
+    /// Check (or, for a new directory, record) the format version and the genesis hash.
+    fn check_identity(&self, genesis_hash: Hash) -> Result<(), StorageError> {
+        let version: Option<u32> =
+            self.get_decoded(CF_META, META_FORMAT_VERSION, "store format version")?;
+        let stored_genesis: Option<Hash> =
+            self.get_decoded(CF_META, META_GENESIS_HASH, "genesis hash")?;
+        match (version, stored_genesis) {
+            (Some(found), _) if found != FORMAT_VERSION => Err(StorageError::UnsupportedFormat {
+                found,
+                supported: FORMAT_VERSION,
+            }),
+            (Some(_), Some(stored)) if stored != genesis_hash => {
+                Err(StorageError::GenesisMismatch {
+                    stored,
+                    expected: genesis_hash,
+                })
+            }
+            (Some(_), Some(_)) => Ok(()),
+            (None, None) => {
+                let meta = self.cf(CF_META)?;
+                let mut batch = WriteBatch::default();
+                batch.put_cf(
+                    meta,
+                    META_FORMAT_VERSION,
+                    encode("store format version", &FORMAT_VERSION)?,
+                );
+                batch.put_cf(
+                    meta,
+                    META_GENESIS_HASH,
+                    encode("genesis hash", &genesis_hash)?,
+                );
+                self.write(batch, true, || "record store identity".to_string())
+            }
+            (version, genesis) => Err(StorageError::Corrupt {
+                what: "store identity",
+                key: hex(if version.is_none() {
+                    META_FORMAT_VERSION
+                } else {
+                    META_GENESIS_HASH
+                }),
+                reason: format!(
+                    "format version present: {}, genesis hash present: {} (both or neither \
+                     expected)",
+                    version.is_some(),
+                    genesis.is_some()
+                ),
+            }),
+        }
+    }
+
+    /// Flush every column family's memtable to SST files and fsync the WAL: after this returns,
+    /// everything written so far survives a power failure. For clean shutdown.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        for name in COLUMN_FAMILIES {
+            self.db
+                .flush_cf(self.cf(name)?)
+                .map_err(|e| StorageError::db(format!("flush column family {name}"), e))?;
+        }
+        self.db
+            .flush_wal(true)
+            .map_err(|e| StorageError::db("sync the write-ahead log", e))
+    }
+}
