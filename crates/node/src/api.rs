@@ -3,6 +3,10 @@
 //! Reads (blocks, accounts, transactions) come straight from the store, which is updated one
 //! whole block at a time, so a reader never sees half a block. Writes go to the core actor.
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
+//!
+//! Handlers answer with the types of `settlenet-api` (the contract the client compiles
+//! against); [`routes`] is the one list of routes, used by the router and by the test that
+//! checks every route is in the OpenAPI document (`GET /v1/openapi.json`).
 
 use crate::config::PhoneKey;
 use crate::core::{ApiCommand, SubmitOutcome};
@@ -13,9 +17,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
+use settlenet_api as wire;
 use settlenet_ledger::{Account, AccountKind, TxRecord};
 use settlenet_storage::Store;
 use settlenet_types::{
@@ -52,11 +57,7 @@ pub struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(json!({"error": {"code": self.1, "message": self.2}})),
-        )
-            .into_response()
+        (self.0, Json(wire::ErrorBody::new(self.1, self.2))).into_response()
     }
 }
 
@@ -72,35 +73,53 @@ fn internal(msg: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// Build the router.
-pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/genesis", get(genesis))
-        .route("/v1/blocks/latest", get(latest_block))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/blocks/{height}/txids", get(block_txids))
-        .route("/v1/transactions", post(submit_one))
-        .route("/v1/transactions/batch", post(submit_batch))
-        .route("/v1/transactions/{id}", get(tx_status))
-        .route("/v1/accounts", get(accounts_by_owner))
-        .route("/v1/accounts/{id}", get(account))
-        .route("/v1/accounts/{id}/history", get(history))
-        .route("/v1/accounts/{id}/proof", get(proof))
-        .route("/v1/positions", get(positions))
-        .route("/v1/phone/alias", post(phone_alias))
-        .route("/v1/evidence", get(evidence))
-        .route("/v1/settlement/windows", get(settlement::windows))
-        .route(
+/// Every route: (method, path, handler). The router serves exactly these, and a test checks
+/// that each is in the OpenAPI document.
+pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
+    vec![
+        ("GET", "/v1/status", get(status)),
+        ("GET", "/v1/genesis", get(genesis)),
+        ("GET", "/v1/openapi.json", get(openapi)),
+        ("GET", "/v1/blocks/latest", get(latest_block)),
+        ("GET", "/v1/blocks/{height}", get(block)),
+        ("GET", "/v1/blocks/{height}/txids", get(block_txids)),
+        ("POST", "/v1/transactions", post(submit_one)),
+        ("POST", "/v1/transactions/batch", post(submit_batch)),
+        ("GET", "/v1/transactions/{id}", get(tx_status)),
+        ("GET", "/v1/accounts", get(accounts_by_owner)),
+        ("GET", "/v1/accounts/{id}", get(account)),
+        ("GET", "/v1/accounts/{id}/history", get(history)),
+        ("GET", "/v1/accounts/{id}/proof", get(proof)),
+        ("GET", "/v1/positions", get(positions)),
+        ("POST", "/v1/phone/alias", post(phone_alias)),
+        ("GET", "/v1/evidence", get(evidence)),
+        ("GET", "/v1/settlement/windows", get(settlement::windows)),
+        (
+            "GET",
             "/v1/settlement/windows/{currency}/{window}",
             get(settlement::window),
-        )
-        .route("/v1/settlement/batches/{id}", get(settlement::batch))
-        .route(
+        ),
+        ("GET", "/v1/settlement/batches/{id}", get(settlement::batch)),
+        (
+            "GET",
             "/v1/settlement/batches/{id}/receipt",
             get(settlement::receipt),
-        )
-        .route("/v1/settlement/liquidity", get(settlement::liquidity))
+        ),
+        (
+            "GET",
+            "/v1/settlement/liquidity",
+            get(settlement::liquidity),
+        ),
+    ]
+}
+
+/// Build the router.
+pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+    let mut router = Router::new();
+    for (_, path, handler) in routes() {
+        router = router.route(path, handler);
+    }
+    router
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -112,28 +131,38 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-async fn status(State(s): State<ApiState>) -> Json<Value> {
+/// `GET /v1/openapi.json`: the OpenAPI document of this API.
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        wire::openapi_json(),
+    )
+        .into_response()
+}
+
+async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
     let st = s.shared.status();
-    Json(json!({
-        "chain_id": s.genesis.chain_id,
-        "node": s.node,
-        "height": st.height,
-        "last_block_hash": st.last_block_hash,
-        "last_block_time_ms": st.last_block_time_ms,
-        "state_root": st.state_root,
-        "view": st.view,
-        "stable_checkpoint": st.stable_checkpoint,
-        "primary": st.primary,
-        "peers": st.peers,
-        "mempool": st.mempool,
-        "base_height": st.base_height,
-        "validators": s.genesis.n(),
-        "counters": s.shared.counters.to_json(),
-    }))
+    Json(wire::Status {
+        chain_id: s.genesis.chain_id.clone(),
+        node: s.node.clone(),
+        height: st.height,
+        last_block_hash: st.last_block_hash,
+        last_block_time_ms: st.last_block_time_ms,
+        state_root: st.state_root,
+        view: st.view,
+        stable_checkpoint: st.stable_checkpoint,
+        primary: st.primary,
+        peers: st.peers,
+        mempool: st.mempool as u64,
+        base_height: st.base_height,
+        validators: s.genesis.n() as u64,
+        // The counters are all integers: the object parses as a map.
+        counters: serde_json::from_value(s.shared.counters.to_json()).unwrap_or_default(),
+    })
 }
 
 /// Every stored equivocation record (at most `EVIDENCE_MAX`), by validator, kind, view, height.
-async fn evidence(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+async fn evidence(State(s): State<ApiState>) -> Result<Json<wire::EvidenceList>, ApiError> {
     let entries = s.store.evidence_entries().map_err(internal)?;
     let mut list = Vec::with_capacity(entries.len());
     for (key, bytes) in entries {
@@ -141,14 +170,17 @@ async fn evidence(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
             .map_err(|e| internal(format!("stored evidence {}: {e}", hex::encode(&key))))?;
         list.push(crate::evidence::render(&s.genesis, &record));
     }
-    Ok(Json(json!({"count": list.len(), "evidence": list})))
+    Ok(Json(wire::EvidenceList {
+        count: list.len() as u64,
+        evidence: list,
+    }))
 }
 
 async fn genesis(State(s): State<ApiState>) -> Json<Genesis> {
     Json((*s.genesis).clone())
 }
 
-async fn latest_block(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+async fn latest_block(State(s): State<ApiState>) -> Result<Json<wire::Block>, ApiError> {
     let h = s.shared.status().height;
     if h.0 == 0 {
         return Err(ApiError(
@@ -163,7 +195,7 @@ async fn latest_block(State(s): State<ApiState>) -> Result<Json<Value>, ApiError
 async fn block(
     State(s): State<ApiState>,
     Path(height): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Block>, ApiError> {
     let h = parse_height(&height)?;
     block_json(&s, Height(h)).map(Json)
 }
@@ -171,7 +203,7 @@ async fn block(
 async fn block_txids(
     State(s): State<ApiState>,
     Path(height): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::BlockTxIds>, ApiError> {
     let h = parse_height(&height)?;
     let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
         return Err(below_base(&s, Height(h)).unwrap_or_else(|| {
@@ -183,9 +215,12 @@ async fn block_txids(
         }));
     };
     let ids: Vec<TxId> = b.block.txs.iter().map(|t| t.tx.id).collect();
-    Ok(Json(
-        json!({"height": h, "hash": b.hash, "timestamp": b.block.header.timestamp_ms, "ids": ids}),
-    ))
+    Ok(Json(wire::BlockTxIds {
+        height: Height(h),
+        hash: b.hash,
+        timestamp: b.block.header.timestamp_ms,
+        ids,
+    }))
 }
 
 fn parse_height(text: &str) -> Result<u64, ApiError> {
@@ -212,7 +247,7 @@ fn below_base(s: &ApiState, h: Height) -> Option<ApiError> {
     })
 }
 
-fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
+fn block_json(s: &ApiState, h: Height) -> Result<wire::Block, ApiError> {
     let Some(b) = s.store.block(h).map_err(internal)? else {
         if let Some(e) = below_base(s, h) {
             return Err(e);
@@ -229,9 +264,9 @@ fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
     Ok(render_block(s, &b))
 }
 
-fn render_block(s: &ApiState, b: &StoredBlock) -> Value {
+fn render_block(s: &ApiState, b: &StoredBlock) -> wire::Block {
     let h = &b.block.header;
-    let txs: Vec<Value> = b
+    let transactions = b
         .block
         .txs
         .iter()
@@ -247,37 +282,52 @@ fn render_block(s: &ApiState, b: &StoredBlock) -> Value {
                 Some(_) => "duplicate".to_string(),
                 None => "unknown".to_string(),
             };
-            json!({"id": t.tx.id, "signer": t.tx.signer, "op": t.tx.op, "signature": t.signature, "result": result})
+            wire::BlockTx {
+                id: t.tx.id,
+                signer: t.tx.signer,
+                op: t.tx.op.clone(),
+                signature: t.signature,
+                result,
+            }
         })
         .collect();
-    let sigs: Vec<Value> = b
+    let signatures = b
         .certificate
         .signatures
         .iter()
-        .map(|c| {
-            let name = s
+        .map(|c| wire::NamedSignature {
+            replica: c.replica,
+            validator: s
                 .genesis
                 .validators
                 .get(c.replica.0 as usize)
                 .map(|v| v.name.clone())
-                .unwrap_or_default();
-            json!({"replica": c.replica, "validator": name, "signature": c.signature})
+                .unwrap_or_default(),
+            signature: c.signature,
         })
         .collect();
-    json!({
-        "height": h.height,
-        "hash": b.hash,
-        "prev_hash": b.prev_hash,
-        "timestamp": h.timestamp_ms,
-        "state_root": b.state_root,
-        "proposer": h.proposer,
-        "tx_count": h.tx_count,
-        "tx_root": h.tx_root,
-        "certified_state": {"height": h.state_height, "root": h.state_root},
-        "header": h,
-        "transactions": txs,
-        "certificate": {"height": b.certificate.height, "view": b.certificate.view, "block_hash": b.certificate.block_hash, "signatures": sigs},
-    })
+    wire::Block {
+        height: h.height,
+        hash: b.hash,
+        prev_hash: b.prev_hash,
+        timestamp: h.timestamp_ms,
+        state_root: b.state_root,
+        proposer: h.proposer,
+        tx_count: h.tx_count,
+        tx_root: h.tx_root,
+        certified_state: wire::CertifiedState {
+            height: h.state_height,
+            root: h.state_root,
+        },
+        header: h.clone(),
+        transactions,
+        certificate: wire::BlockCertificate {
+            height: b.certificate.height,
+            view: b.certificate.view,
+            block_hash: b.certificate.block_hash,
+            signatures,
+        },
+    }
 }
 
 fn parse_tx(value: Value, where_: &str) -> Result<SignedTransaction, ApiError> {
@@ -319,59 +369,83 @@ async fn submit(s: &ApiState, txs: Vec<SignedTransaction>) -> Result<Vec<SubmitO
     rx.await.map_err(|_| internal("node is shutting down"))
 }
 
-fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, Value) {
+fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, wire::TxView) {
     match o {
-        SubmitOutcome::Pending => (StatusCode::ACCEPTED, json!({"id": id, "status": "pending"})),
+        SubmitOutcome::Pending => (StatusCode::ACCEPTED, wire::TxView::pending(id)),
         SubmitOutcome::AlreadyPending => (
             StatusCode::ACCEPTED,
-            json!({"id": id, "status": "pending", "note": "already pending: retry ignored"}),
+            wire::TxView {
+                note: Some("already pending: retry ignored".into()),
+                ..wire::TxView::pending(id)
+            },
         ),
         SubmitOutcome::AlreadyCommitted(r) => (StatusCode::OK, record_json(genesis, id, r)),
         SubmitOutcome::Refused { code, message } => (
             StatusCode::BAD_REQUEST,
-            json!({"id": id, "status": "refused", "error": {"code": code, "message": message}}),
+            wire::TxView::refused(id, code.clone(), message.clone()),
         ),
         SubmitOutcome::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"id": id, "status": "refused", "error": {"code": "mempool_full", "message": "the node's mempool is full; retry later"}}),
+            wire::TxView::refused(
+                id,
+                "mempool_full",
+                "the node's mempool is full; retry later",
+            ),
         ),
     }
 }
 
-fn record_json(genesis: &Genesis, id: TxId, r: &TxRecord) -> Value {
-    let mut v = if r.result.is_ok() {
-        json!({"id": id, "status": "committed", "height": r.height, "index": r.index, "result": r.result.as_str(), "message": r.result.describe()})
-    } else {
-        json!({"id": id, "status": "rejected", "height": r.height, "index": r.index, "reason": r.result.as_str(), "message": r.result.describe()})
-    };
-    if let Some(settlenet_ledger::RecordDetail::Settlement {
-        policy,
-        window,
-        members,
-    }) = &r.detail
-    {
-        // Amounts in minor units: the record does not carry the currency (the batch does).
-        let name = |m: settlenet_types::MemberId| {
-            genesis
-                .members
-                .get(usize::from(m.0))
-                .map_or_else(|| format!("member-{}", m.0), |x| x.name.clone())
-        };
-        let members: Vec<Value> = members
-            .iter()
-            .map(|x| {
-                json!({
-                    "member": name(x.member),
-                    "debit_minor": x.debit.to_string(),
-                    "balance_minor": x.balance.to_string(),
-                    "cap_minor": x.cap.map(|c| c.0.to_string()),
-                    "shortfall_minor": x.shortfall.to_string(),
+fn record_json(genesis: &Genesis, id: TxId, r: &TxRecord) -> wire::TxView {
+    let ok = r.result.is_ok();
+    let detail = match &r.detail {
+        Some(settlenet_ledger::RecordDetail::Settlement {
+            policy,
+            window,
+            members,
+        }) => {
+            // Amounts in minor units: the record does not carry the currency (the batch does).
+            let name = |m: settlenet_types::MemberId| {
+                genesis
+                    .members
+                    .get(usize::from(m.0))
+                    .map_or_else(|| format!("member-{}", m.0), |x| x.name.clone())
+            };
+            let members = members
+                .iter()
+                .map(|x| wire::MemberShortfallMinor {
+                    member: name(x.member),
+                    debit_minor: x.debit.to_string(),
+                    balance_minor: x.balance.to_string(),
+                    cap_minor: x.cap.map(|c| c.0.to_string()),
+                    shortfall_minor: x.shortfall.to_string(),
                 })
+                .collect();
+            Some(wire::TxDetail {
+                settlement: wire::SettlementRecord {
+                    policy: policy.to_string(),
+                    window: *window,
+                    members,
+                },
             })
-            .collect();
-        v["detail"] = json!({"settlement": {"policy": policy.to_string(), "window": window, "members": members}});
+        }
+        _ => None,
+    };
+    wire::TxView {
+        id,
+        status: if ok {
+            wire::TxStatus::Committed
+        } else {
+            wire::TxStatus::Rejected
+        },
+        height: Some(r.height),
+        index: Some(r.index),
+        result: ok.then(|| r.result.as_str().to_string()),
+        reason: (!ok).then(|| r.result.as_str().to_string()),
+        message: Some(r.result.describe().to_string()),
+        note: None,
+        error: None,
+        detail,
     }
-    v
 }
 
 async fn submit_one(
@@ -427,7 +501,7 @@ async fn submit_batch(
     let ids: Vec<TxId> = txs.iter().map(|t| t.tx.id).collect();
     let outcomes = submit(&s, txs).await?;
     let mut accepted = 0usize;
-    let results: Vec<Value> = ids
+    let results: Vec<wire::TxView> = ids
         .iter()
         .zip(outcomes.iter())
         .map(|(id, o)| {
@@ -440,7 +514,10 @@ async fn submit_batch(
         .collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"accepted": accepted, "results": results})),
+        Json(wire::BatchSubmitted {
+            accepted: accepted as u64,
+            results,
+        }),
     )
         .into_response())
 }
@@ -448,7 +525,7 @@ async fn submit_batch(
 async fn tx_status(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::TxView>, ApiError> {
     let id: TxId = id
         .parse()
         .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
@@ -462,7 +539,7 @@ async fn tx_status(
         .await
         .map_err(|_| internal("node is shutting down"))?;
     if rx.await.unwrap_or(false) {
-        return Ok(Json(json!({"id": id, "status": "pending"})));
+        return Ok(Json(wire::TxView::pending(id)));
     }
     Err(ApiError(
         StatusCode::NOT_FOUND,
@@ -471,36 +548,15 @@ async fn tx_status(
     ))
 }
 
-/// JSON view of an account, with decimal amounts.
-pub fn account_json(genesis: &Genesis, a: &Account) -> Value {
-    let exp = genesis.exponent(a.currency).unwrap_or(0);
-    let member = genesis
-        .members
-        .get(a.member.0 as usize)
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
-    json!({
-        "id": a.id,
-        "kind": format!("{:?}", a.kind).to_lowercase(),
-        "member": member,
-        "currency": a.currency,
-        "owner": a.owner,
-        "balance": settlenet_types::ids::format_signed_minor(a.balance(), exp),
-        "available": settlenet_types::ids::format_signed_minor(a.available(), exp),
-        "balance_minor": a.balance().to_string(),
-        "debits_pending": a.debits_pending.to_string(),
-        "debits_posted": a.debits_posted.to_string(),
-        "credits_pending": a.credits_pending.to_string(),
-        "credits_posted": a.credits_posted.to_string(),
-        "created_height": a.created_height,
-        "detail": a.detail,
-    })
+/// The API view of an account, with decimal amounts.
+pub fn account_json(genesis: &Genesis, a: &Account) -> wire::AccountView {
+    wire::AccountView::of(genesis, a)
 }
 
 async fn account(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::AccountView>, ApiError> {
     let id: AccountId = id
         .parse()
         .map_err(|e| bad("invalid_id", format!("account id: {e}")))?;
@@ -513,7 +569,7 @@ async fn account(
     };
     let a: Account = settlenet_types::decode("account", &bytes).map_err(internal)?;
     let mut v = account_json(&s.genesis, &a);
-    v["height"] = json!(s.shared.status().height);
+    v.height = Some(s.shared.status().height);
     Ok(Json(v))
 }
 
@@ -531,7 +587,7 @@ struct OwnerQuery {
 async fn accounts_by_owner(
     State(s): State<ApiState>,
     Query(q): Query<OwnerQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::OwnedAccounts>, ApiError> {
     let Some(owner) = q.owner.as_deref() else {
         return Err(bad(
             "missing_owner",
@@ -567,11 +623,11 @@ async fn accounts_by_owner(
             }
         }
     }
-    Ok(Json(json!({
-        "owner": owner,
-        "accounts": accounts,
-        "height": s.shared.status().height,
-    })))
+    Ok(Json(wire::OwnedAccounts {
+        owner,
+        accounts,
+        height: s.shared.status().height,
+    }))
 }
 
 fn not_found(msg: impl Into<String>) -> ApiError {
@@ -593,20 +649,12 @@ fn read_account(s: &ApiState, id: &AccountId) -> Result<Option<Account>, ApiErro
 
 // ---- phone aliases ----
 
-/// `POST /v1/phone/alias` body. Unknown fields are refused.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AliasRequest {
-    phone: String,
-    currency: Option<String>,
-}
-
 /// The alias of a phone number under this node's consortium key, and the wallet registered
 /// under it (if any). The number is never logged nor repeated in the answer, errors included.
 async fn phone_alias(
     State(s): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Alias>, ApiError> {
     let Some(key) = s.phone.clone() else {
         return Err(ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -616,7 +664,7 @@ async fn phone_alias(
     };
     let value = body_json(body)?;
     // serde's messages can quote the offending value (the number): give our own.
-    let req: AliasRequest = serde_json::from_value(value).map_err(|_| {
+    let req: wire::AliasRequest = serde_json::from_value(value).map_err(|_| {
         bad(
             "malformed_request",
             "the body must be {\"phone\": string, \"currency\"?: string} and nothing else",
@@ -642,11 +690,12 @@ async fn phone_alias(
         .await
         .map_err(|_| internal("node is shutting down"))?;
     let wallet = rx.await.map_err(|_| internal("node is shutting down"))?;
-    let mut v = json!({"alias": alias, "key_version": key.version, "currency": currency});
-    if let Some(w) = wallet {
-        v["wallet"] = json!(w);
-    }
-    Ok(Json(v))
+    Ok(Json(wire::Alias {
+        alias,
+        key_version: key.version,
+        currency,
+        wallet,
+    }))
 }
 
 /// The currency a request names (default: the genesis's first) and its exponent: `400
@@ -714,7 +763,7 @@ async fn history(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::History>, ApiError> {
     let id = parse_account_id(&id)?;
     let limit = match q.limit.as_deref() {
         None => HISTORY_LIMIT_DEFAULT,
@@ -764,32 +813,30 @@ async fn history(
             .and_then(|bytes| settlenet_types::decode::<TxRecord>("tx record", &bytes).ok())
             .map(|r| r.result.as_str())
             .unwrap_or("unknown");
-        let mut item = json!({
-            "tx": e.tx,
-            "height": e.height,
-            "index": e.index,
-            "timestamp": b.block.header.timestamp_ms,
-            "op": tx.tx.op.name(),
-            "signer": tx.tx.signer,
-            "operation": tx.tx.op,
-            "result": result,
+        items.push(wire::HistoryEntry {
+            tx: e.tx,
+            height: e.height,
+            index: e.index,
+            timestamp: b.block.header.timestamp_ms,
+            op: tx.tx.op.name().to_string(),
+            signer: tx.tx.signer,
+            operation: tx.tx.op.clone(),
+            result: result.to_string(),
+            amount: op_amount(&tx.tx.op)
+                .map(|amount| settlenet_types::ids::format_minor(u128::from(amount), exp)),
         });
-        if let Some(amount) = op_amount(&tx.tx.op) {
-            item["amount"] = json!(settlenet_types::ids::format_minor(u128::from(amount), exp));
-        }
-        items.push(item);
     }
     let next = if more {
         entries.last().map(|e| encode_cursor(e.height, e.index))
     } else {
         None
     };
-    Ok(Json(json!({
-        "account": id,
-        "entries": items,
-        "next_cursor": next,
-        "height": s.shared.status().height,
-    })))
+    Ok(Json(wire::History {
+        account: id,
+        entries: items,
+        next_cursor: next,
+        height: s.shared.status().height,
+    }))
 }
 
 /// The amount an operation names, in minor units (none for registrations, voids and the
@@ -830,7 +877,7 @@ struct PositionsQuery {
 async fn positions(
     State(s): State<ApiState>,
     Query(q): Query<PositionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Positions>, ApiError> {
     let window = match q.window.as_deref() {
         None => None,
         Some(t) => Some(t.parse::<u64>().map_err(|_| {
@@ -874,27 +921,27 @@ async fn positions(
         };
         let t = totals.entry(c.code.to_string()).or_insert(0);
         *t = t.saturating_add(balance);
-        rows.push(json!({
-            "member": member,
-            "currency": c.code,
-            "window": w,
-            "account": id,
-            "position": settlenet_types::ids::format_signed_minor(balance, c.exponent),
-            "position_minor": balance.to_string(),
-            "debits_posted": debits.to_string(),
-            "credits_posted": credits.to_string(),
-        }));
+        rows.push(wire::Position {
+            member: member.clone(),
+            currency: c.code,
+            window: *w,
+            account: *id,
+            position: settlenet_types::ids::format_signed_minor(balance, c.exponent),
+            position_minor: balance.to_string(),
+            debits_posted: debits.to_string(),
+            credits_posted: credits.to_string(),
+        });
     }
     let totals: BTreeMap<String, String> = totals
         .into_iter()
         .map(|(c, t)| (c, t.to_string()))
         .collect();
-    Ok(Json(json!({
-        "window": window,
-        "height": height,
-        "positions": rows,
-        "totals_minor": totals,
-    })))
+    Ok(Json(wire::Positions {
+        window,
+        height,
+        positions: rows,
+        totals_minor: totals,
+    }))
 }
 
 // ---- proofs ----
@@ -908,7 +955,10 @@ const ANCHOR_LOOKAHEAD_MAX: u64 = 256;
 
 /// An account with a Merkle proof against a state root, and an anchor: a committed block whose
 /// header carries that root, with its commit certificate. Verifiable offline with the genesis.
-async fn proof(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn proof(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<wire::ProofFile>, ApiError> {
     let id = parse_account_id(&id)?;
     let Some(p) = prove_anchored(&s, vec![id]).await? else {
         return Err(not_found(format!("no account {id}")));
@@ -917,16 +967,16 @@ async fn proof(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json
         return Err(not_found(format!("no account {id}")));
     };
     let h = &p.anchor.block.header;
-    Ok(Json(json!({
-        "version": 1,
-        "chain_id": s.genesis.chain_id,
-        "account_id": id,
-        "account": account_json(&s.genesis, &proof.account),
-        "state_height": h.state_height,
-        "state_root": p.root,
-        "proof": proof,
-        "anchor": anchor_json(&p.anchor),
-    })))
+    Ok(Json(wire::ProofFile {
+        version: wire::PROOF_VERSION,
+        chain_id: s.genesis.chain_id.clone(),
+        account_id: id,
+        account: account_json(&s.genesis, &proof.account),
+        state_height: h.state_height,
+        state_root: p.root,
+        proof,
+        anchor: anchor_json(&p.anchor),
+    }))
 }
 
 /// Proofs of several accounts under one state root, with the committed block that certifies it.
@@ -941,14 +991,14 @@ pub(crate) struct Anchored {
 
 /// The JSON `anchor` object of proof and receipt files: `height`, `hash`, `header`,
 /// `certificate`.
-fn anchor_json(anchor: &StoredBlock) -> Value {
+fn anchor_json(anchor: &StoredBlock) -> wire::Anchor {
     let h = &anchor.block.header;
-    json!({
-        "height": h.height,
-        "hash": anchor.hash,
-        "header": h,
-        "certificate": anchor.certificate,
-    })
+    wire::Anchor {
+        height: h.height,
+        hash: anchor.hash,
+        header: h.clone(),
+        certificate: anchor.certificate.clone(),
+    }
 }
 
 /// Prove `accounts` against the latest executed state and find the committed block that
@@ -1010,4 +1060,32 @@ fn find_anchor(s: &ApiState, height: Height, root: &Hash) -> Result<Option<Store
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc: Value = serde_json::from_str(&wire::openapi_json()).expect("the document is JSON");
+        let routes = routes();
+        for (method, path, _) in &routes {
+            let item = &doc["paths"][*path];
+            assert!(
+                item.is_object(),
+                "{method} {path} is not in the OpenAPI document"
+            );
+            assert!(
+                item[method.to_lowercase()].is_object(),
+                "{path} has no {method} operation in the OpenAPI document"
+            );
+        }
+        let documented = doc["paths"].as_object().map_or(0, |p| p.len());
+        assert_eq!(
+            documented,
+            routes.len(),
+            "the document lists a route the router lacks"
+        );
+    }
 }
