@@ -313,3 +313,56 @@ pub fn verify_receipt(genesis: &Genesis, bytes: &[u8]) -> Result<ReceiptVerified
         signatures: f.anchor.certificate.signatures.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use settlenet_types::genesis::GENESIS_VERSION;
+    use settlenet_types::ConsensusParams;
+
+    fn genesis() -> Genesis {
+        Genesis {
+            version: GENESIS_VERSION,
+            chain_id: "verify-test".into(),
+            genesis_time_ms: 0,
+            currencies: vec![],
+            members: vec![],
+            validators: vec![],
+            accounts: vec![],
+            consensus: ConsensusParams::default(),
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_receipts_or_proofs_are_refused_by_name() {
+        let g = genesis();
+        // (what, bytes, the start of the error)
+        let table: [(&str, &[u8], &str); 4] = [
+            (
+                "receipt: not JSON",
+                b"not json",
+                "not a well-formed settlement receipt",
+            ),
+            (
+                "receipt: empty object",
+                b"{}",
+                "not a well-formed settlement receipt",
+            ),
+            (
+                "proof: not JSON",
+                b"not json",
+                "not a well-formed proof file",
+            ),
+            ("proof: empty object", b"{}", "not a well-formed proof file"),
+        ];
+        for (what, bytes, expected) in table {
+            let err = if what.starts_with("receipt") {
+                verify_receipt(&g, bytes).err()
+            } else {
+                verify_proof(&g, bytes).err()
+            };
+            let err = err.unwrap_or_else(|| panic!("{what}: accepted"));
+            assert!(err.0.starts_with(expected), "{what}: {err}");
+        }
+    }
+}

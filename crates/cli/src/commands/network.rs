@@ -115,9 +115,13 @@ pub async fn testnet_start(dir: &Path) -> Result<()> {
     }
     say!("Press Ctrl-C to stop them all.");
     let mut check = tokio::time::interval(Duration::from_millis(500));
+    // One signal listener for the whole run: a listener made anew on each tick would miss a
+    // signal that arrives between two of them (tokio delivers only to current listeners).
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = shutdown_signal() => {
+            _ = &mut shutdown => {
                 say!("stopping...");
                 net.stop();
                 return Ok(());
