@@ -2,13 +2,13 @@
 //! and commit latency from submission to "final on every node".
 
 use crate::client::Client;
+use crate::load::fund_wallets;
 use crate::local::{init_free, LocalNet};
-use crate::txbuild::{random_id, read_key, sign};
-use crate::Target;
+use crate::support::Target;
+use crate::txbuild::{random_id, sign};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use settlenet_crypto::Keypair;
-use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};
+use settlenet_types::{Amount, Operation, SignedTransaction, TxId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -139,7 +139,7 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         )?);
     }
 
-    let start_height = clients[0].status().await?["height"].as_u64().unwrap_or(0);
+    let start_height = clients[0].status().await?.height.0;
     let watch = Arc::new(Mutex::new(Watch {
         seen: vec![HashMap::new(); clients.len()],
         tx_height: HashMap::new(),
@@ -154,18 +154,13 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
             let mut known = start_height;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok(s) = c.status().await {
-                    let h = s["height"].as_u64().unwrap_or(known);
+                    let h = s.height.0;
                     if h > known {
                         let now = Instant::now();
                         for x in known + 1..=h {
                             if i == 0 {
-                                if let Ok(v) = c.get(&format!("/v1/blocks/{x}/txids")).await {
-                                    let ids: Vec<TxId> = v["ids"]
-                                        .as_array()
-                                        .into_iter()
-                                        .flatten()
-                                        .filter_map(|s| s.as_str()?.parse().ok())
-                                        .collect();
+                                if let Ok(Some(v)) = c.block_txids(x).await {
+                                    let ids: Vec<TxId> = v.ids;
                                     if let Ok(mut w) = watch.lock() {
                                         for id in ids {
                                             w.tx_height.entry(id).or_insert(x);
@@ -223,7 +218,7 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
             }
             let r = c.submit_batch(&chunk).await;
             drop(permit);
-            r.map(|v| v["accepted"].as_u64().unwrap_or(0))
+            r.map(|v| v.accepted)
         }));
     }
     let mut accepted = 0u64;
@@ -328,49 +323,4 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Open `count` USD wallets, round-robin over `issuers` (member names with an `issuer.key` under
-/// `dir/keys`), fund each with `amount`, and wait until both steps are final. Returns each
-/// wallet's owner key and id.
-pub(crate) async fn fund_wallets(
-    clients: &[Client],
-    genesis: &settlenet_types::Genesis,
-    dir: &std::path::Path,
-    issuers: &[&str],
-    count: usize,
-    amount: Amount,
-) -> Result<Vec<(Keypair, AccountId)>> {
-    let chain = &genesis.chain_id;
-    let mut owners = Vec::with_capacity(count);
-    let mut setup = Vec::with_capacity(count);
-    let mut funding = Vec::with_capacity(count);
-    for i in 0..count {
-        let issuer = issuers[i % issuers.len()];
-        let member = genesis.member_by_name(issuer).context("issuer")?;
-        let ikey = read_key(&dir.join("keys").join(issuer).join("issuer.key"))?;
-        let owner = Keypair::generate();
-        let wallet = AccountId(random_id());
-        setup.push(sign(
-            chain,
-            &ikey,
-            TxId(random_id()),
-            Operation::CreateWallet {
-                account: wallet,
-                issuer: member.id,
-                owner: owner.public(),
-                currency: Currency(*b"USD"),
-            },
-        )?);
-        funding.push(sign(
-            chain,
-            &ikey,
-            TxId(random_id()),
-            Operation::Issue { wallet, amount },
-        )?);
-        owners.push((owner, wallet));
-    }
-    crate::demo::submit_and_wait_all(clients, &setup, None).await?;
-    crate::demo::submit_and_wait_all(clients, &funding, None).await?;
-    Ok(owners)
 }

@@ -79,7 +79,7 @@ async fn catchup(
         "catchup: {} stopped at height 0; the others commit {} blocks of {} transfers...",
         net.nodes[last].name, a.blocks, a.block_txs
     );
-    let owners = crate::bench::fund_wallets(
+    let owners = crate::load::fund_wallets(
         &clients,
         &genesis,
         dir,
@@ -107,7 +107,7 @@ async fn catchup(
     let mut last_report = Instant::now();
     let height = loop {
         let s = clients[0].status().await?;
-        let h = s["height"].as_u64().unwrap_or(0);
+        let h = s.height.0;
         if h >= a.blocks {
             break h;
         }
@@ -121,7 +121,7 @@ async fn catchup(
             );
             last_report = Instant::now();
         }
-        let pending = s["mempool"].as_u64().unwrap_or(0);
+        let pending = s.mempool;
         if pending > backlog {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
@@ -151,10 +151,10 @@ async fn catchup(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut target = u64::MAX;
     for c in &clients {
-        target = target.min(c.status().await?["height"].as_u64().unwrap_or(0));
+        target = target.min(c.status().await?.height.0);
     }
-    let expected = clients[0].get(&format!("/v1/blocks/{target}")).await?;
-    let expected_root = expected["state_root"].as_str().unwrap_or("").to_string();
+    let expected = clients[0].block(Some(target)).await?;
+    let expected_root = expected.state_root;
     eprintln!(
         "catchup: {height} blocks committed in {produce_secs:.1} s ({submitted} transfers \
          submitted); starting {} to catch up to {target}...",
@@ -172,7 +172,7 @@ async fn catchup(
             if first_answer.is_none() {
                 first_answer = Some(t0.elapsed().as_secs_f64());
             }
-            if s["height"].as_u64().unwrap_or(0) >= target {
+            if s.height.0 >= target {
                 break s;
             }
         }
@@ -186,18 +186,19 @@ async fn catchup(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let secs = t0.elapsed().as_secs_f64();
-    let ours = lagger.get(&format!("/v1/blocks/{target}")).await?;
-    let ours_root = ours["state_root"].as_str().unwrap_or("").to_string();
-    if ours_root != expected_root || ours["hash"] != expected["hash"] {
+    let ours = lagger.block(Some(target)).await?;
+    let ours_root = ours.state_root;
+    if ours_root != expected_root || ours.hash != expected.hash {
         bail!(
             "{} caught up to a different block at {target}: root {ours_root} vs {expected_root}",
             net.nodes[last].name
         );
     }
-    let synced = status["counters"]["blocks_synced"].as_u64().unwrap_or(0);
+    let counter = |name: &str| status.counters.get(name).copied().unwrap_or(0);
+    let synced = counter("blocks_synced");
     // 0 unless the lagger installed a state snapshot (it then holds blocks from this height on).
-    let snapshot_base = status["base_height"].as_u64().unwrap_or(0);
-    let txs = status["counters"]["txs_committed"].as_u64().unwrap_or(0);
+    let snapshot_base = status.base_height.0;
+    let txs = counter("txs_committed");
     let blocks_per_s = target as f64 / secs;
     if json {
         say!(

@@ -1,15 +1,32 @@
-//! A small typed client for the node's HTTP API.
+//! A typed client for the node's HTTP API: every answer is read into the `settlenet-api` type
+//! the node built it from.
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::Value;
-use settlenet_types::{Genesis, SignedTransaction, TxId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use settlenet_api as wire;
+use settlenet_types::{AccountId, BatchId, Currency, Genesis, PublicKey, SignedTransaction, TxId};
 use std::time::Duration;
+
+/// How often [`Client::wait_tx`] polls.
+const WAIT_POLL: Duration = Duration::from_millis(20);
 
 /// Client for one node.
 #[derive(Clone)]
 pub struct Client {
+    /// The node's base URL, without a trailing slash.
     base: String,
+    /// Pooled connections to it.
     http: reqwest::Client,
+}
+
+/// An answer that is not 2xx: its status and error body (or the raw text if it has none).
+#[derive(Debug)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The node's message.
+    pub message: String,
 }
 
 impl Client {
@@ -31,48 +48,6 @@ impl Client {
         &self.base
     }
 
-    async fn decode(&self, what: &str, resp: reqwest::Response) -> Result<(u16, Value)> {
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("{what}: reading the response from {}", self.base))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            anyhow!(
-                "{what}: {} answered {status} with non-JSON ({e}): {}",
-                self.base,
-                text.chars().take(200).collect::<String>()
-            )
-        })?;
-        Ok((status, value))
-    }
-
-    /// GET a path; non-2xx (404 included) becomes an error carrying the node's message.
-    pub async fn get(&self, path: &str) -> Result<Value> {
-        self.get_opt(path)
-            .await?
-            .ok_or_else(|| anyhow!("{}{path}: 404: not found", self.base))
-    }
-
-    /// GET that maps 404 to `None`.
-    pub async fn get_opt(&self, path: &str) -> Result<Option<Value>> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
-        let (status, v) = self.decode(path, resp).await?;
-        if status == 404 {
-            return Ok(None);
-        }
-        if !(200..300).contains(&status) {
-            bail!("{url}: {status}: {}", error_text(&v));
-        }
-        Ok(Some(v))
-    }
-
     /// GET a path and return the body's bytes exactly as sent, with the status (not judged).
     pub async fn get_raw(&self, path: &str) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
@@ -90,8 +65,8 @@ impl Client {
         Ok((status, bytes.to_vec()))
     }
 
-    /// POST JSON; returns (status, body) without judging the status.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+    /// POST JSON; returns the status and the body's bytes (not judged).
+    async fn post_raw(&self, path: &str, body: &impl Serialize) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
@@ -100,69 +75,241 @@ impl Client {
             .send()
             .await
             .with_context(|| format!("cannot reach {url}"))?;
-        self.decode(path, resp).await
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("{path}: reading the response from {}", self.base))?;
+        Ok((status, bytes.to_vec()))
     }
 
-    /// The node's status.
-    pub async fn status(&self) -> Result<Value> {
+    /// Parse a body as `T`, naming the endpoint on failure.
+    fn parse<T: DeserializeOwned>(&self, path: &str, status: u16, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            anyhow!(
+                "{path}: {} answered {status} with an unexpected body ({e}): {}",
+                self.base,
+                String::from_utf8_lossy(bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )
+        })
+    }
+
+    /// GET that maps 404 to `None`; any other non-2xx is an error carrying the node's message.
+    pub async fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        let (status, bytes) = self.get_raw(path).await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if !(200..300).contains(&status) {
+            bail!("{}{path}: {status}: {}", self.base, error_text(&bytes));
+        }
+        self.parse(path, status, &bytes).map(Some)
+    }
+
+    /// GET; non-2xx (404 included) is an error carrying the node's message.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.get_opt(path)
+            .await?
+            .ok_or_else(|| anyhow!("{}{path}: 404: not found", self.base))
+    }
+
+    /// POST JSON and read a `T` on 2xx, else the [`Refusal`].
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<std::result::Result<T, Refusal>> {
+        let (status, bytes) = self.post_raw(path, body).await?;
+        if !(200..300).contains(&status) {
+            return Ok(Err(Refusal {
+                status,
+                message: error_text(&bytes),
+            }));
+        }
+        self.parse(path, status, &bytes).map(Ok)
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<wire::Status> {
         self.get("/v1/status").await
     }
 
-    /// The network's genesis as this node has it.
+    /// `GET /v1/genesis`: the network's genesis as this node has it.
     pub async fn genesis(&self) -> Result<Genesis> {
-        let v = self.get("/v1/genesis").await?;
-        serde_json::from_value(v).context("the node's genesis does not parse")
+        self.get("/v1/genesis")
+            .await
+            .context("the node's genesis does not parse")
     }
 
-    /// Submit one transaction; returns the node's JSON answer or an error with its message.
-    pub async fn submit(&self, tx: &SignedTransaction) -> Result<Value> {
-        let (status, v) = self
-            .post("/v1/transactions", &serde_json::to_value(tx)?)
-            .await?;
-        if !(200..300).contains(&status) {
-            bail!(
-                "transaction {} refused ({status}): {}",
+    /// `GET /v1/blocks/{height}`, or the latest block for `None`.
+    pub async fn block(&self, height: Option<u64>) -> Result<wire::Block> {
+        match height {
+            Some(h) => self.get(&format!("/v1/blocks/{h}")).await,
+            None => self.get("/v1/blocks/latest").await,
+        }
+    }
+
+    /// `GET /v1/blocks/{height}/txids`.
+    pub async fn block_txids(&self, height: u64) -> Result<Option<wire::BlockTxIds>> {
+        self.get_opt(&format!("/v1/blocks/{height}/txids")).await
+    }
+
+    /// `GET /v1/transactions/{id}` (`None`: neither pending nor committed on this node).
+    pub async fn tx(&self, id: TxId) -> Result<Option<wire::TxView>> {
+        self.get_opt(&format!("/v1/transactions/{id}")).await
+    }
+
+    /// Submit one transaction; returns the node's answer, or an error with its message if the
+    /// node refused it.
+    pub async fn submit(&self, tx: &SignedTransaction) -> Result<wire::TxView> {
+        match self.post("/v1/transactions", tx).await? {
+            Ok(v) => Ok(v),
+            Err(r) => bail!(
+                "transaction {} refused ({}): {}",
                 tx.tx.id,
-                error_text(&v)
-            );
+                r.status,
+                r.message
+            ),
         }
-        Ok(v)
     }
 
-    /// Submit a batch; returns the node's JSON answer.
-    pub async fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<Value> {
-        let (status, v) = self
-            .post("/v1/transactions/batch", &serde_json::to_value(txs)?)
-            .await?;
-        if !(200..300).contains(&status) {
-            bail!("batch refused ({status}): {}", error_text(&v));
+    /// Submit a batch; returns one result per transaction.
+    pub async fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<wire::BatchSubmitted> {
+        match self.post("/v1/transactions/batch", &txs).await? {
+            Ok(v) => Ok(v),
+            Err(r) => bail!("batch refused ({}): {}", r.status, r.message),
         }
-        Ok(v)
     }
 
     /// Poll a transaction until it is committed or rejected (or `timeout` passes).
-    pub async fn wait_tx(&self, id: TxId, timeout: Duration) -> Result<Value> {
+    pub async fn wait_tx(&self, id: TxId, timeout: Duration) -> Result<wire::TxView> {
         let start = std::time::Instant::now();
         loop {
-            if let Some(v) = self.get_opt(&format!("/v1/transactions/{id}")).await? {
-                let s = v["status"].as_str().unwrap_or("");
-                if s == "committed" || s == "rejected" {
+            if let Some(v) = self.tx(id).await? {
+                if v.status.is_final() {
                     return Ok(v);
                 }
             }
             if start.elapsed() > timeout {
                 bail!("transaction {id} not final after {timeout:?}");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(WAIT_POLL).await;
         }
+    }
+
+    /// `GET /v1/accounts/{id}` (`None`: no such account).
+    pub async fn account(&self, id: AccountId) -> Result<Option<wire::AccountView>> {
+        self.get_opt(&format!("/v1/accounts/{id}")).await
+    }
+
+    /// `GET /v1/accounts?owner=KEY[&currency=C]`.
+    pub async fn accounts_by_owner(
+        &self,
+        owner: PublicKey,
+        currency: Option<Currency>,
+    ) -> Result<wire::OwnedAccounts> {
+        let mut path = format!("/v1/accounts?owner={owner}");
+        if let Some(c) = currency {
+            path.push_str(&format!("&currency={c}"));
+        }
+        self.get(&path).await
+    }
+
+    /// `GET /v1/accounts/{id}/history` (`None`: no such account). `cursor` must be hex.
+    pub async fn history(
+        &self,
+        id: AccountId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Option<wire::History>> {
+        let mut path = format!("/v1/accounts/{id}/history?limit={limit}");
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        self.get_opt(&path).await
+    }
+
+    /// `GET /v1/accounts/{id}/proof` (`None`: no such account).
+    pub async fn proof(&self, id: AccountId) -> Result<Option<wire::ProofFile>> {
+        self.get_opt(&format!("/v1/accounts/{id}/proof")).await
+    }
+
+    /// `GET /v1/positions[?window=W]`.
+    pub async fn positions(&self, window: Option<u64>) -> Result<wire::Positions> {
+        match window {
+            Some(w) => self.get(&format!("/v1/positions?window={w}")).await,
+            None => self.get("/v1/positions").await,
+        }
+    }
+
+    /// `POST /v1/phone/alias`: the alias of a phone number, computed by the node with the
+    /// consortium key (the number is not repeated in errors).
+    /// `currency` defaults to the genesis's first.
+    pub async fn alias(&self, phone: &str, currency: Option<Currency>) -> Result<wire::Alias> {
+        let body = wire::AliasRequest {
+            phone: phone.to_string(),
+            currency: currency.map(|c| c.to_string()),
+        };
+        match self.post("/v1/phone/alias", &body).await? {
+            Ok(v) => Ok(v),
+            Err(r) => bail!("phone number refused ({}): {}", r.status, r.message),
+        }
+    }
+
+    /// `GET /v1/settlement/windows?currency=C&limit=L[&start=S]`.
+    pub async fn windows(
+        &self,
+        currency: Currency,
+        start: Option<u64>,
+        limit: u32,
+    ) -> Result<wire::Windows> {
+        let mut path = format!("/v1/settlement/windows?currency={currency}&limit={limit}");
+        if let Some(s) = start {
+            path.push_str(&format!("&start={s}"));
+        }
+        self.get(&path).await
+    }
+
+    /// `GET /v1/settlement/windows/{currency}/{window}` (`None`: no such window).
+    pub async fn window(&self, currency: Currency, window: u64) -> Result<Option<wire::Window>> {
+        self.get_opt(&format!("/v1/settlement/windows/{currency}/{window}"))
+            .await
+    }
+
+    /// `GET /v1/settlement/batches/{id}` (`None`: no such batch).
+    pub async fn batch(&self, id: BatchId) -> Result<Option<wire::Batch>> {
+        self.get_opt(&format!("/v1/settlement/batches/{id}")).await
+    }
+
+    /// `GET /v1/settlement/batches/{id}/receipt`: the receipt's bytes as the node sent them
+    /// (they are written to a file unchanged), or the node's refusal.
+    pub async fn receipt(&self, id: BatchId) -> Result<std::result::Result<Vec<u8>, Refusal>> {
+        let (status, bytes) = self
+            .get_raw(&format!("/v1/settlement/batches/{id}/receipt"))
+            .await?;
+        if !(200..300).contains(&status) {
+            return Ok(Err(Refusal {
+                status,
+                message: error_text(&bytes),
+            }));
+        }
+        Ok(Ok(bytes))
+    }
+
+    /// `GET /v1/settlement/liquidity?currency=C`.
+    pub async fn liquidity(&self, currency: Currency) -> Result<wire::Liquidity> {
+        self.get(&format!("/v1/settlement/liquidity?currency={currency}"))
+            .await
     }
 }
 
-/// The message inside a JSON error body.
-pub fn error_text(v: &Value) -> String {
-    let e = &v["error"];
-    match (e["code"].as_str(), e["message"].as_str()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        _ => v.to_string(),
+/// The message of an error body (`code: message`), or the body's text if it is not one.
+pub fn error_text(body: &[u8]) -> String {
+    match serde_json::from_slice::<wire::ErrorBody>(body) {
+        Ok(e) => e.error.to_string(),
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
     }
 }

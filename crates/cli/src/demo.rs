@@ -2,13 +2,15 @@
 //! institution) as real processes on loopback, plays a day in miniature, and prints what happened.
 
 use crate::client::Client;
+use crate::load::submit_and_wait_all;
 use crate::local::{init_free, LocalNet};
+use crate::support::height_text;
 use crate::txbuild::{random_id, read_key, sign};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
+use settlenet_api::TxStatus;
 use settlenet_crypto::Keypair;
 use settlenet_types::{
     AccountId, Amount, Currency, Hash, HoldId, Operation, Payee, SignedTransaction, TxId,
@@ -342,23 +344,20 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     );
 
     // 5. The interbank positions these payments created.
-    let positions = clients[0].get("/v1/positions?window=0").await?;
+    let positions = clients[0].positions(Some(0)).await?;
     say!(
         "\n5. Interbank positions in settlement window 0 (what each member is owed; + owed to it)"
     );
-    for p in positions["positions"].as_array().into_iter().flatten() {
-        say!(
-            "   {:15} {:>12} USD",
-            p["member"].as_str().unwrap_or(""),
-            p["position"].as_str().unwrap_or("")
-        );
+    for p in &positions.positions {
+        say!("   {:15} {:>12} USD", p.member, p.position);
     }
+    let usd_total = positions.totals_minor.get("USD").map(String::as_str);
     say!(
         "   sum: {} minor units (every obligation is one member's debit and another's credit)",
-        positions["totals_minor"]["USD"].as_str().unwrap_or("?")
+        usd_total.unwrap_or("?")
     );
-    if positions["totals_minor"]["USD"] != "0" {
-        bail!("positions do not sum to zero: {positions}");
+    if usd_total != Some("0") {
+        bail!("positions do not sum to zero: {positions:?}");
     }
 
     // 6. Bad input the network refuses, changing nothing.
@@ -370,7 +369,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         amount: Amount(1_000_000),
     };
     match clients[1].submit(&forged).await {
-        Ok(v) => bail!("a forged transaction was accepted: {v}"),
+        Ok(v) => bail!("a forged transaction was accepted: {v:?}"),
         Err(e) => say!(
             "   forged signature     -> refused: {}",
             short(&e.to_string())
@@ -382,8 +381,8 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let retry = clients[2].submit(&txs[0]).await?;
     say!(
         "   retry of a paid id   -> {} at height {} (no second payment)",
-        retry["status"].as_str().unwrap_or(""),
-        retry["height"]
+        retry.status.as_str(),
+        height_text(retry.height)
     );
     let thief = Keypair::generate();
     let steal = sign(
@@ -400,19 +399,16 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     say!("   payment signed by a stranger -> {}", r[0]);
 
     // 7. Final state.
-    let status: Vec<Value> = futures_status(&clients).await?;
-    let height = status[0]["height"].as_u64().unwrap_or(0);
+    let status = futures_status(&clients).await?;
+    let height = status[0].height.0;
     say!("\n7. Final balances (USD)");
     let mut total: i128 = 0;
     for u in &users {
         let v = clients[0]
-            .get(&format!("/v1/accounts/{}", u.wallet))
-            .await?;
-        let bal: i128 = v["balance_minor"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0);
+            .account(u.wallet)
+            .await?
+            .with_context(|| format!("no wallet {}", u.wallet))?;
+        let bal: i128 = v.balance_minor.parse().unwrap_or(0);
         total += bal;
         say!("   {:7} {:10} {:>10}", u.name, u.issuer, usd(bal));
     }
@@ -429,9 +425,9 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         ),
     ] {
         let bal: i128 = clients[0]
-            .get_opt(&format!("/v1/accounts/{id}"))
+            .account(id)
             .await?
-            .and_then(|v| v["balance_minor"].as_str().and_then(|b| b.parse().ok()))
+            .and_then(|v| v.balance_minor.parse().ok())
             .unwrap_or(0);
         total += bal;
         say!("   {name:18} {:>10}", usd(bal));
@@ -454,10 +450,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         let s = futures_status(&clients).await?;
-        let hs: Vec<u64> = s
-            .iter()
-            .map(|v| v["height"].as_u64().unwrap_or(0))
-            .collect();
+        let hs: Vec<u64> = s.iter().map(|v| v.height.0).collect();
         if hs.iter().all(|h| *h == hs[0]) || Instant::now() > deadline {
             break s;
         }
@@ -465,28 +458,26 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     };
     let mut roots = std::collections::BTreeSet::new();
     for v in &status {
-        roots.insert(v["state_root"].as_str().unwrap_or("").to_string());
+        roots.insert(v.state_root.to_string());
         say!(
             "   {:6} height {:4}  state root {}  peers {}",
-            v["node"].as_str().unwrap_or(""),
-            v["height"],
-            v["state_root"].as_str().unwrap_or(""),
-            v["peers"].as_array().map(|p| p.len()).unwrap_or(0)
+            v.node,
+            v.height.0,
+            v.state_root,
+            v.peers.len()
         );
     }
-    let last = clients[0].get("/v1/blocks/latest").await?;
+    let last = clients[0].block(None).await?;
     say!(
         "   {} blocks; the last ({}) carries a commit certificate signed by {}",
-        height.max(last["height"].as_u64().unwrap_or(0)),
-        last["hash"].as_str().unwrap_or(""),
-        last["certificate"]["signatures"]
-            .as_array()
-            .map(|a| a
-                .iter()
-                .filter_map(|x| x["validator"].as_str())
-                .collect::<Vec<_>>()
-                .join(", "))
-            .unwrap_or_default()
+        height.max(last.height.0),
+        last.hash,
+        last.certificate
+            .signatures
+            .iter()
+            .map(|x| x.validator.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if roots.len() != 1 {
         bail!("the nodes disagree on the state root: {roots:?}");
@@ -499,9 +490,11 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
 /// The clearing day: close window 0, check and submit a small settlement batch file, show the
 /// settlement report, fetch the receipt and verify it offline against the genesis alone.
 async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
-    use crate::batch::{BatchCmd, CheckArgs, FileArgs, PolicyArg, SubmitArgs};
-    use crate::settlement::{ReceiptCmd, ReportArgs, ReportFormat, WindowCmd};
-    let t = crate::Target {
+    use crate::commands::batch::{BatchCmd, CheckArgs, FileArgs, PolicyArg, SubmitArgs};
+    use crate::commands::receipt::ReceiptCmd;
+    use crate::commands::settlement::{ReportArgs, ReportFormat};
+    use crate::commands::window::WindowCmd;
+    let t = crate::support::Target {
         node: Some(c.base().to_string()),
         testnet: Some(dir.to_path_buf()),
     };
@@ -514,7 +507,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
         "\n8. The clearing day (clearing house staff, `settlenet window|batch|settlement|receipt`)"
     );
     say!("\n$ settlenet window close");
-    crate::settlement::window_cmd(
+    crate::commands::window::window_cmd(
         &t,
         false,
         WindowCmd::Close {
@@ -536,7 +529,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
     )
     .context("writing the demo batch file")?;
     say!("\n$ settlenet batch check clearing-day.csv --genesis genesis.json");
-    crate::batch::batch_cmd(
+    crate::commands::batch::batch_cmd(
         &t,
         false,
         BatchCmd::Check(CheckArgs {
@@ -550,7 +543,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
     let batch = settlenet_types::BatchId(random_id());
     let pacs002 = dir.join("clearing-day-pacs002.xml");
     say!("\n$ settlenet batch submit clearing-day.csv --pacs002 clearing-day-pacs002.xml");
-    crate::batch::batch_cmd(
+    crate::commands::batch::batch_cmd(
         &t,
         false,
         BatchCmd::Submit(SubmitArgs {
@@ -566,7 +559,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
     )
     .await?;
     say!("\n$ settlenet settlement report --window 0");
-    crate::settlement::report(
+    crate::commands::settlement::report(
         &t,
         false,
         ReportArgs {
@@ -578,7 +571,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
     .await?;
     let receipt = dir.join("receipt.json");
     say!("\n$ settlenet receipt get {batch} --out receipt.json");
-    crate::settlement::receipt_cmd(
+    crate::commands::receipt::receipt_cmd(
         &t,
         false,
         ReceiptCmd::Get {
@@ -590,7 +583,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
     say!(
         "\n$ settlenet receipt verify receipt.json --genesis genesis.json   (an auditor, offline)"
     );
-    crate::settlement::receipt_cmd(
+    crate::commands::receipt::receipt_cmd(
         &t,
         false,
         ReceiptCmd::Verify {
@@ -624,41 +617,30 @@ fn masked(phone: &str) -> String {
 
 /// The alias of a phone number, from a node holding the consortium key.
 async fn alias_of(c: &Client, phone: &str) -> Result<(Hash, u16)> {
-    let (status, v) = c
-        .post("/v1/phone/alias", &serde_json::json!({ "phone": phone }))
-        .await?;
-    if status != 200 {
-        bail!("{}: alias refused ({status}): {v}", c.base());
-    }
-    let alias = v["alias"]
-        .as_str()
-        .unwrap_or("")
-        .parse()
-        .context("alias in the node's answer")?;
-    let version = v["key_version"]
-        .as_u64()
-        .and_then(|k| u16::try_from(k).ok())
-        .context("key_version in the node's answer")?;
-    Ok((alias, version))
+    let v = c
+        .alias(phone, None)
+        .await
+        .with_context(|| format!("{}: alias refused", c.base()))?;
+    Ok((v.alias, v.key_version))
 }
 
 /// Submit one transaction to the first of `clients`, wait, and describe its result in words.
 async fn one(clients: &[Client], tx: SignedTransaction) -> Result<String> {
     let c = &clients[0];
     let v = c.submit(&tx).await?;
-    let v = if v["status"] == "pending" {
+    let v = if v.status == TxStatus::Pending {
         c.wait_tx(tx.tx.id, Duration::from_secs(30)).await?
     } else {
         v
     };
-    Ok(match v["status"].as_str() {
-        Some("committed") => "ok".to_string(),
-        Some("rejected") => format!(
+    Ok(match v.status {
+        TxStatus::Committed => "ok".to_string(),
+        TxStatus::Rejected => format!(
             "rejected: {} ({})",
-            v["reason"].as_str().unwrap_or(""),
-            v["message"].as_str().unwrap_or("")
+            v.reason.as_deref().unwrap_or(""),
+            v.message.as_deref().unwrap_or("")
         ),
-        _ => v.to_string(),
+        other => other.as_str().to_string(),
     })
 }
 
@@ -666,62 +648,10 @@ fn short(s: &str) -> String {
     s.chars().take(400).collect()
 }
 
-async fn futures_status(clients: &[Client]) -> Result<Vec<Value>> {
+async fn futures_status(clients: &[Client]) -> Result<Vec<settlenet_api::Status>> {
     let mut out = Vec::new();
     for c in clients {
         out.push(c.status().await?);
-    }
-    Ok(out)
-}
-
-/// Submit transactions round-robin across nodes (in batches), then wait until every one is
-/// final; returns "committed" or "rejected: <reason>" for each.
-pub async fn submit_and_wait_all(
-    clients: &[Client],
-    txs: &[SignedTransaction],
-    bar: Option<&ProgressBar>,
-) -> Result<Vec<String>> {
-    let chunk = 50;
-    for (i, batch) in txs.chunks(chunk).enumerate() {
-        let c = &clients[i % clients.len()];
-        let v = c.submit_batch(batch).await?;
-        for r in v["results"].as_array().into_iter().flatten() {
-            if r["status"] == "refused" {
-                bail!("{} refused a transaction: {r}", c.base());
-            }
-        }
-    }
-    let mut out = vec![String::new(); txs.len()];
-    let mut done = 0usize;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while done < txs.len() {
-        for (i, t) in txs.iter().enumerate() {
-            if !out[i].is_empty() {
-                continue;
-            }
-            if let Some(v) = clients[0]
-                .get_opt(&format!("/v1/transactions/{}", t.tx.id))
-                .await?
-            {
-                match v["status"].as_str() {
-                    Some("committed") => out[i] = "committed".into(),
-                    Some("rejected") => {
-                        out[i] = format!("rejected: {}", v["reason"].as_str().unwrap_or(""))
-                    }
-                    _ => continue,
-                }
-                done += 1;
-                if let Some(b) = bar {
-                    b.set_position(done as u64);
-                }
-            }
-        }
-        if done < txs.len() {
-            if Instant::now() > deadline {
-                bail!("{} transactions not final after 60 s", txs.len() - done);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
     Ok(out)
 }

@@ -119,7 +119,7 @@ impl LocalNet {
                     continue;
                 }
                 if let Ok(s) = c.status().await {
-                    let peers = s["peers"].as_array().map(|p| p.len()).unwrap_or(0);
+                    let peers = s.peers.len();
                     if peers + 1 >= n {
                         ready += 1;
                     }

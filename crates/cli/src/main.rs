@@ -1,4 +1,18 @@
 //! `settlenet`: run validators and local networks, and talk to a node.
+//!
+//! # Layout
+//!
+//! Dependencies point down only:
+//!
+//! ```text
+//! main.rs          Cli, Cmd and dispatch
+//! demo, bench      scenarios: run a local network and replay commands against it
+//!   catchup        `bench catchup`
+//! commands/        one module per command family (batch/ is args, pure plan, submit, reports)
+//! support/         node selection, output, keys, shared queries
+//! load, local      local networks and load for them
+//! client, txbuild  the HTTP client; building and signing transactions
+//! ```
 
 /// `println!` that exits quietly when stdout is closed (e.g. `settlenet block 1 | head`),
 /// instead of panicking on the broken pipe.
@@ -13,20 +27,22 @@ macro_rules! say {
     }};
 }
 
-mod batch;
 mod bench;
 mod catchup;
 mod client;
 mod commands;
 mod demo;
+mod load;
 mod local;
-mod payments;
-mod settlement;
+mod support;
 mod txbuild;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
+use commands::{
+    account, batch, chain, network, pay, receipt, settlement, statement, wallet, window,
+};
+use support::Target;
 
 /// SettleNet: a permissioned network where operators, banks and a clearing house clear and
 /// settle mobile payments together.
@@ -42,18 +58,6 @@ pub struct Cli {
     pub command: Cmd,
 }
 
-/// Which node a client command talks to.
-#[derive(Args, Debug, Clone)]
-#[command(next_help_heading = "Node selection")]
-pub struct Target {
-    /// Base URL of a node's HTTP API.
-    #[arg(long, global = true, env = "SETTLENET_NODE")]
-    pub node: Option<String>,
-    /// A testnet directory (from `testnet init`): talk to its first node and use its keys.
-    #[arg(long, global = true, env = "SETTLENET_TESTNET")]
-    pub testnet: Option<PathBuf>,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Run the embedded demo: a local 4-validator network plays a payment scenario.
@@ -62,13 +66,13 @@ pub enum Cmd {
     Bench(bench::BenchArgs),
     /// Create or run a local test network.
     #[command(subcommand)]
-    Testnet(commands::TestnetCmd),
+    Testnet(network::TestnetCmd),
     /// Run a validator node.
     #[command(subcommand)]
-    Node(commands::NodeCmd),
+    Node(network::NodeCmd),
     /// Key management.
     #[command(subcommand)]
-    Keys(commands::KeysCmd),
+    Keys(network::KeysCmd),
     /// Show a node's status.
     Status,
     /// Show a committed block.
@@ -82,7 +86,7 @@ pub enum Cmd {
         /// Account id (32 hex characters).
         id: Option<String>,
         #[command(subcommand)]
-        cmd: Option<payments::AccountCmd>,
+        cmd: Option<account::AccountCmd>,
     },
     /// Show a transaction's status.
     Tx {
@@ -91,33 +95,33 @@ pub enum Cmd {
     },
     /// Wallet operations.
     #[command(subcommand)]
-    Wallet(commands::WalletCmd),
+    Wallet(wallet::WalletCmd),
     /// Issue e-money into a wallet (signed by the issuer's staff key).
-    Issue(commands::IssueArgs),
+    Issue(wallet::IssueArgs),
     /// Transfer between wallets (signed by the payer's key).
-    Transfer(commands::TransferArgs),
+    Transfer(wallet::TransferArgs),
     /// Redeem e-money out of a wallet back to the issuer (signed by the issuer's staff key).
-    Redeem(payments::RedeemArgs),
+    Redeem(wallet::RedeemArgs),
     /// Pay a wallet or merchant, by phone number or account id (signed by the payer's key).
-    Pay(payments::PayArgs),
+    Pay(pay::PayArgs),
     /// Merchant accounts.
     #[command(subcommand)]
-    Merchant(payments::MerchantCmd),
+    Merchant(pay::MerchantCmd),
     /// Authorize a merchant payment: a hold on the payer's wallet (signed by the payer).
-    Authorize(payments::AuthorizeArgs),
+    Authorize(pay::AuthorizeArgs),
     /// Capture all or part of a hold; the rest is released (merchant or acquirer key).
-    Capture(payments::CaptureArgs),
+    Capture(pay::CaptureArgs),
     /// Release a hold (merchant or acquirer key).
-    Void(payments::VoidArgs),
+    Void(pay::VoidArgs),
     /// Refund (part of) a capture to the payer (merchant or acquirer key).
-    Refund(payments::RefundArgs),
+    Refund(pay::RefundArgs),
     /// An account's balance: the four posted/pending fields, balance and available.
     Balance {
         /// Account id.
         id: String,
     },
     /// The transactions that changed an account, newest first, paged.
-    History(payments::HistoryArgs),
+    History(account::HistoryArgs),
     /// Every member's net interbank position in a settlement window.
     Positions {
         /// The settlement window (default: each currency's open window).
@@ -126,10 +130,10 @@ pub enum Cmd {
     },
     /// Account proofs.
     #[command(subcommand)]
-    Proof(payments::ProofCmd),
+    Proof(account::ProofCmd),
     /// Settlement windows: close the open one, list them (clearing staff).
     #[command(subcommand)]
-    Window(settlement::WindowCmd),
+    Window(window::WindowCmd),
     /// Settlement liquidity (fund, withdraw, net debit caps) and a window's settlement report.
     #[command(subcommand)]
     Settlement(settlement::SettlementCmd),
@@ -138,9 +142,58 @@ pub enum Cmd {
     Batch(batch::BatchCmd),
     /// Settlement receipts: fetch one, verify it offline against the genesis.
     #[command(subcommand)]
-    Receipt(settlement::ReceiptCmd),
+    Receipt(receipt::ReceiptCmd),
     /// A member's settlement-account statement for a period (optionally as camt.053).
-    Statement(settlement::StatementArgs),
+    Statement(statement::StatementArgs),
+}
+
+/// Run the command `cli` names.
+async fn dispatch(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    let t = cli.target;
+    match cli.command {
+        Cmd::Demo(a) => demo::run(a).await,
+        Cmd::Bench(a) => bench::run(a, &t, json).await,
+        Cmd::Testnet(c @ network::TestnetCmd::Init { .. }) => network::testnet_init(json, c),
+        Cmd::Testnet(network::TestnetCmd::Start { dir }) => network::testnet_start(&dir).await,
+        Cmd::Node(network::NodeCmd::Start { home }) => network::node_start(&home).await,
+        Cmd::Keys(network::KeysCmd::Generate { out, kind }) => {
+            network::keys_generate(json, &out, kind)
+        }
+        Cmd::Status => chain::status(&t, json).await,
+        Cmd::Block { height } => chain::block(&t, json, &height).await,
+        Cmd::Account {
+            cmd: Some(account::AccountCmd::Prove { id, out }),
+            ..
+        } => account::prove(&t, json, &id, &out).await,
+        Cmd::Account { id, cmd: None } => chain::account(&t, json, id).await,
+        Cmd::Tx { id } => chain::tx(&t, json, &id).await,
+        Cmd::Wallet(c @ wallet::WalletCmd::Create { .. }) => {
+            wallet::wallet_create(&t, json, c).await
+        }
+        Cmd::Wallet(wallet::WalletCmd::Register(a)) => wallet::wallet_register(&t, json, a).await,
+        Cmd::Wallet(wallet::WalletCmd::Find(a)) => wallet::wallet_find(&t, json, a).await,
+        Cmd::Issue(a) => wallet::issue(&t, json, a).await,
+        Cmd::Transfer(a) => wallet::transfer(&t, json, a).await,
+        Cmd::Redeem(a) => wallet::redeem(&t, json, a).await,
+        Cmd::Pay(a) => pay::pay(&t, json, a).await,
+        Cmd::Merchant(m) => pay::merchant(&t, json, m).await,
+        Cmd::Authorize(a) => pay::authorize(&t, json, a).await,
+        Cmd::Capture(a) => pay::capture(&t, json, a).await,
+        Cmd::Void(a) => pay::void(&t, json, a).await,
+        Cmd::Refund(a) => pay::refund(&t, json, a).await,
+        Cmd::Balance { id } => account::balance(&t, json, &id).await,
+        Cmd::History(a) => account::history(&t, json, a).await,
+        Cmd::Positions { window } => account::positions(&t, json, window).await,
+        Cmd::Proof(account::ProofCmd::Verify { file, genesis }) => {
+            account::proof_verify(json, &file, &genesis)
+        }
+        Cmd::Window(w) => window::window_cmd(&t, json, w).await,
+        Cmd::Settlement(x) => settlement::settlement_cmd(&t, json, x).await,
+        Cmd::Batch(b) => batch::batch_cmd(&t, json, b).await,
+        Cmd::Receipt(r) => receipt::receipt_cmd(&t, json, r).await,
+        Cmd::Statement(a) => statement::statement(&t, json, a).await,
+    }
 }
 
 fn init_tracing(default: &str) {
@@ -172,7 +225,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result: Result<()> = runtime.block_on(commands::dispatch(cli));
+    let result: Result<()> = runtime.block_on(dispatch(cli));
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

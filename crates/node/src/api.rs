@@ -3,6 +3,10 @@
 //! Reads (blocks, accounts, transactions) come straight from the store, which is updated one
 //! whole block at a time, so a reader never sees half a block. Writes go to the core actor.
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
+//!
+//! Handlers answer with the types of `settlenet-api` (the contract the client compiles
+//! against); [`routes`] is the one list of routes, used by the router and by the test that
+//! checks every route is in the OpenAPI document (`GET /v1/openapi.json`).
 
 use crate::config::PhoneKey;
 use crate::core::{ApiCommand, SubmitOutcome};
@@ -10,22 +14,25 @@ use crate::evidence::EvidenceRecord;
 use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde_json::{json, Value};
-use settlenet_ledger::{Account, AccountKind, TxRecord};
+use serde_json::Value;
+use settlenet_api as wire;
+use settlenet_ledger::{Account, TxRecord};
 use settlenet_storage::Store;
-use settlenet_types::{
-    AccountId, Currency, Genesis, Hash, Height, SignedTransaction, StoredBlock, TxId,
-};
-use std::collections::BTreeMap;
+use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, StoredBlock, TxId};
 
+mod accounts;
+mod proof;
 pub mod settlement;
+
+pub use accounts::{account_json, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, OWNED_ACCOUNTS_MAX};
+pub use proof::PROOF_WAIT_MAX;
+use proof::{anchor_json, prove_anchored};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Shared state of the API handlers.
@@ -52,11 +59,7 @@ pub struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(json!({"error": {"code": self.1, "message": self.2}})),
-        )
-            .into_response()
+        (self.0, Json(wire::ErrorBody::new(self.1, self.2))).into_response()
     }
 }
 
@@ -72,35 +75,53 @@ fn internal(msg: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// Build the router.
-pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/genesis", get(genesis))
-        .route("/v1/blocks/latest", get(latest_block))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/blocks/{height}/txids", get(block_txids))
-        .route("/v1/transactions", post(submit_one))
-        .route("/v1/transactions/batch", post(submit_batch))
-        .route("/v1/transactions/{id}", get(tx_status))
-        .route("/v1/accounts", get(accounts_by_owner))
-        .route("/v1/accounts/{id}", get(account))
-        .route("/v1/accounts/{id}/history", get(history))
-        .route("/v1/accounts/{id}/proof", get(proof))
-        .route("/v1/positions", get(positions))
-        .route("/v1/phone/alias", post(phone_alias))
-        .route("/v1/evidence", get(evidence))
-        .route("/v1/settlement/windows", get(settlement::windows))
-        .route(
+/// Every route: (method, path, handler). The router serves exactly these, and a test checks
+/// that each is in the OpenAPI document.
+pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
+    vec![
+        ("GET", "/v1/status", get(status)),
+        ("GET", "/v1/genesis", get(genesis)),
+        ("GET", "/v1/openapi.json", get(openapi)),
+        ("GET", "/v1/blocks/latest", get(latest_block)),
+        ("GET", "/v1/blocks/{height}", get(block)),
+        ("GET", "/v1/blocks/{height}/txids", get(block_txids)),
+        ("POST", "/v1/transactions", post(submit_one)),
+        ("POST", "/v1/transactions/batch", post(submit_batch)),
+        ("GET", "/v1/transactions/{id}", get(tx_status)),
+        ("GET", "/v1/accounts", get(accounts::accounts_by_owner)),
+        ("GET", "/v1/accounts/{id}", get(accounts::account)),
+        ("GET", "/v1/accounts/{id}/history", get(accounts::history)),
+        ("GET", "/v1/accounts/{id}/proof", get(proof::proof)),
+        ("GET", "/v1/positions", get(accounts::positions)),
+        ("POST", "/v1/phone/alias", post(accounts::phone_alias)),
+        ("GET", "/v1/evidence", get(evidence)),
+        ("GET", "/v1/settlement/windows", get(settlement::windows)),
+        (
+            "GET",
             "/v1/settlement/windows/{currency}/{window}",
             get(settlement::window),
-        )
-        .route("/v1/settlement/batches/{id}", get(settlement::batch))
-        .route(
+        ),
+        ("GET", "/v1/settlement/batches/{id}", get(settlement::batch)),
+        (
+            "GET",
             "/v1/settlement/batches/{id}/receipt",
             get(settlement::receipt),
-        )
-        .route("/v1/settlement/liquidity", get(settlement::liquidity))
+        ),
+        (
+            "GET",
+            "/v1/settlement/liquidity",
+            get(settlement::liquidity),
+        ),
+    ]
+}
+
+/// Build the router.
+pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+    let mut router = Router::new();
+    for (_, path, handler) in routes() {
+        router = router.route(path, handler);
+    }
+    router
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -112,28 +133,38 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-async fn status(State(s): State<ApiState>) -> Json<Value> {
+/// `GET /v1/openapi.json`: the OpenAPI document of this API.
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        wire::openapi_json(),
+    )
+        .into_response()
+}
+
+async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
     let st = s.shared.status();
-    Json(json!({
-        "chain_id": s.genesis.chain_id,
-        "node": s.node,
-        "height": st.height,
-        "last_block_hash": st.last_block_hash,
-        "last_block_time_ms": st.last_block_time_ms,
-        "state_root": st.state_root,
-        "view": st.view,
-        "stable_checkpoint": st.stable_checkpoint,
-        "primary": st.primary,
-        "peers": st.peers,
-        "mempool": st.mempool,
-        "base_height": st.base_height,
-        "validators": s.genesis.n(),
-        "counters": s.shared.counters.to_json(),
-    }))
+    Json(wire::Status {
+        chain_id: s.genesis.chain_id.clone(),
+        node: s.node.clone(),
+        height: st.height,
+        last_block_hash: st.last_block_hash,
+        last_block_time_ms: st.last_block_time_ms,
+        state_root: st.state_root,
+        view: st.view,
+        stable_checkpoint: st.stable_checkpoint,
+        primary: st.primary,
+        peers: st.peers,
+        mempool: st.mempool as u64,
+        base_height: st.base_height,
+        validators: s.genesis.n() as u64,
+        // The counters are all integers: the object parses as a map.
+        counters: serde_json::from_value(s.shared.counters.to_json()).unwrap_or_default(),
+    })
 }
 
 /// Every stored equivocation record (at most `EVIDENCE_MAX`), by validator, kind, view, height.
-async fn evidence(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+async fn evidence(State(s): State<ApiState>) -> Result<Json<wire::EvidenceList>, ApiError> {
     let entries = s.store.evidence_entries().map_err(internal)?;
     let mut list = Vec::with_capacity(entries.len());
     for (key, bytes) in entries {
@@ -141,14 +172,17 @@ async fn evidence(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
             .map_err(|e| internal(format!("stored evidence {}: {e}", hex::encode(&key))))?;
         list.push(crate::evidence::render(&s.genesis, &record));
     }
-    Ok(Json(json!({"count": list.len(), "evidence": list})))
+    Ok(Json(wire::EvidenceList {
+        count: list.len() as u64,
+        evidence: list,
+    }))
 }
 
 async fn genesis(State(s): State<ApiState>) -> Json<Genesis> {
     Json((*s.genesis).clone())
 }
 
-async fn latest_block(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+async fn latest_block(State(s): State<ApiState>) -> Result<Json<wire::Block>, ApiError> {
     let h = s.shared.status().height;
     if h.0 == 0 {
         return Err(ApiError(
@@ -163,7 +197,7 @@ async fn latest_block(State(s): State<ApiState>) -> Result<Json<Value>, ApiError
 async fn block(
     State(s): State<ApiState>,
     Path(height): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Block>, ApiError> {
     let h = parse_height(&height)?;
     block_json(&s, Height(h)).map(Json)
 }
@@ -171,7 +205,7 @@ async fn block(
 async fn block_txids(
     State(s): State<ApiState>,
     Path(height): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::BlockTxIds>, ApiError> {
     let h = parse_height(&height)?;
     let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
         return Err(below_base(&s, Height(h)).unwrap_or_else(|| {
@@ -183,9 +217,12 @@ async fn block_txids(
         }));
     };
     let ids: Vec<TxId> = b.block.txs.iter().map(|t| t.tx.id).collect();
-    Ok(Json(
-        json!({"height": h, "hash": b.hash, "timestamp": b.block.header.timestamp_ms, "ids": ids}),
-    ))
+    Ok(Json(wire::BlockTxIds {
+        height: Height(h),
+        hash: b.hash,
+        timestamp: b.block.header.timestamp_ms,
+        ids,
+    }))
 }
 
 fn parse_height(text: &str) -> Result<u64, ApiError> {
@@ -212,7 +249,7 @@ fn below_base(s: &ApiState, h: Height) -> Option<ApiError> {
     })
 }
 
-fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
+fn block_json(s: &ApiState, h: Height) -> Result<wire::Block, ApiError> {
     let Some(b) = s.store.block(h).map_err(internal)? else {
         if let Some(e) = below_base(s, h) {
             return Err(e);
@@ -229,9 +266,9 @@ fn block_json(s: &ApiState, h: Height) -> Result<Value, ApiError> {
     Ok(render_block(s, &b))
 }
 
-fn render_block(s: &ApiState, b: &StoredBlock) -> Value {
+fn render_block(s: &ApiState, b: &StoredBlock) -> wire::Block {
     let h = &b.block.header;
-    let txs: Vec<Value> = b
+    let transactions = b
         .block
         .txs
         .iter()
@@ -247,37 +284,52 @@ fn render_block(s: &ApiState, b: &StoredBlock) -> Value {
                 Some(_) => "duplicate".to_string(),
                 None => "unknown".to_string(),
             };
-            json!({"id": t.tx.id, "signer": t.tx.signer, "op": t.tx.op, "signature": t.signature, "result": result})
+            wire::BlockTx {
+                id: t.tx.id,
+                signer: t.tx.signer,
+                op: t.tx.op.clone(),
+                signature: t.signature,
+                result,
+            }
         })
         .collect();
-    let sigs: Vec<Value> = b
+    let signatures = b
         .certificate
         .signatures
         .iter()
-        .map(|c| {
-            let name = s
+        .map(|c| wire::NamedSignature {
+            replica: c.replica,
+            validator: s
                 .genesis
                 .validators
                 .get(c.replica.0 as usize)
                 .map(|v| v.name.clone())
-                .unwrap_or_default();
-            json!({"replica": c.replica, "validator": name, "signature": c.signature})
+                .unwrap_or_default(),
+            signature: c.signature,
         })
         .collect();
-    json!({
-        "height": h.height,
-        "hash": b.hash,
-        "prev_hash": b.prev_hash,
-        "timestamp": h.timestamp_ms,
-        "state_root": b.state_root,
-        "proposer": h.proposer,
-        "tx_count": h.tx_count,
-        "tx_root": h.tx_root,
-        "certified_state": {"height": h.state_height, "root": h.state_root},
-        "header": h,
-        "transactions": txs,
-        "certificate": {"height": b.certificate.height, "view": b.certificate.view, "block_hash": b.certificate.block_hash, "signatures": sigs},
-    })
+    wire::Block {
+        height: h.height,
+        hash: b.hash,
+        prev_hash: b.prev_hash,
+        timestamp: h.timestamp_ms,
+        state_root: b.state_root,
+        proposer: h.proposer,
+        tx_count: h.tx_count,
+        tx_root: h.tx_root,
+        certified_state: wire::CertifiedState {
+            height: h.state_height,
+            root: h.state_root,
+        },
+        header: h.clone(),
+        transactions,
+        certificate: wire::BlockCertificate {
+            height: b.certificate.height,
+            view: b.certificate.view,
+            block_hash: b.certificate.block_hash,
+            signatures,
+        },
+    }
 }
 
 fn parse_tx(value: Value, where_: &str) -> Result<SignedTransaction, ApiError> {
@@ -319,59 +371,83 @@ async fn submit(s: &ApiState, txs: Vec<SignedTransaction>) -> Result<Vec<SubmitO
     rx.await.map_err(|_| internal("node is shutting down"))
 }
 
-fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, Value) {
+fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, wire::TxView) {
     match o {
-        SubmitOutcome::Pending => (StatusCode::ACCEPTED, json!({"id": id, "status": "pending"})),
+        SubmitOutcome::Pending => (StatusCode::ACCEPTED, wire::TxView::pending(id)),
         SubmitOutcome::AlreadyPending => (
             StatusCode::ACCEPTED,
-            json!({"id": id, "status": "pending", "note": "already pending: retry ignored"}),
+            wire::TxView {
+                note: Some("already pending: retry ignored".into()),
+                ..wire::TxView::pending(id)
+            },
         ),
         SubmitOutcome::AlreadyCommitted(r) => (StatusCode::OK, record_json(genesis, id, r)),
         SubmitOutcome::Refused { code, message } => (
             StatusCode::BAD_REQUEST,
-            json!({"id": id, "status": "refused", "error": {"code": code, "message": message}}),
+            wire::TxView::refused(id, code.clone(), message.clone()),
         ),
         SubmitOutcome::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"id": id, "status": "refused", "error": {"code": "mempool_full", "message": "the node's mempool is full; retry later"}}),
+            wire::TxView::refused(
+                id,
+                "mempool_full",
+                "the node's mempool is full; retry later",
+            ),
         ),
     }
 }
 
-fn record_json(genesis: &Genesis, id: TxId, r: &TxRecord) -> Value {
-    let mut v = if r.result.is_ok() {
-        json!({"id": id, "status": "committed", "height": r.height, "index": r.index, "result": r.result.as_str(), "message": r.result.describe()})
-    } else {
-        json!({"id": id, "status": "rejected", "height": r.height, "index": r.index, "reason": r.result.as_str(), "message": r.result.describe()})
-    };
-    if let Some(settlenet_ledger::RecordDetail::Settlement {
-        policy,
-        window,
-        members,
-    }) = &r.detail
-    {
-        // Amounts in minor units: the record does not carry the currency (the batch does).
-        let name = |m: settlenet_types::MemberId| {
-            genesis
-                .members
-                .get(usize::from(m.0))
-                .map_or_else(|| format!("member-{}", m.0), |x| x.name.clone())
-        };
-        let members: Vec<Value> = members
-            .iter()
-            .map(|x| {
-                json!({
-                    "member": name(x.member),
-                    "debit_minor": x.debit.to_string(),
-                    "balance_minor": x.balance.to_string(),
-                    "cap_minor": x.cap.map(|c| c.0.to_string()),
-                    "shortfall_minor": x.shortfall.to_string(),
+fn record_json(genesis: &Genesis, id: TxId, r: &TxRecord) -> wire::TxView {
+    let ok = r.result.is_ok();
+    let detail = match &r.detail {
+        Some(settlenet_ledger::RecordDetail::Settlement {
+            policy,
+            window,
+            members,
+        }) => {
+            // Amounts in minor units: the record does not carry the currency (the batch does).
+            let name = |m: settlenet_types::MemberId| {
+                genesis
+                    .members
+                    .get(usize::from(m.0))
+                    .map_or_else(|| format!("member-{}", m.0), |x| x.name.clone())
+            };
+            let members = members
+                .iter()
+                .map(|x| wire::MemberShortfallMinor {
+                    member: name(x.member),
+                    debit_minor: x.debit.to_string(),
+                    balance_minor: x.balance.to_string(),
+                    cap_minor: x.cap.map(|c| c.0.to_string()),
+                    shortfall_minor: x.shortfall.to_string(),
                 })
+                .collect();
+            Some(wire::TxDetail {
+                settlement: wire::SettlementRecord {
+                    policy: policy.to_string(),
+                    window: *window,
+                    members,
+                },
             })
-            .collect();
-        v["detail"] = json!({"settlement": {"policy": policy.to_string(), "window": window, "members": members}});
+        }
+        _ => None,
+    };
+    wire::TxView {
+        id,
+        status: if ok {
+            wire::TxStatus::Committed
+        } else {
+            wire::TxStatus::Rejected
+        },
+        height: Some(r.height),
+        index: Some(r.index),
+        result: ok.then(|| r.result.as_str().to_string()),
+        reason: (!ok).then(|| r.result.as_str().to_string()),
+        message: Some(r.result.describe().to_string()),
+        note: None,
+        error: None,
+        detail,
     }
-    v
 }
 
 async fn submit_one(
@@ -427,7 +503,7 @@ async fn submit_batch(
     let ids: Vec<TxId> = txs.iter().map(|t| t.tx.id).collect();
     let outcomes = submit(&s, txs).await?;
     let mut accepted = 0usize;
-    let results: Vec<Value> = ids
+    let results: Vec<wire::TxView> = ids
         .iter()
         .zip(outcomes.iter())
         .map(|(id, o)| {
@@ -440,7 +516,10 @@ async fn submit_batch(
         .collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"accepted": accepted, "results": results})),
+        Json(wire::BatchSubmitted {
+            accepted: accepted as u64,
+            results,
+        }),
     )
         .into_response())
 }
@@ -448,7 +527,7 @@ async fn submit_batch(
 async fn tx_status(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::TxView>, ApiError> {
     let id: TxId = id
         .parse()
         .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
@@ -462,116 +541,13 @@ async fn tx_status(
         .await
         .map_err(|_| internal("node is shutting down"))?;
     if rx.await.unwrap_or(false) {
-        return Ok(Json(json!({"id": id, "status": "pending"})));
+        return Ok(Json(wire::TxView::pending(id)));
     }
     Err(ApiError(
         StatusCode::NOT_FOUND,
         "not_found",
         format!("transaction {id} is neither pending on this node nor committed"),
     ))
-}
-
-/// JSON view of an account, with decimal amounts.
-pub fn account_json(genesis: &Genesis, a: &Account) -> Value {
-    let exp = genesis.exponent(a.currency).unwrap_or(0);
-    let member = genesis
-        .members
-        .get(a.member.0 as usize)
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
-    json!({
-        "id": a.id,
-        "kind": format!("{:?}", a.kind).to_lowercase(),
-        "member": member,
-        "currency": a.currency,
-        "owner": a.owner,
-        "balance": settlenet_types::ids::format_signed_minor(a.balance(), exp),
-        "available": settlenet_types::ids::format_signed_minor(a.available(), exp),
-        "balance_minor": a.balance().to_string(),
-        "debits_pending": a.debits_pending.to_string(),
-        "debits_posted": a.debits_posted.to_string(),
-        "credits_pending": a.credits_pending.to_string(),
-        "credits_posted": a.credits_posted.to_string(),
-        "created_height": a.created_height,
-        "detail": a.detail,
-    })
-}
-
-async fn account(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id: AccountId = id
-        .parse()
-        .map_err(|e| bad("invalid_id", format!("account id: {e}")))?;
-    let Some(bytes) = s.store.account(&id).map_err(internal)? else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no account {id}"),
-        ));
-    };
-    let a: Account = settlenet_types::decode("account", &bytes).map_err(internal)?;
-    let mut v = account_json(&s.genesis, &a);
-    v["height"] = json!(s.shared.status().height);
-    Ok(Json(v))
-}
-
-/// Largest number of accounts `GET /v1/accounts?owner=` returns.
-pub const OWNED_ACCOUNTS_MAX: usize = 100;
-
-#[derive(serde::Deserialize)]
-struct OwnerQuery {
-    owner: Option<String>,
-    currency: Option<String>,
-}
-
-/// `GET /v1/accounts?owner=KEY[&currency=C]`: the wallets and merchant accounts whose owner key
-/// is KEY (64 hex characters), so that a user holding only their key finds their wallet.
-async fn accounts_by_owner(
-    State(s): State<ApiState>,
-    Query(q): Query<OwnerQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let Some(owner) = q.owner.as_deref() else {
-        return Err(bad(
-            "missing_owner",
-            "owner: required (the owner's public key, 64 hex characters)",
-        ));
-    };
-    let owner: settlenet_types::PublicKey = owner
-        .parse()
-        .map_err(|e| bad("invalid_owner", format!("owner: {e}")))?;
-    let currency = q
-        .currency
-        .as_deref()
-        .map(|c| {
-            c.parse::<Currency>()
-                .map_err(|e| bad("invalid_currency", format!("currency: {e}")))
-        })
-        .transpose()?;
-    let (reply, rx) = oneshot::channel();
-    s.core
-        .send(ApiCommand::AccountsByOwner {
-            owner,
-            limit: OWNED_ACCOUNTS_MAX,
-            reply,
-        })
-        .await
-        .map_err(|_| internal("node is shutting down"))?;
-    let ids = rx.await.map_err(|_| internal("node is shutting down"))?;
-    let mut accounts = Vec::new();
-    for id in ids {
-        if let Some(a) = read_account(&s, &id)? {
-            if currency.is_none_or(|c| c == a.currency) {
-                accounts.push(account_json(&s.genesis, &a));
-            }
-        }
-    }
-    Ok(Json(json!({
-        "owner": owner,
-        "accounts": accounts,
-        "height": s.shared.status().height,
-    })))
 }
 
 fn not_found(msg: impl Into<String>) -> ApiError {
@@ -589,64 +565,6 @@ fn read_account(s: &ApiState, id: &AccountId) -> Result<Option<Account>, ApiErro
         .map_err(internal)?
         .map(|bytes| settlenet_types::decode::<Account>("account", &bytes).map_err(internal))
         .transpose()
-}
-
-// ---- phone aliases ----
-
-/// `POST /v1/phone/alias` body. Unknown fields are refused.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AliasRequest {
-    phone: String,
-    currency: Option<String>,
-}
-
-/// The alias of a phone number under this node's consortium key, and the wallet registered
-/// under it (if any). The number is never logged nor repeated in the answer, errors included.
-async fn phone_alias(
-    State(s): State<ApiState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Some(key) = s.phone.clone() else {
-        return Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "phone_key_not_configured",
-            "this node has no consortium phone key ([phone] in its config.toml)".into(),
-        ));
-    };
-    let value = body_json(body)?;
-    // serde's messages can quote the offending value (the number): give our own.
-    let req: AliasRequest = serde_json::from_value(value).map_err(|_| {
-        bad(
-            "malformed_request",
-            "the body must be {\"phone\": string, \"currency\"?: string} and nothing else",
-        )
-    })?;
-    let (currency, _) = currency_param(&s, req.currency.as_deref())?;
-    let alias = key.alias(&req.phone).map_err(|e| {
-        bad(
-            "invalid_phone",
-            format!(
-                "phone: {e}; accepted: +<country><number> (spaces and - allowed), 00<country>..., \
-                 bare MSISDN digits, or a national number with a leading 0"
-            ),
-        )
-    })?;
-    let (reply, rx) = oneshot::channel();
-    s.core
-        .send(ApiCommand::WalletByAlias {
-            alias,
-            currency,
-            reply,
-        })
-        .await
-        .map_err(|_| internal("node is shutting down"))?;
-    let wallet = rx.await.map_err(|_| internal("node is shutting down"))?;
-    let mut v = json!({"alias": alias, "key_version": key.version, "currency": currency});
-    if let Some(w) = wallet {
-        v["wallet"] = json!(w);
-    }
-    Ok(Json(v))
 }
 
 /// The currency a request names (default: the genesis's first) and its exponent: `400
@@ -672,342 +590,30 @@ fn currency_param(s: &ApiState, text: Option<&str>) -> Result<(Currency, u8), Ap
     Ok((currency, exp))
 }
 
-// ---- account history ----
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Default and largest page size of `GET /v1/accounts/{id}/history`.
-pub const HISTORY_LIMIT_DEFAULT: usize = 20;
-/// Largest page size of `GET /v1/accounts/{id}/history`.
-pub const HISTORY_LIMIT_MAX: usize = 100;
-
-#[derive(serde::Deserialize)]
-struct HistoryQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-/// The opaque cursor: the position (height, index) of the last entry of a page, as hex.
-fn encode_cursor(height: Height, index: u32) -> String {
-    let mut b = [0u8; 12];
-    b[..8].copy_from_slice(&height.0.to_be_bytes());
-    b[8..].copy_from_slice(&index.to_be_bytes());
-    hex::encode(b)
-}
-
-fn decode_cursor(text: &str) -> Result<(Height, u32), ApiError> {
-    let invalid = || {
-        bad(
-            "invalid_cursor",
-            "cursor: not a cursor from an earlier page (pass next_cursor unchanged)",
-        )
-    };
-    let b = hex::decode(text).map_err(|_| invalid())?;
-    let b: [u8; 12] = b.try_into().map_err(|_| invalid())?;
-    let mut h = [0u8; 8];
-    h.copy_from_slice(&b[..8]);
-    let mut i = [0u8; 4];
-    i.copy_from_slice(&b[8..]);
-    Ok((Height(u64::from_be_bytes(h)), u32::from_be_bytes(i)))
-}
-
-/// The transactions that changed an account, newest first, paged.
-async fn history(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_account_id(&id)?;
-    let limit = match q.limit.as_deref() {
-        None => HISTORY_LIMIT_DEFAULT,
-        Some(t) => match t.parse::<usize>() {
-            Ok(n) if (1..=HISTORY_LIMIT_MAX).contains(&n) => n,
-            _ => {
-                return Err(bad(
-                    "invalid_limit",
-                    format!("limit {t:?}: must be an integer from 1 to {HISTORY_LIMIT_MAX}"),
-                ))
-            }
-        },
-    };
-    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let Some(account) = read_account(&s, &id)? else {
-        return Err(not_found(format!("no account {id}")));
-    };
-    let exp = s.genesis.exponent(account.currency).unwrap_or(0);
-    // One more than asked tells whether there is a next page.
-    let mut entries = s
-        .store
-        .account_history(&id, before, limit + 1)
-        .map_err(internal)?;
-    let more = entries.len() > limit;
-    entries.truncate(limit);
-    let mut blocks: BTreeMap<Height, StoredBlock> = BTreeMap::new();
-    let mut items = Vec::with_capacity(entries.len());
-    for e in &entries {
-        let b = match blocks.entry(e.height) {
-            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => v.insert(
-                s.store
-                    .block(e.height)
-                    .map_err(internal)?
-                    .ok_or_else(|| internal(format!("history names missing block {}", e.height)))?,
-            ),
-        };
-        let tx = b
-            .block
-            .txs
-            .get(e.index as usize)
-            .ok_or_else(|| internal(format!("history names a missing tx at {}", e.height)))?;
-        let result = s
-            .store
-            .record(&e.tx)
-            .map_err(internal)?
-            .and_then(|bytes| settlenet_types::decode::<TxRecord>("tx record", &bytes).ok())
-            .map(|r| r.result.as_str())
-            .unwrap_or("unknown");
-        let mut item = json!({
-            "tx": e.tx,
-            "height": e.height,
-            "index": e.index,
-            "timestamp": b.block.header.timestamp_ms,
-            "op": tx.tx.op.name(),
-            "signer": tx.tx.signer,
-            "operation": tx.tx.op,
-            "result": result,
-        });
-        if let Some(amount) = op_amount(&tx.tx.op) {
-            item["amount"] = json!(settlenet_types::ids::format_minor(u128::from(amount), exp));
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc: Value = serde_json::from_str(&wire::openapi_json()).expect("the document is JSON");
+        let routes = routes();
+        for (method, path, _) in &routes {
+            let item = &doc["paths"][*path];
+            assert!(
+                item.is_object(),
+                "{method} {path} is not in the OpenAPI document"
+            );
+            assert!(
+                item[method.to_lowercase()].is_object(),
+                "{path} has no {method} operation in the OpenAPI document"
+            );
         }
-        items.push(item);
+        let documented = doc["paths"].as_object().map_or(0, |p| p.len());
+        assert_eq!(
+            documented,
+            routes.len(),
+            "the document lists a route the router lacks"
+        );
     }
-    let next = if more {
-        entries.last().map(|e| encode_cursor(e.height, e.index))
-    } else {
-        None
-    };
-    Ok(Json(json!({
-        "account": id,
-        "entries": items,
-        "next_cursor": next,
-        "height": s.shared.status().height,
-    })))
-}
-
-/// The amount an operation names, in minor units (none for registrations, voids and the
-/// settlement operations that carry no single amount).
-fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
-    use settlenet_types::Operation as O;
-    match op {
-        O::Issue { amount, .. }
-        | O::Transfer { amount, .. }
-        | O::Redeem { amount, .. }
-        | O::Pay { amount, .. }
-        | O::Authorize { amount, .. }
-        | O::Capture { amount, .. }
-        | O::Refund { amount, .. }
-        | O::FundSettlement { amount, .. }
-        | O::WithdrawSettlement { amount, .. } => Some(amount.0),
-        O::CreateWallet { .. }
-        | O::RegisterWallet { .. }
-        | O::RegisterMerchant { .. }
-        | O::Void { .. }
-        | O::CloseWindow { .. }
-        | O::StageBatch { .. }
-        | O::SettleBatch { .. }
-        | O::AbortBatch { .. }
-        | O::SetNetDebitCap { .. } => None,
-    }
-}
-
-// ---- positions ----
-
-#[derive(serde::Deserialize)]
-struct PositionsQuery {
-    window: Option<String>,
-}
-
-/// Every member's net interbank position in a settlement window, per currency, and their sum
-/// (zero in every currency).
-async fn positions(
-    State(s): State<ApiState>,
-    Query(q): Query<PositionsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let window = match q.window.as_deref() {
-        None => None,
-        Some(t) => Some(t.parse::<u64>().map_err(|_| {
-            bad(
-                "invalid_window",
-                format!("window {t:?}: must be a non-negative integer"),
-            )
-        })?),
-    };
-    let mut ids = Vec::new();
-    for c in &s.genesis.currencies {
-        // Default: each currency's open window.
-        let w = match window {
-            Some(w) => w,
-            None => settlement::open_window(&s, c.code).await?,
-        };
-        for m in &s.genesis.members {
-            ids.push((
-                m.name.clone(),
-                c,
-                w,
-                settlenet_ledger::position_id(&m.name, c.code, w),
-            ));
-        }
-    }
-    let keys: Vec<AccountId> = ids.iter().map(|(_, _, _, id)| *id).collect();
-    // One consistent read of every position (a block commit cannot fall between two of them).
-    let (height, raw) = s.store.accounts_consistent(&keys).map_err(internal)?;
-    let mut rows = Vec::new();
-    let mut totals: BTreeMap<String, i128> = BTreeMap::new();
-    for ((member, c, w, id), bytes) in ids.iter().zip(raw) {
-        let account = bytes
-            .map(|b| settlenet_types::decode::<Account>("account", &b).map_err(internal))
-            .transpose()?;
-        let (balance, debits, credits) = match &account {
-            Some(a) if a.kind == AccountKind::Position => {
-                (a.balance(), a.debits_posted, a.credits_posted)
-            }
-            Some(_) => return Err(internal(format!("account {id} is not a position"))),
-            None => (0, 0, 0),
-        };
-        let t = totals.entry(c.code.to_string()).or_insert(0);
-        *t = t.saturating_add(balance);
-        rows.push(json!({
-            "member": member,
-            "currency": c.code,
-            "window": w,
-            "account": id,
-            "position": settlenet_types::ids::format_signed_minor(balance, c.exponent),
-            "position_minor": balance.to_string(),
-            "debits_posted": debits.to_string(),
-            "credits_posted": credits.to_string(),
-        }));
-    }
-    let totals: BTreeMap<String, String> = totals
-        .into_iter()
-        .map(|(c, t)| (c, t.to_string()))
-        .collect();
-    Ok(Json(json!({
-        "window": window,
-        "height": height,
-        "positions": rows,
-        "totals_minor": totals,
-    })))
-}
-
-// ---- proofs ----
-
-/// How long `GET /v1/accounts/{id}/proof` waits for a block certifying the latest state.
-pub const PROOF_WAIT_MAX: Duration = Duration::from_secs(5);
-/// How far back (in blocks) an anchor is searched for below the proven height.
-const ANCHOR_LOOKBACK: u64 = 8;
-/// How many committed blocks above the proven height are searched before asking again.
-const ANCHOR_LOOKAHEAD_MAX: u64 = 256;
-
-/// An account with a Merkle proof against a state root, and an anchor: a committed block whose
-/// header carries that root, with its commit certificate. Verifiable offline with the genesis.
-async fn proof(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id = parse_account_id(&id)?;
-    let Some(p) = prove_anchored(&s, vec![id]).await? else {
-        return Err(not_found(format!("no account {id}")));
-    };
-    let Some(Some(proof)) = p.proofs.into_iter().next() else {
-        return Err(not_found(format!("no account {id}")));
-    };
-    let h = &p.anchor.block.header;
-    Ok(Json(json!({
-        "version": 1,
-        "chain_id": s.genesis.chain_id,
-        "account_id": id,
-        "account": account_json(&s.genesis, &proof.account),
-        "state_height": h.state_height,
-        "state_root": p.root,
-        "proof": proof,
-        "anchor": anchor_json(&p.anchor),
-    })))
-}
-
-/// Proofs of several accounts under one state root, with the committed block that certifies it.
-pub(crate) struct Anchored {
-    /// One proof per account asked for (`None`: no such account).
-    pub proofs: Vec<Option<settlenet_ledger::AccountProof>>,
-    /// The state root they verify against.
-    pub root: Hash,
-    /// A committed block whose header certifies `root`.
-    pub anchor: StoredBlock,
-}
-
-/// The JSON `anchor` object of proof and receipt files: `height`, `hash`, `header`,
-/// `certificate`.
-fn anchor_json(anchor: &StoredBlock) -> Value {
-    let h = &anchor.block.header;
-    json!({
-        "height": h.height,
-        "hash": anchor.hash,
-        "header": h,
-        "certificate": anchor.certificate,
-    })
-}
-
-/// Prove `accounts` against the latest executed state and find the committed block that
-/// certifies that state, waiting up to [`PROOF_WAIT_MAX`] for it (the next block certifies the
-/// state its predecessor left; an idle primary proposes one). `Ok(None)` if the first account
-/// does not exist; `503 not_yet_certified` if no block certifies the state in time.
-async fn prove_anchored(
-    s: &ApiState,
-    accounts: Vec<AccountId>,
-) -> Result<Option<Anchored>, ApiError> {
-    let deadline = tokio::time::Instant::now() + PROOF_WAIT_MAX;
-    loop {
-        let (reply, rx) = oneshot::channel();
-        s.core
-            .send(ApiCommand::ProveMany {
-                accounts: accounts.clone(),
-                reply,
-            })
-            .await
-            .map_err(|_| internal("node is shutting down"))?;
-        let (height, root, proofs) = rx.await.map_err(|_| internal("node is shutting down"))?;
-        if proofs.first().is_none_or(Option::is_none) {
-            return Ok(None);
-        }
-        if let Some(anchor) = find_anchor(s, height, &root)? {
-            return Ok(Some(Anchored {
-                proofs,
-                root,
-                anchor,
-            }));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_yet_certified",
-                format!(
-                    "no committed block certifies the state root at height {height} yet \
-                     (waited {} s); retry",
-                    PROOF_WAIT_MAX.as_secs()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A committed, non-null block whose header carries `root` as its certified state root, searched
-/// a few blocks below `height` (an idle chain's root repeats) and the blocks above it.
-fn find_anchor(s: &ApiState, height: Height, root: &Hash) -> Result<Option<StoredBlock>, ApiError> {
-    let last = s.store.last_height().map_err(internal)?.0;
-    let from = height.0.saturating_sub(ANCHOR_LOOKBACK).max(1);
-    let to = last.min(height.0.saturating_add(ANCHOR_LOOKAHEAD_MAX));
-    for h in from..=to {
-        let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
-            continue;
-        };
-        if !settlenet_consensus::is_null(&b.block) && b.block.header.state_root == *root {
-            return Ok(Some(b));
-        }
-    }
-    Ok(None)
 }

@@ -13,7 +13,7 @@ use crate::core::{ApiCommand, SettlementSummary};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use settlenet_api as wire;
 use settlenet_ledger::{
     batch_account_id, window_account_id, Account, AccountDetail, BatchState, MemberSettlement,
     Obligation, Shortfall, WindowDetail, WindowState,
@@ -22,15 +22,7 @@ use settlenet_types::ids::format_signed_minor;
 use settlenet_types::{AccountId, BatchId, Currency, Genesis, MemberId};
 use tokio::sync::oneshot;
 
-/// Default number of windows `GET /v1/settlement/windows` lists.
-pub const WINDOWS_LIMIT_DEFAULT: u64 = 20;
-/// Largest number of windows `GET /v1/settlement/windows` lists.
-pub const WINDOWS_LIMIT_MAX: u64 = 100;
-
-/// Version of the settlement receipt file.
-pub const RECEIPT_VERSION: u16 = 1;
-/// The `kind` field of a settlement receipt file.
-pub const RECEIPT_KIND: &str = "settlenet-settlement-receipt";
+pub use wire::{RECEIPT_KIND, RECEIPT_VERSION, WINDOWS_LIMIT_DEFAULT, WINDOWS_LIMIT_MAX};
 
 fn signed(v: u128) -> i128 {
     i128::try_from(v).unwrap_or(i128::MAX)
@@ -57,34 +49,34 @@ pub(super) async fn open_window(s: &ApiState, currency: Currency) -> Result<u64,
     Ok(summary(s, currency).await?.open_window)
 }
 
-fn state_name(state: WindowState) -> &'static str {
+fn state_name(state: WindowState) -> wire::WindowState {
     match state {
-        WindowState::Open => "open",
-        WindowState::Closed => "closed",
-        WindowState::Settling => "settling",
-        WindowState::Settled => "settled",
+        WindowState::Open => wire::WindowState::Open,
+        WindowState::Closed => wire::WindowState::Closed,
+        WindowState::Settling => wire::WindowState::Settling,
+        WindowState::Settled => wire::WindowState::Settled,
     }
 }
 
-fn obligation_json(g: &Genesis, exp: u8, o: &Obligation) -> Value {
-    json!({
-        "debtor": member_name(g, o.debtor),
-        "creditor": member_name(g, o.creditor),
-        "amount": format_signed_minor(signed(o.amount), exp),
-        "amount_minor": o.amount.to_string(),
-    })
+fn obligation_json(g: &Genesis, exp: u8, o: &Obligation) -> wire::ObligationView {
+    wire::ObligationView {
+        debtor: member_name(g, o.debtor),
+        creditor: member_name(g, o.creditor),
+        amount: format_signed_minor(signed(o.amount), exp),
+        amount_minor: o.amount.to_string(),
+    }
 }
 
-/// JSON of a shortfall (shared with the transaction view of a refused or unwinding batch).
-pub fn shortfall_json(g: &Genesis, exp: u8, x: &Shortfall) -> Value {
-    json!({
-        "member": member_name(g, x.member),
-        "debit": format_signed_minor(signed(x.debit), exp),
-        "balance": format_signed_minor(signed(x.balance), exp),
-        "cap": x.cap.map(|c| format_signed_minor(i128::from(c.0), exp)),
-        "shortfall": format_signed_minor(signed(x.shortfall), exp),
-        "shortfall_minor": x.shortfall.to_string(),
-    })
+/// The API view of a shortfall.
+pub fn shortfall_json(g: &Genesis, exp: u8, x: &Shortfall) -> wire::ShortfallView {
+    wire::ShortfallView {
+        member: member_name(g, x.member),
+        debit: format_signed_minor(signed(x.debit), exp),
+        balance: format_signed_minor(signed(x.balance), exp),
+        cap: x.cap.map(|c| format_signed_minor(i128::from(c.0), exp)),
+        shortfall: format_signed_minor(signed(x.shortfall), exp),
+        shortfall_minor: x.shortfall.to_string(),
+    }
 }
 
 /// Every member's line: the settled report if final, else computed from the obligations
@@ -125,46 +117,57 @@ fn report_lines(g: &Genesis, w: &WindowDetail) -> (Vec<MemberSettlement>, bool) 
     (lines, final_report)
 }
 
-/// JSON of a window record.
-pub fn window_json(g: &Genesis, currency: Currency, exp: u8, w: &WindowDetail) -> Value {
+/// The API view of a window record.
+pub fn window_json(g: &Genesis, currency: Currency, exp: u8, w: &WindowDetail) -> wire::Window {
     let (lines, final_report) = report_lines(g, w);
     let money = |v: i128| format_signed_minor(v, exp);
-    let report: Vec<Value> = lines
+    let report = lines
         .iter()
-        .map(|l| {
-            json!({
-                "member": member_name(g, l.member),
-                "sent": money(signed(l.sent)),
-                "received": money(signed(l.received)),
-                "net": money(l.net),
-                "settled": money(l.settled),
-                "carried": money(l.carried),
-                "sent_minor": l.sent.to_string(),
-                "received_minor": l.received.to_string(),
-                "net_minor": l.net.to_string(),
-                "settled_minor": l.settled.to_string(),
-                "carried_minor": l.carried.to_string(),
-            })
+        .map(|l| wire::ReportLine {
+            member: member_name(g, l.member),
+            sent: money(signed(l.sent)),
+            received: money(signed(l.received)),
+            net: money(l.net),
+            settled: money(l.settled),
+            carried: money(l.carried),
+            sent_minor: l.sent.to_string(),
+            received_minor: l.received.to_string(),
+            net_minor: l.net.to_string(),
+            settled_minor: l.settled.to_string(),
+            carried_minor: l.carried.to_string(),
         })
         .collect();
-    json!({
-        "window": w.window,
-        "currency": currency,
-        "exponent": exp,
-        "state": state_name(w.state),
-        "account": window_account_id(currency, w.window),
-        "opened_height": w.opened_height,
-        "closed_height": w.closed_height,
-        "settled_height": w.settled_height,
-        "batch": w.batch,
-        "instructions": w.instructions,
-        "obligations": w.obligations.iter().map(|o| obligation_json(g, exp, o)).collect::<Vec<_>>(),
-        "carried": w.carried.iter().map(|o| obligation_json(g, exp, o)).collect::<Vec<_>>(),
-        "carried_to": w.carried_to,
-        "unwound": w.unwound.iter().map(|x| shortfall_json(g, exp, x)).collect::<Vec<_>>(),
-        "report": report,
-        "report_final": final_report,
-    })
+    wire::Window {
+        window: w.window,
+        currency,
+        exponent: exp,
+        state: state_name(w.state),
+        account: window_account_id(currency, w.window),
+        opened_height: w.opened_height,
+        closed_height: w.closed_height,
+        settled_height: w.settled_height,
+        batch: w.batch,
+        instructions: w.instructions,
+        obligations: w
+            .obligations
+            .iter()
+            .map(|o| obligation_json(g, exp, o))
+            .collect(),
+        carried: w
+            .carried
+            .iter()
+            .map(|o| obligation_json(g, exp, o))
+            .collect(),
+        carried_to: w.carried_to,
+        unwound: w
+            .unwound
+            .iter()
+            .map(|x| shortfall_json(g, exp, x))
+            .collect(),
+        report,
+        report_final: final_report,
+        height: None,
+    }
 }
 
 /// A window's record; the open window before its first obligation has no entry yet and is
@@ -210,7 +213,7 @@ fn parse_u64(name: &str, text: &str) -> Result<u64, ApiError> {
 pub(super) async fn windows(
     State(s): State<ApiState>,
     Query(q): Query<WindowsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Windows>, ApiError> {
     let (currency, exp) = currency_param(&s, q.currency.as_deref())?;
     let limit = match q.limit.as_deref() {
         None => WINDOWS_LIMIT_DEFAULT,
@@ -239,21 +242,21 @@ pub(super) async fn windows(
             list.push(window_json(&s.genesis, currency, exp, &detail));
         }
     }
-    Ok(Json(json!({
-        "currency": currency,
-        "exponent": exp,
-        "open_window": sum.open_window,
-        "staging_batch": sum.staging_batch,
-        "windows": list,
-        "height": s.shared.status().height,
-    })))
+    Ok(Json(wire::Windows {
+        currency,
+        exponent: exp,
+        open_window: sum.open_window,
+        staging_batch: sum.staging_batch,
+        windows: list,
+        height: s.shared.status().height,
+    }))
 }
 
 /// `GET /v1/settlement/windows/{currency}/{window}`.
 pub(super) async fn window(
     State(s): State<ApiState>,
     Path((currency, window)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Window>, ApiError> {
     let (currency, exp) = currency_param(&s, Some(&currency))?;
     let window = parse_u64("window", &window)?;
     let open = summary(&s, currency).await?.open_window;
@@ -263,7 +266,7 @@ pub(super) async fn window(
         )));
     };
     let mut v = window_json(&s.genesis, currency, exp, &detail);
-    v["height"] = json!(s.shared.status().height);
+    v.height = Some(s.shared.status().height);
     Ok(Json(v))
 }
 
@@ -272,42 +275,43 @@ fn parse_batch_id(text: &str) -> Result<BatchId, ApiError> {
         .map_err(|e| bad("invalid_id", format!("batch id: {e}")))
 }
 
-/// JSON of a batch record.
-fn batch_json(g: &Genesis, a: &Account) -> Result<Value, ApiError> {
+/// The API view of a batch record.
+fn batch_json(g: &Genesis, a: &Account) -> Result<wire::Batch, ApiError> {
     let AccountDetail::Batch(b) = &a.detail else {
         return Err(internal(format!("account {} is not a batch record", a.id)));
     };
-    Ok(json!({
-        "batch": b.batch,
-        "currency": a.currency,
-        "window": b.window,
-        "state": match b.state {
-            BatchState::Staging => "staging",
-            BatchState::Settled => "settled",
-            BatchState::Aborted => "aborted",
+    Ok(wire::Batch {
+        batch: b.batch,
+        currency: a.currency,
+        window: b.window,
+        state: match b.state {
+            BatchState::Staging => wire::BatchState::Staging,
+            BatchState::Settled => wire::BatchState::Settled,
+            BatchState::Aborted => wire::BatchState::Aborted,
         },
-        "chunks": b.chunks,
-        "instructions": b.instructions,
-        "policy": b.policy.map(|p| p.to_string()),
-        "finished_height": b.finished_height,
-        "unwound": b.unwound.iter().map(|m| member_name(g, *m)).collect::<Vec<_>>(),
-        "submitted_by": member_name(g, a.member),
-        "created_height": a.created_height,
-        "account": a.id,
-    }))
+        chunks: b.chunks.clone(),
+        instructions: b.instructions,
+        policy: b.policy.map(|p| p.to_string()),
+        finished_height: b.finished_height,
+        unwound: b.unwound.iter().map(|m| member_name(g, *m)).collect(),
+        submitted_by: member_name(g, a.member),
+        created_height: a.created_height,
+        account: a.id,
+        height: None,
+    })
 }
 
 /// `GET /v1/settlement/batches/{id}`.
 pub(super) async fn batch(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Batch>, ApiError> {
     let id = parse_batch_id(&id)?;
     let Some(a) = read_account(&s, &batch_account_id(&id))? else {
         return Err(not_found(format!("no settlement batch {id}")));
     };
     let mut v = batch_json(&s.genesis, &a)?;
-    v["height"] = json!(s.shared.status().height);
+    v.height = Some(s.shared.status().height);
     Ok(Json(v))
 }
 
@@ -318,7 +322,7 @@ pub(super) async fn batch(
 pub(super) async fn receipt(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Receipt>, ApiError> {
     let id = parse_batch_id(&id)?;
     let Some(a) = read_account(&s, &batch_account_id(&id))? else {
         return Err(not_found(format!("no settlement batch {id}")));
@@ -370,26 +374,26 @@ pub(super) async fn receipt(
     let batch_proof = take("batch record")?;
     let mut settlement = Vec::new();
     for m in &s.genesis.members {
-        settlement.push(json!({
-            "member": m.name,
-            "proof": take("settlement account")?,
-        }));
+        settlement.push(wire::MemberProof {
+            member: m.name.clone(),
+            proof: take("settlement account")?,
+        });
     }
-    Ok(Json(json!({
-        "version": RECEIPT_VERSION,
-        "kind": RECEIPT_KIND,
-        "chain_id": s.genesis.chain_id,
-        "batch": id,
-        "currency": currency,
-        "window": b.window,
-        "state_height": p.anchor.block.header.state_height,
-        "state_root": p.root,
-        "window_proof": window_proof,
-        "batch_proof": batch_proof,
-        "settlement_proofs": settlement,
-        "settled_block": anchor_json(&settled_block),
-        "anchor": anchor_json(&p.anchor),
-    })))
+    Ok(Json(wire::Receipt {
+        version: RECEIPT_VERSION,
+        kind: RECEIPT_KIND.to_string(),
+        chain_id: s.genesis.chain_id.clone(),
+        batch: id,
+        currency,
+        window: b.window,
+        state_height: p.anchor.block.header.state_height,
+        state_root: p.root,
+        window_proof,
+        batch_proof,
+        settlement_proofs: settlement,
+        settled_block: anchor_json(&settled_block),
+        anchor: anchor_json(&p.anchor),
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -402,7 +406,7 @@ pub(super) struct CurrencyQuery {
 pub(super) async fn liquidity(
     State(s): State<ApiState>,
     Query(q): Query<CurrencyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Liquidity>, ApiError> {
     let (currency, exp) = currency_param(&s, q.currency.as_deref())?;
     let sum = summary(&s, currency).await?;
     let mut members = Vec::new();
@@ -410,21 +414,21 @@ pub(super) async fn liquidity(
         let name = member_name(&s.genesis, *m);
         let id = AccountId::derived("settlement", &name, currency);
         let balance = read_account(&s, &id)?.map_or(0, |a| a.balance());
-        members.push(json!({
-            "member": name,
-            "settlement_account": id,
-            "balance": format_signed_minor(balance, exp),
-            "balance_minor": balance.to_string(),
-            "net_debit_cap": cap.map(|c| format_signed_minor(i128::from(c.0), exp)),
-            "unsettled_net": format_signed_minor(*unsettled, exp),
-            "unsettled_net_minor": unsettled.to_string(),
-        }));
+        members.push(wire::MemberLiquidity {
+            member: name,
+            settlement_account: id,
+            balance: format_signed_minor(balance, exp),
+            balance_minor: balance.to_string(),
+            net_debit_cap: cap.map(|c| format_signed_minor(i128::from(c.0), exp)),
+            unsettled_net: format_signed_minor(*unsettled, exp),
+            unsettled_net_minor: unsettled.to_string(),
+        });
     }
-    Ok(Json(json!({
-        "currency": currency,
-        "exponent": exp,
-        "open_window": sum.open_window,
-        "members": members,
-        "height": s.shared.status().height,
-    })))
+    Ok(Json(wire::Liquidity {
+        currency,
+        exponent: exp,
+        open_window: sum.open_window,
+        members,
+        height: s.shared.status().height,
+    }))
 }

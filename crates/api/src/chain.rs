@@ -1,0 +1,309 @@
+//! The chain: node status, blocks, submitted and committed transactions, evidence.
+
+use crate::ErrorDetail;
+use serde::{Deserialize, Serialize};
+use settlenet_types::{
+    BlockHeader, Hash, Height, Operation, PublicKey, ReplicaId, Signature, TxId, View,
+};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// `GET /v1/status`: where this node is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    /// The chain id of the genesis.
+    pub chain_id: String,
+    /// This node's name.
+    pub node: String,
+    /// Committed (executed and stored) height.
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// Hash of the block at `height` (zero at genesis).
+    #[schema(value_type = String)]
+    pub last_block_hash: Hash,
+    /// Consensus timestamp of the block at `height`, ms.
+    pub last_block_time_ms: u64,
+    /// Ledger state root after `height`.
+    #[schema(value_type = String)]
+    pub state_root: Hash,
+    /// Current PBFT view.
+    #[schema(value_type = u64)]
+    pub view: View,
+    /// Height of the last stable checkpoint.
+    #[schema(value_type = u64)]
+    pub stable_checkpoint: Height,
+    /// Name of the current primary.
+    pub primary: String,
+    /// Names of the connected validator peers.
+    pub peers: Vec<String>,
+    /// Pending transactions in this node's mempool.
+    pub mempool: u64,
+    /// The snapshot height this node's state was installed from (0: grown from genesis).
+    #[schema(value_type = u64)]
+    pub base_height: Height,
+    /// Number of validators in the genesis.
+    pub validators: u64,
+    /// Monotonic counters by name (`txs_committed`, `blocks_committed`, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// `GET /v1/blocks/{height}` and `GET /v1/blocks/latest`: a committed block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Block {
+    /// Its height.
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// Its header hash.
+    #[schema(value_type = String)]
+    pub hash: Hash,
+    /// The previous block's hash.
+    #[schema(value_type = String)]
+    pub prev_hash: Hash,
+    /// Consensus timestamp, ms.
+    pub timestamp: u64,
+    /// Ledger state root after executing it.
+    #[schema(value_type = String)]
+    pub state_root: Hash,
+    /// The replica that proposed it.
+    #[schema(value_type = u16)]
+    pub proposer: ReplicaId,
+    /// Transactions in it.
+    pub tx_count: u32,
+    /// Merkle root of its transactions.
+    #[schema(value_type = String)]
+    pub tx_root: Hash,
+    /// The (earlier) state its header certifies.
+    pub certified_state: CertifiedState,
+    /// The header as signed.
+    #[schema(value_type = Object)]
+    pub header: BlockHeader,
+    /// Its transactions with their results.
+    pub transactions: Vec<BlockTx>,
+    /// The commit certificate.
+    pub certificate: BlockCertificate,
+}
+
+/// The state root a block header certifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertifiedState {
+    /// The height of that state.
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// Its root.
+    #[schema(value_type = String)]
+    pub root: Hash,
+}
+
+/// One transaction of a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlockTx {
+    /// Its id.
+    #[schema(value_type = String)]
+    pub id: TxId,
+    /// Its signer.
+    #[schema(value_type = String)]
+    pub signer: PublicKey,
+    /// What it does.
+    #[schema(value_type = Object)]
+    pub op: Operation,
+    /// The signer's signature.
+    #[schema(value_type = String)]
+    pub signature: Signature,
+    /// The ledger's result code (`ok`, a rejection reason, `duplicate` or `unknown`).
+    pub result: String,
+}
+
+/// A block's commit certificate with the validators' names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlockCertificate {
+    /// The height certified.
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// The view it committed in.
+    #[schema(value_type = u64)]
+    pub view: View,
+    /// The header hash signed.
+    #[schema(value_type = String)]
+    pub block_hash: Hash,
+    /// 2f+1 validator signatures.
+    pub signatures: Vec<NamedSignature>,
+}
+
+/// A validator's commit signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NamedSignature {
+    /// The replica index.
+    #[schema(value_type = u16)]
+    pub replica: ReplicaId,
+    /// The validator's name in the genesis.
+    pub validator: String,
+    /// Its signature over the header hash.
+    #[schema(value_type = String)]
+    pub signature: Signature,
+}
+
+/// `GET /v1/blocks/{height}/txids`: a block's transaction ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlockTxIds {
+    /// Its height.
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// Its header hash.
+    #[schema(value_type = String)]
+    pub hash: Hash,
+    /// Consensus timestamp, ms.
+    pub timestamp: u64,
+    /// The ids, in block order.
+    #[schema(value_type = Vec<String>)]
+    pub ids: Vec<TxId>,
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TxStatus {
+    /// In a mempool, waiting for a block.
+    Pending,
+    /// Executed: the ledger applied it.
+    Committed,
+    /// Executed and recorded, but the ledger refused it: nothing changed.
+    Rejected,
+    /// Not accepted by the node (not recorded): see `error`.
+    Refused,
+}
+
+impl TxStatus {
+    /// The name on the wire (`pending`, `committed`, `rejected`, `refused`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxStatus::Pending => "pending",
+            TxStatus::Committed => "committed",
+            TxStatus::Rejected => "rejected",
+            TxStatus::Refused => "refused",
+        }
+    }
+
+    /// Committed or rejected: it will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, TxStatus::Committed | TxStatus::Rejected)
+    }
+}
+
+/// `POST /v1/transactions`, `GET /v1/transactions/{id}` and each result of a batch: a
+/// transaction's status and, once executed, its record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TxView {
+    /// The transaction id.
+    #[schema(value_type = String)]
+    pub id: TxId,
+    /// Where it is.
+    pub status: TxStatus,
+    /// The block that executed it (committed or rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub height: Option<Height>,
+    /// Its index in that block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// The result code when committed (`ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// The rejection reason code when rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The result in words (committed or rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A remark, e.g. that a retry of a pending transaction was ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Why the node refused it (status `refused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    /// What the ledger recorded beyond the result (a settlement's shortfalls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<TxDetail>,
+}
+
+impl TxView {
+    /// A transaction waiting in a mempool.
+    pub fn pending(id: TxId) -> TxView {
+        TxView {
+            id,
+            status: TxStatus::Pending,
+            height: None,
+            index: None,
+            result: None,
+            reason: None,
+            message: None,
+            note: None,
+            error: None,
+            detail: None,
+        }
+    }
+
+    /// A transaction the node did not accept.
+    pub fn refused(id: TxId, code: impl Into<String>, message: impl Into<String>) -> TxView {
+        TxView {
+            status: TxStatus::Refused,
+            error: Some(ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            }),
+            ..TxView::pending(id)
+        }
+    }
+}
+
+/// The ledger's detail of a transaction record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TxDetail {
+    /// A settlement: its policy, window and each short member.
+    pub settlement: SettlementRecord,
+}
+
+/// What a settlement transaction recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementRecord {
+    /// `reject` or `unwind`.
+    pub policy: String,
+    /// The window it settled (or tried to).
+    pub window: u64,
+    /// Each member that could not cover its net debit.
+    pub members: Vec<MemberShortfallMinor>,
+}
+
+/// A member short of liquidity in a settlement, in minor units (the record does not carry
+/// the currency).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberShortfallMinor {
+    /// The member's name.
+    pub member: String,
+    /// Its net debit.
+    pub debit_minor: String,
+    /// Its settlement balance.
+    pub balance_minor: String,
+    /// Its net debit cap (`null`: none).
+    pub cap_minor: Option<String>,
+    /// What it lacked.
+    pub shortfall_minor: String,
+}
+
+/// `POST /v1/transactions/batch`: one result per transaction, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BatchSubmitted {
+    /// How many were accepted (pending or already committed).
+    pub accepted: u64,
+    /// Each transaction's status.
+    pub results: Vec<TxView>,
+}
+
+/// `GET /v1/evidence`: the equivocations this node recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceList {
+    /// How many.
+    pub count: u64,
+    /// Each record: validator, kind, view, height and the two conflicting signed messages.
+    #[schema(value_type = Vec<Object>)]
+    pub evidence: Vec<serde_json::Value>,
+}

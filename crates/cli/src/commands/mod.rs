@@ -1,0 +1,13 @@
+//! One module per command family. Each uses [`crate::support`] and the client, never another
+//! command module.
+
+pub mod account;
+pub mod batch;
+pub mod chain;
+pub mod network;
+pub mod pay;
+pub mod receipt;
+pub mod settlement;
+pub mod statement;
+pub mod wallet;
+pub mod window;

@@ -1,0 +1,72 @@
+//! What several commands read: the genesis (from a file or the node), accounts, currencies,
+//! phone aliases and settlement windows.
+
+use crate::client::Client;
+use crate::support::Target;
+use anyhow::{anyhow, bail, Context, Result};
+use settlenet_api::{AccountView, Window};
+use settlenet_types::{AccountId, Currency, Genesis, Member};
+use std::path::Path;
+
+/// The currency named, or the network's first.
+pub fn currency_or_default(genesis: &Genesis, given: Option<&str>) -> Result<Currency> {
+    let c = match given {
+        Some(c) => c.parse::<Currency>()?,
+        None => genesis
+            .currencies
+            .first()
+            .map(|c| c.code)
+            .ok_or_else(|| anyhow!("the genesis holds no currency"))?,
+    };
+    if genesis.exponent(c).is_none() {
+        bail!("currency {c} is not held by this network");
+    }
+    Ok(c)
+}
+
+/// The genesis: `--genesis FILE`, else the testnet's `DIR/genesis.json`.
+pub fn genesis_file(t: &Target, given: Option<&Path>) -> Result<Genesis> {
+    let path = match (given, &t.testnet) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(dir)) => dir.join("genesis.json"),
+        (None, None) => bail!("--genesis FILE is required (or --testnet DIR)"),
+    };
+    settlenet_node::testnet::read_genesis(&path)
+        .with_context(|| format!("reading the genesis {}", path.display()))
+}
+
+/// A member by name, or an error listing the names.
+pub fn member_named<'g>(genesis: &'g Genesis, name: &str) -> Result<&'g Member> {
+    genesis.member_by_name(name).ok_or_else(|| {
+        anyhow!(
+            "no member named {name:?} in the genesis (members: {})",
+            genesis
+                .members
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// An account, or a clear error if it does not exist.
+pub async fn get_account(c: &Client, id: AccountId) -> Result<AccountView> {
+    c.account(id)
+        .await?
+        .ok_or_else(|| anyhow!("no account {id}"))
+}
+
+/// An account and its currency (404 becomes "no account").
+pub async fn wallet_currency(c: &Client, id: AccountId) -> Result<(AccountView, Currency)> {
+    let acct = get_account(c, id).await?;
+    let currency = acct.currency;
+    Ok((acct, currency))
+}
+
+/// One window, or a clear error.
+pub async fn window(c: &Client, currency: Currency, w: u64) -> Result<Window> {
+    c.window(currency, w)
+        .await?
+        .ok_or_else(|| anyhow!("no settlement window {w} in {currency}"))
+}
