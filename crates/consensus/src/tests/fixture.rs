@@ -7,9 +7,9 @@ use settlenet_crypto::Keypair;
 use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::block::{VoteBody, VoteKind, BLOCK_VERSION};
 use settlenet_types::{
-    AccountId, Amount, Block, BlockHeader, CommitCertificate, CommitSignature, ConsensusParams,
-    CurrencyInfo, Genesis, Hash, Height, Member, MemberId, MemberKind, Operation, PublicKey,
-    ReplicaId, SignedTransaction, Transaction, TxId, ValidatorInfo, View, TX_VERSION,
+    AccountId, Amount, Block, BlockHeader, CommitCertificate, CommitSignature, Genesis, Hash,
+    Height, Operation, PublicKey, ReplicaId, SignedTransaction, Transaction, TxId, View,
+    TX_VERSION,
 };
 
 pub(super) const CHAIN: &str = "test-chain";
