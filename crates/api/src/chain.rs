@@ -303,7 +303,49 @@ pub struct BatchSubmitted {
 pub struct EvidenceList {
     /// How many.
     pub count: u64,
-    /// Each record: validator, kind, view, height and the two conflicting signed messages.
-    #[schema(value_type = Vec<Object>)]
-    pub evidence: Vec<serde_json::Value>,
+    /// Each record.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One equivocation: a validator's two conflicting signed messages for one (view, height,
+/// kind), each re-checkable by anyone holding the genesis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Evidence {
+    /// The validator's index.
+    #[schema(value_type = u16)]
+    pub validator: settlenet_types::ReplicaId,
+    /// Its name in the genesis.
+    pub validator_name: Option<String>,
+    /// The member that runs it.
+    pub member: Option<String>,
+    /// `pre_prepare`, `prepare`, `commit`, `checkpoint`, `view_change` or `new_view`.
+    pub kind: String,
+    /// The view of both messages.
+    #[schema(value_type = u64)]
+    pub view: View,
+    /// The height of both messages.
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// The message received first.
+    pub first: EvidenceMessage,
+    /// The conflicting one.
+    pub second: EvidenceMessage,
+    /// This node's clock when it first saw the conflict (ms since the Unix epoch).
+    pub first_seen_ms: u64,
+}
+
+/// One of the two messages of an [`Evidence`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceMessage {
+    /// The block digest it is about (votes and proposals).
+    #[schema(value_type = Option<String>)]
+    pub digest: Option<Hash>,
+    /// The state root (checkpoints).
+    #[schema(value_type = Option<String>)]
+    pub state_root: Option<Hash>,
+    /// The signature.
+    #[schema(value_type = String)]
+    pub signature: settlenet_types::Signature,
+    /// The whole signed message in its canonical encoding, hex.
+    pub message: Option<String>,
 }

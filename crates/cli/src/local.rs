@@ -206,5 +206,5 @@ pub fn init_free(dir: &Path, validators: usize) -> Result<Vec<NodeEntry>> {
         ),
         ..Default::default()
     };
-    settlenet_node::testnet::init(dir, &opts)
+    Ok(settlenet_node::testnet::init(dir, &opts)?)
 }

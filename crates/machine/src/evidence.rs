@@ -4,14 +4,13 @@
 //!
 //! The core keeps each report in the store's `evidence` column family (synced, first report
 //! per key kept, at most [`EVIDENCE_MAX`] records), counts it and logs it at warn; the API
-//! serves the records at `GET /v1/evidence` ([`render`]). A record holds both signed messages
+//! serves the records at `GET /v1/evidence`. A record holds both signed messages
 //! whole, so anyone with the genesis can check them again (`message` is the canonical
 //! encoding, in hex).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use settlenet_consensus::{MessageKind, SignedMessage};
-use settlenet_types::{Genesis, Height, ReplicaId, View};
+use settlenet_types::{Height, ReplicaId, View};
 
 /// Version of [`EvidenceRecord`]'s encoding (its first field).
 pub const EVIDENCE_VERSION: u8 = 1;
@@ -83,33 +82,4 @@ impl EvidenceRecord {
         k.extend_from_slice(&self.height().0.to_be_bytes());
         k
     }
-}
-
-fn message_json(m: &SignedMessage) -> Value {
-    json!({
-        "digest": m.payload.block_hash().ok(),
-        "state_root": match &m.payload {
-            settlenet_consensus::Payload::Checkpoint(b) => Some(b.state_root),
-            _ => None,
-        },
-        "signature": m.signature,
-        "message": settlenet_types::encode("signed message", m).map(hex::encode).ok(),
-    })
-}
-
-/// The JSON form served by `GET /v1/evidence` (see docs/api.md).
-pub fn render(genesis: &Genesis, r: &EvidenceRecord) -> Value {
-    let validator = genesis.validators.get(usize::from(r.validator.0));
-    let member = validator.and_then(|v| genesis.members.iter().find(|m| m.id == v.member));
-    json!({
-        "validator": r.validator,
-        "validator_name": validator.map(|v| v.name.clone()),
-        "member": member.map(|m| m.name.clone()),
-        "kind": kind_name(r.kind()),
-        "view": r.view(),
-        "height": r.height(),
-        "first": message_json(&r.first),
-        "second": message_json(&r.second),
-        "first_seen_ms": r.first_seen_ms,
-    })
 }

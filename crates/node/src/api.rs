@@ -170,12 +170,40 @@ async fn evidence(State(s): State<ApiState>) -> Result<Json<wire::EvidenceList>,
     for (key, bytes) in entries {
         let record: EvidenceRecord = settlenet_types::decode("evidence record", &bytes)
             .map_err(|e| internal(format!("stored evidence {}: {e}", hex::encode(&key))))?;
-        list.push(crate::evidence::render(&s.genesis, &record));
+        list.push(evidence_view(&s.genesis, &record));
     }
     Ok(Json(wire::EvidenceList {
         count: list.len() as u64,
         evidence: list,
     }))
+}
+
+/// A stored record as the API shows it: names from the genesis, both messages re-checkable.
+fn evidence_view(genesis: &Genesis, r: &EvidenceRecord) -> wire::Evidence {
+    let validator = genesis.validators.get(usize::from(r.validator.0));
+    let member = validator.and_then(|v| genesis.members.iter().find(|m| m.id == v.member));
+    let message = |m: &settlenet_consensus::SignedMessage| wire::EvidenceMessage {
+        digest: m.payload.block_hash().ok(),
+        state_root: match &m.payload {
+            settlenet_consensus::Payload::Checkpoint(b) => Some(b.state_root),
+            _ => None,
+        },
+        signature: m.signature,
+        message: settlenet_types::encode("signed message", m)
+            .map(hex::encode)
+            .ok(),
+    };
+    wire::Evidence {
+        validator: r.validator,
+        validator_name: validator.map(|v| v.name.clone()),
+        member: member.map(|m| m.name.clone()),
+        kind: crate::evidence::kind_name(r.kind()).to_string(),
+        view: r.view(),
+        height: r.height(),
+        first: message(&r.first),
+        second: message(&r.second),
+        first_seen_ms: r.first_seen_ms,
+    }
 }
 
 async fn genesis(State(s): State<ApiState>) -> Json<Genesis> {

@@ -81,8 +81,8 @@ impl std::fmt::Debug for PhoneKey {
 impl PhoneKey {
     /// Read the key file named by `config` (relative paths against `home`). Refuses a file that
     /// is not exactly 64 hex characters (plus an optional newline) or that others can read.
-    pub fn load(home: &Path, config: &PhoneConfig) -> anyhow::Result<PhoneKey> {
-        use anyhow::{bail, Context};
+    pub fn load(home: &Path, config: &PhoneConfig) -> crate::error::Result<PhoneKey> {
+        use crate::error::{bail, Context};
         let path = NodeConfig::resolve(home, &config.key_file);
         let meta = std::fs::metadata(&path)
             .with_context(|| format!("[phone] key_file {}", path.display()))?;
@@ -107,13 +107,13 @@ impl PhoneKey {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("[phone] key_file {}", path.display()))?;
         let bytes = hex::decode(text.trim()).map_err(|_| {
-            anyhow::anyhow!(
+            crate::error::config_err!(
                 "[phone] key_file {} must hold {PHONE_KEY_BYTES} bytes as hex",
                 path.display()
             )
         })?;
         let key: [u8; PHONE_KEY_BYTES] = bytes.try_into().map_err(|_| {
-            anyhow::anyhow!(
+            crate::error::config_err!(
                 "[phone] key_file {} must hold exactly {PHONE_KEY_BYTES} bytes as hex",
                 path.display()
             )
@@ -140,8 +140,8 @@ impl PhoneKey {
     }
 
     /// Write `key` as hex to `path` (mode 0600, never overwriting a file).
-    pub fn write_file(path: &Path, key: &[u8; PHONE_KEY_BYTES]) -> anyhow::Result<()> {
-        use anyhow::Context;
+    pub fn write_file(path: &Path, key: &[u8; PHONE_KEY_BYTES]) -> crate::error::Result<()> {
+        use crate::error::Context;
         use std::io::Write;
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
@@ -235,8 +235,8 @@ fn default_batch_max() -> usize {
 
 impl NodeConfig {
     /// Read `home/config.toml`.
-    pub fn load(home: &Path) -> anyhow::Result<NodeConfig> {
-        use anyhow::Context;
+    pub fn load(home: &Path) -> crate::error::Result<NodeConfig> {
+        use crate::error::Context;
         let path = home.join("config.toml");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read node config {}", path.display()))?;

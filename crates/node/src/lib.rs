@@ -51,8 +51,8 @@ pub mod testnet;
 pub use error::NodeError;
 pub use settlenet_machine::{evidence, mempool, wire};
 
-use anyhow::{anyhow, bail, Context, Result};
 use config::NodeConfig;
+use error::{bail, Context, Result};
 use settlenet_consensus::{Replica, ReplicaConfig};
 use settlenet_crypto::{KeyFile, KeyKind};
 use settlenet_ledger::{Account, Ledger, TxRecord};
@@ -147,13 +147,13 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         .find(|v| v.public_key == vkey.public())
         .map(|v| v.id)
         .ok_or_else(|| {
-            anyhow!(
+            crate::error::config_err!(
                 "validator key {} is not in the genesis validator set",
                 vkey.public()
             )
         })?;
     let net_keypair = settlenet_net::keypair_from_seed(nkey.secret_bytes())
-        .map_err(|e| anyhow!("network key: {e}"))?;
+        .map_err(|e| crate::error::config_err!("network key: {e}"))?;
     let my_peer = PeerId::from(net_keypair.public());
     let expected_peer = &genesis.validators[me.0 as usize].peer_id;
     if &my_peer.to_string() != expected_peer {
@@ -251,7 +251,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     } else {
         Replica::restore(replica_config, height, wal)
     }
-    .map_err(|e| anyhow!("consensus: {e}"))?;
+    .map_err(|e| crate::error::config_err!("consensus: {e}"))?;
     info!(view = %replica.view(), wal_entries = wal_len, "consensus state restored");
 
     // Network.
@@ -269,7 +269,9 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
                 libp2p::multiaddr::Protocol::P2p(id) => Some(id),
                 _ => None,
             })
-            .ok_or_else(|| anyhow!("p2p.bootstrap {a:?} must end in /p2p/<peer id>"))?;
+            .ok_or_else(|| {
+                crate::error::config_err!("p2p.bootstrap {a:?} must end in /p2p/<peer id>")
+            })?;
         bootstrap.push((peer, addr));
     }
     let allowed = genesis
@@ -277,7 +279,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         .iter()
         .map(|v| v.peer_id.parse::<PeerId>())
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("genesis peer id: {e}"))?;
+        .map_err(|e| crate::error::config_err!("genesis peer id: {e}"))?;
     let (net, net_rx) = settlenet_net::spawn(NetConfig {
         keypair: net_keypair,
         listen: vec![listen],
@@ -285,7 +287,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         allowed,
         request_timeout: Duration::from_secs(10),
     })
-    .map_err(|e| anyhow!("network: {e}"))?;
+    .map_err(|e| crate::error::config_err!("network: {e}"))?;
 
     let shared = Arc::new(Shared {
         status: RwLock::new(StatusSnapshot {
@@ -373,7 +375,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     })?;
     info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");
     let done = tokio::spawn(async move {
-        let result = core.run().await.map_err(anyhow::Error::from);
+        let result = core.run().await;
         net.shutdown().await;
         let _ = api_task.await;
         result

@@ -4,7 +4,7 @@
 use crate::config::{
     ApiConfig, LocalConsensusConfig, MempoolConfig, NodeConfig, P2pConfig, PhoneConfig, PhoneKey,
 };
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use settlenet_crypto::{KeyFile, KeyKind, Keypair};
 use settlenet_types::{
@@ -118,7 +118,7 @@ fn check_members(members: &[MemberSpec]) -> Result<()> {
         }
         if let Some(b) = &m.bic {
             let full = settlenet_types::genesis::normalize_bic(b)
-                .map_err(|e| anyhow::anyhow!("{at}: bic {b:?}: {e}"))?;
+                .map_err(|e| crate::error::config_err!("{at}: bic {b:?}: {e}"))?;
             if !bics.insert(full) {
                 bail!("{at}: bic {b} is another member's");
             }
@@ -171,7 +171,7 @@ pub fn parse_currencies(text: &str) -> Result<Vec<(Currency, u8)>> {
         let code: Currency = code
             .to_ascii_uppercase()
             .parse()
-            .map_err(|e| anyhow::anyhow!("currency {item:?}: {e}"))?;
+            .map_err(|e| crate::error::config_err!("currency {item:?}: {e}"))?;
         let exp = match exp {
             Some(e) => e,
             None => ISO4217_EXPONENTS
@@ -369,7 +369,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
         let vkey = Keypair::generate();
         let nkey = Keypair::generate();
         let peer = settlenet_net::peer_id_from_seed(nkey.secret_bytes())
-            .map_err(|e| anyhow::anyhow!("network key: {e}"))?;
+            .map_err(|e| crate::error::config_err!("network key: {e}"))?;
         validators.push(ValidatorInfo {
             id: ReplicaId(i as u16),
             name: format!("node{i}"),
@@ -469,7 +469,9 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             }),
             sync: Default::default(),
         };
-        std::fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
+        let toml = toml::to_string_pretty(&config).context("encoding config.toml")?;
+        std::fs::write(home.join("config.toml"), toml)
+            .with_context(|| format!("cannot write {}", home.join("config.toml").display()))?;
         entries.push(NodeEntry {
             name: format!("node{i}"),
             home,

@@ -77,14 +77,14 @@ pub async fn node_start(home: &Path) -> Result<()> {
     let mut done = node.done;
     tokio::select! {
         r = &mut done => {
-            return r.context("node task")?;
+            return Ok(r.context("node task")??);
         }
         _ = shutdown_signal() => {
             tracing::info!("signal received: stopping");
             let _ = node.shutdown.send(true);
         }
     }
-    done.await.context("node task")?
+    Ok(done.await.context("node task")??)
 }
 
 async fn shutdown_signal() {
