@@ -77,23 +77,26 @@ impl Counters {
         c.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// JSON view.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// Every counter by name, as `GET /v1/status` shows them.
+    pub fn to_map(&self) -> std::collections::BTreeMap<String, u64> {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        serde_json::json!({
-            "txs_submitted": g(&self.txs_submitted),
-            "txs_committed": g(&self.txs_committed),
-            "blocks_committed": g(&self.blocks_committed),
-            "blocks_synced": g(&self.blocks_synced),
-            "messages_dropped": g(&self.messages_dropped),
-            "peers_refused": g(&self.peers_refused),
-            "proposals_refused": g(&self.proposals_refused),
-            "evidence": g(&self.evidence),
-            "snapshots_installed": g(&self.snapshots_installed),
-            "snapshots_refused": g(&self.snapshots_refused),
-            "snapshot_chunks_served": g(&self.snapshot_chunks_served),
-            "evidence_stored": g(&self.evidence_stored),
-        })
+        [
+            ("txs_submitted", g(&self.txs_submitted)),
+            ("txs_committed", g(&self.txs_committed)),
+            ("blocks_committed", g(&self.blocks_committed)),
+            ("blocks_synced", g(&self.blocks_synced)),
+            ("messages_dropped", g(&self.messages_dropped)),
+            ("peers_refused", g(&self.peers_refused)),
+            ("proposals_refused", g(&self.proposals_refused)),
+            ("evidence", g(&self.evidence)),
+            ("snapshots_installed", g(&self.snapshots_installed)),
+            ("snapshots_refused", g(&self.snapshots_refused)),
+            ("snapshot_chunks_served", g(&self.snapshot_chunks_served)),
+            ("evidence_stored", g(&self.evidence_stored)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 }
 
