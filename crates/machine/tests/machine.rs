@@ -255,3 +255,111 @@ fn a_primary_wakes_when_its_block_is_due_and_gossips_what_it_accepted() {
     // Never a wake-up in the past: a driver cannot spin.
     assert!(fx.machine.next_wake_ms() > NOW + delay);
 }
+
+/// Block 1 with a commit certificate signed by `signers` (validator indexes).
+fn certified_block(fx: &Fixture, signers: &[u16]) -> settlenet_types::StoredBlock {
+    use settlenet_types::block::{VoteBody, VoteKind};
+    use settlenet_types::{CommitCertificate, CommitSignature};
+    let block = proposal(fx.genesis_root);
+    let hash = block.header.hash().expect("hash");
+    let body = VoteBody {
+        kind: VoteKind::Commit,
+        chain_id: CHAIN.into(),
+        view: View(0),
+        height: Height(1),
+        block_hash: hash,
+    };
+    let message = body.signing_message().expect("message");
+    let signatures = signers
+        .iter()
+        .map(|i| CommitSignature {
+            replica: ReplicaId(*i),
+            signature: fx.validators[usize::from(*i)].sign(&message),
+        })
+        .collect();
+    settlenet_types::StoredBlock {
+        block,
+        certificate: CommitCertificate {
+            height: Height(1),
+            view: View(0),
+            block_hash: hash,
+            signatures,
+        },
+        hash,
+        prev_hash: Hash::ZERO,
+        state_root: fx.genesis_root,
+    }
+}
+
+/// Node 1 asked node 2 for blocks (as after a `Behind`), and gets `blocks` back.
+fn sync_answer(fx: &mut Fixture, blocks: Vec<settlenet_types::StoredBlock>) -> Vec<Effect> {
+    use settlenet_machine::wire::{Request, Response};
+    let mut out = Vec::new();
+    fx.machine
+        .handle(NOW, Event::PeerConnected(ReplicaId(2)), &mut out);
+    fx.machine.handle(
+        NOW,
+        Event::Answer {
+            from: ReplicaId(2),
+            request: Request::Blocks {
+                from: Height(1),
+                max: 64,
+            },
+            result: Ok(Response::Blocks(blocks)),
+        },
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn block_sync_installs_only_what_a_quorum_certified() {
+    // A quorum (3 of 4) certified block 1: executed and written.
+    let mut fx = fixture(1);
+    let good = certified_block(&fx, &[0, 2, 3]);
+    let out = sync_answer(&mut fx, vec![good]);
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::CommitBlock(c) if c.synced)));
+    assert_eq!(fx.machine.ledger().height(), Height(1));
+
+    // Hostile answers change nothing and are counted: too few signers, a signature by the
+    // wrong key, more blocks than one answer may carry.
+    let too_few = certified_block(&fx, &[0, 2]);
+    let mut wrong_key = certified_block(&fx, &[0, 2, 3]);
+    wrong_key.certificate.signatures[1].signature = fx.validators[0].sign(b"something else");
+    let many: Vec<_> = (0..65).map(|_| certified_block(&fx, &[0, 2, 3])).collect();
+    for (what, blocks) in [
+        ("two signers of four", vec![too_few]),
+        ("a signature by the wrong key", vec![wrong_key]),
+        ("65 blocks in one answer", many),
+    ] {
+        let mut fx = fixture(1);
+        let out = sync_answer(&mut fx, blocks);
+        assert!(
+            !out.iter().any(|e| matches!(e, Effect::CommitBlock(_))),
+            "{what}: installed"
+        );
+        assert_eq!(fx.machine.ledger().height(), Height(0), "{what}");
+        assert_eq!(fx.machine.take_counters().messages_dropped, 1, "{what}");
+    }
+}
+
+#[test]
+fn an_oversized_gossip_batch_is_dropped_whole() {
+    let mut fx = fixture(1);
+    let tx = create_wallet(&fx.issuer, 1, 1);
+    let batch = vec![tx; settlenet_machine::wire::GOSSIP_MAX_TXS + 1];
+    let mut out = Vec::new();
+    fx.machine.handle(
+        NOW,
+        Event::Wire {
+            from: ReplicaId(2),
+            wire: Wire::Txs(batch),
+        },
+        &mut out,
+    );
+    assert!(!out.iter().any(|e| matches!(e, Effect::Spawn(_))));
+    assert_eq!(fx.machine.mempool_len(), 0);
+    assert_eq!(fx.machine.take_counters().messages_dropped, 1);
+}
