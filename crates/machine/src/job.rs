@@ -1,7 +1,7 @@
 //! Work the machine hands out: pure, but too heavy for the event loop (signature batches,
 //! snapshot encoding). The node runs a job on a blocking thread; the simulator inline.
 
-use crate::snapshot::{encode_served, Captured, Served};
+use crate::snapshot::state::{encode_served, Captured, Served};
 use settlenet_consensus::CheckpointProof;
 use settlenet_types::{Hash, Height, SignedTransaction, View};
 

@@ -4,7 +4,7 @@
 use crate::evidence::{EvidenceRecord, EVIDENCE_VERSION};
 use crate::job::{Job, JobResult};
 use crate::mempool::Mempool;
-use crate::snapshot::{FetchPlan, Fetched, SnapshotInstall, Snapshots, SyncConfig};
+use crate::snapshot::state::{FetchPlan, Fetched, SnapshotInstall, Snapshots, SyncConfig};
 use crate::wire::{Request, Response, Wire, GOSSIP_MAX_TXS};
 use settlenet_consensus::{Input, Output, Replica, SignedMessage, TimerKind, WalEntry};
 use settlenet_ledger::{Account, Ledger, TxOutcome, TxRecord};

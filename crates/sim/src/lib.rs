@@ -81,6 +81,6 @@ pub mod workload;
 pub use check::Checker;
 pub use error::{replay_command, SimError, Violation};
 pub use memo::{MemoVerifier, TxMemo};
-pub use outcome::{run_seed, run_seed_with, Outcome, Summary};
+pub use outcome::{Outcome, Summary};
 pub use scenario::{Byzantine, Scenario};
-pub use sim::{InjectedFault, Options, Sim};
+pub use sim::{run_seed, run_seed_with, InjectedFault, Options, Sim};

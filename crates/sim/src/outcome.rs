@@ -1,9 +1,6 @@
-//! What a run reports: one seed's [`Outcome`], totals over many ([`Summary`]), and the entry
-//! points [`run_seed`] / [`run_seed_with`].
+//! What a run reports: one seed's [`Outcome`] and totals over many ([`Summary`]).
 
-use crate::error::SimError;
 use crate::scenario::Scenario;
-use crate::sim::{Options, Sim};
 
 /// What a passing seed did.
 #[derive(Clone, Debug)]
@@ -124,38 +121,5 @@ impl std::fmt::Display for Summary {
             self.txs_duplicate,
             self.proposals_refused
         )
-    }
-}
-
-/// Run one seed with `n` replicas: `Ok` with its statistics, or the violation it found.
-pub fn run_seed(n: usize, seed: u64) -> Result<Outcome, Box<SimError>> {
-    run_seed_with(n, seed, Options::default())
-}
-
-/// [`run_seed`] with options.
-pub fn run_seed_with(n: usize, seed: u64, options: Options) -> Result<Outcome, Box<SimError>> {
-    let mut sim = match Sim::new(n, seed, options) {
-        Ok(sim) => sim,
-        Err(violation) => {
-            return Err(Box::new(SimError {
-                n,
-                seed,
-                time_ms: 0,
-                scenario: Scenario::from_seed(n, seed),
-                violation,
-                trace: Vec::new(),
-            }))
-        }
-    };
-    match sim.run() {
-        Ok(()) => Ok(sim.outcome()),
-        Err(violation) => Err(Box::new(SimError {
-            n,
-            seed,
-            time_ms: sim.now,
-            scenario: sim.scenario.clone(),
-            violation,
-            trace: std::mem::take(&mut sim.trace),
-        })),
     }
 }

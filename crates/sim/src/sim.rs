@@ -2,7 +2,7 @@
 //! network, the faults and the clients.
 
 use crate::check::Checker;
-use crate::error::Violation;
+use crate::error::{SimError, Violation};
 use crate::memo::{MemoVerifier, TxMemo};
 use crate::outcome::Outcome;
 use crate::scenario::{Scenario, AFTER_HEAL_HEIGHTS, AFTER_HEAL_MS, CHAOS_HEIGHTS, CHAOS_MS};
@@ -701,5 +701,38 @@ impl Sim {
         Err(Violation::NoProgress {
             detail: "the event queue drained before the goal".into(),
         })
+    }
+}
+
+/// Run one seed with `n` replicas: `Ok` with its statistics, or the violation it found.
+pub fn run_seed(n: usize, seed: u64) -> Result<Outcome, Box<SimError>> {
+    run_seed_with(n, seed, Options::default())
+}
+
+/// [`run_seed`] with options.
+pub fn run_seed_with(n: usize, seed: u64, options: Options) -> Result<Outcome, Box<SimError>> {
+    let mut sim = match Sim::new(n, seed, options) {
+        Ok(sim) => sim,
+        Err(violation) => {
+            return Err(Box::new(SimError {
+                n,
+                seed,
+                time_ms: 0,
+                scenario: Scenario::from_seed(n, seed),
+                violation,
+                trace: Vec::new(),
+            }))
+        }
+    };
+    match sim.run() {
+        Ok(()) => Ok(sim.outcome()),
+        Err(violation) => Err(Box::new(SimError {
+            n,
+            seed,
+            time_ms: sim.now,
+            scenario: sim.scenario.clone(),
+            violation,
+            trace: std::mem::take(&mut sim.trace),
+        })),
     }
 }
