@@ -55,7 +55,8 @@
 //! - `admit.rs`: submissions and gossip into the mempool.
 //! - `propose.rs`: cutting blocks and checking other primaries' proposals.
 //! - `execute.rs`: executing committed blocks, block sync from peers, serving requests.
-//! - `snapshot.rs`: snapshot capture, serving, verification ([`snapshot::Assembly`]) and install.
+//! - `snapshot/`: snapshot capture, serving and install (`mod.rs`, the machine's side); the
+//!   data, bookkeeping, chunk encoding and verification ([`snapshot::Assembly`]) in `state.rs`.
 //! - `job.rs`: work run off the event loop. `wal.rs`: write-ahead log truncation rules.
 //! - `wire.rs`, `mempool.rs`, `evidence.rs`: the wire format, the pool, evidence records.
 
