@@ -142,7 +142,13 @@ pub struct Core {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Key of the next consensus WAL entry (big-endian, so keys sort in write order).
     wal_next: u64,
+    /// What the last published status showed, to publish only when it changes.
+    published: Option<StatusKey>,
 }
+
+/// The parts of the status that change: (height, view, stable checkpoint, peers, mempool,
+/// base height).
+type StatusKey = (Height, settlenet_types::View, Height, usize, usize, Height);
 
 impl Core {
     /// Build the core.
@@ -172,6 +178,7 @@ impl Core {
             internal_rx,
             shutdown: p.shutdown,
             wal_next: p.wal_next,
+            published: None,
         })
     }
 
@@ -183,9 +190,22 @@ impl Core {
             .unwrap_or_else(|| format!("replica{}", r.0))
     }
 
-    fn publish_status(&self) {
+    /// Publish the status for the API if it changed since the last time.
+    fn publish_status(&mut self) {
         let m = &self.machine;
         let replica = m.replica();
+        let key = (
+            m.ledger().height(),
+            replica.view(),
+            replica.stable_checkpoint(),
+            m.connected().len(),
+            m.mempool_len(),
+            m.base_height(),
+        );
+        if self.published == Some(key) {
+            return;
+        }
+        self.published = Some(key);
         self.shared.set_status(StatusSnapshot {
             height: m.ledger().height(),
             last_block_hash: m.last_hash(),
