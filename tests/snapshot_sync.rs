@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use settlenet_api::TxStatus;
+use settlenet_api::{ErrorBody, TxStatus};
 use settlenet_node::config::NodeConfig;
 use settlenet_node::testnet::NodeEntry;
 use std::time::{Duration, Instant};
@@ -72,13 +72,14 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
     // It holds blocks from its base only, and says so.
     let (code, v) = net.get(3, "/v1/blocks/1").await;
     assert_eq!(code, 404, "{v}");
-    assert_eq!(v["error"]["code"], "below_base", "{v}");
+    let refusal: ErrorBody = serde_json::from_value(v).expect("an error body");
+    assert_eq!(refusal.error.code, "below_base", "{refusal:?}");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or("")
+        refusal
+            .error
+            .message
             .contains(&format!("holds blocks from {base}")),
-        "{v}"
+        "{refusal:?}"
     );
     net.assert_agree_at(&[3, 0], base).await;
     for wallet in [payer.from, payer.to] {
