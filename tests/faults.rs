@@ -16,19 +16,19 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use settlenet_api::{EvidenceList, Status, TxStatus};
 use settlenet_consensus::SignedMessage;
 use settlenet_crypto::{KeyFile, KeyKind};
 use settlenet_node::wire::Wire;
 use settlenet_types::block::{VoteBody, VoteKind};
-use settlenet_types::{Hash, Height, ReplicaId, View};
+use settlenet_types::{Hash, Height, ReplicaId};
 use std::time::{Duration, Instant};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `counters.<name>` of a status.
-fn counter(s: &Value, name: &str) -> u64 {
-    s["counters"][name].as_u64().unwrap_or(0)
+fn counter(s: &Status, name: &str) -> u64 {
+    s.counters.get(name).copied().unwrap_or(0)
 }
 
 /// Submit payments one at a time, each waiting until final on `watch`, until `done` holds for
@@ -39,7 +39,7 @@ async fn pay_until(
     to: &[usize],
     watch: usize,
     max: u64,
-    done: impl Fn(&Value) -> bool,
+    done: impl Fn(&Status) -> bool,
 ) -> u64 {
     for k in 0..max {
         let s = net.status(watch).await.expect("status");
@@ -47,7 +47,7 @@ async fn pay_until(
             return k;
         }
         let id = payer.pay(net, to[k as usize % to.len()], 1 + k % 7).await;
-        assert_eq!(net.wait_final(watch, id).await["status"], "committed");
+        net.wait_committed(watch, id).await;
     }
     panic!("condition not reached after {max} payments");
 }
@@ -61,18 +61,18 @@ async fn a_frozen_backup_catches_up_past_a_stable_checkpoint_and_votes_again() {
 
     // Freeze node3 (a backup in view 0) and commit until the others' stable checkpoint is two
     // checkpoint intervals (2 x 16) past its height.
-    net.nodes[3].sigstop();
+    net.sigstop(3);
     let frozen_at = Instant::now();
     let paid = pay_until(&net, &payer, &[0, 1, 2], 0, 400, |s| {
-        s["stable_checkpoint"].as_u64().unwrap_or(0) >= h_frozen + 32
+        s.stable_checkpoint.0 >= h_frozen + 32
     })
     .await;
     let s0 = net.status(0).await.expect("status");
-    let target = s0["height"].as_u64().expect("height");
+    let target = s0.height.0;
     eprintln!(
         "node3 frozen at {h_frozen} for {:?}; others at {target}, stable checkpoint {} ({paid} payments)",
         frozen_at.elapsed(),
-        s0["stable_checkpoint"]
+        s0.stable_checkpoint.0
     );
     assert!(
         net.status(3).await.is_none(),
@@ -80,7 +80,7 @@ async fn a_frozen_backup_catches_up_past_a_stable_checkpoint_and_votes_again() {
     );
 
     // Resume: it catches up by state transfer (nothing it holds can finish those heights).
-    net.nodes[3].sigcont();
+    net.sigcont(3);
     let resumed = Instant::now();
     let s3 = net.wait_height(3, target, 30).await;
     eprintln!(
@@ -90,7 +90,7 @@ async fn a_frozen_backup_catches_up_past_a_stable_checkpoint_and_votes_again() {
     );
     assert!(
         counter(&s3, "blocks_synced") > 0,
-        "node3 caught up without state transfer: {s3}"
+        "node3 caught up without state transfer: {s3:?}"
     );
     net.assert_agree_at(&[0, 1, 2, 3], target).await;
 
@@ -99,17 +99,10 @@ async fn a_frozen_backup_catches_up_past_a_stable_checkpoint_and_votes_again() {
     let mut voted = false;
     for k in 0..20u64 {
         let id = payer.pay(&net, (k % 4) as usize, 3).await;
-        let v = net.wait_final(3, id).await;
-        assert_eq!(v["status"], "committed", "{v}");
-        let h = v["height"].as_u64().expect("height");
-        let b = net.get(3, &format!("/v1/blocks/{h}")).await.1;
-        let signers: Vec<u64> = b["certificate"]["signatures"]
-            .as_array()
-            .expect("signatures")
-            .iter()
-            .filter_map(|s| s["replica"].as_u64())
-            .collect();
-        if signers.contains(&3) {
+        let v = net.wait_committed(3, id).await;
+        let h = v.height.expect("height").0;
+        let b = net.block(3, h).await.expect("block");
+        if b.certificate.signatures.iter().any(|s| s.replica.0 == 3) {
             voted = true;
             break;
         }
@@ -130,33 +123,29 @@ async fn a_replica_with_an_empty_data_directory_syncs_from_its_peers() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut net = start_net().await;
     let payer = Payer::setup(&net, 0, 1_000_000).await;
-    pay_until(&net, &payer, &[0, 1, 3], 0, 100, |s| {
-        s["height"].as_u64().unwrap_or(0) >= 24
-    })
-    .await;
+    pay_until(&net, &payer, &[0, 1, 3], 0, 100, |s| s.height.0 >= 24).await;
     let h = net.height(0).await;
     net.wait_height(2, h, 20).await;
 
     // node2 loses its disk: stop it, delete its data directory, start it again.
-    net.nodes[2].kill9();
-    let data = net.nodes[2].data_dir();
-    assert!(data.exists());
-    std::fs::remove_dir_all(&data).expect("delete data dir");
-    net.nodes[2].start();
+    net.kill9(2);
+    assert!(net.local.data_dir(2).exists());
+    net.local.wipe_data(2).expect("delete data dir");
+    net.restart(2);
     let started = Instant::now();
     let s2 = net.wait_height(2, h, 30).await;
     eprintln!(
         "node2 rebuilt {h} blocks from its peers in {:?}",
         started.elapsed()
     );
-    assert!(counter(&s2, "blocks_synced") >= h, "{s2}");
+    assert!(counter(&s2, "blocks_synced") >= h, "{s2:?}");
     net.assert_agree_at(&[0, 1, 2, 3], h).await;
-    let s0 = net.get(0, &format!("/v1/blocks/{h}")).await.1;
-    assert_eq!(s2["state_root"], s0["state_root"]);
+    let s0 = net.block(0, h).await.expect("block");
+    assert_eq!(s2.state_root, s0.state_root);
 
     // It takes part again: payments submitted to it commit everywhere.
     let id = payer.pay(&net, 2, 5).await;
-    assert_eq!(net.wait_final(2, id).await["status"], "committed");
+    net.wait_committed(2, id).await;
     let h = net.height(2).await;
     for i in 0..4 {
         net.wait_height(i, h, 20).await;
@@ -171,8 +160,8 @@ async fn with_f_plus_one_down_nothing_is_final_until_they_return() {
     let payer = Payer::setup(&net, 0, 1_000_000).await;
 
     // f+1 = 2 of 4 validators crash.
-    net.nodes[2].kill9();
-    net.nodes[3].kill9();
+    net.kill9(2);
+    net.kill9(3);
     let h0 = net.height(0).await;
     let h1 = net.height(1).await;
     let mut pending = Vec::new();
@@ -197,17 +186,17 @@ async fn with_f_plus_one_down_nothing_is_final_until_they_return() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for (node, id) in &pending {
-        let (code, v) = net.get(*node, &format!("/v1/transactions/{id}")).await;
-        assert_eq!((code, v["status"].as_str()), (200, Some("pending")), "{v}");
+        let v = net.tx(*node, *id).await;
+        assert_eq!(v.map(|v| v.status), Some(TxStatus::Pending));
     }
 
     // They return: progress resumes and the pending payments commit.
     let back = Instant::now();
-    net.nodes[2].start();
-    net.nodes[3].start();
+    net.restart(2);
+    net.restart(3);
     for (node, id) in &pending {
         let v = net.wait_final_within(*node, *id, 45).await;
-        assert_eq!(v["status"], "committed", "{v}");
+        assert_eq!(v.status, TxStatus::Committed, "{v:?}");
     }
     eprintln!(
         "pending payments final {:?} after the two returned",
@@ -236,19 +225,15 @@ async fn a_primary_with_a_slow_clock_is_refused_and_replaced() {
 
     let payer = Payer::setup(&net, 1, 1_000_000).await;
     let id = payer.pay(&net, 2, 1).await;
-    assert_eq!(net.wait_final(1, id).await["status"], "committed");
+    net.wait_committed(1, id).await;
     for i in 1..4 {
         let s = net.status(i).await.expect("status");
-        assert!(
-            s["view"].as_u64().unwrap_or(0) >= 1,
-            "node{i} still in view 0: {s}"
-        );
+        assert!(s.view.0 >= 1, "node{i} still in view 0: {s:?}");
         assert!(
             counter(&s, "proposals_refused") >= 1,
-            "node{i} refused nothing: {s}"
+            "node{i} refused nothing: {s:?}"
         );
-        let log =
-            std::fs::read_to_string(net.nodes[i].entry.home.join("node.log")).expect("node log");
+        let log = net.local.log(i);
         assert!(
             log.contains("ms in this replica's past"),
             "node{i} did not refuse an old stamp (see its node.log)"
@@ -258,8 +243,7 @@ async fn a_primary_with_a_slow_clock_is_refused_and_replaced() {
     let h = net.height(1).await;
     let mut last = 0u64;
     for height in 1..=h {
-        let b = net.get(1, &format!("/v1/blocks/{height}")).await.1;
-        let ts = b["timestamp"].as_u64().expect("timestamp");
+        let ts = net.block(1, height).await.expect("block").timestamp;
         if ts == 0 {
             continue; // a null block
         }
@@ -281,27 +265,25 @@ async fn an_equivocating_validator_leaves_evidence() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut net = start_net().await;
     for i in 0..4 {
-        let (code, v) = net.get(i, "/v1/evidence").await;
-        assert_eq!(code, 200, "{v}");
-        assert_eq!(v["count"], 0, "{v}");
-        assert_eq!(v["evidence"], serde_json::json!([]), "{v}");
+        let v = evidence(&net, i).await;
+        assert_eq!(v.count, 0, "{v:?}");
+        assert!(v.evidence.is_empty(), "{v:?}");
     }
 
     // The test takes node3's place on the network with node3's own keys.
-    net.nodes[3].kill9();
-    let home = net.nodes[3].entry.home.clone();
+    net.kill9(3);
+    let home = net.entry(3).home.clone();
     let (_, vkey) =
         KeyFile::read(&home.join("validator.key"), Some(KeyKind::Validator)).expect("vkey");
     let (_, nkey) = KeyFile::read(&home.join("network.key"), Some(KeyKind::Network)).expect("nkey");
-    let genesis: settlenet_types::Genesis =
-        serde_json::from_value(net.get(0, "/v1/genesis").await.1).expect("genesis");
+    let genesis = net.genesis().await;
     let allowed: Vec<settlenet_net::PeerId> = genesis
         .validators
         .iter()
         .map(|v| v.peer_id.parse().expect("peer id"))
         .collect();
-    let node0_addr: settlenet_net::Multiaddr = net.nodes[0].entry.p2p.parse().expect("addr");
-    let port = free_ports(1)[0];
+    let node0_addr: settlenet_net::Multiaddr = net.entry(0).p2p.parse().expect("addr");
+    let port = settlenet_localnet::free_ports(1).expect("free port")[0];
     let (handle, mut events) = settlenet_net::spawn(settlenet_net::NetConfig {
         keypair: settlenet_net::keypair_from_seed(nkey.secret_bytes()).expect("net key"),
         listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")
@@ -325,8 +307,8 @@ async fn an_equivocating_validator_leaves_evidence() {
 
     // Two PREPAREs for one (view, height), for two different blocks, both signed by node3.
     let s0 = net.status(0).await.expect("status");
-    let view = View(s0["view"].as_u64().expect("view"));
-    let height = Height(s0["height"].as_u64().expect("height") + 1);
+    let view = s0.view;
+    let height = Height(s0.height.0 + 1);
     let prepare = |digest: Hash| {
         SignedMessage::vote(
             VoteBody {
@@ -350,54 +332,59 @@ async fn an_equivocating_validator_leaves_evidence() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let list = loop {
-        let (_, v) = net.get(0, "/v1/evidence").await;
-        if v["count"].as_u64().unwrap_or(0) >= 1 {
+        let v = evidence(&net, 0).await;
+        if v.count >= 1 {
             break v;
         }
-        assert!(Instant::now() < deadline, "no evidence on node0: {v}");
+        assert!(Instant::now() < deadline, "no evidence on node0: {v:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(list["count"], 1, "one record per conflict: {list}");
-    let e = &list["evidence"][0];
-    assert_eq!(e["validator"], 3, "{e}");
-    assert_eq!(e["validator_name"], "node3", "{e}");
+    assert_eq!(list.count, 1, "one record per conflict: {list:?}");
+    let e = &list.evidence[0];
+    assert_eq!(e.validator, ReplicaId(3), "{e:?}");
+    assert_eq!(e.validator_name.as_deref(), Some("node3"), "{e:?}");
     assert_eq!(
-        e["member"],
-        genesis.members[usize::from(genesis.validators[3].member.0)].name
+        e.member.as_deref(),
+        Some(
+            genesis.members[usize::from(genesis.validators[3].member.0)]
+                .name
+                .as_str()
+        )
     );
-    assert_eq!(e["kind"], "prepare", "{e}");
-    assert_eq!(e["view"], view.0, "{e}");
-    assert_eq!(e["height"], height.0, "{e}");
-    assert_eq!(e["first"]["digest"], Hash([0xa1; 32]).to_hex(), "{e}");
-    assert_eq!(e["second"]["digest"], Hash([0xb2; 32]).to_hex(), "{e}");
-    assert_eq!(e["first"]["signature"], a.signature.to_hex(), "{e}");
-    assert_eq!(e["second"]["signature"], b.signature.to_hex(), "{e}");
+    assert_eq!(e.kind, "prepare", "{e:?}");
+    assert_eq!(e.view, view, "{e:?}");
+    assert_eq!(e.height, height, "{e:?}");
+    assert_eq!(e.first.digest, Some(Hash([0xa1; 32])), "{e:?}");
+    assert_eq!(e.second.digest, Some(Hash([0xb2; 32])), "{e:?}");
+    assert_eq!(e.first.signature, a.signature, "{e:?}");
+    assert_eq!(e.second.signature, b.signature, "{e:?}");
     // The stored messages are the signed originals: anyone can check them with the genesis.
     let keys: Vec<_> = genesis.validators.iter().map(|v| v.public_key).collect();
-    for (side, original) in [("first", &a), ("second", &b)] {
-        let bytes = hex::decode(e[side]["message"].as_str().expect("hex")).expect("hex");
+    for (side, original) in [(&e.first, &a), (&e.second, &b)] {
+        let bytes = hex::decode(side.message.as_deref().expect("hex")).expect("hex");
         let m: SignedMessage = settlenet_types::decode("signed message", &bytes).expect("decode");
         assert_eq!(&m, original);
         m.verify(&genesis.chain_id, &keys).expect("valid signature");
     }
-    assert!(e["first_seen_ms"].as_u64().unwrap_or(0) > 0, "{e}");
+    assert!(e.first_seen_ms > 0, "{e:?}");
     let s0 = net.status(0).await.expect("status");
-    assert_eq!(counter(&s0, "evidence"), 1, "{s0}");
-    assert_eq!(counter(&s0, "evidence_stored"), 1, "{s0}");
+    assert_eq!(counter(&s0, "evidence"), 1, "{s0:?}");
+    assert_eq!(counter(&s0, "evidence_stored"), 1, "{s0:?}");
     handle.shutdown().await;
 
     // Kept on disk: it survives a crash of node0.
-    net.nodes[0].kill9();
-    net.nodes[0].start();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let s0 = loop {
-        if let Some(s) = net.status(0).await {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "node0 did not restart");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(counter(&s0, "evidence_stored"), 1, "{s0}");
-    let (_, again) = net.get(0, "/v1/evidence").await;
-    assert_eq!(again["evidence"], list["evidence"]);
+    net.kill9(0);
+    net.restart(0);
+    let s0 = net.wait_up(0, 20).await;
+    assert_eq!(counter(&s0, "evidence_stored"), 1, "{s0:?}");
+    let again = evidence(&net, 0).await;
+    assert_eq!(again.evidence, list.evidence);
+}
+
+/// `GET /v1/evidence` on node `i`.
+async fn evidence(net: &Net, i: usize) -> EvidenceList {
+    net.client(i)
+        .get("/v1/evidence")
+        .await
+        .expect("evidence list")
 }

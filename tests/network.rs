@@ -7,31 +7,25 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use settlenet_crypto::{KeyFile, Keypair};
+use settlenet_api::TxStatus;
+use settlenet_crypto::Keypair;
 use settlenet_types::{AccountId, Amount, Currency, Operation};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let mut net = start_net().await;
     let chain = net.chain.clone();
-    let kd = net.keys_dir();
-    let issuer = |m: &str| {
-        KeyFile::read(&kd.join("keys").join(m).join("issuer.key"), None)
-            .expect("issuer key")
-            .1
-    };
-    let op_key = issuer("operator-a");
-    let bank_key = issuer("bank-a");
-    let genesis: Value = net.get(0, "/v1/genesis").await.1;
-    let member_id = |name: &str| -> u16 {
-        genesis["members"]
-            .as_array()
-            .expect("members")
+    let op_key = net.issuer_key("operator-a");
+    let bank_key = net.issuer_key("bank-a");
+    let genesis = net.genesis().await;
+    let member_id = |name: &str| {
+        genesis
+            .members
             .iter()
-            .find(|m| m["name"] == name)
-            .and_then(|m| m["id"].as_u64())
-            .expect("member") as u16
+            .find(|m| m.name == name)
+            .expect("member")
+            .id
     };
     let usd = Currency(*b"USD");
 
@@ -51,17 +45,17 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
             id(),
             Operation::CreateWallet {
                 account: w,
-                issuer: settlenet_types::MemberId(member_id(member)),
+                issuer: member_id(member),
                 owner: owner.public(),
                 currency: usd,
             },
         );
         let (code, v) = net.submit(0, &tx).await;
-        assert_eq!(code, 202, "{v}");
+        assert_eq!(code, 202, "{v:?}");
         finals.push(tx.tx.id);
     }
     for t in &finals {
-        assert_eq!(net.wait_final(0, *t).await["status"], "committed");
+        net.wait_committed(0, *t).await;
     }
     let topup = sign(
         &chain,
@@ -73,7 +67,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         },
     );
     assert_eq!(net.submit(1, &topup).await.0, 202);
-    assert_eq!(net.wait_final(0, topup.tx.id).await["status"], "committed");
+    net.wait_committed(0, topup.tx.id).await;
 
     // Payments submitted to different nodes.
     let mut ids = Vec::new();
@@ -89,45 +83,37 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
             },
         );
         let (code, v) = net.submit((k % 4) as usize, &tx).await;
-        assert_eq!(code, 202, "{v}");
+        assert_eq!(code, 202, "{v:?}");
         ids.push(tx.tx.id);
     }
     for t in &ids {
-        assert_eq!(net.wait_final(0, *t).await["status"], "committed");
+        net.wait_committed(0, *t).await;
     }
     let paid: u64 = (0..40u64).map(|k| 100 + k).sum();
 
     // All nodes agree block by block.
-    let h = net.status(0).await.expect("status")["height"]
-        .as_u64()
-        .expect("h");
+    let h = net.height(0).await;
     for i in 0..4 {
         net.wait_height(i, h, 20).await;
     }
     for height in 1..=h {
-        let b0 = net.get(0, &format!("/v1/blocks/{height}")).await.1;
-        assert!(
-            b0["certificate"]["signatures"]
-                .as_array()
-                .expect("sigs")
-                .len()
-                >= 3
-        );
+        let b0 = net.block(0, height).await.expect("block");
+        assert!(b0.certificate.signatures.len() >= 3);
         for i in 1..4 {
-            let bi = net.get(i, &format!("/v1/blocks/{height}")).await.1;
-            assert_eq!(bi["hash"], b0["hash"], "block {height} differs on node{i}");
+            let bi = net.block(i, height).await.expect("block");
+            assert_eq!(bi.hash, b0.hash, "block {height} differs on node{i}");
             assert_eq!(
-                bi["state_root"], b0["state_root"],
+                bi.state_root, b0.state_root,
                 "root {height} differs on node{i}"
             );
-            assert_eq!(bi["prev_hash"], b0["prev_hash"]);
+            assert_eq!(bi.prev_hash, b0.prev_hash);
         }
     }
-    let bal = net.get(3, &format!("/v1/accounts/{wb}")).await.1;
-    assert_eq!(bal["balance_minor"], paid.to_string());
+    let bal = net.account(3, wb).await;
+    assert_eq!(bal.balance_minor, paid.to_string());
 
     // ---- bad input: each refused with a clear error and no state change ----
-    let before = net.get(0, &format!("/v1/accounts/{wa}")).await.1;
+    let before = net.account(0, wa).await;
     // Forged signature.
     let mut forged = sign(
         &chain,
@@ -145,8 +131,8 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         amount: Amount(90_000),
     };
     let (code, v) = net.submit(0, &forged).await;
-    assert_eq!(code, 400, "{v}");
-    assert_eq!(v["error"]["code"], "invalid_signature", "{v}");
+    assert_eq!(code, 400, "{v:?}");
+    assert_eq!(v.expect_err("refused").error.code, "invalid_signature");
     // Replayed id with a different body.
     let mut replay = sign(
         &chain,
@@ -160,8 +146,11 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     );
     replay.signature = alice.sign(&replay.tx.signing_message().expect("msg"));
     let (code, v) = net.submit(2, &replay).await;
-    assert_eq!(code, 400, "{v}");
-    assert_eq!(v["error"]["code"], "exists_with_different_body", "{v}");
+    assert_eq!(code, 400, "{v:?}");
+    assert_eq!(
+        v.expect_err("refused").error.code,
+        "exists_with_different_body"
+    );
     // Exact retry is idempotent: the first result comes back.
     let first = sign(
         &chain,
@@ -174,8 +163,8 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         },
     );
     let (code, v) = net.submit(1, &first).await;
-    assert_eq!(code, 200, "{v}");
-    assert_eq!(v["status"], "committed");
+    assert_eq!(code, 200, "{v:?}");
+    assert_eq!(v.expect("answer").status, TxStatus::Committed);
     // Overdraft: committed as rejected, nothing moves.
     let over = sign(
         &chain,
@@ -189,8 +178,8 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     );
     assert_eq!(net.submit(3, &over).await.0, 202);
     let v = net.wait_final(0, over.tx.id).await;
-    assert_eq!(v["status"], "rejected", "{v}");
-    assert_eq!(v["reason"], "insufficient_funds", "{v}");
+    assert_eq!(v.status, TxStatus::Rejected, "{v:?}");
+    assert_eq!(v.reason.as_deref(), Some("insufficient_funds"), "{v:?}");
     // Malformed JSON and an oversized body.
     let (code, v) = net
         .post_raw(0, "/v1/transactions", b"{\"tx\": ".to_vec())
@@ -204,7 +193,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         .build()
         .expect("client");
     let r = lone
-        .post(format!("{}/v1/transactions", net.nodes[0].entry.api))
+        .post(format!("{}/v1/transactions", net.entry(0).api))
         .header("content-type", "application/json")
         .body(vec![b' '; 17 * 1024 * 1024])
         .send()
@@ -215,15 +204,13 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     assert_eq!(v["error"]["code"], "body_rejected", "{v}");
     let (code, v) = net.get(0, "/v1/accounts/nothex").await;
     assert_eq!(code, 400, "{v}");
-    let after = net.get(0, &format!("/v1/accounts/{wa}")).await.1;
-    assert_eq!(before["balance_minor"], after["balance_minor"]);
+    let after = net.account(0, wa).await;
+    assert_eq!(before.balance_minor, after.balance_minor);
 
     // ---- crash of a non-primary (node2, SIGKILL): the other three keep committing ----
-    let h_before = net.status(2).await.expect("status")["height"]
-        .as_u64()
-        .expect("h");
-    let root_before = net.status(2).await.expect("status")["state_root"].clone();
-    net.nodes[2].kill9();
+    let h_before = net.height(2).await;
+    let root_before = net.status(2).await.expect("status").state_root;
+    net.kill9(2);
     let mut more = Vec::new();
     for k in 0..20u64 {
         let tx = sign(
@@ -241,35 +228,25 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         more.push(tx.tx.id);
     }
     for t in &more {
-        assert_eq!(net.wait_final(0, *t).await["status"], "committed");
+        net.wait_committed(0, *t).await;
     }
-    let h_three = net.status(0).await.expect("s")["height"]
-        .as_u64()
-        .expect("h");
+    let h_three = net.height(0).await;
     assert!(h_three > h_before, "no progress with one node down");
 
     // ---- restart: resumes from its own data, then catches up ----
-    net.nodes[2].start();
-    let s = loop {
-        if let Some(s) = net.status(2).await {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let h_restart = s["height"].as_u64().expect("h");
+    net.restart(2);
+    let s = net.wait_up(2, 60).await;
+    let h_restart = s.height.0;
     assert!(
         h_restart >= h_before,
         "node2 restarted at height {h_restart}, below its {h_before} before the crash"
     );
     if h_restart == h_before {
-        assert_eq!(s["state_root"], root_before);
+        assert_eq!(s.state_root, root_before);
     }
     let s = net.wait_height(2, h_three, 30).await;
-    let s0 = net.get(0, &format!("/v1/blocks/{h_three}")).await.1;
-    let s2 = net.get(2, &format!("/v1/blocks/{h_three}")).await.1;
-    assert_eq!(s0["hash"], s2["hash"]);
-    assert_eq!(s0["state_root"], s2["state_root"]);
-    assert!(s["height"].as_u64().unwrap_or(0) >= h_three);
+    net.assert_agree_at(&[0, 2], h_three).await;
+    assert!(s.height.0 >= h_three);
     // And it votes again: new payments commit with all four up.
     let tx = sign(
         &chain,
@@ -282,7 +259,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         },
     );
     assert_eq!(net.submit(2, &tx).await.0, 202);
-    assert_eq!(net.wait_final(2, tx.tx.id).await["status"], "committed");
+    net.wait_committed(2, tx.tx.id).await;
 }
 
 /// PBFT §4.4 with real processes: SIGKILL the primary (node0); the others change view and keep
@@ -291,10 +268,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
 async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
     let mut net = start_net().await;
     let chain = net.chain.clone();
-    let kd = net.keys_dir();
-    let op_key = KeyFile::read(&kd.join("keys/operator-a/issuer.key"), None)
-        .expect("issuer key")
-        .1;
+    let op_key = net.issuer_key("operator-a");
     let alice = Keypair::generate();
     let wa = AccountId(rand::random());
     let wb = AccountId(rand::random());
@@ -312,7 +286,7 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
             },
         );
         assert_eq!(net.submit(1, &tx).await.0, 202);
-        assert_eq!(net.wait_final(1, tx.tx.id).await["status"], "committed");
+        net.wait_committed(1, tx.tx.id).await;
     }
     let topup = sign(
         &chain,
@@ -324,11 +298,11 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
         },
     );
     assert_eq!(net.submit(2, &topup).await.0, 202);
-    assert_eq!(net.wait_final(2, topup.tx.id).await["status"], "committed");
-    assert_eq!(net.status(1).await.expect("status")["view"], 0);
+    net.wait_committed(2, topup.tx.id).await;
+    assert_eq!(net.status(1).await.expect("status").view.0, 0);
 
     // The primary of view 0 dies.
-    net.nodes[0].kill9();
+    net.kill9(0);
     let started = Instant::now();
     let pay = sign(
         &chain,
@@ -341,23 +315,17 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
         },
     );
     assert_eq!(net.submit(1, &pay).await.0, 202);
-    let v = net.wait_final(1, pay.tx.id).await;
-    assert_eq!(v["status"], "committed", "{v}");
+    net.wait_committed(1, pay.tx.id).await;
     let took = started.elapsed();
     for i in 1..4 {
         let s = net.status(i).await.expect("status");
-        assert!(
-            s["view"].as_u64().unwrap_or(0) >= 1,
-            "node{i} still in view 0: {s}"
-        );
+        assert!(s.view.0 >= 1, "node{i} still in view 0: {s:?}");
     }
     eprintln!("view change and commit after the primary's crash took {took:?}");
 
     // The old primary restarts from its data and WAL, catches up, and the network goes on.
-    net.nodes[0].start();
-    let h = net.status(1).await.expect("status")["height"]
-        .as_u64()
-        .expect("h");
+    net.restart(0);
+    let h = net.height(1).await;
     net.wait_height(0, h, 30).await;
     for k in 0..5u64 {
         let tx = sign(
@@ -371,18 +339,11 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
             },
         );
         assert_eq!(net.submit((k % 4) as usize, &tx).await.0, 202);
-        assert_eq!(net.wait_final(1, tx.tx.id).await["status"], "committed");
+        net.wait_committed(1, tx.tx.id).await;
     }
-    let h = net.status(1).await.expect("status")["height"]
-        .as_u64()
-        .expect("h");
+    let h = net.height(1).await;
     for i in 0..4 {
         net.wait_height(i, h, 30).await;
     }
-    let b1 = net.get(1, &format!("/v1/blocks/{h}")).await.1;
-    for i in [0usize, 2, 3] {
-        let bi = net.get(i, &format!("/v1/blocks/{h}")).await.1;
-        assert_eq!(bi["hash"], b1["hash"], "node{i} differs at {h}");
-        assert_eq!(bi["state_root"], b1["state_root"]);
-    }
+    net.assert_agree_at(&[1, 0, 2, 3], h).await;
 }

@@ -8,6 +8,7 @@
 mod common;
 
 use common::*;
+use settlenet_api::{ErrorBody, TxStatus};
 use settlenet_node::config::NodeConfig;
 use settlenet_node::testnet::NodeEntry;
 use std::time::{Duration, Instant};
@@ -34,7 +35,7 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
     let payer = Payer::setup(&net, 0, 1_000_000).await;
 
     // node3 goes down; the others commit a few hundred blocks (one payment per block or so).
-    net.nodes[3].kill9();
+    net.kill9(3);
     let start = net.height(0).await;
     let target = start + 300;
     let mut last = None;
@@ -48,26 +49,22 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let last = last.expect("submitted");
-    assert_eq!(
-        net.wait_final_within(0, last, 60).await["status"],
-        "committed"
-    );
+    let v = net.wait_final_within(0, last, 60).await;
+    assert_eq!(v.status, TxStatus::Committed, "{v:?}");
     let _ = net.wait_same_state(1, 0, 60).await;
     let _ = net.wait_same_state(2, 0, 60).await;
 
     // Wipe node3's state and start it: it is far more than 50 blocks behind.
-    let data = net.nodes[3].data_dir();
-    std::fs::remove_dir_all(&data).expect("wipe data");
-    std::fs::create_dir_all(&data).expect("data dir");
-    net.nodes[3].start();
+    net.local.wipe_data(3).expect("wipe data");
+    net.restart(3);
     let s3 = net.wait_same_state(3, 0, 120).await;
-    let base = s3["base_height"].as_u64().expect("base_height");
+    let base = s3.base_height.0;
     assert!(
         base >= 32 && base % 32 == 0 && base > start,
-        "node3 should have installed a snapshot at a checkpoint after {start}: {s3}"
+        "node3 should have installed a snapshot at a checkpoint after {start}: {s3:?}"
     );
-    assert_eq!(s3["counters"]["snapshots_installed"], 1, "{s3}");
-    let log = net.nodes[3].log();
+    assert_eq!(s3.counters.get("snapshots_installed"), Some(&1), "{s3:?}");
+    let log = net.local.log(3);
     assert!(
         log.contains(&format!("installed snapshot at height {base}")),
         "node3's log does not report the snapshot"
@@ -75,27 +72,24 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
     // It holds blocks from its base only, and says so.
     let (code, v) = net.get(3, "/v1/blocks/1").await;
     assert_eq!(code, 404, "{v}");
-    assert_eq!(v["error"]["code"], "below_base", "{v}");
+    let refusal: ErrorBody = serde_json::from_value(v).expect("an error body");
+    assert_eq!(refusal.error.code, "below_base", "{refusal:?}");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or("")
+        refusal
+            .error
+            .message
             .contains(&format!("holds blocks from {base}")),
-        "{v}"
+        "{refusal:?}"
     );
-    let (code, anchor) = net.get(3, &format!("/v1/blocks/{base}")).await;
-    assert_eq!(code, 200, "{anchor}");
-    let (_, same) = net.get(0, &format!("/v1/blocks/{base}")).await;
-    assert_eq!(anchor["hash"], same["hash"]);
-    assert_eq!(anchor["state_root"], same["state_root"]);
+    net.assert_agree_at(&[3, 0], base).await;
     for wallet in [payer.from, payer.to] {
-        let bal3 = net.get(3, &format!("/v1/accounts/{wallet}")).await.1;
-        let bal0 = net.get(0, &format!("/v1/accounts/{wallet}")).await.1;
-        assert_eq!(bal3["balance_minor"], bal0["balance_minor"]);
+        let bal3 = net.account(3, wallet).await;
+        let bal0 = net.account(0, wallet).await;
+        assert_eq!(bal3.balance_minor, bal0.balance_minor);
     }
 
     // node1 goes down: a quorum (3 of 4) now needs node3's votes.
-    net.nodes[1].kill9();
+    net.kill9(1);
     let before = net.height(0).await;
     let mut ids = Vec::new();
     for _ in 0..10 {
@@ -103,22 +97,22 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     for id in &ids {
-        assert_eq!(
-            net.wait_final_within(0, *id, 60).await["status"],
-            "committed"
-        );
+        let v = net.wait_final_within(0, *id, 60).await;
+        assert_eq!(v.status, TxStatus::Committed, "{v:?}");
     }
     let after = net.wait_same_state(3, 0, 60).await;
-    let after_h = after["height"].as_u64().expect("height");
+    let after_h = after.height.0;
     assert!(after_h > before);
     for h in before + 1..=after_h {
-        let (code, b) = net.get(0, &format!("/v1/blocks/{h}")).await;
-        assert_eq!(code, 200, "{b}");
-        let signers: Vec<u64> = b["certificate"]["signatures"]
-            .as_array()
-            .expect("signatures")
+        let b = net
+            .block(0, h)
+            .await
+            .unwrap_or_else(|| panic!("no block {h} on node0"));
+        let signers: Vec<u16> = b
+            .certificate
+            .signatures
             .iter()
-            .map(|s| s["replica"].as_u64().expect("replica"))
+            .map(|s| s.replica.0)
             .collect();
         assert!(
             signers.contains(&3) && !signers.contains(&1),
@@ -126,8 +120,8 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         );
     }
     for wallet in [payer.from, payer.to] {
-        let bal3 = net.get(3, &format!("/v1/accounts/{wallet}")).await.1;
-        let bal0 = net.get(0, &format!("/v1/accounts/{wallet}")).await.1;
-        assert_eq!(bal3["balance_minor"], bal0["balance_minor"]);
+        let bal3 = net.account(3, wallet).await;
+        let bal0 = net.account(0, wallet).await;
+        assert_eq!(bal3.balance_minor, bal0.balance_minor);
     }
 }

@@ -1,120 +1,103 @@
-//! Helpers shared by the end-to-end tests (`tests/network.rs`, `tests/faults.rs`,
-//! `tests/payments.rs`, `tests/cli.rs`, `tests/snapshot_sync.rs`): a local network of real
-//! `settlenet node start` processes on loopback, its HTTP API, signed payments between two funded
-//! wallets, and running the `settlenet` binary as a person would.
+//! Helpers shared by the end-to-end tests: a local network of four real `settlenet node start`
+//! processes on loopback (run by `settlenet-localnet`), its API read through the typed client
+//! (`settlenet_api::client`), the waits and agreement checks the tests assert with, signed
+//! payments between two funded wallets, and (in `command_line.rs`) running the `settlenet`
+//! binary as a person would.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+mod command_line;
+
+#[allow(unused_imports)] // Not every test binary runs the CLI.
+pub use command_line::*;
+
 use serde_json::Value;
+use settlenet_api::client::Client;
+use settlenet_api::{AccountView, Block, ErrorBody, Status, TxStatus, TxView};
 use settlenet_crypto::{KeyFile, Keypair};
-use settlenet_node::testnet::{init, NodeEntry, TestnetOptions};
+use settlenet_localnet::LocalNet;
+use settlenet_node::testnet::{NodeEntry, TestnetOptions};
 use settlenet_types::{
-    AccountId, Amount, Currency, MemberId, Operation, SignedTransaction, Transaction, TxId,
-    TX_VERSION,
+    AccountId, Amount, Currency, Genesis, MemberId, Operation, SignedTransaction, Transaction,
+    TxId, TX_VERSION,
 };
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `settlenet` binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
 
-/// One validator process.
-pub struct Node {
-    pub entry: NodeEntry,
-    pub child: Option<Child>,
-    /// Extra environment for the process (e.g. the clock-offset test hook).
-    pub env: Vec<(String, String)>,
-}
+/// The chain id of every test network.
+pub const CHAIN: &str = "e2e";
 
-impl Node {
-    pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.entry.home.join("node.log"))
-            .expect("log file");
-        let child = Command::new(BIN)
-            .args(["node", "start", "--home"])
-            .arg(&self.entry.home)
-            .env("RUST_LOG", "info")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn node");
-        self.child = Some(child);
-    }
+/// How long a status probe waits: a node that does not answer within it is down or frozen.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().expect("SIGKILL");
-            c.wait().expect("wait");
-        }
-    }
+/// A node's answer to a submission: the HTTP status, and the body read as a [`TxView`] on 2xx
+/// or as the [`ErrorBody`] otherwise.
+pub type Submitted = (u16, Result<TxView, ErrorBody>);
 
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("running").id();
-        let ok = Command::new("kill")
-            .arg(sig)
-            .arg(pid.to_string())
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    }
-
-    /// Freeze the process (SIGSTOP): its sockets stay open, it answers nothing.
-    pub fn sigstop(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Resume a frozen process (SIGCONT).
-    pub fn sigcont(&self) {
-        self.signal("-CONT");
-    }
-
-    /// Everything the process wrote to its log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.entry.home.join("node.log")).unwrap_or_default()
-    }
-
-    /// The node's RocksDB directory.
-    pub fn data_dir(&self) -> std::path::PathBuf {
-        self.entry.home.join("data")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        // SIGKILL ends a frozen (SIGSTOPped) process too.
-        self.kill9();
-    }
-}
-
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    ls.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
-
+/// A running test network and the ways to talk to it.
 pub struct Net {
-    pub nodes: Vec<Node>,
+    /// The node processes.
+    pub local: LocalNet,
+    /// A typed client per node.
+    pub clients: Vec<Client>,
+    /// A typed client per node with a short timeout, for status probes.
+    probes: Vec<Client>,
+    /// Raw HTTP, for what the typed client cannot send (malformed bodies) or read.
     pub http: reqwest::Client,
+    /// The chain id.
     pub chain: String,
+    /// Holds the testnet (`net/`) and anything a test writes; deleted after the processes.
     pub dir: tempfile::TempDir,
     /// When the testnet (and its genesis time) was created.
     pub created: Instant,
 }
 
+impl Drop for Net {
+    fn drop(&mut self) {
+        // SIGKILL at once, frozen (SIGSTOPped) nodes included: a test's end needs no grace.
+        self.local.kill_all();
+    }
+}
+
 impl Net {
+    /// The typed client of node `i`.
+    pub fn client(&self, i: usize) -> &Client {
+        &self.clients[i]
+    }
+
+    /// Node `i`'s entry in `nodes.json`.
+    pub fn entry(&self, i: usize) -> &NodeEntry {
+        self.local.entry(i)
+    }
+
+    /// Crash node `i` (SIGKILL).
+    pub fn kill9(&mut self, i: usize) {
+        self.local.kill9(i);
+    }
+
+    /// Start node `i` again from its own data directory.
+    pub fn restart(&mut self, i: usize) {
+        self.local.start_node(i).expect("start node");
+    }
+
+    /// Freeze node `i` (SIGSTOP): its sockets stay open, it answers nothing.
+    pub fn sigstop(&self, i: usize) {
+        self.local.sigstop(i).expect("SIGSTOP");
+    }
+
+    /// Resume a frozen node (SIGCONT).
+    pub fn sigcont(&self, i: usize) {
+        self.local.sigcont(i).expect("SIGCONT");
+    }
+
+    /// GET a path as raw JSON (`Null` if the body is not JSON), with the status.
     pub async fn get(&self, i: usize, path: &str) -> (u16, Value) {
         let r = self
             .http
-            .get(format!("{}{path}", self.nodes[i].entry.api))
+            .get(format!("{}{path}", self.local.api(i)))
             .send()
             .await
             .expect("GET");
@@ -122,10 +105,11 @@ impl Net {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POST raw bytes as JSON, with the status and the answer as raw JSON.
     pub async fn post_raw(&self, i: usize, path: &str, body: Vec<u8>) -> (u16, Value) {
         let r = self
             .http
-            .post(format!("{}{path}", self.nodes[i].entry.api))
+            .post(format!("{}{path}", self.local.api(i)))
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -135,95 +119,139 @@ impl Net {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn submit(&self, i: usize, tx: &SignedTransaction) -> (u16, Value) {
-        self.post_raw(i, "/v1/transactions", serde_json::to_vec(tx).expect("json"))
-            .await
-    }
-
-    /// `/v1/status`, or `None` if the node does not answer within 2 s (down or frozen).
-    pub async fn status(&self, i: usize) -> Option<Value> {
+    /// Submit a transaction; the status tells a new submission (202) from a retry (200).
+    pub async fn submit(&self, i: usize, tx: &SignedTransaction) -> Submitted {
         let r = self
             .http
-            .get(format!("{}/v1/status", self.nodes[i].entry.api))
-            .timeout(Duration::from_secs(2))
+            .post(format!("{}/v1/transactions", self.local.api(i)))
+            .json(tx)
             .send()
             .await
-            .ok()?;
-        r.json().await.ok()
+            .expect("POST");
+        let code = r.status().as_u16();
+        let body = r.bytes().await.expect("body");
+        let parsed = if (200..300).contains(&code) {
+            serde_json::from_slice(&body).map(Ok)
+        } else {
+            serde_json::from_slice(&body).map(Err)
+        };
+        let answer = parsed.unwrap_or_else(|e| {
+            panic!(
+                "submit to node{i}: {code} with an unexpected body ({e}): {}",
+                String::from_utf8_lossy(&body)
+            )
+        });
+        (code, answer)
     }
 
+    /// `GET /v1/status`, or `None` if the node does not answer within 2 s (down or frozen).
+    pub async fn status(&self, i: usize) -> Option<Status> {
+        self.probes[i].status().await.ok()
+    }
+
+    /// Node `i`'s committed height.
     pub async fn height(&self, i: usize) -> u64 {
-        self.status(i).await.expect("status")["height"]
-            .as_u64()
-            .expect("height")
+        self.status(i).await.expect("status").height.0
     }
 
-    pub async fn wait_final_within(&self, i: usize, id: TxId, secs: u64) -> Value {
+    /// The network's genesis, as node 0 serves it.
+    pub async fn genesis(&self) -> Genesis {
+        self.client(0).genesis().await.expect("genesis")
+    }
+
+    /// Block `h` on node `i`, or `None` if the node does not hold it.
+    pub async fn block(&self, i: usize, h: u64) -> Option<Block> {
+        match self.client(i).block(Some(h)).await {
+            Ok(b) => Some(b),
+            Err(settlenet_api::client::ClientError::Status { status: 404, .. }) => None,
+            Err(e) => panic!("block {h} on node{i}: {e}"),
+        }
+    }
+
+    /// Account `id` on node `i` (it must exist).
+    pub async fn account(&self, i: usize, id: AccountId) -> AccountView {
+        self.client(i)
+            .account(id)
+            .await
+            .expect("account")
+            .unwrap_or_else(|| panic!("no account {id} on node{i}"))
+    }
+
+    /// Transaction `id` on node `i` (`None`: unknown there).
+    pub async fn tx(&self, i: usize, id: TxId) -> Option<TxView> {
+        self.client(i).tx(id).await.expect("transaction")
+    }
+
+    /// Wait until transaction `id` is committed or rejected on node `i`.
+    pub async fn wait_final_within(&self, i: usize, id: TxId, secs: u64) -> TxView {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let (code, v) = self.get(i, &format!("/v1/transactions/{id}")).await;
-            if code == 200 && (v["status"] == "committed" || v["status"] == "rejected") {
-                return v;
+            let v = self.tx(i, id).await;
+            if let Some(v) = &v {
+                if v.status.is_final() {
+                    return v.clone();
+                }
             }
-            assert!(Instant::now() < deadline, "tx {id} not final: {v}");
+            assert!(Instant::now() < deadline, "tx {id} not final: {v:?}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
-    pub async fn wait_final(&self, i: usize, id: TxId) -> Value {
+    /// [`Net::wait_final_within`] 30 s.
+    pub async fn wait_final(&self, i: usize, id: TxId) -> TxView {
         self.wait_final_within(i, id, 30).await
     }
 
-    pub async fn wait_height(&self, i: usize, h: u64, secs: u64) -> Value {
+    /// Wait until transaction `id` is final on node `i`; it must be committed.
+    pub async fn wait_committed(&self, i: usize, id: TxId) -> TxView {
+        let v = self.wait_final(i, id).await;
+        assert_eq!(v.status, TxStatus::Committed, "{v:?}");
+        v
+    }
+
+    /// Wait until node `i` has committed height `h`.
+    pub async fn wait_height(&self, i: usize, h: u64, secs: u64) -> Status {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(s) = self.status(i).await {
-                if s["height"].as_u64().unwrap_or(0) >= h {
+                if s.height.0 >= h {
                     return s;
                 }
             }
             assert!(
                 Instant::now() < deadline,
                 "node{i} did not reach height {h} in {secs}s (see {}/node.log)",
-                self.nodes[i].entry.home.display()
+                self.entry(i).home.display()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Wait until every listed node answers with all its validator peers connected.
-    pub async fn wait_connected(&self, which: &[usize], secs: u64) {
+    /// Wait until node `i` answers its status (after a restart).
+    pub async fn wait_up(&self, i: usize, secs: u64) -> Status {
         let deadline = Instant::now() + Duration::from_secs(secs);
-        'outer: loop {
-            assert!(Instant::now() < deadline, "network did not come up");
-            for &i in which {
-                match self.status(i).await {
-                    Some(s)
-                        if s["peers"].as_array().map(|p| p.len()).unwrap_or(0)
-                            == self.nodes.len() - 1 => {}
-                    _ => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue 'outer;
-                    }
-                }
+        loop {
+            if let Some(s) = self.status(i).await {
+                return s;
             }
-            return;
+            assert!(Instant::now() < deadline, "node{i} did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Wait until node `i` is at node `j`'s height with the same state root.
-    pub async fn wait_same_state(&self, i: usize, j: usize, secs: u64) -> Value {
+    pub async fn wait_same_state(&self, i: usize, j: usize, secs: u64) -> Status {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let (Some(a), Some(b)) = (self.status(i).await, self.status(j).await) {
-                if a["height"] == b["height"] && a["state_root"] == b["state_root"] {
+                if a.height == b.height && a.state_root == b.state_root {
                     return a;
                 }
             }
             assert!(
                 Instant::now() < deadline,
                 "node{i} did not reach node{j}'s state in {secs}s (see {}/node.log)",
-                self.nodes[i].entry.home.display()
+                self.entry(i).home.display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -231,16 +259,17 @@ impl Net {
 
     /// Every listed node at height `h` has the same block hash and state root there.
     pub async fn assert_agree_at(&self, which: &[usize], h: u64) {
-        let first = self.get(which[0], &format!("/v1/blocks/{h}")).await.1;
-        assert!(
-            first["hash"].is_string(),
-            "no block {h} on node{}",
-            which[0]
-        );
+        let first = self
+            .block(which[0], h)
+            .await
+            .unwrap_or_else(|| panic!("no block {h} on node{}", which[0]));
         for &i in &which[1..] {
-            let b = self.get(i, &format!("/v1/blocks/{h}")).await.1;
-            assert_eq!(b["hash"], first["hash"], "node{i} differs at {h}");
-            assert_eq!(b["state_root"], first["state_root"], "node{i} root at {h}");
+            let b = self
+                .block(i, h)
+                .await
+                .unwrap_or_else(|| panic!("no block {h} on node{i}"));
+            assert_eq!(b.hash, first.hash, "node{i} differs at {h}");
+            assert_eq!(b.state_root, first.state_root, "node{i} root at {h}");
         }
     }
 
@@ -248,7 +277,7 @@ impl Net {
     /// hash and state root there. Returns that height.
     pub async fn agree(&self) -> u64 {
         let h = self.height(0).await;
-        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let all: Vec<usize> = (0..self.local.len()).collect();
         for &i in &all {
             self.wait_height(i, h, 30).await;
         }
@@ -256,8 +285,19 @@ impl Net {
         h
     }
 
+    /// The testnet directory (`nodes.json`, homes, `keys/`).
     pub fn keys_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("net")
+    }
+
+    /// The issuer staff key of `member`.
+    pub fn issuer_key(&self, member: &str) -> Keypair {
+        KeyFile::read(
+            &self.keys_dir().join("keys").join(member).join("issuer.key"),
+            None,
+        )
+        .expect("issuer key")
+        .1
     }
 }
 
@@ -289,38 +329,34 @@ pub async fn start_net_configured(
     configure: impl Fn(usize, &NodeEntry),
 ) -> Net {
     let dir = tempfile::tempdir().expect("tmp");
-    let p = free_ports(8);
     let opts = TestnetOptions {
-        ports: Some((0..4).map(|i| (p[2 * i], p[2 * i + 1])).collect()),
-        chain_id: "e2e".into(),
+        chain_id: CHAIN.into(),
         ..Default::default()
     };
-    let entries = init(&dir.path().join("net"), &opts).expect("testnet init");
+    let entries =
+        settlenet_localnet::init_free(&dir.path().join("net"), opts).expect("testnet init");
     for (i, e) in entries.iter().enumerate() {
         configure(i, e);
     }
     let created = Instant::now();
-    let mut nodes: Vec<Node> = entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, entry)| Node {
-            entry,
-            child: None,
-            env: env.get(i).cloned().unwrap_or_default(),
-        })
+    let mut local = LocalNet::start_with_env(BIN, entries, "info", env).expect("start nodes");
+    local
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .expect("network up");
+    let clients = local.clients().expect("clients");
+    let probes = (0..local.len())
+        .map(|i| Client::with_timeout(local.api(i), PROBE_TIMEOUT).expect("client"))
         .collect();
-    for n in nodes.iter_mut() {
-        n.start();
-    }
-    let net = Net {
-        nodes,
+    Net {
+        local,
+        clients,
+        probes,
         http: reqwest::Client::new(),
-        chain: "e2e".into(),
+        chain: CHAIN.into(),
         dir,
         created,
-    };
-    net.wait_connected(&[0, 1, 2, 3], 60).await;
-    net
+    }
 }
 
 pub async fn start_net() -> Net {
@@ -339,9 +375,7 @@ pub struct Payer {
 impl Payer {
     /// Create and fund the wallets through `node` (waits until final there).
     pub async fn setup(net: &Net, node: usize, funds: u64) -> Payer {
-        let op_key = KeyFile::read(&net.keys_dir().join("keys/operator-a/issuer.key"), None)
-            .expect("issuer key")
-            .1;
+        let op_key = net.issuer_key("operator-a");
         let alice = Keypair::generate();
         let bob = Keypair::generate();
         let wa = AccountId(rand::random());
@@ -363,7 +397,7 @@ impl Payer {
             ids.push(tx.tx.id);
         }
         for t in &ids {
-            assert_eq!(net.wait_final(node, *t).await["status"], "committed");
+            net.wait_committed(node, *t).await;
         }
         let topup = sign(
             &net.chain,
@@ -375,10 +409,7 @@ impl Payer {
             },
         );
         assert_eq!(net.submit(node, &topup).await.0, 202);
-        assert_eq!(
-            net.wait_final(node, topup.tx.id).await["status"],
-            "committed"
-        );
+        net.wait_committed(node, topup.tx.id).await;
         Payer {
             key: alice,
             from: wa,
@@ -405,50 +436,7 @@ impl Payer {
     pub async fn pay(&self, net: &Net, node: usize, amount: u64) -> TxId {
         let tx = self.payment(amount);
         let (code, v) = net.submit(node, &tx).await;
-        assert_eq!(code, 202, "{v}");
+        assert_eq!(code, 202, "{v:?}");
         tx.tx.id
     }
-}
-
-/// Run the `settlenet` binary with `args` (a separate process, as a person would).
-pub fn cli(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run settlenet")
-}
-
-/// Run the CLI with `--json` put first; it must succeed and print JSON.
-pub fn cli_json(args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    cli_ok_json(&all)
-}
-
-/// Run the CLI with exactly `args`; it must succeed and print JSON.
-pub fn cli_ok_json(args: &[&str]) -> Value {
-    let out = cli(args);
-    assert!(
-        out.status.success(),
-        "settlenet {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "settlenet {args:?}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-/// Run the CLI expecting failure; returns its stderr.
-pub fn cli_fails(args: &[&str]) -> String {
-    let out = cli(args);
-    assert!(
-        !out.status.success(),
-        "settlenet {args:?} should have failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }

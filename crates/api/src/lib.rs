@@ -39,6 +39,9 @@
 //! but may be empty are `Option`s serialized as `null`.
 //!
 //! This crate depends only on the pure crates (`types`, `ledger`): no RocksDB, libp2p or tokio.
+//! The cargo feature `client` adds `client::Client`, the typed HTTP client over this contract
+//! (reqwest and tokio), so that the CLI, the local process-cluster runner and the end-to-end
+//! tests read every answer through the same types the node writes.
 //!
 //! # Invariants
 //!
@@ -47,6 +50,8 @@
 //! - The JSON of a type is the JSON `docs/api.md` shows for its endpoint.
 
 mod chain;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 mod ledger;
 mod openapi;

@@ -1,13 +1,13 @@
 //! `settlenet bench`: open-loop load of signed transfers; reports committed transfers per second
 //! and commit latency from submission to "final on every node".
 
-use crate::client::Client;
 use crate::load::fund_wallets;
-use crate::local::{init_free, LocalNet};
 use crate::support::Target;
 use crate::txbuild::{random_id, sign};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use settlenet_api::client::Client;
+use settlenet_localnet::{init_free, LocalNet};
 use settlenet_types::{Amount, Operation, SignedTransaction, TxId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,8 +66,15 @@ pub async fn run(a: BenchArgs, target: &Target, json: bool) -> Result<()> {
                 .prefix("settlenet-bench-")
                 .tempdir()?;
             let dir = tmp.path().to_path_buf();
-            let entries = init_free(&dir, a.validators)?;
-            let mut net = LocalNet::start(entries, "warn")?;
+            let entries = init_free(
+                &dir,
+                settlenet_node::testnet::TestnetOptions {
+                    validators: a.validators,
+                    ..Default::default()
+                },
+            )?;
+            let exe = std::env::current_exe().context("locating the settlenet binary")?;
+            let mut net = LocalNet::start(exe, entries, "warn")?;
             net.wait_ready(Duration::from_secs(60)).await?;
             (dir, Some(tmp), Some(net))
         }
@@ -83,7 +90,7 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
     let nodes = settlenet_node::testnet::read_nodes(dir)?;
     let clients: Vec<Client> = nodes
         .iter()
-        .map(|n| Client::new(&n.api))
+        .map(|n| Ok(Client::new(&n.api)?))
         .collect::<Result<_>>()?;
     let genesis = clients[0].genesis().await?;
     let chain = genesis.chain_id.clone();

@@ -8,11 +8,11 @@
 //! starts again and the time until its committed height reaches the others' is measured (its
 //! status polled every 20 ms), from process start, so it includes opening its store.
 
-use crate::client::Client;
-use crate::local::{free_ports, LocalNet};
 use crate::txbuild::{random_id, sign};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use settlenet_api::client::Client;
+use settlenet_localnet::{init_free, LocalNet};
 use settlenet_types::{Amount, ConsensusParams, Operation, TxId};
 use std::time::{Duration, Instant};
 
@@ -41,22 +41,17 @@ pub async fn run(a: &CatchupArgs, json: bool) -> Result<()> {
         .tempdir()?;
     let dir = tmp.path().to_path_buf();
     let validators = 4;
-    let ports = free_ports(2 * validators)?;
     let opts = settlenet_node::testnet::TestnetOptions {
         validators,
-        ports: Some(
-            (0..validators)
-                .map(|i| (ports[2 * i], ports[2 * i + 1]))
-                .collect(),
-        ),
         consensus: ConsensusParams {
             block_max_txs: a.block_txs,
             ..ConsensusParams::default()
         },
         ..Default::default()
     };
-    let entries = settlenet_node::testnet::init(&dir, &opts)?;
-    let mut net = LocalNet::start(entries, "warn")?;
+    let entries = init_free(&dir, opts)?;
+    let exe = std::env::current_exe().context("locating the settlenet binary")?;
+    let mut net = LocalNet::start(exe, entries, "warn")?;
     net.wait_ready(Duration::from_secs(60)).await?;
     let result = catchup(a, &dir, &mut net, json).await;
     net.stop();
@@ -69,7 +64,7 @@ async fn catchup(
     net: &mut LocalNet,
     json: bool,
 ) -> Result<()> {
-    let last = net.nodes.len() - 1;
+    let last = net.len() - 1;
     net.stop_node(last);
     let clients: Vec<Client> = net.clients()?[..last].to_vec();
     let genesis = clients[0].genesis().await?;
@@ -77,7 +72,9 @@ async fn catchup(
 
     eprintln!(
         "catchup: {} stopped at height 0; the others commit {} blocks of {} transfers...",
-        net.nodes[last].name, a.blocks, a.block_txs
+        net.entry(last).name,
+        a.blocks,
+        a.block_txs
     );
     let owners = crate::load::fund_wallets(
         &clients,
@@ -158,12 +155,12 @@ async fn catchup(
     eprintln!(
         "catchup: {height} blocks committed in {produce_secs:.1} s ({submitted} transfers \
          submitted); starting {} to catch up to {target}...",
-        net.nodes[last].name
+        net.entry(last).name
     );
 
-    let lagger = Client::new(&net.nodes[last].api)?;
+    let lagger = net.client(last)?;
     let t0 = Instant::now();
-    net.start_node(last, "warn")?;
+    net.start_node(last)?;
     let deadline = t0 + Duration::from_secs(a.timeout);
     let mut first_answer: Option<f64> = None;
     let status = loop {
@@ -179,7 +176,7 @@ async fn catchup(
         if Instant::now() > deadline {
             bail!(
                 "{} did not catch up within {} s",
-                net.nodes[last].name,
+                net.entry(last).name,
                 a.timeout
             );
         }
@@ -191,7 +188,7 @@ async fn catchup(
     if ours_root != expected_root || ours.hash != expected.hash {
         bail!(
             "{} caught up to a different block at {target}: root {ours_root} vs {expected_root}",
-            net.nodes[last].name
+            net.entry(last).name
         );
     }
     let counter = |name: &str| status.counters.get(name).copied().unwrap_or(0);

@@ -1,17 +1,17 @@
 //! `settlenet demo`: the main job on an embedded default. Starts four validators (one per
 //! institution) as real processes on loopback, plays a day in miniature, and prints what happened.
 
-use crate::client::Client;
 use crate::load::submit_and_wait_all;
-use crate::local::{init_free, LocalNet};
 use crate::support::height_text;
 use crate::txbuild::{random_id, read_key, sign};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
+use settlenet_api::client::Client;
 use settlenet_api::TxStatus;
 use settlenet_crypto::Keypair;
+use settlenet_localnet::{init_free, LocalNet};
 use settlenet_types::{
     AccountId, Amount, Currency, Hash, HoldId, Operation, Payee, SignedTransaction, TxId,
 };
@@ -58,11 +58,18 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         a.validators,
         dir.display()
     );
-    let entries = init_free(&dir, a.validators)?;
+    let entries = init_free(
+        &dir,
+        settlenet_node::testnet::TestnetOptions {
+            validators: a.validators,
+            ..Default::default()
+        },
+    )?;
     for e in &entries {
         say!("  {:6} run by {:15} api {}", e.name, e.member, e.api);
     }
-    let mut net = LocalNet::start(entries, "warn")?;
+    let exe = std::env::current_exe().context("locating the settlenet binary")?;
+    let mut net = LocalNet::start(exe, entries, "warn")?;
     let spinner = ProgressBar::new_spinner();
     spinner.set_message("starting validators (libp2p, RocksDB)...");
     spinner.enable_steady_tick(Duration::from_millis(100));

@@ -1,10 +1,10 @@
 //! Driving load into a local network: submit many transactions across nodes and wait for
 //! them, open and fund wallets (for `demo`, `bench` and `bench catchup`).
 
-use crate::client::Client;
 use crate::txbuild::{random_id, read_key, sign};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
+use settlenet_api::client::Client;
 use settlenet_api::TxStatus;
 use settlenet_crypto::Keypair;
 use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};

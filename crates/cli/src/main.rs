@@ -10,9 +10,12 @@
 //!   catchup        `bench catchup`
 //! commands/        one module per command family (batch/ is args, pure plan, submit, reports)
 //! support/         node selection, output, keys, shared queries
-//! load, local      local networks and load for them
-//! client, txbuild  the HTTP client; building and signing transactions
+//! load             funding wallets and waiting for many transactions
+//! txbuild          building and signing transactions
 //! ```
+//!
+//! Local networks of node processes are run by `settlenet-localnet`; the HTTP client is
+//! `settlenet_api::client` (the `client` feature of the API contract crate).
 
 /// `println!` that exits quietly when stdout is closed (e.g. `settlenet block 1 | head`),
 /// instead of panicking on the broken pipe.
@@ -29,11 +32,9 @@ macro_rules! say {
 
 mod bench;
 mod catchup;
-mod client;
 mod commands;
 mod demo;
 mod load;
-mod local;
 mod support;
 mod txbuild;
 

@@ -210,7 +210,7 @@ proptest! {
             let out = apply(&mut l, &[signed(cl, next(), settle_op(b, window, &instructions, chunks.len() as u32, policy))]);
             let result = out.outcomes[0].result;
             prop_assert_eq!(result == ResultCode::SettlementShortfall, refused);
-            // `SETTLEMENT_STATS=1 cargo test --test settlement -- --nocapture` shows how often
+            // `SETTLEMENT_STATS=1 cargo test -p settlenet-ledger --test settlement_properties -- --nocapture` shows how often
             // each path (settled, refused, unwound) is reached.
             if std::env::var_os("SETTLEMENT_STATS").is_some() {
                 eprintln!("STAT {policy} refused={refused} short={}", want_short.len());

@@ -105,12 +105,10 @@ async fn shutdown_signal() {
 pub async fn testnet_start(dir: &Path) -> Result<()> {
     let nodes = settlenet_node::testnet::read_nodes(dir)?;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let mut net = crate::local::LocalNet::start(nodes, &filter)?;
-    say!(
-        "Started {} nodes (logs in <home>/node.log):",
-        net.nodes.len()
-    );
-    for n in &net.nodes {
+    let exe = std::env::current_exe().context("locating the settlenet binary")?;
+    let mut net = settlenet_localnet::LocalNet::start(exe, nodes, &filter)?;
+    say!("Started {} nodes (logs in <home>/node.log):", net.len());
+    for n in net.entries() {
         say!("  {:6} {:15} {}", n.name, n.member, n.api);
     }
     say!("Press Ctrl-C to stop them all.");
@@ -129,7 +127,7 @@ pub async fn testnet_start(dir: &Path) -> Result<()> {
             _ = check.tick() => {
                 if let Err(e) = net.check_alive() {
                     net.stop();
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }

@@ -6,12 +6,12 @@
 //! Client-chosen ids are random unless `--id` is given: repeating a command with the same
 //! `--id` is a safe retry (the first result comes back, nothing happens twice).
 
-use crate::client::Client;
 use crate::support::*;
 use crate::txbuild::{self, account_id, parse_amount, read_key, sign, tx_id};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
+use settlenet_api::client::Client;
 use settlenet_api::AccountView;
 use settlenet_crypto::Keypair;
 use settlenet_ledger::AccountDetail;

@@ -10,9 +10,9 @@ pub use keys::*;
 pub use output::*;
 pub use query::*;
 
-use crate::client::Client;
 use anyhow::{anyhow, Result};
 use clap::Args;
+use settlenet_api::client::Client;
 use std::path::PathBuf;
 
 /// Which node a client command talks to.
@@ -44,7 +44,7 @@ pub fn node_url(t: &Target) -> Result<String> {
 
 /// A client for the node `t` names.
 pub fn client(t: &Target) -> Result<Client> {
-    Client::new(&node_url(t)?)
+    Ok(Client::new(&node_url(t)?)?)
 }
 
 /// Wall-clock time for report headers (never for anything the ledger decides).

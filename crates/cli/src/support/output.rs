@@ -1,8 +1,8 @@
 //! Printing answers: JSON with `--json`, else words; a transaction's result in a sentence.
 
-use crate::client::Client;
 use anyhow::{bail, Result};
 use serde::Serialize;
+use settlenet_api::client::Client;
 use settlenet_api::{TxStatus, TxView};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub async fn submit_and_wait(
     if no_wait || v.status != TxStatus::Pending {
         return Ok(v);
     }
-    c.wait_tx(tx.tx.id, Duration::from_secs(30)).await
+    Ok(c.wait_tx(tx.tx.id, Duration::from_secs(30)).await?)
 }
 
 /// An error if the transaction was rejected.

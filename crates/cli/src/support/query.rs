@@ -1,9 +1,9 @@
 //! What several commands read: the genesis (from a file or the node), accounts, currencies,
 //! phone aliases and settlement windows.
 
-use crate::client::Client;
 use crate::support::Target;
 use anyhow::{anyhow, bail, Context, Result};
+use settlenet_api::client::Client;
 use settlenet_api::{AccountView, Window};
 use settlenet_types::{AccountId, Currency, Genesis, Member};
 use std::path::Path;

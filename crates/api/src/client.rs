@@ -1,12 +1,88 @@
-//! A typed client for the node's HTTP API: every answer is read into the `settlenet-api` type
-//! the node built it from.
+//! A typed client for the node's HTTP API (cargo feature `client`): every answer is read into
+//! the type of this crate the node built it from. Used by the `settlenet` CLI, the local
+//! process-cluster runner (`settlenet-localnet`) and the end-to-end tests.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate as wire;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use settlenet_api as wire;
 use settlenet_types::{AccountId, BatchId, Currency, Genesis, PublicKey, SignedTransaction, TxId};
 use std::time::Duration;
+
+/// What a request through [`Client`] can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The HTTP client could not be built (TLS or resolver set-up).
+    #[error("building the HTTP client")]
+    Build(#[source] reqwest::Error),
+    /// The request did not get an answer (connection refused, timeout).
+    #[error("cannot reach {url}")]
+    Unreachable {
+        /// The URL asked.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer's body could not be read to its end.
+    #[error("{path}: reading the response from {base}")]
+    Read {
+        /// The endpoint.
+        path: String,
+        /// The node's base URL.
+        base: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The node answered with a body that is not the endpoint's type.
+    #[error("{path}: {base} answered {status} with an unexpected body ({error}): {body}")]
+    UnexpectedBody {
+        /// The endpoint.
+        path: String,
+        /// The node's base URL.
+        base: String,
+        /// The HTTP status.
+        status: u16,
+        /// The parser's complaint.
+        error: serde_json::Error,
+        /// The start of the body (200 characters at most).
+        body: String,
+    },
+    /// A GET answered with a status other than 2xx.
+    #[error("{url}: {status}: {message}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The node's message.
+        message: String,
+    },
+    /// The node refused a submission (`what` names it: a transaction, a batch, a phone number).
+    #[error("{what} refused ({status}): {message}")]
+    Refused {
+        /// What was submitted.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The node's message.
+        message: String,
+    },
+    /// A transaction was not committed or rejected in time.
+    #[error("transaction {id} not final after {timeout:?}")]
+    NotFinal {
+        /// The transaction.
+        id: TxId,
+        /// How long [`Client::wait_tx`] waited.
+        timeout: Duration,
+    },
+    /// `GET /v1/genesis` did not give a genesis.
+    #[error("the node's genesis does not parse")]
+    Genesis(#[source] Box<ClientError>),
+}
+
+/// The result of a request through [`Client`].
+pub type Result<T> = std::result::Result<T, ClientError>;
 
 /// How often [`Client::wait_tx`] polls.
 const WAIT_POLL: Duration = Duration::from_millis(20);
@@ -29,14 +105,32 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl Refusal {
+    /// The refusal as an error, `what` naming what was refused.
+    fn into_error(self, what: impl Into<String>) -> ClientError {
+        ClientError::Refused {
+            what: what.into(),
+            status: self.status,
+            message: self.message,
+        }
+    }
+}
+
 impl Client {
-    /// A client for the node at `base` (e.g. "http://127.0.0.1:26700").
+    /// A client for the node at `base` (e.g. "http://127.0.0.1:26700"); a request that gets
+    /// no answer within 30 s fails.
     pub fn new(base: &str) -> Result<Client> {
+        Client::with_timeout(base, Duration::from_secs(30))
+    }
+
+    /// A client whose requests fail after `timeout` without an answer (a frozen node's
+    /// sockets stay open but answer nothing).
+    pub fn with_timeout(base: &str, timeout: Duration) -> Result<Client> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .pool_max_idle_per_host(16)
             .build()
-            .context("building the HTTP client")?;
+            .map_err(ClientError::Build)?;
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             http,
@@ -56,12 +150,16 @@ impl Client {
             .get(&url)
             .send()
             .await
-            .with_context(|| format!("cannot reach {url}"))?;
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .with_context(|| format!("{path}: reading the response from {}", self.base))?;
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Read {
+            path: path.to_string(),
+            base: self.base.clone(),
+            source,
+        })?;
         Ok((status, bytes.to_vec()))
     }
 
@@ -74,26 +172,27 @@ impl Client {
             .json(body)
             .send()
             .await
-            .with_context(|| format!("cannot reach {url}"))?;
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .with_context(|| format!("{path}: reading the response from {}", self.base))?;
+        let bytes = resp.bytes().await.map_err(|source| ClientError::Read {
+            path: path.to_string(),
+            base: self.base.clone(),
+            source,
+        })?;
         Ok((status, bytes.to_vec()))
     }
 
     /// Parse a body as `T`, naming the endpoint on failure.
     fn parse<T: DeserializeOwned>(&self, path: &str, status: u16, bytes: &[u8]) -> Result<T> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            anyhow!(
-                "{path}: {} answered {status} with an unexpected body ({e}): {}",
-                self.base,
-                String::from_utf8_lossy(bytes)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            )
+        serde_json::from_slice(bytes).map_err(|error| ClientError::UnexpectedBody {
+            path: path.to_string(),
+            base: self.base.clone(),
+            status,
+            error,
+            body: String::from_utf8_lossy(bytes).chars().take(200).collect(),
         })
     }
 
@@ -104,7 +203,11 @@ impl Client {
             return Ok(None);
         }
         if !(200..300).contains(&status) {
-            bail!("{}{path}: {status}: {}", self.base, error_text(&bytes));
+            return Err(ClientError::Status {
+                url: format!("{}{path}", self.base),
+                status,
+                message: error_text(&bytes),
+            });
         }
         self.parse(path, status, &bytes).map(Some)
     }
@@ -113,7 +216,11 @@ impl Client {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.get_opt(path)
             .await?
-            .ok_or_else(|| anyhow!("{}{path}: 404: not found", self.base))
+            .ok_or_else(|| ClientError::Status {
+                url: format!("{}{path}", self.base),
+                status: 404,
+                message: "not found".to_string(),
+            })
     }
 
     /// POST JSON and read a `T` on 2xx, else the [`Refusal`].
@@ -141,7 +248,7 @@ impl Client {
     pub async fn genesis(&self) -> Result<Genesis> {
         self.get("/v1/genesis")
             .await
-            .context("the node's genesis does not parse")
+            .map_err(|e| ClientError::Genesis(Box::new(e)))
     }
 
     /// `GET /v1/blocks/{height}`, or the latest block for `None`.
@@ -167,12 +274,7 @@ impl Client {
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<wire::TxView> {
         match self.post("/v1/transactions", tx).await? {
             Ok(v) => Ok(v),
-            Err(r) => bail!(
-                "transaction {} refused ({}): {}",
-                tx.tx.id,
-                r.status,
-                r.message
-            ),
+            Err(r) => Err(r.into_error(format!("transaction {}", tx.tx.id))),
         }
     }
 
@@ -180,7 +282,7 @@ impl Client {
     pub async fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<wire::BatchSubmitted> {
         match self.post("/v1/transactions/batch", &txs).await? {
             Ok(v) => Ok(v),
-            Err(r) => bail!("batch refused ({}): {}", r.status, r.message),
+            Err(r) => Err(r.into_error("batch")),
         }
     }
 
@@ -194,7 +296,7 @@ impl Client {
                 }
             }
             if start.elapsed() > timeout {
-                bail!("transaction {id} not final after {timeout:?}");
+                return Err(ClientError::NotFinal { id, timeout });
             }
             tokio::time::sleep(WAIT_POLL).await;
         }
@@ -255,7 +357,7 @@ impl Client {
         };
         match self.post("/v1/phone/alias", &body).await? {
             Ok(v) => Ok(v),
-            Err(r) => bail!("phone number refused ({}): {}", r.status, r.message),
+            Err(r) => Err(r.into_error("phone number")),
         }
     }
 
