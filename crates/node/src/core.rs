@@ -225,8 +225,15 @@ impl Core {
     pub async fn run(mut self) -> Result<(), NodeError> {
         self.publish_status();
         loop {
-            let wait = self.machine.next_wake_ms().saturating_sub(now_ms());
-            let wake = tokio::time::sleep(Duration::from_millis(wait));
+            // A due wake-up goes first: a steady flow of messages (from a busy or a hostile
+            // peer) must not keep the view timers and block cutting waiting.
+            let now = now_ms();
+            let wake_at = self.machine.next_wake_ms();
+            if now >= wake_at {
+                self.handle(Event::Wake)?;
+                continue;
+            }
+            let wake = tokio::time::sleep(Duration::from_millis(wake_at - now));
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => {
