@@ -145,35 +145,28 @@ impl Client {
     /// GET a path and return the body's bytes exactly as sent, with the status (not judged).
     pub async fn get_raw(&self, path: &str) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Read {
-            path: path.to_string(),
-            base: self.base.clone(),
-            source,
-        })?;
-        Ok((status, bytes.to_vec()))
+        self.send(path, &url, self.http.get(&url)).await
     }
 
     /// POST JSON; returns the status and the body's bytes (not judged).
     async fn post_raw(&self, path: &str, body: &impl Serialize) -> Result<(u16, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .json(body)
+        self.send(path, &url, self.http.post(&url).json(body)).await
+    }
+
+    /// Send a request; the status and the body's bytes, or which node could not be reached or
+    /// read.
+    async fn send(
+        &self,
+        path: &str,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Vec<u8>)> {
+        let resp = request
             .send()
             .await
             .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
+                url: url.to_string(),
                 source,
             })?;
         let status = resp.status().as_u16();
