@@ -115,8 +115,12 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start and to keep redialling when lost.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
-    /// The only peers allowed to connect (in either direction).
+    /// The only peers allowed to connect (in either direction); replaced at run time with
+    /// [`NetHandle::set_allowed`] (a validator admits observers registered on the ledger).
     pub allowed: Vec<PeerId>,
+    /// Addresses other nodes reach this one at, when they differ from `listen` (behind NAT, a
+    /// container's published port, a DNS name): `/dns4/bank-a.example/tcp/26600`.
+    pub advertise: Vec<Multiaddr>,
     /// Timeout of an outbound sync request, and how long the node has to answer an inbound one.
     pub request_timeout: Duration,
 }
@@ -295,6 +299,7 @@ enum Command {
     },
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    SetAllowed(Vec<PeerId>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -322,6 +327,7 @@ impl std::fmt::Debug for Command {
             }
             Command::ConnectedPeers(_) => write!(f, "ConnectedPeers"),
             Command::ListenAddrs(_) => write!(f, "ListenAddrs"),
+            Command::SetAllowed(peers) => write!(f, "SetAllowed({} peers)", peers.len()),
             Command::Shutdown(_) => write!(f, "Shutdown"),
         }
     }
@@ -415,6 +421,12 @@ impl NetHandle {
         self.ask(Command::ListenAddrs).await.unwrap_or_default()
     }
 
+    /// Replace the allow-list. Connections to peers no longer in it are closed at once; newly
+    /// allowed peers may connect (they dial us; we dial only bootstrap peers).
+    pub async fn set_allowed(&self, peers: Vec<PeerId>) {
+        let _ = self.commands.send(Command::SetAllowed(peers)).await;
+    }
+
     /// Stops the network task: closes listeners and connections. Returns once the swarm is gone
     /// (its ports are free). Idempotent.
     pub async fn shutdown(&self) {
@@ -474,6 +486,13 @@ pub fn keypair_from_seed(seed: [u8; 32]) -> Result<identity::Keypair, NetError> 
         .map_err(|error| NetError::InvalidKey(error.to_string()))
 }
 
+/// The peer id of a network key given by its ed25519 public key (32 bytes).
+pub fn peer_id_from_public_key(public: [u8; 32]) -> Result<PeerId, NetError> {
+    let key = identity::ed25519::PublicKey::try_from_bytes(&public)
+        .map_err(|e| NetError::Transport(format!("invalid network public key: {e}")))?;
+    Ok(identity::PublicKey::from(key).to_peer_id())
+}
+
 /// The peer id of the key with this seed (what the genesis lists in the allow-list).
 pub fn peer_id_from_seed(seed: [u8; 32]) -> Result<PeerId, NetError> {
     Ok(keypair_from_seed(seed)?.public().to_peer_id())
@@ -493,5 +512,12 @@ mod tests {
         let b = peer_id_from_seed([2; 32]).expect("seed");
         assert_eq!(a1, a2);
         assert_ne!(a1, b);
+        let public = keypair_from_seed([1; 32])
+            .expect("seed")
+            .public()
+            .try_into_ed25519()
+            .expect("ed25519")
+            .to_bytes();
+        assert_eq!(peer_id_from_public_key(public).expect("public key"), a1);
     }
 }

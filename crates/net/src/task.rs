@@ -135,6 +135,8 @@ impl NetTask {
                 yamux::Config::default,
             )
             .map_err(|error| NetError::Transport(error.to_string()))?
+            .with_dns()
+            .map_err(|error| NetError::Transport(error.to_string()))?
             .with_behaviour(|_| behaviour)
             .map_err(|error| NetError::Transport(error.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
@@ -147,6 +149,10 @@ impl NetTask {
                     addr,
                     reason: error.to_string(),
                 })?;
+        }
+
+        for addr in config.advertise {
+            swarm.add_external_address(addr);
         }
 
         let (responses_tx, responses_rx) = mpsc::channel(SYNC_INBOUND_MAX);
@@ -243,8 +249,27 @@ impl NetTask {
                     let _ = reply.send(addrs);
                 }
             }
+            Command::SetAllowed(peers) => self.set_allowed(peers),
             Command::Shutdown(_) => {} // handled in `run`
         }
+    }
+
+    /// Replace the allow-list: disallowing a peer closes its connections (libp2p's allow-list
+    /// behaviour does that); its queues go when the connections report closed.
+    fn set_allowed(&mut self, peers: Vec<PeerId>) {
+        let new: HashSet<PeerId> = peers.into_iter().collect();
+        let removed: Vec<PeerId> = self.allowed.difference(&new).copied().collect();
+        let added: Vec<PeerId> = new.difference(&self.allowed).copied().collect();
+        for peer in &removed {
+            self.swarm.behaviour_mut().allow.disallow_peer(*peer);
+            self.bootstrap.remove(peer);
+            tracing::info!(%peer, "peer removed from the allow-list; disconnecting");
+        }
+        for peer in &added {
+            self.swarm.behaviour_mut().allow.allow_peer(*peer);
+            tracing::info!(%peer, "peer added to the allow-list");
+        }
+        self.allowed = new;
     }
 
     /// Queues a message for a connected peer, or drops it (and dials) if there is none.

@@ -33,6 +33,7 @@ fn start(
         listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().expect("addr")],
         bootstrap,
         allowed: allowed.iter().map(|&n| peer(n)).collect(),
+        advertise: vec![],
         request_timeout: Duration::from_secs(5),
     };
     spawn(config).expect("spawn")
@@ -219,6 +220,40 @@ async fn unknown_peer_is_refused_and_its_messages_never_arrive() {
     assert!(!a.connected_peers().await.contains(&peer(4)));
 
     for handle in [&a, &b, &d] {
+        handle.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_admitted_at_run_time_connects_and_is_cut_off_when_removed() {
+    // A allows only itself and B; D (an observer, seed 4) keeps dialling A.
+    let (a, _a_events) = start(1, 0, vec![], &[1, 2]);
+    let a_addr = listen_addr(&a).await;
+    let (d, _d_events) = start(4, 0, vec![(peer(1), a_addr)], &[1, 4]);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while a.stats().peers_refused == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(a.stats().peers_refused >= 1, "D was refused before it was admitted");
+    assert!(!a.connected_peers().await.contains(&peer(4)));
+
+    // Admitted: D's redial gets through.
+    a.set_allowed(vec![peer(1), peer(2), peer(4)]).await;
+    wait_connected(&a, &[peer(4)]).await;
+
+    // Removed: the connection is closed at once and stays closed.
+    a.set_allowed(vec![peer(1), peer(2)]).await;
+    let deadline = Instant::now() + WAIT;
+    while a.connected_peers().await.contains(&peer(4)) {
+        assert!(Instant::now() < deadline, "D still connected after removal");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !a.connected_peers().await.contains(&peer(4)),
+        "D reconnected after removal"
+    );
+    for handle in [&a, &d] {
         handle.shutdown().await;
     }
 }

@@ -78,6 +78,9 @@ pub enum Domain {
     SnapshotChunk,
     /// The digest of a settlement batch's staged instructions (`settlement::batch_digest`).
     SettlementBatch,
+    /// A member descriptor's proofs of possession: each key it lists signs the descriptor's
+    /// body (genesis ceremony).
+    MemberDescriptor,
 }
 
 impl Domain {
@@ -98,6 +101,7 @@ impl Domain {
             Domain::StateRoot => b"settlenet/state-root/v1",
             Domain::SnapshotChunk => b"settlenet/snapshot-chunk/v1",
             Domain::SettlementBatch => b"settlenet/settlement-batch/v1",
+            Domain::MemberDescriptor => b"settlenet/member-descriptor/v1",
         }
     }
 

@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 /// changed, so version-1 files are refused rather than silently hashed differently.
 pub const GENESIS_VERSION: u16 = 2;
 
+/// Hex digits of the genesis digest that [`Genesis::bind_chain_id`] appends to a network name.
+pub const CHAIN_ID_BINDING_HEX: usize = 12;
+
 /// Founding document of a network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
@@ -195,6 +198,33 @@ impl Genesis {
     /// The genesis hash: pins the network's identity.
     pub fn hash(&self) -> Result<Hash, TypesError> {
         Ok(Domain::Genesis.hash(&encode("genesis", self)?))
+    }
+
+    /// Bind the network name `name` to this genesis: the chain id becomes
+    /// `{name}-{12 hex digits}`, the digits being the start of the genesis hash computed with the
+    /// chain id set to `name`. Transactions and consensus messages sign the chain id, so two
+    /// networks given the same name by different ceremonies never accept each other's
+    /// signatures. Call it last: any later change to the genesis unbinds it.
+    pub fn bind_chain_id(&mut self, name: &str) -> Result<(), TypesError> {
+        if name.is_empty() || name.len() + 1 + CHAIN_ID_BINDING_HEX > CHAIN_ID_MAX_LEN {
+            return Err(TypesError::Genesis(format!(
+                "network name {name:?} must be 1 to {} characters",
+                CHAIN_ID_MAX_LEN - 1 - CHAIN_ID_BINDING_HEX
+            )));
+        }
+        self.chain_id = name.to_string();
+        let digest = self.hash()?;
+        self.chain_id = format!("{name}-{}", &digest.to_string()[..CHAIN_ID_BINDING_HEX]);
+        Ok(())
+    }
+
+    /// Whether the chain id is bound to the rest of this genesis ([`Genesis::bind_chain_id`]).
+    pub fn chain_id_is_bound(&self) -> bool {
+        let Some((name, _)) = self.chain_id.rsplit_once('-') else {
+            return false;
+        };
+        let mut copy = self.clone();
+        copy.bind_chain_id(name).is_ok() && copy.chain_id == self.chain_id
     }
 
     /// Number of validators.
@@ -416,6 +446,41 @@ mod tests {
         assert_ne!(a, b);
         let back: Member = crate::decode("member", &a).expect("decode");
         assert_eq!(back, m(Some("BANKGB2L"), None));
+    }
+
+    #[test]
+    fn a_bound_chain_id_names_its_genesis() {
+        use super::{ConsensusParams, CurrencyInfo, Genesis, GENESIS_VERSION};
+        let mut g = Genesis {
+            version: GENESIS_VERSION,
+            chain_id: String::new(),
+            genesis_time_ms: 1,
+            currencies: vec![CurrencyInfo {
+                code: crate::Currency(*b"USD"),
+                exponent: 2,
+            }],
+            members: vec![],
+            validators: vec![],
+            accounts: vec![],
+            consensus: ConsensusParams::default(),
+        };
+        g.bind_chain_id("settlenet").expect("bind");
+        assert!(g.chain_id.starts_with("settlenet-"), "{}", g.chain_id);
+        assert_eq!(g.chain_id.len(), "settlenet-".len() + 12);
+        assert!(g.chain_id_is_bound());
+        // Same name, different founding document: a different chain id.
+        let mut other = g.clone();
+        other.genesis_time_ms = 2;
+        other.bind_chain_id("settlenet").expect("bind");
+        assert_ne!(other.chain_id, g.chain_id);
+        // Any change after binding unbinds it; a plain name is not bound.
+        let mut changed = g.clone();
+        changed.genesis_time_ms = 3;
+        assert!(!changed.chain_id_is_bound());
+        changed.chain_id = "settlenet".into();
+        assert!(!changed.chain_id_is_bound());
+        assert!(g.clone().bind_chain_id(&"x".repeat(52)).is_err());
+        assert!(g.clone().bind_chain_id("").is_err());
     }
 
     #[test]
