@@ -101,6 +101,7 @@ image_exists() {
 
 if [ "$rebuild_base" = 1 ] || ! image_exists "$base_image"; then
   base_started=$(date +%s)
+  old_base=$(docker image inspect --format '{{.Id}}' "$base_image" 2>/dev/null || true)
   [ "$(id -u)" = 0 ] || die "$base_image does not exist yet and making it needs root (debootstrap): run this script once with sudo, or as root"
   if ! command -v debootstrap >/dev/null 2>&1; then
     command -v apt-get >/dev/null 2>&1 || die "debootstrap is missing and there is no apt-get to install it"
@@ -143,6 +144,10 @@ SLIM
         - "$base_image" >/dev/null \
     || die "docker import of the base file system failed"
   rm -rf "$rootfs"
+  # The base made before, unless images built on it still need it.
+  if [ -n "$old_base" ] && docker rmi "$old_base" >/dev/null 2>&1; then
+    say "removed the previous $base_image (${old_base:7:12})"
+  fi
   say "made $base_image in $(( $(date +%s) - base_started )) s"
 else
   say "reusing $base_image (--rebuild-base makes it again)"
