@@ -54,8 +54,7 @@ fn fixture(me: u16) -> Fixture {
     let replica = Replica::new(config, Height(0), View(0)).expect("replica");
     let machine = NodeMachine::new(MachineParts {
         genesis: Arc::new(genesis),
-        me: ReplicaId(me),
-        replica,
+        validator: Some((ReplicaId(me), replica)),
         certified_root: ledger.state_root(),
         ledger,
         genesis_root,
