@@ -291,6 +291,7 @@ async fn an_equivocating_validator_leaves_evidence() {
             .expect("listen")],
         bootstrap: vec![(allowed[0], node0_addr)],
         allowed: allowed.clone(),
+        advertise: vec![],
         request_timeout: Duration::from_secs(5),
     })
     .expect("spawn net");

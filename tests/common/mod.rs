@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 /// The `settlenet` binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_settlenet");
 
-/// The chain id of every test network.
+/// The network name of every test network (its chain id is this name bound to its genesis:
+/// `e2e-<12 hex digits>`, read into [`Net::chain`]).
 pub const CHAIN: &str = "e2e";
 
 /// How long a status probe waits: a node that does not answer within it is down or frozen.
@@ -335,6 +336,9 @@ pub async fn start_net_configured(
     };
     let entries =
         settlenet_localnet::init_free(&dir.path().join("net"), opts).expect("testnet init");
+    let chain = settlenet_node::testnet::read_genesis(&dir.path().join("net/genesis.json"))
+        .expect("genesis")
+        .chain_id;
     for (i, e) in entries.iter().enumerate() {
         configure(i, e);
     }
@@ -353,7 +357,7 @@ pub async fn start_net_configured(
         clients,
         probes,
         http: reqwest::Client::new(),
-        chain: CHAIN.into(),
+        chain,
         dir,
         created,
     }

@@ -13,6 +13,12 @@ use utoipa::ToSchema;
 pub struct Status {
     /// The chain id of the genesis.
     pub chain_id: String,
+    /// The genesis hash (compare it with `settlenet genesis show`).
+    #[schema(value_type = String)]
+    pub genesis_hash: Hash,
+    /// `validator` or `observer` (an integrator's node: syncs and checks every block, serves
+    /// reads, forwards submissions to a validator, never votes).
+    pub role: String,
     /// This node's name.
     pub node: String,
     /// Committed (executed and stored) height.

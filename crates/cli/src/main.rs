@@ -41,7 +41,7 @@ mod txbuild;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, batch, chain, network, pay, receipt, settlement, statement, wallet, window,
+    account, batch, ceremony, chain, network, pay, receipt, settlement, statement, wallet, window,
 };
 use support::Target;
 
@@ -68,9 +68,17 @@ pub enum Cmd {
     /// Create or run a local test network.
     #[command(subcommand)]
     Testnet(network::TestnetCmd),
-    /// Run a validator node.
+    /// Make a node's home (`node init`), or run a node (`node start`).
     #[command(subcommand)]
-    Node(network::NodeCmd),
+    Node(NodeCmd),
+    /// Genesis ceremony, at each member: make its keys and public descriptor.
+    #[command(subcommand)]
+    Member(ceremony::MemberCmd),
+    /// Genesis ceremony: assemble the genesis from members' descriptors; show a genesis.
+    #[command(subcommand)]
+    Genesis(ceremony::GenesisCmd),
+    /// Integrators: make an observer node's home from a genesis and a peer config.
+    Join(ceremony::JoinArgs),
     /// Key management.
     #[command(subcommand)]
     Keys(network::KeysCmd),
@@ -148,6 +156,19 @@ pub enum Cmd {
     Statement(statement::StatementArgs),
 }
 
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    /// Write a validator's home from the genesis and its member directory (keys copied in,
+    /// config pinned to the genesis hash).
+    Init(Box<ceremony::NodeInitArgs>),
+    /// Run one node (validator or observer) from its home directory.
+    Start {
+        /// The node's home directory.
+        #[arg(long)]
+        home: std::path::PathBuf,
+    },
+}
+
 /// Run the command `cli` names.
 async fn dispatch(cli: Cli) -> Result<()> {
     let json = cli.json;
@@ -157,7 +178,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Bench(a) => bench::run(a, &t, json).await,
         Cmd::Testnet(c @ network::TestnetCmd::Init { .. }) => network::testnet_init(json, c),
         Cmd::Testnet(network::TestnetCmd::Start { dir }) => network::testnet_start(&dir).await,
-        Cmd::Node(network::NodeCmd::Start { home }) => network::node_start(&home).await,
+        Cmd::Node(NodeCmd::Start { home }) => network::node_start(&home).await,
+        Cmd::Node(NodeCmd::Init(a)) => ceremony::node_init(json, *a),
+        Cmd::Member(ceremony::MemberCmd::Init(a)) => ceremony::member_init(json, a),
+        Cmd::Genesis(ceremony::GenesisCmd::Assemble(a)) => ceremony::assemble(json, a),
+        Cmd::Genesis(ceremony::GenesisCmd::Show { file }) => ceremony::show(json, &file),
+        Cmd::Join(a) => ceremony::join(json, a),
         Cmd::Keys(network::KeysCmd::Generate { out, kind }) => {
             network::keys_generate(json, &out, kind)
         }

@@ -13,8 +13,9 @@ use settlenet_ledger::TxRecord;
 use settlenet_types::SignedTransaction;
 use tracing::warn;
 
-/// What a submission came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a submission came to (also the answer a validator gives an observer that forwarded
+/// it, so new variants go at the end).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubmitOutcome {
     /// In the mempool, waiting for a block.
     Pending,
@@ -31,6 +32,12 @@ pub enum SubmitOutcome {
     },
     /// The mempool is full: try again later.
     Busy,
+    /// This node cannot take it now (an observer with no validator reachable): try again
+    /// later or elsewhere. Nothing was admitted.
+    Unavailable {
+        /// Why.
+        message: String,
+    },
 }
 
 impl NodeMachine {

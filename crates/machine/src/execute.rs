@@ -94,8 +94,11 @@ impl NodeMachine {
             self.start_snapshot_sync(out);
             return;
         }
+        // An observer follows at once: no consensus round of its own will bring the blocks.
         let stalled = self.now.saturating_sub(self.last_progress_ms) > STALL_MS;
-        if behind > 0 && (stalled || behind > 2 * self.genesis.consensus.max_in_flight) {
+        if behind > 0
+            && (self.is_observer() || stalled || behind > 2 * self.genesis.consensus.max_in_flight)
+        {
             self.start_sync(out);
         }
     }
@@ -184,14 +187,14 @@ impl NodeMachine {
         if outputs.is_empty() {
             return;
         }
-        let view = self.replica.view();
+        let view = self.view();
         let mut queue: std::collections::VecDeque<Output> = outputs.into();
         while let Some(o) = queue.pop_front() {
             let mut more = Vec::new();
             self.on_output(o, &mut more, out);
             queue.extend(more);
         }
-        if self.replica.view() != view {
+        if self.view() != view {
             // A view change inside: the same handling as a step's.
             self.on_view_changed(out);
         }
@@ -238,6 +241,10 @@ impl NodeMachine {
             r @ (Request::SnapshotManifest | Request::SnapshotChunk { .. }) => {
                 Answer::Ready(self.serve_snapshot(r))
             }
+            // The driver checks the signatures, then calls `submit`.
+            Request::Submit(_) => Answer::Ready(unsupported_request(
+                "a submission is answered by the node's driver, not the machine",
+            )),
         }
     }
 

@@ -27,16 +27,19 @@ pub const GOSSIP_DELAY_MS: u64 = 5;
 pub const POLL_INTERVAL_MS: u64 = 1_000;
 /// Behind a peer with no progress for this long: fetch blocks.
 pub const STALL_MS: u64 = 1_500;
+/// An observer asks its validators for their height this often (it learns of new blocks only
+/// so: validators send it no consensus message).
+pub const OBSERVER_POLL_INTERVAL_MS: u64 = 250;
 
 /// Everything the machine starts from (read from the store by the node, from the simulated
 /// storage by the simulator).
 pub struct MachineParts {
     /// The genesis.
     pub genesis: Arc<Genesis>,
-    /// This validator's index.
-    pub me: ReplicaId,
-    /// The PBFT replica (new, or restored from the write-ahead log).
-    pub replica: Replica,
+    /// A validator: its index and its PBFT replica (new, or restored from the write-ahead
+    /// log). `None`: an observer, which follows the chain by block sync only, checking every
+    /// commit certificate against the genesis, and never votes.
+    pub validator: Option<(ReplicaId, Replica)>,
     /// The ledger at the stored height.
     pub ledger: Ledger,
     /// Root of the genesis state (height 0).
@@ -218,8 +221,10 @@ pub struct Counters {
 /// A validator's logic: replica, ledger, mempool, sync. See the crate documentation.
 pub struct NodeMachine {
     pub(crate) genesis: Arc<Genesis>,
-    pub(crate) me: ReplicaId,
-    pub(crate) replica: Replica,
+    /// `None` on an observer.
+    pub(crate) me: Option<ReplicaId>,
+    /// `None` on an observer.
+    pub(crate) replica: Option<Replica>,
     pub(crate) ledger: Ledger,
     pub(crate) mempool: Mempool,
     pub(crate) max_clock_skew_ms: u64,
@@ -271,9 +276,13 @@ impl NodeMachine {
         while recent.len() > ROOTS_KEPT {
             recent.pop_first();
         }
+        let (me, replica) = match p.validator {
+            Some((me, replica)) => (Some(me), Some(replica)),
+            None => (None, None),
+        };
         NodeMachine {
-            me: p.me,
-            replica: p.replica,
+            me,
+            replica,
             mempool: Mempool::new(p.mempool_max),
             max_clock_skew_ms: p.max_clock_skew_ms,
             now: p.now_ms,
@@ -308,9 +317,19 @@ impl NodeMachine {
         &self.ledger
     }
 
-    /// The replica (read-only).
-    pub fn replica(&self) -> &Replica {
-        &self.replica
+    /// The replica (read-only); `None` on an observer.
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.as_ref()
+    }
+
+    /// Whether this machine is an observer (no replica: it follows, never votes).
+    pub fn is_observer(&self) -> bool {
+        self.replica.is_none()
+    }
+
+    /// The replica's current view (0 on an observer).
+    pub fn view(&self) -> View {
+        self.replica.as_ref().map_or(View(0), |r| r.view())
     }
 
     /// Whether a transaction is pending here.
@@ -387,7 +406,7 @@ impl NodeMachine {
                 result,
             } => self.on_answer(from, request, result, out),
             Event::PeerConnected(r) => {
-                if r != self.me && usize::from(r.0) < self.genesis.validators.len() {
+                if Some(r) != self.me && usize::from(r.0) < self.genesis.validators.len() {
                     self.connected.insert(r);
                 }
             }
@@ -451,7 +470,12 @@ impl NodeMachine {
             self.step(Input::Timeout(kind), out);
         }
         if self.next_poll_ms <= now {
-            self.next_poll_ms = now + POLL_INTERVAL_MS;
+            self.next_poll_ms = now
+                + if self.is_observer() {
+                    OBSERVER_POLL_INTERVAL_MS
+                } else {
+                    POLL_INTERVAL_MS
+                };
             for r in self.connected.clone() {
                 out.push(Effect::Request {
                     to: r,
@@ -504,24 +528,29 @@ impl NodeMachine {
     /// The one path into the replica: step it, then carry out its outputs (which may step it
     /// again, e.g. `Executed` after `Committed`).
     pub(crate) fn step(&mut self, input: Input, out: &mut Vec<Effect>) {
-        let view = self.replica.view();
+        let Some(replica) = self.replica.as_mut() else {
+            return; // an observer has no replica to tell
+        };
+        let view = replica.view();
         let mut outputs = Vec::new();
-        self.replica.step(input, &mut outputs);
+        replica.step(input, &mut outputs);
         let mut queue: VecDeque<Output> = outputs.into();
         while let Some(o) = queue.pop_front() {
             let mut more = Vec::new();
             self.on_output(o, &mut more, out);
             queue.extend(more);
         }
-        if self.replica.view() != view {
-            info!(view = %self.replica.view(), primary = %self.replica.primary(), "entered a new view");
+        if let Some(r) = self.replica.as_ref().filter(|r| r.view() != view) {
+            info!(view = %r.view(), primary = %r.primary(), "entered a new view");
             self.on_view_changed(out);
         }
     }
 
     /// Step the replica from inside an output's handling: its outputs join the queue.
     pub(crate) fn step_inner(&mut self, input: Input, more: &mut Vec<Output>) {
-        self.replica.step(input, more);
+        if let Some(r) = self.replica.as_mut() {
+            r.step(input, more);
+        }
     }
 
     /// A new view: transactions of our uncommitted proposals become proposable again, and a
@@ -530,13 +559,18 @@ impl NodeMachine {
     pub(crate) fn on_view_changed(&mut self, out: &mut Vec<Effect>) {
         self.mempool.requeue_proposed();
         self.work_signal = true;
-        if self.replica.is_primary() {
+        let Some(primary) = self
+            .replica
+            .as_ref()
+            .filter(|r| !r.is_primary())
+            .map(|r| r.primary())
+        else {
             return;
-        }
+        };
         let pending = self.mempool.oldest_unproposed(GOSSIP_MAX_TXS);
         if !pending.is_empty() {
             out.push(Effect::Send {
-                to: Some(self.replica.primary()),
+                to: Some(primary),
                 wire: Wire::Txs(pending),
             });
         }
@@ -651,7 +685,7 @@ impl NodeMachine {
                 };
                 warn!(peer = %from, "state transfer request failed: {why}");
             }
-            (Request::SnapshotManifest | Request::SnapshotChunk { .. }, _) => {
+            (Request::SnapshotManifest | Request::SnapshotChunk { .. } | Request::Submit(_), _) => {
                 // Snapshot fetches run as one FetchSnapshot effect, not through here.
                 self.counters.messages_dropped += 1;
             }

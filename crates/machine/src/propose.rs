@@ -19,7 +19,7 @@ impl NodeMachine {
     /// When the next block is due, if we are primary with room in the window and there is
     /// something to propose.
     pub(crate) fn proposal_due_ms(&mut self) -> Option<u64> {
-        let height = self.replica.next_proposal_height()?;
+        let height = self.replica.as_ref()?.next_proposal_height()?;
         let delay = self.genesis.consensus.block_delay_ms;
         match self.mempool.oldest_unproposed_ms() {
             Some(oldest) => {
@@ -42,7 +42,7 @@ impl NodeMachine {
         let max = self.genesis.consensus.block_max_txs as usize;
         let delay = self.genesis.consensus.block_delay_ms;
         loop {
-            let Some(height) = self.replica.next_proposal_height() else {
+            let Some(height) = self.replica.as_ref().and_then(|r| r.next_proposal_height()) else {
                 return;
             };
             let now = self.now;
@@ -78,7 +78,7 @@ impl NodeMachine {
             chain_id: self.genesis.chain_id.clone(),
             height,
             timestamp_ms,
-            proposer: self.me,
+            proposer: self.me?,
             tx_count: txs.len() as u32,
             tx_root,
             state_height: self.ledger.height(),
@@ -91,7 +91,10 @@ impl NodeMachine {
     /// everything we know below this height (committed, in flight, re-proposed by a NEW-VIEW
     /// with a faster clock's stamp), so backups find it strictly increasing.
     fn proposal_stamp(&mut self, height: Height) -> u64 {
-        let (below, _) = self.replica.accepted_times_around(height);
+        let below = self
+            .replica
+            .as_ref()
+            .and_then(|r| r.accepted_times_around(height).0);
         let previous = below
             .unwrap_or(0)
             .max(self.last_block_time_ms)
@@ -208,14 +211,17 @@ impl NodeMachine {
         if h.version != settlenet_types::block::BLOCK_VERSION {
             return Err(format!("block version {}", h.version));
         }
-        if h.proposer != self.replica.primary() {
+        let Some(replica) = self.replica.as_ref() else {
+            return Err("an observer checks no proposal".into());
+        };
+        if h.proposer != replica.primary() {
             return Err(format!("proposer {} is not the primary", h.proposer));
         }
         // Consensus time: strictly after what we committed and accepted below this height,
         // before what we accepted above it, and within the skew of our clock when the
         // PRE-PREPARE arrived. Re-proposals and null blocks never come here (a NEW-VIEW
         // carries them), so they are exempt.
-        let (below, above) = self.replica.accepted_times_around(h.height);
+        let (below, above) = replica.accepted_times_around(h.height);
         let bounds = TimeBounds {
             now_ms: received_ms,
             max_skew_ms: self.max_clock_skew_ms,
@@ -246,13 +252,14 @@ impl NodeMachine {
         let h = &block.header;
         let below = Height(h.height.0.saturating_sub(1));
         h.state_height <= self.ledger.height()
-            && (below <= self.ledger.height() || self.replica.has_accepted(below))
+            && (below <= self.ledger.height()
+                || self.replica.as_ref().is_some_and(|r| r.has_accepted(below)))
     }
 
     /// Check the deferred proposals that became ready.
     pub(crate) fn recheck_deferred(&mut self, more: &mut Vec<Output>, out: &mut Vec<Effect>) {
         // Proposals of views we left will not be voted on.
-        let view = self.replica.view();
+        let view = self.view();
         self.deferred.retain(|(v, _, _)| *v >= view);
         if self.deferred.is_empty() {
             return;

@@ -11,8 +11,11 @@ use settlenet_consensus::{CheckpointProof, SignedMessage};
 use settlenet_types::{Hash, Height, SignedTransaction, StoredBlock};
 
 /// Wire protocol revision: 1 = Status/Blocks; 2 = snapshots (`SnapshotManifest`,
-/// `SnapshotChunk`) and `BlocksFrom`.
-pub const WIRE_VERSION: u16 = 2;
+/// `SnapshotChunk`) and `BlocksFrom`; 3 = `Submit`/`Submitted` (an observer forwards its
+/// clients' transactions to a validator).
+pub const WIRE_VERSION: u16 = 3;
+/// Most transactions in one forwarded submission (an observer's API batch).
+pub const SUBMIT_MAX_TXS: usize = 10_000;
 /// Most blocks in one sync response.
 pub const SYNC_MAX_BLOCKS: u32 = 64;
 /// Most transactions in one gossip batch.
@@ -52,6 +55,10 @@ pub enum Request {
         /// Chunk index, `0 .. manifest.chunk_hashes.len()`.
         index: u32,
     },
+    /// Transactions an observer's clients submitted, for the validator to admit as if they
+    /// came to its own API (it checks every signature itself; wire version 3). At most
+    /// [`SUBMIT_MAX_TXS`].
+    Submit(Vec<SignedTransaction>),
 }
 
 /// Answers. New variants go at the end.
@@ -84,6 +91,8 @@ pub enum Response {
         /// The lowest height this node holds.
         base: Height,
     },
+    /// Answer to `Submit`: one outcome per transaction, in order (wire version 3).
+    Submitted(Vec<crate::SubmitOutcome>),
 }
 
 /// Version of [`SnapshotManifest`]'s layout.

@@ -34,6 +34,11 @@ struct Fixture {
 
 /// Four validators; the machine is validator 1 (a backup in view 0, whose primary is 0).
 fn fixture(me: u16) -> Fixture {
+    fixture_as(Some(me))
+}
+
+/// The same network; the machine is validator `me`, or an observer (`None`).
+fn fixture_as(me: Option<u16>) -> Fixture {
     let validators: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
     let issuer = Keypair::from_seed([42; 32]);
     let keys: Vec<_> = validators.iter().map(Keypair::public).collect();
@@ -44,18 +49,20 @@ fn fixture(me: u16) -> Fixture {
         .build();
     let ledger = Ledger::from_genesis(&genesis).expect("genesis");
     let genesis_root = ledger.state_root();
-    let config = ReplicaConfig::new(
-        CHAIN.into(),
-        keys,
-        ReplicaId(me),
-        validators[usize::from(me)].clone(),
-        genesis.consensus.max_in_flight,
-    );
-    let replica = Replica::new(config, Height(0), View(0)).expect("replica");
+    let validator = me.map(|me| {
+        let config = ReplicaConfig::new(
+            CHAIN.into(),
+            keys,
+            ReplicaId(me),
+            validators[usize::from(me)].clone(),
+            genesis.consensus.max_in_flight,
+        );
+        let replica = Replica::new(config, Height(0), View(0)).expect("replica");
+        (ReplicaId(me), replica)
+    });
     let machine = NodeMachine::new(MachineParts {
         genesis: Arc::new(genesis),
-        me: ReplicaId(me),
-        replica,
+        validator,
         certified_root: ledger.state_root(),
         ledger,
         genesis_root,
@@ -362,4 +369,97 @@ fn an_oversized_gossip_batch_is_dropped_whole() {
     assert!(!out.iter().any(|e| matches!(e, Effect::Spawn(_))));
     assert_eq!(fx.machine.mempool_len(), 0);
     assert_eq!(fx.machine.take_counters().messages_dropped, 1);
+}
+
+#[test]
+fn an_observer_follows_by_certified_blocks_only_and_never_votes() {
+    use settlenet_machine::wire::{Request, Response};
+    use settlenet_machine::OBSERVER_POLL_INTERVAL_MS;
+    let mut fx = fixture_as(None);
+    assert!(fx.machine.is_observer());
+    let mut out = Vec::new();
+    for r in 0..4 {
+        fx.machine
+            .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
+    }
+    assert_eq!(fx.machine.connected().len(), 4, "every validator is a peer");
+
+    // A proposal reaches it: no vote, no WAL, nothing refused either (it never checks one).
+    let m = SignedMessage::pre_prepare(
+        CHAIN,
+        View(0),
+        proposal(fx.genesis_root),
+        ReplicaId(0),
+        &fx.validators[0],
+    )
+    .expect("sign");
+    out.clear();
+    fx.machine.handle(
+        NOW,
+        Event::Wire {
+            from: ReplicaId(0),
+            wire: Wire::Consensus(m),
+        },
+        &mut out,
+    );
+    assert!(
+        !out.iter()
+            .any(|e| matches!(e, Effect::Send { .. } | Effect::PersistWal(_))),
+        "an observer sent or logged a vote: {out:?}"
+    );
+
+    // It polls every validator's height, more often than a validator does.
+    out.clear();
+    fx.machine.handle(NOW + 1, Event::Wake, &mut out);
+    let polls = out
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::Request {
+                    request: Request::Status,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(polls, 4);
+    assert!(fx.machine.next_wake_ms() <= NOW + 1 + OBSERVER_POLL_INTERVAL_MS);
+
+    // A validator is one block ahead: blocks are asked for at once (no stall wait).
+    out.clear();
+    fx.machine.handle(
+        NOW + 2,
+        Event::Answer {
+            from: ReplicaId(2),
+            request: Request::Status,
+            result: Ok(Response::Status { height: Height(1) }),
+        },
+        &mut out,
+    );
+    assert!(
+        out.iter().any(|e| matches!(
+            e,
+            Effect::Request {
+                request: Request::Blocks { .. },
+                ..
+            }
+        )),
+        "no block request: {out:?}"
+    );
+
+    // A block whose certificate a quorum did not sign is refused; a certified one installs.
+    let too_few = certified_block(&fx, &[0, 2]);
+    let out = sync_answer(&mut fx, vec![too_few]);
+    assert!(!out.iter().any(|e| matches!(e, Effect::CommitBlock(_))));
+    assert_eq!(fx.machine.ledger().height(), Height(0));
+    let good = certified_block(&fx, &[1, 2, 3]);
+    let out = sync_answer(&mut fx, vec![good]);
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Effect::CommitBlock(c) if c.synced)));
+    assert_eq!(fx.machine.ledger().height(), Height(1));
+    assert!(!out
+        .iter()
+        .any(|e| matches!(e, Effect::Send { .. } | Effect::PersistWal(_))));
 }

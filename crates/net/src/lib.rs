@@ -115,8 +115,9 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start and to keep redialling when lost.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
-    /// The only peers allowed to connect (in either direction); replaced at run time with
-    /// [`NetHandle::set_allowed`] (a validator admits observers registered on the ledger).
+    /// The committee: peers always allowed to connect (in either direction), and the only ones
+    /// [`NetHandle::broadcast`] reaches. More peers (observers) are admitted at run time with
+    /// [`NetHandle::set_observers`].
     pub allowed: Vec<PeerId>,
     /// Addresses other nodes reach this one at, when they differ from `listen` (behind NAT, a
     /// container's published port, a DNS name): `/dns4/bank-a.example/tcp/26600`.
@@ -299,7 +300,7 @@ enum Command {
     },
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
-    SetAllowed(Vec<PeerId>),
+    SetObservers(Vec<PeerId>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -327,7 +328,7 @@ impl std::fmt::Debug for Command {
             }
             Command::ConnectedPeers(_) => write!(f, "ConnectedPeers"),
             Command::ListenAddrs(_) => write!(f, "ListenAddrs"),
-            Command::SetAllowed(peers) => write!(f, "SetAllowed({} peers)", peers.len()),
+            Command::SetObservers(peers) => write!(f, "SetObservers({} peers)", peers.len()),
             Command::Shutdown(_) => write!(f, "Shutdown"),
         }
     }
@@ -421,10 +422,12 @@ impl NetHandle {
         self.ask(Command::ListenAddrs).await.unwrap_or_default()
     }
 
-    /// Replace the allow-list. Connections to peers no longer in it are closed at once; newly
-    /// allowed peers may connect (they dial us; we dial only bootstrap peers).
-    pub async fn set_allowed(&self, peers: Vec<PeerId>) {
-        let _ = self.commands.send(Command::SetAllowed(peers)).await;
+    /// Replace the set of observers admitted besides the committee (a validator admits the
+    /// observers its members registered on the ledger). Connections to peers no longer admitted
+    /// are closed at once; newly admitted ones may connect (they dial us). Observers receive no
+    /// broadcast; they may send requests (and are answered as the node decides).
+    pub async fn set_observers(&self, peers: Vec<PeerId>) {
+        let _ = self.commands.send(Command::SetObservers(peers)).await;
     }
 
     /// Stops the network task: closes listeners and connections. Returns once the swarm is gone

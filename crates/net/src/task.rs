@@ -81,8 +81,11 @@ pub(crate) struct NetTask {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     counters: Arc<Counters>,
-    /// The allow-list, also used to refuse sends/dials to strangers without touching libp2p.
+    /// The allow-list (committee and observers), also used to refuse sends/dials to strangers
+    /// without touching libp2p.
     allowed: HashSet<PeerId>,
+    /// The committee: always allowed, and the only broadcast targets.
+    committee: HashSet<PeerId>,
     /// Bootstrap peers (bounded by the config).
     bootstrap: HashMap<PeerId, Redial>,
     /// Connected peers' outbound queues (bounded by the allow-list).
@@ -161,6 +164,7 @@ impl NetTask {
             commands,
             events,
             counters,
+            committee: config.allowed.iter().copied().collect(),
             allowed: config.allowed.into_iter().collect(),
             bootstrap: HashMap::new(),
             peers: HashMap::new(),
@@ -232,7 +236,12 @@ impl NetTask {
         match command {
             Command::Send { peer, bytes } => self.enqueue(peer, bytes),
             Command::Broadcast { bytes } => {
-                let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+                let peers: Vec<PeerId> = self
+                    .peers
+                    .keys()
+                    .filter(|p| self.committee.contains(p))
+                    .copied()
+                    .collect();
                 for peer in peers {
                     self.enqueue(peer, bytes.clone());
                 }
@@ -249,15 +258,18 @@ impl NetTask {
                     let _ = reply.send(addrs);
                 }
             }
-            Command::SetAllowed(peers) => self.set_allowed(peers),
+            Command::SetObservers(peers) => self.set_observers(peers),
             Command::Shutdown(_) => {} // handled in `run`
         }
     }
 
-    /// Replace the allow-list: disallowing a peer closes its connections (libp2p's allow-list
-    /// behaviour does that); its queues go when the connections report closed.
-    fn set_allowed(&mut self, peers: Vec<PeerId>) {
-        let new: HashSet<PeerId> = peers.into_iter().collect();
+    /// Replace the admitted observers: disallowing a peer closes its connections (libp2p's
+    /// allow-list behaviour does that); its queues go when the connections report closed.
+    fn set_observers(&mut self, peers: Vec<PeerId>) {
+        let new: HashSet<PeerId> = peers
+            .into_iter()
+            .chain(self.committee.iter().copied())
+            .collect();
         let removed: Vec<PeerId> = self.allowed.difference(&new).copied().collect();
         let added: Vec<PeerId> = new.difference(&self.allowed).copied().collect();
         for peer in &removed {

@@ -225,24 +225,32 @@ async fn unknown_peer_is_refused_and_its_messages_never_arrive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_peer_admitted_at_run_time_connects_and_is_cut_off_when_removed() {
+async fn an_observer_admitted_at_run_time_connects_gets_no_broadcast_and_is_cut_off_when_removed() {
     // A allows only itself and B; D (an observer, seed 4) keeps dialling A.
     let (a, _a_events) = start(1, 0, vec![], &[1, 2]);
     let a_addr = listen_addr(&a).await;
-    let (d, _d_events) = start(4, 0, vec![(peer(1), a_addr)], &[1, 4]);
+    let (d, mut d_events) = start(4, 0, vec![(peer(1), a_addr)], &[1, 4]);
     let deadline = Instant::now() + Duration::from_secs(3);
     while a.stats().peers_refused == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(a.stats().peers_refused >= 1, "D was refused before it was admitted");
+    assert!(
+        a.stats().peers_refused >= 1,
+        "D was refused before it was admitted"
+    );
     assert!(!a.connected_peers().await.contains(&peer(4)));
 
-    // Admitted: D's redial gets through.
-    a.set_allowed(vec![peer(1), peer(2), peer(4)]).await;
+    // Admitted: D's redial gets through; it gets no broadcast, but A can send to it and D
+    // can ask A.
+    a.set_observers(vec![peer(4)]).await;
     wait_connected(&a, &[peer(4)]).await;
+    a.broadcast(b"to the committee".to_vec()).await;
+    a.send(peer(4), b"to the observer".to_vec()).await;
+    let (from, bytes) = next_message(&mut d_events).await;
+    assert_eq!((from, bytes.as_slice()), (peer(1), &b"to the observer"[..]));
 
     // Removed: the connection is closed at once and stays closed.
-    a.set_allowed(vec![peer(1), peer(2)]).await;
+    a.set_observers(vec![]).await;
     let deadline = Instant::now() + WAIT;
     while a.connected_peers().await.contains(&peer(4)) {
         assert!(Instant::now() < deadline, "D still connected after removal");

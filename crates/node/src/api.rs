@@ -52,6 +52,10 @@ pub struct ApiState {
     pub max_batch_txs: usize,
     /// The consortium phone-alias key, if configured (`[phone]` in the node config).
     pub phone: Option<Arc<PhoneKey>>,
+    /// Validator or observer.
+    pub role: crate::config::NodeRole,
+    /// The genesis hash.
+    pub genesis_hash: settlenet_types::Hash,
 }
 
 /// An API error: status, machine code, human message.
@@ -146,6 +150,11 @@ async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
     let st = s.shared.status();
     Json(wire::Status {
         chain_id: s.genesis.chain_id.clone(),
+        genesis_hash: s.genesis_hash,
+        role: match s.role {
+            crate::config::NodeRole::Validator => "validator".into(),
+            crate::config::NodeRole::Observer => "observer".into(),
+        },
         node: s.node.clone(),
         height: st.height,
         last_block_hash: st.last_block_hash,
@@ -420,6 +429,10 @@ fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, 
                 "mempool_full",
                 "the node's mempool is full; retry later",
             ),
+        ),
+        SubmitOutcome::Unavailable { message } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            wire::TxView::refused(id, "unavailable", message.clone()),
         ),
     }
 }

@@ -11,10 +11,17 @@ use std::path::{Path, PathBuf};
 pub struct NodeConfig {
     /// Node name, for logs and status ("node0").
     pub name: String,
+    /// `validator` (votes; its key must be in the genesis) or `observer` (an integrator's node:
+    /// syncs and checks every block, serves reads, forwards submissions, never votes).
+    #[serde(default)]
+    pub role: NodeRole,
     /// The genesis file.
     #[serde(default = "default_genesis")]
     pub genesis: PathBuf,
-    /// The validator (consensus) key file.
+    /// The hash of the genesis this home was initialised with: the node refuses to start on a
+    /// genesis with any other (compare it with `settlenet genesis show`).
+    pub genesis_hash: settlenet_types::Hash,
+    /// The validator (consensus) key file (validators only).
     #[serde(default = "default_validator_key")]
     pub validator_key: PathBuf,
     /// The libp2p network key file.
@@ -39,6 +46,42 @@ pub struct NodeConfig {
     /// State transfer (catch-up) settings.
     #[serde(default)]
     pub sync: SyncConfig,
+}
+
+/// What a node does in the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// A genesis validator: votes, proposes, executes.
+    #[default]
+    Validator,
+    /// A non-voting node: syncs blocks from validators, checks every commit certificate
+    /// against the genesis validator set itself, serves the read API and forwards submitted
+    /// transactions to a validator.
+    Observer,
+}
+
+/// Refuse a secret file (key) that its group or others may read: an operator must fix the
+/// mode (chmod 600) before the node starts.
+pub fn check_private_file(path: &Path, what: &str) -> crate::error::Result<()> {
+    use crate::error::Context;
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            crate::error::bail!(
+                "{what} {} has mode {mode:03o}: a private key must be readable by its owner only \
+                 (chmod 600 {})",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
 }
 
 /// Where the consortium's phone-alias key lives. The key itself is never in this file, never on
@@ -84,20 +127,9 @@ impl PhoneKey {
     pub fn load(home: &Path, config: &PhoneConfig) -> crate::error::Result<PhoneKey> {
         use crate::error::{bail, Context};
         let path = NodeConfig::resolve(home, &config.key_file);
+        check_private_file(&path, "[phone] key_file")?;
         let meta = std::fs::metadata(&path)
             .with_context(|| format!("[phone] key_file {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                bail!(
-                    "[phone] key_file {} has mode {mode:03o}: the consortium phone key must be \
-                     readable by its owner only (chmod 600)",
-                    path.display()
-                );
-            }
-        }
         if meta.len() > 1024 {
             bail!(
                 "[phone] key_file {} is not a key file (too large)",
@@ -134,6 +166,11 @@ impl PhoneKey {
         Ok(settlenet_types::phone::phone_alias(&self.key, &e164))
     }
 
+    /// The key's bytes (for copying it into a new node home; never log them).
+    pub fn key_bytes(&self) -> &[u8; PHONE_KEY_BYTES] {
+        &self.key
+    }
+
     /// A fresh random key.
     pub fn generate() -> [u8; PHONE_KEY_BYTES] {
         rand::random()
@@ -165,9 +202,18 @@ impl PhoneKey {
 pub struct P2pConfig {
     /// Multiaddr to listen on, e.g. "/ip4/0.0.0.0/tcp/26600".
     pub listen: String,
-    /// Other validators: multiaddrs ending in `/p2p/<peer id>`.
+    /// Addresses other nodes reach this one at, if not `listen` (NAT, containers, DNS names),
+    /// e.g. "/dns4/bank-a.example/tcp/26600".
+    #[serde(default)]
+    pub advertise: Vec<String>,
+    /// Validators to dial: multiaddrs ending in `/p2p/<peer id>` (DNS names allowed:
+    /// "/dns4/bank-a/tcp/26600/p2p/12D3KooW...").
     #[serde(default)]
     pub bootstrap: Vec<String>,
+    /// Observers this validator admits on its own authority (peer ids), besides those members
+    /// registered on the ledger (`settlenet observer register`).
+    #[serde(default)]
+    pub observers: Vec<String>,
 }
 
 /// HTTP API settings.
@@ -226,10 +272,10 @@ fn default_network_key() -> PathBuf {
 fn default_data_dir() -> PathBuf {
     "data".into()
 }
-fn default_body_limit() -> usize {
+pub(crate) fn default_body_limit() -> usize {
     16 * 1024 * 1024
 }
-fn default_batch_max() -> usize {
+pub(crate) fn default_batch_max() -> usize {
     10_000
 }
 

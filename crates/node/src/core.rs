@@ -120,10 +120,31 @@ pub struct CoreParts {
     pub wal_next: u64,
     /// Shutdown signal.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The core's own API sender: a validator admits an observer's forwarded transactions
+    /// through the same command as its API's, after checking their signatures.
+    pub api_tx: mpsc::Sender<ApiCommand>,
+    /// Observers this validator admits by its own config (`[p2p] observers`).
+    pub config_observers: Vec<PeerId>,
 }
 
 /// Bound on machine events waiting from tasks (job results, peers' answers, fetches).
 const INTERNAL_MAX: usize = 1024;
+/// An observer remembers this many forwarded, not yet committed transaction ids (to answer
+/// "pending" for them); the oldest are forgotten first.
+pub const FORWARDED_MAX: usize = 100_000;
+/// ... and forgets one after this long without its commit (the validator may have dropped it).
+pub const FORWARDED_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// The observers members registered on the ledger (peer ids that do not parse are skipped:
+/// the ledger checks their form, not that libp2p accepts them).
+fn registered_observers(_ledger: &settlenet_ledger::Ledger) -> Vec<PeerId> {
+    Vec::new() // PENDING-OBSERVER-REG
+}
+
+/// Whether an operation changes the registered observers.
+fn changes_observers(_op: &settlenet_types::Operation) -> bool {
+    false // PENDING-OBSERVER-REG
+}
 
 /// The core actor.
 pub struct Core {
@@ -144,6 +165,17 @@ pub struct Core {
     wal_next: u64,
     /// What the last published status showed, to publish only when it changes.
     published: Option<StatusKey>,
+    /// See [`CoreParts::api_tx`].
+    api_tx: mpsc::Sender<ApiCommand>,
+    /// See [`CoreParts::config_observers`].
+    config_observers: Vec<PeerId>,
+    /// Observers admitted now (config and ledger), as last given to the network.
+    admitted: std::collections::BTreeSet<PeerId>,
+    /// Observer: transactions forwarded to a validator and not yet seen committed, with the
+    /// time they were forwarded (bounded by [`FORWARDED_MAX`] and [`FORWARDED_TTL_MS`]).
+    forwarded: std::collections::BTreeMap<settlenet_types::TxId, u64>,
+    /// Observer: round robin over connected validators for forwarding.
+    forward_rr: usize,
 }
 
 /// The parts of the status that change: (height, view, stable checkpoint, peers, mempool,
@@ -164,7 +196,7 @@ impl Core {
             peers.push(peer);
         }
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_MAX);
-        Ok(Core {
+        let mut core = Core {
             machine: NodeMachine::new(p.machine),
             genesis,
             store: p.store,
@@ -179,7 +211,32 @@ impl Core {
             shutdown: p.shutdown,
             wal_next: p.wal_next,
             published: None,
-        })
+            api_tx: p.api_tx,
+            config_observers: p.config_observers,
+            admitted: Default::default(),
+            forwarded: Default::default(),
+            forward_rr: 0,
+        };
+        core.refresh_observers();
+        Ok(core)
+    }
+
+    /// Admit the observers of the config and of the ledger (validators only); tell the
+    /// network when the set changed (it closes removed observers' connections).
+    fn refresh_observers(&mut self) {
+        if self.machine.is_observer() {
+            return;
+        }
+        let mut set: std::collections::BTreeSet<PeerId> =
+            self.config_observers.iter().copied().collect();
+        set.extend(registered_observers(self.machine.ledger()));
+        if set == self.admitted {
+            return;
+        }
+        info!(observers = set.len(), "admitted observers changed");
+        self.admitted = set.clone();
+        let net = self.net.clone();
+        tokio::spawn(async move { net.set_observers(set.into_iter().collect()).await });
     }
 
     fn name_of(&self, r: ReplicaId) -> String {
@@ -194,10 +251,11 @@ impl Core {
     fn publish_status(&mut self) {
         let m = &self.machine;
         let replica = m.replica();
+        let stable = replica.map_or(Height(0), |r| r.stable_checkpoint());
         let key = (
             m.ledger().height(),
-            replica.view(),
-            replica.stable_checkpoint(),
+            m.view(),
+            stable,
             m.connected().len(),
             m.mempool_len(),
             m.base_height(),
@@ -211,9 +269,11 @@ impl Core {
             last_block_hash: m.last_hash(),
             state_root: m.ledger().state_root(),
             last_block_time_ms: m.last_block_time_ms(),
-            view: replica.view(),
-            stable_checkpoint: replica.stable_checkpoint(),
-            primary: self.name_of(replica.primary()),
+            view: m.view(),
+            stable_checkpoint: stable,
+            primary: replica
+                .map(|r| self.name_of(r.primary()))
+                .unwrap_or_default(),
             peers: m.connected().iter().map(|r| self.name_of(*r)).collect(),
             mempool: m.mempool_len(),
             base_height: m.base_height(),
@@ -279,11 +339,17 @@ impl Core {
                 }
             }
             NetEvent::Request { from, bytes, reply } => {
-                let response = if self.peer_index.contains_key(&from) {
-                    self.serve_request(&bytes)
-                } else {
-                    Response::Error("not a validator".into())
-                };
+                let response =
+                    if !self.peer_index.contains_key(&from) && !self.admitted.contains(&from) {
+                        Counters::inc(&self.shared.counters.messages_dropped);
+                        Response::Error("not a validator or an admitted observer".into())
+                    } else {
+                        match settlenet_types::decode::<Request>("request", &bytes) {
+                            Ok(Request::Submit(txs)) => return self.serve_submit(from, txs, reply),
+                            Ok(request) => self.serve_request(request),
+                            Err(e) => crate::wire::unsupported_request(&e.to_string()),
+                        }
+                    };
                 let bytes = encode("response", &response).unwrap_or_default();
                 reply.send(bytes);
             }
@@ -307,11 +373,168 @@ impl Core {
         Ok(())
     }
 
-    fn serve_request(&mut self, bytes: &[u8]) -> Response {
-        let request = match settlenet_types::decode::<Request>("request", bytes) {
-            Ok(r) => r,
-            Err(e) => return crate::wire::unsupported_request(&e.to_string()),
+    /// An observer forwards its clients' transactions: check every signature here (never
+    /// trust the observer), admit the good ones as our API would, answer one outcome each.
+    fn serve_submit(
+        &mut self,
+        from: PeerId,
+        txs: Vec<settlenet_types::SignedTransaction>,
+        reply: settlenet_net::Responder,
+    ) -> Result<(), NodeError> {
+        let refuse = |reply: settlenet_net::Responder, why: String| {
+            reply.send(encode("response", &Response::Error(why)).unwrap_or_default());
         };
+        if self.machine.is_observer() {
+            refuse(reply, "an observer admits no transaction from peers".into());
+            return Ok(());
+        }
+        if txs.len() > crate::wire::SUBMIT_MAX_TXS {
+            Counters::inc(&self.shared.counters.messages_dropped);
+            refuse(
+                reply,
+                format!(
+                    "{} transactions in one submission; the limit is {}",
+                    txs.len(),
+                    crate::wire::SUBMIT_MAX_TXS
+                ),
+            );
+            return Ok(());
+        }
+        debug!(%from, txs = txs.len(), "transactions forwarded by an observer");
+        let api = self.api_tx.clone();
+        tokio::spawn(async move {
+            let checked = tokio::task::spawn_blocking(move || {
+                let all_good = settlenet_crypto::verify_transactions(&txs).is_ok();
+                txs.into_iter()
+                    .map(|tx| {
+                        let ok = all_good
+                            || tx.tx.signing_message().is_ok_and(|m| {
+                                settlenet_crypto::verify(&tx.tx.signer, &m, &tx.signature).is_ok()
+                            });
+                        (tx, ok)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            let Ok(checked) = checked else {
+                return refuse(reply, "signature check failed to run".into());
+            };
+            let good: Vec<_> = checked
+                .iter()
+                .filter(|(_, ok)| *ok)
+                .map(|(t, _)| t.clone())
+                .collect();
+            let (tx, rx) = oneshot::channel();
+            if api
+                .send(ApiCommand::Submit {
+                    txs: good,
+                    reply: tx,
+                })
+                .await
+                .is_err()
+            {
+                return refuse(reply, "node is shutting down".into());
+            }
+            let Ok(admitted) = rx.await else {
+                return refuse(reply, "node is shutting down".into());
+            };
+            let mut admitted = admitted.into_iter();
+            let outcomes = checked
+                .iter()
+                .map(|(t, ok)| match ok {
+                    true => admitted.next().unwrap_or(SubmitOutcome::Busy),
+                    false => SubmitOutcome::Refused {
+                        code: "invalid_signature".into(),
+                        message: format!(
+                            "transaction {} does not carry a valid signature of its signer {}",
+                            t.tx.id, t.tx.signer
+                        ),
+                    },
+                })
+                .collect();
+            reply.send(encode("response", &Response::Submitted(outcomes)).unwrap_or_default());
+        });
+        Ok(())
+    }
+
+    /// Observer: forward an API submission to a connected validator (round robin), and
+    /// relay its outcomes; another validator is tried once if the first cannot answer.
+    fn forward(
+        &mut self,
+        txs: Vec<settlenet_types::SignedTransaction>,
+        reply: oneshot::Sender<Vec<SubmitOutcome>>,
+    ) {
+        let candidates: Vec<PeerId> = self
+            .machine
+            .connected()
+            .iter()
+            .filter_map(|r| self.peers.get(usize::from(r.0)).copied())
+            .collect();
+        let n = txs.len();
+        if candidates.is_empty() {
+            let _ = reply.send(vec![
+                SubmitOutcome::Unavailable {
+                    message: "this observer is connected to no validator; retry later".into(),
+                };
+                n
+            ]);
+            return;
+        }
+        let now = now_ms();
+        self.forwarded
+            .retain(|_, at| now.saturating_sub(*at) < FORWARDED_TTL_MS);
+        let first = self.forward_rr % candidates.len();
+        self.forward_rr = self.forward_rr.wrapping_add(1);
+        let order: Vec<PeerId> = (0..candidates.len().min(2))
+            .map(|k| candidates[(first + k) % candidates.len()])
+            .collect();
+        let ids: Vec<settlenet_types::TxId> = txs.iter().map(|t| t.tx.id).collect();
+        let net = self.net.clone();
+        let bytes = match encode("request", &Request::Submit(txs)) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = reply.send(vec![
+                    SubmitOutcome::Unavailable {
+                        message: format!("cannot encode the submission: {e}")
+                    };
+                    n
+                ]);
+                return;
+            }
+        };
+        for id in &ids {
+            if self.forwarded.len() >= FORWARDED_MAX {
+                self.forwarded.pop_first();
+            }
+            self.forwarded.insert(*id, now);
+        }
+        tokio::spawn(async move {
+            let mut last = String::new();
+            for peer in order {
+                match net.request(peer, bytes.clone()).await {
+                    Ok(answer) => match settlenet_types::decode::<Response>("response", &answer) {
+                        Ok(Response::Submitted(outcomes)) if outcomes.len() == n => {
+                            let _ = reply.send(outcomes);
+                            return;
+                        }
+                        Ok(Response::Error(e)) => last = format!("validator {peer}: {e}"),
+                        Ok(_) => last = format!("validator {peer}: unexpected answer"),
+                        Err(e) => last = format!("validator {peer}: undecodable answer: {e}"),
+                    },
+                    Err(e) => last = format!("validator {peer}: {e}"),
+                }
+                warn!("forwarding a submission failed: {last}");
+            }
+            let _ = reply.send(vec![
+                SubmitOutcome::Unavailable {
+                    message: format!("no validator took the submission ({last}); retry later"),
+                };
+                n
+            ]);
+        });
+    }
+
+    fn serve_request(&mut self, request: Request) -> Response {
         match self.machine.answer(now_ms(), request) {
             Answer::Ready(response) => response,
             Answer::Blocks { from, upto, max } => {
@@ -333,6 +556,9 @@ impl Core {
     fn on_api(&mut self, cmd: ApiCommand) -> Result<(), NodeError> {
         let ledger = self.machine.ledger();
         match cmd {
+            ApiCommand::Submit { txs, reply } if self.machine.is_observer() => {
+                self.forward(txs, reply);
+            }
             ApiCommand::Submit { txs, reply } => {
                 let mut out = Vec::new();
                 let outcomes = self.machine.submit(now_ms(), txs, &mut out);
@@ -340,7 +566,9 @@ impl Core {
                 let _ = reply.send(outcomes);
             }
             ApiCommand::IsPending { id, reply } => {
-                let _ = reply.send(self.machine.is_pending(&id));
+                let pending = self.machine.is_pending(&id)
+                    || (self.forwarded.contains_key(&id) && ledger.record(&id).is_none());
+                let _ = reply.send(pending);
             }
             ApiCommand::WalletByAlias {
                 alias,
@@ -391,6 +619,7 @@ impl Core {
 
     /// Carry out effects in order; a failed store write is fatal.
     fn carry_out(&mut self, effects: Vec<Effect>) -> Result<(), NodeError> {
+        let mut observers_changed = false;
         for effect in effects {
             match effect {
                 Effect::Send { to, wire } => self.send(to, &wire),
@@ -402,9 +631,28 @@ impl Core {
                         .map_err(|e| NodeError::fatal("cannot write the consensus WAL", e))?;
                     self.wal_next += 1;
                 }
-                Effect::CommitBlock(commit) => self.commit_block(&commit)?,
+                Effect::CommitBlock(commit) => {
+                    self.commit_block(&commit)?;
+                    if !self.forwarded.is_empty() {
+                        for t in &commit.stored.block.txs {
+                            self.forwarded.remove(&t.tx.id);
+                        }
+                    }
+                    if commit
+                        .stored
+                        .block
+                        .txs
+                        .iter()
+                        .any(|t| changes_observers(&t.tx.op))
+                    {
+                        observers_changed = true;
+                    }
+                }
                 Effect::StableCheckpoint { height, .. } => self.truncate_wal(height)?,
-                Effect::InstallSnapshot(install) => self.install_snapshot(&install)?,
+                Effect::InstallSnapshot(install) => {
+                    self.install_snapshot(&install)?;
+                    observers_changed = true;
+                }
                 Effect::Evidence(record) => self.keep_evidence(&record)?,
                 Effect::Spawn(job) => self.spawn_job(job),
                 Effect::FetchSnapshot(plan) => {
@@ -427,6 +675,9 @@ impl Core {
                     });
                 }
             }
+        }
+        if observers_changed {
+            self.refresh_observers();
         }
         let c = self.machine.take_counters();
         let s = &self.shared.counters;

@@ -40,6 +40,7 @@
 //!   node refuses to start.
 
 pub mod api;
+pub mod ceremony;
 pub mod clock;
 pub mod config;
 pub mod core;
@@ -128,39 +129,67 @@ pub fn open_state(
     Ok((store, ledger, genesis_root))
 }
 
-/// Start a validator from its home directory. Must be called inside a tokio runtime.
+/// Start a node (a validator, or an observer by `role = "observer"`) from its home directory.
+/// Must be called inside a tokio runtime.
 pub async fn start(home: &Path) -> Result<RunningNode> {
     let config = NodeConfig::load(home)?;
     let genesis_path = NodeConfig::resolve(home, &config.genesis);
     let genesis = Arc::new(testnet::read_genesis(&genesis_path)?);
-    let (_, vkey) = KeyFile::read(
-        &NodeConfig::resolve(home, &config.validator_key),
-        Some(KeyKind::Validator),
-    )?;
-    let (_, nkey) = KeyFile::read(
-        &NodeConfig::resolve(home, &config.network_key),
-        Some(KeyKind::Network),
-    )?;
-    let me = genesis
-        .validators
-        .iter()
-        .find(|v| v.public_key == vkey.public())
-        .map(|v| v.id)
-        .ok_or_else(|| {
-            crate::error::config_err!(
-                "validator key {} is not in the genesis validator set",
-                vkey.public()
-            )
-        })?;
+    let genesis_hash = genesis.hash()?;
+    if genesis_hash != config.genesis_hash {
+        bail!(
+            "the genesis {} hashes to {genesis_hash}, but this node was initialised with genesis \
+             {} (config.toml genesis_hash): refusing to start on another network's genesis",
+            genesis_path.display(),
+            config.genesis_hash
+        );
+    }
+    let network_key_path = NodeConfig::resolve(home, &config.network_key);
+    config::check_private_file(&network_key_path, "network key")?;
+    let (_, nkey) = KeyFile::read(&network_key_path, Some(KeyKind::Network))?;
     let net_keypair = settlenet_net::keypair_from_seed(nkey.secret_bytes())
         .map_err(|e| crate::error::config_err!("network key: {e}"))?;
     let my_peer = PeerId::from(net_keypair.public());
-    let expected_peer = &genesis.validators[me.0 as usize].peer_id;
-    if &my_peer.to_string() != expected_peer {
-        bail!(
-            "network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator"
-        );
-    }
+    let role = config.role;
+    let validator = match role {
+        config::NodeRole::Validator => {
+            let vkey_path = NodeConfig::resolve(home, &config.validator_key);
+            config::check_private_file(&vkey_path, "validator key")?;
+            let (_, vkey) = KeyFile::read(&vkey_path, Some(KeyKind::Validator))?;
+            let me = genesis
+                .validators
+                .iter()
+                .find(|v| v.public_key == vkey.public())
+                .map(|v| v.id)
+                .ok_or_else(|| {
+                    crate::error::config_err!(
+                        "validator key {} is not in the genesis validator set (an integrator's \
+                         node runs with role = \"observer\")",
+                        vkey.public()
+                    )
+                })?;
+            let expected_peer = &genesis.validators[me.0 as usize].peer_id;
+            if &my_peer.to_string() != expected_peer {
+                bail!(
+                    "network key gives peer id {my_peer}, but the genesis lists {expected_peer} for this validator"
+                );
+            }
+            Some((me, vkey))
+        }
+        config::NodeRole::Observer => {
+            if genesis
+                .validators
+                .iter()
+                .any(|v| v.peer_id == my_peer.to_string())
+            {
+                bail!(
+                    "network key gives peer id {my_peer}, a genesis validator's: an observer needs \
+                     its own network key (settlenet join makes one)"
+                );
+            }
+            None
+        }
+    };
 
     // The consortium phone key: loaded once, never logged (its Debug is redacted).
     let phone = config
@@ -223,13 +252,6 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         "opened state"
     );
 
-    let replica_config = ReplicaConfig::new(
-        genesis.chain_id.clone(),
-        genesis.validators.iter().map(|v| v.public_key).collect(),
-        me,
-        vkey,
-        genesis.consensus.max_in_flight,
-    );
     // Votes already cast survive a crash: the replica is rebuilt from its write-ahead log so it
     // never votes differently for a (view, height) it already voted on.
     let wal_raw = store.wal_entries()?;
@@ -246,13 +268,33 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         })
         .collect::<Result<Vec<_>>>()?;
     let wal_len = wal.len();
-    let replica = if wal.is_empty() {
-        Replica::new(replica_config, height, View(0))
-    } else {
-        Replica::restore(replica_config, height, wal)
-    }
-    .map_err(|e| crate::error::config_err!("consensus: {e}"))?;
-    info!(view = %replica.view(), wal_entries = wal_len, "consensus state restored");
+    let validator = match validator {
+        Some((me, vkey)) => {
+            let replica_config = ReplicaConfig::new(
+                genesis.chain_id.clone(),
+                genesis.validators.iter().map(|v| v.public_key).collect(),
+                me,
+                vkey,
+                genesis.consensus.max_in_flight,
+            );
+            let replica = if wal.is_empty() {
+                Replica::new(replica_config, height, View(0))
+            } else {
+                Replica::restore(replica_config, height, wal)
+            }
+            .map_err(|e| crate::error::config_err!("consensus: {e}"))?;
+            info!(view = %replica.view(), wal_entries = wal_len, "consensus state restored");
+            Some((me, replica))
+        }
+        None => {
+            info!("observer: following the validators; this node never votes");
+            None
+        }
+    };
+    let view = validator.as_ref().map_or(View(0), |(_, r)| r.view());
+    let stable_checkpoint = validator
+        .as_ref()
+        .map_or(Height(0), |(_, r)| r.stable_checkpoint());
 
     // Network.
     let listen: Multiaddr = config
@@ -262,29 +304,41 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         .with_context(|| format!("p2p.listen {:?}", config.p2p.listen))?;
     let mut bootstrap = Vec::new();
     for a in &config.p2p.bootstrap {
-        let addr: Multiaddr = a.parse().with_context(|| format!("p2p.bootstrap {a:?}"))?;
-        let peer = addr
-            .iter()
-            .find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                crate::error::config_err!("p2p.bootstrap {a:?} must end in /p2p/<peer id>")
-            })?;
-        bootstrap.push((peer, addr));
+        bootstrap.push(ceremony::bootstrap_address(a).context("[p2p] bootstrap")?);
     }
+    let advertise = config
+        .p2p
+        .advertise
+        .iter()
+        .map(|a| ceremony::p2p_address(a))
+        .collect::<Result<Vec<_>>>()
+        .context("[p2p] advertise")?;
+    // The committee: genesis validators. Observers are admitted on top of it by the core
+    // (config `[p2p] observers` and the ledger's registrations).
     let allowed = genesis
         .validators
         .iter()
         .map(|v| v.peer_id.parse::<PeerId>())
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| crate::error::config_err!("genesis peer id: {e}"))?;
+    if role == config::NodeRole::Observer && !bootstrap.iter().any(|(p, _)| allowed.contains(p)) {
+        bail!("[p2p] bootstrap names no genesis validator: an observer syncs from validators");
+    }
+    let config_observers = config
+        .p2p
+        .observers
+        .iter()
+        .map(|p| {
+            p.parse::<PeerId>()
+                .map_err(|e| crate::error::config_err!("[p2p] observers: {p:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let (net, net_rx) = settlenet_net::spawn(NetConfig {
         keypair: net_keypair,
         listen: vec![listen],
         bootstrap,
         allowed,
+        advertise,
         request_timeout: Duration::from_secs(10),
     })
     .map_err(|e| crate::error::config_err!("network: {e}"))?;
@@ -295,8 +349,8 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             last_block_hash: last_hash,
             state_root: ledger.state_root(),
             last_block_time_ms: last_time,
-            view: replica.view(),
-            stable_checkpoint: replica.stable_checkpoint(),
+            view,
+            stable_checkpoint,
             primary: String::new(),
             peers: vec![],
             mempool: 0,
@@ -309,6 +363,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         store.evidence_count()? as u64,
     );
     let (api_tx, api_rx) = tokio::sync::mpsc::channel(4096);
+    let api_tx_core = api_tx.clone();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
 
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
@@ -324,6 +379,8 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             core: api_tx,
             max_batch_txs: config.api.max_batch_txs,
             phone,
+            role,
+            genesis_hash,
         },
         config.api.max_body_bytes,
     );
@@ -351,8 +408,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let core = core::Core::new(core::CoreParts {
         machine: settlenet_machine::MachineParts {
             genesis: genesis.clone(),
-            me,
-            replica,
+            validator,
             ledger,
             genesis_root,
             last_hash,
@@ -372,8 +428,10 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         shared,
         wal_next,
         shutdown: shutdown_rx,
+        api_tx: api_tx_core,
+        config_observers,
     })?;
-    info!(node = %config.name, api = %api_addr, peer = %my_peer, "validator started");
+    info!(node = %config.name, ?role, api = %api_addr, peer = %my_peer, "node started");
     let done = tokio::spawn(async move {
         let result = core.run().await;
         net.shutdown().await;

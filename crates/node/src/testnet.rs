@@ -1,16 +1,10 @@
 //! `settlenet testnet init`: a genesis, one home directory per validator, staff keys, and
 //! `nodes.json` describing how to reach each node.
 
-use crate::config::{
-    ApiConfig, LocalConsensusConfig, MempoolConfig, NodeConfig, P2pConfig, PhoneConfig, PhoneKey,
-};
+use crate::config::PhoneKey;
 use crate::error::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use settlenet_crypto::{KeyFile, KeyKind, Keypair};
-use settlenet_types::{
-    AccountId, ConsensusParams, Currency, CurrencyInfo, Genesis, GenesisAccount,
-    GenesisAccountKind, Member, MemberId, MemberKind, ReplicaId, Role, StaffKey, ValidatorInfo,
-};
+use settlenet_types::{ConsensusParams, Currency, Genesis, MemberKind, Role};
 use std::path::{Path, PathBuf};
 
 /// One node's entry in `nodes.json`.
@@ -95,7 +89,7 @@ pub fn read_members(path: &Path) -> Result<Vec<MemberSpec>> {
     Ok(file.members)
 }
 
-fn check_members(members: &[MemberSpec]) -> Result<()> {
+pub(crate) fn check_members(members: &[MemberSpec]) -> Result<()> {
     if members.is_empty() {
         bail!("no [[members]]");
     }
@@ -265,7 +259,7 @@ fn members_for(n: usize) -> Vec<(String, MemberKind)> {
 
 /// Roles a testnet member's staff gets, one key per role: operators and banks issue wallets
 /// and acquire merchants.
-fn staff_roles(kind: MemberKind) -> Vec<Role> {
+pub(crate) fn staff_roles(kind: MemberKind) -> Vec<Role> {
     match kind {
         MemberKind::ClearingHouse => vec![Role::Clearing],
         _ => vec![Role::Issuer, Role::Acquirer],
@@ -273,7 +267,13 @@ fn staff_roles(kind: MemberKind) -> Vec<Role> {
 }
 
 /// Write a testnet into `dir` (which must be empty or absent). Returns the node entries.
+///
+/// It runs the genesis ceremony ([`crate::ceremony`]) for every member on this machine:
+/// `member init` into `dir/keys/<member>` (staff keys `dir/keys/<member>/<role>.key`),
+/// `genesis assemble` into `dir/genesis.json` and `dir/peers.toml`, then `node init` into
+/// `dir/node<i>` for each validator, all on loopback.
 pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
+    use crate::ceremony::{self, Endpoints, MemberInit, NodeInit, ValidatorInit};
     let specs = match &opts.members {
         Some(m) => {
             check_members(m)?;
@@ -304,11 +304,12 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    // Node i belongs to the member whose validators it is, in file order.
-    let node_members: Vec<usize> = specs
+    // Node i belongs to the member whose validators it is, in file order; (member, j) is its
+    // place in that member's directory.
+    let node_members: Vec<(usize, usize)> = specs
         .iter()
         .enumerate()
-        .flat_map(|(m, spec)| std::iter::repeat_n(m, spec.validators))
+        .flat_map(|(m, spec)| (0..spec.validators).map(move |j| (m, j)))
         .collect();
     let n = node_members.len();
     let ports: Vec<(u16, u16)> = match &opts.ports {
@@ -329,155 +330,71 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             .collect::<Result<_>>()?,
     };
 
-    // Staff keys.
-    let mut members = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let (name, kind) = (&spec.name, &spec.kind);
-        let kdir = dir.join("keys").join(name);
-        std::fs::create_dir_all(&kdir)?;
-        let mut staff = Vec::new();
-        for role in staff_roles(*kind) {
-            let role_name = serde_json::to_value(role)?
-                .as_str()
-                .unwrap_or("staff")
-                .to_string();
-            let key = Keypair::generate();
-            KeyFile::new(KeyKind::Staff, &key).write(&kdir.join(format!("{role_name}.key")))?;
-            staff.push(StaffKey {
-                name: role_name,
-                public_key: key.public(),
-                roles: vec![role],
-            });
-        }
-        members.push(Member {
-            id: MemberId(i as u16),
-            name: name.clone(),
-            kind: *kind,
-            bic: spec.bic.clone(),
-            clearing_id: spec.clearing_id.clone(),
-            staff,
-            net_debit_caps: Vec::new(),
-        });
-    }
-
-    // Validator and network keys: each member's `validators` nodes, in file order.
-    let mut validators = Vec::new();
-    let mut net_seeds = Vec::new();
-    let mut val_keys = Vec::new();
-    for (i, m) in node_members.iter().enumerate() {
-        let member = &members[*m];
-        let vkey = Keypair::generate();
-        let nkey = Keypair::generate();
-        let peer = settlenet_net::peer_id_from_seed(nkey.secret_bytes())
-            .map_err(|e| crate::error::config_err!("network key: {e}"))?;
-        validators.push(ValidatorInfo {
-            id: ReplicaId(i as u16),
-            name: format!("node{i}"),
-            member: member.id,
-            public_key: vkey.public(),
-            peer_id: peer.to_string(),
-        });
-        val_keys.push(vkey);
-        net_seeds.push(nkey);
-    }
-
-    let mut accounts = Vec::new();
-    for (code, _) in &opts.currencies {
-        for m in &members {
-            accounts.push(GenesisAccount {
-                id: AccountId::derived("settlement", &m.name, *code),
-                kind: GenesisAccountKind::Settlement,
-                member: m.id,
-                currency: *code,
-                balance: opts.settlement_balance,
-            });
-            if m.kind != MemberKind::ClearingHouse {
-                accounts.push(GenesisAccount {
-                    id: AccountId::derived("float", &m.name, *code),
-                    kind: GenesisAccountKind::Float,
-                    member: m.id,
-                    currency: *code,
-                    balance: 0,
-                });
-            }
-        }
-    }
-
-    let genesis = Genesis {
-        version: settlenet_types::genesis::GENESIS_VERSION,
-        chain_id: opts.chain_id.clone(),
-        genesis_time_ms: crate::clock::now_ms(),
-        currencies: opts
-            .currencies
+    // 1. Every member makes its keys and descriptor.
+    let mut descriptors = Vec::new();
+    for (m, spec) in specs.iter().enumerate() {
+        let validators = node_members
             .iter()
-            .map(|(code, exponent)| CurrencyInfo {
-                code: *code,
-                exponent: *exponent,
+            .enumerate()
+            .filter(|(_, (owner, _))| *owner == m)
+            .map(|(i, _)| ValidatorInit {
+                name: format!("node{i}"),
+                address: format!("/ip4/127.0.0.1/tcp/{}", ports[i].0),
             })
-            .collect(),
-        members,
-        validators,
-        accounts,
-        consensus: opts.consensus.clone(),
-    };
-    genesis.validate().context("generated genesis is invalid")?;
-    let genesis_json = serde_json::to_string_pretty(&genesis)?;
-    std::fs::write(dir.join("genesis.json"), &genesis_json)?;
-
-    let p2p_addrs: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-                ports[i].0, genesis.validators[i].peer_id
-            )
-        })
-        .collect();
+            .collect();
+        descriptors.push(ceremony::member_init(
+            &dir.join("keys").join(&spec.name),
+            &MemberInit {
+                name: spec.name.clone(),
+                kind: spec.kind,
+                bic: spec.bic.clone(),
+                clearing_id: spec.clearing_id.clone(),
+                validators,
+            },
+        )?);
+    }
+    // 2. The genesis and the peer config.
+    let (genesis, peers) = ceremony::assemble(
+        &descriptors,
+        &ceremony::AssembleOptions {
+            chain_name: opts.chain_id.clone(),
+            currencies: opts.currencies.clone(),
+            settlement_balance: opts.settlement_balance,
+            consensus: opts.consensus.clone(),
+            genesis_time_ms: crate::clock::now_ms(),
+        },
+    )?;
+    let genesis_path = dir.join("genesis.json");
+    ceremony::write_genesis(&genesis_path, &genesis, &peers)?;
     // One consortium phone key, shared by every node (each home holds a copy, mode 0600).
-    let phone_key = PhoneKey::generate();
+    let phone_path = dir.join("phone.key");
+    PhoneKey::write_file(&phone_path, &PhoneKey::generate())?;
+    // 3. Every node's home.
     let mut entries = Vec::new();
-    for i in 0..n {
+    for (i, (m, j)) in node_members.iter().enumerate() {
         let home = dir.join(format!("node{i}"));
-        std::fs::create_dir_all(home.join("data"))?;
-        PhoneKey::write_file(&home.join("phone.key"), &phone_key)?;
-        std::fs::write(home.join("genesis.json"), &genesis_json)?;
-        KeyFile::new(KeyKind::Validator, &val_keys[i]).write(&home.join("validator.key"))?;
-        KeyFile::new(KeyKind::Network, &net_seeds[i]).write(&home.join("network.key"))?;
-        let config = NodeConfig {
-            name: format!("node{i}"),
-            genesis: "genesis.json".into(),
-            validator_key: "validator.key".into(),
-            network_key: "network.key".into(),
-            data_dir: "data".into(),
-            p2p: P2pConfig {
+        ceremony::node_init(&NodeInit {
+            genesis: genesis_path.clone(),
+            peers: Some(peers.clone()),
+            bootstrap: Vec::new(),
+            member_dir: dir.join("keys").join(&specs[*m].name),
+            node: *j,
+            home: home.clone(),
+            endpoints: Endpoints {
                 listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i].0),
-                bootstrap: (0..n)
-                    .filter(|j| *j != i)
-                    .map(|j| p2p_addrs[j].clone())
-                    .collect(),
+                advertise: Vec::new(),
+                api_listen: format!("127.0.0.1:{}", ports[i].1),
             },
-            api: ApiConfig {
-                listen: format!("127.0.0.1:{}", ports[i].1),
-                max_body_bytes: 16 * 1024 * 1024,
-                max_batch_txs: 10_000,
-            },
-            mempool: MempoolConfig::default(),
-            consensus: LocalConsensusConfig::default(),
-            phone: Some(PhoneConfig {
-                key_file: "phone.key".into(),
-                key_version: 1,
-                default_country: opts.default_country.clone(),
-            }),
-            sync: Default::default(),
-        };
-        let toml = toml::to_string_pretty(&config).context("encoding config.toml")?;
-        std::fs::write(home.join("config.toml"), toml)
-            .with_context(|| format!("cannot write {}", home.join("config.toml").display()))?;
+            phone_key: Some(phone_path.clone()),
+            default_country: opts.default_country.clone(),
+        })
+        .with_context(|| format!("node{i}"))?;
         entries.push(NodeEntry {
             name: format!("node{i}"),
             home,
             api: format!("http://127.0.0.1:{}", ports[i].1),
-            p2p: p2p_addrs[i].clone(),
-            member: genesis.members[node_members[i]].name.clone(),
+            p2p: peers.bootstrap[i].clone(),
+            member: specs[*m].name.clone(),
         });
     }
     std::fs::write(
@@ -497,9 +414,13 @@ pub fn read_nodes(dir: &Path) -> Result<Vec<NodeEntry>> {
 
 /// Read and validate a genesis file.
 pub fn read_genesis(path: &Path) -> Result<Genesis> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read genesis {}", path.display()))?;
-    let g: Genesis = serde_json::from_str(&text)
+    let text = crate::ceremony::read_document(path, "genesis")?;
+    parse_genesis(&text, path)
+}
+
+/// Parse and validate a genesis read from `path`.
+pub fn parse_genesis(text: &str, path: &Path) -> Result<Genesis> {
+    let g: Genesis = serde_json::from_str(text)
         .with_context(|| format!("invalid genesis {}", path.display()))?;
     g.validate()
         .with_context(|| format!("invalid genesis {}", path.display()))?;
@@ -509,6 +430,7 @@ pub fn read_genesis(path: &Path) -> Result<Genesis> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use settlenet_types::GenesisAccountKind;
 
     fn spec(name: &str, kind: MemberKind, bic: Option<&str>, validators: usize) -> MemberSpec {
         MemberSpec {

@@ -92,7 +92,7 @@ impl Sim {
         let Some((b, kind)) = self.scenario.byzantine else {
             return Ok(());
         };
-        let Some(view) = self.nodes[b].machine.as_ref().map(|m| m.replica().view()) else {
+        let Some(view) = self.nodes[b].machine.as_ref().map(|m| m.view()) else {
             return Ok(());
         };
         match kind {

@@ -51,7 +51,7 @@ impl Sim {
         let Some(machine) = self.nodes[i].machine.as_mut() else {
             return Ok(());
         };
-        let view = machine.replica().view();
+        let view = machine.view();
         let counters = machine.take_counters();
         if self.honest(i) {
             self.proposals_refused += counters.proposals_refused;

@@ -459,8 +459,7 @@ impl Sim {
             .collect();
         let machine = NodeMachine::new(MachineParts {
             genesis: self.genesis.clone(),
-            me: ReplicaId(i as u16),
-            replica,
+            validator: Some((ReplicaId(i as u16), replica)),
             certified_root: certified_root_of(storage.blocks.last(), &ledger),
             last_hash: storage.blocks.last().map_or(Hash::ZERO, |b| b.hash),
             ledger,
@@ -482,10 +481,7 @@ impl Sim {
         let node = &mut self.nodes[i];
         node.machine = Some(machine);
         node.incarnation += 1;
-        let view = self.nodes[i]
-            .machine
-            .as_ref()
-            .map_or(View(0), |m| m.replica().view());
+        let view = self.nodes[i].machine.as_ref().map_or(View(0), |m| m.view());
         if self.checker.view(i, view)? {
             self.view_changes += 1;
         }
@@ -687,7 +683,7 @@ impl Sim {
                             .map(|n| n
                                 .machine
                                 .as_ref()
-                                .map(|m| (m.replica().view().0, m.replica().is_active())))
+                                .map(|m| (m.view().0, m.replica().is_some_and(|r| r.is_active()))))
                             .collect::<Vec<_>>()
                     ),
                 });

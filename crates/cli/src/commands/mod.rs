@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod batch;
+pub mod ceremony;
 pub mod chain;
 pub mod network;
 pub mod pay;

@@ -1,4 +1,4 @@
-//! `testnet init|start`, `node start` and `keys generate`: running validators and making keys.
+//! `testnet init|start`, `node start` and `keys generate`: running nodes and making keys.
 
 use crate::support::*;
 use anyhow::{anyhow, bail, Context, Result};
@@ -38,16 +38,6 @@ pub enum TestnetCmd {
         /// The testnet directory.
         #[arg(long)]
         dir: PathBuf,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum NodeCmd {
-    /// Run one validator from its home directory (config.toml, keys, genesis, data).
-    Start {
-        /// The node's home directory.
-        #[arg(long)]
-        home: PathBuf,
     },
 }
 
