@@ -14,7 +14,8 @@
 #    the registry build uses, from a build context that holds only the binary. Tagged
 #    settlenet:local and settlenet:<git short sha> unless --tag is given. The image a tag
 #    pointed to before is removed when nothing else uses it, so rebuilding does not pile up
-#    images.
+#    images; the settlenet:<sha> tags of earlier commits are kept (to roll back to) until you
+#    `docker rmi` them.
 #
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), SETTLENET_BASE_IMAGE
 # (default settlenet-base:bookworm).
@@ -165,16 +166,18 @@ fi
 
 # ---- 3. the image ---------------------------------------------------------------------------
 context="$work/context"
-mkdir -p "$context"
+# The path the Dockerfile's runtime-prebuilt stage copies from.
+bindir="$context/deploy/docker/prebuilt"
+mkdir -p "$bindir"
 # Without debug sections, as the Dockerfile's builder stage does: the release profile keeps
 # line tables and RocksDB's C++ comes with full debug info (~450 MB in all, ~30 MB without).
 # Symbols stay, so a backtrace still names its functions; the unstripped binary of the same
 # build resolves lines (addr2line). --keep-debug copies it as it is.
 if [ "$keep_debug" = 1 ]; then
-  cp "$binary" "$context/settlenet"
+  cp "$binary" "$bindir/settlenet"
 else
   command -v strip >/dev/null 2>&1 || die "strip (binutils) is missing: install binutils, or pass --keep-debug"
-  strip --strip-debug -o "$context/settlenet" "$binary" || die "strip $binary failed"
+  strip --strip-debug -o "$bindir/settlenet" "$binary" || die "strip $binary failed"
 fi
 
 old_id=$(docker image inspect --format '{{.Id}}' "${tags[0]}" 2>/dev/null || true)
