@@ -303,6 +303,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             base_height,
         }),
         counters: Default::default(),
+        committed: tokio::sync::watch::Sender::new(height),
     });
     shared::Counters::set(
         &shared.counters.evidence_stored,
@@ -324,6 +325,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             core: api_tx,
             max_batch_txs: config.api.max_batch_txs,
             phone,
+            events: api::EventStreams::new(config.api.max_event_streams, shutdown_rx.clone()),
         },
         config.api.max_body_bytes,
     );

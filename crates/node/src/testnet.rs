@@ -459,6 +459,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
                 listen: format!("127.0.0.1:{}", ports[i].1),
                 max_body_bytes: 16 * 1024 * 1024,
                 max_batch_txs: 10_000,
+                max_event_streams: crate::api::events::EVENT_STREAMS_DEFAULT,
             },
             mempool: MempoolConfig::default(),
             consensus: LocalConsensusConfig::default(),
