@@ -10,4 +10,5 @@ pub mod receipt;
 pub mod settlement;
 pub mod statement;
 pub mod wallet;
+pub mod watch;
 pub mod window;
