@@ -25,8 +25,11 @@
 //! | `GET /v1/settlement/batches/{id}`              | [`Batch`]                       |
 //! | `GET /v1/settlement/batches/{id}/receipt`      | [`Receipt`]                     |
 //! | `GET /v1/settlement/liquidity`                 | [`Liquidity`]                   |
+//! | `GET /v1/events` (Server-Sent Events)          | [`TxEvent`], [`BlockEvent`]     |
 //!
-//! Every error is an [`ErrorBody`] with a 4xx or 5xx status.
+//! Every error is an [`ErrorBody`] with a 4xx or 5xx status. `GET /v1/events` is a stream of
+//! Server-Sent Events, not one JSON answer: its format, ids and resume rules are in [`events`]
+//! (the module), and `client::EventStream` reads it.
 //!
 //! # Design
 //!
@@ -53,12 +56,14 @@ mod chain;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
+pub mod events;
 mod ledger;
 mod openapi;
 mod settlement;
 
 pub use chain::*;
 pub use error::*;
+pub use events::{BlockEvent, EventId, StreamEvent, TxEvent, TxEventStatus};
 pub use ledger::*;
 pub use openapi::{openapi_json, ApiDoc};
 pub use settlement::*;

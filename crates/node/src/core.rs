@@ -8,7 +8,7 @@
 //!   net events ──┐                              ┌──> net (send / broadcast / request)
 //!   API commands ├─> Core::run (select!) ──────┼──> RocksDB (WAL, one write batch per block)
 //!   internal   ──┤   machine.handle(now, ev)   ├──> blocking threads (Job::run)
-//!   wake-up    ──┘                              └──> Shared status (read by the API)
+//!   wake-up    ──┘                              └──> Shared status, committed height (API)
 //! ```
 //! The machine holds every rule; this file holds none: a rule added here would escape the
 //! seeded simulator, which drives the same machine.
@@ -783,6 +783,8 @@ impl Core {
                 history: &history,
             })
             .map_err(|e| NodeError::fatal(format!("cannot persist block {height}"), e))?;
+        // After the write: a stream woken by this height finds the block in the store.
+        self.shared.committed.send_replace(height);
         debug!(%height, hash = %c.stored.hash, "stored");
         Ok(())
     }
@@ -831,6 +833,7 @@ impl Core {
             .map_err(|e| {
                 NodeError::fatal(format!("cannot install the snapshot at height {height}"), e)
             })?;
+        self.shared.committed.send_replace(height);
         info!(%height, "state transfer: installed snapshot at height {height}");
         Ok(())
     }

@@ -11,4 +11,5 @@ pub mod receipt;
 pub mod settlement;
 pub mod statement;
 pub mod wallet;
+pub mod watch;
 pub mod window;
