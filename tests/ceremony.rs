@@ -382,6 +382,46 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
         },
     )
     .await;
+    // The observer's event stream, from block 1: every committed transaction exactly once,
+    // and block events whose roots are the validators'.
+    let head = obs.status().await.expect("status").height.0;
+    let mut stream = obs
+        .events(settlenet_api::client::EventsRequest {
+            from: Some(1),
+            account: None,
+            after: None,
+        })
+        .expect("event stream");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut txs_in_blocks = 0u64;
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("event");
+        match ev {
+            settlenet_api::StreamEvent::Tx(t) => {
+                assert!(seen.insert(t.id), "transaction {} delivered twice", t.id);
+            }
+            settlenet_api::StreamEvent::Block(b) => {
+                txs_in_blocks += u64::from(b.txs);
+                let on_v0 = v0
+                    .block(Some(b.height.0))
+                    .await
+                    .expect("block on a validator");
+                assert_eq!(
+                    on_v0.hash, b.hash,
+                    "observer and validator differ at {}",
+                    b.height
+                );
+                if b.height.0 == head {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len() as u64, txs_in_blocks);
+    assert!(seen.contains(&last) && seen.contains(&issue.tx.id));
     let account = obs
         .account(wb)
         .await
