@@ -40,6 +40,7 @@ use utoipa::OpenApi;
         settlement_batch,
         settlement_receipt,
         settlement_liquidity,
+        observers,
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]
@@ -210,6 +211,10 @@ fn settlement_receipt() {}
     responses((status = 200, body = Liquidity), (status = 400, body = ErrorBody)))]
 fn settlement_liquidity() {}
 
+/// The active observer nodes (non-validator peers admitted by the validators), by peer id.
+#[utoipa::path(get, path = "/v1/observers", responses((status = 200, body = [ObserverView])))]
+fn observers() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,9 +222,10 @@ mod tests {
     #[test]
     fn the_document_lists_every_route_once() {
         let doc = ApiDoc::openapi();
-        assert_eq!(doc.paths.paths.len(), 21);
+        assert_eq!(doc.paths.paths.len(), 22);
         let json: serde_json::Value =
             serde_json::from_str(&openapi_json()).expect("the document is JSON");
         assert!(json["components"]["schemas"]["Window"].is_object());
+        assert!(json["components"]["schemas"]["ObserverView"].is_object());
     }
 }

@@ -26,6 +26,7 @@ use settlenet_storage::Store;
 use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, StoredBlock, TxId};
 
 mod accounts;
+mod observers;
 mod proof;
 pub mod settlement;
 
@@ -112,6 +113,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
             "/v1/settlement/liquidity",
             get(settlement::liquidity),
         ),
+        ("GET", "/v1/observers", get(observers::observers)),
     ]
 }
 

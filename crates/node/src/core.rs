@@ -84,6 +84,11 @@ pub enum ApiCommand {
         /// The answer.
         reply: oneshot::Sender<SettlementSummary>,
     },
+    /// The active observer nodes (the ledger's observer index), by peer id.
+    Observers {
+        /// At most `OBSERVERS_MAX` of them.
+        reply: oneshot::Sender<Vec<settlenet_ledger::ObserverDetail>>,
+    },
 }
 
 /// The ledger's settlement state of one currency, as `GET /v1/settlement/...` shows it.
@@ -382,6 +387,9 @@ impl Core {
                     staging_batch: ledger.staging_batch_of(currency),
                     members,
                 });
+            }
+            ApiCommand::Observers { reply } => {
+                let _ = reply.send(ledger.observers().cloned().collect());
             }
         }
         Ok(())
