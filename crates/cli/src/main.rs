@@ -41,7 +41,7 @@ mod txbuild;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, batch, chain, network, pay, receipt, settlement, statement, wallet, window,
+    account, batch, chain, network, observer, pay, receipt, settlement, statement, wallet, window,
 };
 use support::Target;
 
@@ -146,6 +146,10 @@ pub enum Cmd {
     Receipt(receipt::ReceiptCmd),
     /// A member's settlement-account statement for a period (optionally as camt.053).
     Statement(statement::StatementArgs),
+    /// Observer nodes: register or remove a non-validator node's peer id (the sponsoring
+    /// member's staff), list the active ones.
+    #[command(subcommand)]
+    Observer(observer::ObserverCmd),
 }
 
 /// Run the command `cli` names.
@@ -194,6 +198,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Batch(b) => batch::batch_cmd(&t, json, b).await,
         Cmd::Receipt(r) => receipt::receipt_cmd(&t, json, r).await,
         Cmd::Statement(a) => statement::statement(&t, json, a).await,
+        Cmd::Observer(o) => observer::observer_cmd(&t, json, o).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod account;
 pub mod batch;
 pub mod chain;
 pub mod network;
+pub mod observer;
 pub mod pay;
 pub mod receipt;
 pub mod settlement;
