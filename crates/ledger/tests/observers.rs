@@ -320,6 +320,23 @@ fn each_refusal_changes_nothing() {
     );
     assert_eq!(snapshot(&l), accounts);
     assert_eq!(l.observer_count(), 1);
+    // And the other way round: a wallet cannot take a registered observer's id.
+    let taken = observer_account_id(&peer(1));
+    assert_eq!(
+        run(
+            &mut l,
+            signed(
+                &k.issuer_a,
+                tx_id(4),
+                create(taken, BANK_A, &k.users[0], usd())
+            )
+        ),
+        ResultCode::AccountExists
+    );
+    assert_eq!(
+        l.account(&taken).map(|a| &a.kind),
+        Some(&AccountKind::Observer)
+    );
     // `too_many_observers` is pinned by `the_limits_hold_per_member_and_in_all`.
     seen.insert(ResultCode::TooManyObservers.as_str());
     seen.insert(ResultCode::AccountExists.as_str());

@@ -16,8 +16,8 @@ use std::collections::BTreeSet;
 
 impl Ledger {
     /// Cheap stateless checks for mempool admission (chain id, version, nonzero amount, not same
-    /// account, an observer's peer id and name as text). Signatures are NOT checked here. Inside a block the same checks run again and a
-    /// failure is recorded against the id.
+    /// account, an observer's peer id and name as text). Signatures are NOT checked here. Inside
+    /// a block the same checks run again and a failure is recorded against the id.
     pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), ResultCode> {
         self.check_stateless(&tx.tx)
     }
