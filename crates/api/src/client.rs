@@ -440,6 +440,11 @@ impl Client {
         EventStream::new(&self.base, request)
     }
 
+    /// `GET /v1/observers`: the active observer nodes, by peer id.
+    pub async fn observers(&self) -> Result<Vec<wire::ObserverView>> {
+        self.get("/v1/observers").await
+    }
+
     /// `GET /v1/settlement/liquidity?currency=C`.
     pub async fn liquidity(&self, currency: Currency) -> Result<wire::Liquidity> {
         self.get(&format!("/v1/settlement/liquidity?currency={currency}"))

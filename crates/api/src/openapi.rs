@@ -41,6 +41,7 @@ use utoipa::OpenApi;
         settlement_receipt,
         settlement_liquidity,
         events,
+        observers,
     ),
     components(schemas(ErrorBody, ErrorDetail, BlockEvent, TxEvent, TxEventStatus))
 )]
@@ -229,6 +230,9 @@ fn settlement_liquidity() {}
         (status = 503, description = "too_many_streams", body = ErrorBody),
     ))]
 fn events() {}
+/// The active observer nodes (non-validator peers admitted by the validators), by peer id.
+#[utoipa::path(get, path = "/v1/observers", responses((status = 200, body = [ObserverView])))]
+fn observers() {}
 
 #[cfg(test)]
 mod tests {
@@ -237,9 +241,10 @@ mod tests {
     #[test]
     fn the_document_lists_every_route_once() {
         let doc = ApiDoc::openapi();
-        assert_eq!(doc.paths.paths.len(), 22);
+        assert_eq!(doc.paths.paths.len(), 23);
         let json: serde_json::Value =
             serde_json::from_str(&openapi_json()).expect("the document is JSON");
         assert!(json["components"]["schemas"]["Window"].is_object());
+        assert!(json["components"]["schemas"]["ObserverView"].is_object());
     }
 }

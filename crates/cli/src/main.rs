@@ -41,8 +41,8 @@ mod txbuild;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, batch, ceremony, chain, network, pay, receipt, settlement, statement, wallet, watch,
-    window,
+    account, batch, ceremony, chain, network, observer, pay, receipt, settlement, statement,
+    wallet, watch, window,
 };
 use support::Target;
 
@@ -157,6 +157,10 @@ pub enum Cmd {
     Statement(statement::StatementArgs),
     /// Follow committed blocks and transaction results as they happen, until Ctrl-C.
     Watch(watch::WatchArgs),
+    /// Observer nodes: register or remove a non-validator node's peer id (the sponsoring
+    /// member's staff), list the active ones.
+    #[command(subcommand)]
+    Observer(observer::ObserverCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -224,6 +228,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Receipt(r) => receipt::receipt_cmd(&t, json, r).await,
         Cmd::Statement(a) => statement::statement(&t, json, a).await,
         Cmd::Watch(a) => watch::watch(&t, json, a).await,
+        Cmd::Observer(o) => observer::observer_cmd(&t, json, o).await,
     }
 }
 

@@ -29,6 +29,7 @@ use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, S
 
 mod accounts;
 pub mod events;
+mod observers;
 mod proof;
 pub mod settlement;
 
@@ -123,6 +124,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
             get(settlement::liquidity),
         ),
         ("GET", "/v1/events", get(events::events)),
+        ("GET", "/v1/observers", get(observers::observers)),
     ]
 }
 

@@ -84,6 +84,11 @@ pub enum ApiCommand {
         /// The answer.
         reply: oneshot::Sender<SettlementSummary>,
     },
+    /// The active observer nodes (the ledger's observer index), by peer id.
+    Observers {
+        /// At most `OBSERVERS_MAX` of them.
+        reply: oneshot::Sender<Vec<settlenet_ledger::ObserverDetail>>,
+    },
 }
 
 /// The ledger's settlement state of one currency, as `GET /v1/settlement/...` shows it.
@@ -137,13 +142,20 @@ pub const FORWARDED_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// The observers members registered on the ledger (peer ids that do not parse are skipped:
 /// the ledger checks their form, not that libp2p accepts them).
-fn registered_observers(_ledger: &settlenet_ledger::Ledger) -> Vec<PeerId> {
-    Vec::new() // PENDING-OBSERVER-REG
+fn registered_observers(ledger: &settlenet_ledger::Ledger) -> Vec<PeerId> {
+    ledger
+        .observers()
+        .filter_map(|o| o.peer_id.parse::<PeerId>().ok())
+        .collect()
 }
 
 /// Whether an operation changes the registered observers.
-fn changes_observers(_op: &settlenet_types::Operation) -> bool {
-    false // PENDING-OBSERVER-REG
+fn changes_observers(op: &settlenet_types::Operation) -> bool {
+    matches!(
+        op,
+        settlenet_types::Operation::RegisterObserver { .. }
+            | settlenet_types::Operation::RemoveObserver { .. }
+    )
 }
 
 /// The core actor.
@@ -610,6 +622,9 @@ impl Core {
                     staging_batch: ledger.staging_batch_of(currency),
                     members,
                 });
+            }
+            ApiCommand::Observers { reply } => {
+                let _ = reply.send(ledger.observers().cloned().collect());
             }
         }
         Ok(())

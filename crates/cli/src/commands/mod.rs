@@ -6,6 +6,7 @@ pub mod batch;
 pub mod ceremony;
 pub mod chain;
 pub mod network;
+pub mod observer;
 pub mod pay;
 pub mod receipt;
 pub mod settlement;
