@@ -9,7 +9,9 @@ use settlenet_consensus::{Payload, SignedMessage, WalEntry};
 use settlenet_crypto::verify_certificate_with;
 use settlenet_machine::wire::{Request, Response, Wire};
 use settlenet_machine::{wal, Answer, BlockCommit, Effect, Event as MachineEvent};
-use settlenet_types::{decode, encode, CommitCertificate, Hash, Height, SignedTransaction};
+use settlenet_types::{
+    decode, encode, CommitCertificate, Hash, Height, SignedTransaction, StoredBlock,
+};
 
 impl Sim {
     /// One event into node `i`'s machine (if it is up), then its effects.
@@ -122,7 +124,7 @@ impl Sim {
                     }
                 }
             }
-            Effect::Request { to, request } => self.request(i, usize::from(to.0), request),
+            Effect::Request { to, request } => self.request(i, usize::from(to.0), request)?,
             Effect::PersistWal(entry) => {
                 // The log must round-trip through the canonical codec.
                 let bytes = encode("wal", entry.as_ref())
@@ -184,7 +186,7 @@ impl Sim {
     }
 
     /// A request to node `to`, answered from its machine and storage if both links are up.
-    fn request(&mut self, i: usize, to: usize, request: Request) {
+    fn request(&mut self, i: usize, to: usize, request: Request) -> Result<(), Violation> {
         if let Request::Blocks { from, .. } = &request {
             // The validators' block requests (the observer's are its normal way to follow).
             if !self.is_observer(i) {
@@ -215,15 +217,21 @@ impl Sim {
                 let blocks = &self.nodes[to].storage.blocks;
                 let first = from.0.saturating_sub(1) as usize;
                 let last = (upto.0 as usize).min(blocks.len());
-                Ok(Response::Blocks(
-                    blocks
-                        .get(first..last.max(first))
-                        .unwrap_or(&[])
-                        .iter()
-                        .take(max as usize)
-                        .cloned()
-                        .collect(),
-                ))
+                let mut blocks: Vec<StoredBlock> = blocks
+                    .get(first..last.max(first))
+                    .unwrap_or(&[])
+                    .iter()
+                    .take(max as usize)
+                    .cloned()
+                    .collect();
+                if self
+                    .scenario
+                    .byzantine
+                    .is_some_and(|(b, k)| b == to && k == crate::Byzantine::ForgedSyncBlock)
+                {
+                    self.forge_sync_answer(to, i, &mut blocks)?;
+                }
+                Ok(Response::Blocks(blocks))
             }
         };
         let delay = self.rng.gen_range(2..=2 * self.scenario.max_delay_ms);
@@ -238,6 +246,7 @@ impl Sim {
                 result,
             },
         );
+        Ok(())
     }
 
     /// A block node `i` executed: checked (order, certificate, one block per height, equal

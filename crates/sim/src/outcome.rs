@@ -43,6 +43,9 @@ pub struct Outcome {
     /// Messages the observer dropped: blocks it refused to install (their certificate did not
     /// verify against the genesis), mostly.
     pub observer_refused: u64,
+    /// Forged blocks a [`crate::Byzantine::ForgedSyncBlock`] validator served (to validators
+    /// and the observer).
+    pub forged_blocks: u64,
     /// Simulated time at the end (ms).
     pub sim_time_ms: u64,
     /// The trace, when asked for.
@@ -72,6 +75,8 @@ pub struct Summary {
     pub txs_duplicate: u64,
     /// Sum of [`Outcome::proposals_refused`].
     pub proposals_refused: u64,
+    /// Sum of [`Outcome::forged_blocks`].
+    pub forged_blocks: u64,
     /// Sum of [`Outcome::observer_refused`].
     pub observer_refused: u64,
 }
@@ -90,6 +95,7 @@ impl Summary {
             txs_failed: o.txs_failed,
             txs_duplicate: o.txs_duplicate,
             proposals_refused: o.proposals_refused,
+            forged_blocks: o.forged_blocks,
             observer_refused: o.observer_refused,
         }
     }
@@ -111,6 +117,7 @@ impl Summary {
         self.txs_failed += other.txs_failed;
         self.txs_duplicate += other.txs_duplicate;
         self.proposals_refused += other.proposals_refused;
+        self.forged_blocks += other.forged_blocks;
         self.observer_refused += other.observer_refused;
     }
 }
@@ -120,8 +127,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} seeds, {} view changes, {} crashes, {} state transfers, max height {}, {} null \
-             blocks, txs {} ok / {} failed / {} duplicate, {} proposals refused, {} messages \
-             refused by the observer",
+             blocks, txs {} ok / {} failed / {} duplicate, {} proposals refused, {} forged sync \
+             blocks served, {} messages refused by the observer",
             self.seeds,
             self.view_changes,
             self.crashes,
@@ -132,6 +139,7 @@ impl std::fmt::Display for Summary {
             self.txs_failed,
             self.txs_duplicate,
             self.proposals_refused,
+            self.forged_blocks,
             self.observer_refused
         )
     }

@@ -37,11 +37,17 @@ pub enum Byzantine {
     /// As primary, stamps its blocks a minute in the future (the node's consensus-time rule
     /// must refuse them).
     FutureTimestamp,
+    /// Answers block requests (block sync, the observer's only source) with a forged first
+    /// block: in turn the real block with one signature short of a quorum, another block under
+    /// the real block's signatures, and another block "certified" by its own signature
+    /// repeated to a quorum. Every node, the observer included, must refuse them (the
+    /// certificate check against the genesis).
+    ForgedSyncBlock,
 }
 
 impl Byzantine {
     /// Every behaviour, in the order seeds pick them.
-    pub const ALL: [Byzantine; 7] = [
+    pub const ALL: [Byzantine; 8] = [
         Byzantine::Equivocate,
         Byzantine::Silent,
         Byzantine::WrongDigest,
@@ -49,6 +55,7 @@ impl Byzantine {
         Byzantine::SpamViews,
         Byzantine::WrongProposer,
         Byzantine::FutureTimestamp,
+        Byzantine::ForgedSyncBlock,
     ];
 }
 

@@ -205,6 +205,8 @@ pub struct Sim {
     pub(crate) proposals_refused: u64,
     /// Messages the observer dropped (blocks it refused to install, mostly).
     pub(crate) observer_refused: u64,
+    /// Forged blocks a [`crate::Byzantine::ForgedSyncBlock`] validator served.
+    pub(crate) forged_blocks: u64,
 }
 
 fn mix(h: u64, x: u64) -> u64 {
@@ -300,6 +302,7 @@ impl Sim {
             txs_duplicate: 0,
             proposals_refused: 0,
             observer_refused: 0,
+            forged_blocks: 0,
         };
         let scenario = sim.scenario.clone();
         sim.note(|| format!("scenario {scenario:?}"));
@@ -363,6 +366,7 @@ impl Sim {
             proposals_refused: self.proposals_refused,
             observer_height: self.nodes[self.observer()].height(),
             observer_refused: self.observer_refused,
+            forged_blocks: self.forged_blocks,
             sim_time_ms: self.now,
             trace: self.trace.clone(),
         }

@@ -251,3 +251,30 @@ fn an_observer_that_never_catches_up_fails_the_run() {
         }
     }
 }
+
+#[test]
+fn forged_sync_blocks_are_refused_by_the_observer() {
+    // One validator answers block requests with forged blocks (too few signers, signatures
+    // of another block, its own signature repeated to a quorum). The observer asks it in turn
+    // with the others, checks each certificate against the genesis (`verify_synced`) and
+    // refuses them; had it installed one, the harness would have found a bad certificate or
+    // two blocks final at one height. (Validators that sync get the same answers, but they
+    // rarely sync.)
+    for n in [4, 7] {
+        let mut forged = 0;
+        let mut refused = 0;
+        for seed in 0..6 {
+            let options = Options {
+                byzantine: Some((1, Byzantine::ForgedSyncBlock)),
+                ..Options::default()
+            };
+            let o = run_seed_with(n, seed, options)
+                .unwrap_or_else(|e| panic!("ForgedSyncBlock n={n} seed {seed}: {e}"));
+            assert_eq!(o.observer_height, o.max_height, "n={n} seed {seed}");
+            forged += o.forged_blocks;
+            refused += o.observer_refused;
+        }
+        assert!(forged > 0, "n={n}: no forged block served");
+        assert!(refused > 0, "n={n}: the observer refused nothing");
+    }
+}
