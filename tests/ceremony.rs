@@ -51,6 +51,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The peer id of a node home's network key.
+fn stranger_peer_id(home: &Path) -> String {
+    let (_, key) = KeyFile::read(&home.join("network.key"), None).expect("network key");
+    settlenet_net::peer_id_from_seed(key.secret_bytes())
+        .expect("peer id")
+        .to_string()
+}
+
 async fn wait_for(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !ok().await {
@@ -382,6 +390,46 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
         },
     )
     .await;
+    // The observer's event stream, from block 1: every committed transaction exactly once,
+    // and block events whose roots are the validators'.
+    let head = obs.status().await.expect("status").height.0;
+    let mut stream = obs
+        .events(settlenet_api::client::EventsRequest {
+            from: Some(1),
+            account: None,
+            after: None,
+        })
+        .expect("event stream");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut txs_in_blocks = 0u64;
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("event");
+        match ev {
+            settlenet_api::StreamEvent::Tx(t) => {
+                assert!(seen.insert(t.id), "transaction {} delivered twice", t.id);
+            }
+            settlenet_api::StreamEvent::Block(b) => {
+                txs_in_blocks += u64::from(b.txs);
+                let on_v0 = v0
+                    .block(Some(b.height.0))
+                    .await
+                    .expect("block on a validator");
+                assert_eq!(
+                    on_v0.hash, b.hash,
+                    "observer and validator differ at {}",
+                    b.height
+                );
+                if b.height.0 == head {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len() as u64, txs_in_blocks);
+    assert!(seen.contains(&last) && seen.contains(&issue.tx.id));
     let account = obs
         .account(wb)
         .await
@@ -396,6 +444,72 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
     assert_eq!(st.height.0, 0);
     let refused = v0.status().await.expect("status").counters["peers_refused"];
     assert!(refused > 0, "validators counted no refusal");
+
+    // 10. bank-a sponsors it on the ledger: every validator admits it, and it syncs. Then
+    //     bank-a removes it: every validator drops it.
+    let stranger_peer = stranger_peer_id(&d.join("stranger"));
+    let api0 = validators.api(0).to_string();
+    let bank_a_key = d.join("bank-a/issuer.key");
+    cli_ok(&[
+        "--node",
+        &api0,
+        "observer",
+        "register",
+        "--member",
+        "bank-a",
+        "--peer-id",
+        &stranger_peer,
+        "--name",
+        "acme-pay",
+        "--key",
+        s(&bank_a_key),
+    ]);
+    // Another member's staff cannot remove bank-a's observer.
+    let err = cli_fails(&[
+        "--node",
+        &api0,
+        "observer",
+        "remove",
+        "--member",
+        "bank-a",
+        "--peer-id",
+        &stranger_peer,
+        "--key",
+        s(&d.join("bank-b/issuer.key")),
+    ]);
+    assert!(
+        err.contains("forbidden_signer") || err.contains("sponsor"),
+        "{err}"
+    );
+    wait_for(
+        "the registered observer to be admitted and synced",
+        30,
+        async || match (stranger.status().await, v0.status().await) {
+            (Ok(a), Ok(b)) => a.peers.len() == 4 && a.height == b.height,
+            _ => false,
+        },
+    )
+    .await;
+    cli_ok(&[
+        "--node",
+        &api0,
+        "observer",
+        "remove",
+        "--member",
+        "bank-a",
+        "--peer-id",
+        &stranger_peer,
+        "--key",
+        s(&bank_a_key),
+    ]);
+    wait_for(
+        "every validator to drop the removed observer",
+        30,
+        async || stranger.status().await.is_ok_and(|s| s.peers.is_empty()),
+    )
+    .await;
+    // The observer admitted by config is unaffected.
+    assert_eq!(obs.status().await.expect("status").peers.len(), 4);
     observers.stop();
     validators.stop();
 }

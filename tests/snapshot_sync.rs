@@ -81,6 +81,18 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
             .contains(&format!("holds blocks from {base}")),
         "{refusal:?}"
     );
+    // Its event stream starts after the base, and says so too.
+    let (code, v) = net.get(3, "/v1/events?from=1").await;
+    assert_eq!(code, 410, "{v}");
+    let refusal: ErrorBody = serde_json::from_value(v).expect("an error body");
+    assert_eq!(refusal.error.code, "below_base", "{refusal:?}");
+    assert!(
+        refusal
+            .error
+            .message
+            .contains(&format!("serves events from block {}", base + 1)),
+        "{refusal:?}"
+    );
     net.assert_agree_at(&[3, 0], base).await;
     for wallet in [payer.from, payer.to] {
         let bal3 = net.account(3, wallet).await;

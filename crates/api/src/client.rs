@@ -79,6 +79,46 @@ pub enum ClientError {
     /// `GET /v1/genesis` did not give a genesis.
     #[error("the node's genesis does not parse")]
     Genesis(#[source] Box<ClientError>),
+    /// An event stream broke the reader's bounds (a line or event too long).
+    #[error("{url}: {source}")]
+    StreamTooLong {
+        /// The stream's URL.
+        url: String,
+        /// The bound broken.
+        #[source]
+        source: wire::events::SseTooLong,
+    },
+    /// An event stream sent an event that is not its type.
+    #[error("{url}: a {event:?} event that does not parse ({error}): {data}")]
+    StreamEvent {
+        /// The stream's URL.
+        url: String,
+        /// The SSE event name.
+        event: String,
+        /// The parser's complaint.
+        error: serde_json::Error,
+        /// The start of its data (200 characters at most).
+        data: String,
+    },
+    /// The node ended an event stream with an error (e.g. `below_base`: the blocks it was
+    /// reading were replaced by a state snapshot).
+    #[error("{url}: the stream ended with {error}")]
+    StreamEnded {
+        /// The stream's URL.
+        url: String,
+        /// The node's error.
+        error: wire::ErrorDetail,
+    },
+    /// An event stream could not be (re)opened within its retry limit.
+    #[error("{url}: {attempts} attempts to open the event stream failed; the last: {last}")]
+    StreamRetries {
+        /// The stream's URL.
+        url: String,
+        /// Consecutive failed attempts.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
 }
 
 /// The result of a request through [`Client`].
@@ -394,6 +434,17 @@ impl Client {
         Ok(Ok(bytes))
     }
 
+    /// `GET /v1/events`: the ledger's events from the position `request` names, as an
+    /// [`EventStream`] that reconnects by itself and resumes after the last event it returned.
+    pub fn events(&self, request: EventsRequest) -> Result<EventStream> {
+        EventStream::new(&self.base, request)
+    }
+
+    /// `GET /v1/observers`: the active observer nodes, by peer id.
+    pub async fn observers(&self) -> Result<Vec<wire::ObserverView>> {
+        self.get("/v1/observers").await
+    }
+
     /// `GET /v1/settlement/liquidity?currency=C`.
     pub async fn liquidity(&self, currency: Currency) -> Result<wire::Liquidity> {
         self.get(&format!("/v1/settlement/liquidity?currency={currency}"))
@@ -406,5 +457,233 @@ pub fn error_text(body: &[u8]) -> String {
     match serde_json::from_slice::<wire::ErrorBody>(body) {
         Ok(e) => e.error.to_string(),
         Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+/// Where an [`EventStream`] starts and what it keeps.
+#[derive(Debug, Clone, Default)]
+pub struct EventsRequest {
+    /// First block (`from`); `None`: the next block committed (the node's height + 1 when the
+    /// stream first connects, kept for a reconnect that comes before any event).
+    pub from: Option<u64>,
+    /// Only the transactions that changed this account (block events are all sent).
+    pub account: Option<AccountId>,
+    /// Resume after this event (sent as `Last-Event-ID`; the node prefers it to `from`).
+    pub after: Option<wire::EventId>,
+}
+
+/// Connecting an event stream: the answer's headers must come within this.
+const STREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A stream silent this long (the node sends a keep-alive comment every 15 s) is dead:
+/// reconnect.
+const STREAM_IDLE_MAX: Duration = Duration::from_secs(45);
+/// First wait before reconnecting; doubled after each failed attempt up to
+/// [`STREAM_RETRY_DELAY_MAX`], reset by a successful connection.
+const STREAM_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts.
+const STREAM_RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
+
+/// A `GET /v1/events` stream read as typed events. It reconnects after a dropped connection,
+/// a silent one ([`STREAM_IDLE_MAX`]) or a busy node (503), resuming exactly after the last
+/// event returned (`Last-Event-ID`), so no event is lost or repeated across reconnects. Other
+/// refusals (400, 410) and an `error` event end it with an error.
+pub struct EventStream {
+    /// A client without a total timeout (a stream is one long answer); idleness is timed here.
+    http: reqwest::Client,
+    /// The node's base URL.
+    base: String,
+    /// `{base}/v1/events`.
+    url: String,
+    /// The request's `from` and `account`.
+    request: EventsRequest,
+    /// The last event returned (where to resume), or the request's `after`.
+    last: Option<wire::EventId>,
+    /// The open answer, if connected.
+    response: Option<reqwest::Response>,
+    /// Bytes read and not yet a whole event.
+    parser: wire::events::SseParser,
+    /// Consecutive failed attempts allowed before giving up (`None`: forever).
+    retry_limit: Option<u32>,
+    /// Connections opened after the first (for a caller that reports them).
+    reconnects: u64,
+    /// A connection was opened once.
+    connected_once: bool,
+}
+
+impl EventStream {
+    fn new(base: &str, request: EventsRequest) -> Result<EventStream> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(STREAM_CONNECT_TIMEOUT)
+            .build()
+            .map_err(ClientError::Build)?;
+        let base = base.trim_end_matches('/').to_string();
+        Ok(EventStream {
+            http,
+            url: format!("{base}/v1/events"),
+            base,
+            last: request.after,
+            request,
+            response: None,
+            parser: wire::events::SseParser::new(),
+            retry_limit: None,
+            reconnects: 0,
+            connected_once: false,
+        })
+    }
+
+    /// Give up after `limit` consecutive failed attempts to (re)open the stream (default:
+    /// never give up).
+    pub fn retry_limit(mut self, limit: u32) -> EventStream {
+        self.retry_limit = Some(limit);
+        self
+    }
+
+    /// The id of the last event returned: pass it as [`EventsRequest::after`] to resume later.
+    pub fn last_id(&self) -> Option<wire::EventId> {
+        self.last
+    }
+
+    /// How many times the stream was reopened after its first connection.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    /// The next event, waiting as long as it takes (reconnecting as needed).
+    pub async fn next(&mut self) -> Result<wire::StreamEvent> {
+        loop {
+            if let Some(frame) = self.parser.next_frame() {
+                if let Some(event) = self.typed(frame)? {
+                    self.last = Some(event.id());
+                    return Ok(event);
+                }
+                continue;
+            }
+            if self.response.is_none() {
+                self.connect().await?;
+            }
+            let Some(response) = self.response.as_mut() else {
+                continue;
+            };
+            match tokio::time::timeout(STREAM_IDLE_MAX, response.chunk()).await {
+                Ok(Ok(Some(bytes))) => {
+                    self.parser
+                        .push(&bytes)
+                        .map_err(|source| ClientError::StreamTooLong {
+                            url: self.url.clone(),
+                            source,
+                        })?;
+                }
+                // The end of the answer, a broken connection or silence: reconnect.
+                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => self.response = None,
+            }
+        }
+    }
+
+    /// A frame as a typed event; `None` for a frame of another kind (skipped, so that a node
+    /// may add event kinds).
+    fn typed(&self, frame: wire::events::SseFrame) -> Result<Option<wire::StreamEvent>> {
+        let bad = |error: serde_json::Error| ClientError::StreamEvent {
+            url: self.url.clone(),
+            event: frame.event.clone(),
+            error,
+            data: frame.data.chars().take(200).collect(),
+        };
+        match frame.event.as_str() {
+            wire::events::EVENT_TX => serde_json::from_str(&frame.data)
+                .map(|t| Some(wire::StreamEvent::Tx(t)))
+                .map_err(bad),
+            wire::events::EVENT_BLOCK => serde_json::from_str(&frame.data)
+                .map(|b| Some(wire::StreamEvent::Block(b)))
+                .map_err(bad),
+            wire::events::EVENT_ERROR => {
+                let body: wire::ErrorBody = serde_json::from_str(&frame.data).map_err(bad)?;
+                Err(ClientError::StreamEnded {
+                    url: self.url.clone(),
+                    error: body.error,
+                })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Open the stream after the last event (or at the request's start), retrying transport
+    /// failures and 503 with a growing delay.
+    async fn connect(&mut self) -> Result<()> {
+        let mut delay = STREAM_RETRY_DELAY;
+        let mut attempts = 0u32;
+        loop {
+            let Some(failure) = self.try_connect().await? else {
+                return Ok(());
+            };
+            attempts += 1;
+            if self.retry_limit.is_some_and(|limit| attempts >= limit) {
+                return Err(ClientError::StreamRetries {
+                    url: self.url.clone(),
+                    attempts,
+                    last: failure,
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(STREAM_RETRY_DELAY_MAX);
+        }
+    }
+
+    /// One attempt: `Ok(None)` connected, `Ok(Some(why))` a failure worth retrying, `Err` a
+    /// refusal that retrying cannot change.
+    async fn try_connect(&mut self) -> Result<Option<String>> {
+        // "From the next block" must mean the same block after a reconnect that comes before
+        // any event: pin it to the node's height + 1 at the first attempt.
+        if self.last.is_none() && self.request.from.is_none() {
+            let url = format!("{}/v1/status", self.base);
+            let answer = tokio::time::timeout(STREAM_CONNECT_TIMEOUT, self.http.get(&url).send());
+            let status = match answer.await {
+                Ok(Ok(r)) if r.status().is_success() => r.json::<wire::Status>().await.ok(),
+                _ => None,
+            };
+            let Some(status) = status else {
+                return Ok(Some(format!("{url}: no status answer")));
+            };
+            self.request.from = Some(status.height.0.saturating_add(1));
+        }
+        let mut request = self.http.get(&self.url);
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(from) = self.request.from {
+            query.push(("from", from.to_string()));
+        }
+        if let Some(account) = self.request.account {
+            query.push(("account", account.to_string()));
+        }
+        if !query.is_empty() {
+            request = request.query(&query);
+        }
+        if let Some(last) = self.last {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        match tokio::time::timeout(STREAM_CONNECT_TIMEOUT, request.send()).await {
+            Ok(Ok(response)) if response.status().is_success() => {
+                if self.connected_once {
+                    self.reconnects += 1;
+                }
+                self.connected_once = true;
+                self.parser.reset();
+                self.response = Some(response);
+                Ok(None)
+            }
+            Ok(Ok(response)) => {
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap_or_default();
+                let message = error_text(&body);
+                if status != 503 {
+                    return Err(ClientError::Status {
+                        url: self.url.clone(),
+                        status,
+                        message,
+                    });
+                }
+                Ok(Some(format!("{status}: {message}")))
+            }
+            Ok(Err(e)) => Ok(Some(e.to_string())),
+            Err(_) => Ok(Some(format!("no answer within {STREAM_CONNECT_TIMEOUT:?}"))),
+        }
     }
 }

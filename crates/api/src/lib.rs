@@ -25,8 +25,12 @@
 //! | `GET /v1/settlement/batches/{id}`              | [`Batch`]                       |
 //! | `GET /v1/settlement/batches/{id}/receipt`      | [`Receipt`]                     |
 //! | `GET /v1/settlement/liquidity`                 | [`Liquidity`]                   |
+//! | `GET /v1/events` (Server-Sent Events)          | [`TxEvent`], [`BlockEvent`]     |
+//! | `GET /v1/observers`                            | an array of [`ObserverView`]    |
 //!
-//! Every error is an [`ErrorBody`] with a 4xx or 5xx status.
+//! Every error is an [`ErrorBody`] with a 4xx or 5xx status. `GET /v1/events` is a stream of
+//! Server-Sent Events, not one JSON answer: its format, ids and resume rules are in [`events`]
+//! (the module), and `client::EventStream` reads it.
 //!
 //! # Design
 //!
@@ -53,13 +57,17 @@ mod chain;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
+pub mod events;
 mod ledger;
+mod observers;
 mod openapi;
 mod settlement;
 
 pub use chain::*;
 pub use error::*;
+pub use events::{BlockEvent, EventId, StreamEvent, TxEvent, TxEventStatus};
 pub use ledger::*;
+pub use observers::*;
 pub use openapi::{openapi_json, ApiDoc};
 pub use settlement::*;
 
@@ -109,6 +117,9 @@ mod tests {
             "totals_minor": {"USD": "0"}}));
         round_trip::<History>(json!({"account": ID, "entries": [], "next_cursor": null,
             "height": 3}));
+        round_trip::<Vec<ObserverView>>(json!([{"peer_id":
+            "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA", "name": "acme indexer",
+            "sponsor": "bank-a", "sponsor_id": 0, "registered_height": 12}]));
         round_trip::<Batch>(json!({"batch": ID, "currency": "USD", "window": 0,
             "state": "staging", "chunks": [0, 1], "instructions": 4000, "policy": null,
             "finished_height": null, "unwound": [], "submitted_by": "clearing-house",

@@ -40,8 +40,10 @@ use utoipa::OpenApi;
         settlement_batch,
         settlement_receipt,
         settlement_liquidity,
+        events,
+        observers,
     ),
-    components(schemas(ErrorBody, ErrorDetail))
+    components(schemas(ErrorBody, ErrorDetail, BlockEvent, TxEvent, TxEventStatus))
 )]
 pub struct ApiDoc;
 
@@ -210,6 +212,28 @@ fn settlement_receipt() {}
     responses((status = 200, body = Liquidity), (status = 400, body = ErrorBody)))]
 fn settlement_liquidity() {}
 
+/// The ledger as Server-Sent Events: for each committed block, its transactions' `tx` events
+/// (only those that changed `account`, if given) then its `block` event. Each event's SSE `id`
+/// is `HEIGHT` (block) or `HEIGHT:INDEX` (transaction); resume with `Last-Event-ID` (it wins
+/// over `from`). A comment line every 15 s keeps the connection alive.
+#[utoipa::path(get, path = "/v1/events",
+    params(
+        ("from" = Option<u64>, Query, description = "first block to stream (default: the next one committed)"),
+        ("account" = Option<String>, Query, description = "only the transactions that changed this account (32 hex characters); block events are all sent"),
+        ("Last-Event-ID" = Option<String>, Header, description = "resume after this event id (HEIGHT or HEIGHT:INDEX); wins over `from`"),
+    ),
+    responses(
+        (status = 200, description = "a stream of `tx` (TxEvent) and `block` (BlockEvent) events, and possibly a last `error` (ErrorBody)",
+            content_type = "text/event-stream", body = StreamEvent),
+        (status = 400, description = "invalid_from, invalid_account, invalid_last_event_id, invalid_query", body = ErrorBody),
+        (status = 410, description = "below_base: the start is below the lowest block this node serves", body = ErrorBody),
+        (status = 503, description = "too_many_streams", body = ErrorBody),
+    ))]
+fn events() {}
+/// The active observer nodes (non-validator peers admitted by the validators), by peer id.
+#[utoipa::path(get, path = "/v1/observers", responses((status = 200, body = [ObserverView])))]
+fn observers() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,9 +241,10 @@ mod tests {
     #[test]
     fn the_document_lists_every_route_once() {
         let doc = ApiDoc::openapi();
-        assert_eq!(doc.paths.paths.len(), 21);
+        assert_eq!(doc.paths.paths.len(), 23);
         let json: serde_json::Value =
             serde_json::from_str(&openapi_json()).expect("the document is JSON");
         assert!(json["components"]["schemas"]["Window"].is_object());
+        assert!(json["components"]["schemas"]["ObserverView"].is_object());
     }
 }

@@ -41,7 +41,8 @@ mod txbuild;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, batch, ceremony, chain, network, pay, receipt, settlement, statement, wallet, window,
+    account, batch, ceremony, chain, network, observer, pay, receipt, settlement, statement,
+    wallet, watch, window,
 };
 use support::Target;
 
@@ -154,6 +155,12 @@ pub enum Cmd {
     Receipt(receipt::ReceiptCmd),
     /// A member's settlement-account statement for a period (optionally as camt.053).
     Statement(statement::StatementArgs),
+    /// Follow committed blocks and transaction results as they happen, until Ctrl-C.
+    Watch(watch::WatchArgs),
+    /// Observer nodes: register or remove a non-validator node's peer id (the sponsoring
+    /// member's staff), list the active ones.
+    #[command(subcommand)]
+    Observer(observer::ObserverCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,6 +227,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Batch(b) => batch::batch_cmd(&t, json, b).await,
         Cmd::Receipt(r) => receipt::receipt_cmd(&t, json, r).await,
         Cmd::Statement(a) => statement::statement(&t, json, a).await,
+        Cmd::Watch(a) => watch::watch(&t, json, a).await,
+        Cmd::Observer(o) => observer::observer_cmd(&t, json, o).await,
     }
 }
 

@@ -49,6 +49,12 @@ pub enum AccountKind {
     /// its balance is the central-bank money the member brought in. The sum over members is the
     /// clearing house's reserve.
     Reserve,
+    // ---- Appended with observer nodes. ----
+    /// A registered observer node ([`ObserverDetail`]): a libp2p peer id that validators admit
+    /// although it is no validator. Id [`observer_account_id`]`(peer_id)`, currency
+    /// [`Currency::NONE`] (`XXX`), `member` its sponsor. Balance fields zero. Kept after
+    /// removal (with `removed_height`), so a re-registration reactivates the same entry.
+    Observer,
 }
 
 impl AccountKind {
@@ -62,7 +68,8 @@ impl AccountKind {
             | AccountKind::Hold
             | AccountKind::Window
             | AccountKind::Batch
-            | AccountKind::Chunk => true,
+            | AccountKind::Chunk
+            | AccountKind::Observer => true,
             AccountKind::Float | AccountKind::Position | AccountKind::Reserve => false,
         }
     }
@@ -82,7 +89,8 @@ impl AccountKind {
             | AccountKind::Hold
             | AccountKind::Window
             | AccountKind::Batch
-            | AccountKind::Chunk => None,
+            | AccountKind::Chunk
+            | AccountKind::Observer => None,
         }
     }
 }
@@ -142,6 +150,33 @@ pub enum AccountDetail {
     Batch(BatchDetail),
     /// A staged chunk of a batch.
     Chunk(ChunkDetail),
+    // ---- Appended with observer nodes. ----
+    /// A registered observer node.
+    Observer(ObserverDetail),
+}
+
+/// A registered observer node (the detail of an [`AccountKind::Observer`] entry): a
+/// non-validator node whose libp2p peer id validators admit while it is active.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverDetail {
+    /// Its libp2p peer id as text (checked by `settlenet_types::check_peer_id`).
+    pub peer_id: String,
+    /// A label for people (checked by `settlenet_types::check_observer_name`).
+    pub name: String,
+    /// The member that registered it (the entry's `member`); only its staff may remove it.
+    pub sponsor: MemberId,
+    /// The height of the block that registered it last (a re-registration sets it again).
+    pub registered_height: Height,
+    /// The height of the block that removed it; `None` while it is active.
+    pub removed_height: Option<Height>,
+}
+
+impl ObserverDetail {
+    /// Whether validators admit it (registered and not removed since).
+    pub fn is_active(&self) -> bool {
+        self.removed_height.is_none()
+    }
 }
 
 /// What a settlement account carries when its member has a net debit cap.
@@ -431,6 +466,12 @@ pub fn hold_account_id(hold: &HoldId) -> AccountId {
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     AccountId(out)
+}
+
+/// The id of the ledger entry of the observer node with libp2p peer id `peer_id`:
+/// `AccountId::derived("observer", peer_id, XXX)`, one entry per peer id.
+pub fn observer_account_id(peer_id: &str) -> AccountId {
+    AccountId::derived("observer", peer_id, Currency::NONE)
 }
 
 /// A namespaced 16-byte id: `blake3(tag || 0 || parts...)[..16]`.

@@ -12,6 +12,7 @@
 //! ledger/holds.rs      Authorize, Capture, Void, Refund, expiry sweep
 //! ledger/clearing.rs   settlement windows, liquidity (funding, caps), window read API
 //! ledger/batches.rs    StageBatch, SettleBatch (netting), AbortBatch, batch read API
+//! ledger/observers.rs  RegisterObserver, RemoveObserver, the observer read API
 //! ledger/queries.rs    reads: accounts, records, members, aliases, proofs, snapshots, totals
 //! ```
 
@@ -21,6 +22,7 @@ mod clearing;
 mod genesis;
 mod holds;
 mod issuance;
+mod observers;
 mod payments;
 mod queries;
 mod staging;
@@ -28,7 +30,7 @@ mod wallets;
 
 pub use batches::BatchStatus;
 
-use crate::account::Account;
+use crate::account::{Account, ObserverDetail};
 use crate::outcome::TxRecord;
 use crate::state_tree::StateTree;
 use settlenet_types::{
@@ -90,6 +92,13 @@ pub struct Ledger {
     captures: BTreeMap<TxId, AccountId>,
     /// Pending holds by `(expires_at_ms, hold entry id)`: the expiry sweep's queue (derived).
     expiries: BTreeSet<(u64, AccountId)>,
+    /// The genesis validators' libp2p peer ids: never registrable as observers.
+    validator_peers: BTreeSet<String>,
+    /// Active observers by peer id (derived from the observer entries; rebuilt on restore), so
+    /// that [`Ledger::observers`] is O(observers). At most [`OBSERVERS_MAX`] entries.
+    ///
+    /// [`OBSERVERS_MAX`]: crate::OBSERVERS_MAX
+    observers: BTreeMap<String, ObserverDetail>,
     /// Sum of balances per currency at genesis; every block must preserve it.
     genesis_totals: BTreeMap<Currency, i128>,
     /// Height of the last executed block (0 = genesis).

@@ -9,7 +9,8 @@
 //! settlement-window positions, and merchant payments (authorize, capture, void, expiry,
 //! refund), and clearing and settlement: settlement windows per currency, batches of
 //! interbank instructions staged in chunks and settled atomically by multilateral netting,
-//! settlement-account funding and net debit caps.
+//! settlement-account funding and net debit caps. It also keeps the registry of observer
+//! nodes: non-validator peers that validators admit because a member sponsored them.
 //!
 //! ```text
 //!   node ──precheck(tx)──────────────▶ mempool admission (stateless, no signature check)
@@ -43,6 +44,7 @@
 //! ledger/holds.rs        Authorize, Capture, Void, Refund, the expiry sweep
 //! ledger/clearing.rs     windows, funding, net debit caps, window invariants and reads
 //! ledger/batches.rs      StageBatch, SettleBatch (netting, unwind), AbortBatch, batch reads
+//! ledger/observers.rs    RegisterObserver, RemoveObserver, the active-observer reads
 //! ledger/queries.rs      reads: accounts, records, members, aliases, proofs, snapshots, totals
 //! test_util.rs         (feature `test-util`) GenesisBuilder, a genesis fixture for tests
 //! ```
@@ -61,6 +63,7 @@
 //! | `Batch` | [`batch_account_id`]`(batch)` | - | all zero | a settlement batch ([`BatchDetail`]): window, state, staged chunk numbers, count, policy |
 //! | `Chunk` | [`chunk_account_id`]`(batch, n)` | - | all zero | one staged chunk ([`ChunkDetail`]); its instructions are emptied when the batch settles or aborts |
 //! | `Reserve` | `derived("reserve", member, ccy)` | - | none | counter-account of funding and withdrawals: minus its balance is the central-bank money the member brought in |
+//! | `Observer` | [`observer_account_id`]`(peer_id)` = `derived("observer", peer_id, XXX)` | - | all zero | a registered observer node ([`ObserverDetail`]: peer id, name, sponsor, registered and removed heights); `member` is its sponsor, currency ISO 4217 `XXX` (no money) |
 //!
 //! A settlement account's detail is `None` (no net debit cap: unlimited) or
 //! [`SettlementDetail`] (its cap).
@@ -87,6 +90,8 @@
 //! | `AbortBatch` | clearing-role staff | a staging batch -> `Aborted`, its chunks emptied, its window back to `Closed` |
 //! | `FundSettlement` / `WithdrawSettlement` | clearing-role staff | settlement account +/- amount against the member's `Reserve` |
 //! | `SetNetDebitCap` | clearing-role staff | sets or removes the member's cap in a currency |
+//! | `RegisterObserver` | staff of `member` (any role) | an active `Observer` entry for a libp2p peer id, sponsored by `member` (or a removed one reactivated); not a validator's peer id, not already active; at most [`OBSERVERS_PER_MEMBER_MAX`] active per member and [`OBSERVERS_MAX`] in all |
+//! | `RemoveObserver` | staff of `member` (any role), the observer's sponsor | the entry gets its `removed_height`; validators stop admitting the peer |
 //!
 //! Across members, every posted movement between a wallet/merchant of member A and one of
 //! member B debits A's position and credits B's for the currency's open window, and adds the
@@ -186,6 +191,12 @@
 //!    `0..chunks` or another count), `digest_mismatch`, `settlement_shortfall` (policy
 //!    `reject`), `overflow`; abort: `unknown_batch`, `batch_finished`; withdraw:
 //!    `insufficient_funds`.
+//! 5. Observer operations. Stateless: `invalid_peer_id` (not 40 to 64 base58btc characters),
+//!    `invalid_observer_name` (not 1 to 64 printable ASCII characters). Then `unknown_member`,
+//!    `forbidden_signer` (not a staff key of `member`); register: `validator_peer_id`,
+//!    `observer_exists` (active, by any sponsor), `account_exists` (a wallet or merchant took
+//!    the id first), `too_many_observers`; remove: `observer_not_found` (never registered, or
+//!    removed), `sponsor_mismatch`.
 //!
 //! The exact order per operation is in its module under `ledger/` (dispatched by `execute` in
 //! `ledger/apply.rs`) and pinned by the table tests (`tests/rules.rs`, `tests/retail_table.rs`,
@@ -217,8 +228,15 @@
 //!   `expires_at_ms <= timestamp_ms` are released in `(expires_at_ms, entry id)` order, at most
 //!   [`HOLD_EXPIRIES_PER_BLOCK_MAX`]; a hold past its deadline refuses capture and void even
 //!   before it is swept. A hold leaves `Pending` exactly once.
-//! - **Derived indexes** (alias -> wallet, capture tx -> hold, expiry queue) are rebuilt from the
-//!   accounts by [`Ledger::restore`]; they hold nothing the accounts do not.
+//! - **Derived indexes** (alias -> wallet, capture tx -> hold, expiry queue, active observers
+//!   by peer id) are rebuilt from the accounts by [`Ledger::restore`]; they hold nothing the
+//!   accounts do not.
+//! - **Observers** are ledger entries, so every validator admits the same peers at the same
+//!   height and a snapshot carries the list. [`Ledger::observers`] reads the active ones from
+//!   the index in O(observers), never by scanning the accounts. The peer id is checked as text
+//!   only (`settlenet_types::check_peer_id`: this crate does not depend on libp2p). A removed
+//!   observer's entry stays (storage has no deletion path), so a re-registration, by any
+//!   member, reactivates it.
 //! - **State root** ([`state_tree`]): `StateRoot.hash(accounts_root || records_root)`, over
 //!   two bucketed trees of the same shape, one over the accounts and one over the transaction
 //!   records (the idempotency index), with domain-separated leaves and buckets. Each: 2^16
@@ -256,6 +274,10 @@
 //!   ledger restored from its persisted accounts and records has the same root and behaves the
 //!   same. A transaction that writes a record changes the root even when it fails; a duplicate
 //!   or `exists_with_different_body` changes nothing.
+//! - Active observers never carry a genesis validator's peer id and stay within
+//!   [`OBSERVERS_PER_MEMBER_MAX`] per member and [`OBSERVERS_MAX`] in all (checked by
+//!   [`Ledger::restore`] too); observer entries hold no money and are left out of
+//!   [`Ledger::totals`].
 //! - Heights advance by exactly one per block (asserted).
 //!
 //! ## Using it (node and storage)
@@ -275,6 +297,9 @@
 //!   [`Ledger::reserve_account`], [`Ledger::net_debit_cap`], [`Ledger::unsettled_net`],
 //!   [`Ledger::all_position_totals`]; [`TxOutcome::detail`] / [`TxRecord::detail`] carry a
 //!   settlement's shortfalls.
+//! - Observer read API (for the node's connection allow-list and `GET /v1/observers`):
+//!   [`Ledger::observers`], [`Ledger::observer`], [`Ledger::observer_count`]. The list changes
+//!   only when a block commits; a node re-reads it after each block.
 //! - [`Ledger::precheck`] is for mempool admission only; a transaction that passes it can still
 //!   fail in its block, and one that fails it inside a block is recorded as failed.
 //! - `Ledger` is `Clone` (e.g. for speculative execution). The trees' arrays are kept in
@@ -299,6 +324,11 @@
 //! heights) is not built yet. The state root commits to both; with 2^16 record buckets, a new
 //! record rehashes a bucket of about `records / 65,536` entries.
 //!
+//! Active observers are at most [`OBSERVERS_MAX`] (the index, and each validator's
+//! allow-list), [`OBSERVERS_PER_MEMBER_MAX`] per sponsor; a registration counts its sponsor's
+//! active observers in O(observers). Removed observer entries stay, like emptied chunks, so
+//! their number grows with the distinct peer ids ever registered.
+//!
 //! Transaction ids are global, as in TigerBeetle, whose clients are trusted. Here anyone who sees
 //! a pending id (e.g. in a gossiped mempool) can spend it first with a body of their own, which
 //! fails (`forbidden_signer`) but leaves the honest transaction `exists_with_different_body`;
@@ -316,16 +346,16 @@ pub mod state_tree;
 pub mod test_util;
 
 pub use account::{
-    batch_account_id, chunk_account_id, hold_account_id, position_id, window_account_id, Account,
-    AccountDetail, AccountKind, BatchDetail, BatchState, ChunkDetail, HoldDetail, HoldStatus,
-    MemberSettlement, Obligation, SettlementDetail, Shortfall, WalletDetail, WindowDetail,
-    WindowState, FIELD_MAX,
+    batch_account_id, chunk_account_id, hold_account_id, observer_account_id, position_id,
+    window_account_id, Account, AccountDetail, AccountKind, BatchDetail, BatchState, ChunkDetail,
+    HoldDetail, HoldStatus, MemberSettlement, Obligation, ObserverDetail, SettlementDetail,
+    Shortfall, WalletDetail, WindowDetail, WindowState, FIELD_MAX,
 };
 pub use error::LedgerError;
 pub use ledger::{BatchStatus, Ledger, MemberInfo};
 pub use limits::{
     TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
-    WINDOWS_RESERVED_AHEAD,
+    OBSERVERS_MAX, OBSERVERS_PER_MEMBER_MAX, WINDOWS_RESERVED_AHEAD,
 };
 pub use outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};

@@ -51,3 +51,11 @@ pub const FIRST_WINDOW: u64 = 0;
 /// Ids are public hashes, so a window further ahead could be squatted by an issuer on purpose;
 /// `close_window` then refuses to open it (`account_exists`) rather than mix the accounts.
 pub const WINDOWS_RESERVED_AHEAD: u64 = 64;
+
+/// Most active observer nodes one member may sponsor; `register_observer` beyond it fails
+/// `too_many_observers`. Validators keep every active peer id in their connection allow-list,
+/// so the list is bounded per member (one member cannot crowd out the others)...
+pub const OBSERVERS_PER_MEMBER_MAX: usize = 64;
+
+/// ...and in all: at most this many active observers on the network.
+pub const OBSERVERS_MAX: usize = 1_024;

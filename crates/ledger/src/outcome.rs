@@ -104,11 +104,26 @@ pub enum ResultCode {
     SettlementShortfall,
     /// The payment would take the payer's member's unsettled net debit above its net debit cap.
     NetDebitCapExceeded,
+    // ---- Appended with observer nodes. ----
+    /// The peer id is not a libp2p peer id as text: 40 to 64 base58btc characters.
+    InvalidPeerId,
+    /// The observer name is not 1 to 64 printable ASCII characters.
+    InvalidObserverName,
+    /// The peer id is a genesis validator's.
+    ValidatorPeerId,
+    /// An active observer with this peer id is already registered (by any member).
+    ObserverExists,
+    /// The sponsor already has `OBSERVERS_PER_MEMBER_MAX` active observers, or the network `OBSERVERS_MAX`.
+    TooManyObservers,
+    /// No observer with this peer id, or it was removed.
+    ObserverNotFound,
+    /// The observer is sponsored by another member than the one named.
+    SponsorMismatch,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 46] = [
+    pub const ALL: [ResultCode; 53] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -155,6 +170,13 @@ impl ResultCode {
         ResultCode::InvalidBeneficiary,
         ResultCode::SettlementShortfall,
         ResultCode::NetDebitCapExceeded,
+        ResultCode::InvalidPeerId,
+        ResultCode::InvalidObserverName,
+        ResultCode::ValidatorPeerId,
+        ResultCode::ObserverExists,
+        ResultCode::TooManyObservers,
+        ResultCode::ObserverNotFound,
+        ResultCode::SponsorMismatch,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -206,6 +228,13 @@ impl ResultCode {
             ResultCode::InvalidBeneficiary => "invalid_beneficiary",
             ResultCode::SettlementShortfall => "settlement_shortfall",
             ResultCode::NetDebitCapExceeded => "net_debit_cap_exceeded",
+            ResultCode::InvalidPeerId => "invalid_peer_id",
+            ResultCode::InvalidObserverName => "invalid_observer_name",
+            ResultCode::ValidatorPeerId => "validator_peer_id",
+            ResultCode::ObserverExists => "observer_exists",
+            ResultCode::TooManyObservers => "too_many_observers",
+            ResultCode::ObserverNotFound => "observer_not_found",
+            ResultCode::SponsorMismatch => "sponsor_mismatch",
         }
     }
 
@@ -269,6 +298,13 @@ impl ResultCode {
             ResultCode::InvalidBeneficiary => "The beneficiary is not a wallet held at the creditor member.",
             ResultCode::SettlementShortfall => "A member cannot cover its net debit; the batch was rejected.",
             ResultCode::NetDebitCapExceeded => "The payment would exceed the paying member's net debit cap.",
+            ResultCode::InvalidPeerId => "The peer id is not 40 to 64 base58btc characters.",
+            ResultCode::InvalidObserverName => "The observer name must be 1 to 64 printable ASCII characters.",
+            ResultCode::ValidatorPeerId => "The peer id is a validator's; it cannot be registered as an observer.",
+            ResultCode::ObserverExists => "An active observer with this peer id is already registered.",
+            ResultCode::TooManyObservers => "The member or the network already has the most active observers allowed.",
+            ResultCode::ObserverNotFound => "No active observer with this peer id is registered.",
+            ResultCode::SponsorMismatch => "The observer is sponsored by another member.",
         }
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Reads (blocks, accounts, transactions) come straight from the store, which is updated one
 //! whole block at a time, so a reader never sees half a block. Writes go to the core actor.
+//! `GET /v1/events` streams committed blocks from the store as Server-Sent Events, woken by the
+//! committed height the core publishes in [`Shared`] ([`events`]).
 //! Every error is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 //!
 //! Handlers answer with the types of `settlenet-api` (the contract the client compiles
@@ -26,10 +28,13 @@ use settlenet_storage::Store;
 use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, StoredBlock, TxId};
 
 mod accounts;
+pub mod events;
+mod observers;
 mod proof;
 pub mod settlement;
 
 pub use accounts::{account_json, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, OWNED_ACCOUNTS_MAX};
+pub use events::EventStreams;
 pub use proof::PROOF_WAIT_MAX;
 use proof::{anchor_json, prove_anchored};
 use std::sync::Arc;
@@ -56,6 +61,8 @@ pub struct ApiState {
     pub role: crate::config::NodeRole,
     /// The genesis hash.
     pub genesis_hash: settlenet_types::Hash,
+    /// The slots of `GET /v1/events` streams and the signal that ends them.
+    pub events: EventStreams,
 }
 
 /// An API error: status, machine code, human message.
@@ -116,6 +123,8 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
             "/v1/settlement/liquidity",
             get(settlement::liquidity),
         ),
+        ("GET", "/v1/events", get(events::events)),
+        ("GET", "/v1/observers", get(observers::observers)),
     ]
 }
 

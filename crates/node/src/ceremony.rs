@@ -881,6 +881,7 @@ fn home_config(
             listen: endpoints.api_listen.clone(),
             max_body_bytes: crate::config::default_body_limit(),
             max_batch_txs: crate::config::default_batch_max(),
+            max_event_streams: crate::api::events::EVENT_STREAMS_DEFAULT,
         },
         mempool: MempoolConfig::default(),
         consensus: LocalConsensusConfig::default(),

@@ -228,6 +228,9 @@ pub struct ApiConfig {
     /// Most transactions in one batch submission.
     #[serde(default = "default_batch_max")]
     pub max_batch_txs: usize,
+    /// Most concurrent `GET /v1/events` streams; beyond it the API answers 503.
+    #[serde(default = "default_event_streams_max")]
+    pub max_event_streams: usize,
 }
 
 /// Mempool bounds.
@@ -277,6 +280,10 @@ pub(crate) fn default_body_limit() -> usize {
 }
 pub(crate) fn default_batch_max() -> usize {
     10_000
+}
+
+fn default_event_streams_max() -> usize {
+    crate::api::events::EVENT_STREAMS_DEFAULT
 }
 
 impl NodeConfig {

@@ -8,7 +8,7 @@
 //!   net events ──┐                              ┌──> net (send / broadcast / request)
 //!   API commands ├─> Core::run (select!) ──────┼──> RocksDB (WAL, one write batch per block)
 //!   internal   ──┤   machine.handle(now, ev)   ├──> blocking threads (Job::run)
-//!   wake-up    ──┘                              └──> Shared status (read by the API)
+//!   wake-up    ──┘                              └──> Shared status, committed height (API)
 //! ```
 //! The machine holds every rule; this file holds none: a rule added here would escape the
 //! seeded simulator, which drives the same machine.
@@ -84,6 +84,11 @@ pub enum ApiCommand {
         /// The answer.
         reply: oneshot::Sender<SettlementSummary>,
     },
+    /// The active observer nodes (the ledger's observer index), by peer id.
+    Observers {
+        /// At most `OBSERVERS_MAX` of them.
+        reply: oneshot::Sender<Vec<settlenet_ledger::ObserverDetail>>,
+    },
 }
 
 /// The ledger's settlement state of one currency, as `GET /v1/settlement/...` shows it.
@@ -137,13 +142,20 @@ pub const FORWARDED_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// The observers members registered on the ledger (peer ids that do not parse are skipped:
 /// the ledger checks their form, not that libp2p accepts them).
-fn registered_observers(_ledger: &settlenet_ledger::Ledger) -> Vec<PeerId> {
-    Vec::new() // PENDING-OBSERVER-REG
+fn registered_observers(ledger: &settlenet_ledger::Ledger) -> Vec<PeerId> {
+    ledger
+        .observers()
+        .filter_map(|o| o.peer_id.parse::<PeerId>().ok())
+        .collect()
 }
 
 /// Whether an operation changes the registered observers.
-fn changes_observers(_op: &settlenet_types::Operation) -> bool {
-    false // PENDING-OBSERVER-REG
+fn changes_observers(op: &settlenet_types::Operation) -> bool {
+    matches!(
+        op,
+        settlenet_types::Operation::RegisterObserver { .. }
+            | settlenet_types::Operation::RemoveObserver { .. }
+    )
 }
 
 /// The core actor.
@@ -611,6 +623,9 @@ impl Core {
                     members,
                 });
             }
+            ApiCommand::Observers { reply } => {
+                let _ = reply.send(ledger.observers().cloned().collect());
+            }
         }
         Ok(())
     }
@@ -783,6 +798,8 @@ impl Core {
                 history: &history,
             })
             .map_err(|e| NodeError::fatal(format!("cannot persist block {height}"), e))?;
+        // After the write: a stream woken by this height finds the block in the store.
+        self.shared.committed.send_replace(height);
         debug!(%height, hash = %c.stored.hash, "stored");
         Ok(())
     }
@@ -831,6 +848,7 @@ impl Core {
             .map_err(|e| {
                 NodeError::fatal(format!("cannot install the snapshot at height {height}"), e)
             })?;
+        self.shared.committed.send_replace(height);
         info!(%height, "state transfer: installed snapshot at height {height}");
         Ok(())
     }

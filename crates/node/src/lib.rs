@@ -357,6 +357,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             base_height,
         }),
         counters: Default::default(),
+        committed: tokio::sync::watch::Sender::new(height),
     });
     shared::Counters::set(
         &shared.counters.evidence_stored,
@@ -381,6 +382,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             phone,
             role,
             genesis_hash,
+            events: api::EventStreams::new(config.api.max_event_streams, shutdown_rx.clone()),
         },
         config.api.max_body_bytes,
     );

@@ -106,6 +106,12 @@ pub struct Shared {
     pub status: RwLock<StatusSnapshot>,
     /// Counters.
     pub counters: Counters,
+    /// The committed height, set by the core right after it stored a block (or installed a
+    /// snapshot): every block at or below it is in the store. Event streams
+    /// (`GET /v1/events`) sleep on it and read the new blocks from the store themselves, so
+    /// a `watch` (one value, never full) is enough: the core never waits for a reader, and a
+    /// slow reader misses nothing.
+    pub committed: tokio::sync::watch::Sender<Height>,
 }
 
 impl Shared {

@@ -1,5 +1,5 @@
 //! The Byzantine replica: it runs the honest machine, and the simulator rewrites, withholds or
-//! adds to what it sends.
+//! adds to what it sends (consensus messages, or its answers to block requests).
 
 use crate::error::Violation;
 use crate::scenario::Byzantine;
@@ -10,7 +10,7 @@ use settlenet_consensus::{
     CheckpointProof, Payload, SignedMessage, ViewChangeBody, VIEW_CHANGE_TAG,
 };
 use settlenet_machine::wire::Wire;
-use settlenet_types::{ReplicaId, View};
+use settlenet_types::{CommitSignature, ReplicaId, StoredBlock, View};
 
 /// Old messages the replaying Byzantine replica remembers.
 const HISTORY_MAX: usize = 64;
@@ -38,7 +38,9 @@ impl Sim {
         }
         let rewritten = match kind {
             Byzantine::Silent => None,
-            Byzantine::Replay | Byzantine::SpamViews => Some(m.clone()),
+            Byzantine::Replay | Byzantine::SpamViews | Byzantine::ForgedSyncBlock => {
+                Some(m.clone())
+            }
             Byzantine::Equivocate if to.is_multiple_of(2) => Some(m.clone()),
             Byzantine::Equivocate
             | Byzantine::WrongDigest
@@ -85,6 +87,62 @@ impl Sim {
             }
             _ => Some(m.clone()),
         }
+    }
+
+    /// A [`Byzantine::ForgedSyncBlock`] validator `b`'s answer to node `to`'s block request:
+    /// the first block (the one `to` asked for) forged, the others as stored. The lies, in
+    /// turn:
+    /// 0. the real block, its certificate one signature short of a quorum;
+    /// 1. another block at that height (stamped a millisecond later), its certificate naming
+    ///    the new hash over the real block's signatures (which do not verify for it);
+    /// 2. that other block "certified" by `b`'s own valid COMMIT signature, repeated to a
+    ///    quorum.
+    ///
+    /// Had a node installed one, the harness would find a final block with a bad certificate
+    /// or two blocks final at one height.
+    pub(crate) fn forge_sync_answer(
+        &mut self,
+        b: usize,
+        to: usize,
+        blocks: &mut [StoredBlock],
+    ) -> Result<(), Violation> {
+        let Some(first) = blocks.first_mut() else {
+            return Ok(());
+        };
+        let quorum = self.genesis.quorum();
+        let lie = self.forged_blocks % 3;
+        self.forged_blocks += 1;
+        if lie == 0 {
+            first
+                .certificate
+                .signatures
+                .truncate(quorum.saturating_sub(1));
+        } else {
+            first.block.header.timestamp_ms += 1;
+            let hash = first
+                .block
+                .header
+                .hash()
+                .map_err(|e| Violation::Harness(format!("hashing a forged block: {e}")))?;
+            first.hash = hash;
+            first.certificate.block_hash = hash;
+            if lie == 2 {
+                let message = first
+                    .certificate
+                    .vote_body(CHAIN)
+                    .signing_message()
+                    .map_err(|e| Violation::Harness(format!("encoding a forged vote: {e}")))?;
+                let own = CommitSignature {
+                    replica: ReplicaId(b as u16),
+                    signature: self.keys[b].sign(&message),
+                };
+                first.certificate.signatures = vec![own; quorum];
+            }
+        }
+        let height = first.block.header.height;
+        self.mark(b, 9, to as u64, height.0);
+        self.note(|| format!("r{b} serves r{to} a forged block {height} (lie {lie})"));
+        Ok(())
     }
 
     /// What the Byzantine replica sends of its own accord, every tick.

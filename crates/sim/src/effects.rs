@@ -9,7 +9,9 @@ use settlenet_consensus::{Payload, SignedMessage, WalEntry};
 use settlenet_crypto::verify_certificate_with;
 use settlenet_machine::wire::{Request, Response, Wire};
 use settlenet_machine::{wal, Answer, BlockCommit, Effect, Event as MachineEvent};
-use settlenet_types::{decode, encode, CommitCertificate, Hash, Height, SignedTransaction};
+use settlenet_types::{
+    decode, encode, CommitCertificate, Hash, Height, SignedTransaction, StoredBlock,
+};
 
 impl Sim {
     /// One event into node `i`'s machine (if it is up), then its effects.
@@ -56,6 +58,9 @@ impl Sim {
         if self.honest(i) {
             self.proposals_refused += counters.proposals_refused;
         }
+        if self.is_observer(i) {
+            self.observer_refused += counters.messages_dropped;
+        }
         if self.checker.view(i, view)? {
             self.view_changes += 1;
             self.mark(i, 1, view.0, 0);
@@ -79,6 +84,21 @@ impl Sim {
     }
 
     fn effect(&mut self, i: usize, effect: Effect) -> Result<(), Violation> {
+        if self.is_observer(i) {
+            // An observer follows: it asks (status, blocks), executes and stores, nothing else.
+            let validator_only = match &effect {
+                Effect::Send { .. } => Some("sent a message"),
+                Effect::PersistWal(_) => Some("logged a consensus message"),
+                Effect::StableCheckpoint { .. } => Some("reported a stable checkpoint"),
+                Effect::Evidence(_) => Some("reported evidence"),
+                _ => None,
+            };
+            if let Some(what) = validator_only {
+                return Err(Violation::ObserverActed {
+                    effect: what.into(),
+                });
+            }
+        }
         match effect {
             Effect::Send { to, wire } => {
                 if let Wire::Consensus(m) = &wire {
@@ -93,6 +113,7 @@ impl Sim {
                         )
                     });
                 }
+                // Validators only: the observer gets no consensus message and no gossip.
                 let targets: Vec<usize> = match to {
                     Some(r) => vec![usize::from(r.0)],
                     None => (0..self.scenario.n).filter(|j| *j != i).collect(),
@@ -103,7 +124,7 @@ impl Sim {
                     }
                 }
             }
-            Effect::Request { to, request } => self.request(i, usize::from(to.0), request),
+            Effect::Request { to, request } => self.request(i, usize::from(to.0), request)?,
             Effect::PersistWal(entry) => {
                 // The log must round-trip through the canonical codec.
                 let bytes = encode("wal", entry.as_ref())
@@ -165,9 +186,12 @@ impl Sim {
     }
 
     /// A request to node `to`, answered from its machine and storage if both links are up.
-    fn request(&mut self, i: usize, to: usize, request: Request) {
+    fn request(&mut self, i: usize, to: usize, request: Request) -> Result<(), Violation> {
         if let Request::Blocks { from, .. } = &request {
-            self.syncs += 1;
+            // The validators' block requests (the observer's are its normal way to follow).
+            if !self.is_observer(i) {
+                self.syncs += 1;
+            }
             let have = self.nodes[i].height();
             self.mark(i, 6, have, from.0);
             self.note(|| format!("r{i} asks r{to} for blocks from {from}"));
@@ -193,15 +217,21 @@ impl Sim {
                 let blocks = &self.nodes[to].storage.blocks;
                 let first = from.0.saturating_sub(1) as usize;
                 let last = (upto.0 as usize).min(blocks.len());
-                Ok(Response::Blocks(
-                    blocks
-                        .get(first..last.max(first))
-                        .unwrap_or(&[])
-                        .iter()
-                        .take(max as usize)
-                        .cloned()
-                        .collect(),
-                ))
+                let mut blocks: Vec<StoredBlock> = blocks
+                    .get(first..last.max(first))
+                    .unwrap_or(&[])
+                    .iter()
+                    .take(max as usize)
+                    .cloned()
+                    .collect();
+                if self
+                    .scenario
+                    .byzantine
+                    .is_some_and(|(b, k)| b == to && k == crate::Byzantine::ForgedSyncBlock)
+                {
+                    self.forge_sync_answer(to, i, &mut blocks)?;
+                }
+                Ok(Response::Blocks(blocks))
             }
         };
         let delay = self.rng.gen_range(2..=2 * self.scenario.max_delay_ms);
@@ -216,11 +246,16 @@ impl Sim {
                 result,
             },
         );
+        Ok(())
     }
 
     /// A block node `i` executed: checked (order, certificate, one block per height, equal
     /// roots), counted and stored.
-    fn commit(&mut self, i: usize, c: BlockCommit) -> Result<(), Violation> {
+    fn commit(&mut self, i: usize, mut c: BlockCommit) -> Result<(), Violation> {
+        if self.fault == Some(InjectedFault::ShortCertificate { node: i }) {
+            let short = self.genesis.quorum().saturating_sub(1);
+            c.stored.certificate.signatures.truncate(short);
+        }
         let block = &c.stored.block;
         let height = block.header.height;
         let hash = c.stored.hash;

@@ -4,7 +4,8 @@ use crate::scenario::Scenario;
 use settlenet_types::{Hash, Height, View};
 use thiserror::Error;
 
-/// A property the simulator checks, broken.
+/// A property the simulator checks, broken. A `replica` names a node: the validators are
+/// `0..n`, the observer is `n`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Violation {
     /// Safety: two honest replicas finalized different blocks at one height.
@@ -95,6 +96,31 @@ pub enum Violation {
     #[error("no progress after healing: {detail}")]
     NoProgress {
         /// Chains, goal and views.
+        detail: String,
+    },
+    /// The observer did what only a validator does (sent a message, logged a vote, reported
+    /// a checkpoint or evidence).
+    #[error("the observer acted as a validator: {effect}")]
+    ObserverActed {
+        /// What it did.
+        effect: String,
+    },
+    /// The observer did not reach the validators' height in time after they were done.
+    #[error("the observer is at height {height}, the validators at {validators}, {after_ms} ms after they were done")]
+    ObserverBehind {
+        /// The observer's height.
+        height: Height,
+        /// The honest validators' highest height.
+        validators: Height,
+        /// How long it was given.
+        after_ms: u64,
+    },
+    /// At the end, the observer's chain or ledger is not the validators'.
+    #[error("the observer differs from the validators at height {height}: {detail}")]
+    ObserverDiffers {
+        /// The validators' height.
+        height: Height,
+        /// What differs.
         detail: String,
     },
     /// The harness itself failed (encoding, signing, an output it cannot handle).

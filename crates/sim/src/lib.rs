@@ -3,11 +3,13 @@
 //! ## Overview
 //! A deterministic simulator of a SettleNet cluster, for tests (dev-only, not published):
 //! n PBFT replicas (`settlenet_consensus::Replica`) and their ledgers
-//! (`settlenet_ledger::Ledger`) in one thread, driven by one seed. The network delays, drops,
-//! duplicates and reorders messages and partitions links (also in one direction only); honest
-//! replicas crash and restart from what they persisted; one Byzantine replica (running the
-//! honest code with its outgoing messages rewritten) equivocates as primary, stays silent,
-//! votes for wrong digests, replays old messages or spams high view numbers.
+//! (`settlenet_ledger::Ledger`) in one thread, driven by one seed, and in every run one
+//! observer (node n: a `NodeMachine` with no replica) that follows them by block sync. The
+//! network delays, drops, duplicates and reorders messages and partitions links (also in one
+//! direction only); honest replicas and the observer crash and restart from what they
+//! persisted; one Byzantine replica (running the honest code with its outgoing messages
+//! rewritten) equivocates as primary, stays silent, votes for wrong digests, replays old
+//! messages, spams high view numbers or answers block requests with forged blocks.
 //!
 //! ```text
 //!   seed ──▶ Scenario (faults) + Workload (signed transfers) + ChaCha8 rng
@@ -18,7 +20,10 @@
 //!           Ledger  ◀──────────  VerifyProposal (state root at state_height), Committed →
 //!           storage              apply_block → Executed{root}, Behind → state transfer
 //!                │
-//!   Checker ◀── every step: final blocks, state roots, votes, views
+//!   Observer n: NodeMachine, no replica ── Status / Blocks requests ──▶ validators
+//!           (never sent a consensus message)  ◀── answers (forged by a ForgedSyncBlock one)
+//!                │
+//!   Checker ◀── every step: final blocks, state roots, votes, views (observer included)
 //! ```
 //!
 //! ## Design
@@ -44,11 +49,22 @@
 //!   verification. Failures are always verified again; answers equal strict verification's,
 //!   so traces are the same as without the memo. Commit certificates are checked through it too,
 //!   each signature strictly (the node checks them in one batch).
+//! - **An observer follows every run.** Node n is booted like a validator but with
+//!   `MachineParts { validator: None, .. }`: it polls the validators' heights every
+//!   `OBSERVER_POLL_INTERVAL_MS`, fetches blocks with `Request::Blocks`, checks each
+//!   certificate against the genesis and executes them on its own ledger, over its own
+//!   simulated storage. It sees every live validator as a peer; they do not see it (no
+//!   consensus message or gossip is sent to it, broadcasts go to validators only), and the
+//!   clients never submit to it (forwarding submissions is its driver's job, not its
+//!   machine's). Its faults are those that make sense for it: crash and restart
+//!   ([`Scenario::observer_crashes`]), partitions that isolate it (its requests need both
+//!   directions of a link), lost and delayed answers, and a
+//!   [`Byzantine::ForgedSyncBlock`] validator among the peers it asks.
 //! - **Deterministic.** One `ChaCha8Rng` per run, `BTreeMap`s only, simulated time; every event
 //!   is folded into a trace hash, so a seed replays exactly ([`Outcome::trace_hash`]).
 //!
 //! ## Checked (a failure is a [`SimError`] carrying the replay command)
-//! After every step, over honest replicas ([`check::Checker`]):
+//! After every step, over honest replicas and the observer ([`check::Checker`]):
 //! - no two different blocks final at one height; every commit certificate verifies;
 //! - equal state roots at equal heights (every height, and every stable checkpoint);
 //! - money conserved after every block (`Ledger::totals` equals the genesis totals);
@@ -56,12 +72,16 @@
 //! - no honest replica sends two different PRE-PREPAREs, PREPAREs or COMMITs for one
 //!   (view, height), even across a crash; every `Persist` of a step precedes its messages;
 //! - a restored ledger equals the one the replica had before the crash;
-//! - no honest replica reports evidence against an honest one.
+//! - no honest replica reports evidence against an honest one;
+//! - the observer only asks and executes: it never sends a message, logs a vote, or reports a
+//!   checkpoint or evidence.
 //!
 //! Liveness: after the chaos phase the network heals (no loss, no partitions, crashed
 //! replicas restarted, at most f faulty); a transaction submitted then, and
 //! [`scenario::AFTER_HEAL_HEIGHTS`] new heights, must be executed on every honest replica
-//! within [`scenario::AFTER_HEAL_MS`] of simulated time.
+//! within [`scenario::AFTER_HEAL_MS`] of simulated time. Then the observer must reach the
+//! honest validators' height within [`scenario::OBSERVER_SETTLE_MS`], and hold what they
+//! hold: the same block and state root at the top, the same live ledger root.
 //!
 //! ## Running it
 //! `cargo run --release -p settlenet-sim -- --seeds N --seed-start S [--n 4|7|both]`; a

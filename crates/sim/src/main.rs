@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Deterministic cluster simulator: PBFT replicas and their ledgers under network faults,
-/// crashes and Byzantine peers, one seed per run.
+/// Deterministic cluster simulator: PBFT replicas and their ledgers, and an observer that
+/// follows them by block sync, under network faults, crashes and Byzantine peers, one seed per
+/// run.
 #[derive(Parser, Debug)]
 #[command(name = "settlenet-sim", version)]
 struct Args {
@@ -107,10 +108,11 @@ fn main() -> ExitCode {
                                 }
                                 println!(
                                     "seed {seed} n={n}: ok, trace hash {:016x}, {} steps, \
-                                     height {}, {} view changes, {} crashes",
+                                     height {}, observer at {}, {} view changes, {} crashes",
                                     outcome.trace_hash,
                                     outcome.steps,
                                     outcome.max_height,
+                                    outcome.observer_height,
                                     outcome.view_changes,
                                     outcome.crashes
                                 );

@@ -18,11 +18,13 @@ pub struct Outcome {
     pub steps: u64,
     /// Times a replica moved to a higher view.
     pub view_changes: u64,
-    /// Crashes (each followed by a restart from the replica's log and storage).
+    /// Crashes of validators and the observer (each followed by a restart from the node's log
+    /// and storage).
     pub crashes: u64,
-    /// State transfers that installed blocks.
+    /// Block requests by validators catching up (state transfer; the observer's requests, its
+    /// ordinary way to follow, are not counted).
     pub syncs: u64,
-    /// Highest height final on an honest replica.
+    /// Highest height final on an honest validator or the observer.
     pub max_height: u64,
     /// Null blocks committed (all replicas).
     pub null_blocks: u64,
@@ -36,6 +38,14 @@ pub struct Outcome {
     /// Proposals honest replicas refused before PREPARE (wrong proposer, timestamp out of
     /// bounds, lagged root not theirs, a bad signature): the node's rules at work.
     pub proposals_refused: u64,
+    /// The observer's height at the end (at least every honest validator's).
+    pub observer_height: u64,
+    /// Messages the observer dropped: blocks it refused to install (their certificate did not
+    /// verify against the genesis), mostly.
+    pub observer_refused: u64,
+    /// Forged blocks a [`crate::Byzantine::ForgedSyncBlock`] validator served (to validators
+    /// and the observer).
+    pub forged_blocks: u64,
     /// Simulated time at the end (ms).
     pub sim_time_ms: u64,
     /// The trace, when asked for.
@@ -65,6 +75,10 @@ pub struct Summary {
     pub txs_duplicate: u64,
     /// Sum of [`Outcome::proposals_refused`].
     pub proposals_refused: u64,
+    /// Sum of [`Outcome::forged_blocks`].
+    pub forged_blocks: u64,
+    /// Sum of [`Outcome::observer_refused`].
+    pub observer_refused: u64,
 }
 
 impl Summary {
@@ -81,6 +95,8 @@ impl Summary {
             txs_failed: o.txs_failed,
             txs_duplicate: o.txs_duplicate,
             proposals_refused: o.proposals_refused,
+            forged_blocks: o.forged_blocks,
+            observer_refused: o.observer_refused,
         }
     }
 
@@ -101,6 +117,8 @@ impl Summary {
         self.txs_failed += other.txs_failed;
         self.txs_duplicate += other.txs_duplicate;
         self.proposals_refused += other.proposals_refused;
+        self.forged_blocks += other.forged_blocks;
+        self.observer_refused += other.observer_refused;
     }
 }
 
@@ -109,7 +127,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} seeds, {} view changes, {} crashes, {} state transfers, max height {}, {} null \
-             blocks, txs {} ok / {} failed / {} duplicate, {} proposals refused",
+             blocks, txs {} ok / {} failed / {} duplicate, {} proposals refused, {} forged sync \
+             blocks served, {} messages refused by the observer",
             self.seeds,
             self.view_changes,
             self.crashes,
@@ -119,7 +138,9 @@ impl std::fmt::Display for Summary {
             self.txs_ok,
             self.txs_failed,
             self.txs_duplicate,
-            self.proposals_refused
+            self.proposals_refused,
+            self.forged_blocks,
+            self.observer_refused
         )
     }
 }

@@ -11,6 +11,11 @@ pub const CHAOS_MS: u64 = 2_000;
 pub const AFTER_HEAL_HEIGHTS: u64 = 4;
 /// ...within this much simulated time (the liveness bound).
 pub const AFTER_HEAL_MS: u64 = 40_000;
+/// Once the validators are done (the heights after healing and the probe executed), the
+/// observer must reach their height within this much simulated time. It asks them every
+/// `OBSERVER_POLL_INTERVAL_MS` (250 ms) and fetches up to 64 blocks per answer, so this is
+/// eight polls: room for an answer refused (a forging validator) or lost before healing.
+pub const OBSERVER_SETTLE_MS: u64 = 2_000;
 
 /// How the one Byzantine replica of a run misbehaves. It runs the honest code; the simulator
 /// rewrites, withholds or adds to what it sends.
@@ -32,11 +37,17 @@ pub enum Byzantine {
     /// As primary, stamps its blocks a minute in the future (the node's consensus-time rule
     /// must refuse them).
     FutureTimestamp,
+    /// Answers block requests (block sync, the observer's only source) with a forged first
+    /// block: in turn the real block with one signature short of a quorum, another block under
+    /// the real block's signatures, and another block "certified" by its own signature
+    /// repeated to a quorum. Every node, the observer included, must refuse them (the
+    /// certificate check against the genesis).
+    ForgedSyncBlock,
 }
 
 impl Byzantine {
     /// Every behaviour, in the order seeds pick them.
-    pub const ALL: [Byzantine; 7] = [
+    pub const ALL: [Byzantine; 8] = [
         Byzantine::Equivocate,
         Byzantine::Silent,
         Byzantine::WrongDigest,
@@ -44,13 +55,14 @@ impl Byzantine {
         Byzantine::SpamViews,
         Byzantine::WrongProposer,
         Byzantine::FutureTimestamp,
+        Byzantine::ForgedSyncBlock,
     ];
 }
 
 /// The faults of one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scenario {
-    /// Replicas (n = 3f + 1).
+    /// Validators (n = 3f + 1); the run's observer is node n, after them.
     pub n: usize,
     /// The Byzantine replica and its behaviour, if any (3 runs in 4).
     pub byzantine: Option<(usize, Byzantine)>,
@@ -62,9 +74,11 @@ pub struct Scenario {
     pub duplicate_percent: u32,
     /// Each copy is delayed uniformly in `1..=max_delay_ms` (so messages reorder).
     pub max_delay_ms: u64,
-    /// Whether the chaos phase cuts links: three partitions isolating one replica each, half of
-    /// them in one direction only.
+    /// Whether the chaos phase cuts links: three partitions isolating one node each (a
+    /// validator or the observer), half of them in one direction only.
     pub partitions: bool,
+    /// Whether the observer crashes (and restarts from its storage) during the chaos phase.
+    pub observer_crashes: bool,
 }
 
 impl Scenario {
@@ -102,6 +116,8 @@ impl Scenario {
             duplicate_percent: rng.gen_range(0..=10),
             max_delay_ms: rng.gen_range(2..=25),
             partitions: rng.gen_bool(0.5),
+            // Drawn last, so that it moves none of the draws above.
+            observer_crashes: rng.gen_bool(0.5),
         }
     }
 

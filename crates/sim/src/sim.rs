@@ -5,7 +5,9 @@ use crate::check::Checker;
 use crate::error::{SimError, Violation};
 use crate::memo::{MemoVerifier, TxMemo};
 use crate::outcome::Outcome;
-use crate::scenario::{Scenario, AFTER_HEAL_HEIGHTS, AFTER_HEAL_MS, CHAOS_HEIGHTS, CHAOS_MS};
+use crate::scenario::{
+    Scenario, AFTER_HEAL_HEIGHTS, AFTER_HEAL_MS, CHAOS_HEIGHTS, CHAOS_MS, OBSERVER_SETTLE_MS,
+};
 use crate::workload::{self, Workload, CHAIN, MAX_IN_FLIGHT};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,12 +54,21 @@ pub struct Options {
 /// A bug the simulator can plant in its own harness, so that tests can show the checks fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InjectedFault {
-    /// This (honest) replica's storage records a wrong state root for every block it executes
+    /// This (honest) node's storage records a wrong state root for every block it executes
     /// (as a diverging ledger would).
     WrongStateRoot {
-        /// The replica.
+        /// The node: a validator, or the observer (index n).
         replica: usize,
     },
+    /// This node's storage records every block it executes with its certificate one signature
+    /// short of a quorum (as a node that installed synced blocks without checking their
+    /// certificates would hold them).
+    ShortCertificate {
+        /// The node: a validator, or the observer (index n).
+        node: usize,
+    },
+    /// The observer's links stay cut for the whole run, healing included: it never catches up.
+    ObserverCutOff,
 }
 
 /// What happens in a run, in time order.
@@ -121,7 +132,7 @@ impl Storage {
     }
 }
 
-/// One node: its machine (gone while crashed) and its storage.
+/// One node (a validator, or the observer): its machine (gone while crashed) and its storage.
 pub(crate) struct SimNode {
     pub(crate) machine: Option<NodeMachine>,
     /// Bumped on every restart: answers and job results for an earlier incarnation are void.
@@ -192,6 +203,10 @@ pub struct Sim {
     pub(crate) txs_failed: u64,
     pub(crate) txs_duplicate: u64,
     pub(crate) proposals_refused: u64,
+    /// Messages the observer dropped (blocks it refused to install, mostly).
+    pub(crate) observer_refused: u64,
+    /// Forged blocks a [`crate::Byzantine::ForgedSyncBlock`] validator served.
+    pub(crate) forged_blocks: u64,
 }
 
 fn mix(h: u64, x: u64) -> u64 {
@@ -246,7 +261,8 @@ impl Sim {
             now: 0,
             next_id: 0,
             queue: BTreeMap::new(),
-            nodes: (0..n)
+            // The n validators, then the observer.
+            nodes: (0..=n)
                 .map(|_| SimNode {
                     machine: None,
                     incarnation: 0,
@@ -285,10 +301,12 @@ impl Sim {
             txs_failed: 0,
             txs_duplicate: 0,
             proposals_refused: 0,
+            observer_refused: 0,
+            forged_blocks: 0,
         };
         let scenario = sim.scenario.clone();
         sim.note(|| format!("scenario {scenario:?}"));
-        for i in 0..n {
+        for i in 0..=n {
             sim.boot(i)?;
         }
         sim.schedule(0, Event::Tick);
@@ -296,13 +314,19 @@ impl Sim {
             let at = sim.rng.gen_range(100..CHAOS_MS - 200);
             sim.schedule(at, Event::Crash { who });
         }
+        if sim.scenario.observer_crashes {
+            let at = sim.rng.gen_range(100..CHAOS_MS - 200);
+            sim.schedule(at, Event::Crash { who: n });
+        }
         if sim.scenario.partitions {
             for _ in 0..3 {
                 let at = sim.rng.gen_range(0..CHAOS_MS - 300);
                 let mut cut = BTreeSet::new();
-                let victim = sim.rng.gen_range(0..n);
+                // A validator or the observer; the observer's only links are its requests to
+                // the validators (both directions must be up for an answer).
+                let victim = sim.rng.gen_range(0..=n);
                 let one_way = sim.rng.gen_bool(0.5);
-                for j in 0..n {
+                for j in 0..=n {
                     if j != victim {
                         cut.insert((j, victim));
                         if !one_way {
@@ -340,6 +364,9 @@ impl Sim {
             txs_failed: self.txs_failed,
             txs_duplicate: self.txs_duplicate,
             proposals_refused: self.proposals_refused,
+            observer_height: self.nodes[self.observer()].height(),
+            observer_refused: self.observer_refused,
+            forged_blocks: self.forged_blocks,
             sim_time_ms: self.now,
             trace: self.trace.clone(),
         }
@@ -351,6 +378,15 @@ impl Sim {
 
     pub(crate) fn honest(&self, i: usize) -> bool {
         !self.is_byzantine(i)
+    }
+
+    /// The observer's index: after the n validators.
+    pub(crate) fn observer(&self) -> usize {
+        self.scenario.n
+    }
+
+    pub(crate) fn is_observer(&self, i: usize) -> bool {
+        i == self.observer()
     }
 
     /// Add a line to the human-readable trace (built only when tracing).
@@ -376,6 +412,11 @@ impl Sim {
 
     /// Whether a message from `from` to `to` gets through now (partitions, random loss).
     pub(crate) fn link_up(&mut self, from: usize, to: usize) -> bool {
+        if self.fault == Some(InjectedFault::ObserverCutOff)
+            && (self.is_observer(from) || self.is_observer(to))
+        {
+            return false;
+        }
         self.healed
             || (!self.cut.contains(&(from, to))
                 && self.rng.gen_range(0..100) >= self.scenario.drop_percent)
@@ -405,9 +446,13 @@ impl Sim {
     }
 
     /// Start node `i` from its storage, as the node starts from RocksDB: the ledger restored
-    /// from the stored accounts and records (it must reproduce the stored root), the replica
-    /// from its write-ahead log, then it connects to every live peer.
+    /// from the stored accounts and records (it must reproduce the stored root), a validator's
+    /// replica from its write-ahead log, then it connects to every live validator. The
+    /// observer (`i == n`) starts the same way with no replica (`validator: None`); it sees
+    /// the validators as peers, they do not see it (an integrator's observer is admitted by
+    /// their config, and they send it no consensus message).
     fn boot(&mut self, i: usize) -> Result<(), Violation> {
+        let observer = self.is_observer(i);
         let storage = &self.nodes[i].storage;
         let last = Height(storage.height());
         let expected = storage
@@ -432,12 +477,22 @@ impl Sim {
                 detail: format!("root {} instead of {expected}", ledger.state_root()),
             });
         }
-        let replica = if storage.wal.is_empty() {
-            Replica::new(self.configs[i].clone(), last, View(0))
+        let validator = if observer {
+            if !storage.wal.is_empty() {
+                return Err(Violation::Harness(
+                    "the observer has a consensus log".into(),
+                ));
+            }
+            None
         } else {
-            Replica::restore(self.configs[i].clone(), last, storage.wal.clone())
-        }
-        .map_err(|e| Violation::Harness(format!("replica {i}: restore: {e}")))?;
+            let replica = if storage.wal.is_empty() {
+                Replica::new(self.configs[i].clone(), last, View(0))
+            } else {
+                Replica::restore(self.configs[i].clone(), last, storage.wal.clone())
+            }
+            .map_err(|e| Violation::Harness(format!("replica {i}: restore: {e}")))?;
+            Some((ReplicaId(i as u16), replica))
+        };
         // Consensus time: the last block that carries a stamp (null blocks carry none).
         let last_block_time_ms = storage
             .blocks
@@ -459,7 +514,7 @@ impl Sim {
             .collect();
         let machine = NodeMachine::new(MachineParts {
             genesis: self.genesis.clone(),
-            validator: Some((ReplicaId(i as u16), replica)),
+            validator,
             certified_root: certified_root_of(storage.blocks.last(), &ledger),
             last_hash: storage.blocks.last().map_or(Hash::ZERO, |b| b.hash),
             ledger,
@@ -488,8 +543,14 @@ impl Sim {
         for j in 0..self.scenario.n {
             if j != i && self.nodes[j].alive() {
                 self.handle(i, MachineEvent::PeerConnected(ReplicaId(j as u16)))?;
-                self.handle(j, MachineEvent::PeerConnected(ReplicaId(i as u16)))?;
+                if !observer {
+                    self.handle(j, MachineEvent::PeerConnected(ReplicaId(i as u16)))?;
+                }
             }
+        }
+        if !observer {
+            let o = self.observer();
+            self.handle(o, MachineEvent::PeerConnected(ReplicaId(i as u16)))?;
         }
         self.handle(i, MachineEvent::Wake)
     }
@@ -512,7 +573,9 @@ impl Sim {
     }
 
     /// The clients: while heights are wanted, a batch of transactions goes to a random live
-    /// node; the probe (after healing) is retried at a random honest node until it is final.
+    /// validator; the probe (after healing) is retried at a random honest validator until it
+    /// is final. Never to the observer: forwarding submissions is its driver's job, not its
+    /// machine's.
     fn tick(&mut self) -> Result<(), Violation> {
         let wanted = (0..self.scenario.n)
             .filter(|i| self.honest(*i))
@@ -552,9 +615,12 @@ impl Sim {
         node.machine = None;
         node.wake_at = None;
         node.wake_epoch += 1;
-        for j in 0..self.scenario.n {
-            if j != who {
-                self.handle(j, MachineEvent::PeerDisconnected(ReplicaId(who as u16)))?;
+        // Only the observer's peers see it go: the validators never saw it come.
+        if !self.is_observer(who) {
+            for j in 0..=self.scenario.n {
+                if j != who {
+                    self.handle(j, MachineEvent::PeerDisconnected(ReplicaId(who as u16)))?;
+                }
             }
         }
         let back = self.rng.gen_range(50..800);
@@ -581,6 +647,64 @@ impl Sim {
             .unwrap_or(0)
     }
 
+    fn honest_max_height(&self) -> u64 {
+        (0..self.scenario.n)
+            .filter(|i| self.honest(*i))
+            .map(|i| self.nodes[i].height())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the observer is up and has executed every height an honest validator has.
+    fn observer_caught_up(&self) -> bool {
+        let o = &self.nodes[self.observer()];
+        o.alive() && o.height() >= self.honest_max_height()
+    }
+
+    /// At the end: the observer holds the very chain an honest validator at the top height
+    /// holds (block hash and state root at that height), and its live ledger is theirs (root,
+    /// last block). Every height before was already checked as it was executed.
+    fn check_observer(&self) -> Result<(), Violation> {
+        let top = self.honest_max_height();
+        let o = &self.nodes[self.observer()];
+        let Some(v) = (0..self.scenario.n)
+            .find(|i| self.honest(*i) && self.nodes[*i].height() == top)
+            .map(|i| &self.nodes[i])
+        else {
+            return Err(Violation::Harness("no honest validator at the top".into()));
+        };
+        let differs = |detail: String| Violation::ObserverDiffers {
+            height: Height(top),
+            detail,
+        };
+        if top > 0 {
+            let k = (top - 1) as usize;
+            let (Some(ours), Some(theirs)) = (o.storage.blocks.get(k), v.storage.blocks.get(k))
+            else {
+                return Err(differs("the observer has no block at the top".into()));
+            };
+            if ours.hash != theirs.hash || ours.state_root != theirs.state_root {
+                return Err(differs(format!(
+                    "stored block {} root {}, the validators' {} root {}",
+                    ours.hash, ours.state_root, theirs.hash, theirs.state_root
+                )));
+            }
+        }
+        if o.height() == top {
+            if let (Some(om), Some(vm)) = (o.machine.as_ref(), v.machine.as_ref()) {
+                let (ours, theirs) = (om.ledger().state_root(), vm.ledger().state_root());
+                if ours != theirs || om.last_hash() != vm.last_hash() {
+                    return Err(differs(format!(
+                        "ledger root {ours} after {}, the validators' {theirs} after {}",
+                        om.last_hash(),
+                        vm.last_hash()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the probe transaction is executed on every honest replica.
     fn probe_done(&self) -> bool {
         self.probe.as_ref().is_some_and(|p| {
@@ -597,7 +721,7 @@ impl Sim {
         self.healed = true;
         self.cut.clear();
         self.note(|| "the network heals".into());
-        for who in 0..self.scenario.n {
+        for who in 0..=self.scenario.n {
             self.restart(who)?;
         }
         self.probe = Some(self.workload.probe()?);
@@ -605,9 +729,13 @@ impl Sim {
         Ok(self.goal)
     }
 
-    /// Run to the end: the chaos phase, healing, and the liveness goal.
+    /// Run to the end: the chaos phase, healing, the liveness goal, and the observer catching
+    /// up with the validators.
     pub fn run(&mut self) -> Result<(), Violation> {
         let mut deadline = u64::MAX;
+        // When the validators were done (goal reached, probe executed everywhere): from then
+        // on only the observer is waited for.
+        let mut validators_done: Option<u64> = None;
         while let Some(((time, _), event)) = self.queue.pop_first() {
             self.now = time;
             match event {
@@ -663,12 +791,26 @@ impl Sim {
                 }
                 Event::Tick => self.tick()?,
             }
-            if self.healed && self.honest_min_height() >= self.goal {
+            if validators_done.is_none() && self.healed && self.honest_min_height() >= self.goal {
                 if self.probe_done() {
-                    return Ok(());
+                    validators_done = Some(self.now);
+                } else {
+                    // The heights are there but the probe is not: want more.
+                    self.goal += 1;
                 }
-                // The heights are there but the probe is not: want more.
-                self.goal += 1;
+            }
+            if let Some(done) = validators_done {
+                if self.observer_caught_up() {
+                    return self.check_observer();
+                }
+                if self.now > done + OBSERVER_SETTLE_MS {
+                    return Err(Violation::ObserverBehind {
+                        height: Height(self.nodes[self.observer()].height()),
+                        validators: Height(self.honest_max_height()),
+                        after_ms: OBSERVER_SETTLE_MS,
+                    });
+                }
+                continue;
             }
             if self.now > deadline {
                 return Err(Violation::NoProgress {

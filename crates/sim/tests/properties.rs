@@ -171,3 +171,110 @@ fn the_nodes_proposal_rules_refuse_a_wrong_proposer_and_a_future_timestamp() {
         }
     }
 }
+
+#[test]
+fn the_observer_follows_every_run_to_the_top() {
+    // Node n is an observer: no replica, block sync only. Every run ends with it at the
+    // validators' height and state root (the run fails otherwise); here it is also the
+    // highest height final anywhere.
+    for n in [4, 7] {
+        for seed in 0..10 {
+            let o = run_seed(n, seed).unwrap_or_else(|e| panic!("n={n} seed {seed}: {e}"));
+            assert_eq!(o.observer_height, o.max_height, "n={n} seed {seed}");
+            assert!(o.observer_height > 0, "n={n} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn an_observer_whose_ledger_diverges_is_caught() {
+    // The observer's storage records a wrong state root for every block it executes: the
+    // first block it installs differs from the validators' root at that height.
+    for n in [4, 7] {
+        for seed in 0..6 {
+            let options = Options {
+                fault: Some(InjectedFault::WrongStateRoot { replica: n }),
+                ..Options::default()
+            };
+            let e = run_seed_with(n, seed, options).expect_err("the divergence must be caught");
+            assert!(
+                matches!(e.violation, Violation::StateRootDiffers { .. }),
+                "n={n} seed {seed}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_observer_that_skips_the_certificate_check_is_caught() {
+    // The observer's storage holds its blocks with a certificate one signature short of a
+    // quorum, as an observer that installed synced blocks without checking them would: the
+    // harness's own certificate check of every executed block refuses the first one.
+    for n in [4, 7] {
+        for seed in 0..6 {
+            let options = Options {
+                fault: Some(InjectedFault::ShortCertificate { node: n }),
+                ..Options::default()
+            };
+            let e =
+                run_seed_with(n, seed, options).expect_err("the bad certificate must be caught");
+            assert!(
+                matches!(&e.violation, Violation::BadCommit { replica, reason, .. }
+                    if *replica == n && reason.contains("certificate")),
+                "n={n} seed {seed}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_observer_that_never_catches_up_fails_the_run() {
+    // The observer's links stay cut, healing included: the validators finish, the observer
+    // stays at genesis, and the run fails on the observer's catch-up check.
+    for n in [4, 7] {
+        for seed in 0..3 {
+            let options = Options {
+                fault: Some(InjectedFault::ObserverCutOff),
+                ..Options::default()
+            };
+            let e = run_seed_with(n, seed, options).expect_err("the observer must be behind");
+            assert!(
+                matches!(
+                    e.violation,
+                    Violation::ObserverBehind {
+                        height: Height(0),
+                        ..
+                    }
+                ),
+                "n={n} seed {seed}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn forged_sync_blocks_are_refused_by_the_observer() {
+    // One validator answers block requests with forged blocks (too few signers, signatures
+    // of another block, its own signature repeated to a quorum). The observer asks it in turn
+    // with the others, checks each certificate against the genesis (`verify_synced`) and
+    // refuses them; had it installed one, the harness would have found a bad certificate or
+    // two blocks final at one height. (Validators that sync get the same answers, but they
+    // rarely sync.)
+    for n in [4, 7] {
+        let mut forged = 0;
+        let mut refused = 0;
+        for seed in 0..6 {
+            let options = Options {
+                byzantine: Some((1, Byzantine::ForgedSyncBlock)),
+                ..Options::default()
+            };
+            let o = run_seed_with(n, seed, options)
+                .unwrap_or_else(|e| panic!("ForgedSyncBlock n={n} seed {seed}: {e}"));
+            assert_eq!(o.observer_height, o.max_height, "n={n} seed {seed}");
+            forged += o.forged_blocks;
+            refused += o.observer_refused;
+        }
+        assert!(forged > 0, "n={n}: no forged block served");
+        assert!(refused > 0, "n={n}: the observer refused nothing");
+    }
+}

@@ -12,7 +12,9 @@ use settlenet_sim::{run_seed, Summary};
 /// 2,000 seeds are about 220 CPU-seconds. Measured with `cargo test --release -p
 /// settlenet-sim --test seeds`: 219 s wall at load average 4.6 to 5.8 (other builds on the same
 /// 2 cores), 214 s user + 3.5 s system CPU; 159 s wall in a later run at load average 1.7 to
-/// 4.1 (with both cores free, about 110 s; not measured).
+/// 4.1 (with both cores free, about 110 s; not measured). Since then a seed runs the node's
+/// machine and an observer follows every run: about 45 ms of CPU with n = 4 and 75 ms with
+/// n = 7, 395 s user CPU for the whole crate's tests (docs/benchmarks.md, 2026-12-06).
 fn seeds(release: u64) -> u64 {
     std::env::var("SIM_SEEDS")
         .ok()

@@ -22,6 +22,9 @@
 //! wal          opaque key                  -> opaque value (consensus write-ahead log)
 //! account_history  account id (16) || height (8) || position (4) -> tx id (16)
 //!              (every transaction that changed the account; read newest first, paged)
+//! tx_changes   height (8) || position (4) || account id (16) -> nothing
+//!              (the same entries by block: what each transaction changed; read a block at
+//!              a time, for the event stream)
 //! evidence     opaque key                  -> opaque value (equivocation evidence; first kept,
 //!                                             bounded by the writer's `max`, synced)
 //! ```
@@ -61,7 +64,8 @@
 //!
 //! ## Invariants
 //! - A directory belongs to one genesis hash and one [`FORMAT_VERSION`]; opening it with another is
-//!   refused ([`StorageError::GenesisMismatch`], [`StorageError::UnsupportedFormat`]).
+//!   refused ([`StorageError::GenesisMismatch`], [`StorageError::UnsupportedFormat`]), except
+//!   format 2, which is upgraded in place at open (`tx_changes` rebuilt from `account_history`).
 //! - Blocks are committed at consecutive heights starting at 1, each `prev_hash` equal to the hash
 //!   of the block before ([`Hash::ZERO`](settlenet_types::Hash::ZERO) at height 1), and the block's
 //!   hash equal to its certificate's. A refused commit writes nothing.
@@ -69,7 +73,9 @@
 //!   fully written; every block at or below it has its `blocks` and `block_index` entries.
 //! - A tx id's location is its first inclusion and is never overwritten (after a snapshot, its
 //!   first inclusion among the blocks held).
-//! - Blocks held are `max(1, base) ..= last_height`, consecutive.
+//! - Blocks held are `max(1, base) ..= last_height`, consecutive. Each block committed after the
+//!   base has its account-history and per-transaction-changes entries (the same set, two keys);
+//!   the block at the base has none (a snapshot carries state, not the base block's changes).
 //!
 //! ## Layout
 //! ```text
@@ -77,7 +83,8 @@
 //! error.rs           StorageError, the crate's one error type
 //! store/mod.rs       the Store, column family names, meta keys, the values passed in and out
 //! store/open.rs      open (tuning, column families, format version and genesis check), flush
-//! store/blocks.rs    genesis, block commits, chain reads (head, blocks, block and tx indexes)
+//! store/blocks.rs    genesis, block commits, chain reads (head, blocks, block and tx indexes,
+//!                    each block's per-transaction changes)
 //! store/state.rs     accounts and tx records, consistent multi-account reads, account history
 //! store/snapshot.rs  installing a verified state snapshot in one synced batch
 //! store/wal.rs       the consensus write-ahead log and equivocation evidence (synced)
@@ -94,8 +101,8 @@ mod store;
 
 pub use error::StorageError;
 pub use store::{
-    BlockWrite, EvidencePut, HistoryEntry, KeyValue, SnapshotWrite, Store, TxPosition, CF_ACCOUNTS,
-    CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE, CF_META, CF_RECORDS, CF_TX_INDEX,
-    CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION,
-    META_GENESIS_HASH, META_HEAD,
+    BlockWrite, EvidencePut, HistoryEntry, KeyValue, SnapshotWrite, Store, TxPosition,
+    BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE,
+    CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION,
+    HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD,
 };

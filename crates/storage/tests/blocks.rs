@@ -303,3 +303,42 @@ fn account_history_pages_newest_first_with_a_cursor() {
     let store = open(dir.path());
     assert_eq!(store.account_history(&a1, None, 100).expect("history"), all);
 }
+
+#[test]
+fn block_changes_list_each_position_s_accounts_in_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(dir.path());
+    init(&store);
+    commit_next(&store, &[1, 2, 3]);
+    commit_next(&store, &[4]);
+    let a1 = AccountId([1; 16]);
+    let a2 = AccountId([2; 16]);
+    // Every tx changed account 1; odd ids also account 2 (see `commit_next`).
+    assert_eq!(
+        store.block_changes(Height(1)).expect("changes"),
+        vec![(0, a1), (0, a2), (1, a1), (2, a1), (2, a2)]
+    );
+    // A block's entries never run into the next block's.
+    assert_eq!(
+        store.block_changes(Height(2)).expect("changes"),
+        vec![(0, a1)]
+    );
+    // Blocks not held (genesis, above the head): none.
+    assert!(store.block_changes(Height(0)).expect("changes").is_empty());
+    assert!(store.block_changes(Height(3)).expect("changes").is_empty());
+    // The same entries as the account history, seen from the other side.
+    let from_history: usize = [a1, a2]
+        .iter()
+        .map(|a| store.account_history(a, None, 100).expect("history").len())
+        .sum();
+    let from_changes = (1..=2)
+        .map(|h| store.block_changes(Height(h)).expect("changes").len())
+        .sum::<usize>();
+    assert_eq!(from_history, from_changes);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store.block_changes(Height(2)).expect("changes"),
+        vec![(0, a1)]
+    );
+}

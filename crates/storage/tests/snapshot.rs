@@ -90,6 +90,13 @@ fn snapshot_install_replaces_the_state_atomically_and_refusals_change_nothing() 
                 "block {h} kept"
             );
         }
+        // No block's changes survive, not even the anchor's (the snapshot does not carry them).
+        for h in 0..=10 {
+            assert!(
+                store.block_changes(Height(h)).expect("changes").is_empty(),
+                "changes of block {h} kept"
+            );
+        }
         assert_eq!(
             store.block(Height(10)).expect("block"),
             Some(anchor.clone())
@@ -130,4 +137,8 @@ fn snapshot_install_replaces_the_state_atomically_and_refusals_change_nothing() 
     assert_eq!(b11.prev_hash, anchor.hash);
     assert_eq!(store.last_height().expect("h"), Height(11));
     assert_eq!(store.base_height().expect("base"), Height(10));
+    assert_eq!(
+        store.block_changes(Height(11)).expect("changes"),
+        vec![(0, AccountId([1; 16])), (0, AccountId([2; 16]))]
+    );
 }

@@ -121,6 +121,10 @@ impl View {
 pub struct Currency(pub [u8; 3]);
 
 impl Currency {
+    /// ISO 4217 `XXX`, "no currency": the currency field of ledger entries that hold no money
+    /// (e.g. an observer node's registration).
+    pub const NONE: Currency = Currency(*b"XXX");
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         // Constructed only from uppercase ASCII (see FromStr), so always valid UTF-8.

@@ -17,6 +17,8 @@
 //!
 //! - **Settlement** ([`settlement`]): the instructions a settlement batch carries, the
 //!   shortfall policy, the chunk bounds and the batch digest that pins a batch's content.
+//! - **Observer nodes** ([`observer`]): the textual checks of an observer's libp2p peer id and
+//!   name, shared by the ledger and the CLI (this crate does not depend on libp2p).
 //! - **Phone numbers** ([`phone`]): E.164 normalisation and the HMAC-SHA256 alias, so that
 //!   nodes and the CLI compute the same alias and only the alias reaches a transaction.
 //!
@@ -30,6 +32,7 @@ pub mod error;
 pub mod genesis;
 pub mod hex_bytes;
 pub mod ids;
+pub mod observer;
 pub mod phone;
 pub mod settlement;
 pub mod tx;
@@ -44,6 +47,10 @@ pub use genesis::{
 pub use ids::{
     AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId,
     Signature, TxId, View,
+};
+pub use observer::{
+    check_observer_name, check_peer_id, OBSERVER_NAME_MAX_CHARS, PEER_ID_MAX_CHARS,
+    PEER_ID_MIN_CHARS,
 };
 pub use phone::{normalize_e164, phone_alias, E164};
 pub use settlement::{

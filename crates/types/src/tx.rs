@@ -230,6 +230,30 @@ pub enum Operation {
         /// The cap in minor units; `None`: unlimited.
         cap: Option<Amount>,
     },
+    // ---- Observer nodes (appended; the variant index is signed). ----
+    /// Register a non-validator observer node (an integrator's node that syncs blocks and
+    /// serves reads): validators admit its libp2p peer id. Signed by a staff key (any role) of
+    /// `member`, its sponsor. Refused if the peer id is a validator's, already registered and
+    /// active, or beyond the ledger's observer limits. Re-registering a removed observer
+    /// reactivates it (under the new sponsor).
+    RegisterObserver {
+        /// The sponsoring member.
+        member: MemberId,
+        /// The node's libp2p peer id, as libp2p prints it (base58btc, 40 to 64 characters:
+        /// [`crate::observer::check_peer_id`]).
+        peer_id: String,
+        /// A label for people, 1 to 64 printable ASCII characters
+        /// ([`crate::observer::check_observer_name`]).
+        name: String,
+    },
+    /// Remove an active observer: validators stop admitting its peer id. Signed by a staff
+    /// key (any role) of `member`, which must be the observer's sponsor.
+    RemoveObserver {
+        /// The sponsoring member.
+        member: MemberId,
+        /// The observer's libp2p peer id.
+        peer_id: String,
+    },
 }
 
 /// Who a payment credits.
@@ -264,6 +288,8 @@ impl Operation {
             Operation::FundSettlement { .. } => "fund_settlement",
             Operation::WithdrawSettlement { .. } => "withdraw_settlement",
             Operation::SetNetDebitCap { .. } => "set_net_debit_cap",
+            Operation::RegisterObserver { .. } => "register_observer",
+            Operation::RemoveObserver { .. } => "remove_observer",
         }
     }
 }
@@ -452,6 +478,16 @@ mod tests {
                 member: MemberId(1),
                 currency: usd,
                 cap: Some(Amount(9)),
+            },
+            // Observer nodes.
+            Operation::RegisterObserver {
+                member: MemberId(1),
+                peer_id: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA".into(),
+                name: "acme-indexer".into(),
+            },
+            Operation::RemoveObserver {
+                member: MemberId(1),
+                peer_id: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA".into(),
             },
         ];
         for (i, op) in ops.iter().enumerate() {

@@ -129,3 +129,28 @@ pub fn clearing_key(t: &Target, genesis: &Genesis, key: Option<&Path>) -> Result
         ),
     }
 }
+
+/// A staff key of `member`, any role: `--key`, or with a testnet the first of the member's
+/// staff key files (`DIR/keys/<member>/<role>.key`, in the genesis order of its staff keys)
+/// that exists. Whether the key is the member's staff is the ledger's to judge.
+pub fn member_staff_key(t: &Target, member: &Member, key: Option<&Path>) -> Result<Keypair> {
+    if let Some(p) = key {
+        return read_key(p);
+    }
+    let Some(dir) = &t.testnet else {
+        bail!(
+            "--key is required (a staff key file of {}, any role), or pass --testnet DIR to use \
+             the testnet's keys",
+            member.name
+        );
+    };
+    let kdir = dir.join("keys").join(&member.name);
+    let found = member
+        .staff
+        .iter()
+        .flat_map(|s| s.roles.iter())
+        .map(|r| kdir.join(role_file(*r)))
+        .find(|p| p.exists())
+        .ok_or_else(|| anyhow!("no staff key file of {} in {}", member.name, kdir.display()))?;
+    read_key(&found)
+}

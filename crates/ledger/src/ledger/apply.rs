@@ -8,15 +8,16 @@ use super::{batches, Ledger};
 use crate::limits::HOLD_TIMEOUT_MS_MAX;
 use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 use settlenet_types::{
-    AccountId, Amount, Height, MemberId, Operation, Payee, PublicKey, Role, SignedTransaction,
-    Transaction, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX, TX_VERSION,
+    check_observer_name, check_peer_id, AccountId, Amount, Height, MemberId, Operation, Payee,
+    PublicKey, Role, SignedTransaction, Transaction, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX,
+    TX_VERSION,
 };
 use std::collections::BTreeSet;
 
 impl Ledger {
     /// Cheap stateless checks for mempool admission (chain id, version, nonzero amount, not same
-    /// account). Signatures are NOT checked here. Inside a block the same checks run again and a
-    /// failure is recorded against the id.
+    /// account, an observer's peer id and name as text). Signatures are NOT checked here. Inside
+    /// a block the same checks run again and a failure is recorded against the id.
     pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), ResultCode> {
         self.check_stateless(&tx.tx)
     }
@@ -43,6 +44,13 @@ impl Ledger {
             | Operation::CloseWindow { .. }
             | Operation::AbortBatch { .. }
             | Operation::SetNetDebitCap { .. } => Ok(()),
+            Operation::RegisterObserver { peer_id, name, .. } => {
+                check_peer_id(peer_id).map_err(|_| ResultCode::InvalidPeerId)?;
+                check_observer_name(name).map_err(|_| ResultCode::InvalidObserverName)
+            }
+            Operation::RemoveObserver { peer_id, .. } => {
+                check_peer_id(peer_id).map_err(|_| ResultCode::InvalidPeerId)
+            }
             Operation::Issue { amount, .. }
             | Operation::Redeem { amount, .. }
             | Operation::Capture { amount, .. }
@@ -335,6 +343,16 @@ impl Ledger {
                 cap,
             } => {
                 self.set_cap(&mut staged, height, signer, *member, *currency, *cap)?;
+            }
+            Operation::RegisterObserver {
+                member,
+                peer_id,
+                name,
+            } => {
+                self.register_observer(&mut staged, height, signer, *member, peer_id, name)?;
+            }
+            Operation::RemoveObserver { member, peer_id } => {
+                self.remove_observer(&mut staged, height, signer, *member, peer_id)?;
             }
             Operation::CreateWallet {
                 account,

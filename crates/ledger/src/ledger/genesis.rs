@@ -5,15 +5,18 @@
 use super::staging::blank;
 use super::{Ledger, MemberInfo};
 use crate::account::{
-    batch_account_id, hold_account_id, position_id, window_account_id, Account, AccountDetail,
-    AccountKind, SettlementDetail, WindowState, FIELD_MAX,
+    batch_account_id, hold_account_id, observer_account_id, position_id, window_account_id,
+    Account, AccountDetail, AccountKind, SettlementDetail, WindowState, FIELD_MAX,
 };
 use crate::error::LedgerError;
-use crate::limits::{FIRST_WINDOW, KYC_TIERS};
+use crate::limits::{FIRST_WINDOW, KYC_TIERS, OBSERVERS_MAX, OBSERVERS_PER_MEMBER_MAX};
 use crate::outcome::TxRecord;
 use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
 use crate::state_tree::StateTree;
-use settlenet_types::{AccountId, Currency, Genesis, GenesisAccountKind, Hash, Height, TxId};
+use settlenet_types::{
+    check_observer_name, check_peer_id, AccountId, Currency, Genesis, GenesisAccountKind, Hash,
+    Height, MemberId, TxId,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Ledger {
@@ -67,6 +70,12 @@ impl Ledger {
             owners: BTreeSet::new(),
             captures: BTreeMap::new(),
             expiries: BTreeSet::new(),
+            validator_peers: genesis
+                .validators
+                .iter()
+                .map(|v| v.peer_id.clone())
+                .collect(),
+            observers: BTreeMap::new(),
             genesis_totals: BTreeMap::new(),
             height: Height(0),
             accounts: BTreeMap::new(),
@@ -146,10 +155,16 @@ impl Ledger {
             .members
             .get(usize::from(a.member.0))
             .ok_or_else(|| format!("account {} names unknown member {}", a.id, a.member))?;
-        if !self.currencies.contains(&a.currency) {
+        // Observer entries hold no money: their currency is ISO 4217's "no currency".
+        let currency_ok = if a.kind == AccountKind::Observer {
+            a.currency == Currency::NONE
+        } else {
+            self.currencies.contains(&a.currency)
+        };
+        if !currency_ok {
             return Err(format!(
-                "account {} has unknown currency {}",
-                a.id, a.currency
+                "{:?} account {} has unknown currency {}",
+                a.kind, a.id, a.currency
             ));
         }
         let expected_id = match (&a.kind, &a.detail) {
@@ -190,6 +205,22 @@ impl Ledger {
             (AccountKind::Chunk, AccountDetail::Chunk(c)) => {
                 Self::check_zero(a)?;
                 Some(crate::account::chunk_account_id(&c.batch, c.chunk))
+            }
+            (AccountKind::Observer, AccountDetail::Observer(o)) => {
+                Self::check_zero(a)?;
+                check_peer_id(&o.peer_id).map_err(|e| format!("observer entry {}: {e}", a.id))?;
+                check_observer_name(&o.name)
+                    .map_err(|e| format!("observer entry {}: {e}", a.id))?;
+                if o.sponsor != a.member
+                    || o.registered_height > height
+                    || o.removed_height.is_some_and(|r| r < o.registered_height)
+                {
+                    return Err(format!(
+                        "observer entry {} has an inconsistent sponsor or heights",
+                        a.id
+                    ));
+                }
+                Some(observer_account_id(&o.peer_id))
             }
             (AccountKind::Wallet, AccountDetail::None | AccountDetail::Wallet(_))
             | (AccountKind::Merchant, AccountDetail::None) => None,
@@ -363,6 +394,24 @@ impl Ledger {
                     ));
                 }
             }
+        }
+        // Active observers: what `register_observer` guarantees (no validator's peer id,
+        // within the limits), so that a node never admits more peers than the bounds say.
+        let mut sponsored: BTreeMap<MemberId, usize> = BTreeMap::new();
+        for o in ledger.observers.values() {
+            if ledger.validator_peers.contains(&o.peer_id) {
+                return bad(format!("observer {} has a validator's peer id", o.peer_id));
+            }
+            *sponsored.entry(o.sponsor).or_insert(0) += 1;
+        }
+        if ledger.observers.len() > OBSERVERS_MAX
+            || sponsored.values().any(|n| *n > OBSERVERS_PER_MEMBER_MAX)
+        {
+            return bad(format!(
+                "{} active observers exceed the limits ({OBSERVERS_PER_MEMBER_MAX} per member, \
+                 {OBSERVERS_MAX} in all)",
+                ledger.observers.len()
+            ));
         }
         ledger.reserve_all_windows();
         let totals = ledger.totals();

@@ -2,7 +2,7 @@
 //! owners, holds), Merkle proofs, snapshots for catch-up, and the conservation totals.
 
 use super::{Ledger, MemberInfo};
-use crate::account::{hold_account_id, Account, AccountDetail};
+use crate::account::{hold_account_id, Account, AccountDetail, AccountKind};
 use crate::limits::FIRST_WINDOW;
 use crate::outcome::TxRecord;
 use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
@@ -180,12 +180,16 @@ impl Ledger {
     }
 
     /// Sum over accounts of `balance()` per currency, every genesis currency listed (for
-    /// conservation checks). Saturates rather than wraps; reaching `i128` limits would take
+    /// conservation checks); observer entries, which hold no money, are left out. Saturates rather than wraps; reaching `i128` limits would take
     /// about 2^63 maximal transactions.
     pub fn totals(&self) -> BTreeMap<Currency, i128> {
         let mut totals: BTreeMap<Currency, i128> =
             self.currencies.iter().map(|c| (*c, 0)).collect();
         for a in self.accounts.values() {
+            if a.kind == AccountKind::Observer {
+                // Holds no money (currency `XXX`, balances zero): not a currency of the network.
+                continue;
+            }
             let t = totals.entry(a.currency).or_insert(0);
             *t = t.saturating_add(a.balance());
         }

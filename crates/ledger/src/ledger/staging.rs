@@ -234,8 +234,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Keep the derived indexes (aliases, owners, captures, expiry queue) in step with an
-    /// account.
+    /// Keep the derived indexes (aliases, owners, captures, expiry queue, active observers) in
+    /// step with an account.
     pub(super) fn reindex(&mut self, old: Option<&Account>, new: &Account) {
         if let Some(owner) = new.owner {
             self.owners.insert((owner, new.id));
@@ -264,6 +264,13 @@ impl Ledger {
         }
         if let AccountDetail::Wallet(w) = &new.detail {
             self.aliases.insert((w.alias, new.currency), new.id);
+        }
+        if let AccountDetail::Observer(o) = &new.detail {
+            if o.is_active() {
+                self.observers.insert(o.peer_id.clone(), o.clone());
+            } else {
+                self.observers.remove(&o.peer_id);
+            }
         }
         if let Some(Account {
             detail: AccountDetail::Hold(h),

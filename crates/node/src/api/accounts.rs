@@ -266,8 +266,8 @@ pub(super) async fn history(
     }))
 }
 
-/// The amount an operation names, in minor units (none for registrations, voids and the
-/// settlement operations that carry no single amount).
+/// The amount an operation names, in minor units (none for registrations, voids, the
+/// settlement operations that carry no single amount and observer registrations).
 fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
     use settlenet_types::Operation as O;
     match op {
@@ -288,7 +288,9 @@ fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
         | O::StageBatch { .. }
         | O::SettleBatch { .. }
         | O::AbortBatch { .. }
-        | O::SetNetDebitCap { .. } => None,
+        | O::SetNetDebitCap { .. }
+        | O::RegisterObserver { .. }
+        | O::RemoveObserver { .. } => None,
     }
 }
 

@@ -1,13 +1,13 @@
 //! Genesis, block commits and the chain reads: the head (height, block hash, state root), blocks
 //! by height, and the block-hash and tx-id indexes.
 
-use super::codec::{encode, height_key, hex, history_key};
+use super::codec::{changes_key, encode, height_key, hex, history_key, key_array};
 use super::{
-    BlockWrite, Head, Store, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_META,
-    CF_RECORDS, CF_TX_INDEX, META_BASE, META_HEAD,
+    BlockWrite, Head, Store, BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS,
+    CF_BLOCK_INDEX, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, META_BASE, META_HEAD,
 };
 use crate::error::StorageError;
-use rocksdb::WriteBatch;
+use rocksdb::{Direction, IteratorMode, WriteBatch};
 use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
 use std::collections::BTreeSet;
 use std::sync::PoisonError;
@@ -52,7 +52,8 @@ impl Store {
 
     /// Commit one block atomically (one `WriteBatch`): the block by height, its hash -> height
     /// index, a tx id -> (height, index) entry for each transaction not included before, the
-    /// accounts and records, and the new head (height, block hash, `block.state_root`).
+    /// accounts and records, the account history and each position's changed accounts, and the
+    /// new head (height, block hash, `block.state_root`).
     ///
     /// Refused without writing anything if the store has no genesis
     /// ([`StorageError::NotInitialised`]), if the height is not `last_height() + 1`
@@ -134,6 +135,7 @@ impl Store {
             batch.put_cf(records_cf, id.as_bytes(), bytes);
         }
         let history_cf = self.cf(CF_ACCOUNT_HISTORY)?;
+        let changes_cf = self.cf(CF_TX_CHANGES)?;
         for (account, index, tx) in write.history {
             if *index as usize >= stored.block.txs.len() {
                 return Err(inconsistent(format!(
@@ -146,6 +148,7 @@ impl Store {
                 history_key(account, height, *index),
                 tx.as_bytes(),
             );
+            batch.put_cf(changes_cf, changes_key(height, *index, account), []);
         }
         let new_head = Head {
             height,
@@ -210,5 +213,32 @@ impl Store {
     /// Where transaction `id` was first included: (height, position in the block).
     pub fn tx_location(&self, id: &TxId) -> Result<Option<(Height, u32)>, StorageError> {
         self.get_decoded(CF_TX_INDEX, id.as_bytes(), "tx location")
+    }
+
+    /// The accounts each transaction of the block at `height` changed: (position in the block,
+    /// account), in position then account order (at most [`BLOCK_CHANGES_MAX`]). Empty for a
+    /// block not held, and for the block a snapshot was installed at (its changes are not part
+    /// of the snapshot).
+    pub fn block_changes(&self, height: Height) -> Result<Vec<(u32, AccountId)>, StorageError> {
+        let cf = self.cf(CF_TX_CHANGES)?;
+        let prefix = height_key(height);
+        let iter = self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= BLOCK_CHANGES_MAX {
+                break;
+            }
+            let (k, _) = item
+                .map_err(|e| StorageError::db(format!("scan the changes of block {height}"), e))?;
+            if k.len() != 28 || k[..8] != prefix {
+                break;
+            }
+            let index = u32::from_be_bytes(key_array("changes position", &k[8..12])?);
+            let account = AccountId(key_array("changes account", &k[12..28])?);
+            out.push((index, account));
+        }
+        Ok(out)
     }
 }

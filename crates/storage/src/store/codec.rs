@@ -23,6 +23,15 @@ pub(super) fn history_key(account: &AccountId, height: Height, index: u32) -> [u
     k
 }
 
+/// `height || index || account`: big-endian, so one block's entries sort by position.
+pub(super) fn changes_key(height: Height, index: u32, account: &AccountId) -> [u8; 28] {
+    let mut k = [0u8; 28];
+    k[..8].copy_from_slice(&height.0.to_be_bytes());
+    k[8..12].copy_from_slice(&index.to_be_bytes());
+    k[12..].copy_from_slice(account.as_bytes());
+    k
+}
+
 pub(super) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
     settlenet_types::encode(what, value).map_err(|e| match e {
         TypesError::Encode { what, reason } => StorageError::Encode { what, reason },

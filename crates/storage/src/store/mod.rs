@@ -28,8 +28,9 @@ use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
 use std::sync::Mutex;
 
 /// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored
-/// value's type changes; a store of any other version is refused at open.
-pub const FORMAT_VERSION: u32 = 2;
+/// value's type changes; a store of any other version is refused at open, except format 2,
+/// upgraded in place (its `tx_changes` rebuilt from its `account_history`).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Column family: format version, genesis hash, chain head.
 pub const CF_META: &str = "meta";
@@ -48,15 +49,20 @@ pub const CF_WAL: &str = "wal";
 /// Column family: account id (16) || height (8, big-endian) || position (4, big-endian) -> tx
 /// id (16): the transactions that changed each account, in execution order.
 pub const CF_ACCOUNT_HISTORY: &str = "account_history";
+/// Column family: height (8, big-endian) || position (4, big-endian) || account id (16) ->
+/// nothing: the accounts each transaction of a block changed, in block order (the reverse of
+/// [`CF_ACCOUNT_HISTORY`], read a block at a time by the event stream).
+pub const CF_TX_CHANGES: &str = "tx_changes";
 /// Column family: opaque evidence key (the node's: validator, kind, view, height) -> opaque
 /// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
 pub const CF_EVIDENCE: &str = "evidence";
 
-/// Every column family the store opens, in a fixed order. Format version 2 has all of them; a
+/// Every column family the store opens, in a fixed order. Format version 3 has all of them; a
 /// directory of another format version is refused at open (format 1 lacks the account history
-/// index). Within format 2, opening a directory creates any missing family (RocksDB requires
-/// every existing family to be opened, so an older build refuses a directory that has more).
-pub const COLUMN_FAMILIES: [&str; 9] = [
+/// index, format 2 the per-transaction changes). Within format 3, opening a directory creates
+/// any missing family (RocksDB requires every existing family to be opened, so an older build
+/// refuses a directory that has more).
+pub const COLUMN_FAMILIES: [&str; 10] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -66,6 +72,7 @@ pub const COLUMN_FAMILIES: [&str; 9] = [
     CF_WAL,
     CF_ACCOUNT_HISTORY,
     CF_EVIDENCE,
+    CF_TX_CHANGES,
 ];
 
 /// What [`Store::evidence_put`] did.
@@ -82,6 +89,10 @@ pub enum EvidencePut {
 
 /// Most entries one [`Store::account_history`] call returns.
 pub const HISTORY_PAGE_MAX: usize = 1000;
+
+/// Most entries one [`Store::block_changes`] call returns (a block's changes are bounded by its
+/// transactions; this bounds a corrupt or hostile store's answer too).
+pub const BLOCK_CHANGES_MAX: usize = 1 << 20;
 
 /// Where a transaction sits in the chain: (height, position in its block). History is ordered
 /// by it.
@@ -137,7 +148,8 @@ pub struct BlockWrite<'a> {
     /// Encoded tx records created by the block, keyed by tx id.
     pub records: &'a [(TxId, Vec<u8>)],
     /// For each transaction of the block that changed accounts: (account, position in the
-    /// block, tx id), one entry per account changed (the account history index).
+    /// block, tx id), one entry per account changed (the account history index, and its reverse:
+    /// each position's changed accounts).
     pub history: &'a [(AccountId, u32, TxId)],
 }
 

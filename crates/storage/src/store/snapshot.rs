@@ -3,7 +3,7 @@
 use super::codec::{encode, height_key};
 use super::{
     Head, SnapshotWrite, Store, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX,
-    CF_META, CF_RECORDS, CF_TX_INDEX, CF_WAL, META_BASE, META_HEAD,
+    CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, META_BASE, META_HEAD,
 };
 use crate::error::StorageError;
 use rocksdb::WriteBatch;
@@ -16,11 +16,12 @@ const KEY_END: [u8; 33] = [0xff; 33];
 
 impl Store {
     /// Replace the whole state with a verified snapshot at `write.block`'s height, in one
-    /// atomic, synced `WriteBatch`: every stored account, record, block, block-hash index and
-    /// tx-index entry is deleted; the snapshot's accounts and records, the anchoring block (with
-    /// its index entries) and the new head are written; the base ([`Store::base_height`]) is
-    /// set to the snapshot height; the listed WAL keys are deleted. After a crash the store holds
-    /// either its old state or the snapshot, never a mix.
+    /// atomic, synced `WriteBatch`: every stored account, record, block, block-hash index,
+    /// tx-index, account-history and per-transaction-changes entry is deleted; the snapshot's
+    /// accounts and records, the anchoring block (with its index entries) and the new head are
+    /// written; the base ([`Store::base_height`]) is set to the snapshot height; the listed WAL
+    /// keys are deleted. After a crash the store holds either its old state or the snapshot,
+    /// never a mix.
     ///
     /// Refused without writing anything if the store has no genesis
     /// ([`StorageError::NotInitialised`]), if the snapshot is not above the current head
@@ -56,6 +57,7 @@ impl Store {
             CF_BLOCK_INDEX,
             CF_TX_INDEX,
             CF_ACCOUNT_HISTORY,
+            CF_TX_CHANGES,
         ] {
             batch.delete_range_cf(self.cf(cf)?, &[0u8; 0][..], &KEY_END[..]);
         }

@@ -144,6 +144,7 @@ pub struct Snapshot {
     pub accounts: Vec<(AccountId, Vec<u8>)>,
     pub records: Vec<(TxId, Vec<u8>)>,
     pub history: Vec<HistoryEntry>,
+    pub changes: Vec<Vec<(u32, AccountId)>>,
 }
 
 pub fn snapshot(store: &Store, hashes: &[Hash]) -> Snapshot {
@@ -166,6 +167,9 @@ pub fn snapshot(store: &Store, hashes: &[Hash]) -> Snapshot {
         history: store
             .account_history(&AccountId([1; 16]), None, 1000)
             .expect("history"),
+        changes: (0..6)
+            .map(|h| store.block_changes(Height(h)).expect("changes"))
+            .collect(),
     }
 }
 
