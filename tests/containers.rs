@@ -13,8 +13,9 @@
 //! 4. a rolling upgrade: each validator in turn recreated from a new image on its own volume.
 //!
 //! Every payment a node acknowledged (202) is committed; the observer follows throughout, a
-//! payment submitted through it commits, and at the end it and every validator hold the same
-//! state root. `docker-compose down -v` removes containers, network and volumes; the
+//! payment submitted through it commits, its event stream (read from block 1 all along)
+//! delivers every committed transaction exactly once, and at the end it and every validator
+//! hold the same state root. `docker-compose down -v` removes containers, network and volumes; the
 //! upgrade image is removed and the test image is rebuilt in place under one tag (the layer
 //! cache reuses it while the binary is unchanged), so repeated runs do not pile up images.
 //!
@@ -555,6 +556,8 @@ async fn a_consortium_in_containers_survives_restarts_a_partition_a_lost_primary
     let payer = fund_a_payer(&cluster).await;
     settle_a_batch(&cluster);
 
+    // An integrator follows the observer's event stream for the whole test.
+    let stream = StreamLog::follow(&cluster.observer);
     let flow = Flow::start(cluster.nodes.clients.clone(), payer.clone());
     let nodes = &cluster.nodes;
     nodes.wait_height(0, nodes.top().await + 20, 30).await;
@@ -566,7 +569,112 @@ async fn a_consortium_in_containers_survives_restarts_a_partition_a_lost_primary
 
     nothing_acknowledged_is_lost(&cluster, &payer, &sent).await;
     through_the_observer(&cluster, &payer).await;
+    stream
+        .delivered_every_transaction_once(&cluster, &sent)
+        .await;
     tear_down(cluster);
+}
+
+/// The observer's event stream, read from block 1 while the test runs: how many times each
+/// event (height, index) was delivered, with its transaction and whether the ledger executed
+/// it (a transaction id included again in a later block is a `duplicate` event there), and how
+/// many transactions the block events counted, up to the last block event.
+#[derive(Default)]
+struct StreamLog {
+    events: std::collections::BTreeMap<(u64, u32), (u32, TxId, bool)>,
+    block_txs: u64,
+    top: u64,
+}
+
+struct Following {
+    log: Arc<Mutex<StreamLog>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StreamLog {
+    fn follow(observer: &Client) -> Following {
+        let mut stream = observer
+            .events(settlenet_api::client::EventsRequest {
+                from: Some(1),
+                account: None,
+                after: None,
+            })
+            .expect("the observer's event stream");
+        let log = Arc::new(Mutex::new(StreamLog::default()));
+        let l = log.clone();
+        let task = tokio::spawn(async move {
+            while let Ok(ev) = stream.next().await {
+                let mut g = l.lock().expect("stream log");
+                match ev {
+                    settlenet_api::StreamEvent::Tx(t) => {
+                        let executed = t.status != settlenet_api::TxEventStatus::Duplicate;
+                        g.events
+                            .entry((t.height.0, t.index))
+                            .or_insert((0, t.id, executed))
+                            .0 += 1;
+                    }
+                    settlenet_api::StreamEvent::Block(b) => {
+                        g.block_txs += u64::from(b.txs);
+                        g.top = b.height.0;
+                    }
+                }
+            }
+        });
+        Following { log, task }
+    }
+}
+
+impl Following {
+    /// Up to the observer's height: every committed transaction delivered exactly once, every
+    /// acknowledged payment among them.
+    async fn delivered_every_transaction_once(self, c: &Cluster, sent: &Sent) {
+        let h = c.observer.status().await.expect("observer status").height.0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.log.lock().expect("stream log").top < h {
+            assert!(
+                Instant::now() < deadline,
+                "the observer's event stream did not reach height {h}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.task.abort();
+        let g = self.log.lock().expect("stream log");
+        let twice: Vec<_> = g.events.iter().filter(|(_, (n, _, _))| *n != 1).collect();
+        assert!(
+            twice.is_empty(),
+            "events delivered more than once: {twice:?}"
+        );
+        let up_to_top = g.events.keys().filter(|(h, _)| *h <= g.top).count() as u64;
+        assert_eq!(
+            up_to_top, g.block_txs,
+            "the stream's transactions differ from its blocks' counts"
+        );
+        // Each transaction executed once: one event that is not a duplicate's.
+        let mut executed: std::collections::BTreeMap<TxId, u32> = Default::default();
+        for (_, id, ran) in g.events.values() {
+            if *ran {
+                *executed.entry(*id).or_insert(0) += 1;
+            }
+        }
+        let twice: Vec<_> = executed.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(twice.is_empty(), "executed twice per the stream: {twice:?}");
+        let missing: Vec<_> = sent
+            .acked
+            .iter()
+            .filter(|(id, _)| !executed.contains_key(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acknowledged payments not in the stream: {missing:?}"
+        );
+        c.steps.say(&format!(
+            "the observer's event stream delivered each of {} transaction events once ({} \
+             executed transactions), up to height {}",
+            g.block_txs,
+            executed.len(),
+            g.top
+        ));
+    }
 }
 
 /// Build the image from this test's binary, run the ceremony into a temporary directory, and
