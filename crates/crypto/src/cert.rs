@@ -24,8 +24,8 @@ pub fn verify_certificate(
 }
 
 /// [`verify_certificate`] with the same structural checks, but every signature checked one by
-/// one, strictly, by `verifier` (at least as strict as the batch: a signature that verifies
-/// strictly also passes the batch equation). For callers that have already verified these
+/// one by `verifier` (the same verdicts as the batch: both follow the rules of
+/// [`crate::verify`]). For callers that have already verified these
 /// signatures individually, e.g. through a memoising verifier.
 pub fn verify_certificate_with(
     genesis: &Genesis,

@@ -1,6 +1,7 @@
 //! Key pairs, signing and verification.
 
 use crate::error::CryptoError;
+use ed25519_consensus::{VerificationKey, VerificationKeyBytes};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use settlenet_types::{PublicKey, Signature, SignedTransaction};
 
@@ -48,8 +49,10 @@ impl Keypair {
     }
 }
 
-/// Decode a public key, refusing invalid and small-order (weak) ones.
-pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
+/// Decode a public key, refusing invalid and small-order (weak) ones: a small-order key
+/// verifies a forged signature under the cofactored equation, so it is refused everywhere,
+/// before any signature is looked at (the same answer in a batch and alone).
+pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerificationKey, CryptoError> {
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|e| CryptoError::BadPublicKey {
         key: key.to_string(),
         reason: e.to_string(),
@@ -60,41 +63,55 @@ pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError
             reason: "small-order (weak) key".into(),
         });
     }
-    Ok(vk)
+    VerificationKey::try_from(key.0).map_err(|e| CryptoError::BadPublicKey {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
 }
 
-/// Verify one signature strictly.
+/// Verify one signature (the rules of [ZIP 215]: a canonical `s`, the cofactored equation
+/// `[8][s]B = [8]R + [8][k]A`; plus a non-weak key). These are the rules of every check in
+/// SettleNet, alone or in a batch, so every validator reaches the same verdict on every
+/// signature whatever the batch around it. (Strict, cofactorless verification cannot be
+/// batched with the same verdict: a batch accepts, with probability 1/8 per random
+/// coefficient, a signature whose `R` carries a small-order component that the strict check
+/// refuses; see `mixed_order_r_gets_one_verdict_in_every_batch`.)
+///
+/// [ZIP 215]: https://zips.z.cash/zip-0215
 pub fn verify(key: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-    verify_strict_with(&verifying_key(key)?, message, signature)
+    verify_with(&verifying_key(key)?, message, signature)
 }
 
 /// [`verify`] with the key already decoded (by [`verifying_key`]).
-pub(crate) fn verify_strict_with(
-    vk: &VerifyingKey,
+pub(crate) fn verify_with(
+    vk: &VerificationKey,
     message: &[u8],
     signature: &Signature,
 ) -> Result<(), CryptoError> {
-    let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-    vk.verify_strict(message, &sig)
+    let sig = ed25519_consensus::Signature::from(signature.0);
+    vk.verify(&sig, message)
         .map_err(|e| CryptoError::BadSignature(e.to_string()))
 }
 
-/// Verify many signatures at once. `Ok` means all are valid; on failure the caller learns only
-/// that one is bad (use [`verify`] to find which).
+/// Verify many signatures at once, with the same verdict as [`verify`] on each. `Ok` means all
+/// are valid; on failure the caller learns only that one is bad (use [`verify`] to find which).
 pub fn verify_batch(items: &[(PublicKey, Vec<u8>, Signature)]) -> Result<(), CryptoError> {
     if items.is_empty() {
         return Ok(());
     }
-    let mut keys = Vec::with_capacity(items.len());
-    for (k, _, _) in items {
-        keys.push(verifying_key(k)?);
+    let mut batch = ed25519_consensus::batch::Verifier::new();
+    for (k, message, signature) in items {
+        // The weak-key rule is per key, so checking it here gives the batch the same answer
+        // as `verify`.
+        verifying_key(k)?;
+        batch.queue((
+            VerificationKeyBytes::from(k.0),
+            ed25519_consensus::Signature::from(signature.0),
+            message.as_slice(),
+        ));
     }
-    let messages: Vec<&[u8]> = items.iter().map(|(_, m, _)| m.as_slice()).collect();
-    let sigs: Vec<ed25519_dalek::Signature> = items
-        .iter()
-        .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
-        .collect();
-    ed25519_dalek::verify_batch(&messages, &sigs, &keys)
+    batch
+        .verify(rand::rngs::OsRng)
         .map_err(|e| CryptoError::BadSignature(e.to_string()))
 }
 
@@ -116,7 +133,8 @@ pub fn verify_transactions(txs: &[SignedTransaction]) -> Result<(), CryptoError>
             )));
         }
     }
-    // Batch verification is stricter than single for some malleable inputs; treat as invalid.
+    // Unreachable under ZIP 215 (a batch agrees with its items), unless the batch's random
+    // coefficients hit a 2^-128 event: refusing is the safe answer.
     Err(CryptoError::BadSignature(
         "batch verification failed though each signature verifies alone".into(),
     ))
@@ -161,6 +179,75 @@ mod tests {
         };
         let err = verify_transactions(&txs).expect_err("forged");
         assert!(err.to_string().contains("index 6"), "{err}");
+    }
+
+    /// A signature by `key` over `message` whose `R` is `[r]B + T` for a small-order `T`
+    /// (mixed order when `T` is not the identity): `s = r + k a` is what an honest signer
+    /// would send for `[r]B`, so the cofactorless (strict) equation is off by exactly `T`.
+    fn mixed_order_signature(key: &Keypair, message: &[u8], t: usize, seed: u8) -> Signature {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        use curve25519_dalek::Scalar;
+        use sha2::{Digest, Sha512};
+        let r = Scalar::from_bytes_mod_order_wide(&[seed.wrapping_add(1); 64]);
+        let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[t]).compress();
+        let public = key.public();
+        let mut h = Sha512::new();
+        h.update(big_r.as_bytes());
+        h.update(public.0);
+        h.update(message);
+        let k = Scalar::from_hash(h);
+        let s = r + k * key.signing.to_scalar();
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(big_r.as_bytes());
+        bytes[32..].copy_from_slice(s.as_bytes());
+        Signature(bytes)
+    }
+
+    #[test]
+    fn mixed_order_r_gets_one_verdict_in_every_batch() {
+        let key = Keypair::from_seed([9; 32]);
+        let other = Keypair::from_seed([10; 32]);
+        let message = b"settlenet mixed-order R".to_vec();
+        let valid: Vec<(PublicKey, Vec<u8>, Signature)> = (0..140u32)
+            .map(|i| {
+                let m = i.to_be_bytes().to_vec();
+                (other.public(), m.clone(), other.sign(&m))
+            })
+            .collect();
+        let forged_elsewhere = (other.public(), b"x".to_vec(), other.sign(b"y"));
+        for t in 1..8 {
+            let sig = mixed_order_signature(&key, &message, t, t as u8);
+            // A real mixed-order case: strict (cofactorless) verification refuses it.
+            let dalek = ed25519_dalek::VerifyingKey::from_bytes(&key.public().0).expect("key");
+            assert!(dalek
+                .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig.0))
+                .is_err());
+            let alone = verify(&key.public(), &message, &sig).is_ok();
+            let item = (key.public(), message.clone(), sig);
+            // Every make-up: alone, first, last, in the middle of small and large batches,
+            // twice, next to a bad signature; each many times (fresh random coefficients).
+            for size in [0usize, 1, 2, 7, 64, 139] {
+                for at in [0, size / 2, size] {
+                    let mut batch = valid[..size].to_vec();
+                    batch.insert(at, item.clone());
+                    for _ in 0..16 {
+                        assert_eq!(
+                            verify_batch(&batch).is_ok(),
+                            alone,
+                            "T{t} size {size} at {at}"
+                        );
+                    }
+                    let mut twice = batch.clone();
+                    twice.push(item.clone());
+                    assert_eq!(verify_batch(&twice).is_ok(), alone);
+                    let mut with_bad = batch.clone();
+                    with_bad.push(forged_elsewhere.clone());
+                    assert!(verify_batch(&with_bad).is_err());
+                }
+            }
+            // The rules' verdict on a mixed-order R: valid (ZIP 215), on every node.
+            assert!(alone, "T{t}");
+        }
     }
 
     #[test]

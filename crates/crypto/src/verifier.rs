@@ -1,15 +1,15 @@
-//! The seam through which consensus checks signatures: [`SignatureVerifier`], and the real,
-//! strict implementation [`StrictVerifier`], which decodes a known key set (the validators)
+//! The seam through which consensus checks signatures: [`SignatureVerifier`], and the real
+//! implementation [`StrictVerifier`] (the rules of [`crate::verify`]), which decodes a known key set (the validators)
 //! once instead of on every signature.
 
 use crate::error::CryptoError;
-use crate::keys::{verify_strict_with, verifying_key};
-use ed25519_dalek::VerifyingKey;
+use crate::keys::{verify_with, verifying_key};
+use ed25519_consensus::VerificationKey;
 use settlenet_types::{PublicKey, Signature};
 use std::collections::BTreeMap;
 
 /// Checks one signature. Every implementation must answer exactly as [`crate::verify`] does
-/// (strict ed25519: small-order keys and non-canonical signatures are refused): a verifier may
+/// (ZIP 215 rules: small-order keys and non-canonical `s` are refused): a verifier may
 /// only make the answer cheaper (decoded keys, memoised results), never different.
 pub trait SignatureVerifier: Send + Sync + std::fmt::Debug {
     /// Verify `signature` by `key` over exactly `message`.
@@ -21,14 +21,14 @@ pub trait SignatureVerifier: Send + Sync + std::fmt::Debug {
     ) -> Result<(), CryptoError>;
 }
 
-/// Strict ed25519 verification ([`crate::verify`]) with the keys of a known set decoded once:
+/// ed25519 verification with the rules of [`crate::verify`] with the keys of a known set decoded once:
 /// decompressing a public key costs about a quarter of a verification, and a replica checks
 /// only its validators' keys. Keys outside the set (or that fail to decode) are decoded on each
 /// call, so the answers are those of [`crate::verify`] for every key.
 #[derive(Clone, Debug, Default)]
 pub struct StrictVerifier {
     /// The decoded keys of the set (valid, non-weak ones only); bounded by the set given.
-    keys: BTreeMap<PublicKey, VerifyingKey>,
+    keys: BTreeMap<PublicKey, VerificationKey>,
 }
 
 impl StrictVerifier {
@@ -55,7 +55,7 @@ impl SignatureVerifier for StrictVerifier {
         signature: &Signature,
     ) -> Result<(), CryptoError> {
         match self.keys.get(key) {
-            Some(vk) => verify_strict_with(vk, message, signature),
+            Some(vk) => verify_with(vk, message, signature),
             None => crate::verify(key, message, signature),
         }
     }
@@ -77,7 +77,7 @@ mod tests {
         let verifiers = [StrictVerifier::new(), StrictVerifier::with_keys(&known)];
         let s = a.sign(b"m");
         let mut malleated = s;
-        // The top bit set: a non-canonical scalar, which strict verification refuses.
+        // The top bit set: a non-canonical scalar, which verification refuses.
         malleated.0[63] |= 0x80;
         let cases = [
             (a.public(), &b"m"[..], s),
