@@ -8,7 +8,9 @@ mod rules_fixture;
 use common::*;
 use rules_fixture::*;
 use settlenet_ledger::{AccountKind, Ledger, ResultCode};
-use settlenet_types::{AccountId, Height, SignedTransaction, TX_VERSION};
+use settlenet_types::{
+    AccountId, Amount, Height, MemberId, Operation, SignedTransaction, TX_VERSION,
+};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Copy)]
@@ -381,18 +383,7 @@ fn every_operation_and_result_code() {
             assert_eq!(rec.index, 0);
             assert_eq!(rec.body_hash, case.tx.tx.body_hash().expect("hash"));
         }
-        // The stateless prefix agrees with precheck.
-        let stateless = [
-            ResultCode::WrongChain,
-            ResultCode::UnsupportedVersion,
-            ResultCode::ZeroAmount,
-            ResultCode::SameAccount,
-        ];
-        if stateless.contains(&got) {
-            assert_eq!(normal.precheck(&case.tx), Err(got), "{}", case.what);
-        } else {
-            assert_eq!(normal.precheck(&case.tx), Ok(()), "{}", case.what);
-        }
+        assert_precheck_agrees(&normal, &case.tx, got, case.what);
         seen.insert(got.as_str());
     }
     // The codes of the original operations; the payment model's are covered by
@@ -454,4 +445,98 @@ fn successful_operations_move_the_right_amounts() {
     let totals = l.totals();
     assert_eq!(totals[&usd()], 1_500);
     assert_eq!(totals[&eur()], 70);
+}
+
+/// Issue 11, hole 1: a key the consortium never gave the `clearing` role cannot fill
+/// mempools with large `stage_batch` transactions (each one would leave a permanent record
+/// inside a block). Admission refuses every operation its signer may never perform, leaving
+/// nothing behind; what could still become valid (an account not created yet) is admitted.
+#[test]
+fn admission_refuses_signers_who_may_never_do_the_operation() {
+    let k = keys();
+    let mut l = Ledger::from_genesis(&genesis()).expect("genesis");
+    let outsider = key(99);
+    let instruction = |i: u32| settlenet_types::SettlementInstruction {
+        id: format!("junk-{i:030}"),
+        debtor: MemberId(0),
+        creditor: MemberId(1),
+        amount: Amount(1),
+        beneficiary: None,
+    };
+    let junk = Operation::StageBatch {
+        batch: settlenet_types::BatchId([7; 16]),
+        currency: usd(),
+        window: 1,
+        chunk: 0,
+        instructions: (0..settlenet_types::SETTLEMENT_CHUNK_MAX as u32)
+            .map(instruction)
+            .collect(),
+    };
+    let before = l.state_root();
+    let cases = [
+        (
+            "stage_batch by an outsider",
+            &outsider,
+            junk.clone(),
+            ResultCode::ForbiddenSigner,
+        ),
+        (
+            "stage_batch by an issuer",
+            &k.issuer_a,
+            junk.clone(),
+            ResultCode::ForbiddenRole,
+        ),
+        (
+            "close_window by an auditor without clearing",
+            &k.clerk_b,
+            Operation::CloseWindow {
+                currency: usd(),
+                window: 1,
+            },
+            ResultCode::ForbiddenRole,
+        ),
+        (
+            "create_wallet at bank-b by bank-a's issuer",
+            &k.issuer_a,
+            create(wallet_id(1), 1, &k.users[0], usd()),
+            ResultCode::ForbiddenSigner,
+        ),
+        (
+            "issue by an outsider into a wallet not created yet",
+            &outsider,
+            issue(wallet_id(9), 5),
+            ResultCode::ForbiddenSigner,
+        ),
+    ];
+    for (what, signer, op, want) in cases {
+        let tx = signed(signer, tx_id(1), op);
+        assert_eq!(l.precheck(&tx), Err(want), "{what}");
+        // Inside a block (a Byzantine primary may include it) it is refused as well.
+        let out = apply(&mut l.clone(), std::slice::from_ref(&tx));
+        assert!(!out.outcomes[0].result.is_ok(), "{what}");
+    }
+    assert_eq!(l.state_root(), before, "admission changes nothing");
+    // A wallet's owner is fixed at creation: a transfer out of it signed by anyone else is
+    // refused at the door; before the wallet exists, it waits in the mempool like any other.
+    let transfer = Operation::Transfer {
+        from: wallet_id(1),
+        to: wallet_id(2),
+        amount: Amount(1),
+    };
+    let by_stranger = signed(&k.users[1], tx_id(2), transfer.clone());
+    assert_eq!(
+        l.precheck(&by_stranger),
+        Ok(()),
+        "the wallet does not exist yet"
+    );
+    apply(
+        &mut l,
+        &[signed(
+            &k.issuer_a,
+            tx_id(3),
+            create(wallet_id(1), 0, &k.users[0], usd()),
+        )],
+    );
+    assert_eq!(l.precheck(&by_stranger), Err(ResultCode::ForbiddenSigner));
+    assert_eq!(l.precheck(&signed(&k.users[0], tx_id(4), transfer)), Ok(()));
 }

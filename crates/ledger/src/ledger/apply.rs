@@ -5,6 +5,7 @@
 
 use super::staging::Staged;
 use super::{batches, Ledger};
+use crate::account::AccountKind;
 use crate::limits::HOLD_TIMEOUT_MS_MAX;
 use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 use settlenet_types::{
@@ -15,11 +16,75 @@ use settlenet_types::{
 use std::collections::BTreeSet;
 
 impl Ledger {
-    /// Cheap stateless checks for mempool admission (chain id, version, nonzero amount, not same
-    /// account, an observer's peer id and name as text). Signatures are NOT checked here. Inside
-    /// a block the same checks run again and a failure is recorded against the id.
+    /// Mempool admission: everything about a transaction that does not depend on the order of
+    /// transactions. The stateless checks (chain id, version, nonzero amount, not same account,
+    /// an observer's peer id and name as text), then [`Ledger::check_authority`]: a signer who
+    /// may never perform the operation is refused at the door, so junk from keys the consortium
+    /// never gave a role leaves no record. Signatures are NOT checked here. Inside a block the
+    /// same rules run again (in the operation's own order) and a failure is recorded.
     pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), ResultCode> {
-        self.check_stateless(&tx.tx)
+        self.check_stateless(&tx.tx)?;
+        self.check_authority(&tx.tx)
+    }
+
+    /// Whether the signer could ever be allowed this operation, judged only on what no later
+    /// transaction can change: members' staff keys and roles (fixed at genesis), and the owner
+    /// of an existing account (fixed at its creation). An operation on an account that does
+    /// not exist yet passes (a pending transaction may create it), and so do capture, void and
+    /// refund (their signer depends on the hold or capture they name). A refusal here is also
+    /// a refusal inside any block: the same checks run in `execute`.
+    pub fn check_authority(&self, tx: &Transaction) -> Result<(), ResultCode> {
+        let signer = &tx.signer;
+        let any_role = |role: Role| -> Result<(), ResultCode> {
+            let mut staff = false;
+            for m in &self.members {
+                if let Some(roles) = m.staff.get(signer) {
+                    if roles.contains(&role) {
+                        return Ok(());
+                    }
+                    staff = true;
+                }
+            }
+            Err(if staff {
+                ResultCode::ForbiddenRole
+            } else {
+                ResultCode::ForbiddenSigner
+            })
+        };
+        match &tx.op {
+            Operation::CloseWindow { .. }
+            | Operation::StageBatch { .. }
+            | Operation::SettleBatch { .. }
+            | Operation::AbortBatch { .. }
+            | Operation::FundSettlement { .. }
+            | Operation::WithdrawSettlement { .. }
+            | Operation::SetNetDebitCap { .. } => self.check_clearing(signer).map(|_| ()),
+            Operation::RegisterObserver { member, .. }
+            | Operation::RemoveObserver { member, .. } => self.check_any_staff(*member, signer),
+            Operation::CreateWallet { issuer, .. } | Operation::RegisterWallet { issuer, .. } => {
+                self.check_staff(*issuer, signer, Role::Issuer)
+            }
+            Operation::RegisterMerchant { acquirer, .. } => {
+                self.check_staff(*acquirer, signer, Role::Acquirer)
+            }
+            Operation::Issue { wallet, .. } | Operation::Redeem { wallet, .. } => {
+                match self.accounts.get(wallet) {
+                    Some(w) if w.kind == AccountKind::Wallet => {
+                        self.check_staff(w.member, signer, Role::Issuer)
+                    }
+                    Some(_) => Err(ResultCode::NotAWallet),
+                    None => any_role(Role::Issuer),
+                }
+            }
+            Operation::Transfer { from, .. }
+            | Operation::Pay { from, .. }
+            | Operation::Authorize { from, .. } => match self.accounts.get(from) {
+                Some(a) if a.kind != AccountKind::Wallet => Err(ResultCode::NotAWallet),
+                Some(a) if a.owner != Some(*signer) => Err(ResultCode::ForbiddenSigner),
+                _ => Ok(()),
+            },
+            Operation::Capture { .. } | Operation::Void { .. } | Operation::Refund { .. } => Ok(()),
+        }
     }
 
     fn check_stateless(&self, tx: &Transaction) -> Result<(), ResultCode> {

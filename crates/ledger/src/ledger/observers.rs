@@ -25,7 +25,11 @@ use settlenet_types::{Currency, Height, MemberId, PublicKey};
 impl Ledger {
     /// Whether `signer` is a staff key of `member`, whatever its roles: `unknown_member` if
     /// there is no such member, `forbidden_signer` if the key is not one of its staff keys.
-    fn check_any_staff(&self, member: MemberId, signer: &PublicKey) -> Result<(), ResultCode> {
+    pub(super) fn check_any_staff(
+        &self,
+        member: MemberId,
+        signer: &PublicKey,
+    ) -> Result<(), ResultCode> {
         let m = self
             .members
             .get(usize::from(member.0))

@@ -253,3 +253,47 @@ pub fn snapshot(ledger: &Ledger) -> Vec<Account> {
 pub fn records(ledger: &Ledger) -> Vec<(TxId, settlenet_ledger::TxRecord)> {
     ledger.records().map(|(id, r)| (*id, r.clone())).collect()
 }
+
+/// Mempool admission (`precheck`) agrees with execution: a stateless refusal is the code the
+/// block gives; an authority refusal (a signer who may never do this) is given only to a
+/// transaction the block refuses too; what passes admission is never a stateless failure.
+pub fn assert_precheck_agrees(
+    ledger: &Ledger,
+    tx: &SignedTransaction,
+    got: settlenet_ledger::ResultCode,
+    what: &str,
+) {
+    use settlenet_ledger::ResultCode as R;
+    let stateless = [
+        R::WrongChain,
+        R::UnsupportedVersion,
+        R::ZeroAmount,
+        R::SameAccount,
+        R::InvalidTimeout,
+        R::InvalidChunk,
+        R::InvalidInstruction,
+        R::SelfInstruction,
+        R::InvalidPeerId,
+        R::InvalidObserverName,
+    ];
+    let authority = [
+        R::ForbiddenSigner,
+        R::ForbiddenRole,
+        R::NotAWallet,
+        R::UnknownMember,
+    ];
+    match ledger.precheck(tx) {
+        Err(code) if stateless.contains(&code) => assert_eq!(code, got, "{what}: precheck"),
+        Err(code) => {
+            assert!(
+                authority.contains(&code),
+                "{what}: precheck refused with {code:?}"
+            );
+            assert!(
+                !got.is_ok(),
+                "{what}: precheck refused ({code:?}) what a block accepts"
+            );
+        }
+        Ok(()) => assert!(!stateless.contains(&got), "{what}: precheck let {got:?} in"),
+    }
+}
