@@ -203,14 +203,17 @@ mod time;
 
 pub use error::ConsensusError;
 pub use message::{
-    primary_of, CheckpointBody, CheckpointProof, MessageKind, NewViewBody, Payload, PrePrepareBody,
-    PreparedCertificate, Reproposal, SignedMessage, SignedViewChange, ViewChangeBody,
-    CHECKPOINT_TAG, NEW_VIEW_TAG, PRE_PREPARE_TAG, VIEW_CHANGE_TAG,
+    max_new_view_bytes, max_pre_prepare_bytes, max_view_change_bytes, primary_of, CheckpointBody,
+    CheckpointProof, MessageKind, NewViewBody, Payload, PrePrepareBody, PreparedCertificate,
+    PreparedDigest, Reproposal, SignedMessage, SignedViewChange, ViewChangeBody, ViewChangeDigest,
+    ViewChangeProof, CHECKPOINT_TAG, HEADER_MAX_BYTES, NEW_VIEW_TAG, PRE_PREPARE_TAG,
+    VIEW_CHANGE_TAG,
 };
 pub use replica::{
     is_null, null_block, DropReason, Input, Output, Replica, ReplicaConfig, ReplicaStats,
-    TimerKind, WalEntry, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_TIMEOUT_MS_MAX,
-    DEFAULT_VIEW_TIMEOUT_MS_MIN, MAX_CHECKPOINT_INTERVAL, MAX_IN_FLIGHT_LIMIT,
+    TimerKind, WalEntry, BUFFER_VIEWS_AHEAD, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_VIEW_TIMEOUT_MS_MAX, DEFAULT_VIEW_TIMEOUT_MS_MIN, MAX_CHECKPOINT_INTERVAL,
+    MAX_IN_FLIGHT_LIMIT, WIRE_ENVELOPE_BYTES,
 };
 pub use time::{check_proposal_time, next_proposal_time, TimeBounds, TimeError};
 

@@ -10,14 +10,20 @@
 //! - CHECKPOINT, VIEW-CHANGE and NEW-VIEW sign their body, which starts with its own tag
 //!   ([`CHECKPOINT_TAG`], [`VIEW_CHANGE_TAG`], [`NEW_VIEW_TAG`]), for the same reason.
 //!
+//! A VIEW-CHANGE's signature covers its [`ViewChangeDigest`] (each prepared block by its
+//! header), so a NEW-VIEW carries its quorum of VIEW-CHANGEs as digests ([`ViewChangeProof`])
+//! and each re-proposed block once, in O: the largest NEW-VIEW is about one window of blocks,
+//! not a quorum of windows ([`max_view_change_bytes`], [`max_new_view_bytes`]).
+//!
 //! The proofs carried inside VIEW-CHANGE and NEW-VIEW ([`PreparedCertificate`],
-//! [`CheckpointProof`], [`SignedViewChange`]) hold bare signatures, not nested
+//! [`CheckpointProof`], [`ViewChangeProof`]) hold bare signatures, not nested
 //! [`SignedMessage`]s: the types are not recursive, so a decoder can never be driven into
 //! unbounded recursion by a crafted message.
 
 use crate::error::ConsensusError;
 use serde::{Deserialize, Serialize};
 use settlenet_crypto::{Keypair, SignatureVerifier, StrictVerifier};
+use settlenet_types::block::BlockHeader;
 use settlenet_types::block::{VoteBody, VoteKind};
 use settlenet_types::genesis::quorum;
 use settlenet_types::{encode, Block, Domain, Hash, Height, PublicKey, ReplicaId, Signature, View};
@@ -300,7 +306,7 @@ impl SignedMessage {
         &self,
         chain_id: &str,
         validators: &[PublicKey],
-        verified: impl Fn(&SignedViewChange) -> bool,
+        verified: impl Fn(&ViewChangeProof) -> bool,
     ) -> Result<(), ConsensusError> {
         self.verify_new_view_by(chain_id, validators, verified, &StrictVerifier::new())
     }
@@ -310,7 +316,7 @@ impl SignedMessage {
         &self,
         chain_id: &str,
         validators: &[PublicKey],
-        verified: impl Fn(&SignedViewChange) -> bool,
+        verified: impl Fn(&ViewChangeProof) -> bool,
         verifier: &dyn SignatureVerifier,
     ) -> Result<(), ConsensusError> {
         let Payload::NewView(body) = &self.payload else {
@@ -549,51 +555,101 @@ impl PreparedCertificate {
         validators: &[PublicKey],
         verifier: &dyn SignatureVerifier,
     ) -> Result<Hash, ConsensusError> {
-        let n = validators.len();
-        let primary = primary_of(self.view, n);
-        let height = self.height();
-        if self.block.header.chain_id != chain_id {
-            return Err(ConsensusError::WrongChain {
-                expected: chain_id.to_string(),
-                got: self.block.header.chain_id.clone(),
-            });
-        }
-        let block_hash = self.block.header.hash()?;
-        if self.prepares.len() + 1 < quorum(n) {
-            return Err(ConsensusError::Malformed(
-                "prepared certificate below quorum".into(),
-            ));
-        }
-        check_sorted(self.prepares.iter().map(|(r, _)| *r))?;
-        if self.prepares.iter().any(|(r, _)| *r == primary) {
-            return Err(ConsensusError::Malformed(
-                "prepared certificate counts the primary's PREPARE".into(),
-            ));
-        }
-        let pp = PrePrepareBody::new(chain_id, self.view, height, block_hash).signing_message()?;
-        check_signature(
-            verifier,
+        let block_hash = check_prepared(
+            chain_id,
             validators,
-            primary,
-            &pp,
+            verifier,
+            self.view,
+            &self.block.header,
             &self.pre_prepare_signature,
+            &self.prepares,
         )?;
-        let vote = VoteBody {
-            kind: VoteKind::Prepare,
-            chain_id: chain_id.to_string(),
-            view: self.view,
-            height,
-            block_hash,
-        }
-        .signing_message()?;
-        for (r, signature) in &self.prepares {
-            check_signature(verifier, validators, *r, &vote, signature)?;
-        }
         self.block
             .check_body()
             .map_err(|e| ConsensusError::BadBlock(e.to_string()))?;
         Ok(block_hash)
     }
+
+    /// The certificate with the block's header only (what the signature of a VIEW-CHANGE
+    /// covers, and what a NEW-VIEW carries).
+    pub fn digest(&self) -> PreparedDigest {
+        PreparedDigest {
+            view: self.view,
+            header: self.block.header.clone(),
+            pre_prepare_signature: self.pre_prepare_signature,
+            prepares: self.prepares.clone(),
+        }
+    }
+}
+
+/// A prepared certificate with the block's header instead of the whole block: the header
+/// commits to the transactions (`tx_root`) and its hash is what the signatures are on, so it
+/// proves as much as the certificate; the block itself travels once, in the NEW-VIEW's O.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PreparedDigest {
+    /// The view the block was prepared in.
+    pub view: View,
+    /// The block's header (its height is the sequence number).
+    pub header: BlockHeader,
+    /// The primary of `view`'s PRE-PREPARE signature.
+    pub pre_prepare_signature: Signature,
+    /// PREPARE signatures from backups (never the primary), sorted by replica.
+    pub prepares: Vec<(ReplicaId, Signature)>,
+}
+
+impl PreparedDigest {
+    /// The height.
+    pub fn height(&self) -> Height {
+        self.header.height
+    }
+}
+
+/// The checks of a prepared certificate on its header: chain, a quorum of distinct backups'
+/// PREPAREs and the primary's PRE-PREPARE, all on the header's hash. Returns the hash.
+fn check_prepared(
+    chain_id: &str,
+    validators: &[PublicKey],
+    verifier: &dyn SignatureVerifier,
+    view: View,
+    header: &BlockHeader,
+    pre_prepare_signature: &Signature,
+    prepares: &[(ReplicaId, Signature)],
+) -> Result<Hash, ConsensusError> {
+    let n = validators.len();
+    let primary = primary_of(view, n);
+    let height = header.height;
+    if header.chain_id != chain_id {
+        return Err(ConsensusError::WrongChain {
+            expected: chain_id.to_string(),
+            got: header.chain_id.clone(),
+        });
+    }
+    let block_hash = header.hash()?;
+    if prepares.len() + 1 < quorum(n) {
+        return Err(ConsensusError::Malformed(
+            "prepared certificate below quorum".into(),
+        ));
+    }
+    check_sorted(prepares.iter().map(|(r, _)| *r))?;
+    if prepares.iter().any(|(r, _)| *r == primary) {
+        return Err(ConsensusError::Malformed(
+            "prepared certificate counts the primary's PREPARE".into(),
+        ));
+    }
+    let pp = PrePrepareBody::new(chain_id, view, height, block_hash).signing_message()?;
+    check_signature(verifier, validators, primary, &pp, pre_prepare_signature)?;
+    let vote = VoteBody {
+        kind: VoteKind::Prepare,
+        chain_id: chain_id.to_string(),
+        view,
+        height,
+        block_hash,
+    }
+    .signing_message()?;
+    for (r, signature) in prepares {
+        check_signature(verifier, validators, *r, &vote, signature)?;
+    }
+    Ok(block_hash)
 }
 
 /// The signed content of a VIEW-CHANGE (§4.4): "VIEW-CHANGE, v+1, n, C, P, i".
@@ -613,9 +669,26 @@ pub struct ViewChangeBody {
 }
 
 impl ViewChangeBody {
-    /// The exact bytes a replica signs.
+    /// The exact bytes a replica signs: those of its [`ViewChangeDigest`], so that the same
+    /// signature proves the VIEW-CHANGE in full (sent to every replica) and in digest form
+    /// (carried by a NEW-VIEW).
     pub fn signing_message(&self) -> Result<Vec<u8>, ConsensusError> {
-        Ok(Domain::Consensus.message(&encode("view-change", self)?))
+        self.digest().signing_message()
+    }
+
+    /// The body with each prepared certificate's block reduced to its header.
+    pub fn digest(&self) -> ViewChangeDigest {
+        ViewChangeDigest {
+            tag: self.tag,
+            chain_id: self.chain_id.clone(),
+            view: self.view,
+            checkpoint: self.checkpoint.clone(),
+            prepared: self
+                .prepared
+                .iter()
+                .map(PreparedCertificate::digest)
+                .collect(),
+        }
     }
 
     /// Check the proofs inside (not the outer signature).
@@ -631,20 +704,89 @@ impl ViewChangeBody {
         verifier: &dyn SignatureVerifier,
     ) -> Result<(), ConsensusError> {
         self.checkpoint.verify_by(chain_id, validators, verifier)?;
-        let mut last = self.checkpoint.height;
+        check_prepared_order(
+            self.checkpoint.height,
+            self.view,
+            self.prepared.iter().map(|c| (c.height(), c.view)),
+        )?;
         for cert in &self.prepared {
-            if cert.height() <= last {
-                return Err(ConsensusError::Malformed(
-                    "prepared certificates not above the checkpoint and increasing".into(),
-                ));
-            }
-            last = cert.height();
-            if cert.view >= self.view {
-                return Err(ConsensusError::Malformed(
-                    "prepared certificate from a view not below the new one".into(),
-                ));
-            }
             cert.verify_by(chain_id, validators, verifier)?;
+        }
+        Ok(())
+    }
+}
+
+/// Prepared certificates are above the checkpoint, strictly increasing by height, each from a
+/// view below the VIEW-CHANGE's.
+fn check_prepared_order(
+    checkpoint: Height,
+    view: View,
+    certs: impl Iterator<Item = (Height, View)>,
+) -> Result<(), ConsensusError> {
+    let mut last = checkpoint;
+    for (height, cert_view) in certs {
+        if height <= last {
+            return Err(ConsensusError::Malformed(
+                "prepared certificates not above the checkpoint and increasing".into(),
+            ));
+        }
+        last = height;
+        if cert_view >= view {
+            return Err(ConsensusError::Malformed(
+                "prepared certificate from a view not below the new one".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A VIEW-CHANGE body with its prepared certificates as [`PreparedDigest`]s: what the
+/// sender signs, and what a NEW-VIEW carries (so a NEW-VIEW holds each re-proposed block
+/// once, in O, instead of once per VIEW-CHANGE that prepared it).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ViewChangeDigest {
+    /// Always [`VIEW_CHANGE_TAG`].
+    pub tag: u32,
+    /// Chain id.
+    pub chain_id: String,
+    /// The view the sender moves to.
+    pub view: View,
+    /// The sender's last stable checkpoint with its proof.
+    pub checkpoint: CheckpointProof,
+    /// The prepared certificates, by header.
+    pub prepared: Vec<PreparedDigest>,
+}
+
+impl ViewChangeDigest {
+    /// The exact bytes the sender signed.
+    pub fn signing_message(&self) -> Result<Vec<u8>, ConsensusError> {
+        Ok(Domain::Consensus.message(&encode("view-change", self)?))
+    }
+
+    /// Check the proofs inside (not the outer signature): the checkpoint, and each
+    /// certificate's signatures on its header.
+    pub(crate) fn check_by(
+        &self,
+        chain_id: &str,
+        validators: &[PublicKey],
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(), ConsensusError> {
+        self.checkpoint.verify_by(chain_id, validators, verifier)?;
+        check_prepared_order(
+            self.checkpoint.height,
+            self.view,
+            self.prepared.iter().map(|c| (c.height(), c.view)),
+        )?;
+        for cert in &self.prepared {
+            check_prepared(
+                chain_id,
+                validators,
+                verifier,
+                cert.view,
+                &cert.header,
+                &cert.pre_prepare_signature,
+                &cert.prepares,
+            )?;
         }
         Ok(())
     }
@@ -657,6 +799,29 @@ pub struct SignedViewChange {
     pub from: ReplicaId,
     /// What it says.
     pub body: ViewChangeBody,
+    /// `from`'s signature over `body`.
+    pub signature: Signature,
+}
+
+impl SignedViewChange {
+    /// The VIEW-CHANGE in the form a NEW-VIEW carries.
+    pub fn proof(&self) -> ViewChangeProof {
+        ViewChangeProof {
+            from: self.from,
+            body: self.body.digest(),
+            signature: self.signature,
+        }
+    }
+}
+
+/// A VIEW-CHANGE as carried inside a NEW-VIEW: sender, digest body, signature (valid for the
+/// full body too: both sign the digest).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ViewChangeProof {
+    /// Who sent it.
+    pub from: ReplicaId,
+    /// What it says, certificates by header.
+    pub body: ViewChangeDigest,
     /// `from`'s signature over `body`.
     pub signature: Signature,
 }
@@ -680,8 +845,9 @@ pub struct NewViewBody {
     pub chain_id: String,
     /// The new view.
     pub view: View,
-    /// A quorum of VIEW-CHANGEs for `view` from distinct replicas, sorted by sender (V).
-    pub view_changes: Vec<SignedViewChange>,
+    /// A quorum of VIEW-CHANGEs for `view` from distinct replicas, sorted by sender (V), in
+    /// digest form: the blocks they prepared travel once, in `pre_prepares`.
+    pub view_changes: Vec<ViewChangeProof>,
     /// The re-proposals for every height in the range V determines, in height order (O).
     pub pre_prepares: Vec<Reproposal>,
 }
@@ -705,7 +871,7 @@ impl NewViewBody {
         &self,
         chain_id: &str,
         validators: &[PublicKey],
-        verified: impl Fn(&SignedViewChange) -> bool,
+        verified: impl Fn(&ViewChangeProof) -> bool,
     ) -> Result<(), ConsensusError> {
         self.check_with_by(chain_id, validators, verified, &StrictVerifier::new())
     }
@@ -715,7 +881,7 @@ impl NewViewBody {
         &self,
         chain_id: &str,
         validators: &[PublicKey],
-        verified: impl Fn(&SignedViewChange) -> bool,
+        verified: impl Fn(&ViewChangeProof) -> bool,
         verifier: &dyn SignatureVerifier,
     ) -> Result<(), ConsensusError> {
         if self.view_changes.len() < quorum(validators.len()) {
@@ -792,4 +958,51 @@ fn check_tagged(
         });
     }
     Ok(())
+}
+
+// ---- The largest messages, in encoded bytes (bincode, fixed-width integers: a `Vec` or
+// ---- `String` is an 8-byte length and its items, an enum a 4-byte variant index).
+
+/// A block header at its largest (the longest chain id).
+pub const HEADER_MAX_BYTES: u64 =
+    2 + (8 + settlenet_types::CHAIN_ID_MAX_LEN as u64) + 8 + 8 + 2 + 4 + 32 + 8 + 32;
+/// What a [`SignedMessage`] adds to its payload's body: sender, variant index, signature.
+const SIGNED_MESSAGE_OVERHEAD: u64 = 2 + 4 + 64;
+/// A tagged body's common prefix: tag, chain id at its longest, view.
+const TAGGED_PREFIX_BYTES: u64 = 4 + 8 + settlenet_types::CHAIN_ID_MAX_LEN as u64 + 8;
+
+/// `n` (replica, signature) pairs in a vector.
+fn signatures_bytes(n: u64) -> u64 {
+    8 + n * (2 + 64)
+}
+
+/// A VIEW-CHANGE body's fixed part: tag, chain, view, a checkpoint proof signed by all `n`,
+/// the certificates' vector length.
+fn view_change_prefix_bytes(n: u64) -> u64 {
+    TAGGED_PREFIX_BYTES + (8 + 32 + signatures_bytes(n)) + 8
+}
+
+/// The largest VIEW-CHANGE message among `n` validators with a log window of `log_window`
+/// heights (its most prepared certificates) and blocks of at most `block_max_bytes` encoded.
+pub fn max_view_change_bytes(n: u64, log_window: u64, block_max_bytes: u64) -> u64 {
+    let certificate = 8 + block_max_bytes + 64 + signatures_bytes(n);
+    SIGNED_MESSAGE_OVERHEAD + view_change_prefix_bytes(n) + log_window * certificate
+}
+
+/// The largest NEW-VIEW message: `n` VIEW-CHANGEs in digest form (at most `n` are accepted)
+/// and O, at most `log_window` re-proposed blocks with the new primary's signatures.
+pub fn max_new_view_bytes(n: u64, log_window: u64, block_max_bytes: u64) -> u64 {
+    let digest = 8 + HEADER_MAX_BYTES + 64 + signatures_bytes(n);
+    let proof = 2 + view_change_prefix_bytes(n) + log_window * digest + 64;
+    SIGNED_MESSAGE_OVERHEAD
+        + TAGGED_PREFIX_BYTES
+        + 8
+        + n * proof
+        + 8
+        + log_window * (block_max_bytes + 64)
+}
+
+/// The largest PRE-PREPARE message: a view and a block.
+pub fn max_pre_prepare_bytes(block_max_bytes: u64) -> u64 {
+    SIGNED_MESSAGE_OVERHEAD + 8 + block_max_bytes
 }

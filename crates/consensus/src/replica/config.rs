@@ -27,6 +27,10 @@ pub struct ReplicaConfig {
     pub view_timeout_ms_min: u64,
     /// The cap of the view timer's exponential backoff, in ms; >= `view_timeout_ms_min`.
     pub view_timeout_ms_max: u64,
+    /// A block's encoded size at most (the genesis `ConsensusParams::block_max_bytes`):
+    /// larger PRE-PREPAREs are dropped, and [`crate::Replica::new`] refuses a configuration
+    /// whose largest VIEW-CHANGE or NEW-VIEW would not fit a network message.
+    pub block_max_bytes: u64,
     /// A CHECKPOINT is taken every this many heights (K in §4.3); 1 ..=
     /// [`MAX_CHECKPOINT_INTERVAL`]. Must be equal on every validator.
     pub checkpoint_interval: u64,
@@ -63,6 +67,7 @@ impl ReplicaConfig {
             me,
             key,
             max_in_flight,
+            block_max_bytes: settlenet_types::BLOCK_MAX_BYTES_DEFAULT,
             view_timeout_ms_min: DEFAULT_VIEW_TIMEOUT_MS_MIN,
             view_timeout_ms_max: DEFAULT_VIEW_TIMEOUT_MS_MAX,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,

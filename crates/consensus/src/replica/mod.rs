@@ -45,8 +45,8 @@ pub use view_change::{is_null, null_block};
 
 use crate::error::ConsensusError;
 use crate::message::{
-    primary_of, CheckpointProof, MessageKind, Payload, PreparedCertificate, SignedMessage,
-    SignedViewChange,
+    max_new_view_bytes, max_pre_prepare_bytes, max_view_change_bytes, primary_of, CheckpointProof,
+    MessageKind, Payload, PreparedCertificate, SignedMessage, SignedViewChange,
 };
 use settlenet_crypto::{Keypair, SignatureVerifier};
 use settlenet_types::block::{VoteBody, VoteKind};
@@ -56,6 +56,13 @@ use settlenet_types::{Hash, Height, PublicKey, ReplicaId, Signature, View};
 use slot::{Slot, Verdict};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+/// Normal-case messages are buffered for views at most this far above ours.
+pub const BUFFER_VIEWS_AHEAD: u64 = 64;
+
+/// Bytes reserved, below the network's message limit, for the envelope a consensus message
+/// travels in (the node's wire enum and version).
+pub const WIRE_ENVELOPE_BYTES: usize = 4096;
 
 /// One PBFT replica. Pure: no I/O, clock or randomness; the same inputs always give the same
 /// outputs.
@@ -84,6 +91,8 @@ pub struct Replica {
     checkpoint_interval: u64,
     /// L: the log window; nothing is proposed or accepted above `low() + log_window`.
     log_window: u64,
+    /// A block's encoded size at most (larger PRE-PREPAREs are dropped).
+    block_max_bytes: u64,
     /// The current view: the view we are active in, or the one we are changing to.
     view: View,
     /// Whether we are active in `view` (false between our VIEW-CHANGE and its NEW-VIEW).
@@ -186,6 +195,31 @@ impl Replica {
                 config.checkpoint_interval
             ));
         }
+        let log_window = 2 * config.checkpoint_interval + 2 * config.max_in_flight;
+        // Every consensus message fits a network message (plus room for the wire's
+        // envelope), whatever the view change carries: a full window of the largest blocks.
+        let limit = (settlenet_types::codec::MAX_MESSAGE_BYTES - WIRE_ENVELOPE_BYTES) as u64;
+        let largest = [
+            ("PRE-PREPARE", max_pre_prepare_bytes(config.block_max_bytes)),
+            (
+                "VIEW-CHANGE",
+                max_view_change_bytes(n as u64, log_window, config.block_max_bytes),
+            ),
+            (
+                "NEW-VIEW",
+                max_new_view_bytes(n as u64, log_window, config.block_max_bytes),
+            ),
+        ];
+        for (what, bytes) in largest {
+            if bytes > limit {
+                return bad(format!(
+                    "with {n} validators, blocks of up to {} bytes and a log window of \
+                     {log_window} heights, a {what} can reach {bytes} bytes, over the \
+                     {limit}-byte message limit: lower block_max_bytes or max_in_flight",
+                    config.block_max_bytes
+                ));
+            }
+        }
         if config.view_timeout_ms_min == 0
             || config.view_timeout_ms_max < config.view_timeout_ms_min
         {
@@ -209,7 +243,8 @@ impl Replica {
             checkpoint_interval: config.checkpoint_interval,
             // Room for two checkpoint intervals (one stabilising while the next fills) plus
             // a full pipelining window on top.
-            log_window: 2 * config.checkpoint_interval + 2 * config.max_in_flight,
+            log_window,
+            block_max_bytes: config.block_max_bytes,
             view,
             active: true,
             last_committed,
@@ -481,11 +516,22 @@ impl Replica {
         // §4.4: messages of a view we have not entered yet (its NEW-VIEW may be overtaken by
         // the new primary's first proposals) are kept, bounded per sender, until we enter it.
         if view > self.view || !self.active {
+            // Only views a few rotations ahead are kept (further ones cannot become current
+            // before their NEW-VIEW, which carries what matters), and only validly signed
+            // messages: a peer's buffer holds its own messages, never forgeries in its name.
+            if view.0 > self.view.0.saturating_add(BUFFER_VIEWS_AHEAD) {
+                return self.drop(DropReason::TooFarAhead);
+            }
             let cap = self.buffer_cap();
-            let queue = self.buffered.entry(from).or_default();
-            if queue.len() >= cap {
+            if self.buffered.get(&from).is_some_and(|q| q.len() >= cap) {
                 return self.drop(DropReason::BufferFull);
             }
+            if let Err(e) =
+                message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
+            {
+                return self.drop(DropReason::of(&e));
+            }
+            let queue = self.buffered.entry(from).or_default();
             queue.push_back(message);
             self.stats.buffered += 1;
             return;

@@ -24,6 +24,14 @@ impl Replica {
         if from != self.primary() {
             return self.drop(DropReason::NotFromPrimary);
         }
+        // A block larger than the genesis allows would make a VIEW-CHANGE carrying it too
+        // large to send (the bound `Replica::new` checks): never prepare one.
+        if let Payload::PrePrepare { block, .. } = &message.payload {
+            match settlenet_types::encoded_len("block", block) {
+                Ok(len) if len as u64 <= self.block_max_bytes => {}
+                _ => return self.drop(DropReason::Oversized),
+            }
+        }
         let block_hash = match message.payload.block_hash() {
             Ok(h) => h,
             Err(_) => return self.drop(DropReason::Malformed),

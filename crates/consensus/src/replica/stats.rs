@@ -41,11 +41,15 @@ pub enum DropReason {
     BufferFull,
     /// A PRE-PREPARE at a height the current view's NEW-VIEW already decided.
     DecidedByNewView,
+    /// A PRE-PREPARE whose block is larger than the genesis `block_max_bytes`.
+    Oversized,
+    /// A message for a view more than `BUFFER_VIEWS_AHEAD` above ours.
+    TooFarAhead,
 }
 
 impl DropReason {
     /// Every reason, for exporting metrics.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::FromMismatch,
         DropReason::UnknownSender,
         DropReason::FromSelf,
@@ -63,6 +67,8 @@ impl DropReason {
         DropReason::InvalidProof,
         DropReason::BufferFull,
         DropReason::DecidedByNewView,
+        DropReason::Oversized,
+        DropReason::TooFarAhead,
     ];
 
     /// A stable snake_case name, for metric labels.
@@ -85,6 +91,8 @@ impl DropReason {
             DropReason::InvalidProof => "invalid_proof",
             DropReason::BufferFull => "buffer_full",
             DropReason::DecidedByNewView => "decided_by_new_view",
+            DropReason::Oversized => "oversized",
+            DropReason::TooFarAhead => "too_far_ahead",
         }
     }
 

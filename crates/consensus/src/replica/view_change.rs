@@ -6,8 +6,9 @@ use super::slot::{Slot, Verdict};
 use super::{DropReason, Output, Replica, TimerKind, WalEntry};
 use crate::error::ConsensusError;
 use crate::message::{
-    primary_of, NewViewBody, Payload, PrePrepareBody, PreparedCertificate, Reproposal,
-    SignedMessage, SignedViewChange, ViewChangeBody, NEW_VIEW_TAG, VIEW_CHANGE_TAG,
+    primary_of, NewViewBody, Payload, PrePrepareBody, PreparedCertificate, PreparedDigest,
+    Reproposal, SignedMessage, SignedViewChange, ViewChangeBody, ViewChangeProof, NEW_VIEW_TAG,
+    VIEW_CHANGE_TAG,
 };
 use settlenet_types::block::{BlockHeader, BLOCK_VERSION};
 use settlenet_types::{Block, Hash, Height, ReplicaId, View};
@@ -47,6 +48,30 @@ pub fn is_null(block: &Block) -> bool {
 fn empty_tx_root() -> Hash {
     // The Merkle root of no leaves cannot fail to compute (nothing to encode).
     Block::compute_tx_root(&[]).unwrap_or(Hash::ZERO)
+}
+
+/// A prepared certificate as O's computation sees it: full or by header.
+trait Prepared {
+    fn height(&self) -> Height;
+    fn view(&self) -> View;
+}
+
+impl Prepared for PreparedCertificate {
+    fn height(&self) -> Height {
+        PreparedCertificate::height(self)
+    }
+    fn view(&self) -> View {
+        self.view
+    }
+}
+
+impl Prepared for PreparedDigest {
+    fn height(&self) -> Height {
+        PreparedDigest::height(self)
+    }
+    fn view(&self) -> View {
+        self.view
+    }
 }
 
 impl Replica {
@@ -234,35 +259,71 @@ impl Replica {
     /// the highest view, or a null block. Deviation: the range is cut to at most L heights
     /// below max-s; heights further down were committed by an honest replica (an honest
     /// replica prepares only within L of its own committed low watermark), so they are left
-    /// to state transfer. Returns (start, blocks for start+1 ..= max-s).
-    fn compute_o(&self, view: View, vcs: &[SignedViewChange]) -> (Height, Vec<Block>) {
+    /// to state transfer. Works on full certificates (the new primary, which re-proposes
+    /// their blocks) and on digests (a backup, which checks O by header). Returns (start, for
+    /// each height start+1 ..= max-s, the certificate chosen or `None` for a null block).
+    fn plan_o<'a, C: Prepared>(
+        &self,
+        vcs: impl Iterator<Item = (Height, &'a [C])> + Clone,
+    ) -> (Height, Vec<(Height, Option<&'a C>)>) {
         let min_s = vcs
-            .iter()
-            .map(|v| v.body.checkpoint.height)
+            .clone()
+            .map(|(checkpoint, _)| checkpoint)
             .max()
             .unwrap_or(Height(0));
-        let mut best: BTreeMap<Height, &PreparedCertificate> = BTreeMap::new();
-        for vc in vcs {
-            for cert in &vc.body.prepared {
+        let mut best: BTreeMap<Height, &C> = BTreeMap::new();
+        for (_, certs) in vcs {
+            for cert in certs {
                 if cert.height() <= min_s {
                     continue;
                 }
                 let entry = best.entry(cert.height()).or_insert(cert);
-                if cert.view > entry.view {
+                if cert.view() > entry.view() {
                     *entry = cert;
                 }
             }
         }
         let max_s = best.keys().next_back().copied().unwrap_or(min_s);
         let start = Height(min_s.0.max(max_s.0.saturating_sub(self.log_window)));
-        let proposer = primary_of(view, self.validators.len());
-        let blocks = (start.0 + 1..=max_s.0)
-            .map(|h| match best.get(&Height(h)) {
-                Some(cert) => cert.block.clone(),
-                None => null_block(&self.chain_id, Height(h), proposer),
-            })
+        let plan = (start.0 + 1..=max_s.0)
+            .map(|h| (Height(h), best.get(&Height(h)).copied()))
             .collect();
-        (start, blocks)
+        (start, plan)
+    }
+
+    /// The new primary's O: the blocks of [`Self::plan_o`] from its full VIEW-CHANGEs.
+    fn compute_o(&self, view: View, vcs: &[SignedViewChange]) -> Vec<Block> {
+        let proposer = primary_of(view, self.validators.len());
+        let (_, plan) = self.plan_o(
+            vcs.iter()
+                .map(|v| (v.body.checkpoint.height, v.body.prepared.as_slice())),
+        );
+        plan.into_iter()
+            .map(|(h, cert)| match cert {
+                Some(cert) => cert.block.clone(),
+                None => null_block(&self.chain_id, h, proposer),
+            })
+            .collect()
+    }
+
+    /// Whether a NEW-VIEW's O is exactly what its V implies: each re-proposed block has the
+    /// header of the certificate [`Self::plan_o`] chose (its body was checked against that
+    /// header's `tx_root` with the signatures), and each gap is the null block.
+    fn o_matches(&self, body: &NewViewBody) -> bool {
+        let proposer = primary_of(body.view, self.validators.len());
+        let (_, plan) = self.plan_o(
+            body.view_changes
+                .iter()
+                .map(|v| (v.body.checkpoint.height, v.body.prepared.as_slice())),
+        );
+        plan.len() == body.pre_prepares.len()
+            && plan
+                .iter()
+                .zip(&body.pre_prepares)
+                .all(|((h, cert), re)| match cert {
+                    Some(cert) => re.block.header == cert.header,
+                    None => re.block == null_block(&self.chain_id, *h, proposer),
+                })
     }
 
     /// §4.4: the new primary, holding a quorum of VIEW-CHANGEs for its view, multicasts
@@ -281,7 +342,7 @@ impl Replica {
         if vcs.len() < self.quorum {
             return;
         }
-        let (_, blocks) = self.compute_o(self.view, &vcs);
+        let blocks = self.compute_o(self.view, &vcs);
         let mut pre_prepares = Vec::with_capacity(blocks.len());
         for block in blocks {
             let signature = block
@@ -305,7 +366,7 @@ impl Replica {
             tag: NEW_VIEW_TAG,
             chain_id: self.chain_id.clone(),
             view: self.view,
-            view_changes: vcs,
+            view_changes: vcs.iter().map(SignedViewChange::proof).collect(),
             pre_prepares,
         };
         let message = match SignedMessage::new_view(body, self.me, &self.key) {
@@ -352,7 +413,11 @@ impl Replica {
         }
         // VIEW-CHANGEs we already hold (verified when they arrived) are not checked again:
         // a NEW-VIEW carries a quorum of them, each with up to L prepared certificates.
-        let known = |vc: &SignedViewChange| self.view_changes.get(&vc.from) == Some(vc);
+        let known = |vc: &ViewChangeProof| {
+            self.view_changes
+                .get(&vc.from)
+                .is_some_and(|k| k.signature == vc.signature && k.body.digest() == vc.body)
+        };
         if let Err(e) = message.verify_new_view_by(
             &self.chain_id,
             &self.validators,
@@ -366,13 +431,7 @@ impl Replica {
                 e => DropReason::of(&e),
             });
         }
-        let (_, blocks) = self.compute_o(view, &body.view_changes);
-        let matches = blocks.len() == body.pre_prepares.len()
-            && blocks
-                .iter()
-                .zip(&body.pre_prepares)
-                .all(|(b, re)| *b == re.block);
-        if !matches {
+        if !self.o_matches(body) {
             return self.drop(DropReason::InvalidProof);
         }
         if view > self.view {

@@ -319,7 +319,10 @@ impl Fixture {
             tag: NEW_VIEW_TAG,
             chain_id: CHAIN.into(),
             view: View(view),
-            view_changes: vcs.iter().map(|m| self.signed_view_change(m)).collect(),
+            view_changes: vcs
+                .iter()
+                .map(|m| self.signed_view_change(m).proof())
+                .collect(),
             pre_prepares,
         };
         SignedMessage::new_view(body, ReplicaId(primary), key).expect("sign")

@@ -8,4 +8,5 @@ mod fixture;
 mod messages;
 mod normal;
 mod recovery;
+mod sizes;
 mod view_change;
