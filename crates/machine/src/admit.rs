@@ -8,9 +8,9 @@
 use crate::job::Job;
 use crate::machine::{Effect, NodeMachine, GOSSIP_DELAY_MS};
 use crate::mempool::AddError;
-use crate::wire::{Wire, GOSSIP_MAX_TXS};
+use crate::wire::{Wire, GOSSIP_MAX_BYTES, GOSSIP_MAX_TXS};
 use settlenet_ledger::TxRecord;
-use settlenet_types::SignedTransaction;
+use settlenet_types::{SignedTransaction, TX_MAX_BYTES};
 use tracing::warn;
 
 /// What a submission came to (also the answer a validator gives an observer that forwarded
@@ -67,6 +67,24 @@ impl NodeMachine {
                 };
             }
         }
+        let bytes = match settlenet_types::encoded_len("transaction", &tx) {
+            Ok(n) if n <= TX_MAX_BYTES => n,
+            Ok(n) => {
+                return SubmitOutcome::Refused {
+                    code: "too_large".into(),
+                    message: format!(
+                        "transaction {} is {n} bytes encoded; at most {TX_MAX_BYTES} are accepted",
+                        tx.tx.id
+                    ),
+                }
+            }
+            Err(e) => {
+                return SubmitOutcome::Refused {
+                    code: "too_large".into(),
+                    message: format!("transaction {} cannot be encoded: {e}", tx.tx.id),
+                }
+            }
+        };
         if let Err(code) = self.ledger.precheck(&tx) {
             return SubmitOutcome::Refused {
                 code: code.as_str().to_string(),
@@ -74,7 +92,7 @@ impl NodeMachine {
             };
         }
         let gossip = from_api.then(|| tx.clone());
-        match self.mempool.add(tx, self.now) {
+        match self.mempool.add(tx, bytes, self.now) {
             Ok(()) => {
                 self.work_signal = true;
                 if let Some(tx) = gossip {
@@ -111,14 +129,32 @@ impl NodeMachine {
         self.spawn(Job::VerifyGossip { txs: fresh }, out);
     }
 
-    /// Send the transactions accepted from our API to every validator.
+    /// Send the transactions accepted from our API to every validator, in messages of at
+    /// most [`GOSSIP_MAX_TXS`] transactions and [`GOSSIP_MAX_BYTES`] bytes.
     pub(crate) fn flush_gossip(&mut self, out: &mut Vec<Effect>) {
         self.gossip_due_ms = None;
         let batch = std::mem::take(&mut self.gossip_buf);
-        for chunk in batch.chunks(GOSSIP_MAX_TXS) {
+        let mut chunk = Vec::new();
+        let mut bytes = 0usize;
+        for tx in batch {
+            // Admitted transactions encode (their size was measured on admission).
+            let size = settlenet_types::encoded_len("transaction", &tx).unwrap_or(TX_MAX_BYTES);
+            if !chunk.is_empty()
+                && (chunk.len() == GOSSIP_MAX_TXS || bytes + size > GOSSIP_MAX_BYTES)
+            {
+                out.push(Effect::Send {
+                    to: None,
+                    wire: Wire::Txs(std::mem::take(&mut chunk)),
+                });
+                bytes = 0;
+            }
+            bytes += size;
+            chunk.push(tx);
+        }
+        if !chunk.is_empty() {
             out.push(Effect::Send {
                 to: None,
-                wire: Wire::Txs(chunk.to_vec()),
+                wire: Wire::Txs(chunk),
             });
         }
     }

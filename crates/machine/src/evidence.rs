@@ -4,12 +4,12 @@
 //!
 //! The core keeps each report in the store's `evidence` column family (synced, first report
 //! per key kept, at most [`EVIDENCE_MAX`] records), counts it and logs it at warn; the API
-//! serves the records at `GET /v1/evidence`. A record holds both signed messages
-//! whole, so anyone with the genesis can check them again (`message` is the canonical
-//! encoding, in hex).
+//! serves the records at `GET /v1/evidence`, a page at a time. A record holds both signed
+//! messages, blocks without their transactions ([`compact`]), so anyone with the genesis can
+//! check the signatures again (`message` is the canonical encoding, in hex).
 
 use serde::{Deserialize, Serialize};
-use settlenet_consensus::{MessageKind, SignedMessage};
+use settlenet_consensus::{MessageKind, Payload, SignedMessage};
 use settlenet_types::{Height, ReplicaId, View};
 
 /// Version of [`EvidenceRecord`]'s encoding (its first field).
@@ -17,6 +17,26 @@ pub const EVIDENCE_VERSION: u8 = 1;
 /// Most evidence records a node keeps. One report per (validator, kind, view, height) is
 /// enough to act on; the bound keeps a Byzantine validator from filling the disk.
 pub const EVIDENCE_MAX: usize = 1024;
+/// Most evidence records a node keeps against one validator: one Byzantine validator's
+/// reports cannot crowd out the others'.
+pub const EVIDENCE_PER_VALIDATOR_MAX: usize = 64;
+
+/// The message as evidence keeps it: blocks without their transactions. Every signature
+/// stays checkable: a PRE-PREPARE's covers the block header's hash, and a VIEW-CHANGE's its
+/// digest form (certificates by header); the header's `tx_root` still commits to the
+/// transactions left out. A record is then a few kilobytes, not a window of full blocks.
+pub fn compact(mut message: SignedMessage) -> SignedMessage {
+    match &mut message.payload {
+        Payload::PrePrepare { block, .. } => block.txs = Vec::new(),
+        Payload::ViewChange(body) => {
+            for cert in &mut body.prepared {
+                cert.block.txs = Vec::new();
+            }
+        }
+        _ => {}
+    }
+    message
+}
 
 /// One stored piece of evidence (canonical encoding in the store).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

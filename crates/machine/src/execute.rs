@@ -6,8 +6,8 @@
 //! [`SYNC_MAX_BLOCKS`] blocks, verifies each certificate against the genesis, executes them
 //! in order and tells the replica. Far behind, it fetches a snapshot first (`snapshot.rs`).
 
-use crate::machine::{Answer, BlockCommit, Effect, NodeMachine, STALL_MS};
-use crate::wire::{unsupported_request, Request, Response, SYNC_MAX_BLOCKS};
+use crate::machine::{Answer, BlockCommit, Effect, NodeMachine, SafetyViolation, STALL_MS};
+use crate::wire::{unsupported_request, Request, Response, SYNC_MAX_BLOCKS, SYNC_MAX_BYTES};
 use settlenet_consensus::{Input, Output};
 use settlenet_types::{Block, CommitCertificate, Hash, Height, ReplicaId, StoredBlock};
 use tracing::{debug, error, info, warn};
@@ -25,14 +25,21 @@ impl NodeMachine {
         let height = block.header.height;
         if height <= self.ledger.height() {
             // Already installed by state transfer; consensus agrees by construction.
-            match self.recent.get(&height) {
-                Some((hash, _)) if *hash != certificate.block_hash => error!(
-                    %height,
-                    ours = %hash,
-                    theirs = %certificate.block_hash,
-                    "SAFETY: two different blocks certified at one height"
-                ),
-                _ => {}
+            if let Some((hash, _)) = self.recent.get(&height) {
+                if *hash != certificate.block_hash {
+                    error!(
+                        %height,
+                        ours = %hash,
+                        theirs = %certificate.block_hash,
+                        "SAFETY: two different blocks certified at one height; stopping"
+                    );
+                    self.halted = true;
+                    out.push(Effect::SafetyViolation(Box::new(SafetyViolation {
+                        height,
+                        ours: *hash,
+                        theirs: certificate,
+                    })));
+                }
             }
             return None;
         }
@@ -84,10 +91,26 @@ impl NodeMachine {
         Some((height, root))
     }
 
-    /// A peer reported its height.
-    pub(crate) fn on_peer_height(&mut self, height: Height, out: &mut Vec<Effect>) {
-        if height > self.sync_target {
-            self.sync_target = height;
+    /// A peer reported its height. Claims are unsigned, so one validator could claim any
+    /// height and keep us syncing (or fetching snapshots) forever: the target moves only to
+    /// the highest height that f+1 validators claim at least, which an honest one reached.
+    pub(crate) fn on_peer_height(
+        &mut self,
+        from: ReplicaId,
+        height: Height,
+        out: &mut Vec<Effect>,
+    ) {
+        if usize::from(from.0) >= self.genesis.validators.len() {
+            return;
+        }
+        self.peer_heights.insert(from, height);
+        let mut claims: Vec<Height> = self.peer_heights.values().copied().collect();
+        claims.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&credible) = claims.get(self.genesis.f()) else {
+            return;
+        };
+        if credible > self.sync_target {
+            self.sync_target = credible;
         }
         let behind = self.sync_target.0.saturating_sub(self.ledger.height().0);
         if self.snapshots.wanted(behind, self.now) {
@@ -237,6 +260,7 @@ impl NodeMachine {
                 from,
                 upto: self.ledger.height(),
                 max: max.clamp(1, SYNC_MAX_BLOCKS),
+                max_bytes: SYNC_MAX_BYTES,
             },
             r @ (Request::SnapshotManifest | Request::SnapshotChunk { .. }) => {
                 Answer::Ready(self.serve_snapshot(r))

@@ -75,7 +75,7 @@ pub use admit::SubmitOutcome;
 pub use job::{Job, JobResult, StrictTxVerifier, TxVerifier};
 pub use machine::{
     certified_root_of, Answer, BlockCommit, Counters, Effect, Event, MachineParts, NodeMachine,
-    DEFERRED_MAX, GOSSIP_DELAY_MS, OBSERVER_POLL_INTERVAL_MS, POLL_INTERVAL_MS, ROOTS_KEPT,
-    STALL_MS,
+    SafetyViolation, DEFERRED_MAX, GOSSIP_DELAY_MS, OBSERVER_POLL_INTERVAL_MS, POLL_INTERVAL_MS,
+    ROOTS_KEPT, STALL_MS,
 };
 pub use snapshot::{FetchPlan, Fetched, SnapshotInstall, SyncConfig};

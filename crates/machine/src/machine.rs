@@ -55,6 +55,8 @@ pub struct MachineParts {
     pub recent: Vec<(Height, Hash, Hash)>,
     /// Mempool capacity (transactions).
     pub mempool_max: usize,
+    /// Mempool capacity (encoded bytes of the transactions held).
+    pub mempool_max_bytes: usize,
     /// Largest tolerated clock skew of a proposal's timestamp.
     pub max_clock_skew_ms: u64,
     /// State transfer settings.
@@ -145,6 +147,21 @@ pub enum Effect {
     /// Fetch and verify a snapshot from these peers in turn; answer with
     /// [`Event::SnapshotFetched`].
     FetchSnapshot(FetchPlan),
+    /// Two different blocks are certified at one height: more than f validators are faulty
+    /// and the ledger can no longer be trusted. Keep the record and stop the node; the
+    /// machine ignores every event after this one.
+    SafetyViolation(Box<SafetyViolation>),
+}
+
+/// Two different blocks certified (each by a quorum of commit signatures) at one height.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SafetyViolation {
+    /// The height.
+    pub height: Height,
+    /// The hash of the block this node executed there.
+    pub ours: Hash,
+    /// The other block's commit certificate (valid against the genesis).
+    pub theirs: settlenet_types::CommitCertificate,
 }
 
 /// An executed block and everything its atomic write holds.
@@ -184,7 +201,8 @@ pub enum Answer {
     /// The response.
     Ready(Response),
     /// Respond with `Response::Blocks`: stored blocks `from..=upto`, at most `max`, stopping at
-    /// the first missing one.
+    /// the first missing one, and before the blocks' encoded bytes would pass `max_bytes`
+    /// (the first block always goes: [`Answer::take_block`]).
     Blocks {
         /// First height.
         from: Height,
@@ -192,7 +210,17 @@ pub enum Answer {
         upto: Height,
         /// At most this many.
         max: u32,
+        /// At most this many encoded bytes.
+        max_bytes: usize,
     },
+}
+
+impl Answer {
+    /// Whether a block of `block_bytes` goes into a `Blocks` answer that already holds
+    /// `count` blocks of `bytes` in all.
+    pub fn take_block(count: usize, bytes: usize, block_bytes: usize, max_bytes: usize) -> bool {
+        count == 0 || bytes.saturating_add(block_bytes) <= max_bytes
+    }
 }
 
 /// Counts since the last [`NodeMachine::take_counters`] (the driver adds them to its metrics).
@@ -247,6 +275,11 @@ pub struct NodeMachine {
     pub(crate) last_proposed_ms: u64,
     /// Highest height a peer reported, and whether a block request is in flight.
     pub(crate) sync_target: Height,
+    /// A safety violation was seen ([`Effect::SafetyViolation`]): nothing more is done.
+    pub(crate) halted: bool,
+    /// The committed height each validator last claimed (at most n entries). A claim is
+    /// believed only when f+1 validators claim at least as much (one of them is honest).
+    pub(crate) peer_heights: BTreeMap<ReplicaId, Height>,
     pub(crate) sync_in_flight: bool,
     pub(crate) sync_peer_rr: usize,
     /// When our height last changed (for detecting a stall behind peers).
@@ -283,7 +316,7 @@ impl NodeMachine {
         NodeMachine {
             me,
             replica,
-            mempool: Mempool::new(p.mempool_max),
+            mempool: Mempool::new(p.mempool_max, p.mempool_max_bytes),
             max_clock_skew_ms: p.max_clock_skew_ms,
             now: p.now_ms,
             connected: BTreeSet::new(),
@@ -296,6 +329,8 @@ impl NodeMachine {
             last_block_time_ms: p.last_block_time_ms,
             last_proposed_ms: 0,
             sync_target: p.ledger.height(),
+            halted: false,
+            peer_heights: BTreeMap::new(),
             sync_in_flight: false,
             sync_peer_rr: 0,
             last_progress_ms: p.now_ms,
@@ -320,6 +355,11 @@ impl NodeMachine {
     /// The replica (read-only); `None` on an observer.
     pub fn replica(&self) -> Option<&Replica> {
         self.replica.as_ref()
+    }
+
+    /// Whether a safety violation stopped this machine ([`Effect::SafetyViolation`]).
+    pub fn is_halted(&self) -> bool {
+        self.halted
     }
 
     /// Whether this machine is an observer (no replica: it follows, never votes).
@@ -394,6 +434,9 @@ impl NodeMachine {
     /// Handle one event at `now_ms` (the driver's clock; never decreasing), appending what
     /// must happen to `out`.
     pub fn handle(&mut self, now_ms: u64, event: Event, out: &mut Vec<Effect>) {
+        if self.halted {
+            return;
+        }
         self.now = self.now.max(now_ms);
         match event {
             Event::Wire { from, wire } => match wire {
@@ -639,8 +682,8 @@ impl NodeMachine {
         out.push(Effect::Evidence(Box::new(EvidenceRecord {
             version: EVIDENCE_VERSION,
             validator: replica,
-            first,
-            second,
+            first: crate::evidence::compact(first),
+            second: crate::evidence::compact(second),
             first_seen_ms: self.now,
         })));
     }
@@ -666,7 +709,9 @@ impl NodeMachine {
         out: &mut Vec<Effect>,
     ) {
         match (request, result) {
-            (Request::Status, Ok(Response::Status { height })) => self.on_peer_height(height, out),
+            (Request::Status, Ok(Response::Status { height })) => {
+                self.on_peer_height(from, height, out)
+            }
             (Request::Status, _) => {}
             (Request::Blocks { .. }, Ok(Response::Blocks(blocks))) => {
                 self.sync_in_flight = false;

@@ -52,7 +52,9 @@ impl NodeMachine {
             if self.mempool.unproposed_upper_bound() < max && now.saturating_sub(oldest) < delay {
                 return;
             }
-            let txs = self.mempool.take_for_proposal(max);
+            let txs = self
+                .mempool
+                .take_for_proposal(max, self.block_tx_bytes_max());
             if txs.is_empty() {
                 return;
             }
@@ -62,6 +64,17 @@ impl NodeMachine {
             debug!(%height, txs = block.txs.len(), "proposing");
             self.step(Input::Propose(block), out);
         }
+    }
+
+    /// The bytes a block's transactions may take: the genesis `block_max_bytes` less the
+    /// largest header and the transaction vector's length.
+    fn block_tx_bytes_max(&self) -> usize {
+        let budget = self
+            .genesis
+            .consensus
+            .block_max_bytes
+            .saturating_sub(settlenet_consensus::HEADER_MAX_BYTES + 8);
+        usize::try_from(budget).unwrap_or(usize::MAX)
     }
 
     fn make_block(&mut self, height: Height, txs: Vec<SignedTransaction>) -> Option<Block> {

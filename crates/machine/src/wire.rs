@@ -18,8 +18,13 @@ pub const WIRE_VERSION: u16 = 3;
 pub const SUBMIT_MAX_TXS: usize = 10_000;
 /// Most blocks in one sync response.
 pub const SYNC_MAX_BLOCKS: u32 = 64;
+/// Most encoded bytes of blocks (with certificates) in one block-sync answer; the first block
+/// is always sent (a block with its certificate is far below the frame limit).
+pub const SYNC_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Most transactions in one gossip batch.
 pub const GOSSIP_MAX_TXS: usize = 4_096;
+/// Most encoded bytes of transactions in one gossip message (a quarter of the frame limit).
+pub const GOSSIP_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Largest encoded snapshot chunk a node serves or accepts (far below the 32 MiB frame limit).
 pub const SNAPSHOT_CHUNK_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Most chunks in one snapshot manifest (bounds the manifest itself: 32 bytes per chunk hash).

@@ -25,6 +25,11 @@ fn usd() -> Currency {
     Currency(*b"USD")
 }
 
+/// The fixture's clearing staff key.
+fn clearing_key() -> Keypair {
+    Keypair::from_seed([43; 32])
+}
+
 struct Fixture {
     validators: Vec<Keypair>,
     issuer: Keypair,
@@ -44,7 +49,11 @@ fn fixture_as(me: Option<u16>) -> Fixture {
     let keys: Vec<_> = validators.iter().map(Keypair::public).collect();
     let genesis = GenesisBuilder::new(CHAIN)
         .currency(usd(), 2)
-        .member(MemberSpec::bank("bank-a").staff("issuer", issuer.public(), &[Role::Issuer]))
+        .member(
+            MemberSpec::bank("bank-a")
+                .staff("issuer", issuer.public(), &[Role::Issuer])
+                .staff("clearing", clearing_key().public(), &[Role::Clearing]),
+        )
         .validators(&keys)
         .build();
     let ledger = Ledger::from_genesis(&genesis).expect("genesis");
@@ -70,6 +79,7 @@ fn fixture_as(me: Option<u16>) -> Fixture {
         last_block_time_ms: 0,
         recent: Vec::new(),
         mempool_max: 100,
+        mempool_max_bytes: 64 * 1024 * 1024,
         max_clock_skew_ms: 2_000,
         sync: SyncConfig::default(),
         base_height: Height(0),
@@ -462,4 +472,128 @@ fn an_observer_follows_by_certified_blocks_only_and_never_votes() {
     assert!(!out
         .iter()
         .any(|e| matches!(e, Effect::Send { .. } | Effect::PersistWal(_))));
+}
+
+/// A settlement chunk of `n` instructions with the longest ids, signed by the clearing staff.
+fn stage_batch(id: u8, n: usize) -> SignedTransaction {
+    let key = clearing_key();
+    let tx = Transaction {
+        version: TX_VERSION,
+        chain_id: CHAIN.into(),
+        id: TxId([id; 16]),
+        signer: key.public(),
+        op: Operation::StageBatch {
+            batch: settlenet_types::BatchId([id; 16]),
+            currency: usd(),
+            window: 0,
+            chunk: 0,
+            instructions: (0..n)
+                .map(|i| settlenet_types::SettlementInstruction {
+                    id: format!("{i:035}"),
+                    debtor: MemberId(0),
+                    creditor: MemberId(1),
+                    amount: settlenet_types::Amount(1),
+                    beneficiary: None,
+                })
+                .collect(),
+        },
+    };
+    let signature = key.sign(&tx.signing_message().expect("message"));
+    SignedTransaction { tx, signature }
+}
+
+/// Issue 11, hole 1: blocks are cut by bytes as well as by count, so no proposal is ever too
+/// large for a VIEW-CHANGE to carry; a transaction over the size limit is refused.
+#[test]
+fn a_primary_cuts_blocks_by_bytes() {
+    let mut fx = fixture(0);
+    let limit = fx.machine.genesis().consensus.block_max_bytes;
+    let mut out = Vec::new();
+    let txs: Vec<_> = (1..=3)
+        .map(|i| stage_batch(i, settlenet_types::SETTLEMENT_CHUNK_MAX))
+        .collect();
+    let one = settlenet_types::encoded_len("tx", &txs[0]).expect("len") as u64;
+    assert!(
+        2 * one > limit && one < limit,
+        "each chunk fits a block alone: {one}"
+    );
+    let outcomes = fx.machine.submit(NOW, txs, &mut out);
+    assert!(
+        outcomes.iter().all(|o| *o == SubmitOutcome::Pending),
+        "{outcomes:?}"
+    );
+    match &fx
+        .machine
+        .submit(NOW, vec![stage_batch(9, 3_000)], &mut out)[..]
+    {
+        [SubmitOutcome::Refused { code, .. }] => assert_eq!(code, "too_large"),
+        r => panic!("an oversized transaction: {r:?}"),
+    }
+    let delay = fx.machine.genesis().consensus.block_delay_ms;
+    let mut out = Vec::new();
+    fx.machine.handle(NOW + delay, Event::Wake, &mut out);
+    let blocks: Vec<&Block> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send {
+                to: None,
+                wire: Wire::Consensus(m),
+            } => match &m.payload {
+                Payload::PrePrepare { block, .. } => Some(block),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocks.len(), 3, "three proposals, one chunk each");
+    for b in blocks {
+        assert_eq!(b.txs.len(), 1);
+        assert!(settlenet_types::encoded_len("block", b).expect("len") as u64 <= limit);
+    }
+}
+
+/// Issue 11, hole 5: a peer's claimed height is unsigned. One validator claiming a huge
+/// height moves nothing; when f+1 claim a height, the node syncs towards it.
+#[test]
+fn one_validator_claiming_a_height_does_not_send_a_node_syncing() {
+    use settlenet_machine::wire::{Request, Response};
+    let mut fx = fixture(1);
+    let mut out = Vec::new();
+    for r in [0u16, 2, 3] {
+        fx.machine
+            .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
+    }
+    let claim = |fx: &mut Fixture, from: u16, height: u64| {
+        let mut out = Vec::new();
+        fx.machine.handle(
+            NOW + 5_000,
+            Event::Answer {
+                from: ReplicaId(from),
+                request: Request::Status,
+                result: Ok(Response::Status {
+                    height: Height(height),
+                }),
+            },
+            &mut out,
+        );
+        out
+    };
+    let syncs = |out: &[Effect]| {
+        out.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Request {
+                    request: Request::Blocks { .. } | Request::SnapshotManifest,
+                    ..
+                } | Effect::FetchSnapshot(_)
+            )
+        })
+    };
+    let out = claim(&mut fx, 2, 1_000_000_000);
+    assert!(!syncs(&out), "one claim: {out:?}");
+    let out = claim(&mut fx, 2, 1_000_000_000);
+    assert!(!syncs(&out), "the same claim again: {out:?}");
+    // A second validator claims 100: the second-highest claim (f+1 = 2) is 100.
+    let out = claim(&mut fx, 3, 100);
+    assert!(syncs(&out), "f+1 claims: {out:?}");
 }

@@ -231,19 +231,51 @@ pub struct ApiConfig {
     /// Most concurrent `GET /v1/events` streams; beyond it the API answers 503.
     #[serde(default = "default_event_streams_max")]
     pub max_event_streams: usize,
+    /// Requests per second one client (IP address; IPv6 by /64) may make; over it the API
+    /// answers 429 with `Retry-After`. 0: no limit.
+    #[serde(default = "default_rate_per_client")]
+    pub rate_per_client: u32,
+    /// Burst allowed above `rate_per_client` (requests).
+    #[serde(default = "default_rate_burst")]
+    pub rate_burst: u32,
+    /// Batch submissions whose signatures are checked at once (0: one per CPU); a few more
+    /// wait, the rest get 429.
+    #[serde(default)]
+    pub verify_threads: usize,
+}
+
+/// Default `[api] rate_per_client`.
+pub fn default_rate_per_client() -> u32 {
+    2_000
+}
+
+/// Default `[api] rate_burst`.
+pub fn default_rate_burst() -> u32 {
+    4_000
 }
 
 /// Mempool bounds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MempoolConfig {
-    /// Most pending transactions held; beyond it submissions get 503.
+    /// Most pending transactions held; beyond it submissions are refused as busy.
     pub max_txs: usize,
+    /// Most encoded bytes of pending transactions held (default 256 MiB); beyond it
+    /// submissions are refused as busy.
+    #[serde(default = "default_mempool_max_bytes")]
+    pub max_bytes: usize,
+}
+
+fn default_mempool_max_bytes() -> usize {
+    256 * 1024 * 1024
 }
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_txs: 200_000 }
+        MempoolConfig {
+            max_txs: 200_000,
+            max_bytes: default_mempool_max_bytes(),
+        }
     }
 }
 

@@ -549,12 +549,26 @@ impl Core {
     fn serve_request(&mut self, request: Request) -> Response {
         match self.machine.answer(now_ms(), request) {
             Answer::Ready(response) => response,
-            Answer::Blocks { from, upto, max } => {
+            Answer::Blocks {
+                from,
+                upto,
+                max,
+                max_bytes,
+            } => {
                 let mut out = Vec::new();
+                let mut bytes = 0usize;
                 let mut h = from;
                 while out.len() < max as usize && h <= upto {
                     match self.store.block(h) {
-                        Ok(Some(b)) => out.push(b),
+                        Ok(Some(b)) => {
+                            let size = settlenet_types::encoded_len("stored block", &b)
+                                .unwrap_or(usize::MAX);
+                            if !Answer::take_block(out.len(), bytes, size, max_bytes) {
+                                break;
+                            }
+                            bytes = bytes.saturating_add(size);
+                            out.push(b);
+                        }
                         Ok(None) => break,
                         Err(e) => return Response::Error(format!("reading block {h}: {e}")),
                     }
@@ -669,6 +683,22 @@ impl Core {
                     observers_changed = true;
                 }
                 Effect::Evidence(record) => self.keep_evidence(&record)?,
+                Effect::SafetyViolation(violation) => {
+                    let bytes = serde_json::to_vec_pretty(&*violation).map_err(|e| {
+                        NodeError::fatal("cannot encode the safety-violation record", e)
+                    })?;
+                    self.store.safety_put(&bytes).map_err(|e| {
+                        NodeError::fatal("cannot keep the safety-violation record", e)
+                    })?;
+                    return Err(NodeError::Fatal(format!(
+                        "SAFETY VIOLATION: block {} executed here and block {} are both \
+                         certified at height {}: more than f validators are faulty. The record \
+                         (with the other block's commit certificate) is kept in the store's meta \
+                         family under `safety_violation`; do not restart this node before the \
+                         consortium has investigated",
+                        violation.ours, violation.theirs.block_hash, violation.height
+                    )));
+                }
                 Effect::Spawn(job) => self.spawn_job(job),
                 Effect::FetchSnapshot(plan) => {
                     let peers = plan
@@ -868,7 +898,13 @@ impl Core {
         let bytes = encode("evidence record", record)?;
         let put = self
             .store
-            .evidence_put(&record.key(), &bytes, crate::evidence::EVIDENCE_MAX)
+            .evidence_put_quota(
+                &record.key(),
+                &bytes,
+                crate::evidence::EVIDENCE_MAX,
+                2,
+                crate::evidence::EVIDENCE_PER_VALIDATOR_MAX,
+            )
             .map_err(|e| NodeError::fatal("cannot write evidence", e))?;
         match put {
             EvidencePut::Stored => Counters::inc(&self.shared.counters.evidence_stored),

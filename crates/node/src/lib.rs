@@ -270,13 +270,16 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let wal_len = wal.len();
     let validator = match validator {
         Some((me, vkey)) => {
-            let replica_config = ReplicaConfig::new(
-                genesis.chain_id.clone(),
-                genesis.validators.iter().map(|v| v.public_key).collect(),
-                me,
-                vkey,
-                genesis.consensus.max_in_flight,
-            );
+            let replica_config = ReplicaConfig {
+                block_max_bytes: genesis.consensus.block_max_bytes,
+                ..ReplicaConfig::new(
+                    genesis.chain_id.clone(),
+                    genesis.validators.iter().map(|v| v.public_key).collect(),
+                    me,
+                    vkey,
+                    genesis.consensus.max_in_flight,
+                )
+            };
             let replica = if wal.is_empty() {
                 Replica::new(replica_config, height, View(0))
             } else {
@@ -367,6 +370,28 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let api_tx_core = api_tx.clone();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
 
+    let verify_threads = match config.api.verify_threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let limits = Arc::new(api::limits::Limits::new(
+        config.api.rate_per_client,
+        config.api.rate_burst,
+        verify_threads,
+    ));
+    {
+        let limits = limits.clone();
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(api::limits::CLIENTS_SWEEP);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => limits.sweep(),
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("cannot listen for the API on {}", config.api.listen))?;
@@ -383,16 +408,20 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             role,
             genesis_hash,
             events: api::EventStreams::new(config.api.max_event_streams, shutdown_rx.clone()),
+            limits: limits.clone(),
         },
         config.api.max_body_bytes,
     );
     let mut api_shutdown = shutdown_rx.clone();
     let api_task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = api_shutdown.changed().await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = api_shutdown.changed().await;
+        })
+        .await
     });
 
     // Recent (height, hash, root) for checking proposals' lagged roots after a restart.
@@ -418,6 +447,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             certified_root,
             recent,
             mempool_max: config.mempool.max_txs,
+            mempool_max_bytes: config.mempool.max_bytes,
             max_clock_skew_ms: config.consensus.max_clock_skew_ms,
             sync: config.sync.clone(),
             base_height,

@@ -176,6 +176,15 @@ impl Sim {
                     },
                 );
             }
+            Effect::SafetyViolation(v) => {
+                // With at most f faulty replicas two certified blocks at one height cannot
+                // exist: an honest node reporting one is a safety failure of the protocol.
+                return Err(Violation::TwoBlocksFinal {
+                    height: v.height,
+                    first: v.ours,
+                    second: v.theirs.block_hash,
+                });
+            }
             Effect::InstallSnapshot(_) | Effect::FetchSnapshot(_) => {
                 return Err(Violation::Harness(format!(
                     "replica {i} uses snapshots, which the simulator configures off"
@@ -213,17 +222,32 @@ impl Sim {
         let result = match answer {
             Answer::Ready(Response::Error(e)) => Err(e),
             Answer::Ready(r) => Ok(r),
-            Answer::Blocks { from, upto, max } => {
+            Answer::Blocks {
+                from,
+                upto,
+                max,
+                max_bytes,
+            } => {
                 let blocks = &self.nodes[to].storage.blocks;
                 let first = from.0.saturating_sub(1) as usize;
                 let last = (upto.0 as usize).min(blocks.len());
-                let mut blocks: Vec<StoredBlock> = blocks
+                let mut bytes = 0usize;
+                let mut taken: Vec<StoredBlock> = Vec::new();
+                for b in blocks
                     .get(first..last.max(first))
                     .unwrap_or(&[])
                     .iter()
                     .take(max as usize)
-                    .cloned()
-                    .collect();
+                {
+                    let size =
+                        settlenet_types::encoded_len("stored block", b).unwrap_or(usize::MAX);
+                    if !Answer::take_block(taken.len(), bytes, size, max_bytes) {
+                        break;
+                    }
+                    bytes = bytes.saturating_add(size);
+                    taken.push(b.clone());
+                }
+                let mut blocks = taken;
                 if self
                     .scenario
                     .byzantine

@@ -522,6 +522,7 @@ impl Sim {
             last_block_time_ms,
             recent,
             mempool_max: MEMPOOL_MAX,
+            mempool_max_bytes: usize::MAX,
             max_clock_skew_ms: MAX_CLOCK_SKEW_MS,
             // Snapshots are the node's path for replicas thousands of blocks behind; a run is
             // tens of heights long, so every catch-up here is block sync.

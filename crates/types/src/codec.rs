@@ -27,6 +27,18 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, Ty
     })
 }
 
+/// The length of a value's canonical encoding, without building it.
+pub fn encoded_len<T: Serialize>(what: &'static str, value: &T) -> Result<usize, TypesError> {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config()).map_err(|e| {
+        TypesError::Encode {
+            what,
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(size.bytes_written)
+}
+
 /// Decode a value from its canonical encoding; trailing bytes are an error (so that one value has
 /// one encoding and nothing can be smuggled behind it).
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, TypesError> {

@@ -182,6 +182,24 @@ pub struct ConsensusParams {
     pub block_delay_ms: u64,
     /// How many heights may be in flight (proposed, not yet committed) at once.
     pub max_in_flight: u64,
+    /// A block's encoded size at most (header and transactions), in bytes: a primary cuts a
+    /// block before it grows past this, and backups refuse a larger proposal. From
+    /// [`BLOCK_MAX_BYTES_MIN`] to [`BLOCK_MAX_BYTES_LIMIT`]; consensus also checks at start
+    /// that a VIEW-CHANGE and a NEW-VIEW full of such blocks fit a network message.
+    #[serde(default = "default_block_max_bytes")]
+    pub block_max_bytes: u64,
+}
+
+/// Default [`ConsensusParams::block_max_bytes`] (640 KiB: 2,000 payments, or one settlement
+/// chunk of the largest size, and a full window of them inside one VIEW-CHANGE).
+pub const BLOCK_MAX_BYTES_DEFAULT: u64 = 640 * 1024;
+/// Smallest accepted [`ConsensusParams::block_max_bytes`]: the largest transaction and a header.
+pub const BLOCK_MAX_BYTES_MIN: u64 = crate::tx::TX_MAX_BYTES as u64 + 1024;
+/// Largest accepted [`ConsensusParams::block_max_bytes`].
+pub const BLOCK_MAX_BYTES_LIMIT: u64 = 8 * 1024 * 1024;
+
+fn default_block_max_bytes() -> u64 {
+    BLOCK_MAX_BYTES_DEFAULT
 }
 
 impl Default for ConsensusParams {
@@ -190,6 +208,7 @@ impl Default for ConsensusParams {
             block_max_txs: 2000,
             block_delay_ms: 20,
             max_in_flight: 4,
+            block_max_bytes: BLOCK_MAX_BYTES_DEFAULT,
         }
     }
 }
@@ -375,6 +394,12 @@ impl Genesis {
         let p = &self.consensus;
         if p.block_max_txs == 0 || p.max_in_flight == 0 {
             return bad("block_max_txs and max_in_flight must be positive".into());
+        }
+        if !(BLOCK_MAX_BYTES_MIN..=BLOCK_MAX_BYTES_LIMIT).contains(&p.block_max_bytes) {
+            return bad(format!(
+                "block_max_bytes {} must be {BLOCK_MAX_BYTES_MIN} to {BLOCK_MAX_BYTES_LIMIT}",
+                p.block_max_bytes
+            ));
         }
         Ok(())
     }

@@ -38,11 +38,12 @@ pub mod settlement;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, CommitCertificate, CommitSignature, StoredBlock};
-pub use codec::{decode, encode, Domain};
+pub use codec::{decode, encode, encoded_len, Domain};
 pub use error::TypesError;
 pub use genesis::{
     ConsensusParams, CurrencyInfo, Genesis, GenesisAccount, GenesisAccountKind, Member, MemberKind,
-    NetDebitCap, Role, StaffKey, ValidatorInfo,
+    NetDebitCap, Role, StaffKey, ValidatorInfo, BLOCK_MAX_BYTES_DEFAULT, BLOCK_MAX_BYTES_LIMIT,
+    BLOCK_MAX_BYTES_MIN,
 };
 pub use ids::{
     AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId,
@@ -57,4 +58,6 @@ pub use settlement::{
     batch_digest, SettlementInstruction, SettlementPolicy, BATCH_CHUNKS_MAX,
     INSTRUCTION_ID_MAX_CHARS, SETTLEMENT_CHUNK_MAX,
 };
-pub use tx::{Operation, Payee, SignedTransaction, Transaction, TX_VERSION};
+pub use tx::{
+    Operation, Payee, SignedTransaction, Transaction, CHAIN_ID_MAX_LEN, TX_MAX_BYTES, TX_VERSION,
+};

@@ -14,6 +14,11 @@ pub const TX_VERSION: u16 = 1;
 /// Longest chain id accepted anywhere.
 pub const CHAIN_ID_MAX_LEN: usize = 64;
 
+/// Largest signed transaction, encoded, that a node admits (384 KiB): the largest legitimate
+/// one, a `stage_batch` chunk of `SETTLEMENT_CHUNK_MAX` instructions with the longest ids,
+/// fits (pinned by a test); every block holds at least one.
+pub const TX_MAX_BYTES: usize = 384 * 1024;
+
 /// A transaction body: what the signer signs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -336,6 +341,43 @@ impl SignedTransaction {
 mod tests {
     use super::*;
     use crate::ids::{AccountId, Amount, BatchId, HoldId};
+
+    /// The largest legitimate transaction fits [`TX_MAX_BYTES`] (so a clearing clerk's largest
+    /// settlement chunk is never refused for its size), with the longest chain id and ids
+    /// of 35 four-byte characters.
+    #[test]
+    fn the_largest_settlement_chunk_fits_the_transaction_limit() {
+        let instruction = crate::settlement::SettlementInstruction {
+            id: "\u{10FFFF}".repeat(crate::settlement::INSTRUCTION_ID_MAX_CHARS),
+            debtor: MemberId(u16::MAX),
+            creditor: MemberId(u16::MAX - 1),
+            amount: Amount(u64::MAX),
+            beneficiary: Some(AccountId([9; 16])),
+        };
+        let tx = SignedTransaction {
+            tx: Transaction {
+                version: TX_VERSION,
+                chain_id: "c".repeat(CHAIN_ID_MAX_LEN),
+                id: TxId([3; 16]),
+                signer: PublicKey([4; 32]),
+                op: Operation::StageBatch {
+                    batch: BatchId([1; 16]),
+                    currency: crate::ids::Currency(*b"USD"),
+                    window: u64::MAX,
+                    chunk: u32::MAX,
+                    instructions: vec![instruction; crate::settlement::SETTLEMENT_CHUNK_MAX],
+                },
+            },
+            signature: Signature([5; 64]),
+        };
+        let len = crate::codec::encoded_len("tx", &tx).expect("len");
+        assert_eq!(len, encode("tx", &tx).expect("encode").len());
+        assert!(len <= TX_MAX_BYTES, "{len} bytes");
+        assert!(
+            len > TX_MAX_BYTES * 3 / 4,
+            "the limit is not far above it: {len} bytes"
+        );
+    }
 
     fn sample() -> SignedTransaction {
         SignedTransaction {

@@ -118,6 +118,9 @@ pub const META_FORMAT_VERSION: &[u8] = b"format_version";
 pub const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 /// Meta key: the chain head (last height, last block hash, state root); absent until genesis.
 pub const META_HEAD: &[u8] = b"head";
+/// Meta key of the safety-violation record ([`Store::safety_put`]): two different blocks
+/// certified at one height. Opaque to the store; kept until an operator removes the store.
+pub const META_SAFETY_VIOLATION: &[u8] = b"safety_violation";
 /// Meta key: the height of the snapshot this store's state was installed from (encoded
 /// [`Height`]); absent when the store grew from genesis. Blocks below it are not held.
 pub const META_BASE: &[u8] = b"base";
