@@ -307,10 +307,13 @@ pub struct BatchSubmitted {
 /// `GET /v1/evidence`: the equivocations this node recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EvidenceList {
-    /// How many.
+    /// How many on this page.
     pub count: u64,
-    /// Each record.
+    /// Each record, in (validator, kind, view, height) order.
     pub evidence: Vec<Evidence>,
+    /// The cursor of the next page (`?after=`), when there may be more.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// One equivocation: a validator's two conflicting signed messages for one (view, height,

@@ -302,10 +302,33 @@ impl Client {
         self.get_opt(&format!("/v1/transactions/{id}")).await
     }
 
+    /// A node that is busy (429: mempool full, its verifiers busy, this client over its rate)
+    /// is asked again after a pause, up to this many times, with the same transaction ids
+    /// (idempotent: nothing is submitted twice).
+    pub const BUSY_RETRIES: u32 = 20;
+
+    /// `post`, asking again while the node answers 429 (see [`Client::BUSY_RETRIES`]).
+    async fn post_patient<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<std::result::Result<T, Refusal>> {
+        let mut tries = 0;
+        loop {
+            match self.post(path, body).await? {
+                Err(r) if r.status == 429 && tries < Self::BUSY_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(tries.min(8)))).await;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
     /// Submit one transaction; returns the node's answer, or an error with its message if the
     /// node refused it.
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<wire::TxView> {
-        match self.post("/v1/transactions", tx).await? {
+        match self.post_patient("/v1/transactions", tx).await? {
             Ok(v) => Ok(v),
             Err(r) => Err(r.into_error(format!("transaction {}", tx.tx.id))),
         }
@@ -313,7 +336,7 @@ impl Client {
 
     /// Submit a batch; returns one result per transaction.
     pub async fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<wire::BatchSubmitted> {
-        match self.post("/v1/transactions/batch", &txs).await? {
+        match self.post_patient("/v1/transactions/batch", &txs).await? {
             Ok(v) => Ok(v),
             Err(r) => Err(r.into_error("batch")),
         }

@@ -96,7 +96,7 @@ fn block_txids() {}
         (status = 202, description = "pending", body = TxView),
         (status = 200, description = "already executed: its record", body = TxView),
         (status = 400, description = "refused, malformed or badly signed", body = TxView),
-        (status = 503, description = "mempool_full", body = TxView),
+        (status = 429, description = "mempool_full (with Retry-After); or rate_limited, over this client's request rate", body = TxView),
     ))]
 fn submit() {}
 
@@ -107,6 +107,7 @@ fn submit() {}
         (status = 202, body = BatchSubmitted),
         (status = 400, body = ErrorBody),
         (status = 413, description = "batch_too_large", body = ErrorBody),
+        (status = 429, description = "every transaction refused for load (mempool_full, Retry-After), or busy (the node's batch verifiers), or rate_limited", body = BatchSubmitted),
     ))]
 fn submit_batch() {}
 
@@ -168,7 +169,12 @@ fn positions() {}
 fn phone_alias() {}
 
 /// The equivocations this node recorded.
-#[utoipa::path(get, path = "/v1/evidence", responses((status = 200, body = EvidenceList)))]
+#[utoipa::path(get, path = "/v1/evidence",
+    params(
+        ("after" = Option<String>, Query, description = "the cursor `next` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "records per page, 1 to 200 (default 50)"),
+    ),
+    responses((status = 200, body = EvidenceList), (status = 400, body = ErrorBody)))]
 fn evidence() {}
 
 /// The settlement windows of a currency.

@@ -16,7 +16,7 @@ use crate::evidence::EvidenceRecord;
 use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -29,6 +29,7 @@ use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, S
 
 mod accounts;
 pub mod events;
+pub mod limits;
 mod observers;
 mod proof;
 pub mod settlement;
@@ -63,6 +64,8 @@ pub struct ApiState {
     pub genesis_hash: settlenet_types::Hash,
     /// The slots of `GET /v1/events` streams and the signal that ends them.
     pub events: EventStreams,
+    /// Request rate per client and the batch verifier pool.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// An API error: status, machine code, human message.
@@ -70,7 +73,15 @@ pub struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(wire::ErrorBody::new(self.1, self.2))).into_response()
+        let retry = self.0 == StatusCode::TOO_MANY_REQUESTS;
+        let mut response = (self.0, Json(wire::ErrorBody::new(self.1, self.2))).into_response();
+        if retry {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -134,7 +145,12 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
     for (_, path, handler) in routes() {
         router = router.route(path, handler);
     }
+    let limits = state.limits.clone();
     router
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::rate_limit,
+        ))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -180,9 +196,54 @@ async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
     })
 }
 
-/// Every stored equivocation record (at most `EVIDENCE_MAX`), by validator, kind, view, height.
-async fn evidence(State(s): State<ApiState>) -> Result<Json<wire::EvidenceList>, ApiError> {
-    let entries = s.store.evidence_entries().map_err(internal)?;
+/// Evidence records on one page of `GET /v1/evidence` when `limit` is not given.
+pub const EVIDENCE_PAGE_DEFAULT: usize = 50;
+/// Most evidence records on one page.
+pub const EVIDENCE_PAGE_MAX: usize = 200;
+
+#[derive(serde::Deserialize)]
+struct EvidenceQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/evidence[?after=CURSOR][&limit=N]`: the stored equivocation records (at most
+/// `EVIDENCE_MAX`), by validator, kind, view, height, a page at a time.
+async fn evidence(
+    State(s): State<ApiState>,
+    Query(q): Query<EvidenceQuery>,
+) -> Result<Json<wire::EvidenceList>, ApiError> {
+    let limit = match q.limit.as_deref() {
+        None => EVIDENCE_PAGE_DEFAULT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=EVIDENCE_PAGE_MAX).contains(&n) => n,
+            _ => {
+                return Err(bad(
+                    "invalid_limit",
+                    format!("limit {text:?} must be a number from 1 to {EVIDENCE_PAGE_MAX}"),
+                ))
+            }
+        },
+    };
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(text) => match hex::decode(text) {
+            Ok(k) if !k.is_empty() && k.len() <= 64 => Some(k),
+            _ => {
+                return Err(bad(
+                    "invalid_cursor",
+                    format!("after {text:?} is not a cursor this API gave out"),
+                ))
+            }
+        },
+    };
+    let entries = s
+        .store
+        .evidence_page(after.as_deref(), limit)
+        .map_err(internal)?;
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|(k, _)| hex::encode(k)))
+        .flatten();
     let mut list = Vec::with_capacity(entries.len());
     for (key, bytes) in entries {
         let record: EvidenceRecord = settlenet_types::decode("evidence record", &bytes)
@@ -192,6 +253,7 @@ async fn evidence(State(s): State<ApiState>) -> Result<Json<wire::EvidenceList>,
     Ok(Json(wire::EvidenceList {
         count: list.len() as u64,
         evidence: list,
+        next,
     }))
 }
 
@@ -432,7 +494,7 @@ fn outcome_json(genesis: &Genesis, id: TxId, o: &SubmitOutcome) -> (StatusCode, 
             wire::TxView::refused(id, code.clone(), message.clone()),
         ),
         SubmitOutcome::Busy => (
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
             wire::TxView::refused(
                 id,
                 "mempool_full",
@@ -511,7 +573,14 @@ async fn submit_one(
         .first()
         .ok_or_else(|| internal("no outcome from the core"))?;
     let (code, v) = outcome_json(&s.genesis, id, o);
-    Ok((code, Json(v)).into_response())
+    let mut response = (code, Json(v)).into_response();
+    if code == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    Ok(response)
 }
 
 async fn submit_batch(
@@ -544,14 +613,22 @@ async fn submit_batch(
             .map_err(|e| bad("malformed_transaction", format!("transaction [{i}]: {e}")))?;
         txs.push(tx);
     }
+    // One blocking verification per verifier thread; a bounded queue waits, the rest is
+    // refused at once (429).
+    let permits = s.limits.verifier().await?;
     let verify = txs.clone();
-    tokio::task::spawn_blocking(move || settlenet_crypto::verify_transactions(&verify))
-        .await
-        .map_err(internal)?
-        .map_err(|e| bad("invalid_signature", e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let result = settlenet_crypto::verify_transactions(&verify);
+        drop(permits);
+        result
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| bad("invalid_signature", e.to_string()))?;
     let ids: Vec<TxId> = txs.iter().map(|t| t.tx.id).collect();
     let outcomes = submit(&s, txs).await?;
     let mut accepted = 0usize;
+    let mut busy = 0usize;
     let results: Vec<wire::TxView> = ids
         .iter()
         .zip(outcomes.iter())
@@ -560,17 +637,34 @@ async fn submit_batch(
             if code.is_success() {
                 accepted += 1;
             }
+            if code == StatusCode::TOO_MANY_REQUESTS {
+                busy += 1;
+            }
             v
         })
         .collect();
-    Ok((
-        StatusCode::ACCEPTED,
+    // Every transaction refused for load: the whole request is (429, retry later); some:
+    // 202 with each one's outcome, and `Retry-After` for those that were not taken.
+    let status = if busy > 0 && busy == results.len() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut response = (
+        status,
         Json(wire::BatchSubmitted {
             accepted: accepted as u64,
             results,
         }),
     )
-        .into_response())
+        .into_response();
+    if busy > 0 {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    Ok(response)
 }
 
 async fn tx_status(
