@@ -229,6 +229,7 @@ fn canonical<T: Serialize + DeserializeOwned + PartialEq + Debug>(
     bytes: &[u8],
 ) -> Option<T> {
     let value: T = decode(what, bytes).ok()?;
+    settlenet_fuzz::accepted();
     let again = encode(what, &value).expect("a decoded value encodes");
     assert_eq!(again, bytes, "{what}: decoded value re-encodes differently");
     let back: T = decode(what, &again).expect("its own encoding decodes");
@@ -300,6 +301,7 @@ fn fuzz_signed_transaction_json() {
         ])
         .run(|bytes| {
             if let Ok(tx) = serde_json::from_slice::<SignedTransaction>(bytes) {
+                settlenet_fuzz::accepted();
                 let json = serde_json::to_vec(&tx).expect("a decoded transaction is JSON");
                 let back: SignedTransaction =
                     serde_json::from_slice(&json).expect("its own JSON parses");
@@ -346,6 +348,7 @@ fn fuzz_text_ids() {
         T: std::str::FromStr + std::fmt::Display + PartialEq + Debug,
     {
         if let Ok(v) = s.parse::<T>() {
+            settlenet_fuzz::accepted();
             let back: T = v
                 .to_string()
                 .parse()
