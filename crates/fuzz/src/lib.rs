@@ -638,6 +638,16 @@ mod tests {
     }
 
     #[test]
+    fn the_heap_is_capped_once_fuzzing_starts() {
+        limit_heap();
+        // `try_reserve` reports a refused allocation instead of aborting: what a forged
+        // length would get, here, is a refusal.
+        let mut v: Vec<u8> = Vec::new();
+        assert!(v.try_reserve(HEAP_LIMIT_BYTES + 1).is_err());
+        assert!(v.try_reserve(1024).is_ok());
+    }
+
+    #[test]
     fn a_length_field_lands_big_endian() {
         let mut input = vec![0u8; 10];
         // INTERESTING_LENGTHS[12] = 0xffff_ffff.
