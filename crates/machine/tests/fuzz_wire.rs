@@ -387,7 +387,7 @@ fn fuzz_wire() {
         // A long-lived machine sees the stream, as a node does; renewed now and then so that
         // its state stays small.
         messages += 1;
-        if messages % 64 == 0 {
+        if messages.is_multiple_of(64) {
             node = fresh();
         }
         let mut out = Vec::new();
@@ -452,7 +452,7 @@ fn fuzz_response() {
                 Response::Submitted(_) => Request::Submit(Vec::new()),
             };
             answers += 1;
-            if answers % 64 == 0 {
+            if answers.is_multiple_of(64) {
                 node = fresh();
             }
             let mut out = Vec::new();
