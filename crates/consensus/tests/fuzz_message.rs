@@ -7,12 +7,17 @@
 //! Seeds: the committed corpus (`fuzz/corpus/consensus_signed_message/`), which holds one real,
 //! validly signed message of each kind made here (PRE-PREPARE with transactions, PREPARE,
 //! COMMIT, CHECKPOINT, VIEW-CHANGE with a stable checkpoint proof and a prepared certificate,
-//! NEW-VIEW with a quorum of those and a re-proposal), and the machine target's messages.
+//! NEW-VIEW with a quorum of those and a re-proposal).
+//!
+//! A second target, `consensus_byzantine`, plays a Byzantine validator: every decoded message
+//! is signed again with its sender's real key (so it passes the outer signature check whatever
+//! its content) and fed to a long-lived replica, reaching the protocol logic behind
+//! verification with forged heights, views, checkpoints and certificates.
 
 use settlenet_consensus::{
-    primary_of, CheckpointProof, Input, NewViewBody, Payload, PrePrepareBody, PreparedCertificate,
-    Replica, ReplicaConfig, Reproposal, SignedMessage, SignedViewChange, ViewChangeBody,
-    NEW_VIEW_TAG, VIEW_CHANGE_TAG,
+    primary_of, CheckpointProof, Input, NewViewBody, Output, Payload, PrePrepareBody,
+    PreparedCertificate, Replica, ReplicaConfig, Reproposal, SignedMessage, SignedViewChange,
+    TimerKind, ViewChangeBody, NEW_VIEW_TAG, VIEW_CHANGE_TAG,
 };
 use settlenet_crypto::Keypair;
 use settlenet_fuzz::Target;
@@ -191,6 +196,102 @@ fn the_samples_are_valid_messages() {
     }
 }
 
+/// `message` with its payload signed by `keys[from]` (a Byzantine validator signs whatever it
+/// likes), if `from` is a validator.
+fn resign(message: SignedMessage, keys: &[Keypair]) -> Option<SignedMessage> {
+    let from = message.from;
+    let key = keys.get(usize::from(from.0))?;
+    match message.payload {
+        Payload::PrePrepare { view, block } => {
+            let chain = block.header.chain_id.clone();
+            SignedMessage::pre_prepare(&chain, view, block, from, key).ok()
+        }
+        Payload::Prepare(body) | Payload::Commit(body) => SignedMessage::vote(body, from, key).ok(),
+        Payload::Checkpoint(body) => {
+            let signature = key.sign(&body.signing_message().ok()?);
+            Some(SignedMessage {
+                from,
+                payload: Payload::Checkpoint(body),
+                signature,
+            })
+        }
+        Payload::ViewChange(body) => SignedMessage::view_change(body, from, key).ok(),
+        Payload::NewView(body) => SignedMessage::new_view(body, from, key).ok(),
+    }
+}
+
+/// The consensus messages of the machine target's cluster traffic (`Wire::Consensus` is
+/// variant 0: a big-endian `u32` 0, then the message).
+fn cluster_messages() -> Vec<(String, Vec<u8>)> {
+    let dir = settlenet_fuzz::corpus_dir("machine_wire");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(&p).ok()?;
+            let message = bytes.strip_prefix(&[0u8, 0, 0, 0][..])?.to_vec();
+            decode::<SignedMessage>("signed message", &message).ok()?;
+            Some((p.display().to_string(), message))
+        })
+        .collect()
+}
+
+/// Cluster samples as seeds, never written to this target's corpus (they live in
+/// `machine_wire`'s).
+fn with_cluster_messages(t: Target) -> Target {
+    if std::env::var("SETTLENET_FUZZ_WRITE_CORPUS").is_ok_and(|v| v == "1") {
+        return t;
+    }
+    t.samples(cluster_messages())
+}
+
+#[test]
+fn fuzz_byzantine_validator() {
+    let k = keys();
+    let mut r = replica(&k);
+    let mut steps = 0u64;
+    with_cluster_messages(Target::new("consensus_signed_message")).run(|bytes| {
+        let Ok(message) = decode::<SignedMessage>("signed message", bytes) else {
+            return;
+        };
+        let Some(message) = resign(message, &k) else {
+            return;
+        };
+        settlenet_fuzz::accepted();
+        // The replica accumulates what a Byzantine peer sends (renewed now and then, so that
+        // one case's state stays small); now and then its timers fire too.
+        steps += 1;
+        if steps.is_multiple_of(256) {
+            r = replica(&k);
+        }
+        let mut out = Vec::new();
+        let from = message.from;
+        r.step(Input::Message { from, message }, &mut out);
+        // The node accepts every proposal the replica asks about (the most the replica can
+        // be led into), and its view timer fires now and then.
+        for o in std::mem::take(&mut out) {
+            if let Output::VerifyProposal { view, block } = o {
+                let Ok(block_hash) = block.header.hash() else {
+                    continue;
+                };
+                let verdict = Input::ProposalVerdict {
+                    view,
+                    height: block.header.height,
+                    block_hash,
+                    valid: true,
+                };
+                r.step(verdict, &mut out);
+            }
+        }
+        if steps.is_multiple_of(16) {
+            r.step(Input::Timeout(TimerKind::View), &mut out);
+        }
+    });
+}
+
 #[test]
 fn fuzz_signed_message() {
     let k = keys();
@@ -204,44 +305,42 @@ fn fuzz_signed_message() {
             )
         })
         .collect();
-    Target::new("consensus_signed_message")
-        .samples(samples)
-        .run(|bytes| {
-            let Ok(message) = decode::<SignedMessage>("signed message", bytes) else {
-                return;
-            };
-            settlenet_fuzz::accepted();
-            // One value, one encoding.
-            assert_eq!(
-                encode("signed message", &message).expect("a decoded message encodes"),
-                bytes
-            );
-            let _ = message.payload.kind();
-            let _ = message.payload.view();
-            let _ = message.payload.height();
-            let _ = message.payload.block_hash();
-            let _ = message.verify(CHAIN, &validators);
-            match &message.payload {
-                Payload::PrePrepare { block, .. } => {
-                    let _ = block.check_body();
-                }
-                Payload::ViewChange(body) => {
-                    let _ = body.check(CHAIN, &validators);
-                }
-                Payload::NewView(body) => {
-                    let _ = body.check(CHAIN, &validators);
-                    let _ = message.verify_new_view(CHAIN, &validators, |_| false);
-                }
-                Payload::Prepare(_) | Payload::Commit(_) | Payload::Checkpoint(_) => {}
+    with_cluster_messages(Target::new("consensus_signed_message").samples(samples)).run(|bytes| {
+        let Ok(message) = decode::<SignedMessage>("signed message", bytes) else {
+            return;
+        };
+        settlenet_fuzz::accepted();
+        // One value, one encoding.
+        assert_eq!(
+            encode("signed message", &message).expect("a decoded message encodes"),
+            bytes
+        );
+        let _ = message.payload.kind();
+        let _ = message.payload.view();
+        let _ = message.payload.height();
+        let _ = message.payload.block_hash();
+        let _ = message.verify(CHAIN, &validators);
+        match &message.payload {
+            Payload::PrePrepare { block, .. } => {
+                let _ = block.check_body();
             }
-            // The replica's own handling (it verifies, buffers or drops): never a panic.
-            let from = if usize::from(message.from.0) < validators.len() {
-                message.from
-            } else {
-                ReplicaId(0)
-            };
-            let mut r = replica(&k);
-            let mut out = Vec::new();
-            r.step(Input::Message { from, message }, &mut out);
-        });
+            Payload::ViewChange(body) => {
+                let _ = body.check(CHAIN, &validators);
+            }
+            Payload::NewView(body) => {
+                let _ = body.check(CHAIN, &validators);
+                let _ = message.verify_new_view(CHAIN, &validators, |_| false);
+            }
+            Payload::Prepare(_) | Payload::Commit(_) | Payload::Checkpoint(_) => {}
+        }
+        // The replica's own handling (it verifies, buffers or drops): never a panic.
+        let from = if usize::from(message.from.0) < validators.len() {
+            message.from
+        } else {
+            ReplicaId(0)
+        };
+        let mut r = replica(&k);
+        let mut out = Vec::new();
+        r.step(Input::Message { from, message }, &mut out);
+    });
 }

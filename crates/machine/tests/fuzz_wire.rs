@@ -1,7 +1,8 @@
 //! Fuzz targets: what a node decodes from its peers (`crates/machine/src/wire.rs`), then hands
 //! to its machine.
 //! - `machine_wire`: one-way messages (`Wire`: consensus messages, gossiped transactions),
-//!   decoded and handled by a validator's machine;
+//!   decoded and handled by a validator's machine, each consensus message also signed again
+//!   by its sender's real key (a Byzantine validator) so that it gets past verification;
 //! - `machine_request`: requests (`Request`), decoded and answered by a machine;
 //! - `machine_response`: responses (`Response`: blocks, snapshot manifests and chunks, submit
 //!   outcomes), decoded and handed to a machine as the answer to its request;
@@ -15,7 +16,7 @@
 //! change with a crashed primary, checkpoints and a snapshot). Regenerate with
 //! `SETTLENET_FUZZ_WRITE_CORPUS=1 cargo test --release -p settlenet-machine --test fuzz_wire`.
 
-use settlenet_consensus::{Replica, ReplicaConfig};
+use settlenet_consensus::{Payload, Replica, ReplicaConfig, SignedMessage};
 use settlenet_crypto::Keypair;
 use settlenet_fuzz::Target;
 use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
@@ -376,6 +377,7 @@ fn fresh() -> NodeMachine {
 #[test]
 fn fuzz_wire() {
     let samples = samples("machine_wire", |c| pick(&c.wires, 2, 64 * 1024, wire_kind));
+    let keys = validator_keys();
     let mut node = fresh();
     let mut messages = 0u64;
     Target::new("machine_wire").samples(samples).run(|bytes| {
@@ -390,16 +392,56 @@ fn fuzz_wire() {
         if messages.is_multiple_of(64) {
             node = fresh();
         }
-        let mut out = Vec::new();
-        node.handle(
-            START_MS,
-            Event::Wire {
-                from: ReplicaId(0),
-                wire,
-            },
-            &mut out,
-        );
+        // As sent, and (a consensus message) signed again by its sender's real key, as a
+        // Byzantine validator would: past verification, into the replica and the machine.
+        let resigned = match &wire {
+            Wire::Consensus(m) => resign(m.clone(), &keys).map(Wire::Consensus),
+            Wire::Txs(_) => None,
+        };
+        for wire in std::iter::once(wire).chain(resigned) {
+            let from = match &wire {
+                Wire::Consensus(m) if usize::from(m.from.0) < N => m.from,
+                _ => ReplicaId(0),
+            };
+            let mut out = Vec::new();
+            node.handle(START_MS, Event::Wire { from, wire }, &mut out);
+            // Jobs (proposal checks) done, as the driver would.
+            for effect in out {
+                if let Effect::Spawn(job) = effect {
+                    let mut more = Vec::new();
+                    node.handle(
+                        START_MS,
+                        Event::JobDone(job.run(&StrictTxVerifier)),
+                        &mut more,
+                    );
+                }
+            }
+        }
     });
+}
+
+/// `message` with its payload signed by its sender's real key (a Byzantine validator signs
+/// whatever it likes), if the sender is a validator.
+fn resign(message: SignedMessage, keys: &[Keypair]) -> Option<SignedMessage> {
+    let from = message.from;
+    let key = keys.get(usize::from(from.0))?;
+    match message.payload {
+        Payload::PrePrepare { view, block } => {
+            let chain = block.header.chain_id.clone();
+            SignedMessage::pre_prepare(&chain, view, block, from, key).ok()
+        }
+        Payload::Prepare(body) | Payload::Commit(body) => SignedMessage::vote(body, from, key).ok(),
+        Payload::Checkpoint(body) => {
+            let signature = key.sign(&body.signing_message().ok()?);
+            Some(SignedMessage {
+                from,
+                payload: Payload::Checkpoint(body),
+                signature,
+            })
+        }
+        Payload::ViewChange(body) => SignedMessage::view_change(body, from, key).ok(),
+        Payload::NewView(body) => SignedMessage::new_view(body, from, key).ok(),
+    }
 }
 
 #[test]
