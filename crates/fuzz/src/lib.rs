@@ -57,7 +57,7 @@ static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, us
 pub const HEAP_LIMIT_BYTES: usize = 1 << 30;
 
 /// Random cases per target and run, unless `SETTLENET_FUZZ_CASES` says otherwise.
-pub const CASES_DEFAULT: u32 = 1_000;
+pub const CASES_DEFAULT: u32 = 2_500;
 
 /// A single input slower than this fails the target (a hang or a quadratic blow-up).
 pub const SLOW_CASE_MS: u64 = 2_000;
