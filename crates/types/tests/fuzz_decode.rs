@@ -380,3 +380,29 @@ fn fuzz_text_ids() {
         let _ = settlenet_types::check_observer_name(s);
     });
 }
+
+/// A transaction whose `chain_id` length prefix (after the `u16` version) claims more than the
+/// 32 MiB message limit, up to `u64::MAX`: refused before anything is allocated (the fuzz
+/// binaries' heap cap would abort otherwise). Kept in the corpus as
+/// `regression-chain-id-claims-*.bin`.
+#[test]
+fn forged_length_prefixes_are_refused_before_allocating() {
+    let tx = encode("tx", &transactions()[2]).expect("encode");
+    let mut samples = Vec::new();
+    for (name, claim) in [
+        ("32mib-plus-1", 32 * 1024 * 1024 + 1),
+        ("4gib", 4 * 1024 * 1024 * 1024),
+        ("u64-max", u64::MAX),
+    ] {
+        let mut forged = tx.clone();
+        forged[2..10].copy_from_slice(&claim.to_be_bytes());
+        assert!(SignedTransaction::decode(&forged).is_err(), "{name}");
+        samples.push((format!("regression-chain-id-claims-{name}.bin"), forged));
+    }
+    // Written with the other samples when the corpus is rewritten.
+    Target::new("types_signed_transaction")
+        .samples(samples)
+        .run(|bytes| {
+            let _ = SignedTransaction::decode(bytes);
+        });
+}
