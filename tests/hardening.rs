@@ -15,11 +15,18 @@ use settlenet_types::{
 
 const RATE: u32 = 20;
 
-fn chunk(count: usize, tag: &str) -> Vec<SettlementInstruction> {
+fn chunk(count: usize) -> Vec<SettlementInstruction> {
     (0..count)
         .map(|i| SettlementInstruction {
-            // 35 characters, the longest id: the largest legitimate chunk.
-            id: format!("{tag}-{i:0>w$}", w = 34 - tag.len()),
+            // 35 four-byte characters, the longest id (the first three number it): the
+            // largest legitimate chunk.
+            id: (0..35)
+                .map(|k| match k {
+                    0..=2 => char::from_u32(0x1D100 + ((i >> (6 * k)) & 63) as u32),
+                    _ => char::from_u32(0x1D11E),
+                })
+                .map(|c| c.expect("a 4-byte character"))
+                .collect(),
             debtor: MemberId((i % 2) as u16),
             creditor: MemberId(2 + (i % 2) as u16),
             amount: Amount(1 + i as u64 % 97),
@@ -28,13 +35,7 @@ fn chunk(count: usize, tag: &str) -> Vec<SettlementInstruction> {
         .collect()
 }
 
-fn stage(
-    chain: &str,
-    key: &Keypair,
-    batch: u8,
-    n: usize,
-    tag: &str,
-) -> settlenet_types::SignedTransaction {
+fn stage(chain: &str, key: &Keypair, batch: u8, n: usize) -> settlenet_types::SignedTransaction {
     sign(
         chain,
         key,
@@ -44,7 +45,7 @@ fn stage(
             currency: Currency(*b"USD"),
             window: 0,
             chunk: 0,
-            instructions: chunk(n, tag),
+            instructions: chunk(n),
         },
     )
 }
@@ -70,7 +71,7 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     let outsider = Keypair::generate();
     let mut junk_ids = Vec::new();
     for b in 0..30u8 {
-        let tx = stage(&net.chain, &outsider, b, SETTLEMENT_CHUNK_MAX, "junk");
+        let tx = stage(&net.chain, &outsider, b, SETTLEMENT_CHUNK_MAX);
         let (code, answer) = net.submit(1 + usize::from(b) % 3, &tx).await;
         assert_eq!(code, 400, "{answer:?}");
         let body = answer.expect_err("refused");
@@ -83,13 +84,11 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     }
     // A staff key without the clearing role is refused too (its own code).
     let issuer = net.issuer_key("bank-a");
-    let (code, answer) = net
-        .submit(1, &stage(&net.chain, &issuer, 99, 10, "issuer"))
-        .await;
+    let (code, answer) = net.submit(1, &stage(&net.chain, &issuer, 99, 10)).await;
     assert_eq!(code, 400);
     assert_eq!(answer.expect_err("refused").error.code, "forbidden_role");
 
-    // 2. Over the size limit (3,000 instructions of the longest ids, about 530 KB).
+    // 2. Over the size limit (3,000 instructions of the longest ids, about 500 KB).
     let clearing = settlenet_crypto::KeyFile::read(
         &net.keys_dir().join("keys/clearing-house/clearing.key"),
         None,
@@ -97,18 +96,18 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     .expect("clearing key")
     .1;
     let (code, answer) = net
-        .submit(1, &stage(&net.chain, &clearing, 98, 3_000, "big"))
+        .submit(1, &stage(&net.chain, &clearing, 98, 3_000))
         .await;
     assert_eq!(code, 400);
     let body = answer.expect_err("refused");
     assert_eq!(body.error.code, "too_large", "{}", body.error.message);
 
-    // 3. The clearing clerk's largest chunks (about 347 KB each) all commit, several per
-    // block at most (blocks are bounded in bytes), and payments go on meanwhile.
+    // 3. The clearing clerk's largest chunks (about 338 KB each) all commit, one per block
+    // (blocks are bounded in bytes), and payments go on meanwhile.
     let payer = Payer::setup(&net, 1, 1_000_000).await;
     let mut chunks = Vec::new();
     for b in 0..6u8 {
-        let tx = stage(&net.chain, &clearing, 10 + b, SETTLEMENT_CHUNK_MAX, "ok");
+        let tx = stage(&net.chain, &clearing, 10 + b, SETTLEMENT_CHUNK_MAX);
         let (code, answer) = net.submit(2, &tx).await;
         assert_eq!(code, 202, "{answer:?}");
         chunks.push(tx.tx.id);

@@ -157,7 +157,7 @@ fn messages() -> Vec<SignedMessage> {
         tag: NEW_VIEW_TAG,
         chain_id: CHAIN.into(),
         view: View(1),
-        view_changes,
+        view_changes: view_changes.iter().map(SignedViewChange::proof).collect(),
         pre_prepares: vec![Reproposal {
             block: b2,
             signature: k[usize::from(new_primary.0)].sign(&re),

@@ -91,9 +91,10 @@ impl NodeMachine {
         Some((height, root))
     }
 
-    /// A peer reported its height. Claims are unsigned, so one validator could claim any
-    /// height and keep us syncing (or fetching snapshots) forever: the target moves only to
-    /// the highest height that f+1 validators claim at least, which an honest one reached.
+    /// A peer reported its height. Claims are unsigned: one is checked by asking its maker
+    /// for the blocks ([`Self::start_sync`] asks the highest claimer first), and a claim its
+    /// maker does not back with certified blocks is dropped ([`Self::on_blocks`]), so a
+    /// validator claiming any height costs one request per status poll, not an endless sync.
     pub(crate) fn on_peer_height(
         &mut self,
         from: ReplicaId,
@@ -104,13 +105,8 @@ impl NodeMachine {
             return;
         }
         self.peer_heights.insert(from, height);
-        let mut claims: Vec<Height> = self.peer_heights.values().copied().collect();
-        claims.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&credible) = claims.get(self.genesis.f()) else {
-            return;
-        };
-        if credible > self.sync_target {
-            self.sync_target = credible;
+        if height > self.sync_target {
+            self.sync_target = height;
         }
         let behind = self.sync_target.0.saturating_sub(self.ledger.height().0);
         if self.snapshots.wanted(behind, self.now) {
@@ -132,7 +128,18 @@ impl NodeMachine {
             return;
         }
         let candidates: Vec<ReplicaId> = self.connected.iter().copied().collect();
-        let to = candidates[self.sync_peer_rr % candidates.len()];
+        // The peer that claims the most above us first (its claim is checked by its answer),
+        // else round robin.
+        let ours = self.ledger.height();
+        let claimer = candidates
+            .iter()
+            .filter_map(|r| self.peer_heights.get(r).map(|h| (*h, *r)))
+            .filter(|(h, _)| *h > ours)
+            .max();
+        let to = match claimer {
+            Some((_, r)) => r,
+            None => candidates[self.sync_peer_rr % candidates.len()],
+        };
         self.sync_peer_rr = self.sync_peer_rr.wrapping_add(1);
         self.sync_in_flight = true;
         out.push(Effect::Request {
@@ -158,6 +165,9 @@ impl NodeMachine {
         }
         let got = blocks.len();
         let installed = self.install_synced(blocks, out);
+        if installed == 0 {
+            self.drop_unbacked_claim(from);
+        }
         if installed > 0 {
             info!(installed, height = %self.ledger.height(), peer = %from, "state transfer: installed blocks");
         }
@@ -165,6 +175,23 @@ impl NodeMachine {
             && (got as u32 == SYNC_MAX_BLOCKS || self.ledger.height() < self.sync_target)
         {
             self.start_sync(out);
+        }
+    }
+
+    /// `from` answered a block request with nothing we could install: a height it claimed
+    /// above ours is not believed any more, and the sync target falls back to what the
+    /// remaining claims (and consensus, which re-reports a gap from signed messages) say.
+    fn drop_unbacked_claim(&mut self, from: ReplicaId) {
+        let ours = self.ledger.height();
+        if self.peer_heights.get(&from).is_some_and(|h| *h > ours) {
+            self.peer_heights.remove(&from);
+            self.sync_target = self
+                .peer_heights
+                .values()
+                .copied()
+                .max()
+                .unwrap_or(ours)
+                .max(ours);
         }
     }
 

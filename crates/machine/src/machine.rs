@@ -277,8 +277,8 @@ pub struct NodeMachine {
     pub(crate) sync_target: Height,
     /// A safety violation was seen ([`Effect::SafetyViolation`]): nothing more is done.
     pub(crate) halted: bool,
-    /// The committed height each validator last claimed (at most n entries). A claim is
-    /// believed only when f+1 validators claim at least as much (one of them is honest).
+    /// The committed height each validator last claimed (at most n entries); a claim its
+    /// maker does not back with blocks when asked is dropped.
     pub(crate) peer_heights: BTreeMap<ReplicaId, Height>,
     pub(crate) sync_in_flight: bool,
     pub(crate) sync_peer_rr: usize,

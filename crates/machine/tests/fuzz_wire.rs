@@ -84,6 +84,7 @@ fn machine(genesis: &Arc<Genesis>, me: usize) -> NodeMachine {
         last_block_time_ms: 0,
         recent: Vec::new(),
         mempool_max: 1_000,
+        mempool_max_bytes: 64 * 1024 * 1024,
         max_clock_skew_ms: 2_000,
         sync: SyncConfig {
             snapshot_interval_blocks: 4,
@@ -233,13 +234,24 @@ impl Cluster {
     fn answer(&mut self, j: usize, request: Request) -> Response {
         match self.nodes[j].answer(self.now, request) {
             Answer::Ready(response) => response,
-            Answer::Blocks { from, upto, max } => Response::Blocks(
-                self.blocks[j]
-                    .range(from.0..=upto.0)
-                    .take(max as usize)
-                    .map(|(_, b)| b.clone())
-                    .collect(),
-            ),
+            Answer::Blocks {
+                from,
+                upto,
+                max,
+                max_bytes,
+            } => {
+                let mut bytes = 0usize;
+                let mut blocks = Vec::new();
+                for (_, b) in self.blocks[j].range(from.0..=upto.0).take(max as usize) {
+                    let size = settlenet_types::encoded_len("block", b).unwrap_or(usize::MAX);
+                    if !Answer::take_block(blocks.len(), bytes, size, max_bytes) {
+                        break;
+                    }
+                    bytes = bytes.saturating_add(size);
+                    blocks.push(b.clone());
+                }
+                Response::Blocks(blocks)
+            }
         }
     }
 

@@ -489,7 +489,14 @@ fn stage_batch(id: u8, n: usize) -> SignedTransaction {
             chunk: 0,
             instructions: (0..n)
                 .map(|i| settlenet_types::SettlementInstruction {
-                    id: format!("{i:035}"),
+                    // 35 four-byte characters (the first three number it): the longest id.
+                    id: (0..35u32)
+                        .map(|k| match k {
+                            0..=2 => char::from_u32(0x1D100 + ((i as u32 >> (6 * k)) & 63)),
+                            _ => char::from_u32(0x1D11E),
+                        })
+                        .map(|c| c.expect("a 4-byte character"))
+                        .collect(),
                     debtor: MemberId(0),
                     creditor: MemberId(1),
                     amount: settlenet_types::Amount(1),
@@ -552,10 +559,11 @@ fn a_primary_cuts_blocks_by_bytes() {
     }
 }
 
-/// Issue 11, hole 5: a peer's claimed height is unsigned. One validator claiming a huge
-/// height moves nothing; when f+1 claim a height, the node syncs towards it.
+/// Issue 11, hole 5: a peer's claimed height is unsigned. The node checks a claim by asking
+/// its maker for the blocks; a maker that sends none loses its claim, so a validator claiming
+/// any height costs one request per claim instead of an endless sync.
 #[test]
-fn one_validator_claiming_a_height_does_not_send_a_node_syncing() {
+fn a_claimed_height_is_checked_by_asking_its_maker() {
     use settlenet_machine::wire::{Request, Response};
     let mut fx = fixture(1);
     let mut out = Vec::new();
@@ -563,37 +571,50 @@ fn one_validator_claiming_a_height_does_not_send_a_node_syncing() {
         fx.machine
             .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
     }
-    let claim = |fx: &mut Fixture, from: u16, height: u64| {
+    let handle = |fx: &mut Fixture, event: Event| {
         let mut out = Vec::new();
-        fx.machine.handle(
-            NOW + 5_000,
-            Event::Answer {
-                from: ReplicaId(from),
-                request: Request::Status,
-                result: Ok(Response::Status {
-                    height: Height(height),
-                }),
-            },
-            &mut out,
-        );
+        fx.machine.handle(NOW + 5_000, event, &mut out);
         out
     };
-    let syncs = |out: &[Effect]| {
-        out.iter().any(|e| {
-            matches!(
-                e,
+    let block_requests = |out: &[Effect]| -> Vec<ReplicaId> {
+        out.iter()
+            .filter_map(|e| match e {
                 Effect::Request {
-                    request: Request::Blocks { .. } | Request::SnapshotManifest,
-                    ..
-                } | Effect::FetchSnapshot(_)
-            )
-        })
+                    to,
+                    request: Request::Blocks { .. },
+                } => Some(*to),
+                _ => None,
+            })
+            .collect()
     };
-    let out = claim(&mut fx, 2, 1_000_000_000);
-    assert!(!syncs(&out), "one claim: {out:?}");
-    let out = claim(&mut fx, 2, 1_000_000_000);
-    assert!(!syncs(&out), "the same claim again: {out:?}");
-    // A second validator claims 100: the second-highest claim (f+1 = 2) is 100.
-    let out = claim(&mut fx, 3, 100);
-    assert!(syncs(&out), "f+1 claims: {out:?}");
+    // Validator 2 claims height 1,000 (below the snapshot threshold): asked first.
+    let out = handle(
+        &mut fx,
+        Event::Answer {
+            from: ReplicaId(2),
+            request: Request::Status,
+            result: Ok(Response::Status {
+                height: Height(1_000),
+            }),
+        },
+    );
+    assert_eq!(block_requests(&out), vec![ReplicaId(2)], "{out:?}");
+    // It has nothing to show: its claim is dropped and no further request follows.
+    let out = handle(
+        &mut fx,
+        Event::Answer {
+            from: ReplicaId(2),
+            request: Request::Blocks {
+                from: Height(1),
+                max: 64,
+            },
+            result: Ok(Response::Blocks(Vec::new())),
+        },
+    );
+    assert!(block_requests(&out).is_empty(), "{out:?}");
+    let out = handle(&mut fx, Event::Wake);
+    assert!(
+        block_requests(&out).is_empty(),
+        "no sync without a claim: {out:?}"
+    );
 }
