@@ -16,7 +16,7 @@ pub const CHAIN_ID_MAX_LEN: usize = 64;
 
 /// Largest signed transaction, encoded, that a node admits (384 KiB): the largest legitimate
 /// one, a `stage_batch` chunk of `SETTLEMENT_CHUNK_MAX` instructions with the longest ids,
-/// fits (pinned by a test); every block holds at least one.
+/// fits (about 346 KiB, pinned by a test); every block holds at least one.
 pub const TX_MAX_BYTES: usize = 384 * 1024;
 
 /// A transaction body: what the signer signs.
