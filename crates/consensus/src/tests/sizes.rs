@@ -204,3 +204,28 @@ fn a_pre_prepare_over_the_block_limit_is_dropped_not_prepared() {
         "{out:?}"
     );
 }
+
+/// Issue 11, hole 4: messages for views we are not in are kept only when validly signed and
+/// at most `BUFFER_VIEWS_AHEAD` views ahead: a peer cannot park forgeries or far-future junk.
+#[test]
+fn future_view_messages_are_checked_before_they_are_buffered() {
+    use settlenet_types::block::VoteKind;
+    let fx = fixture(4);
+    let mut r = fx.replica(1, 4, 0);
+    let h = hash(&block(1, 0, 0));
+    let mut forged = fx.vote_in(2, VoteKind::Prepare, 5, 1, h);
+    forged.signature.0[0] ^= 1;
+    assert!(step(&mut r, msg(&forged)).is_empty());
+    assert_eq!(r.stats().dropped(DropReason::BadSignature), 1);
+    assert_eq!(r.stats().buffered, 0);
+    let far = fx.vote_in(2, VoteKind::Prepare, 5 + BUFFER_VIEWS_AHEAD, 1, h);
+    assert!(step(&mut r, msg(&far)).is_empty());
+    assert_eq!(r.stats().dropped(DropReason::TooFarAhead), 1);
+    let near = fx.vote_in(2, VoteKind::Prepare, 5, 1, h);
+    assert!(step(&mut r, msg(&near)).is_empty());
+    assert_eq!(
+        r.stats().buffered,
+        1,
+        "a valid message of a near view waits for its view"
+    );
+}

@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Result};
 use settlenet_batchfile::ParsedBatch;
+use settlenet_crypto::Keypair;
 use settlenet_types::ids::format_minor;
 use settlenet_types::{
     batch_digest, AccountId, BatchId, Currency, Genesis, Hash, MemberId, Operation,
@@ -54,13 +55,25 @@ pub fn derived16(label: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     out
 }
 
-/// A transaction id derived from the batch: the same batch, step and number always give the
-/// same id, so a retry is answered with the first result.
-pub fn batch_tx_id(batch: &BatchId, step: &str, n: u32) -> TxId {
-    TxId(derived16(
-        b"settlenet/batch-tx/v1\0",
-        &[&batch.0, step.as_bytes(), &n.to_le_bytes()],
-    ))
+/// The secret of a clerk's derived transaction ids: a key derived from the clerk's signing
+/// key, so only that key's holder can compute them.
+pub fn batch_id_secret(key: &Keypair) -> [u8; 32] {
+    blake3::derive_key("settlenet/batch-tx-ids/v2", &key.secret_bytes())
+}
+
+/// A transaction id derived from the batch and the clerk's `secret` ([`batch_id_secret`]): the
+/// same clerk, batch, step and number always give the same id, so a retry is answered with the
+/// first result; nobody else can compute it, so seeing one chunk's id on the ledger does not
+/// let anyone claim the next chunks' ids first and block the settlement.
+pub fn batch_tx_id(secret: &[u8; 32], batch: &BatchId, step: &str, n: u32) -> TxId {
+    let mut h = blake3::Hasher::new_keyed(secret);
+    for p in [&batch.0[..], step.as_bytes(), &n.to_le_bytes()] {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    TxId(out)
 }
 
 /// The batch id of a file (by its digest) settling window `w`.
@@ -86,6 +99,8 @@ pub struct Plan {
     pub instructions: Vec<SettlementInstruction>,
     /// [`batch_digest`] of the instructions: the settlement commits to exactly these.
     pub digest: Hash,
+    /// The clerk's id secret ([`batch_id_secret`]).
+    pub id_secret: [u8; 32],
 }
 
 /// The settlement instructions of `parsed` (a file without problems), with one resolved
@@ -121,6 +136,7 @@ impl Plan {
         currency: Currency,
         window: u64,
         instructions: Vec<SettlementInstruction>,
+        id_secret: [u8; 32],
     ) -> Result<Plan> {
         let n_chunks = instructions.len().div_ceil(SETTLEMENT_CHUNK_MAX);
         if n_chunks > BATCH_CHUNKS_MAX as usize {
@@ -137,6 +153,7 @@ impl Plan {
             window,
             instructions,
             digest,
+            id_secret,
         })
     }
 
@@ -155,7 +172,7 @@ impl Plan {
 
     /// The transaction id staging chunk `k`.
     pub fn stage_id(&self, k: u32) -> TxId {
-        batch_tx_id(&self.batch, "stage", k)
+        batch_tx_id(&self.id_secret, &self.batch, "stage", k)
     }
 
     /// The operation staging chunk `k`.
@@ -171,7 +188,12 @@ impl Plan {
 
     /// The transaction id of settlement attempt `attempt` under `policy`.
     pub fn settle_id(&self, policy: SettlementPolicy, attempt: u32) -> TxId {
-        batch_tx_id(&self.batch, &format!("settle-{policy}"), attempt)
+        batch_tx_id(
+            &self.id_secret,
+            &self.batch,
+            &format!("settle-{policy}"),
+            attempt,
+        )
     }
 
     /// The operation settling the window with every chunk.
@@ -206,7 +228,13 @@ mod tests {
     }
 
     fn plan(n: usize, window: u64) -> Result<Plan> {
-        Plan::new(BatchId([7; 16]), Currency(*b"USD"), window, instructions(n))
+        Plan::new(
+            BatchId([7; 16]),
+            Currency(*b"USD"),
+            window,
+            instructions(n),
+            [3; 32],
+        )
     }
 
     #[test]
@@ -259,5 +287,26 @@ mod tests {
         assert_eq!(batch_id_of("c", usd, 1, &d), batch_id_of("c", usd, 1, &d));
         assert_ne!(batch_id_of("c", usd, 1, &d), batch_id_of("c", usd, 2, &d));
         assert_ne!(batch_id_of("c", usd, 1, &d), batch_id_of("d", usd, 1, &d));
+    }
+
+    /// Issue 11, hole 7: derived ids are stable for one clerk (a retry is idempotent) and
+    /// cannot be computed without the clerk's key (nobody can claim them first).
+    #[test]
+    fn derived_transaction_ids_need_the_clerks_key() {
+        let clerk = Keypair::from_seed([1; 32]);
+        let other = Keypair::from_seed([2; 32]);
+        let batch = BatchId([7; 16]);
+        let a = batch_tx_id(&batch_id_secret(&clerk), &batch, "stage", 1);
+        assert_eq!(a, batch_tx_id(&batch_id_secret(&clerk), &batch, "stage", 1));
+        assert_ne!(a, batch_tx_id(&batch_id_secret(&other), &batch, "stage", 1));
+        assert_ne!(a, batch_tx_id(&batch_id_secret(&clerk), &batch, "stage", 2));
+        // The earlier, keyless derivation is not what is used any more.
+        assert_ne!(
+            a.0,
+            derived16(
+                b"settlenet/batch-tx/v1\0",
+                &[&batch.0, b"stage", &1u32.to_le_bytes()]
+            )
+        );
     }
 }

@@ -249,7 +249,13 @@ pub(super) async fn run(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()>
     }
     // 3. Creditor wallets, then the plan: the instructions, their chunks and digest.
     let wallets = beneficiaries(&c, &genesis, &b).await?;
-    let plan = Plan::new(batch, currency, w, instructions_of(&b, wallets))?;
+    let plan = Plan::new(
+        batch,
+        currency,
+        w,
+        instructions_of(&b, wallets),
+        batch_id_secret(&key),
+    )?;
     let n_chunks = plan.chunk_count();
 
     // 4. Stage the chunks not staged yet, a few per request, each waited for.
