@@ -1,0 +1,265 @@
+//! A bank test in the Jepsen style against four real validator processes on loopback: clients
+//! transfer between wallets while a nemesis crashes (SIGKILL, then restart from the node's own
+//! data) and freezes (SIGSTOP, then SIGCONT) one validator at a time. A client works as a
+//! production client does: it submits a signed transfer to some node, then waits for it to be
+//! final, resubmitting the same signed transaction (same id: idempotent) elsewhere when it does
+//! not appear; an operation is acknowledged when the client saw it final.
+//!
+//! Afterwards: every acknowledged transfer is final on every node with one result, money is
+//! conserved, no balance is negative, and all nodes agree on the state root. The run prints
+//! operations done, faults injected and anything lost (must be nothing); `SETTLENET_BANK_SECS`
+//! sets how long the clients and the nemesis run (default 20 s). Figures: docs/benchmarks.md.
+//!
+//! Not in this test yet (issue 11): network partitions (namespaces or the compose network)
+//! and a Byzantine validator flooding (see `tests/faults.rs` for an equivocating one).
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use settlenet_api::{TxStatus, TxView};
+use settlenet_crypto::Keypair;
+use settlenet_types::{AccountId, Amount, Currency, MemberId, Operation, SignedTransaction, TxId};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WALLETS: usize = 6;
+const FUNDS: u64 = 1_000_000;
+const CLIENTS: usize = 3;
+
+/// What a client learned about one transfer.
+#[derive(Debug, Clone)]
+struct Op {
+    id: TxId,
+    /// The result the client saw final (`committed` or `rejected`), `None` if it never saw one.
+    seen: Option<TxStatus>,
+}
+
+/// A transaction's status on `api`, `None` if unknown or unreachable.
+async fn status(http: &reqwest::Client, api: &str, id: TxId) -> Option<TxView> {
+    let r = http
+        .get(format!("{api}/v1/transactions/{id}"))
+        .send()
+        .await
+        .ok()?;
+    if r.status().as_u16() != 200 {
+        return None;
+    }
+    r.json::<TxView>().await.ok()
+}
+
+/// Submit `tx` to `api`; whether the node took it (pending, or already final).
+async fn submit(http: &reqwest::Client, api: &str, tx: &SignedTransaction) -> bool {
+    match http
+        .post(format!("{api}/v1/transactions"))
+        .json(tx)
+        .send()
+        .await
+    {
+        Ok(r) => matches!(r.status().as_u16(), 200 | 202),
+        Err(_) => false,
+    }
+}
+
+/// One client: transfers until `until`, each waited for (resubmitted while not seen).
+async fn client(
+    seed: u64,
+    apis: Vec<String>,
+    chain: String,
+    owners: Arc<Vec<(Keypair, AccountId)>>,
+    until: Instant,
+    resubmits: Arc<AtomicU64>,
+) -> Vec<Op> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("http client");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut ops = Vec::new();
+    while Instant::now() < until {
+        let from = rng.gen_range(0..owners.len());
+        let to = (from + rng.gen_range(1..owners.len())) % owners.len();
+        let tx = sign(
+            &chain,
+            &owners[from].0,
+            id(),
+            Operation::Transfer {
+                from: owners[from].1,
+                to: owners[to].1,
+                amount: Amount(rng.gen_range(1..=50_000)),
+            },
+        );
+        let mut node = rng.gen_range(0..apis.len());
+        let mut seen = None;
+        // Wait up to 60 s for it to be final, moving to the next node every 2 s without it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut sent = false;
+        while Instant::now() < deadline {
+            if !sent {
+                sent = submit(&http, &apis[node], &tx).await;
+            }
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(2) {
+                if let Some(v) = status(&http, &apis[node], tx.tx.id).await {
+                    if v.status.is_final() {
+                        seen = Some(v.status);
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if seen.is_some() {
+                break;
+            }
+            node = (node + 1) % apis.len();
+            sent = false;
+            resubmits.fetch_add(1, Ordering::Relaxed);
+        }
+        ops.push(Op { id: tx.tx.id, seen });
+    }
+    ops
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_survive_crashes_and_freezes() {
+    let secs: u64 = std::env::var("SETTLENET_BANK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let mut net = start_net().await;
+    // Wallets at operator-a, each funded.
+    let issuer = net.issuer_key("operator-a");
+    let mut owners = Vec::new();
+    let mut setup = Vec::new();
+    for _ in 0..WALLETS {
+        let key = Keypair::generate();
+        let wallet = AccountId(rand::random());
+        setup.push(sign(
+            &net.chain,
+            &issuer,
+            id(),
+            Operation::CreateWallet {
+                account: wallet,
+                issuer: MemberId(0),
+                owner: key.public(),
+                currency: Currency(*b"USD"),
+            },
+        ));
+        owners.push((key, wallet));
+    }
+    for tx in &setup {
+        assert_eq!(net.submit(0, tx).await.0, 202);
+    }
+    for tx in &setup {
+        net.wait_committed(0, tx.tx.id).await;
+    }
+    let mut topups = Vec::new();
+    for (_, wallet) in &owners {
+        let tx = sign(
+            &net.chain,
+            &issuer,
+            id(),
+            Operation::Issue {
+                wallet: *wallet,
+                amount: Amount(FUNDS),
+            },
+        );
+        assert_eq!(net.submit(0, &tx).await.0, 202);
+        topups.push(tx.tx.id);
+    }
+    for t in topups {
+        net.wait_committed(0, t).await;
+    }
+
+    // Clients and the nemesis.
+    let apis: Vec<String> = (0..4).map(|i| net.local.api(i).to_string()).collect();
+    let owners = Arc::new(owners);
+    let until = Instant::now() + Duration::from_secs(secs);
+    let resubmits = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            tokio::spawn(client(
+                c as u64 + 1,
+                apis.clone(),
+                net.chain.clone(),
+                owners.clone(),
+                until,
+                resubmits.clone(),
+            ))
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
+    while Instant::now() + Duration::from_secs(4) < until {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(500..1_500))).await;
+        let victim = rng.gen_range(0..4);
+        if rng.gen_bool(0.5) {
+            net.kill9(victim);
+            *faults.entry("kill -9 and restart").or_default() += 1;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(1_000..3_000))).await;
+            net.restart(victim);
+        } else {
+            net.sigstop(victim);
+            *faults.entry("SIGSTOP and SIGCONT").or_default() += 1;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(1_000..3_000))).await;
+            net.sigcont(victim);
+        }
+        // Every fault lasts until the node is back up: one faulty node at a time (f = 1).
+        net.wait_up(victim, 60).await;
+    }
+    let mut ops = Vec::new();
+    for t in tasks {
+        ops.extend(t.await.expect("client"));
+    }
+
+    // Checks, with every node up.
+    let top = net.agree().await;
+    let acknowledged: Vec<&Op> = ops.iter().filter(|o| o.seen.is_some()).collect();
+    let mut lost = Vec::new();
+    let mut committed = 0u64;
+    for op in &acknowledged {
+        for i in 0..4 {
+            match net.tx(i, op.id).await {
+                Some(v) if Some(v.status) == op.seen => {}
+                other => lost.push((i, op.id, other.map(|v| v.status))),
+            }
+        }
+        if op.seen == Some(TxStatus::Committed) {
+            committed += 1;
+        }
+    }
+    let mut total: u64 = 0;
+    for i in 0..4 {
+        let mut sum = 0u64;
+        for (_, wallet) in owners.iter() {
+            let a = net.account(i, *wallet).await;
+            let minor: i128 = a.balance_minor.parse().expect("minor units");
+            assert!(minor >= 0, "node{i}: wallet {wallet} at {minor}");
+            sum += u64::try_from(minor).expect("non-negative");
+        }
+        if i == 0 {
+            total = sum;
+        }
+        assert_eq!(sum, total, "node{i} disagrees on the wallets' total");
+    }
+    let indeterminate = ops.len() - acknowledged.len();
+    println!(
+        "bank: {} s, {} operations ({} acknowledged: {} committed, {} rejected; {} never seen \
+         final by their client), {} resubmissions, faults {:?}, height {top}, lost {}",
+        secs,
+        ops.len(),
+        acknowledged.len(),
+        committed,
+        acknowledged.len() as u64 - committed,
+        indeterminate,
+        resubmits.load(Ordering::Relaxed),
+        faults,
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged transfers missing: {lost:?}");
+    assert_eq!(total, WALLETS as u64 * FUNDS, "money is conserved");
+    assert!(!faults.is_empty(), "the nemesis injected faults");
+    assert!(committed > 0, "transfers went through");
+}
