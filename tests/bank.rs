@@ -95,11 +95,9 @@ async fn client(
         let mut seen = None;
         // Wait up to 60 s for it to be final, moving to the next node every 2 s without it.
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut sent = false;
         while Instant::now() < deadline {
-            if !sent {
-                sent = submit(&http, &apis[node], &tx).await;
-            }
+            // A node that is down or frozen takes nothing; the wait below then moves on.
+            let _taken = submit(&http, &apis[node], &tx).await;
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(2) {
                 if let Some(v) = status(&http, &apis[node], tx.tx.id).await {
@@ -114,7 +112,6 @@ async fn client(
                 break;
             }
             node = (node + 1) % apis.len();
-            sent = false;
             resubmits.fetch_add(1, Ordering::Relaxed);
         }
         ops.push(Op { id: tx.tx.id, seen });
