@@ -500,7 +500,8 @@ fn stage_batch(id: u8, n: usize) -> SignedTransaction {
                     debtor: MemberId(0),
                     creditor: MemberId(1),
                     amount: settlenet_types::Amount(1),
-                    beneficiary: None,
+                    // A creditor wallet named: the largest form of an instruction.
+                    beneficiary: Some(AccountId([9; 16])),
                 })
                 .collect(),
         },
