@@ -34,6 +34,23 @@ fn main() {
     }
     let single = t.elapsed().as_secs_f64() * 1e6 / total as f64;
     println!("verify, one by one: {single:.1} µs per signature ({total} signatures)");
+    // For comparison: ed25519-dalek's strict single check (the rule before ZIP 215).
+    let decoded: Vec<_> = items
+        .iter()
+        .map(|(k, m, s)| {
+            (
+                ed25519_dalek::VerifyingKey::from_bytes(&k.0).expect("key"),
+                m,
+                ed25519_dalek::Signature::from_bytes(&s.0),
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    for (k, m, s) in &decoded {
+        k.verify_strict(m, s).expect("valid");
+    }
+    let strict = t.elapsed().as_secs_f64() * 1e6 / total as f64;
+    println!("ed25519-dalek verify_strict, keys decoded: {strict:.1} µs per signature");
     for batch in [16usize, 128, 1024] {
         let t = Instant::now();
         for chunk in items.chunks(batch) {
