@@ -49,10 +49,28 @@ impl Keypair {
     }
 }
 
-/// Decode a public key, refusing invalid and small-order (weak) ones: a small-order key
-/// verifies a forged signature under the cofactored equation, so it is refused everywhere,
-/// before any signature is looked at (the same answer in a batch and alone).
-pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerificationKey, CryptoError> {
+/// Keys found valid and not weak, remembered (at most [`CHECKED_KEYS_MAX`], then forgotten all
+/// at once) so that a signer seen again costs one point decompression, not two: the weak-key
+/// check decompresses with `ed25519-dalek`, and `ed25519-consensus` decompresses again to
+/// verify. A pure cache of a deterministic answer: it never changes a verdict.
+static CHECKED_KEYS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>> =
+    std::sync::OnceLock::new();
+
+/// Most keys [`CHECKED_KEYS`] holds (32 bytes each, about 2 MiB with the set's overhead).
+pub const CHECKED_KEYS_MAX: usize = 65_536;
+
+/// Refuse an invalid or small-order (weak) key: a small-order key verifies a forged signature
+/// under the cofactored equation, so it is refused everywhere, before any signature is looked
+/// at (the same answer in a batch and alone).
+fn check_key(key: &PublicKey) -> Result<(), CryptoError> {
+    let cache = CHECKED_KEYS.get_or_init(Default::default);
+    if cache
+        .lock()
+        .map(|set| set.contains(&key.0))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|e| CryptoError::BadPublicKey {
         key: key.to_string(),
         reason: e.to_string(),
@@ -63,6 +81,18 @@ pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerificationKey, CryptoEr
             reason: "small-order (weak) key".into(),
         });
     }
+    if let Ok(mut set) = cache.lock() {
+        if set.len() >= CHECKED_KEYS_MAX {
+            set.clear();
+        }
+        set.insert(key.0);
+    }
+    Ok(())
+}
+
+/// Decode a public key, refusing invalid and small-order (weak) ones ([`check_key`]).
+pub(crate) fn verifying_key(key: &PublicKey) -> Result<VerificationKey, CryptoError> {
+    check_key(key)?;
     VerificationKey::try_from(key.0).map_err(|e| CryptoError::BadPublicKey {
         key: key.to_string(),
         reason: e.to_string(),
@@ -103,7 +133,7 @@ pub fn verify_batch(items: &[(PublicKey, Vec<u8>, Signature)]) -> Result<(), Cry
     for (k, message, signature) in items {
         // The weak-key rule is per key, so checking it here gives the batch the same answer
         // as `verify`.
-        verifying_key(k)?;
+        check_key(k)?;
         batch.queue((
             VerificationKeyBytes::from(k.0),
             ed25519_consensus::Signature::from(signature.0),
