@@ -33,5 +33,5 @@ mod verifier;
 pub use cert::{verify_certificate, verify_certificate_with};
 pub use error::CryptoError;
 pub use keyfile::{KeyFile, KeyKind};
-pub use keys::{verify, verify_batch, verify_transactions, Keypair};
+pub use keys::{verify, verify_batch, verify_transactions, Keypair, CHECKED_KEYS_MAX};
 pub use verifier::{SignatureVerifier, StrictVerifier};
