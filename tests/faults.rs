@@ -18,8 +18,6 @@ mod common;
 use common::*;
 use settlenet_api::{EvidenceList, Status, TxStatus};
 use settlenet_consensus::SignedMessage;
-use settlenet_crypto::{KeyFile, KeyKind};
-use settlenet_node::wire::Wire;
 use settlenet_types::block::{VoteBody, VoteKind};
 use settlenet_types::{Hash, Height, ReplicaId};
 use std::time::{Duration, Instant};
@@ -272,39 +270,9 @@ async fn an_equivocating_validator_leaves_evidence() {
 
     // The test takes node3's place on the network with node3's own keys.
     net.kill9(3);
-    let home = net.entry(3).home.clone();
-    let (_, vkey) =
-        KeyFile::read(&home.join("validator.key"), Some(KeyKind::Validator)).expect("vkey");
-    let (_, nkey) = KeyFile::read(&home.join("network.key"), Some(KeyKind::Network)).expect("nkey");
-    let genesis = net.genesis().await;
-    let allowed: Vec<settlenet_net::PeerId> = genesis
-        .validators
-        .iter()
-        .map(|v| v.peer_id.parse().expect("peer id"))
-        .collect();
-    let node0_addr: settlenet_net::Multiaddr = net.entry(0).p2p.parse().expect("addr");
-    let port = settlenet_localnet::free_ports(1).expect("free port")[0];
-    let (handle, mut events) = settlenet_net::spawn(settlenet_net::NetConfig {
-        keypair: settlenet_net::keypair_from_seed(nkey.secret_bytes()).expect("net key"),
-        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")
-            .parse()
-            .expect("listen")],
-        bootstrap: vec![(allowed[0], node0_addr)],
-        allowed: allowed.clone(),
-        advertise: vec![],
-        request_timeout: Duration::from_secs(5),
-    })
-    .expect("spawn net");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        assert!(Instant::now() < deadline, "could not connect to node0");
-        match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
-            Ok(Some(settlenet_net::NetEvent::PeerConnected(p))) if p == allowed[0] => break,
-            _ => {}
-        }
-    }
-    // Keep draining what node0 sends us.
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let impostor = net.impostor(3, &[0]).await;
+    let genesis = impostor.genesis.clone();
+    let vkey = impostor.key.clone();
 
     // Two PREPAREs for one (view, height), for two different blocks, both signed by node3.
     let s0 = net.status(0).await.expect("status");
@@ -326,9 +294,7 @@ async fn an_equivocating_validator_leaves_evidence() {
     };
     let (a, b) = (prepare(Hash([0xa1; 32])), prepare(Hash([0xb2; 32])));
     for m in [&a, &b, &a, &b] {
-        let bytes =
-            settlenet_types::encode("wire message", &Wire::Consensus(m.clone())).expect("encode");
-        handle.send(allowed[0], bytes).await;
+        impostor.send(0, m).await;
     }
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -371,7 +337,7 @@ async fn an_equivocating_validator_leaves_evidence() {
     let s0 = net.status(0).await.expect("status");
     assert_eq!(counter(&s0, "evidence"), 1, "{s0:?}");
     assert_eq!(counter(&s0, "evidence_stored"), 1, "{s0:?}");
-    handle.shutdown().await;
+    impostor.handle.shutdown().await;
 
     // Kept on disk: it survives a crash of node0.
     net.kill9(0);

@@ -2,7 +2,9 @@
 //! gave no role is refused at the door and leaves no trace (no record, no mempool entry), a
 //! transaction over the size limit is refused, a clearing clerk's largest settlement chunks
 //! still go through (in byte-bounded blocks), and a client over its request rate is refused
-//! at once with 429 and `Retry-After` while other clients and the chain carry on.
+//! at once with 429 and `Retry-After` while other clients and the chain carry on; and a
+//! validator that floods the others with invalid signatures and far-future proposals (the
+//! test in its place, with its keys) neither stops the other three nor grows their memory.
 
 mod common;
 
@@ -14,6 +16,26 @@ use settlenet_types::{
 };
 
 const RATE: u32 = 20;
+/// How long the Byzantine validator floods.
+const FLOOD_SECS: u64 = 12;
+/// Bad-signature PREPAREs it offers per second (spread over the three honest nodes).
+const FLOOD_RATE: u64 = 50_000;
+/// Resident memory no honest node may reach during the flood.
+const RSS_MAX_BYTES: u64 = 1 << 30;
+
+/// Resident memory of a process (Linux `/proc/<pid>/status`), in bytes.
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `counters.<name>` of node `i`'s status.
+async fn counter(net: &Net, i: usize, name: &str) -> u64 {
+    let s = net.status(i).await.expect("status");
+    s.counters.get(name).copied().unwrap_or(0)
+}
 
 fn chunk(count: usize) -> Vec<SettlementInstruction> {
     (0..count)
@@ -173,4 +195,156 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
     let again = net.http.get(&url).send().await.expect("GET");
     assert_eq!(again.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_flooding_bad_signatures_cannot_stop_the_other_three() {
+    use settlenet_consensus::{null_block, SignedMessage};
+    use settlenet_types::block::{VoteBody, VoteKind};
+    use settlenet_types::{Hash, Height, Signature, View};
+    use std::time::{Duration, Instant};
+
+    // Node 1 never bans: it takes the whole flood (at its per-peer quota) and must still vote,
+    // since with node 3 Byzantine every honest vote is needed for a quorum. Nodes 0 and 2 ban
+    // at the default threshold.
+    let mut net = start_net_configured(&[], |i, entry| {
+        if i == 1 {
+            let mut config = NodeConfig::load(&entry.home).expect("config");
+            config.p2p.ban_after_bad_signatures = 0;
+            std::fs::write(
+                entry.home.join("config.toml"),
+                toml::to_string_pretty(&config).expect("toml"),
+            )
+            .expect("write config");
+        }
+    })
+    .await;
+    let payer = Payer::setup(&net, 0, 1_000_000).await;
+    net.kill9(3);
+    let impostor = net.impostor(3, &[0, 1, 2]).await;
+    let chain = impostor.genesis.chain_id.clone();
+    let s0 = net.status(0).await.expect("status");
+    let (view, start_height) = (s0.view, s0.height.0);
+
+    // The flood: PREPAREs with random signatures and digests (no two alike, so each
+    // must be checked), FLOOD_RATE a second, round robin over nodes 0..2;
+    // and every 10 ms two validly signed PRE-PREPAREs for views node 3 would lead, one far
+    // ahead (beyond any buffer) and one a few views ahead (buffered, within its cap).
+    let handle = impostor.handle.clone();
+    let peers = impostor.peers.clone();
+    let key = impostor.key.clone();
+    let me = impostor.replica;
+    let flood = tokio::spawn(async move {
+        let started = Instant::now();
+        let (mut offered, mut taken) = (0u64, 0u64);
+        let template = SignedMessage::vote(
+            VoteBody {
+                kind: VoteKind::Prepare,
+                chain_id: chain.clone(),
+                view,
+                height: Height(start_height + 1),
+                block_hash: Hash([7; 32]),
+            },
+            me,
+            &key,
+        )
+        .expect("sign");
+        let mut last_proposals = Duration::ZERO;
+        while started.elapsed() < Duration::from_secs(FLOOD_SECS) {
+            // Catch up with FLOOD_RATE × elapsed time, then yield for a millisecond.
+            let due = (started.elapsed().as_secs_f64() * FLOOD_RATE as f64) as u64;
+            while offered < due {
+                let mut m = template.clone();
+                if let settlenet_consensus::Payload::Prepare(body) = &mut m.payload {
+                    body.height = Height(start_height + 1 + offered % 100);
+                    body.block_hash = Hash(rand::random());
+                }
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&rand::random::<[u8; 32]>());
+                m.signature = Signature(sig);
+                let to = peers[(offered % 3) as usize];
+                offered += 1;
+                if handle.try_send(to, Impostor::wire(&m)).is_ok() {
+                    taken += 1;
+                }
+            }
+            if started.elapsed() >= last_proposals + Duration::from_millis(10) {
+                last_proposals = started.elapsed();
+                for ahead in [1_000u64, 8] {
+                    // A view node 3 leads: (view mod 4) == 3.
+                    let v = View((view.0 + ahead) / 4 * 4 + 3);
+                    let block = null_block(&chain, Height(start_height + 1), me);
+                    let m = SignedMessage::pre_prepare(&chain, v, block, me, &key).expect("sign");
+                    for to in &peers[..3] {
+                        let _ = handle.try_send(*to, Impostor::wire(&m));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (offered, taken, started.elapsed())
+    });
+
+    // Meanwhile payments go on through every honest node, one at a time, each final.
+    let pids: Vec<u32> = (0..3)
+        .map(|i| net.local.pid(i).expect("node running"))
+        .collect();
+    let mut peak = [0u64; 3];
+    let mut paid = 0;
+    let started = Instant::now();
+    while !flood.is_finished() {
+        let id = payer.pay(&net, paid % 3, 1).await;
+        net.wait_final_within(paid % 3, id, 30).await;
+        paid += 1;
+        for (p, pid) in peak.iter_mut().zip(&pids) {
+            *p = (*p).max(rss_bytes(*pid).unwrap_or(0));
+        }
+    }
+    let (offered, taken, flood_time) = flood.await.expect("flood task");
+    let during = started.elapsed();
+    let top = net.height(0).await;
+    for i in 1..3 {
+        net.wait_height(i, top, 30).await;
+    }
+    net.assert_agree_at(&[0, 1, 2], top).await;
+    let bad: Vec<u64> = counters_of(&net, "bad_signatures").await;
+    let banned: Vec<u64> = counters_of(&net, "peers_banned").await;
+    let stats = impostor.handle.stats();
+    println!(
+        "flood: {offered} bad PREPAREs offered in {:.1} s ({:.0}/s), {taken} taken by the \
+         impostor's queue, {} acked by the nodes, {} dropped; bad signatures counted by \
+         nodes 0-2 {bad:?}, bans {banned:?}; {paid} payments final during the flood \
+         ({:.1} s), height {start_height} -> {top}; peak RSS MB {:?}",
+        flood_time.as_secs_f64(),
+        offered as f64 / flood_time.as_secs_f64(),
+        stats.messages_sent,
+        stats.messages_dropped,
+        during.as_secs_f64(),
+        peak.map(|b| b / (1024 * 1024)),
+    );
+    assert!(
+        offered as f64 >= 0.95 * (FLOOD_RATE * FLOOD_SECS) as f64,
+        "the flood was offered: {offered}"
+    );
+    assert!(
+        paid >= 5,
+        "payments kept committing during the flood: {paid}"
+    );
+    assert!(top > start_height + 5, "height {start_height} -> {top}");
+    // Node 1 took the flood and checked it all off its consensus loop; 0 and 2 banned node 3.
+    assert!(bad[1] >= 1_000, "node 1 saw the flood: {bad:?}");
+    assert_eq!(banned[1], 0, "node 1 never bans: {banned:?}");
+    assert!(banned[0] >= 1 && banned[2] >= 1, "{banned:?}");
+    for (i, p) in peak.iter().enumerate() {
+        assert!(*p > 0 && *p < RSS_MAX_BYTES, "node {i} peak RSS {p} bytes");
+    }
+}
+
+/// A counter of nodes 0, 1 and 2.
+async fn counters_of(net: &Net, name: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for i in 0..3 {
+        out.push(counter(net, i, name).await);
+    }
+    out
 }

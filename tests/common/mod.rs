@@ -444,3 +444,92 @@ impl Payer {
         tx.tx.id
     }
 }
+
+/// The test in validator `i`'s place on the network, holding its keys: a Byzantine validator
+/// the test drives (node `i`'s process must be stopped first). Connected to the nodes given to
+/// [`Net::impostor`]; whatever those nodes send it is drained and ignored.
+pub struct Impostor {
+    /// Its network.
+    pub handle: settlenet_net::NetHandle,
+    /// Node `i`'s validator key.
+    pub key: Keypair,
+    /// Node `i`'s replica id.
+    pub replica: settlenet_types::ReplicaId,
+    /// Every validator's peer id, by replica index.
+    pub peers: Vec<settlenet_net::PeerId>,
+    /// The genesis.
+    pub genesis: Genesis,
+}
+
+impl Net {
+    /// Take stopped validator `i`'s place on the network with its own keys, connected to the
+    /// validators `to` (waits up to 20 s for each connection).
+    pub async fn impostor(&self, i: usize, to: &[usize]) -> Impostor {
+        use settlenet_crypto::KeyKind;
+        let home = self.entry(i).home.clone();
+        let (_, key) =
+            KeyFile::read(&home.join("validator.key"), Some(KeyKind::Validator)).expect("vkey");
+        let (_, nkey) =
+            KeyFile::read(&home.join("network.key"), Some(KeyKind::Network)).expect("nkey");
+        let genesis = self.genesis().await;
+        let peers: Vec<settlenet_net::PeerId> = genesis
+            .validators
+            .iter()
+            .map(|v| v.peer_id.parse().expect("peer id"))
+            .collect();
+        let port = settlenet_localnet::free_ports(1).expect("free port")[0];
+        let (handle, mut events) = settlenet_net::spawn(settlenet_net::NetConfig {
+            keypair: settlenet_net::keypair_from_seed(nkey.secret_bytes()).expect("net key"),
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")
+                .parse()
+                .expect("listen")],
+            bootstrap: to
+                .iter()
+                .map(|&j| (peers[j], self.entry(j).p2p.parse().expect("addr")))
+                .collect(),
+            allowed: peers.clone(),
+            advertise: vec![],
+            request_timeout: Duration::from_secs(5),
+            inbound: Default::default(),
+        })
+        .expect("spawn net");
+        let mut missing: std::collections::BTreeSet<settlenet_net::PeerId> =
+            to.iter().map(|&j| peers[j]).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !missing.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "could not connect to {missing:?}"
+            );
+            if let Ok(Some(settlenet_net::NetEvent::PeerConnected(p))) =
+                tokio::time::timeout(Duration::from_secs(1), events.recv()).await
+            {
+                missing.remove(&p);
+            }
+        }
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        Impostor {
+            handle,
+            key,
+            replica: genesis.validators[i].id,
+            peers,
+            genesis,
+        }
+    }
+}
+
+impl Impostor {
+    /// The encoded wire form of a consensus message.
+    pub fn wire(m: &settlenet_consensus::SignedMessage) -> Vec<u8> {
+        settlenet_types::encode(
+            "wire message",
+            &settlenet_node::wire::Wire::Consensus(m.clone()),
+        )
+        .expect("encode")
+    }
+
+    /// Send a consensus message to validator `j` (waits only for the command queue).
+    pub async fn send(&self, j: usize, m: &settlenet_consensus::SignedMessage) {
+        self.handle.send(self.peers[j], Self::wire(m)).await;
+    }
+}

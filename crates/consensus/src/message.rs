@@ -216,8 +216,10 @@ impl SignedMessage {
         self.verify_by(chain_id, validators, &StrictVerifier::new())
     }
 
-    /// [`SignedMessage::verify`] with signatures checked by `verifier` (the replica's).
-    pub(crate) fn verify_by(
+    /// [`SignedMessage::verify`] with signatures checked by `verifier` (the replica's; a
+    /// node's network gate calls it off the consensus loop with the replica's memoising
+    /// verifier, so the replica's own check is then a memo hit).
+    pub fn verify_by(
         &self,
         chain_id: &str,
         validators: &[PublicKey],

@@ -34,4 +34,4 @@ pub use cert::{verify_certificate, verify_certificate_with};
 pub use error::CryptoError;
 pub use keyfile::{KeyFile, KeyKind};
 pub use keys::{verify, verify_batch, verify_transactions, Keypair, CHECKED_KEYS_MAX};
-pub use verifier::{SignatureVerifier, StrictVerifier};
+pub use verifier::{MemoVerifier, SignatureVerifier, StrictVerifier, MEMO_ENTRIES_MAX};

@@ -18,6 +18,11 @@
 //! - **Messages** ([`NetHandle::send`], [`NetHandle::broadcast`]): fire-and-forget over
 //!   `/settlenet/msg/1`; the receiver's network task answers each with an empty ack, which only
 //!   frees a slot in the sender's window. Delivery is best effort: consensus tolerates loss.
+//! - **Quotas and back-pressure.** Each peer may hand the node [`NetConfig::inbound`] messages
+//!   and bytes a second (a token bucket). Over it, or while the node has
+//!   [`EVENT_QUEUE_BYTES_MAX`] of messages unhandled, a message waits unacknowledged in the
+//!   peer's held queue (so the sender's window fills and it slows down); past [`PEER_HELD_MAX`]
+//!   it is refused. [`NetHandle::ban`] closes a peer's connections and refuses it for a while.
 //! - **Requests** ([`NetHandle::request`]): over `/settlenet/sync/1`; the remote node answers through
 //!   the [`Responder`] of its [`NetEvent::Request`], within [`NetConfig::request_timeout`].
 //!
@@ -46,6 +51,11 @@
 //! | messages queued for one peer              | [`PEER_QUEUE_MAX`], [`PEER_QUEUE_BYTES_MAX`] | message dropped, counted |
 //! | messages in flight (unacked) to one peer  | [`MSG_WINDOW_MAX`]           | wait in the peer queue |
 //! | sync requests in flight to one peer       | [`SYNC_INFLIGHT_MAX`]        | `request` errs `Busy` |
+//! | inbound messages per peer per second      | [`InboundQuota`]             | held, unacked        |
+//! | inbound messages held for one peer        | [`PEER_HELD_MAX`], [`PEER_HELD_BYTES_MAX`] | refused, counted |
+//! | message bytes handed to the node, unhandled | [`EVENT_QUEUE_BYTES_MAX`]  | held, unacked        |
+//! | handshakes in progress / connections per peer | [`PENDING_INBOUND_MAX`] / [`CONNECTIONS_PER_PEER_MAX`] | connection denied |
+//! | banned peers                              | [`BANNED_MAX`]               | ban ignored          |
 //! | inbound sync requests awaiting an answer  | [`SYNC_INBOUND_MAX`]         | request dropped, counted |
 //! | frame size                                | [`MAX_FRAME_BYTES`] (32 MiB) | stream error, never an allocation |
 //!
@@ -74,7 +84,7 @@
 mod codec;
 mod task;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +115,42 @@ pub const REDIAL_BACKOFF_MIN: Duration = Duration::from_millis(200);
 pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How long a message may wait for its ack before it counts as dropped.
 pub const MSG_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Inbound messages from one peer waiting for its quota (their acks withheld, so a sender
+/// that respects its window stops at [`MSG_WINDOW_MAX`]); more are refused.
+pub const PEER_HELD_MAX: usize = 2 * MSG_WINDOW_MAX;
+/// Bytes of inbound messages from one peer waiting for its quota; more are refused.
+pub const PEER_HELD_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Bytes of messages handed to the node and not yet consumed (all peers together). Past it,
+/// messages wait in their sender's held queue (back-pressure), then are refused.
+pub const EVENT_QUEUE_BYTES_MAX: usize = 512 * 1024 * 1024;
+/// Inbound connections still in their handshake (a stranger's cost before it is refused).
+pub const PENDING_INBOUND_MAX: u32 = 64;
+/// Established connections per peer (both directions together).
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+/// Peers banned at once (at most the allow-list; this bounds the map anyway).
+pub const BANNED_MAX: usize = 1024;
+
+/// How much one peer may hand this node: a token bucket per connected peer, refilled
+/// continuously, with a burst of one second's worth (and at least one largest frame of bytes).
+/// A message over its sender's quota waits, unacknowledged, in that peer's held queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundQuota {
+    /// Messages per second.
+    pub messages_per_sec: u32,
+    /// Bytes per second.
+    pub bytes_per_sec: u64,
+}
+
+impl Default for InboundQuota {
+    /// 4,000 messages and 64 MiB a second: several times what one honest validator sends at
+    /// the rated load (docs/security.md), far below what verifying junk at that rate costs.
+    fn default() -> Self {
+        InboundQuota {
+            messages_per_sec: 4_000,
+            bytes_per_sec: 64 * 1024 * 1024,
+        }
+    }
+}
 
 /// Everything the network task needs; built by the node from its key file and the genesis.
 #[derive(Debug, Clone)]
@@ -124,6 +170,8 @@ pub struct NetConfig {
     pub advertise: Vec<Multiaddr>,
     /// Timeout of an outbound sync request, and how long the node has to answer an inbound one.
     pub request_timeout: Duration,
+    /// What each peer may send this node per second.
+    pub inbound: InboundQuota,
 }
 
 /// The one error type of this crate.
@@ -183,6 +231,9 @@ pub enum NetEvent {
         from: PeerId,
         /// Opaque payload, at most [`MAX_FRAME_BYTES`].
         bytes: Vec<u8>,
+        /// Its share of [`EVENT_QUEUE_BYTES_MAX`], given back when dropped: keep it until the
+        /// message is handled.
+        permit: InboundPermit,
     },
     /// A sync request; answer it through `reply` within the request timeout.
     Request {
@@ -226,6 +277,29 @@ impl Responder {
     }
 }
 
+/// A message's bytes counted against [`EVENT_QUEUE_BYTES_MAX`] until this is dropped.
+#[derive(Debug)]
+pub struct InboundPermit {
+    bytes: usize,
+    pending: Arc<AtomicUsize>,
+}
+
+impl InboundPermit {
+    fn new(bytes: usize, pending: &Arc<AtomicUsize>) -> InboundPermit {
+        pending.fetch_add(bytes, Ordering::AcqRel);
+        InboundPermit {
+            bytes,
+            pending: pending.clone(),
+        }
+    }
+}
+
+impl Drop for InboundPermit {
+    fn drop(&mut self) {
+        self.pending.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
 /// Counters since start; all monotonic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetStats {
@@ -245,8 +319,14 @@ pub struct NetStats {
     pub requests_received: u64,
     /// Inbound sync requests dropped because [`SYNC_INBOUND_MAX`] were already pending.
     pub requests_dropped: u64,
-    /// Connections refused because the peer is not in the allow-list.
+    /// Connections refused because the peer is not in the allow-list (or is banned).
     pub peers_refused: u64,
+    /// Inbound messages that waited for their sender's quota (or for the node to catch up).
+    pub messages_held: u64,
+    /// Inbound messages refused because their sender's held queue was full.
+    pub messages_refused: u64,
+    /// Bans imposed ([`NetHandle::ban`]).
+    pub peers_banned: u64,
 }
 
 /// Shared atomic counters behind [`NetStats`]; written by the network task, read by handles.
@@ -261,6 +341,9 @@ struct Counters {
     requests_received: AtomicU64,
     requests_dropped: AtomicU64,
     peers_refused: AtomicU64,
+    messages_held: AtomicU64,
+    messages_refused: AtomicU64,
+    peers_banned: AtomicU64,
 }
 
 impl Counters {
@@ -280,6 +363,9 @@ impl Counters {
             requests_received: get(&self.requests_received),
             requests_dropped: get(&self.requests_dropped),
             peers_refused: get(&self.peers_refused),
+            messages_held: get(&self.messages_held),
+            messages_refused: get(&self.messages_refused),
+            peers_banned: get(&self.peers_banned),
         }
     }
 }
@@ -301,6 +387,10 @@ enum Command {
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     SetObservers(Vec<PeerId>),
+    Ban {
+        peer: PeerId,
+        duration: Duration,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -329,6 +419,7 @@ impl std::fmt::Debug for Command {
             Command::ConnectedPeers(_) => write!(f, "ConnectedPeers"),
             Command::ListenAddrs(_) => write!(f, "ListenAddrs"),
             Command::SetObservers(peers) => write!(f, "SetObservers({} peers)", peers.len()),
+            Command::Ban { peer, duration } => write!(f, "Ban({peer}, {duration:?})"),
             Command::Shutdown(_) => write!(f, "Shutdown"),
         }
     }
@@ -428,6 +519,14 @@ impl NetHandle {
     /// broadcast; they may send requests (and are answered as the node decides).
     pub async fn set_observers(&self, peers: Vec<PeerId>) {
         let _ = self.commands.send(Command::SetObservers(peers)).await;
+    }
+
+    /// Closes every connection to an allowed `peer` and refuses it (both directions) for
+    /// `duration`; then it is allowed again (and redialled if it is a bootstrap peer). For a
+    /// peer that misbehaves provably (invalid signatures): a validator banned for a while is
+    /// one of the f faults consensus tolerates. A ban of a banned peer restarts its clock.
+    pub async fn ban(&self, peer: PeerId, duration: Duration) {
+        let _ = self.commands.send(Command::Ban { peer, duration }).await;
     }
 
     /// Stops the network task: closes listeners and connections. Returns once the swarm is gone

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::allow_block_list::{self, AllowedPeers, NotAllowed};
 use libp2p::bytes::Bytes;
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{DialError, ListenError, NetworkBehaviour, SwarmEvent};
@@ -16,10 +17,13 @@ use tokio::time::Instant;
 
 use crate::codec::{FrameCodec, MSG_PROTOCOL, SYNC_PROTOCOL};
 use crate::{
-    Command, Counters, NetConfig, NetError, NetEvent, Responder, MSG_ACK_TIMEOUT, MSG_WINDOW_MAX,
-    PEER_QUEUE_BYTES_MAX, PEER_QUEUE_MAX, REDIAL_BACKOFF_MAX, REDIAL_BACKOFF_MIN, SYNC_INBOUND_MAX,
+    Command, Counters, InboundPermit, InboundQuota, NetConfig, NetError, NetEvent, Responder,
+    BANNED_MAX, CONNECTIONS_PER_PEER_MAX, EVENT_QUEUE_BYTES_MAX, MAX_FRAME_BYTES, MSG_ACK_TIMEOUT,
+    MSG_WINDOW_MAX, PEER_HELD_BYTES_MAX, PEER_HELD_MAX, PEER_QUEUE_BYTES_MAX, PEER_QUEUE_MAX,
+    PENDING_INBOUND_MAX, REDIAL_BACKOFF_MAX, REDIAL_BACKOFF_MIN, SYNC_INBOUND_MAX,
     SYNC_INFLIGHT_MAX,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Streams one connection may run per request_response behaviour (inbound + outbound). Our
 /// windows need at most `MSG_WINDOW_MAX` (or `SYNC_INFLIGHT_MAX`) each way; the rest is slack for
@@ -33,14 +37,18 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often due redials are checked; fine enough for a 200 ms minimum backoff.
 const REDIAL_TICK: Duration = Duration::from_millis(50);
 
+/// How often held inbound messages are looked at again (quota refill, node caught up).
+const QUOTA_TICK: Duration = Duration::from_millis(10);
+
 /// Pending `listen_addrs` calls waiting for the first listener (bounded; excess are answered
 /// at once with whatever is known).
 const LISTEN_WAITERS_MAX: usize = 64;
 
-/// The composed behaviour: the allow-list first, so a stranger's connection is denied before the
-/// other behaviours create handlers for it.
+/// The composed behaviour: connection limits and the allow-list first, so a stranger's (or an
+/// extra) connection is denied before the other behaviours create handlers for it.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: connection_limits::Behaviour,
     allow: allow_block_list::Behaviour<AllowedPeers>,
     msg: request_response::Behaviour<FrameCodec>,
     sync: request_response::Behaviour<FrameCodec>,
@@ -67,6 +75,58 @@ struct PeerQueue {
     /// Messages on the wire, not yet acked; at most `MSG_WINDOW_MAX`. Ids (not a count) so a late
     /// failure from a previous connection cannot free a slot of the current one.
     in_flight: HashSet<OutboundRequestId>,
+}
+
+/// Inbound state of one connected peer: its quota (a token bucket) and the messages that wait
+/// for it, unacknowledged, in arrival order.
+#[derive(Debug)]
+struct Inbound {
+    /// Messages the peer may still hand over now (at most one second's worth).
+    msg_tokens: f64,
+    /// Bytes it may still hand over now; may go negative by one message (a large frame passes
+    /// when the bucket has anything, then the peer waits for the debt).
+    byte_tokens: f64,
+    /// When the bucket was last refilled.
+    refilled: Instant,
+    /// Messages waiting, with the channel their ack goes to; at most [`PEER_HELD_MAX`].
+    held: VecDeque<(Bytes, ResponseChannel<Bytes>)>,
+    /// Sum of `held` lengths, at most [`PEER_HELD_BYTES_MAX`].
+    held_bytes: usize,
+}
+
+impl Inbound {
+    fn new(quota: InboundQuota, now: Instant) -> Inbound {
+        Inbound {
+            msg_tokens: f64::from(quota.messages_per_sec),
+            byte_tokens: Inbound::byte_burst(quota),
+            refilled: now,
+            held: VecDeque::new(),
+            held_bytes: 0,
+        }
+    }
+
+    fn byte_burst(quota: InboundQuota) -> f64 {
+        (quota.bytes_per_sec as f64).max(MAX_FRAME_BYTES as f64)
+    }
+
+    fn refill(&mut self, quota: InboundQuota, now: Instant) {
+        let secs = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        let msgs = f64::from(quota.messages_per_sec);
+        self.msg_tokens = (self.msg_tokens + secs * msgs).min(msgs);
+        self.byte_tokens =
+            (self.byte_tokens + secs * quota.bytes_per_sec as f64).min(Inbound::byte_burst(quota));
+    }
+
+    /// Whether the peer's quota lets one more message through now.
+    fn has_quota(&self) -> bool {
+        self.msg_tokens >= 1.0 && self.byte_tokens > 0.0
+    }
+
+    fn spend(&mut self, len: usize) {
+        self.msg_tokens -= 1.0;
+        self.byte_tokens -= len as f64;
+    }
 }
 
 /// An outbound sync request awaiting its answer.
@@ -100,6 +160,15 @@ pub(crate) struct NetTask {
     responses_rx: mpsc::Receiver<(ResponseChannel<Bytes>, Bytes)>,
     /// `listen_addrs` calls made before the first listener reported its address.
     listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
+    /// Per-peer inbound quota.
+    quota: InboundQuota,
+    /// Connected peers' inbound state (bounded by the allow-list).
+    inbound: HashMap<PeerId, Inbound>,
+    /// Bytes of messages handed to the node and not yet dropped by it
+    /// ([`InboundPermit`]); bounded by [`EVENT_QUEUE_BYTES_MAX`].
+    pending_bytes: Arc<AtomicUsize>,
+    /// Banned peers and when their ban ends (at most [`BANNED_MAX`]).
+    banned: HashMap<PeerId, Instant>,
 }
 
 impl NetTask {
@@ -128,7 +197,17 @@ impl NetTask {
                 .with_request_timeout(config.request_timeout)
                 .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
         );
-        let behaviour = Behaviour { allow, msg, sync };
+        let limits = connection_limits::Behaviour::new(
+            ConnectionLimits::default()
+                .with_max_pending_incoming(Some(PENDING_INBOUND_MAX))
+                .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX)),
+        );
+        let behaviour = Behaviour {
+            limits,
+            allow,
+            msg,
+            sync,
+        };
 
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
             .with_tokio()
@@ -173,6 +252,10 @@ impl NetTask {
             responses_tx,
             responses_rx,
             listen_waiters: Vec::new(),
+            quota: config.inbound,
+            inbound: HashMap::new(),
+            pending_bytes: Arc::new(AtomicUsize::new(0)),
+            banned: HashMap::new(),
         };
         for (peer, addr) in config.bootstrap {
             if peer == *task.swarm.local_peer_id() {
@@ -199,6 +282,8 @@ impl NetTask {
     pub(crate) async fn run(mut self) {
         let mut redial_tick = tokio::time::interval(REDIAL_TICK);
         redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut quota_tick = tokio::time::interval(QUOTA_TICK);
+        quota_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown_ack = loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -211,7 +296,13 @@ impl NetTask {
                     // Err: the request timed out or its connection closed; libp2p reports that.
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, bytes);
                 }
-                _ = redial_tick.tick() => self.redial_due(),
+                _ = redial_tick.tick() => {
+                    self.unban_due();
+                    self.redial_due();
+                }
+                _ = quota_tick.tick(), if self.inbound.values().any(|i| !i.held.is_empty()) => {
+                    self.release_held();
+                }
             }
         };
         tracing::debug!(peer = %self.swarm.local_peer_id(), "network task stopping");
@@ -259,6 +350,7 @@ impl NetTask {
                 }
             }
             Command::SetObservers(peers) => self.set_observers(peers),
+            Command::Ban { peer, duration } => self.ban(peer, duration),
             Command::Shutdown(_) => {} // handled in `run`
         }
     }
@@ -278,10 +370,50 @@ impl NetTask {
             tracing::info!(%peer, "peer removed from the allow-list; disconnecting");
         }
         for peer in &added {
+            if self.banned.contains_key(peer) {
+                continue; // allowed again when the ban ends
+            }
             self.swarm.behaviour_mut().allow.allow_peer(*peer);
             tracing::info!(%peer, "peer added to the allow-list");
         }
         self.allowed = new;
+    }
+
+    /// Refuses `peer` for `duration` (see [`crate::NetHandle::ban`]).
+    fn ban(&mut self, peer: PeerId, duration: Duration) {
+        if !self.allowed.contains(&peer) {
+            return; // a stranger is refused anyway
+        }
+        if !self.banned.contains_key(&peer) && self.banned.len() >= BANNED_MAX {
+            return;
+        }
+        Counters::bump(&self.counters.peers_banned);
+        tracing::warn!(%peer, secs = duration.as_secs(), "peer banned; its connections are closed");
+        self.banned.insert(peer, Instant::now() + duration);
+        // Closes its connections; a redial or an inbound attempt is denied until the ban ends.
+        self.swarm.behaviour_mut().allow.disallow_peer(peer);
+    }
+
+    /// Lifts the bans that ran out, and dials those peers if they are bootstrap peers.
+    fn unban_due(&mut self) {
+        if self.banned.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            self.banned.remove(&peer);
+            if self.allowed.contains(&peer) {
+                self.swarm.behaviour_mut().allow.allow_peer(peer);
+                tracing::info!(%peer, "ban lifted");
+                self.dial(peer);
+            }
+        }
     }
 
     /// Queues a message for a connected peer, or drops it (and dials) if there is none.
@@ -404,6 +536,8 @@ impl NetTask {
                 }
                 if num_established.get() == 1 {
                     self.peers.insert(peer_id, PeerQueue::default());
+                    self.inbound
+                        .insert(peer_id, Inbound::new(self.quota, Instant::now()));
                     self.emit(NetEvent::PeerConnected(peer_id));
                 }
             }
@@ -415,6 +549,8 @@ impl NetTask {
             } => {
                 tracing::debug!(peer = %peer_id, ?cause, num_established, "connection closed");
                 if num_established == 0 {
+                    // Held messages are lost with their acks (the peer sees failures).
+                    self.inbound.remove(&peer_id);
                     if let Some(state) = self.peers.remove(&peer_id) {
                         // Queued messages cannot be delivered; in-flight ones are counted when
                         // request_response reports their failure.
@@ -485,6 +621,11 @@ impl NetTask {
     }
 
     fn refused(&self, peer: PeerId, addr: Option<Multiaddr>) {
+        if self.banned.contains_key(&peer) {
+            Counters::bump(&self.counters.peers_refused);
+            tracing::debug!(%peer, addr = ?addr, "refused connection: peer is banned");
+            return;
+        }
         tracing::warn!(%peer, addr = ?addr, "refused connection: peer is not in the allow-list");
         Counters::bump(&self.counters.peers_refused);
         self.emit(NetEvent::Refused { peer, addr });
@@ -501,17 +642,8 @@ impl NetTask {
                     },
                 ..
             } => {
-                // Ack at once: the ack only frees the sender's window slot.
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .msg
-                    .send_response(channel, Bytes::new());
                 Counters::bump(&self.counters.messages_received);
-                self.emit(NetEvent::Message {
-                    from: peer,
-                    bytes: Vec::from(request),
-                });
+                self.admit(peer, request, channel);
             }
             Event::Message {
                 peer,
@@ -535,6 +667,85 @@ impl NetTask {
                 tracing::debug!(%peer, %error, "inbound message failed");
             }
             Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// An inbound message: handed to the node and acked at once while its sender is within its
+    /// quota and the node keeps up; otherwise it waits, unacked, behind the sender's earlier
+    /// held messages (the sender's window then fills and it slows down); refused when the
+    /// sender's held queue is full.
+    fn admit(&mut self, peer: PeerId, request: Bytes, channel: ResponseChannel<Bytes>) {
+        let Some(inbound) = self.inbound.get_mut(&peer) else {
+            return; // not connected any more: dropping the channel fails the request
+        };
+        if inbound.held.len() >= PEER_HELD_MAX
+            || inbound.held_bytes.saturating_add(request.len()) > PEER_HELD_BYTES_MAX
+        {
+            Counters::bump(&self.counters.messages_refused);
+            tracing::debug!(%peer, held = inbound.held.len(), "peer over its quota; message refused");
+            return;
+        }
+        let queued_behind = !inbound.held.is_empty();
+        inbound.held_bytes += request.len();
+        inbound.held.push_back((request, channel));
+        let passed = self.release(peer);
+        if queued_behind || passed == 0 {
+            Counters::bump(&self.counters.messages_held);
+        }
+    }
+
+    /// Hands `peer`'s held messages to the node while its quota and the node's byte budget
+    /// allow; returns how many went.
+    fn release(&mut self, peer: PeerId) -> usize {
+        let Some(inbound) = self.inbound.get_mut(&peer) else {
+            return 0;
+        };
+        inbound.refill(self.quota, Instant::now());
+        let mut passed = 0;
+        while inbound.has_quota() {
+            let Some((bytes, _)) = inbound.held.front() else {
+                break;
+            };
+            let pending = self.pending_bytes.load(Ordering::Acquire);
+            if pending > 0 && pending.saturating_add(bytes.len()) > EVENT_QUEUE_BYTES_MAX {
+                break; // the node is behind: wait for it
+            }
+            let Some((bytes, channel)) = inbound.held.pop_front() else {
+                break;
+            };
+            inbound.held_bytes -= bytes.len();
+            inbound.spend(bytes.len());
+            passed += 1;
+            // The ack frees the sender's window slot.
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .msg
+                .send_response(channel, Bytes::new());
+            let permit = InboundPermit::new(bytes.len(), &self.pending_bytes);
+            let event = NetEvent::Message {
+                from: peer,
+                bytes: Vec::from(bytes),
+                permit,
+            };
+            if self.events.try_send(event).is_err() {
+                Counters::bump(&self.counters.events_dropped);
+                tracing::debug!("event channel full or closed; message dropped");
+            }
+        }
+        passed
+    }
+
+    /// Releases what every peer's refilled quota now allows.
+    fn release_held(&mut self) {
+        let waiting: Vec<PeerId> = self
+            .inbound
+            .iter()
+            .filter(|(_, i)| !i.held.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in waiting {
+            self.release(peer);
         }
     }
 
@@ -596,6 +807,9 @@ impl NetTask {
 
     /// Dials a bootstrap peer now (unless connected or already dialling).
     fn dial(&mut self, peer: PeerId) {
+        if self.banned.contains_key(&peer) {
+            return;
+        }
         let Some(redial) = self.bootstrap.get(&peer) else {
             return;
         };

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use settlenet_net::{
-    keypair_from_seed, peer_id_from_seed, spawn, Multiaddr, NetConfig, NetError, NetEvent,
-    NetHandle, PeerId,
+    keypair_from_seed, peer_id_from_seed, spawn, InboundQuota, Multiaddr, NetConfig, NetError,
+    NetEvent, NetHandle, PeerId,
 };
 use tokio::sync::mpsc::Receiver;
 use tokio::time::{timeout, Instant};
@@ -28,6 +28,16 @@ fn start(
     bootstrap: Vec<(PeerId, Multiaddr)>,
     allowed: &[u8],
 ) -> (NetHandle, Receiver<NetEvent>) {
+    start_with(n, port, bootstrap, allowed, InboundQuota::default())
+}
+
+fn start_with(
+    n: u8,
+    port: u16,
+    bootstrap: Vec<(PeerId, Multiaddr)>,
+    allowed: &[u8],
+    inbound: InboundQuota,
+) -> (NetHandle, Receiver<NetEvent>) {
     let config = NetConfig {
         keypair: keypair_from_seed(seed(n)).expect("valid seed"),
         listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().expect("addr")],
@@ -35,6 +45,7 @@ fn start(
         allowed: allowed.iter().map(|&n| peer(n)).collect(),
         advertise: vec![],
         request_timeout: Duration::from_secs(5),
+        inbound,
     };
     spawn(config).expect("spawn")
 }
@@ -79,7 +90,7 @@ async fn next_message(events: &mut Receiver<NetEvent>) -> (PeerId, Vec<u8>) {
             .await
             .expect("message in time")
             .expect("event channel open");
-        if let NetEvent::Message { from, bytes } = event {
+        if let NetEvent::Message { from, bytes, .. } = event {
             return (from, bytes);
         }
     }
@@ -341,7 +352,7 @@ async fn ten_thousand_messages_arrive() {
             .await
             .unwrap_or_else(|_| panic!("only {} of {COUNT} messages in 30 s", seen.len()))
             .expect("open");
-        if let NetEvent::Message { from, bytes } = event {
+        if let NetEvent::Message { from, bytes, .. } = event {
             assert_eq!(from, peer(1));
             assert_eq!(bytes.len(), 100);
             let index = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
@@ -360,6 +371,90 @@ async fn ten_thousand_messages_arrive() {
     assert_eq!(b.stats().events_dropped, 0, "{:?}", b.stats());
     assert_eq!(b.stats().messages_received, u64::from(COUNT));
 
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_over_its_quota_is_slowed_down_and_loses_nothing() {
+    const COUNT: u32 = 600;
+    const RATE: u32 = 200;
+    let all = [1, 2];
+    let quota = InboundQuota {
+        messages_per_sec: RATE,
+        ..InboundQuota::default()
+    };
+    let (b, mut b_events) = start_with(2, 0, vec![], &all, quota);
+    let b_addr = listen_addr(&b).await;
+    let (a, _a_events) = start(1, 0, vec![(peer(2), b_addr)], &all);
+    wait_connected(&a, &[peer(2)]).await;
+    wait_connected(&b, &[peer(1)]).await;
+
+    let started = Instant::now();
+    for i in 0..COUNT {
+        a.send(peer(2), i.to_be_bytes().to_vec()).await;
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < COUNT as usize {
+        let (from, bytes) = next_message(&mut b_events).await;
+        assert_eq!(from, peer(1));
+        seen.insert(u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")));
+    }
+    let elapsed = started.elapsed();
+    // A burst of one second's worth, then RATE a second: the rest cannot arrive sooner.
+    let floor = Duration::from_secs_f64(f64::from(COUNT - RATE) / f64::from(RATE) * 0.9);
+    assert!(
+        elapsed >= floor,
+        "{COUNT} messages in {elapsed:?}, quota {RATE}/s"
+    );
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(sa.messages_dropped, 0, "nothing lost: {sa:?}");
+    assert!(sb.messages_held > 0, "the sender waited: {sb:?}");
+    // A sender that keeps to its window never overflows the held queue.
+    assert_eq!(sb.messages_refused, 0, "{sb:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_banned_peer_is_cut_off_then_let_back_in() {
+    const BAN: Duration = Duration::from_secs(2);
+    let all = [1, 2];
+    let (b, mut b_events) = start(2, 0, vec![], &all);
+    let b_addr = listen_addr(&b).await;
+    let (a, _a_events) = start(1, 0, vec![(peer(2), b_addr)], &all);
+    wait_connected(&a, &[peer(2)]).await;
+    wait_connected(&b, &[peer(1)]).await;
+
+    b.ban(peer(1), BAN).await;
+    let banned_at = Instant::now();
+    let deadline = banned_at + WAIT;
+    while b.connected_peers().await.contains(&peer(1)) {
+        assert!(Instant::now() < deadline, "still connected after the ban");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A redials (200 ms, 400 ms, ...) and is refused while the ban lasts.
+    tokio::time::sleep(BAN / 2).await;
+    assert!(!b.connected_peers().await.contains(&peer(1)));
+    assert!(b.stats().peers_refused >= 1, "{:?}", b.stats());
+    assert_eq!(b.stats().peers_banned, 1);
+    // A stranger's ban is ignored (it is refused anyway).
+    b.ban(peer(9), BAN).await;
+
+    // Once the ban runs out A's next redial gets through, and its messages arrive again.
+    wait_connected(&b, &[peer(1)]).await;
+    assert!(
+        banned_at.elapsed() >= BAN,
+        "let back in after {:?}",
+        banned_at.elapsed()
+    );
+    wait_connected(&a, &[peer(2)]).await;
+    a.send(peer(2), b"after the ban".to_vec()).await;
+    assert_eq!(
+        next_message(&mut b_events).await,
+        (peer(1), b"after the ban".to_vec())
+    );
+    assert_eq!(b.stats().peers_banned, 1, "{:?}", b.stats());
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -192,7 +192,7 @@ async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
         mempool: st.mempool as u64,
         base_height: st.base_height,
         validators: s.genesis.n() as u64,
-        counters: s.shared.counters.to_map(),
+        counters: s.shared.counters_map(),
     })
 }
 

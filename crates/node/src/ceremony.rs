@@ -876,6 +876,10 @@ fn home_config(
             advertise,
             bootstrap,
             observers: Vec::new(),
+            peer_messages_per_sec: crate::config::default_peer_messages_per_sec(),
+            peer_bytes_per_sec: crate::config::default_peer_bytes_per_sec(),
+            ban_after_bad_signatures: crate::config::default_ban_after_bad_signatures(),
+            ban_secs: crate::config::default_ban_secs(),
         },
         api: ApiConfig {
             listen: endpoints.api_listen.clone(),

@@ -214,6 +214,41 @@ pub struct P2pConfig {
     /// registered on the ledger (`settlenet observer register`).
     #[serde(default)]
     pub observers: Vec<String>,
+    /// Messages per second each peer may hand this node; over it, its messages wait
+    /// unacknowledged (its window fills and it slows down), then are refused.
+    #[serde(default = "default_peer_messages_per_sec")]
+    pub peer_messages_per_sec: u32,
+    /// Bytes per second each peer may hand this node (same treatment).
+    #[serde(default = "default_peer_bytes_per_sec")]
+    pub peer_bytes_per_sec: u64,
+    /// Invalid consensus signatures from one validator within a minute that get it banned
+    /// (0: never ban).
+    #[serde(default = "default_ban_after_bad_signatures")]
+    pub ban_after_bad_signatures: u32,
+    /// How long the first ban lasts (seconds); each further ban of the same peer doubles it,
+    /// up to an hour.
+    #[serde(default = "default_ban_secs")]
+    pub ban_secs: u64,
+}
+
+/// Default `[p2p] peer_messages_per_sec`.
+pub fn default_peer_messages_per_sec() -> u32 {
+    settlenet_net::InboundQuota::default().messages_per_sec
+}
+
+/// Default `[p2p] peer_bytes_per_sec`.
+pub fn default_peer_bytes_per_sec() -> u64 {
+    settlenet_net::InboundQuota::default().bytes_per_sec
+}
+
+/// Default `[p2p] ban_after_bad_signatures`.
+pub fn default_ban_after_bad_signatures() -> u32 {
+    32
+}
+
+/// Default `[p2p] ban_secs`.
+pub fn default_ban_secs() -> u64 {
+    60
 }
 
 /// HTTP API settings.

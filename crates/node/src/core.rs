@@ -115,8 +115,8 @@ pub struct CoreParts {
     pub store: Arc<Store>,
     /// Network handle.
     pub net: NetHandle,
-    /// Network events.
-    pub net_rx: mpsc::Receiver<NetEvent>,
+    /// Network events, through the gate (decoded, signatures checked).
+    pub net_rx: mpsc::Receiver<crate::gate::Gated>,
     /// API commands.
     pub api_rx: mpsc::Receiver<ApiCommand>,
     /// Shared status.
@@ -164,7 +164,7 @@ pub struct Core {
     genesis: Arc<Genesis>,
     store: Arc<Store>,
     net: NetHandle,
-    net_rx: mpsc::Receiver<NetEvent>,
+    net_rx: mpsc::Receiver<crate::gate::Gated>,
     api_rx: mpsc::Receiver<ApiCommand>,
     shared: Arc<Shared>,
     /// Validator peer ids by replica index, and back.
@@ -331,24 +331,19 @@ impl Core {
 
     // ---- inputs ----
 
-    fn on_net(&mut self, ev: NetEvent) -> Result<(), NodeError> {
+    fn on_net(&mut self, ev: crate::gate::Gated) -> Result<(), NodeError> {
+        let ev = match ev {
+            crate::gate::Gated::Wire { from, wire, permit } => {
+                let result = self.handle(Event::Wire { from, wire });
+                drop(permit);
+                return result;
+            }
+            crate::gate::Gated::Net(ev) => ev,
+        };
         match ev {
-            NetEvent::Message { from, bytes } => {
-                let Some(&replica) = self.peer_index.get(&from) else {
-                    Counters::inc(&self.shared.counters.messages_dropped);
-                    warn!(%from, "message from a peer that is not a validator: dropped");
-                    return Ok(());
-                };
-                match settlenet_types::decode::<Wire>("wire message", &bytes) {
-                    Ok(wire) => self.handle(Event::Wire {
-                        from: replica,
-                        wire,
-                    })?,
-                    Err(e) => {
-                        Counters::inc(&self.shared.counters.messages_dropped);
-                        warn!(peer = %self.name_of(replica), "undecodable message dropped: {e}");
-                    }
-                }
+            NetEvent::Message { .. } => {
+                // The gate turns every message into `Gated::Wire` or drops it.
+                Counters::inc(&self.shared.counters.messages_dropped);
             }
             NetEvent::Request { from, bytes, reply } => {
                 let response =

@@ -45,8 +45,10 @@ pub mod clock;
 pub mod config;
 pub mod core;
 mod error;
+pub mod gate;
 pub mod receipt;
 pub mod shared;
+pub mod strikes;
 pub mod testnet;
 
 pub use error::NodeError;
@@ -268,10 +270,18 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         })
         .collect::<Result<Vec<_>>>()?;
     let wal_len = wal.len();
+    // One memo of verified consensus signatures, shared by the network gate (which checks
+    // them off the consensus loop) and the replica (whose own checks then hit the memo).
+    let validator_keys: Vec<settlenet_types::PublicKey> =
+        genesis.validators.iter().map(|v| v.public_key).collect();
+    let memo = Arc::new(settlenet_crypto::MemoVerifier::new(
+        settlenet_crypto::StrictVerifier::with_keys(&validator_keys),
+    ));
     let validator = match validator {
         Some((me, vkey)) => {
             let replica_config = ReplicaConfig {
                 block_max_bytes: genesis.consensus.block_max_bytes,
+                verifier: memo.clone(),
                 ..ReplicaConfig::new(
                     genesis.chain_id.clone(),
                     genesis.validators.iter().map(|v| v.public_key).collect(),
@@ -343,6 +353,10 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         allowed,
         advertise,
         request_timeout: Duration::from_secs(10),
+        inbound: settlenet_net::InboundQuota {
+            messages_per_sec: config.p2p.peer_messages_per_sec.max(1),
+            bytes_per_sec: config.p2p.peer_bytes_per_sec.max(1),
+        },
     })
     .map_err(|e| crate::error::config_err!("network: {e}"))?;
 
@@ -360,6 +374,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             base_height,
         }),
         counters: Default::default(),
+        net: net.clone(),
         committed: tokio::sync::watch::Sender::new(height),
     });
     shared::Counters::set(
@@ -436,6 +451,34 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     }
     let last_block = store.block(height)?;
     let certified_root = settlenet_machine::certified_root_of(last_block.as_ref(), &ledger);
+    let mut peer_index = std::collections::HashMap::new();
+    for v in &genesis.validators {
+        let peer: PeerId = v
+            .peer_id
+            .parse()
+            .map_err(|e| crate::error::config_err!("genesis validator {} peer id: {e}", v.name))?;
+        peer_index.insert(peer, v.id);
+    }
+    let (gated_tx, gated_rx) = tokio::sync::mpsc::channel(gate::GATE_OUT_MAX);
+    tokio::spawn(
+        gate::Gate {
+            net_rx,
+            out: gated_tx,
+            context: Arc::new(gate::GateContext {
+                chain_id: genesis.chain_id.clone(),
+                validators: validator_keys,
+                peer_index,
+                verifier: memo,
+            }),
+            strikes: strikes::Strikes::new(
+                config.p2p.ban_after_bad_signatures,
+                gate::ban_duration(config.p2p.ban_secs),
+            ),
+            net: net.clone(),
+            shared: shared.clone(),
+        }
+        .run(),
+    );
     let core = core::Core::new(core::CoreParts {
         machine: settlenet_machine::MachineParts {
             genesis: genesis.clone(),
@@ -455,7 +498,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         },
         store,
         net: net.clone(),
-        net_rx,
+        net_rx: gated_rx,
         api_rx,
         shared,
         wal_next,

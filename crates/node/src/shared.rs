@@ -59,6 +59,11 @@ pub struct Counters {
     pub snapshot_chunks_served: AtomicU64,
     /// Evidence records in the store (`GET /v1/evidence`), across restarts.
     pub evidence_stored: AtomicU64,
+    /// Consensus messages from validators whose signatures (their own or ones they carry)
+    /// did not verify; dropped by the network gate before the consensus loop saw them.
+    pub bad_signatures: AtomicU64,
+    /// Validators banned for sending invalid signatures (`[p2p] ban_after_bad_signatures`).
+    pub peers_banned: AtomicU64,
 }
 
 impl Counters {
@@ -93,6 +98,8 @@ impl Counters {
             ("snapshots_refused", g(&self.snapshots_refused)),
             ("snapshot_chunks_served", g(&self.snapshot_chunks_served)),
             ("evidence_stored", g(&self.evidence_stored)),
+            ("bad_signatures", g(&self.bad_signatures)),
+            ("peers_banned", g(&self.peers_banned)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -106,6 +113,8 @@ pub struct Shared {
     pub status: RwLock<StatusSnapshot>,
     /// Counters.
     pub counters: Counters,
+    /// The network's own counters (`net_*` in `GET /v1/status`).
+    pub net: settlenet_net::NetHandle,
     /// The committed height, set by the core right after it stored a block (or installed a
     /// snapshot): every block at or below it is in the store. Event streams
     /// (`GET /v1/events`) sleep on it and read the new blocks from the store themselves, so
@@ -115,6 +124,26 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Every counter by name, the node's and the network's (`net_` prefixed), as
+    /// `GET /v1/status` shows them.
+    pub fn counters_map(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut map = self.counters.to_map();
+        let n = self.net.stats();
+        for (name, value) in [
+            ("net_messages_received", n.messages_received),
+            ("net_messages_sent", n.messages_sent),
+            ("net_messages_dropped", n.messages_dropped),
+            ("net_messages_held", n.messages_held),
+            ("net_messages_refused", n.messages_refused),
+            ("net_events_dropped", n.events_dropped),
+            ("net_peers_refused", n.peers_refused),
+            ("net_peers_banned", n.peers_banned),
+        ] {
+            map.insert(name.to_string(), value);
+        }
+        map
+    }
+
     /// Read the status (a poisoned lock still yields the last value).
     pub fn status(&self) -> StatusSnapshot {
         match self.status.read() {

@@ -526,6 +526,10 @@ impl Replica {
             if self.buffered.get(&from).is_some_and(|q| q.len() >= cap) {
                 return self.drop(DropReason::BufferFull);
             }
+            // So a sender's buffer holds at most `cap` blocks of `block_max_bytes`.
+            if self.oversized(&message) {
+                return self.drop(DropReason::Oversized);
+            }
             if let Err(e) =
                 message.verify_by(&self.chain_id, &self.validators, self.verifier.as_ref())
             {

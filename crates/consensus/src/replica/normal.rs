@@ -14,6 +14,19 @@ impl Replica {
     /// the watermarks, and it has not accepted another one for (v, n) with a different digest.
     /// Acceptance here means "hand the block to the node for validation"; the PREPARE follows
     /// a valid verdict.
+    /// Whether `message` is a PRE-PREPARE whose block is larger than the genesis allows: it
+    /// would make a VIEW-CHANGE carrying it too large to send (the bound `Replica::new`
+    /// checks), so it is never prepared, nor buffered.
+    pub(super) fn oversized(&self, message: &SignedMessage) -> bool {
+        match &message.payload {
+            Payload::PrePrepare { block, .. } => !matches!(
+                settlenet_types::encoded_len("block", block),
+                Ok(len) if len as u64 <= self.block_max_bytes
+            ),
+            _ => false,
+        }
+    }
+
     pub(super) fn on_pre_prepare(
         &mut self,
         from: ReplicaId,
@@ -24,13 +37,8 @@ impl Replica {
         if from != self.primary() {
             return self.drop(DropReason::NotFromPrimary);
         }
-        // A block larger than the genesis allows would make a VIEW-CHANGE carrying it too
-        // large to send (the bound `Replica::new` checks): never prepare one.
-        if let Payload::PrePrepare { block, .. } = &message.payload {
-            match settlenet_types::encoded_len("block", block) {
-                Ok(len) if len as u64 <= self.block_max_bytes => {}
-                _ => return self.drop(DropReason::Oversized),
-            }
+        if self.oversized(&message) {
+            return self.drop(DropReason::Oversized);
         }
         let block_hash = match message.payload.block_hash() {
             Ok(h) => h,
