@@ -13,7 +13,12 @@ pub fn random_id() -> [u8; 16] {
     rand::random()
 }
 
-/// Sign an operation for `chain_id` with `key`.
+/// How long a transaction the CLI signs stays valid (`valid_until_ms` = now + this): a
+/// transaction held back somewhere can no longer execute an hour after it was signed, so a
+/// retry under a new id after that cannot pay twice.
+pub const TX_VALIDITY_DEFAULT_MS: u64 = 60 * 60 * 1000;
+
+/// Sign an operation for `chain_id` with `key`, valid for [`TX_VALIDITY_DEFAULT_MS`].
 pub fn sign(chain_id: &str, key: &Keypair, id: TxId, op: Operation) -> Result<SignedTransaction> {
     let tx = Transaction {
         version: TX_VERSION,
@@ -21,6 +26,7 @@ pub fn sign(chain_id: &str, key: &Keypair, id: TxId, op: Operation) -> Result<Si
         id,
         signer: key.public(),
         op,
+        valid_until_ms: crate::support::now_ms().saturating_add(TX_VALIDITY_DEFAULT_MS),
     };
     let signature = key.sign(&tx.signing_message()?);
     Ok(SignedTransaction { tx, signature })

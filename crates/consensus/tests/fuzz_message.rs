@@ -52,6 +52,7 @@ fn block(height: u64, txs: usize) -> Block {
                     to: AccountId([2; 16]),
                     amount: Amount(100 + i as u64),
                 },
+                valid_until_ms: u64::MAX,
             };
             let signature = user.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }

@@ -185,6 +185,7 @@ mod tests {
                 wallet: settlenet_types::AccountId([1; 16]),
                 amount: Amount(u64::from(n)),
             },
+            valid_until_ms: u64::MAX,
         };
         let signature = key.sign(&tx.signing_message().expect("msg"));
         SignedTransaction { tx, signature }

@@ -64,6 +64,7 @@ fn tx(signer: &Keypair, id: u64, op: Operation) -> SignedTransaction {
             id: tx_id(id),
             signer: signer.public(),
             op,
+            valid_until_ms: u64::MAX,
         },
         signature: Signature([0; 64]),
     }

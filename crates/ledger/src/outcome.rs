@@ -119,11 +119,14 @@ pub enum ResultCode {
     ObserverNotFound,
     /// The observer is sponsored by another member than the one named.
     SponsorMismatch,
+    /// The transaction's `valid_until_ms` is before the block's consensus time (or, at
+    /// admission, the node's clock).
+    Expired,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 53] = [
+    pub const ALL: [ResultCode; 54] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -177,6 +180,7 @@ impl ResultCode {
         ResultCode::TooManyObservers,
         ResultCode::ObserverNotFound,
         ResultCode::SponsorMismatch,
+        ResultCode::Expired,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -235,6 +239,7 @@ impl ResultCode {
             ResultCode::TooManyObservers => "too_many_observers",
             ResultCode::ObserverNotFound => "observer_not_found",
             ResultCode::SponsorMismatch => "sponsor_mismatch",
+            ResultCode::Expired => "expired",
         }
     }
 
@@ -305,6 +310,7 @@ impl ResultCode {
             ResultCode::TooManyObservers => "The member or the network already has the most active observers allowed.",
             ResultCode::ObserverNotFound => "No active observer with this peer id is registered.",
             ResultCode::SponsorMismatch => "The observer is sponsored by another member.",
+            ResultCode::Expired => "The transaction's validity (valid_until_ms) ended before it could execute; it never will.",
         }
     }
 }
@@ -319,7 +325,8 @@ impl std::fmt::Display for ResultCode {
 /// result, so that a retry returns the same answer and can never flip it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TxRecord {
-    /// `Transaction::body_hash` of the first body seen with this id.
+    /// `Transaction::intent_hash` of the first body seen with this id (the body without its
+    /// `valid_until_ms`: a retry signed again with a later validity matches it).
     pub body_hash: Hash,
     /// The block that executed it.
     pub height: Height,

@@ -381,7 +381,7 @@ fn every_operation_and_result_code() {
             assert_eq!(rec.result, got);
             assert_eq!(rec.height, ledger.height());
             assert_eq!(rec.index, 0);
-            assert_eq!(rec.body_hash, case.tx.tx.body_hash().expect("hash"));
+            assert_eq!(rec.body_hash, case.tx.tx.intent_hash().expect("hash"));
         }
         let stateless = [
             ResultCode::WrongChain,
@@ -545,4 +545,46 @@ fn admission_refuses_signers_who_may_never_do_the_operation() {
     );
     assert_eq!(l.precheck(&by_stranger), Err(ResultCode::ForbiddenSigner));
     assert_eq!(l.precheck(&signed(&k.users[0], tx_id(4), transfer)), Ok(()));
+}
+
+/// Issue 11, hole 7: a transaction carries `valid_until_ms`. A block stamped after it refuses
+/// it (`expired`: a record, nothing moves); up to it, it executes. So a payment held back by
+/// a node cannot be played after its validity, when the user may have retried under a new id.
+#[test]
+fn a_transaction_past_its_validity_never_executes() {
+    let k = keys();
+    let mut l = base();
+    // `apply` stamps block h with 1,000 × h ms of consensus time.
+    let t = 1_000 * l.height().next().0;
+    let mut late = signed(
+        &k.users[0],
+        tx_id(20),
+        transfer(wallet_id(ALICE), wallet_id(BOB), 30),
+    );
+    late.tx.valid_until_ms = t - 1;
+    let mut just = signed(
+        &k.users[0],
+        tx_id(21),
+        transfer(wallet_id(ALICE), wallet_id(BOB), 5),
+    );
+    just.tx.valid_until_ms = t;
+    // Admission (with the node's clock) refuses the late one at the door.
+    assert_eq!(
+        Ledger::check_validity(&late.tx, t),
+        Err(ResultCode::Expired)
+    );
+    assert_eq!(Ledger::check_validity(&just.tx, t), Ok(()));
+    let balance = |l: &Ledger| l.account(&wallet_id(ALICE)).expect("alice").balance();
+    let before = balance(&l);
+    // Inside a block (a Byzantine primary may include it) it is refused as well.
+    let out = apply(&mut l, &[late.clone(), just]);
+    assert_eq!(out.outcomes[0].result, ResultCode::Expired);
+    assert!(out.outcomes[0].changed.is_empty());
+    assert!(out.outcomes[1].result.is_ok(), "{:?}", out.outcomes[1]);
+    assert_eq!(balance(&l), before - 5);
+    // Its id keeps the refusal: played again later, it is a duplicate, not a payment.
+    let again = apply(&mut l, &[late]);
+    assert!(again.outcomes[0].duplicate);
+    assert_eq!(again.outcomes[0].result, ResultCode::Expired);
+    assert_eq!(balance(&l), before - 5);
 }

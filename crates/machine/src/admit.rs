@@ -44,7 +44,7 @@ impl NodeMachine {
     /// Admit a signature-verified transaction to the mempool.
     pub(crate) fn admit(&mut self, tx: SignedTransaction, from_api: bool) -> SubmitOutcome {
         if let Some(record) = self.ledger.record(&tx.tx.id) {
-            return match tx.tx.body_hash() {
+            return match tx.tx.intent_hash() {
                 Ok(h) if h == record.body_hash => SubmitOutcome::AlreadyCommitted(record.clone()),
                 _ => SubmitOutcome::Refused {
                     code: "exists_with_different_body".into(),
@@ -57,7 +57,12 @@ impl NodeMachine {
             };
         }
         if let Some(pending) = self.mempool.get(&tx.tx.id) {
-            if pending != &tx {
+            // The same intent signed again (a later validity) is a retry of the pending one.
+            let same = match (pending.tx.intent_hash(), tx.tx.intent_hash()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if !same {
                 return SubmitOutcome::Refused {
                     code: "exists_with_different_body".into(),
                     message: format!(
@@ -85,7 +90,11 @@ impl NodeMachine {
                 }
             }
         };
-        if let Err(code) = self.ledger.precheck(&tx) {
+        if let Err(code) = self
+            .ledger
+            .precheck(&tx)
+            .and_then(|()| settlenet_ledger::Ledger::check_validity(&tx.tx, self.now))
+        {
             return SubmitOutcome::Refused {
                 code: code.as_str().to_string(),
                 message: code.describe().to_string(),

@@ -73,6 +73,15 @@ impl NodeMachine {
         self.remember(height, hash, outcome.state_root);
         self.mempool
             .remove_committed(stored.block.txs.iter().map(|t| &t.tx.id));
+        // Transactions that expired before this block's time can never execute: drop them
+        // (at most once a second of consensus time; each pass walks the pool).
+        if self.last_block_time_ms >= self.mempool_swept_ms.saturating_add(1000) {
+            self.mempool_swept_ms = self.last_block_time_ms;
+            let dropped = self.mempool.drop_expired(self.last_block_time_ms);
+            if dropped > 0 {
+                debug!(dropped, "expired transactions dropped from the mempool");
+            }
+        }
         self.counters.blocks_committed += 1;
         self.counters.txs_committed += n_txs;
         if synced {

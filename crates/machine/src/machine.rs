@@ -284,6 +284,8 @@ pub struct NodeMachine {
     pub(crate) sync_peer_rr: usize,
     /// When our height last changed (for detecting a stall behind peers).
     pub(crate) last_progress_ms: u64,
+    /// Consensus time of the last sweep of expired transactions from the mempool.
+    pub(crate) mempool_swept_ms: u64,
     /// Running consensus timers: kind -> deadline (ms, driver clock).
     pub(crate) timers: BTreeMap<TimerKind, u64>,
     pub(crate) next_poll_ms: u64,
@@ -334,6 +336,7 @@ impl NodeMachine {
             sync_in_flight: false,
             sync_peer_rr: 0,
             last_progress_ms: p.now_ms,
+            mempool_swept_ms: 0,
             timers: BTreeMap::new(),
             next_poll_ms: p.now_ms,
             certified_root: p.certified_root,

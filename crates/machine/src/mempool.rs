@@ -129,8 +129,15 @@ impl Mempool {
 
     /// Take up to `max` unproposed transactions of at most `max_bytes` encoded in all, in
     /// arrival order, marking them proposed. A transaction that alone exceeds `max_bytes`
-    /// (none passes admission) is dropped from the pool rather than block the queue.
-    pub fn take_for_proposal(&mut self, max: usize, max_bytes: usize) -> Vec<SignedTransaction> {
+    /// (none passes admission), or whose `valid_until_ms` is before `stamp_ms` (the time the
+    /// block will carry: it would only be refused as `expired`), is dropped from the pool
+    /// rather than proposed.
+    pub fn take_for_proposal(
+        &mut self,
+        max: usize,
+        max_bytes: usize,
+        stamp_ms: u64,
+    ) -> Vec<SignedTransaction> {
         let mut out = Vec::with_capacity(max.min(self.queue.len()));
         let mut bytes = 0usize;
         while out.len() < max {
@@ -143,7 +150,7 @@ impl Mempool {
             if e.proposed {
                 continue;
             }
-            if e.bytes > max_bytes {
+            if e.bytes > max_bytes || e.tx.tx.valid_until_ms < stamp_ms {
                 self.bytes -= e.bytes;
                 self.entries.remove(&id);
                 continue;
@@ -190,6 +197,23 @@ impl Mempool {
             .collect()
     }
 
+    /// Drop every transaction whose `valid_until_ms` is before `now_ms` (consensus time): no
+    /// block stamped later may execute it. O(pool); the machine calls it at most once a
+    /// second of consensus time. Returns how many went.
+    pub fn drop_expired(&mut self, now_ms: u64) -> usize {
+        let before = self.entries.len();
+        let mut freed = 0usize;
+        self.entries.retain(|_, e| {
+            let keep = e.tx.tx.valid_until_ms >= now_ms;
+            if !keep {
+                freed += e.bytes;
+            }
+            keep
+        });
+        self.bytes -= freed;
+        before - self.entries.len()
+    }
+
     /// Remove committed transactions. On a backup nothing else pops the arrival queue, so
     /// its stale ids are compacted here once they outnumber the live entries.
     pub fn remove_committed<'a>(&mut self, ids: impl IntoIterator<Item = &'a TxId>) {
@@ -222,6 +246,7 @@ mod tests {
                     wallet: AccountId([0; 16]),
                     amount: Amount(1),
                 },
+                valid_until_ms: u64::MAX,
             },
             signature: Signature([0; 64]),
         }
@@ -236,13 +261,13 @@ mod tests {
         assert_eq!(m.add(tx(3), 1, 13), Ok(()));
         assert_eq!(m.add(tx(4), 1, 14), Err(AddError::Full));
         assert_eq!(m.oldest_unproposed_ms(), Some(10));
-        let taken = m.take_for_proposal(2, usize::MAX);
+        let taken = m.take_for_proposal(2, usize::MAX, 0);
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[0].tx.id, TxId([1; 16]));
         assert_eq!(m.oldest_unproposed_ms(), Some(13));
         m.remove_committed(&[TxId([1; 16]), TxId([2; 16])]);
         assert_eq!(m.len(), 1);
-        assert_eq!(m.take_for_proposal(10, usize::MAX).len(), 1);
+        assert_eq!(m.take_for_proposal(10, usize::MAX, 0).len(), 1);
         assert_eq!(m.oldest_unproposed_ms(), None);
     }
 
@@ -252,16 +277,16 @@ mod tests {
         for n in 0..4u8 {
             m.add(tx(n), 1, 10 + u64::from(n)).expect("add");
         }
-        let taken = m.take_for_proposal(2, usize::MAX);
+        let taken = m.take_for_proposal(2, usize::MAX, 0);
         assert_eq!(taken, vec![tx(0), tx(1)]);
         assert_eq!(m.oldest_unproposed(10), vec![tx(2), tx(3)]);
         m.requeue_proposed();
         assert_eq!(m.oldest_unproposed(10), vec![tx(0), tx(1), tx(2), tx(3)]);
         assert_eq!(m.oldest_unproposed(1), vec![tx(0)]);
         assert_eq!(m.oldest_unproposed_ms(), Some(10));
-        assert_eq!(m.take_for_proposal(10, usize::MAX).len(), 4);
+        assert_eq!(m.take_for_proposal(10, usize::MAX, 0).len(), 4);
         // Nothing proposed twice without a requeue.
-        assert!(m.take_for_proposal(10, usize::MAX).is_empty());
+        assert!(m.take_for_proposal(10, usize::MAX, 0).is_empty());
     }
 
     #[test]
@@ -278,9 +303,9 @@ mod tests {
         );
         assert_eq!(m.add(tx(9), 100, 9), Ok(()));
         // A proposal of at most 700 bytes takes two; the third waits at the head.
-        assert_eq!(m.take_for_proposal(10, 700), vec![tx(0), tx(1)]);
+        assert_eq!(m.take_for_proposal(10, 700, 0), vec![tx(0), tx(1)]);
         assert_eq!(m.oldest_unproposed(1), vec![tx(2)]);
-        assert_eq!(m.take_for_proposal(10, 700), vec![tx(2), tx(3), tx(9)]);
+        assert_eq!(m.take_for_proposal(10, 700, 0), vec![tx(2), tx(3), tx(9)]);
         m.remove_committed(&[TxId([0; 16]), TxId([1; 16])]);
         assert_eq!(m.bytes(), 700);
     }
@@ -312,5 +337,28 @@ mod tests {
         assert_eq!(m.len(), 0);
         assert_eq!(m.bytes(), 0);
         assert!(most <= 2 * 100 + QUEUE_SLACK + 100, "queue grew to {most}");
+    }
+
+    #[test]
+    fn expired_transactions_are_dropped_not_proposed() {
+        let mut m = Mempool::new(10, usize::MAX);
+        let mut short = tx(1);
+        short.tx.valid_until_ms = 1_000;
+        let mut later = tx(2);
+        later.tx.valid_until_ms = 5_000;
+        for t in [short, later.clone(), tx(3)] {
+            assert_eq!(m.add(t, 10, 0), Ok(()));
+        }
+        // A block stamped 1,001 would refuse the first: it is dropped, not proposed.
+        assert_eq!(
+            m.take_for_proposal(10, usize::MAX, 1_001),
+            vec![later, tx(3)]
+        );
+        assert_eq!((m.len(), m.bytes()), (2, 20));
+        m.requeue_proposed();
+        // Consensus time passes the second one's validity: it goes too.
+        assert_eq!(m.drop_expired(5_001), 1);
+        assert_eq!((m.len(), m.bytes()), (1, 10));
+        assert_eq!(m.take_for_proposal(10, usize::MAX, 5_001), vec![tx(3)]);
     }
 }

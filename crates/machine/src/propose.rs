@@ -52,13 +52,14 @@ impl NodeMachine {
             if self.mempool.unproposed_upper_bound() < max && now.saturating_sub(oldest) < delay {
                 return;
             }
+            let stamp = self.proposal_stamp(height);
             let txs = self
                 .mempool
-                .take_for_proposal(max, self.block_tx_bytes_max());
+                .take_for_proposal(max, self.block_tx_bytes_max(), stamp);
             if txs.is_empty() {
                 return;
             }
-            let Some(block) = self.make_block(height, txs) else {
+            let Some(block) = self.make_block(height, stamp, txs) else {
                 return;
             };
             debug!(%height, txs = block.txs.len(), "proposing");
@@ -77,7 +78,12 @@ impl NodeMachine {
         usize::try_from(budget).unwrap_or(usize::MAX)
     }
 
-    fn make_block(&mut self, height: Height, txs: Vec<SignedTransaction>) -> Option<Block> {
+    fn make_block(
+        &mut self,
+        height: Height,
+        timestamp_ms: u64,
+        txs: Vec<SignedTransaction>,
+    ) -> Option<Block> {
         let tx_root = match Block::compute_tx_root(&txs) {
             Ok(r) => r,
             Err(e) => {
@@ -85,7 +91,6 @@ impl NodeMachine {
                 return None;
             }
         };
-        let timestamp_ms = self.proposal_stamp(height);
         let header = BlockHeader {
             version: settlenet_types::block::BLOCK_VERSION,
             chain_id: self.genesis.chain_id.clone(),
@@ -135,7 +140,8 @@ impl NodeMachine {
         {
             return;
         }
-        let Some(block) = self.make_block(height, Vec::new()) else {
+        let stamp = self.proposal_stamp(height);
+        let Some(block) = self.make_block(height, stamp, Vec::new()) else {
             return;
         };
         debug!(%height, "proposing an empty block to certify the latest state");

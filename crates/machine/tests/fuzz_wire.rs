@@ -125,6 +125,7 @@ fn transactions(from: u8, count: u8) -> Vec<SignedTransaction> {
                 id: TxId([i + 100; 16]),
                 signer: signer.public(),
                 op,
+                valid_until_ms: u64::MAX,
             };
             let signature = signer.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }

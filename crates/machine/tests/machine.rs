@@ -188,6 +188,7 @@ fn create_wallet(issuer: &Keypair, id: u8, owner: u8) -> SignedTransaction {
             owner: Keypair::from_seed([owner; 32]).public(),
             currency: usd(),
         },
+        valid_until_ms: u64::MAX,
     };
     let signature = issuer.sign(&tx.signing_message().expect("message"));
     SignedTransaction { tx, signature }
@@ -505,6 +506,7 @@ fn stage_batch(id: u8, n: usize) -> SignedTransaction {
                 })
                 .collect(),
         },
+        valid_until_ms: u64::MAX,
     };
     let signature = key.sign(&tx.signing_message().expect("message"));
     SignedTransaction { tx, signature }

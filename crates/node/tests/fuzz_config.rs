@@ -295,6 +295,7 @@ fn signed_transactions() -> Vec<SignedTransaction> {
                 id: TxId([i as u8 + 1; 16]),
                 signer: signer.public(),
                 op,
+                valid_until_ms: u64::MAX,
             };
             let signature = signer.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }

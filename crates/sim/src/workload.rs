@@ -197,6 +197,7 @@ impl Workload {
             id,
             signer: key.public(),
             op,
+            valid_until_ms: u64::MAX,
         };
         let message = tx
             .signing_message()

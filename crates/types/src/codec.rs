@@ -93,6 +93,8 @@ pub enum Domain {
     /// A member descriptor's proofs of possession: each key it lists signs the descriptor's
     /// body (genesis ceremony).
     MemberDescriptor,
+    /// What idempotency compares: a transaction body without its `valid_until_ms`.
+    TransactionIntent,
 }
 
 impl Domain {
@@ -114,6 +116,8 @@ impl Domain {
             Domain::SnapshotChunk => b"settlenet/snapshot-chunk/v1",
             Domain::SettlementBatch => b"settlenet/settlement-batch/v1",
             Domain::MemberDescriptor => b"settlenet/member-descriptor/v1",
+
+            Domain::TransactionIntent => b"settlenet/tx-intent/v1",
         }
     }
 
@@ -207,6 +211,8 @@ mod tests {
             Domain::StateRoot,
             Domain::SnapshotChunk,
             Domain::SettlementBatch,
+            Domain::MemberDescriptor,
+            Domain::TransactionIntent,
         ];
         let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

@@ -8,8 +8,9 @@ use crate::ids::{
 use crate::settlement::{SettlementInstruction, SettlementPolicy};
 use serde::{Deserialize, Serialize};
 
-/// The transaction format version this code writes and accepts.
-pub const TX_VERSION: u16 = 1;
+/// The transaction format version this code writes and accepts: 2 added
+/// [`Transaction::valid_until_ms`].
+pub const TX_VERSION: u16 = 2;
 
 /// Longest chain id accepted anywhere.
 pub const CHAIN_ID_MAX_LEN: usize = 64;
@@ -33,6 +34,11 @@ pub struct Transaction {
     pub signer: PublicKey,
     /// What to do.
     pub op: Operation,
+    /// Consensus time (ms since the Unix epoch) after which the transaction can no longer
+    /// take effect: a block stamped later refuses it (`expired`), and a node refuses it at
+    /// admission once its clock has passed it. A client that retries under a new id after this
+    /// time knows the first can never execute. (`u64::MAX`: never expires.)
+    pub valid_until_ms: u64,
 }
 
 /// The operations the ledger executes.
@@ -305,9 +311,24 @@ impl Transaction {
         encode("transaction", self)
     }
 
-    /// The body's identity hash: idempotency compares it, signatures cover it.
+    /// The body's hash: signatures cover it.
     pub fn body_hash(&self) -> Result<Hash, TypesError> {
         Ok(Domain::TransactionBody.hash(&self.encode()?))
+    }
+
+    /// What idempotency compares: the body without `valid_until_ms` (version, chain, id,
+    /// signer, operation). A retry signed again with a later validity is the same transaction
+    /// and gets the first one's result; the same id with another operation is refused
+    /// (`exists_with_different_body`).
+    pub fn intent_hash(&self) -> Result<Hash, TypesError> {
+        let intent = (
+            &self.version,
+            &self.chain_id,
+            &self.id,
+            &self.signer,
+            &self.op,
+        );
+        Ok(Domain::TransactionIntent.hash(&encode("transaction intent", &intent)?))
     }
 
     /// The exact bytes the signer signs: `Domain::Transaction` over the body hash.
@@ -367,6 +388,7 @@ mod tests {
                     chunk: u32::MAX,
                     instructions: vec![instruction; crate::settlement::SETTLEMENT_CHUNK_MAX],
                 },
+                valid_until_ms: u64::MAX,
             },
             signature: Signature([5; 64]),
         };
@@ -391,6 +413,7 @@ mod tests {
                     to: AccountId([2; 16]),
                     amount: Amount(1250),
                 },
+                valid_until_ms: 1_800_000_000_000,
             },
             signature: Signature([5; 64]),
         }
@@ -405,6 +428,21 @@ mod tests {
         assert!(json.contains(r#""op":{"transfer":{"#), "{json}");
         let back: SignedTransaction = serde_json::from_str(&json).expect("json back");
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn the_intent_is_the_body_without_its_validity() {
+        let a = sample();
+        let mut later = sample();
+        later.tx.valid_until_ms += 60_000;
+        assert_ne!(a.tx.body_hash().ok(), later.tx.body_hash().ok());
+        assert_eq!(a.tx.intent_hash().ok(), later.tx.intent_hash().ok());
+        let mut other = sample();
+        other.tx.id = TxId([9; 16]);
+        assert_ne!(a.tx.intent_hash().ok(), other.tx.intent_hash().ok());
+        let mut other = sample();
+        other.tx.signer = PublicKey([8; 32]);
+        assert_ne!(a.tx.intent_hash().ok(), other.tx.intent_hash().ok());
     }
 
     #[test]

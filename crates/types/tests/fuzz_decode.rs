@@ -164,6 +164,7 @@ fn transactions() -> Vec<SignedTransaction> {
                 id: TxId([i as u8 + 1; 16]),
                 signer: PublicKey([4; 32]),
                 op,
+                valid_until_ms: 1_800_000_000_000 + i as u64,
             },
             signature: Signature([5; 64]),
         })

@@ -140,6 +140,7 @@ pub(super) fn tx(n: u8) -> SignedTransaction {
             wallet: AccountId([1; 16]),
             amount: Amount(u64::from(n) + 1),
         },
+        valid_until_ms: u64::MAX,
     };
     let signature = key.sign(&tx.signing_message().expect("msg"));
     SignedTransaction { tx, signature }

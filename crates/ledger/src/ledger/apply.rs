@@ -27,6 +27,17 @@ impl Ledger {
         self.check_authority(&tx.tx)
     }
 
+    /// Whether `tx` may take effect at consensus time `now_ms`: not after its
+    /// `valid_until_ms` (`expired`). Inside a block `now_ms` is the block's timestamp; at
+    /// admission the node passes its clock (a transaction that expires while it waits is
+    /// dropped from the mempool, or refused by the block that would carry it).
+    pub fn check_validity(tx: &Transaction, now_ms: u64) -> Result<(), ResultCode> {
+        if tx.valid_until_ms < now_ms {
+            return Err(ResultCode::Expired);
+        }
+        Ok(())
+    }
+
     /// Whether the signer could ever be allowed this operation, judged only on what no later
     /// transaction can change: members' staff keys and roles (fixed at genesis), and the owner
     /// of an existing account (fixed at its creation). An operation on an account that does
@@ -287,7 +298,7 @@ impl Ledger {
             changed,
             detail,
         };
-        let Ok(body_hash) = tx.body_hash() else {
+        let Ok(body_hash) = tx.intent_hash() else {
             // Encoding fails only beyond the 32 MiB limit, i.e. with a chain id no chain has,
             // and never for a transaction decoded from a block. Nothing to record it under.
             return outcome(ResultCode::WrongChain, false, Vec::new(), None);
@@ -305,6 +316,7 @@ impl Ledger {
         let mut detail = None;
         let result = match self
             .check_stateless(tx)
+            .and_then(|()| Ledger::check_validity(tx, now_ms))
             .and_then(|()| self.execute(height, now_ms, tx, &mut touched, &mut detail))
         {
             Ok(()) => ResultCode::Ok,

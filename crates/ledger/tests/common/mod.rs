@@ -113,6 +113,7 @@ pub fn signed_with(
         id,
         signer: signer.public(),
         op,
+        valid_until_ms: u64::MAX,
     };
     let signature = signer.sign(&tx.signing_message().expect("signing message"));
     SignedTransaction { tx, signature }

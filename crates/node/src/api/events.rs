@@ -377,7 +377,7 @@ fn read_events(
                 }
                 // An id executed at another position: the ledger ignored this repeat.
                 Some(r) => {
-                    let same_body = signed.tx.body_hash().is_ok_and(|b| b == r.body_hash);
+                    let same_body = signed.tx.intent_hash().is_ok_and(|b| b == r.body_hash);
                     let result = if same_body {
                         "duplicate"
                     } else {

@@ -30,6 +30,7 @@ pub fn tx(id: u8) -> SignedTransaction {
                 to: AccountId([2; 16]),
                 amount: Amount(u64::from(id)),
             },
+            valid_until_ms: u64::MAX,
         },
         // Storage never verifies signatures.
         signature: Signature([id; 64]),
