@@ -1,6 +1,8 @@
 //! A bank test in the Jepsen style against four real validator processes on loopback: clients
 //! transfer between wallets while a nemesis crashes (SIGKILL, then restart from the node's own
-//! data) and freezes (SIGSTOP, then SIGCONT) one validator at a time. A client works as a
+//! data), freezes (SIGSTOP, then SIGCONT) or turns Byzantine (killed, and the test takes its
+//! place with its keys to flood the others with bad-signature votes, then it restarts) one
+//! validator at a time. A client works as a
 //! production client does: it submits a signed transfer to some node, then waits for it to be
 //! final, resubmitting the same signed transaction (same id: idempotent) elsewhere when it does
 //! not appear; an operation is acknowledged when the client saw it final.
@@ -10,8 +12,7 @@
 //! operations done, faults injected and anything lost (must be nothing); `SETTLENET_BANK_SECS`
 //! sets how long the clients and the nemesis run (default 20 s). Figures: docs/benchmarks.md.
 //!
-//! Not in this test yet (issue 11): network partitions (namespaces or the compose network)
-//! and a Byzantine validator flooding (see `tests/faults.rs` for an equivocating one).
+//! Not in this test yet (issue 11): network partitions (namespaces or the compose network).
 
 mod common;
 
@@ -125,7 +126,18 @@ async fn transfers_survive_crashes_and_freezes() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let mut net = start_net().await;
+    // Bans of the flooding validator last a second (doubling per ban), so the real node is let
+    // back in soon after it restarts.
+    let mut net = start_net_configured(&[], |_, entry| {
+        let mut config = settlenet_node::config::NodeConfig::load(&entry.home).expect("config");
+        config.p2p.ban_secs = 1;
+        std::fs::write(
+            entry.home.join("config.toml"),
+            toml::to_string_pretty(&config).expect("toml"),
+        )
+        .expect("write config");
+    })
+    .await;
     // Wallets at operator-a, each funded.
     let issuer = net.issuer_key("operator-a");
     let mut owners = Vec::new();
@@ -189,22 +201,49 @@ async fn transfers_survive_crashes_and_freezes() {
         .collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut flooded = 0u64;
     while Instant::now() + Duration::from_secs(4) < until {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(500..1_500))).await;
         let victim = rng.gen_range(0..4);
-        if rng.gen_bool(0.5) {
-            net.kill9(victim);
-            *faults.entry("kill -9 and restart").or_default() += 1;
-            tokio::time::sleep(Duration::from_millis(rng.gen_range(1_000..3_000))).await;
-            net.restart(victim);
-        } else {
-            net.sigstop(victim);
-            *faults.entry("SIGSTOP and SIGCONT").or_default() += 1;
-            tokio::time::sleep(Duration::from_millis(rng.gen_range(1_000..3_000))).await;
-            net.sigcont(victim);
+        let lasts = Duration::from_millis(rng.gen_range(1_000..3_000));
+        // The three kinds of fault in turn, each on a random validator.
+        let kind = faults.values().sum::<u64>() % 3;
+        match kind {
+            0 => {
+                net.kill9(victim);
+                *faults.entry("kill -9 and restart").or_default() += 1;
+                tokio::time::sleep(lasts).await;
+                net.restart(victim);
+            }
+            1 => {
+                net.sigstop(victim);
+                *faults.entry("SIGSTOP and SIGCONT").or_default() += 1;
+                tokio::time::sleep(lasts).await;
+                net.sigcont(victim);
+            }
+            _ => {
+                net.kill9(victim);
+                let others: Vec<usize> = (0..4).filter(|&j| j != victim).collect();
+                let impostor = net.impostor(victim, &others).await;
+                let s = net.status(others[0]).await.expect("an honest node answers");
+                let (offered, _) = impostor
+                    .flood(&others, s.view, s.height.0, 20_000, lasts, |_| {})
+                    .await;
+                flooded += offered;
+                impostor.handle.shutdown().await;
+                *faults
+                    .entry("Byzantine flood (bad signatures)")
+                    .or_default() += 1;
+                net.restart(victim);
+            }
         }
-        // Every fault lasts until the node is back up: one faulty node at a time (f = 1).
-        net.wait_up(victim, 60).await;
+        // Every fault lasts until the node is back up and connected to the other three (a
+        // banned node is let back in when its ban runs out): one faulty node at a time (f = 1).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while net.wait_up(victim, 60).await.peers.len() < 3 {
+            assert!(Instant::now() < deadline, "node{victim} did not reconnect");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let mut ops = Vec::new();
     for t in tasks {
@@ -244,7 +283,8 @@ async fn transfers_survive_crashes_and_freezes() {
     let indeterminate = ops.len() - acknowledged.len();
     println!(
         "bank: {} s, {} operations ({} acknowledged: {} committed, {} rejected; {} never seen \
-         final by their client), {} resubmissions, faults {:?}, height {top}, lost {}",
+         final by their client), {} resubmissions, faults {:?} ({flooded} bad-signature votes \
+         offered), height {top}, lost {}",
         secs,
         ops.len(),
         acknowledged.len(),

@@ -2,7 +2,8 @@
 //! gave no role is refused at the door and leaves no trace (no record, no mempool entry), a
 //! transaction over the size limit is refused, a clearing clerk's largest settlement chunks
 //! still go through (in byte-bounded blocks), and a client over its request rate is refused
-//! at once with 429 and `Retry-After` while other clients and the chain carry on; and a
+//! at once with 429 and `Retry-After` while other clients and the chain carry on; a payment
+//! held back past its `valid_until_ms` cannot be played after the user's retry; and a
 //! validator that floods the others with invalid signatures and far-future proposals (the
 //! test in its place, with its keys) neither stops the other three nor grows their memory.
 
@@ -195,13 +196,46 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
     let again = net.http.get(&url).send().await.expect("GET");
     assert_eq!(again.status().as_u16(), 200);
+
+    // 5. Replay after a retry (hole 7): a payment signed valid for 2 s is held back (by a
+    // node, or an attacker who saw it); the user retries under a new id and it commits. Once
+    // the first one's validity has passed it is refused at the door, and no node ever runs it.
+    let held = sign_valid_until(
+        &net.chain,
+        &payer.key,
+        id(),
+        Operation::Transfer {
+            from: payer.from,
+            to: payer.to,
+            amount: Amount(77),
+        },
+        now_ms() + 2_000,
+    );
+    let retry = payer.pay(&net, 1, 77).await;
+    net.wait_final_within(1, retry, 30).await;
+    while now_ms() <= held.tx.valid_until_ms + 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for i in 1..4 {
+        let (code, answer) = net.submit(i, &held).await;
+        assert_eq!(code, 400, "node{i}: {answer:?}");
+        let body = answer.expect_err("refused");
+        assert_eq!(body.error.code, "expired", "{}", body.error.message);
+    }
+    let top = net.height(1).await;
+    net.wait_height(2, top, 30).await;
+    for i in 1..4 {
+        assert!(
+            net.tx(i, held.tx.id).await.is_none(),
+            "node{i} knows the held payment"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_flooding_bad_signatures_cannot_stop_the_other_three() {
     use settlenet_consensus::{null_block, SignedMessage};
-    use settlenet_types::block::{VoteBody, VoteKind};
-    use settlenet_types::{Hash, Height, Signature, View};
+    use settlenet_types::{Height, View};
     use std::time::{Duration, Instant};
 
     // Node 1 never bans: it takes the whole flood (at its per-peer quota) and must still vote,
@@ -226,63 +260,34 @@ async fn a_validator_flooding_bad_signatures_cannot_stop_the_other_three() {
     let s0 = net.status(0).await.expect("status");
     let (view, start_height) = (s0.view, s0.height.0);
 
-    // The flood: PREPAREs with random signatures and digests (no two alike, so each
-    // must be checked), FLOOD_RATE a second, round robin over nodes 0..2;
-    // and every 10 ms two validly signed PRE-PREPAREs for views node 3 would lead, one far
-    // ahead (beyond any buffer) and one a few views ahead (buffered, within its cap).
-    let handle = impostor.handle.clone();
-    let peers = impostor.peers.clone();
-    let key = impostor.key.clone();
-    let me = impostor.replica;
+    // The flood: PREPAREs with random signatures and digests (no two alike, so each must be
+    // checked), FLOOD_RATE a second, round robin over nodes 0..2; and every 10 ms two validly
+    // signed PRE-PREPAREs for views node 3 would lead, one far ahead (beyond any buffer) and
+    // one a few views ahead (buffered, within its cap).
     let flood = tokio::spawn(async move {
         let started = Instant::now();
-        let (mut offered, mut taken) = (0u64, 0u64);
-        let template = SignedMessage::vote(
-            VoteBody {
-                kind: VoteKind::Prepare,
-                chain_id: chain.clone(),
+        let (offered, taken) = impostor
+            .flood(
+                &[0, 1, 2],
                 view,
-                height: Height(start_height + 1),
-                block_hash: Hash([7; 32]),
-            },
-            me,
-            &key,
-        )
-        .expect("sign");
-        let mut last_proposals = Duration::ZERO;
-        while started.elapsed() < Duration::from_secs(FLOOD_SECS) {
-            // Catch up with FLOOD_RATE × elapsed time, then yield for a millisecond.
-            let due = (started.elapsed().as_secs_f64() * FLOOD_RATE as f64) as u64;
-            while offered < due {
-                let mut m = template.clone();
-                if let settlenet_consensus::Payload::Prepare(body) = &mut m.payload {
-                    body.height = Height(start_height + 1 + offered % 100);
-                    body.block_hash = Hash(rand::random());
-                }
-                let mut sig = [0u8; 64];
-                sig[..32].copy_from_slice(&rand::random::<[u8; 32]>());
-                m.signature = Signature(sig);
-                let to = peers[(offered % 3) as usize];
-                offered += 1;
-                if handle.try_send(to, Impostor::wire(&m)).is_ok() {
-                    taken += 1;
-                }
-            }
-            if started.elapsed() >= last_proposals + Duration::from_millis(10) {
-                last_proposals = started.elapsed();
-                for ahead in [1_000u64, 8] {
-                    // A view node 3 leads: (view mod 4) == 3.
-                    let v = View((view.0 + ahead) / 4 * 4 + 3);
-                    let block = null_block(&chain, Height(start_height + 1), me);
-                    let m = SignedMessage::pre_prepare(&chain, v, block, me, &key).expect("sign");
-                    for to in &peers[..3] {
-                        let _ = handle.try_send(*to, Impostor::wire(&m));
+                start_height,
+                FLOOD_RATE,
+                Duration::from_secs(FLOOD_SECS),
+                |imp| {
+                    for ahead in [1_000u64, 8] {
+                        // A view node 3 leads: (view mod 4) == 3.
+                        let v = View((view.0 + ahead) / 4 * 4 + 3);
+                        let block = null_block(&chain, Height(start_height + 1), imp.replica);
+                        let m = SignedMessage::pre_prepare(&chain, v, block, imp.replica, &imp.key)
+                            .expect("sign");
+                        for to in &imp.peers[..3] {
+                            let _ = imp.handle.try_send(*to, Impostor::wire(&m));
+                        }
                     }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        (offered, taken, started.elapsed())
+                },
+            )
+            .await;
+        (offered, taken, started.elapsed(), impostor.handle.stats())
     });
 
     // Meanwhile payments go on through every honest node, one at a time, each final.
@@ -300,7 +305,7 @@ async fn a_validator_flooding_bad_signatures_cannot_stop_the_other_three() {
             *p = (*p).max(rss_bytes(*pid).unwrap_or(0));
         }
     }
-    let (offered, taken, flood_time) = flood.await.expect("flood task");
+    let (offered, taken, flood_time, stats) = flood.await.expect("flood task");
     let during = started.elapsed();
     let top = net.height(0).await;
     for i in 1..3 {
@@ -309,7 +314,6 @@ async fn a_validator_flooding_bad_signatures_cannot_stop_the_other_three() {
     net.assert_agree_at(&[0, 1, 2], top).await;
     let bad: Vec<u64> = counters_of(&net, "bad_signatures").await;
     let banned: Vec<u64> = counters_of(&net, "peers_banned").await;
-    let stats = impostor.handle.stats();
     println!(
         "flood: {offered} bad PREPAREs offered in {:.1} s ({:.0}/s), {taken} taken by the \
          impostor's queue, {} acked by the nodes, {} dropped; bad signatures counted by \

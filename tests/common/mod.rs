@@ -302,16 +302,37 @@ impl Net {
     }
 }
 
+/// Sign `op`, valid for an hour.
 pub fn sign(chain: &str, key: &Keypair, id: TxId, op: Operation) -> SignedTransaction {
+    sign_valid_until(chain, key, id, op, now_ms() + 3_600_000)
+}
+
+/// Sign `op`, valid until `valid_until_ms` (ms since the Unix epoch).
+pub fn sign_valid_until(
+    chain: &str,
+    key: &Keypair,
+    id: TxId,
+    op: Operation,
+    valid_until_ms: u64,
+) -> SignedTransaction {
     let tx = Transaction {
         version: TX_VERSION,
         chain_id: chain.into(),
         id,
         signer: key.public(),
         op,
+        valid_until_ms,
     };
     let signature = key.sign(&tx.signing_message().expect("msg"));
     SignedTransaction { tx, signature }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 pub fn id() -> TxId {
@@ -531,5 +552,60 @@ impl Impostor {
     /// Send a consensus message to validator `j` (waits only for the command queue).
     pub async fn send(&self, j: usize, m: &settlenet_consensus::SignedMessage) {
         self.handle.send(self.peers[j], Self::wire(m)).await;
+    }
+
+    /// A PREPARE in `view` at `height` for a random digest, with a random signature (no two
+    /// alike, so a receiver must check each one), encoded for the wire.
+    pub fn bad_prepare(&self, view: settlenet_types::View, height: u64) -> Vec<u8> {
+        use settlenet_types::block::{VoteBody, VoteKind};
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(&rand::random::<[u8; 32]>());
+        let m = settlenet_consensus::SignedMessage {
+            from: self.replica,
+            payload: settlenet_consensus::Payload::Prepare(VoteBody {
+                kind: VoteKind::Prepare,
+                chain_id: self.genesis.chain_id.clone(),
+                view,
+                height: settlenet_types::Height(height),
+                block_hash: settlenet_types::Hash(rand::random()),
+            }),
+            signature: settlenet_types::Signature(signature),
+        };
+        Self::wire(&m)
+    }
+
+    /// Offer `rate` bad-signature PREPAREs a second (see [`Impostor::bad_prepare`]) for `time`,
+    /// round robin to the validators `to`, at heights just above `height`; `tick` runs every
+    /// 10 ms (to send more). Returns (offered, taken by the local network queue).
+    pub async fn flood(
+        &self,
+        to: &[usize],
+        view: settlenet_types::View,
+        height: u64,
+        rate: u64,
+        time: Duration,
+        mut tick: impl FnMut(&Impostor),
+    ) -> (u64, u64) {
+        let started = Instant::now();
+        let (mut offered, mut taken) = (0u64, 0u64);
+        let mut last_tick = Duration::ZERO;
+        while started.elapsed() < time {
+            // Catch up with rate × elapsed time, then yield for a millisecond.
+            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+            while offered < due {
+                let bytes = self.bad_prepare(view, height + 1 + offered % 100);
+                let peer = self.peers[to[(offered % to.len() as u64) as usize]];
+                offered += 1;
+                if self.handle.try_send(peer, bytes).is_ok() {
+                    taken += 1;
+                }
+            }
+            if started.elapsed() >= last_tick + Duration::from_millis(10) {
+                last_tick = started.elapsed();
+                tick(self);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (offered, taken)
     }
 }
