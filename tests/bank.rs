@@ -129,13 +129,7 @@ async fn transfers_survive_crashes_and_freezes() {
     // Bans of the flooding validator last a second (doubling per ban), so the real node is let
     // back in soon after it restarts.
     let mut net = start_net_configured(&[], |_, entry| {
-        let mut config = settlenet_node::config::NodeConfig::load(&entry.home).expect("config");
-        config.p2p.ban_secs = 1;
-        std::fs::write(
-            entry.home.join("config.toml"),
-            toml::to_string_pretty(&config).expect("toml"),
-        )
-        .expect("write config");
+        edit_config(entry, |c| c.p2p.ban_secs = 1);
     })
     .await;
     // Wallets at operator-a, each funded.

@@ -13,7 +13,6 @@ use common::*;
 use settlenet_api::client::{EventStream, EventsRequest};
 use settlenet_api::events::{SseFrame, SseParser};
 use settlenet_api::{ErrorBody, EventId, StreamEvent, TxEventStatus};
-use settlenet_node::config::NodeConfig;
 use settlenet_node::testnet::NodeEntry;
 use settlenet_types::{Height, TxId};
 use std::collections::HashSet;
@@ -26,13 +25,7 @@ const STREAMS_MAX: usize = 3;
 const READ_WAIT: Duration = Duration::from_secs(20);
 
 fn configure(entry: &NodeEntry) {
-    let mut config = NodeConfig::load(&entry.home).expect("config");
-    config.api.max_event_streams = STREAMS_MAX;
-    std::fs::write(
-        entry.home.join("config.toml"),
-        toml::to_string_pretty(&config).expect("toml"),
-    )
-    .expect("write config");
+    edit_config(entry, |c| c.api.max_event_streams = STREAMS_MAX);
 }
 
 async fn next(stream: &mut EventStream) -> StreamEvent {

@@ -11,7 +11,6 @@ mod common;
 
 use common::*;
 use settlenet_crypto::Keypair;
-use settlenet_node::config::NodeConfig;
 use settlenet_types::{
     Amount, BatchId, Currency, MemberId, Operation, SettlementInstruction, SETTLEMENT_CHUNK_MAX,
 };
@@ -78,14 +77,10 @@ fn stage(chain: &str, key: &Keypair, batch: u8, n: usize) -> settlenet_types::Si
 async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     let net = start_net_configured(&[], |i, entry| {
         if i == 0 {
-            let mut config = NodeConfig::load(&entry.home).expect("config");
-            config.api.rate_per_client = RATE;
-            config.api.rate_burst = RATE;
-            std::fs::write(
-                entry.home.join("config.toml"),
-                toml::to_string_pretty(&config).expect("toml"),
-            )
-            .expect("write config");
+            edit_config(entry, |c| {
+                c.api.rate_per_client = RATE;
+                c.api.rate_burst = RATE;
+            });
         }
     })
     .await;
@@ -243,13 +238,7 @@ async fn a_validator_flooding_bad_signatures_cannot_stop_the_other_three() {
     // at the default threshold.
     let mut net = start_net_configured(&[], |i, entry| {
         if i == 1 {
-            let mut config = NodeConfig::load(&entry.home).expect("config");
-            config.p2p.ban_after_bad_signatures = 0;
-            std::fs::write(
-                entry.home.join("config.toml"),
-                toml::to_string_pretty(&config).expect("toml"),
-            )
-            .expect("write config");
+            edit_config(entry, |c| c.p2p.ban_after_bad_signatures = 0);
         }
     })
     .await;

@@ -9,20 +9,15 @@ mod common;
 
 use common::*;
 use settlenet_api::{ErrorBody, TxStatus};
-use settlenet_node::config::NodeConfig;
 use settlenet_node::testnet::NodeEntry;
 use std::time::{Duration, Instant};
 
 /// Set `[sync]` in a node's config.toml.
 fn configure_sync(entry: &NodeEntry, threshold: u64, interval: u64) {
-    let mut config = NodeConfig::load(&entry.home).expect("config");
-    config.sync.snapshot_threshold_blocks = threshold;
-    config.sync.snapshot_interval_blocks = interval;
-    std::fs::write(
-        entry.home.join("config.toml"),
-        toml::to_string_pretty(&config).expect("toml"),
-    )
-    .expect("write config");
+    edit_config(entry, |c| {
+        c.sync.snapshot_threshold_blocks = threshold;
+        c.sync.snapshot_interval_blocks = interval;
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -339,6 +339,17 @@ pub fn id() -> TxId {
     TxId(rand::random())
 }
 
+/// Change a node's `config.toml` before it starts (for [`start_net_configured`]).
+pub fn edit_config(entry: &NodeEntry, edit: impl FnOnce(&mut settlenet_node::config::NodeConfig)) {
+    let mut config = settlenet_node::config::NodeConfig::load(&entry.home).expect("config");
+    edit(&mut config);
+    std::fs::write(
+        entry.home.join("config.toml"),
+        toml::to_string_pretty(&config).expect("toml"),
+    )
+    .expect("write config");
+}
+
 /// Start four validators; `env[i]` is extra environment for node i (may be shorter).
 pub async fn start_net_with(env: &[Vec<(String, String)>]) -> Net {
     start_net_configured(env, |_, _| {}).await

@@ -82,6 +82,20 @@ async fn wait_connected(handle: &NetHandle, want: &[PeerId]) {
     }
 }
 
+/// Node 1 dialling node 2 (which takes `quota` from each peer), both connected:
+/// (a, a's events, b, b's events).
+async fn connected_pair(
+    quota: InboundQuota,
+) -> (NetHandle, Receiver<NetEvent>, NetHandle, Receiver<NetEvent>) {
+    let all = [1, 2];
+    let (b, b_events) = start_with(2, 0, vec![], &all, quota);
+    let b_addr = listen_addr(&b).await;
+    let (a, a_events) = start(1, 0, vec![(peer(2), b_addr)], &all);
+    wait_connected(&a, &[peer(2)]).await;
+    wait_connected(&b, &[peer(1)]).await;
+    (a, a_events, b, b_events)
+}
+
 /// Next `Message` event (skipping others) within `WAIT`.
 async fn next_message(events: &mut Receiver<NetEvent>) -> (PeerId, Vec<u8>) {
     let deadline = Instant::now() + WAIT;
@@ -326,12 +340,7 @@ async fn bootstrap_peer_is_redialled_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_messages_arrive() {
     const COUNT: u32 = 10_000;
-    let all = [1, 2];
-    let (b, mut b_events) = start(2, 0, vec![], &all);
-    let b_addr = listen_addr(&b).await;
-    let (a, _a_events) = start(1, 0, vec![(peer(2), b_addr)], &all);
-    wait_connected(&a, &[peer(2)]).await;
-    wait_connected(&b, &[peer(1)]).await;
+    let (a, _a_events, b, mut b_events) = connected_pair(InboundQuota::default()).await;
 
     let started = Instant::now();
     let sender = {
@@ -379,16 +388,11 @@ async fn ten_thousand_messages_arrive() {
 async fn a_peer_over_its_quota_is_slowed_down_and_loses_nothing() {
     const COUNT: u32 = 600;
     const RATE: u32 = 200;
-    let all = [1, 2];
     let quota = InboundQuota {
         messages_per_sec: RATE,
         ..InboundQuota::default()
     };
-    let (b, mut b_events) = start_with(2, 0, vec![], &all, quota);
-    let b_addr = listen_addr(&b).await;
-    let (a, _a_events) = start(1, 0, vec![(peer(2), b_addr)], &all);
-    wait_connected(&a, &[peer(2)]).await;
-    wait_connected(&b, &[peer(1)]).await;
+    let (a, _a_events, b, mut b_events) = connected_pair(quota).await;
 
     let started = Instant::now();
     for i in 0..COUNT {
@@ -419,12 +423,7 @@ async fn a_peer_over_its_quota_is_slowed_down_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_banned_peer_is_cut_off_then_let_back_in() {
     const BAN: Duration = Duration::from_secs(2);
-    let all = [1, 2];
-    let (b, mut b_events) = start(2, 0, vec![], &all);
-    let b_addr = listen_addr(&b).await;
-    let (a, _a_events) = start(1, 0, vec![(peer(2), b_addr)], &all);
-    wait_connected(&a, &[peer(2)]).await;
-    wait_connected(&b, &[peer(1)]).await;
+    let (a, _a_events, b, mut b_events) = connected_pair(InboundQuota::default()).await;
 
     b.ban(peer(1), BAN).await;
     let banned_at = Instant::now();
