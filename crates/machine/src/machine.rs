@@ -13,7 +13,7 @@ use settlenet_types::{
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Bound on proposals waiting for execution to catch up.
 pub const DEFERRED_MAX: usize = 64;
@@ -25,6 +25,12 @@ pub const ROOTS_KEPT: usize = 1024;
 pub const GOSSIP_DELAY_MS: u64 = 5;
 /// Connected peers are asked for their height this often.
 pub const POLL_INTERVAL_MS: u64 = 1_000;
+/// A gap this long between two events means the node was not running (frozen, suspended, its
+/// host stalled): a running validator gets an event at least every [`POLL_INTERVAL_MS`]. Its
+/// consensus timers then start again from the full duration they were set with: it watched
+/// nothing meanwhile, so it has no reason to suspect the primary (a backup resumed after
+/// SIGSTOP would otherwise start a view change alone and stay out of the current view).
+pub const PAUSE_MS: u64 = POLL_INTERVAL_MS + 250;
 /// Behind a peer with no progress for this long: fetch blocks.
 pub const STALL_MS: u64 = 1_500;
 /// An observer asks its validators for their height this often (it learns of new blocks only
@@ -286,8 +292,9 @@ pub struct NodeMachine {
     pub(crate) last_progress_ms: u64,
     /// Consensus time of the last sweep of expired transactions from the mempool.
     pub(crate) mempool_swept_ms: u64,
-    /// Running consensus timers: kind -> deadline (ms, driver clock).
-    pub(crate) timers: BTreeMap<TimerKind, u64>,
+    /// Running consensus timers: kind -> (deadline, duration it was set with) (ms, driver
+    /// clock).
+    pub(crate) timers: BTreeMap<TimerKind, (u64, u64)>,
     pub(crate) next_poll_ms: u64,
     /// The state root the last committed (non-null) header certifies. While it differs from
     /// our executed root and nothing is pending, the primary proposes one empty block so that
@@ -420,8 +427,8 @@ impl NodeMachine {
     /// event, so a driver cannot spin.
     pub fn next_wake_ms(&mut self) -> u64 {
         let mut wake = self.next_poll_ms;
-        if let Some(t) = self.timers.values().min() {
-            wake = wake.min(*t);
+        if let Some(t) = self.timers.values().map(|(deadline, _)| *deadline).min() {
+            wake = wake.min(t);
         }
         if let Some(t) = self.gossip_due_ms {
             wake = wake.min(t);
@@ -440,7 +447,7 @@ impl NodeMachine {
         if self.halted {
             return;
         }
-        self.now = self.now.max(now_ms);
+        self.advance_clock(now_ms);
         match event {
             Event::Wire { from, wire } => match wire {
                 Wire::Consensus(message) => self.step(Input::Message { from, message }, out),
@@ -466,6 +473,22 @@ impl NodeMachine {
         self.finish(out);
     }
 
+    /// Move the clock to `now_ms` (never back). After a pause longer than [`PAUSE_MS`] the
+    /// running timers restart from their full durations.
+    fn advance_clock(&mut self, now_ms: u64) {
+        let gap = now_ms.saturating_sub(self.now);
+        if gap > PAUSE_MS && !self.timers.is_empty() {
+            debug!(
+                paused_ms = gap,
+                "no event for longer than a running node goes without one: timers restart"
+            );
+            for (deadline, duration) in self.timers.values_mut() {
+                *deadline = now_ms.saturating_add(*duration);
+            }
+        }
+        self.now = self.now.max(now_ms);
+    }
+
     /// Submit signature-verified transactions from the API: one outcome each.
     pub fn submit(
         &mut self,
@@ -473,7 +496,7 @@ impl NodeMachine {
         txs: Vec<SignedTransaction>,
         out: &mut Vec<Effect>,
     ) -> Vec<crate::SubmitOutcome> {
-        self.now = self.now.max(now_ms);
+        self.advance_clock(now_ms);
         let outcomes = txs.into_iter().map(|tx| self.admit(tx, true)).collect();
         // An API request is already a batch: gossip it now rather than wait for more (the
         // primary counts a transaction's wait from when it arrives there).
@@ -486,7 +509,7 @@ impl NodeMachine {
 
     /// Answer a peer's request (read-only but for snapshot serving's bookkeeping).
     pub fn answer(&mut self, now_ms: u64, request: Request) -> Answer {
-        self.now = self.now.max(now_ms);
+        self.advance_clock(now_ms);
         self.serve(request)
     }
 
@@ -508,7 +531,7 @@ impl NodeMachine {
         let due: Vec<TimerKind> = self
             .timers
             .iter()
-            .filter(|(_, deadline)| **deadline <= now)
+            .filter(|(_, (deadline, _))| *deadline <= now)
             .map(|(k, _)| *k)
             .collect();
         for kind in due {
@@ -646,7 +669,8 @@ impl NodeMachine {
             }
             Output::Persist(entry) => out.push(Effect::PersistWal(Box::new(entry))),
             Output::SetTimer { kind, after_ms } => {
-                self.timers.insert(kind, self.now.saturating_add(after_ms));
+                self.timers
+                    .insert(kind, (self.now.saturating_add(after_ms), after_ms));
             }
             Output::CancelTimer(kind) => {
                 self.timers.remove(&kind);

@@ -621,3 +621,60 @@ fn a_claimed_height_is_checked_by_asking_its_maker() {
         "no sync without a claim: {out:?}"
     );
 }
+
+/// Whether `out` sends a VIEW-CHANGE.
+fn sends_view_change(out: &[Effect]) -> bool {
+    out.iter().any(|e| {
+        matches!(e, Effect::Send { wire: Wire::Consensus(m), .. }
+            if matches!(m.payload, Payload::ViewChange(_)))
+    })
+}
+
+/// A backup with pending work whose primary proposes nothing suspects it when its view timer
+/// runs out; one that was not running meanwhile (SIGSTOP, a suspended VM: no event for longer
+/// than a running node goes without one) restarts the timer instead, so it never starts a view
+/// change alone for time it did not watch (it would then stay out of the view the others are
+/// in).
+#[test]
+fn a_node_that_did_not_run_does_not_suspect_the_primary_for_that_time() {
+    const SPAN: u64 = 60_000;
+    let tx = create_wallet(&fixture(1).issuer, 1, 1);
+    // Running: woken every 500 ms, it sends a VIEW-CHANGE within the span.
+    let mut fx = fixture(1);
+    let mut out = Vec::new();
+    fx.machine.submit(NOW, vec![tx.clone()], &mut out);
+    let suspected_after = (1..=SPAN / 500)
+        .map(|k| NOW + 500 * k)
+        .find(|&t| {
+            let mut out = Vec::new();
+            fx.machine.handle(t, Event::Wake, &mut out);
+            sends_view_change(&out)
+        })
+        .expect("a running backup suspects a silent primary")
+        - NOW;
+    // Paused right after the submission for longer than that: the first event after the pause
+    // sends no VIEW-CHANGE; a full timeout later (woken every 500 ms again), it does.
+    let mut fx = fixture(1);
+    let mut out = Vec::new();
+    fx.machine.submit(NOW, vec![tx], &mut out);
+    let resumed = NOW + suspected_after + 10_000;
+    let mut out = Vec::new();
+    fx.machine.handle(resumed, Event::Wake, &mut out);
+    assert!(
+        !sends_view_change(&out),
+        "no suspicion for time not watched"
+    );
+    let again = (1..=SPAN / 500)
+        .map(|k| resumed + 500 * k)
+        .find(|&t| {
+            let mut out = Vec::new();
+            fx.machine.handle(t, Event::Wake, &mut out);
+            sends_view_change(&out)
+        })
+        .expect("the restarted timer runs out")
+        - resumed;
+    assert!(
+        again + 500 >= suspected_after,
+        "a full timeout after resuming: {again} ms, running {suspected_after} ms"
+    );
+}
