@@ -630,6 +630,16 @@ fn sends_view_change(out: &[Effect]) -> bool {
     })
 }
 
+/// Wake the machine every 500 ms after `from` (a running node) for at most `span` ms; how long
+/// after `from` it first sends a VIEW-CHANGE.
+fn first_view_change(fx: &mut Fixture, from: u64, span: u64) -> Option<u64> {
+    (1..=span / 500).map(|k| 500 * k).find(|&after| {
+        let mut out = Vec::new();
+        fx.machine.handle(from + after, Event::Wake, &mut out);
+        sends_view_change(&out)
+    })
+}
+
 /// A backup with pending work whose primary proposes nothing suspects it when its view timer
 /// runs out; one that was not running meanwhile (SIGSTOP, a suspended VM: no event for longer
 /// than a running node goes without one) restarts the timer instead, so it never starts a view
@@ -643,15 +653,8 @@ fn a_node_that_did_not_run_does_not_suspect_the_primary_for_that_time() {
     let mut fx = fixture(1);
     let mut out = Vec::new();
     fx.machine.submit(NOW, vec![tx.clone()], &mut out);
-    let suspected_after = (1..=SPAN / 500)
-        .map(|k| NOW + 500 * k)
-        .find(|&t| {
-            let mut out = Vec::new();
-            fx.machine.handle(t, Event::Wake, &mut out);
-            sends_view_change(&out)
-        })
-        .expect("a running backup suspects a silent primary")
-        - NOW;
+    let suspected_after =
+        first_view_change(&mut fx, NOW, SPAN).expect("a running backup suspects a silent primary");
     // Paused right after the submission for longer than that: the first event after the pause
     // sends no VIEW-CHANGE; a full timeout later (woken every 500 ms again), it does.
     let mut fx = fixture(1);
@@ -664,15 +667,7 @@ fn a_node_that_did_not_run_does_not_suspect_the_primary_for_that_time() {
         !sends_view_change(&out),
         "no suspicion for time not watched"
     );
-    let again = (1..=SPAN / 500)
-        .map(|k| resumed + 500 * k)
-        .find(|&t| {
-            let mut out = Vec::new();
-            fx.machine.handle(t, Event::Wake, &mut out);
-            sends_view_change(&out)
-        })
-        .expect("the restarted timer runs out")
-        - resumed;
+    let again = first_view_change(&mut fx, resumed, SPAN).expect("the restarted timer runs out");
     assert!(
         again + 500 >= suspected_after,
         "a full timeout after resuming: {again} ms, running {suspected_after} ms"
