@@ -19,11 +19,17 @@ have_libclang() {
   return 1
 }
 have_libclang || missing+=(libclang-dev)
+# As root, the bank test puts each validator in a network namespace and partitions them
+# (tests/common/netns.rs): it needs `ip` and `iptables`. (Not root: it runs without partitions.)
+if [ "$(id -u)" = 0 ]; then
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing ${missing[*]} (needed to build RocksDB)" >&2
+    echo "setup: installing ${missing[*]} (needed to build RocksDB and to run the tests)" >&2
     DEBIAN_FRONTEND=noninteractive bash -c "$cmd" >&2
   elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${missing[*]} with sudo (needed to build RocksDB)" >&2

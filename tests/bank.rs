@@ -1,8 +1,11 @@
-//! A bank test in the Jepsen style against four real validator processes on loopback: clients
-//! transfer between wallets while a nemesis crashes (SIGKILL, then restart from the node's own
-//! data), freezes (SIGSTOP, then SIGCONT) or turns Byzantine (killed, and the test takes its
-//! place with its keys to flood the others with bad-signature votes, then it restarts) one
-//! validator at a time. A client works as a
+//! A bank test in the Jepsen style against four real validator processes, each in a network
+//! namespace of its own (`common::netns`; on loopback when the test cannot make namespaces, not
+//! being root): clients transfer between wallets while a nemesis crashes (SIGKILL, then
+//! restart from the node's own data), freezes (SIGSTOP, then SIGCONT), turns Byzantine (killed,
+//! and the test takes its place with its keys to flood the others with bad-signature votes,
+//! then it restarts) or partitions (one validator cut off from the other three; or the four
+//! split two against two, so that no side has a quorum), one fault at a time. Partitions drop
+//! packets silently, as a cut link does. A client works as a
 //! production client does: it submits a signed transfer to some node, then waits for it to be
 //! final, resubmitting the same signed transaction (same id: idempotent) elsewhere when it does
 //! not appear; an operation is acknowledged when the client saw it final.
@@ -10,9 +13,7 @@
 //! Afterwards: every acknowledged transfer is final on every node with one result, money is
 //! conserved, no balance is negative, and all nodes agree on the state root. The run prints
 //! operations done, faults injected and anything lost (must be nothing); `SETTLENET_BANK_SECS`
-//! sets how long the clients and the nemesis run (default 20 s). Figures: docs/benchmarks.md.
-//!
-//! Not in this test yet (issue 11): network partitions (namespaces or the compose network).
+//! sets how long the clients and the nemesis run (default 30 s). Figures: docs/benchmarks.md.
 
 mod common;
 
@@ -85,7 +86,7 @@ async fn client(
         let tx = sign(
             &chain,
             &owners[from].0,
-            id(),
+            nonce(),
             Operation::Transfer {
                 from: owners[from].1,
                 to: owners[to].1,
@@ -120,15 +121,31 @@ async fn client(
     ops
 }
 
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transfers_survive_crashes_and_freezes() {
+async fn transfers_survive_crashes_freezes_floods_and_partitions() {
     let secs: u64 = std::env::var("SETTLENET_BANK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(30);
+    // Partitions need network namespaces, so root; as root (CI) they are required.
+    let mut hosts = match netns::Hosts::unavailable() {
+        None => Some(netns::Hosts::create(4).expect("network namespaces for the validators")),
+        Some(why) if is_root() => panic!("partitions cannot be injected: {why}"),
+        Some(why) => {
+            println!("bank: WITHOUT PARTITIONS: {why} (run as root to include them)");
+            None
+        }
+    };
     // Bans of the flooding validator last a second (doubling per ban), so the real node is let
     // back in soon after it restarts.
-    let mut net = start_net_configured(&[], |_, entry| {
+    let mut net = start_net_on(hosts.as_ref(), &[], |_, entry| {
         edit_config(entry, |c| c.p2p.ban_secs = 1);
     })
     .await;
@@ -142,7 +159,7 @@ async fn transfers_survive_crashes_and_freezes() {
         setup.push(sign(
             &net.chain,
             &issuer,
-            id(),
+            nonce(),
             Operation::CreateWallet {
                 account: wallet,
                 issuer: MemberId(0),
@@ -163,7 +180,7 @@ async fn transfers_survive_crashes_and_freezes() {
         let tx = sign(
             &net.chain,
             &issuer,
-            id(),
+            nonce(),
             Operation::Issue {
                 wallet: *wallet,
                 amount: Amount(FUNDS),
@@ -200,8 +217,10 @@ async fn transfers_survive_crashes_and_freezes() {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(500..1_500))).await;
         let victim = rng.gen_range(0..4);
         let lasts = Duration::from_millis(rng.gen_range(1_000..3_000));
-        // The three kinds of fault in turn, each on a random validator.
-        let kind = faults.values().sum::<u64>() % 3;
+        // The kinds of fault in turn, each on a random validator.
+        let kinds = if hosts.is_some() { 5 } else { 3 };
+        let kind = faults.values().sum::<u64>() % kinds;
+        let mut everyone = false;
         match kind {
             0 => {
                 net.kill9(victim);
@@ -214,6 +233,46 @@ async fn transfers_survive_crashes_and_freezes() {
                 *faults.entry("SIGSTOP and SIGCONT").or_default() += 1;
                 tokio::time::sleep(lasts).await;
                 net.sigcont(victim);
+            }
+            3 | 4 => {
+                let hosts = hosts.as_mut().expect("partitions need hosts");
+                let others: Vec<usize> = (0..4).filter(|&j| j != victim).collect();
+                let what = if kind == 3 {
+                    hosts.cut(&[victim], &others).expect("cut");
+                    "partition: one validator cut off"
+                } else {
+                    // Two against two: neither side has a quorum, nothing commits until it
+                    // heals. Longer, so that both sides move through view changes.
+                    everyone = true;
+                    hosts.cut(&[victim, others[0]], &others[1..]).expect("cut");
+                    "partition: two against two (no quorum)"
+                };
+                *faults.entry(what).or_default() += 1;
+                // The cut holds: once what was in flight has settled (1 s), no side without a
+                // quorum certifies a new block: the cut-off validator's height stays; split
+                // two against two, the highest height of all stays (a node may still fetch a
+                // block certified before the cut from the node on its side).
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let stuck: Vec<usize> = if kind == 3 {
+                    vec![victim]
+                } else {
+                    (0..4).collect()
+                };
+                let mut before = 0;
+                for &i in &stuck {
+                    before = before.max(net.height(i).await);
+                }
+                tokio::time::sleep(lasts * 2).await;
+                for &i in &stuck {
+                    let now = net.status(i).await.expect("status");
+                    assert!(
+                        now.height.0 <= before,
+                        "{what} (node{victim}): node{i} is at {} past {before}, certified without \
+                         a quorum: {now:?}",
+                        now.height.0
+                    );
+                }
+                hosts.heal().expect("heal");
             }
             _ => {
                 net.kill9(victim);
@@ -234,9 +293,16 @@ async fn transfers_survive_crashes_and_freezes() {
         // Every fault lasts until the node is back up and connected to the other three (a
         // banned node is let back in when its ban runs out): one faulty node at a time (f = 1).
         let deadline = Instant::now() + Duration::from_secs(60);
-        while net.wait_up(victim, 60).await.peers.len() < 3 {
-            assert!(Instant::now() < deadline, "node{victim} did not reconnect");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let back: Vec<usize> = if everyone {
+            (0..4).collect()
+        } else {
+            vec![victim]
+        };
+        for i in back {
+            while net.wait_up(i, 60).await.peers.len() < 3 {
+                assert!(Instant::now() < deadline, "node{i} did not reconnect");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
     let mut ops = Vec::new();
@@ -292,5 +358,11 @@ async fn transfers_survive_crashes_and_freezes() {
     assert!(lost.is_empty(), "acknowledged transfers missing: {lost:?}");
     assert_eq!(total, WALLETS as u64 * FUNDS, "money is conserved");
     assert!(!faults.is_empty(), "the nemesis injected faults");
+    if hosts.is_some() {
+        assert!(
+            faults.keys().filter(|k| k.starts_with("partition")).count() == 2,
+            "both kinds of partition were injected: {faults:?}"
+        );
+    }
     assert!(committed > 0, "transfers went through");
 }

@@ -14,7 +14,7 @@ use settlenet_api::TxStatus;
 use settlenet_crypto::{KeyFile, Keypair};
 use settlenet_localnet::{free_ports, LocalNet};
 use settlenet_node::testnet::NodeEntry;
-use settlenet_types::{AccountId, Amount, Currency, MemberId, Operation, TxId};
+use settlenet_types::{AccountId, Amount, Currency, MemberId, Operation, TxId, TxNonce};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -303,7 +303,7 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
         txs.push(sign(
             &chain,
             &op_key,
-            TxId(rand::random()),
+            TxNonce(rand::random()),
             Operation::CreateWallet {
                 account: w,
                 issuer: MemberId(0),
@@ -331,7 +331,7 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
     let issue = sign(
         &chain,
         &op_key,
-        TxId(rand::random()),
+        TxNonce(rand::random()),
         Operation::Issue {
             wallet: wa,
             amount: Amount(10_000),
@@ -344,7 +344,7 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
         let pay = sign(
             &chain,
             &alice,
-            TxId(rand::random()),
+            TxNonce(rand::random()),
             Operation::Transfer {
                 from: wa,
                 to: wb,
@@ -366,7 +366,7 @@ async fn four_institutions_found_a_network_and_an_integrator_joins_it() {
     let mut forged = sign(
         &chain,
         &alice,
-        TxId(rand::random()),
+        TxNonce(rand::random()),
         Operation::Transfer {
             from: wa,
             to: wb,

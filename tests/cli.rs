@@ -168,7 +168,7 @@ fn an_operator_runs_a_testnet_from_the_cli() {
         "250.00",
     ]);
     assert_eq!(v["status"], "committed", "{v}");
-    let tx_id = "0123456789abcdef0123456789abcdef";
+    let nonce = "0123456789abcdef0123456789abcdef";
     let v = run_json(&[
         "--testnet",
         d,
@@ -182,10 +182,13 @@ fn an_operator_runs_a_testnet_from_the_cli() {
         &wb,
         "--amount",
         "12.50",
-        "--id",
-        tx_id,
+        "--nonce",
+        nonce,
     ]);
     assert_eq!(v["status"], "committed", "{v}");
+    // The id is derived from alice's key and the nonce.
+    let tx_id = v["id"].as_str().expect("id").to_string();
+    assert_ne!(tx_id, nonce);
     // The same command again is a safe retry: the first result, no second payment.
     let v = run_json(&[
         "--testnet",
@@ -200,10 +203,11 @@ fn an_operator_runs_a_testnet_from_the_cli() {
         &wb,
         "--amount",
         "12.50",
-        "--id",
-        tx_id,
+        "--nonce",
+        nonce,
     ]);
     assert_eq!(v["status"], "committed", "{v}");
+    assert_eq!(v["id"], tx_id.as_str(), "same key, same nonce: same id");
     let b = run_json(&["--testnet", d, "--json", "account", &wb]);
     assert_eq!(b["balance"], "12.50", "{b}");
     let a = run_json(&["--testnet", d, "--json", "account", &wa]);
@@ -214,7 +218,7 @@ fn an_operator_runs_a_testnet_from_the_cli() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("nodes.json")).expect("nodes.json"))
             .expect("nodes json");
     let node2 = nodes[2]["api"].as_str().expect("api").to_string();
-    let t = run_json(&["--node", &node2, "--json", "tx", tx_id]);
+    let t = run_json(&["--node", &node2, "--json", "tx", &tx_id]);
     assert_eq!(t["status"], "committed");
     let blk = run_json(&["--node", &node2, "--json", "block", "latest"]);
     assert!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{id, sign, start_net};
+use common::{nonce, sign, start_net};
 use settlenet_api::TxView;
 use settlenet_crypto::Keypair;
 use settlenet_types::{AccountId, Amount, MemberId, Operation, Payee, TxId};
@@ -36,7 +36,7 @@ async fn concurrent_clients_cannot_overdraw_duplicate_or_lose_payments() {
         let create = sign(
             &net.chain,
             &key,
-            id(),
+            nonce(),
             Operation::CreateWallet {
                 account,
                 issuer: MemberId(mid),
@@ -47,7 +47,7 @@ async fn concurrent_clients_cannot_overdraw_duplicate_or_lose_payments() {
         let fund = sign(
             &net.chain,
             &key,
-            id(),
+            nonce(),
             Operation::Issue {
                 wallet: account,
                 amount: Amount(FUNDING),
@@ -83,7 +83,7 @@ async fn concurrent_clients_cannot_overdraw_duplicate_or_lose_payments() {
                 let tx = sign(
                     &net.chain,
                     &owners[from],
-                    id(),
+                    nonce(),
                     Operation::Pay {
                         from: wallets[from],
                         to: Payee::Account(wallets[to]),

@@ -27,7 +27,7 @@
 
 mod common;
 
-use common::{id, sign, BIN};
+use common::{nonce, sign, BIN};
 use settlenet_api::client::Client;
 use settlenet_api::{Status, TxStatus};
 use settlenet_crypto::{KeyFile, Keypair};
@@ -497,7 +497,7 @@ impl Payer {
         sign(
             &self.chain,
             &self.key,
-            id(),
+            nonce(),
             Operation::Transfer {
                 from: self.from,
                 to: self.to,
@@ -798,7 +798,7 @@ async fn fund_a_payer(c: &Cluster) -> Arc<Payer> {
         txs.push(sign(
             &chain,
             &issuer,
-            id(),
+            nonce(),
             Operation::CreateWallet {
                 account: wallet,
                 issuer: operator,
@@ -820,7 +820,7 @@ async fn fund_a_payer(c: &Cluster) -> Arc<Payer> {
     let funds = sign(
         &chain,
         &issuer,
-        id(),
+        nonce(),
         Operation::Issue {
             wallet: payer.from,
             amount: Amount(100_000_000),

@@ -3,7 +3,8 @@
 //! transaction over the size limit is refused, a clearing clerk's largest settlement chunks
 //! still go through (in byte-bounded blocks), and a client over its request rate is refused
 //! at once with 429 and `Retry-After` while other clients and the chain carry on; a payment
-//! held back past its `valid_until_ms` cannot be played after the user's retry; and a
+//! held back past its `valid_until_ms` cannot be played after the user's retry; nobody can
+//! take a payment's id with another key (front-running); and a
 //! validator that floods the others with invalid signatures and far-future proposals (the
 //! test in its place, with its keys) neither stops the other three nor grows their memory.
 
@@ -62,7 +63,7 @@ fn stage(chain: &str, key: &Keypair, batch: u8, n: usize) -> settlenet_types::Si
     sign(
         chain,
         key,
-        id(),
+        nonce(),
         Operation::StageBatch {
             batch: BatchId([batch; 16]),
             currency: Currency(*b"USD"),
@@ -198,7 +199,7 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     let held = sign_valid_until(
         &net.chain,
         &payer.key,
-        id(),
+        nonce(),
         Operation::Transfer {
             from: payer.from,
             to: payer.to,
@@ -225,6 +226,48 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
             "node{i} knows the held payment"
         );
     }
+
+    // 6. Front-running (hole 7): someone who saw a payment in flight signs a transaction of
+    // their own under its id, to have it ordered first and the payment refused. Ids are derived
+    // from the signer: the copy has no signing message, so the thief signs the bytes by hand;
+    // every node refuses it at the door, and the payment then commits under its id.
+    let payment = sign(
+        &net.chain,
+        &payer.key,
+        nonce(),
+        Operation::Transfer {
+            from: payer.from,
+            to: payer.to,
+            amount: Amount(5),
+        },
+    );
+    let thief_key = Keypair::generate();
+    let mut copy = sign(
+        &net.chain,
+        &thief_key,
+        nonce(),
+        Operation::Transfer {
+            from: payer.from,
+            to: payer.to,
+            amount: Amount(1),
+        },
+    );
+    copy.tx.id = payment.tx.id;
+    let body_hash = copy.tx.body_hash().expect("body hash");
+    copy.signature = thief_key.sign(&settlenet_types::Domain::Transaction.message(&body_hash.0));
+    for i in 1..4 {
+        let (code, answer) = net.submit(i, &copy).await;
+        assert_eq!(code, 400, "node{i}: {answer:?}");
+        let body = answer.expect_err("refused");
+        assert!(
+            body.error.message.contains("not derived from its signer"),
+            "node{i}: {}",
+            body.error.message
+        );
+    }
+    assert_eq!(net.submit(2, &payment).await.0, 202);
+    let v = net.wait_final_within(3, payment.tx.id, 30).await;
+    assert_eq!(v.result.as_deref(), Some("ok"), "{v:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

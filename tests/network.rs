@@ -42,7 +42,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         let tx = sign(
             &chain,
             key,
-            id(),
+            nonce(),
             Operation::CreateWallet {
                 account: w,
                 issuer: member_id(member),
@@ -60,7 +60,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let topup = sign(
         &chain,
         &op_key,
-        id(),
+        nonce(),
         Operation::Issue {
             wallet: wa,
             amount: Amount(100_000),
@@ -71,11 +71,12 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
 
     // Payments submitted to different nodes.
     let mut ids = Vec::new();
+    let mut nonces = Vec::new();
     for k in 0..40u64 {
         let tx = sign(
             &chain,
             &alice,
-            id(),
+            nonce(),
             Operation::Transfer {
                 from: wa,
                 to: wb,
@@ -85,6 +86,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         let (code, v) = net.submit((k % 4) as usize, &tx).await;
         assert_eq!(code, 202, "{v:?}");
         ids.push(tx.tx.id);
+        nonces.push(tx.tx.nonce);
     }
     for t in &ids {
         net.wait_committed(0, *t).await;
@@ -118,7 +120,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let mut forged = sign(
         &chain,
         &alice,
-        id(),
+        nonce(),
         Operation::Transfer {
             from: wa,
             to: wb,
@@ -137,7 +139,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let mut replay = sign(
         &chain,
         &alice,
-        ids[0],
+        nonces[0],
         Operation::Transfer {
             from: wa,
             to: wb,
@@ -155,7 +157,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let first = sign(
         &chain,
         &alice,
-        ids[0],
+        nonces[0],
         Operation::Transfer {
             from: wa,
             to: wb,
@@ -169,7 +171,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let over = sign(
         &chain,
         &alice,
-        id(),
+        nonce(),
         Operation::Transfer {
             from: wa,
             to: wb,
@@ -216,7 +218,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         let tx = sign(
             &chain,
             &alice,
-            id(),
+            nonce(),
             Operation::Transfer {
                 from: wa,
                 to: wb,
@@ -251,7 +253,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let tx = sign(
         &chain,
         &alice,
-        id(),
+        nonce(),
         Operation::Transfer {
             from: wa,
             to: wb,
@@ -277,7 +279,7 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
         let tx = sign(
             &chain,
             &op_key,
-            id(),
+            nonce(),
             Operation::CreateWallet {
                 account: w,
                 issuer: settlenet_types::MemberId(0),
@@ -291,7 +293,7 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
     let topup = sign(
         &chain,
         &op_key,
-        id(),
+        nonce(),
         Operation::Issue {
             wallet: wa,
             amount: Amount(10_000),
@@ -307,7 +309,7 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
     let pay = sign(
         &chain,
         &alice,
-        id(),
+        nonce(),
         Operation::Transfer {
             from: wa,
             to: wb,
@@ -331,7 +333,7 @@ async fn killing_the_primary_triggers_a_view_change_and_commits_continue() {
         let tx = sign(
             &chain,
             &alice,
-            id(),
+            nonce(),
             Operation::Transfer {
                 from: wa,
                 to: wb,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{balance, cli_fails, cli_json, fields, id, s, sign, start_net, user_key};
+use common::{balance, cli_fails, cli_json, fields, nonce, s, sign, start_net, user_key};
 use settlenet_crypto::KeyFile;
 use settlenet_types::{AccountId, Amount, Operation, Payee};
 
@@ -168,7 +168,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     let mut forged = sign(
         &net.chain,
         &key,
-        id(),
+        nonce(),
         Operation::Pay {
             from: wa_id,
             to: Payee::Account(AccountId([9; 16])),

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 mod command_line;
+pub mod netns;
 
 #[allow(unused_imports)] // Not every test binary runs the CLI.
 pub use command_line::*;
@@ -20,7 +21,7 @@ use settlenet_localnet::LocalNet;
 use settlenet_node::testnet::{NodeEntry, TestnetOptions};
 use settlenet_types::{
     AccountId, Amount, Currency, Genesis, MemberId, Operation, SignedTransaction, Transaction,
-    TxId, TX_VERSION,
+    TxId, TxNonce,
 };
 use std::time::{Duration, Instant};
 
@@ -303,26 +304,19 @@ impl Net {
 }
 
 /// Sign `op`, valid for an hour.
-pub fn sign(chain: &str, key: &Keypair, id: TxId, op: Operation) -> SignedTransaction {
-    sign_valid_until(chain, key, id, op, now_ms() + 3_600_000)
+pub fn sign(chain: &str, key: &Keypair, nonce: TxNonce, op: Operation) -> SignedTransaction {
+    sign_valid_until(chain, key, nonce, op, now_ms() + 3_600_000)
 }
 
 /// Sign `op`, valid until `valid_until_ms` (ms since the Unix epoch).
 pub fn sign_valid_until(
     chain: &str,
     key: &Keypair,
-    id: TxId,
+    nonce: TxNonce,
     op: Operation,
     valid_until_ms: u64,
 ) -> SignedTransaction {
-    let tx = Transaction {
-        version: TX_VERSION,
-        chain_id: chain.into(),
-        id,
-        signer: key.public(),
-        op,
-        valid_until_ms,
-    };
+    let tx = Transaction::new(chain, key.public(), nonce, op, valid_until_ms);
     let signature = key.sign(&tx.signing_message().expect("msg"));
     SignedTransaction { tx, signature }
 }
@@ -335,8 +329,9 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-pub fn id() -> TxId {
-    TxId(rand::random())
+/// A fresh random nonce (the transaction id is derived from it and the signing key).
+pub fn nonce() -> TxNonce {
+    TxNonce(rand::random())
 }
 
 /// Change a node's `config.toml` before it starts (for [`start_net_configured`]).
@@ -361,9 +356,20 @@ pub async fn start_net_configured(
     env: &[Vec<(String, String)>],
     configure: impl Fn(usize, &NodeEntry),
 ) -> Net {
+    start_net_on(None, env, configure).await
+}
+
+/// [`start_net_configured`], each node in its own network namespace of `hosts` when given
+/// (listening on its address there, reached through the hosts' bridge).
+pub async fn start_net_on(
+    hosts: Option<&netns::Hosts>,
+    env: &[Vec<(String, String)>],
+    configure: impl Fn(usize, &NodeEntry),
+) -> Net {
     let dir = tempfile::tempdir().expect("tmp");
     let opts = TestnetOptions {
         chain_id: CHAIN.into(),
+        hosts: hosts.map(netns::Hosts::ips),
         ..Default::default()
     };
     let entries =
@@ -375,7 +381,12 @@ pub async fn start_net_configured(
         configure(i, e);
     }
     let created = Instant::now();
-    let mut local = LocalNet::start_with_env(BIN, entries, "info", env).expect("start nodes");
+    let launchers: Vec<Vec<String>> = match hosts {
+        Some(h) => (0..entries.len()).map(|i| h.launcher(i)).collect(),
+        None => Vec::new(),
+    };
+    let mut local =
+        LocalNet::start_launched(BIN, entries, "info", env, &launchers).expect("start nodes");
     local
         .wait_ready(Duration::from_secs(60))
         .await
@@ -421,7 +432,7 @@ impl Payer {
             let tx = sign(
                 &net.chain,
                 &op_key,
-                id(),
+                nonce(),
                 Operation::CreateWallet {
                     account: w,
                     issuer: MemberId(0),
@@ -438,7 +449,7 @@ impl Payer {
         let topup = sign(
             &net.chain,
             &op_key,
-            id(),
+            nonce(),
             Operation::Issue {
                 wallet: wa,
                 amount: Amount(funds),
@@ -459,7 +470,7 @@ impl Payer {
         sign(
             &self.chain,
             &self.key,
-            id(),
+            nonce(),
             Operation::Transfer {
                 from: self.from,
                 to: self.to,

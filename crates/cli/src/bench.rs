@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use settlenet_api::client::Client;
 use settlenet_localnet::{init_free, LocalNet};
-use settlenet_types::{Amount, Operation, SignedTransaction, TxId};
+use settlenet_types::{Amount, Operation, SignedTransaction, TxId, TxNonce};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -137,7 +137,7 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         txs.push(sign(
             &chain,
             &owners[from].0,
-            TxId(random_id()),
+            TxNonce(random_id()),
             Operation::Transfer {
                 from: owners[from].1,
                 to: owners[to].1,

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use settlenet_api::client::Client;
 use settlenet_localnet::{init_free, LocalNet};
-use settlenet_types::{Amount, ConsensusParams, Operation, TxId};
+use settlenet_types::{Amount, ConsensusParams, Operation, TxNonce};
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
@@ -131,7 +131,7 @@ async fn catchup(
             txs.push(sign(
                 &chain,
                 &owners[from].0,
-                TxId(random_id()),
+                TxNonce(random_id()),
                 Operation::Transfer {
                     from: owners[from].1,
                     to: owners[to].1,

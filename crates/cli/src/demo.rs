@@ -13,7 +13,7 @@ use settlenet_api::TxStatus;
 use settlenet_crypto::Keypair;
 use settlenet_localnet::{init_free, LocalNet};
 use settlenet_types::{
-    AccountId, Amount, Currency, Hash, HoldId, Operation, Payee, SignedTransaction, TxId,
+    AccountId, Amount, Currency, Hash, HoldId, Operation, Payee, SignedTransaction, TxNonce,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         txs.push(sign(
             &chain,
             &key,
-            TxId(random_id()),
+            TxNonce(random_id()),
             Operation::RegisterWallet {
                 account: u.wallet,
                 issuer: member.id,
@@ -166,7 +166,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         txs.push(sign(
             &chain,
             &key,
-            TxId(random_id()),
+            TxNonce(random_id()),
             Operation::Issue {
                 wallet: u.wallet,
                 amount,
@@ -200,7 +200,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         txs.push(sign(
             &chain,
             &users[from].key,
-            TxId(random_id()),
+            TxNonce(random_id()),
             Operation::Transfer {
                 from: users[from].wallet,
                 to: users[to].wallet,
@@ -234,7 +234,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let p2p = sign(
         &chain,
         &alice.key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Pay {
             from: alice.wallet,
             to: Payee::Alias(carol_alias),
@@ -256,7 +256,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let register = sign(
         &chain,
         &acquirer_key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::RegisterMerchant {
             account: shop,
             acquirer: acquirer.id,
@@ -272,7 +272,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let auth = sign(
         &chain,
         &bob.key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Authorize {
             hold,
             from: bob.wallet,
@@ -285,16 +285,16 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         "   bob authorizes 40.00 at the coffee shop (hold {hold}, 10 min) -> {}",
         one(&clients[2..], auth).await?
     );
-    let capture_id = TxId(random_id());
     let capture = sign(
         &chain,
         &shop_key,
-        capture_id,
+        TxNonce(random_id()),
         Operation::Capture {
             hold,
             amount: Amount(3_250),
         },
     )?;
+    let capture_id = capture.tx.id;
     say!(
         "   the shop captures 32.50 of it, releasing 7.50 -> {}",
         one(&clients, capture).await?
@@ -302,7 +302,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let refund = sign(
         &chain,
         &shop_key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Refund {
             capture: capture_id,
             amount: Amount(500),
@@ -315,7 +315,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let over = sign(
         &chain,
         &shop_key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Refund {
             capture: capture_id,
             amount: Amount(5_000),
@@ -329,7 +329,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let auth2 = sign(
         &chain,
         &carol.key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Authorize {
             hold: hold2,
             from: carol.wallet,
@@ -341,7 +341,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let void = sign(
         &chain,
         &shop_key,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Void { hold: hold2 },
     )?;
     say!(
@@ -395,7 +395,7 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
     let steal = sign(
         &chain,
         &thief,
-        TxId(random_id()),
+        TxNonce(random_id()),
         Operation::Transfer {
             from: users[0].wallet,
             to: users[1].wallet,
@@ -521,7 +521,7 @@ async fn clearing_day(dir: &std::path::Path, c: &Client) -> Result<()> {
             currency: None,
             window: None,
             key: None,
-            id: None,
+            nonce: None,
         },
     )
     .await?;

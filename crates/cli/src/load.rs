@@ -7,7 +7,7 @@ use indicatif::ProgressBar;
 use settlenet_api::client::Client;
 use settlenet_api::TxStatus;
 use settlenet_crypto::Keypair;
-use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxId};
+use settlenet_types::{AccountId, Amount, Currency, Operation, SignedTransaction, TxNonce};
 use std::time::{Duration, Instant};
 
 /// Submit transactions round-robin across nodes (in batches), then wait until every one is
@@ -83,7 +83,7 @@ pub async fn fund_wallets(
         setup.push(sign(
             chain,
             &ikey,
-            TxId(random_id()),
+            TxNonce(random_id()),
             Operation::CreateWallet {
                 account: wallet,
                 issuer: member.id,
@@ -94,7 +94,7 @@ pub async fn fund_wallets(
         funding.push(sign(
             chain,
             &ikey,
-            TxId(random_id()),
+            TxNonce(random_id()),
             Operation::Issue { wallet, amount },
         )?);
         owners.push((owner, wallet));

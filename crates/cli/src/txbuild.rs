@@ -3,8 +3,7 @@
 use anyhow::{anyhow, Context, Result};
 use settlenet_crypto::{KeyFile, KeyKind, Keypair};
 use settlenet_types::{
-    AccountId, Amount, Currency, Genesis, Operation, SignedTransaction, Transaction, TxId,
-    TX_VERSION,
+    AccountId, Amount, Currency, Genesis, Operation, SignedTransaction, Transaction, TxNonce,
 };
 use std::path::Path;
 
@@ -18,16 +17,21 @@ pub fn random_id() -> [u8; 16] {
 /// retry under a new id after that cannot pay twice.
 pub const TX_VALIDITY_DEFAULT_MS: u64 = 60 * 60 * 1000;
 
-/// Sign an operation for `chain_id` with `key`, valid for [`TX_VALIDITY_DEFAULT_MS`].
-pub fn sign(chain_id: &str, key: &Keypair, id: TxId, op: Operation) -> Result<SignedTransaction> {
-    let tx = Transaction {
-        version: TX_VERSION,
-        chain_id: chain_id.to_string(),
-        id,
-        signer: key.public(),
+/// Sign an operation for `chain_id` with `key`, valid for [`TX_VALIDITY_DEFAULT_MS`]; its id
+/// is derived from the key and `nonce`.
+pub fn sign(
+    chain_id: &str,
+    key: &Keypair,
+    nonce: TxNonce,
+    op: Operation,
+) -> Result<SignedTransaction> {
+    let tx = Transaction::new(
+        chain_id,
+        key.public(),
+        nonce,
         op,
-        valid_until_ms: crate::support::now_ms().saturating_add(TX_VALIDITY_DEFAULT_MS),
-    };
+        crate::support::now_ms().saturating_add(TX_VALIDITY_DEFAULT_MS),
+    );
     let signature = key.sign(&tx.signing_message()?);
     Ok(SignedTransaction { tx, signature })
 }
@@ -52,11 +56,11 @@ pub fn parse_amount(genesis: &Genesis, currency: Currency, text: &str) -> Result
     Amount::parse_decimal(text, exp).with_context(|| format!("amount {text:?} in {currency}"))
 }
 
-/// Parse an optional tx id or make a random one.
-pub fn tx_id(given: Option<&str>) -> Result<TxId> {
+/// Parse an optional nonce or make a random one.
+pub fn tx_nonce(given: Option<&str>) -> Result<TxNonce> {
     match given {
-        Some(s) => s.parse().context("--id"),
-        None => Ok(TxId(random_id())),
+        Some(s) => s.parse().context("--nonce"),
+        None => Ok(TxNonce(random_id())),
     }
 }
 

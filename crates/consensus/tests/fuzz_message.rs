@@ -24,7 +24,7 @@ use settlenet_fuzz::Target;
 use settlenet_types::block::{VoteBody, VoteKind, BLOCK_VERSION};
 use settlenet_types::{
     decode, encode, AccountId, Amount, Block, BlockHeader, Hash, Height, Operation, PublicKey,
-    ReplicaId, SignedTransaction, Transaction, TxId, View, TX_VERSION,
+    ReplicaId, SignedTransaction, Transaction, TxNonce, View,
 };
 
 const CHAIN: &str = "fuzz-chain";
@@ -42,18 +42,17 @@ fn block(height: u64, txs: usize) -> Block {
     let user = Keypair::from_seed([77; 32]);
     let txs: Vec<SignedTransaction> = (0..txs)
         .map(|i| {
-            let tx = Transaction {
-                version: TX_VERSION,
-                chain_id: CHAIN.into(),
-                id: TxId([i as u8 + 1; 16]),
-                signer: user.public(),
-                op: Operation::Transfer {
+            let tx = Transaction::new(
+                CHAIN,
+                user.public(),
+                TxNonce([i as u8 + 1; 16]),
+                Operation::Transfer {
                     from: AccountId([1; 16]),
                     to: AccountId([2; 16]),
                     amount: Amount(100 + i as u64),
                 },
-                valid_until_ms: u64::MAX,
-            };
+                u64::MAX,
+            );
             let signature = user.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }
         })

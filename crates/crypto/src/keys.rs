@@ -173,20 +173,19 @@ pub fn verify_transactions(txs: &[SignedTransaction]) -> Result<(), CryptoError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use settlenet_types::{Amount, Operation, Transaction, TxId, TX_VERSION};
+    use settlenet_types::{Amount, Operation, Transaction, TxNonce};
 
     fn tx(key: &Keypair, n: u8) -> SignedTransaction {
-        let tx = Transaction {
-            version: TX_VERSION,
-            chain_id: "test".into(),
-            id: TxId([n; 16]),
-            signer: key.public(),
-            op: Operation::Issue {
+        let tx = Transaction::new(
+            "test",
+            key.public(),
+            TxNonce([n; 16]),
+            Operation::Issue {
                 wallet: settlenet_types::AccountId([1; 16]),
                 amount: Amount(u64::from(n)),
             },
-            valid_until_ms: u64::MAX,
-        };
+            u64::MAX,
+        );
         let signature = key.sign(&tx.signing_message().expect("msg"));
         SignedTransaction { tx, signature }
     }

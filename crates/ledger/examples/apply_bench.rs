@@ -19,7 +19,7 @@ use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::Ledger;
 use settlenet_types::{
     AccountId, Amount, Currency, Genesis, Height, MemberId, Operation, Role, Signature,
-    SignedTransaction, Transaction, TxId, TX_VERSION,
+    SignedTransaction, Transaction, TxNonce,
 };
 use std::time::{Duration, Instant};
 
@@ -41,12 +41,12 @@ fn genesis(issuers: &[Keypair; 2]) -> Genesis {
         .build()
 }
 
-/// Random-looking ids, as clients choose them (UUID-like), from a counter.
-fn tx_id(n: u64) -> TxId {
+/// Random-looking nonces, as clients choose them (UUID-like), from a counter.
+fn nonce(n: u64) -> TxNonce {
     let digest = blake3::hash(&n.to_be_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest.as_bytes()[..16]);
-    TxId(b)
+    TxNonce(b)
 }
 
 fn wallet(n: u64) -> AccountId {
@@ -58,14 +58,7 @@ fn wallet(n: u64) -> AccountId {
 
 fn tx(signer: &Keypair, id: u64, op: Operation) -> SignedTransaction {
     SignedTransaction {
-        tx: Transaction {
-            version: TX_VERSION,
-            chain_id: CHAIN.into(),
-            id: tx_id(id),
-            signer: signer.public(),
-            op,
-            valid_until_ms: u64::MAX,
-        },
+        tx: Transaction::new(CHAIN, signer.public(), nonce(id), op, u64::MAX),
         signature: Signature([0; 64]),
     }
 }

@@ -122,11 +122,14 @@ pub enum ResultCode {
     /// The transaction's `valid_until_ms` is before the block's consensus time (or, at
     /// admission, the node's clock).
     Expired,
+    /// The transaction's id is not `TxId::derive(signer, nonce)`: ids are bound to the key that
+    /// signs, so nobody can take another signer's id. Never recorded.
+    IdNotDerived,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 54] = [
+    pub const ALL: [ResultCode; 55] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -181,6 +184,7 @@ impl ResultCode {
         ResultCode::ObserverNotFound,
         ResultCode::SponsorMismatch,
         ResultCode::Expired,
+        ResultCode::IdNotDerived,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -240,6 +244,7 @@ impl ResultCode {
             ResultCode::ObserverNotFound => "observer_not_found",
             ResultCode::SponsorMismatch => "sponsor_mismatch",
             ResultCode::Expired => "expired",
+            ResultCode::IdNotDerived => "id_not_derived",
         }
     }
 
@@ -311,6 +316,7 @@ impl ResultCode {
             ResultCode::ObserverNotFound => "No active observer with this peer id is registered.",
             ResultCode::SponsorMismatch => "The observer is sponsored by another member.",
             ResultCode::Expired => "The transaction's validity (valid_until_ms) ended before it could execute; it never will.",
+            ResultCode::IdNotDerived => "The transaction id is not the one derived from its signer's key and nonce; it is refused and leaves no record.",
         }
     }
 }

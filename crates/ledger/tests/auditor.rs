@@ -286,7 +286,7 @@ impl Fixture {
             ),
             Act::Refund { pick, amount } => {
                 let capture = if self.captures.is_empty() {
-                    tx_id(1)
+                    TxId([1; 16])
                 } else {
                     self.captures[pick % self.captures.len()]
                 };
@@ -309,7 +309,7 @@ impl Fixture {
         } else {
             self.fixed(g.signer)
         };
-        let tx = signed(signer, tx_id(1_000 + self.sent.len() as u64), op);
+        let tx = signed(signer, nonce(1_000 + self.sent.len() as u64), op);
         self.sent.push(tx.clone());
         tx
     }

@@ -16,7 +16,7 @@ fn retry_with_same_body_returns_first_result_and_changes_nothing() {
     let mut l = base();
     let pay = signed(
         &k.users[0],
-        tx_id(20),
+        nonce(20),
         transfer(wallet_id(ALICE), wallet_id(BOB), 60),
     );
     let first = apply(&mut l, &[pay.clone(), pay.clone()]);
@@ -34,7 +34,7 @@ fn retry_with_same_body_returns_first_result_and_changes_nothing() {
     assert!(again.outcomes[0].duplicate);
     assert!(again.new_records.is_empty() && again.changed_accounts.is_empty());
     assert_eq!(snapshot(&l), before);
-    assert_eq!(l.record(&tx_id(20)).expect("record").height, Height(3));
+    assert_eq!(l.record(&id_of(20)).expect("record").height, Height(3));
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn a_failed_id_stays_failed() {
     let mut l = base();
     let pay = signed(
         &k.users[0],
-        tx_id(21),
+        nonce(21),
         transfer(wallet_id(ALICE), wallet_id(BOB), 150),
     );
     assert_eq!(
@@ -53,7 +53,7 @@ fn a_failed_id_stays_failed() {
     // Fund the payer; the retry must not flip the outcome.
     apply(
         &mut l,
-        &[signed(&k.issuer_a, tx_id(22), issue(wallet_id(ALICE), 100))],
+        &[signed(&k.issuer_a, nonce(22), issue(wallet_id(ALICE), 100))],
     );
     let before = snapshot(&l);
     let out = apply(&mut l, &[pay]);
@@ -68,7 +68,7 @@ fn precheck_failures_inside_a_block_are_recorded() {
     let mut l = base();
     let bad = signed_with(
         &k.users[0],
-        tx_id(30),
+        nonce(30),
         transfer(wallet_id(ALICE), wallet_id(BOB), 1),
         "other",
         TX_VERSION,
@@ -76,7 +76,7 @@ fn precheck_failures_inside_a_block_are_recorded() {
     let out = apply(&mut l, std::slice::from_ref(&bad));
     assert_eq!(out.outcomes[0].result, ResultCode::WrongChain);
     assert_eq!(
-        l.record(&tx_id(30)).expect("record").result,
+        l.record(&id_of(30)).expect("record").result,
         ResultCode::WrongChain
     );
     let out = apply(&mut l, &[bad]);
@@ -85,7 +85,7 @@ fn precheck_failures_inside_a_block_are_recorded() {
     // The id is spent: the corrected transaction with the same id is a different body.
     let good = signed(
         &k.users[0],
-        tx_id(30),
+        nonce(30),
         transfer(wallet_id(ALICE), wallet_id(BOB), 1),
     );
     assert_eq!(
@@ -98,20 +98,20 @@ fn precheck_failures_inside_a_block_are_recorded() {
 fn same_id_different_body_keeps_the_first_record() {
     let k = keys();
     let mut l = base();
-    let first = l.record(&tx_id(4)).cloned().expect("record");
+    let first = l.record(&id_of(4)).cloned().expect("record");
     let out = apply(
         &mut l,
-        &[signed(&k.issuer_a, tx_id(4), issue(wallet_id(ALICE), 1))],
+        &[signed(&k.issuer_a, nonce(4), issue(wallet_id(ALICE), 1))],
     );
     assert_eq!(out.outcomes[0].result, ResultCode::ExistsWithDifferentBody);
     assert!(!out.outcomes[0].duplicate);
-    assert_eq!(l.record(&tx_id(4)), Some(&first));
+    assert_eq!(l.record(&id_of(4)), Some(&first));
     // Also within one block: a second body under a fresh id.
     let out = apply(
         &mut l,
         &[
-            signed(&k.issuer_a, tx_id(40), issue(wallet_id(ALICE), 1)),
-            signed(&k.issuer_a, tx_id(40), issue(wallet_id(ALICE), 2)),
+            signed(&k.issuer_a, nonce(40), issue(wallet_id(ALICE), 1)),
+            signed(&k.issuer_a, nonce(40), issue(wallet_id(ALICE), 2)),
         ],
     );
     let results: Vec<ResultCode> = out.outcomes.iter().map(|o| o.result).collect();
@@ -132,18 +132,18 @@ fn a_forged_signer_field_is_refused() {
     for tx in [
         signed(
             &mallory,
-            tx_id(50),
+            nonce(50),
             transfer(wallet_id(ALICE), wallet_id(BOB), 1),
         ),
-        signed(&mallory, tx_id(51), issue(wallet_id(ALICE), 1)),
+        signed(&mallory, nonce(51), issue(wallet_id(ALICE), 1)),
         signed(
             &mallory,
-            tx_id(52),
+            nonce(52),
             create(wallet_id(8), 0, &mallory, usd()),
         ),
         signed(
             &k.users[1],
-            tx_id(53),
+            nonce(53),
             transfer(wallet_id(ALICE), wallet_id(BOB), 1),
         ),
     ] {
@@ -195,19 +195,19 @@ fn restore_round_trips_and_rejects_inconsistent_parts() {
         &mut l,
         &[signed(
             &k.users[0],
-            tx_id(60),
+            nonce(60),
             transfer(wallet_id(ALICE), wallet_id(BOB), 9),
         )],
     );
     let records: Vec<_> = [1u64, 2, 3, 4, 60]
         .iter()
-        .map(|n| (tx_id(*n), l.record(&tx_id(*n)).expect("record").clone()))
+        .map(|n| (id_of(*n), l.record(&id_of(*n)).expect("record").clone()))
         .collect();
     let r = Ledger::restore(&g, l.height(), snapshot(&l), records.clone()).expect("restore");
     assert_eq!(r.state_root(), l.state_root());
     assert_eq!(r.height(), l.height());
     assert_eq!(snapshot(&r), snapshot(&l));
-    assert_eq!(r.record(&tx_id(60)), l.record(&tx_id(60)));
+    assert_eq!(r.record(&id_of(60)), l.record(&id_of(60)));
 
     // Untouched genesis accounts may be left out.
     let changed: Vec<Account> = snapshot(&l)

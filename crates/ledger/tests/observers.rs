@@ -82,7 +82,7 @@ fn with_one() -> Ledger {
         &mut l,
         signed(
             &k.issuer_a,
-            tx_id(1),
+            nonce(1),
             register(BANK_A, &peer(1), "indexer-1"),
         ),
     );
@@ -99,7 +99,7 @@ fn a_staff_key_of_any_role_registers_an_observer_committed_by_the_root() {
     // bank-b's clerk holds only the auditor role: any staff key of the sponsor will do.
     let tx = signed(
         &k.clerk_b,
-        tx_id(1),
+        nonce(1),
         register(BANK_B, &peer(1), "acme indexer"),
     );
     let out = apply(&mut l, std::slice::from_ref(&tx));
@@ -142,7 +142,7 @@ fn a_staff_key_of_any_role_registers_an_observer_committed_by_the_root() {
     let mut other = Ledger::from_genesis(&ogenesis()).expect("genesis");
     let tx = signed(
         &k.clerk_b,
-        tx_id(1),
+        nonce(1),
         register(BANK_B, &peer(1), "acme indexer 2"),
     );
     apply(&mut other, std::slice::from_ref(&tx));
@@ -276,7 +276,7 @@ fn each_refusal_changes_nothing() {
         let mut l = with_one();
         let accounts = snapshot(&l);
         let observers = listed(&l);
-        let tx = signed(signer, tx_id(100), op);
+        let tx = signed(signer, nonce(100), op);
         if matches!(
             want,
             ResultCode::InvalidPeerId | ResultCode::InvalidObserverName
@@ -290,7 +290,7 @@ fn each_refusal_changes_nothing() {
         assert_eq!(snapshot(&l), accounts, "{what}: no account changed");
         assert_eq!(listed(&l), observers, "{what}: the index is unchanged");
         assert_eq!(
-            l.record(&tx_id(100)).map(|r| r.result),
+            l.record(&id_of(100)).map(|r| r.result),
             Some(want),
             "{what}: recorded"
         );
@@ -304,7 +304,7 @@ fn each_refusal_changes_nothing() {
             &mut l,
             signed(
                 &k.issuer_a,
-                tx_id(2),
+                nonce(2),
                 create(squatted, BANK_A, &k.users[0], usd())
             )
         ),
@@ -314,7 +314,7 @@ fn each_refusal_changes_nothing() {
     assert_eq!(
         run(
             &mut l,
-            signed(&k.issuer_a, tx_id(3), register(BANK_A, &peer(3), "x"))
+            signed(&k.issuer_a, nonce(3), register(BANK_A, &peer(3), "x"))
         ),
         ResultCode::AccountExists
     );
@@ -327,7 +327,7 @@ fn each_refusal_changes_nothing() {
             &mut l,
             signed(
                 &k.issuer_a,
-                tx_id(4),
+                nonce(4),
                 create(taken, BANK_A, &k.users[0], usd())
             )
         ),
@@ -353,7 +353,7 @@ fn a_removed_observer_can_be_registered_again_by_any_member() {
     assert_eq!(
         run(
             &mut l,
-            signed(&k.auditor_a, tx_id(2), remove(BANK_A, &peer(1)))
+            signed(&k.auditor_a, nonce(2), remove(BANK_A, &peer(1)))
         ),
         ResultCode::Ok
     );
@@ -368,7 +368,7 @@ fn a_removed_observer_can_be_registered_again_by_any_member() {
     assert_eq!(
         run(
             &mut l,
-            signed(&k.issuer_a, tx_id(3), remove(BANK_A, &peer(1)))
+            signed(&k.issuer_a, nonce(3), remove(BANK_A, &peer(1)))
         ),
         ResultCode::ObserverNotFound
     );
@@ -379,7 +379,7 @@ fn a_removed_observer_can_be_registered_again_by_any_member() {
             &mut l,
             signed(
                 &k.issuer_b,
-                tx_id(4),
+                nonce(4),
                 register(BANK_B, &peer(1), "taken over")
             )
         ),
@@ -397,14 +397,14 @@ fn a_removed_observer_can_be_registered_again_by_any_member() {
     assert_eq!(
         run(
             &mut l,
-            signed(&k.issuer_a, tx_id(5), remove(BANK_A, &peer(1)))
+            signed(&k.issuer_a, nonce(5), remove(BANK_A, &peer(1)))
         ),
         ResultCode::SponsorMismatch
     );
     assert_eq!(
         run(
             &mut l,
-            signed(&k.clerk_b, tx_id(6), remove(BANK_B, &peer(1)))
+            signed(&k.clerk_b, nonce(6), remove(BANK_B, &peer(1)))
         ),
         ResultCode::Ok
     );
@@ -418,10 +418,10 @@ fn two_registrations_of_one_peer_in_one_block_admit_the_first() {
     let out = apply(
         &mut l,
         &[
-            signed(&k.issuer_b, tx_id(1), register(BANK_B, &peer(1), "b")),
-            signed(&k.issuer_a, tx_id(2), register(BANK_A, &peer(1), "a")),
-            signed(&k.issuer_b, tx_id(3), remove(BANK_B, &peer(1))),
-            signed(&k.issuer_a, tx_id(4), register(BANK_A, &peer(1), "a")),
+            signed(&k.issuer_b, nonce(1), register(BANK_B, &peer(1), "b")),
+            signed(&k.issuer_a, nonce(2), register(BANK_A, &peer(1), "a")),
+            signed(&k.issuer_b, nonce(3), remove(BANK_B, &peer(1))),
+            signed(&k.issuer_a, nonce(4), register(BANK_A, &peer(1), "a")),
         ],
     );
     let results: Vec<ResultCode> = out.outcomes.iter().map(|o| o.result).collect();
@@ -465,7 +465,7 @@ fn the_limits_hold_per_member_and_in_all() {
     let mut next = 0u64;
     let mut tx = |member: usize, op: Operation| {
         next += 1;
-        signed(&keys[member], tx_id(next), op)
+        signed(&keys[member], nonce(next), op)
     };
     // Members 0..16 each fill their quota: 16 x 64 = 1,024, the network's limit.
     let mut block = Vec::new();
@@ -509,7 +509,7 @@ fn the_limits_hold_per_member_and_in_all() {
     let mut next2 = 10_000u64;
     let mut tx2 = |member: usize, op: Operation| {
         next2 += 1;
-        signed(&keys[member], tx_id(next2), op)
+        signed(&keys[member], nonce(next2), op)
     };
     assert_eq!(
         run(&mut restored, tx2(5, register(5, &peer(5_999), "x"))),
@@ -525,20 +525,20 @@ fn history() -> Ledger {
         vec![
             signed(
                 &k.issuer_a,
-                tx_id(1),
+                nonce(1),
                 create(wallet_id(1), BANK_A, &k.users[0], usd()),
             ),
-            signed(&k.issuer_a, tx_id(2), register(BANK_A, &peer(1), "a-1")),
-            signed(&k.issuer_b, tx_id(3), register(BANK_B, &peer(2), "b-1")),
+            signed(&k.issuer_a, nonce(2), register(BANK_A, &peer(1), "a-1")),
+            signed(&k.issuer_b, nonce(3), register(BANK_B, &peer(2), "b-1")),
         ],
         vec![
-            signed(&k.issuer_a, tx_id(4), issue(wallet_id(1), 50)),
-            signed(&k.issuer_a, tx_id(5), register(BANK_A, &peer(3), "a-2")),
-            signed(&k.issuer_b, tx_id(6), remove(BANK_B, &peer(2))),
+            signed(&k.issuer_a, nonce(4), issue(wallet_id(1), 50)),
+            signed(&k.issuer_a, nonce(5), register(BANK_A, &peer(3), "a-2")),
+            signed(&k.issuer_b, nonce(6), remove(BANK_B, &peer(2))),
         ],
         vec![
-            signed(&k.issuer_a, tx_id(7), remove(BANK_A, &peer(1))),
-            signed(&k.auditor_a, tx_id(8), register(BANK_A, &peer(2), "a-3")),
+            signed(&k.issuer_a, nonce(7), remove(BANK_A, &peer(1))),
+            signed(&k.auditor_a, nonce(8), register(BANK_A, &peer(2), "a-3")),
         ],
     ];
     for b in blocks {
@@ -562,9 +562,9 @@ fn same_observers(restored: &mut Ledger, original: &Ledger) {
     let k = keys();
     let mut twin = original.clone();
     let next = vec![
-        signed(&k.issuer_b, tx_id(50), register(BANK_B, &peer(3), "dup")),
-        signed(&k.issuer_b, tx_id(51), register(BANK_B, &peer(1), "back")),
-        signed(&k.issuer_a, tx_id(52), remove(BANK_A, &peer(2))),
+        signed(&k.issuer_b, nonce(50), register(BANK_B, &peer(3), "dup")),
+        signed(&k.issuer_b, nonce(51), register(BANK_B, &peer(1), "back")),
+        signed(&k.issuer_a, nonce(52), remove(BANK_A, &peer(2))),
     ];
     let a = apply(restored, &next);
     let b = apply(&mut twin, &next);

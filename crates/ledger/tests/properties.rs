@@ -133,9 +133,9 @@ impl Fixture {
             return sent[g.pick % sent.len()].clone();
         }
         let id = if g.reuse == 1 && !sent.is_empty() {
-            sent[g.pick % sent.len()].tx.id
+            sent[g.pick % sent.len()].tx.nonce
         } else {
-            tx_id(10_000 + sent.len() as u64)
+            nonce(10_000 + sent.len() as u64)
         };
         let (op, allowed): (Operation, &Keypair) = match &g.act {
             Act::Create {
@@ -284,12 +284,12 @@ proptest! {
         // Every case starts with a few funded wallets so that random transfers can succeed.
         let k = &fx.keys;
         let preamble = vec![
-            signed(&k.issuer_a, tx_id(1), create(wallet_id(0), 0, &k.users[0], usd())),
-            signed(&k.issuer_b, tx_id(2), create(wallet_id(1), 1, &k.users[1], usd())),
-            signed(&k.issuer_a, tx_id(3), create(wallet_id(2), 0, &k.users[2], eur())),
-            signed(&k.issuer_a, tx_id(4), issue(wallet_id(0), 500)),
-            signed(&k.issuer_a, tx_id(5), issue(wallet_id(2), 300)),
-            signed(&k.issuer_b, tx_id(6), issue(wallet_id(1), 200)),
+            signed(&k.issuer_a, nonce(1), create(wallet_id(0), 0, &k.users[0], usd())),
+            signed(&k.issuer_b, nonce(2), create(wallet_id(1), 1, &k.users[1], usd())),
+            signed(&k.issuer_a, nonce(3), create(wallet_id(2), 0, &k.users[2], eur())),
+            signed(&k.issuer_a, nonce(4), issue(wallet_id(0), 500)),
+            signed(&k.issuer_a, nonce(5), issue(wallet_id(2), 300)),
+            signed(&k.issuer_b, nonce(6), issue(wallet_id(1), 200)),
         ];
         let blocks: Vec<Vec<GenTx>> = std::iter::once(Vec::new()).chain(blocks).collect();
 
@@ -390,8 +390,8 @@ proptest! {
             let mut txs = Vec::new();
             for (j, &i) in order.iter().enumerate() {
                 let w = AccountId([i as u8; 16]);
-                txs.push(signed(&k.issuer_a, tx_id(1000 + i as u64), create(w, 0, &k.users[0], usd())));
-                txs.push(signed(&k.issuer_a, tx_id(2000 + i as u64), issue(w, balances[i])));
+                txs.push(signed(&k.issuer_a, nonce(1000 + i as u64), create(w, 0, &k.users[0], usd())));
+                txs.push(signed(&k.issuer_a, nonce(2000 + i as u64), issue(w, balances[i])));
                 if j + 1 == split {
                     apply(&mut l, &std::mem::take(&mut txs));
                 }

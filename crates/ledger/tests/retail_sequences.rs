@@ -27,7 +27,7 @@ fn payments_across_members_record_positions_and_fees_atomically() {
         &mut l,
         &[signed(
             &k.users[1],
-            tx_id(100),
+            nonce(100),
             pay(w(Q), Payee::Alias(alias(1)), 100, Some(5)),
         )],
     );
@@ -61,7 +61,7 @@ fn payments_across_members_record_positions_and_fees_atomically() {
         &mut l,
         &[signed(
             &k.users[2],
-            tx_id(101),
+            nonce(101),
             pay(w(L), Payee::Alias(alias(1)), 10, None),
         )],
     );
@@ -89,13 +89,13 @@ fn a_hold_resolves_once_and_refunds_never_exceed_the_capture() {
     // Capture 1,000 of hold 1: posted 1,000, the other 2,000 released.
     let out = apply(
         &mut l,
-        &[signed(&k.merchant, tx_id(100), capture(1, 1_000))],
+        &[signed(&k.merchant, nonce(100), capture(1, 1_000))],
     );
     assert!(out.outcomes[0].result.is_ok());
     assert_eq!(held(&l), 0);
     let m = l.account(&w(M)).expect("M");
     assert_eq!((m.balance(), m.credits_pending), (1_700, 0));
-    let again = apply(&mut l, &[signed(&k.merchant, tx_id(101), void(1))]);
+    let again = apply(&mut l, &[signed(&k.merchant, nonce(101), void(1))]);
     assert_eq!(again.outcomes[0].result, ResultCode::HoldAlreadyCaptured);
 
     // Refunds of hold 1's capture: 600 + 400 = 1,000, then nothing more.
@@ -108,7 +108,7 @@ fn a_hold_resolves_once_and_refunds_never_exceed_the_capture() {
     for (id, amount, want) in refunds {
         let out = apply(
             &mut l,
-            &[signed(&k.merchant, tx_id(id), refund(tx_id(100), amount))],
+            &[signed(&k.merchant, nonce(id), refund(id_of(100), amount))],
         );
         assert_eq!(out.outcomes[0].result, want, "refund {amount}");
     }
@@ -124,7 +124,7 @@ fn holds_expire_at_the_first_block_at_or_past_their_deadline() {
         &mut l,
         &[signed(
             &k.users[2],
-            tx_id(100),
+            nonce(100),
             authorize(9, w(L), w(M), 300, 1_500),
         )],
     );
@@ -135,7 +135,7 @@ fn holds_expire_at_the_first_block_at_or_past_their_deadline() {
     assert!(out.changed_accounts.is_empty(), "not yet");
     assert_eq!(l.account(&w(L)).expect("L").debits_pending, 300);
     let h = Height(l.height().0 + 1);
-    let out = l.apply_block(h, 7_500, &[signed(&k.merchant, tx_id(101), capture(9, 1))]);
+    let out = l.apply_block(h, 7_500, &[signed(&k.merchant, nonce(101), capture(9, 1))]);
     assert_eq!(out.outcomes[0].result, ResultCode::HoldExpired);
     let changed: BTreeSet<AccountId> = out.changed_accounts.iter().map(|a| a.id).collect();
     assert_eq!(changed, [entry, w(L), w(M)].into());
@@ -153,7 +153,7 @@ fn daily_limits_reset_on_the_next_utc_day() {
         86_399_999,
         &[signed(
             &k.users[0],
-            tx_id(100),
+            nonce(100),
             pay(w(P), Payee::Account(w(L)), 301, None),
         )],
     );
@@ -164,7 +164,7 @@ fn daily_limits_reset_on_the_next_utc_day() {
         86_400_000,
         &[signed(
             &k.users[0],
-            tx_id(101),
+            nonce(101),
             pay(w(P), Payee::Account(w(L)), 301, None),
         )],
     );
@@ -227,7 +227,7 @@ fn restore_rebuilds_aliases_holds_and_captures() {
     let k = keys();
     let l = base();
     let records: Vec<(TxId, settlenet_ledger::TxRecord)> = (1..=20u64)
-        .filter_map(|n| l.record(&tx_id(n)).map(|r| (tx_id(n), r.clone())))
+        .filter_map(|n| l.record(&id_of(n)).map(|r| (id_of(n), r.clone())))
         .collect();
     let mut restored =
         Ledger::restore(&genesis(), l.height(), snapshot(&l), records).expect("restore");
@@ -235,16 +235,16 @@ fn restore_rebuilds_aliases_holds_and_captures() {
     let txs = [
         signed(
             &k.users[1],
-            tx_id(100),
+            nonce(100),
             pay(w(Q), Payee::Alias(alias(1)), 10, None),
         ),
         signed(
             &k.issuer_b,
-            tx_id(101),
+            nonce(101),
             register(w(7), 1, 1, &k.users[1], usd(), 0),
         ),
-        signed(&k.merchant, tx_id(102), refund(tx_id(CAPTURE_H2), 700)),
-        signed(&k.merchant, tx_id(103), capture(1, 5)),
+        signed(&k.merchant, nonce(102), refund(id_of(CAPTURE_H2), 700)),
+        signed(&k.merchant, nonce(103), capture(1, 5)),
     ];
     let mut original = l.clone();
     let a = apply(&mut original, &txs);

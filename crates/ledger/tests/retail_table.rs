@@ -9,7 +9,7 @@ mod retail_fixture;
 use common::*;
 use retail_fixture::*;
 use settlenet_ledger::{ResultCode, HOLD_TIMEOUT_MS_MAX};
-use settlenet_types::{AccountId, Payee, SignedTransaction, TX_VERSION};
+use settlenet_types::{AccountId, Payee, SignedTransaction, TxId, TX_VERSION};
 use std::collections::BTreeSet;
 
 struct Case {
@@ -21,7 +21,7 @@ struct Case {
 fn cases() -> Vec<Case> {
     let k = keys();
     let [u0, u1, u2] = &k.users;
-    let id = tx_id(100);
+    let id = nonce(100);
     let case = |what, tx, want| Case { what, tx, want };
     let new = w(7);
     let acct = Payee::Account;
@@ -62,7 +62,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "register reusing a tx id",
-            signed(&k.issuer_a, tx_id(1), register(new, 0, 7, u0, usd(), 0)),
+            signed(&k.issuer_a, nonce(1), register(new, 0, 7, u0, usd(), 0)),
             ResultCode::ExistsWithDifferentBody,
         ),
         case(
@@ -495,42 +495,42 @@ fn cases() -> Vec<Case> {
         // Refund
         case(
             "refund everything captured",
-            signed(&k.merchant, id, refund(tx_id(CAPTURE_H2), 700)),
+            signed(&k.merchant, id, refund(id_of(CAPTURE_H2), 700)),
             ResultCode::Ok,
         ),
         case(
             "refund part by the acquirer",
-            signed(&k.issuer_b, id, refund(tx_id(CAPTURE_H2), 1)),
+            signed(&k.issuer_b, id, refund(id_of(CAPTURE_H2), 1)),
             ResultCode::Ok,
         ),
         case(
             "refund zero",
-            signed(&k.merchant, id, refund(tx_id(CAPTURE_H2), 0)),
+            signed(&k.merchant, id, refund(id_of(CAPTURE_H2), 0)),
             ResultCode::ZeroAmount,
         ),
         case(
             "refund more than captured",
-            signed(&k.merchant, id, refund(tx_id(CAPTURE_H2), 701)),
+            signed(&k.merchant, id, refund(id_of(CAPTURE_H2), 701)),
             ResultCode::RefundExceedsCapture,
         ),
         case(
             "refund an unknown capture",
-            signed(&k.merchant, id, refund(tx_id(999), 1)),
+            signed(&k.merchant, id, refund(TxId([0x99; 16]), 1)),
             ResultCode::HoldNotFound,
         ),
         case(
             "refund an authorization, not a capture",
-            signed(&k.merchant, id, refund(tx_id(10), 1)),
+            signed(&k.merchant, id, refund(id_of(10), 1)),
             ResultCode::HoldNotFound,
         ),
         case(
             "refund by the payer",
-            signed(u0, id, refund(tx_id(CAPTURE_H2), 1)),
+            signed(u0, id, refund(id_of(CAPTURE_H2), 1)),
             ResultCode::ForbiddenSigner,
         ),
         case(
             "refund by acquirer staff without the role",
-            signed(&k.clerk_b, id, refund(tx_id(CAPTURE_H2), 1)),
+            signed(&k.clerk_b, id, refund(id_of(CAPTURE_H2), 1)),
             ResultCode::ForbiddenRole,
         ),
         // Issue now distinguishes role from membership.

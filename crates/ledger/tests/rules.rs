@@ -30,7 +30,7 @@ fn cases() -> Vec<Case> {
     let k = keys();
     let w = wallet_id;
     let [alice, bob, carol] = &k.users;
-    let id = tx_id(100);
+    let id = nonce(100);
     let case = |what, tx, want| Case {
         what,
         base: Base::Normal,
@@ -74,7 +74,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "create reusing a tx id with another body",
-            signed(&k.issuer_a, tx_id(1), create(new, 0, carol, usd())),
+            signed(&k.issuer_a, nonce(1), create(new, 0, carol, usd())),
             ResultCode::ExistsWithDifferentBody,
         ),
         case(
@@ -152,7 +152,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "issue reusing a tx id",
-            signed(&k.issuer_a, tx_id(4), issue(w(ALICE), 101)),
+            signed(&k.issuer_a, nonce(4), issue(w(ALICE), 101)),
             ResultCode::ExistsWithDifferentBody,
         ),
         case(
@@ -230,8 +230,8 @@ fn cases() -> Vec<Case> {
             ResultCode::UnsupportedVersion,
         ),
         case(
-            "transfer reusing a tx id",
-            signed(alice, tx_id(3), transfer(w(ALICE), w(BOB), 1)),
+            "transfer reusing a tx id (its signer's earlier create; checked before authority)",
+            signed(&k.issuer_a, nonce(3), transfer(w(ALICE), w(BOB), 1)),
             ResultCode::ExistsWithDifferentBody,
         ),
         case(
@@ -419,10 +419,10 @@ fn successful_operations_move_the_right_amounts() {
         &[
             signed(
                 &k.users[0],
-                tx_id(10),
+                nonce(10),
                 transfer(wallet_id(ALICE), wallet_id(BOB), 30),
             ),
-            signed(&k.issuer_b, tx_id(11), issue(wallet_id(BOB), 7)),
+            signed(&k.issuer_b, nonce(11), issue(wallet_id(BOB), 7)),
         ],
     );
     assert!(out.outcomes.iter().all(|o| o.result.is_ok()));
@@ -515,7 +515,7 @@ fn admission_refuses_signers_who_may_never_do_the_operation() {
         ),
     ];
     for (what, signer, op, want) in cases {
-        let tx = signed(signer, tx_id(1), op);
+        let tx = signed(signer, nonce(1), op);
         assert_eq!(l.precheck(&tx), Err(want), "{what}");
         // Inside a block (a Byzantine primary may include it) it is refused as well.
         let out = apply(&mut l.clone(), std::slice::from_ref(&tx));
@@ -529,7 +529,7 @@ fn admission_refuses_signers_who_may_never_do_the_operation() {
         to: wallet_id(2),
         amount: Amount(1),
     };
-    let by_stranger = signed(&k.users[1], tx_id(2), transfer.clone());
+    let by_stranger = signed(&k.users[1], nonce(2), transfer.clone());
     assert_eq!(
         l.precheck(&by_stranger),
         Ok(()),
@@ -539,12 +539,12 @@ fn admission_refuses_signers_who_may_never_do_the_operation() {
         &mut l,
         &[signed(
             &k.issuer_a,
-            tx_id(3),
+            nonce(3),
             create(wallet_id(1), 0, &k.users[0], usd()),
         )],
     );
     assert_eq!(l.precheck(&by_stranger), Err(ResultCode::ForbiddenSigner));
-    assert_eq!(l.precheck(&signed(&k.users[0], tx_id(4), transfer)), Ok(()));
+    assert_eq!(l.precheck(&signed(&k.users[0], nonce(4), transfer)), Ok(()));
 }
 
 /// Issue 11, hole 7: a transaction carries `valid_until_ms`. A block stamped after it refuses
@@ -558,13 +558,13 @@ fn a_transaction_past_its_validity_never_executes() {
     let t = 1_000 * l.height().next().0;
     let mut late = signed(
         &k.users[0],
-        tx_id(20),
+        nonce(20),
         transfer(wallet_id(ALICE), wallet_id(BOB), 30),
     );
     late.tx.valid_until_ms = t - 1;
     let mut just = signed(
         &k.users[0],
-        tx_id(21),
+        nonce(21),
         transfer(wallet_id(ALICE), wallet_id(BOB), 5),
     );
     just.tx.valid_until_ms = t;
@@ -587,4 +587,55 @@ fn a_transaction_past_its_validity_never_executes() {
     assert!(again.outcomes[0].duplicate);
     assert_eq!(again.outcomes[0].result, ResultCode::Expired);
     assert_eq!(balance(&l), before - 5);
+}
+
+/// Issue 11, hole 7: ids are scoped by signer. A thief who saw alice's payment in flight puts a
+/// transaction of its own under the same id ahead of it (a Byzantine primary can order it
+/// first). Its id is not derived from its signer: refused (`id_not_derived`) at admission and
+/// inside a block, before the id is looked up and without a record, so alice's payment then
+/// executes under its id as if the thief had never tried.
+#[test]
+fn another_signer_cannot_take_an_id() {
+    let k = keys();
+    let mut l = base();
+    let payment = signed(
+        &k.users[0],
+        nonce(30),
+        transfer(wallet_id(ALICE), wallet_id(BOB), 7),
+    );
+    // The thief's body: its own key and operation, alice's id. No key can sign it (it has no
+    // signing message), so it travels with any signature: the ledger does not check them.
+    let mut thief = signed(
+        &k.users[1],
+        nonce(30),
+        transfer(wallet_id(BOB), wallet_id(ALICE), 1),
+    );
+    assert_ne!(
+        thief.tx.id, payment.tx.id,
+        "same nonce, other key: other id"
+    );
+    thief.tx.id = payment.tx.id;
+    assert!(thief.tx.signing_message().is_err());
+    assert_eq!(l.precheck(&thief), Err(ResultCode::IdNotDerived));
+    let balance = |l: &Ledger, w: u8| l.account(&wallet_id(w)).expect("wallet").balance();
+    let (alice, bob) = (balance(&l, ALICE), balance(&l, BOB));
+    let records = l.record_count();
+    let out = apply(&mut l, &[thief.clone(), payment.clone()]);
+    assert_eq!(out.outcomes[0].result, ResultCode::IdNotDerived);
+    assert!(!out.outcomes[0].duplicate);
+    assert!(out.outcomes[1].result.is_ok(), "{:?}", out.outcomes[1]);
+    assert!(
+        !out.outcomes[1].duplicate,
+        "the thief left nothing under the id"
+    );
+    assert_eq!(l.record_count(), records + 1, "one record: the payment's");
+    let record = l.record(&payment.tx.id).expect("the payment's record");
+    assert_eq!(record.body_hash, payment.tx.intent_hash().expect("intent"));
+    assert_eq!(balance(&l, ALICE), alice - 7);
+    assert_eq!(balance(&l, BOB), bob + 7);
+    // Played again, the thief is still refused, and the payment's retry is a duplicate.
+    let again = apply(&mut l, &[thief, payment]);
+    assert_eq!(again.outcomes[0].result, ResultCode::IdNotDerived);
+    assert!(again.outcomes[1].duplicate);
+    assert_eq!(balance(&l, ALICE), alice - 7);
 }

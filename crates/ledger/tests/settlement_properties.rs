@@ -151,7 +151,7 @@ proptest! {
         let mut l = Ledger::from_genesis(&sgenesis()).expect("genesis");
         let wallets = [wa(), wb(), wc()];
         let mut n = 0u64;
-        let mut next = || { n += 1; tx_id(n) };
+        let mut next = || { n += 1; nonce(n) };
         ok_block(&mut l, &[
             signed(&k.issuers[0], next(), create(wa(), A, &k.users[0], usd())),
             signed(&k.issuers[1], next(), create(wb(), B, &k.users[1], usd())),

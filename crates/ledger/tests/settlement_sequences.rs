@@ -25,13 +25,13 @@ fn reject_names_the_short_member_moves_nothing_and_a_funded_retry_settles() {
     let cl = &k.clearing;
     let mut l = base();
     let totals = l.totals();
-    ok_block(&mut l, &[signed(cl, tx_id(200), withdraw(A, 400))]);
+    ok_block(&mut l, &[signed(cl, nonce(200), withdraw(A, 400))]);
     let before = snapshot(&l);
     let out = apply(
         &mut l,
         &[signed(
             cl,
-            tx_id(201),
+            nonce(201),
             settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Reject),
         )],
     );
@@ -51,12 +51,12 @@ fn reject_names_the_short_member_moves_nothing_and_a_funded_retry_settles() {
     assert_eq!(snapshot(&l), before, "atomic: no settlement account moved");
     assert_eq!(l.window(usd(), 1).expect("w1").state, WindowState::Settling);
     // Fund the shortfall; the same batch settles under a new transaction id.
-    ok_block(&mut l, &[signed(cl, tx_id(202), fund(A, 50))]);
+    ok_block(&mut l, &[signed(cl, nonce(202), fund(A, 50))]);
     let out = apply(
         &mut l,
         &[signed(
             cl,
-            tx_id(203),
+            nonce(203),
             settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Reject),
         )],
     );
@@ -95,12 +95,12 @@ fn unwind_removes_the_short_member_settles_the_rest_and_carries_its_obligations(
     let cl = &k.clearing;
     let mut l = base();
     let totals = l.totals();
-    ok_block(&mut l, &[signed(cl, tx_id(200), withdraw(A, 900))]);
+    ok_block(&mut l, &[signed(cl, nonce(200), withdraw(A, 900))]);
     let out = apply(
         &mut l,
         &[signed(
             cl,
-            tx_id(201),
+            nonce(201),
             settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Unwind),
         )],
     );
@@ -139,15 +139,15 @@ fn unwind_removes_the_short_member_settles_the_rest_and_carries_its_obligations(
     ok_block(
         &mut l,
         &[
-            signed(cl, tx_id(202), fund(A, 550)),
-            signed(cl, tx_id(203), close(usd(), 2)),
+            signed(cl, nonce(202), fund(A, 550)),
+            signed(cl, nonce(203), close(usd(), 2)),
         ],
     );
     ok_block(
         &mut l,
         &[signed(
             cl,
-            tx_id(204),
+            nonce(204),
             settle_op(batch(2), 2, &[], 0, SettlementPolicy::Reject),
         )],
     );
@@ -167,10 +167,10 @@ fn a_file_of_100000_instructions_in_50_chunks_settles_in_one_step() {
     ok_block(
         &mut l,
         &[
-            signed(cl, tx_id(300), Operation::AbortBatch { batch: batch(1) }),
-            signed(cl, tx_id(301), fund(A, 1_000_000)),
-            signed(cl, tx_id(302), fund(B, 1_000_000)),
-            signed(cl, tx_id(303), cap(C, None)),
+            signed(cl, nonce(300), Operation::AbortBatch { batch: batch(1) }),
+            signed(cl, nonce(301), fund(A, 1_000_000)),
+            signed(cl, nonce(302), fund(B, 1_000_000)),
+            signed(cl, nonce(303), cap(C, None)),
         ],
     );
     assert_eq!(l.window(usd(), 1).expect("w1").state, WindowState::Closed);
@@ -196,7 +196,7 @@ fn a_file_of_100000_instructions_in_50_chunks_settles_in_one_step() {
             .map(|c| {
                 signed(
                     cl,
-                    tx_id(400 + (*c as u64)),
+                    nonce(400 + (*c as u64)),
                     stage(batch(7), 1, *c as u32, chunks[*c].clone()),
                 )
             })
@@ -225,7 +225,7 @@ fn a_file_of_100000_instructions_in_50_chunks_settles_in_one_step() {
         &mut l,
         &[signed(
             cl,
-            tx_id(500),
+            nonce(500),
             settle_op(batch(7), 1, &all, 50, SettlementPolicy::Reject),
         )],
     );
@@ -247,17 +247,17 @@ fn one_batch_stages_per_currency_and_an_aborted_window_can_be_settled_again() {
     let k = sk();
     let cl = &k.clearing;
     let mut l = base();
-    ok_block(&mut l, &[signed(cl, tx_id(200), close(usd(), 2))]);
+    ok_block(&mut l, &[signed(cl, nonce(200), close(usd(), 2))]);
     let out = apply(
         &mut l,
-        &[signed(cl, tx_id(201), stage(batch(3), 2, 0, b1_chunk0()))],
+        &[signed(cl, nonce(201), stage(batch(3), 2, 0, b1_chunk0()))],
     );
     assert_eq!(out.outcomes[0].result, ResultCode::SettlementInProgress);
     let out = apply(
         &mut l,
         &[signed(
             cl,
-            tx_id(202),
+            nonce(202),
             settle_op(batch(3), 2, &[], 0, SettlementPolicy::Reject),
         )],
     );
@@ -266,7 +266,7 @@ fn one_batch_stages_per_currency_and_an_aborted_window_can_be_settled_again() {
         &mut l,
         &[signed(
             cl,
-            tx_id(203),
+            nonce(203),
             Operation::AbortBatch { batch: batch(1) },
         )],
     );
@@ -279,7 +279,7 @@ fn one_batch_stages_per_currency_and_an_aborted_window_can_be_settled_again() {
         &mut l,
         &[signed(
             cl,
-            tx_id(204),
+            nonce(204),
             settle_op(batch(3), 2, &[], 0, SettlementPolicy::Reject),
         )],
     );
@@ -287,7 +287,7 @@ fn one_batch_stages_per_currency_and_an_aborted_window_can_be_settled_again() {
         &mut l,
         &[signed(
             cl,
-            tx_id(205),
+            nonce(205),
             settle_op(batch(4), 1, &[], 0, SettlementPolicy::Reject),
         )],
     );
@@ -322,7 +322,7 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
             &mut l,
             &[signed(
                 &k.issuers[0],
-                tx_id(600 + n as u64),
+                nonce(600 + n as u64),
                 create(id, A, &k.users[0], usd()),
             )],
         );
@@ -333,25 +333,25 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
         &mut l,
         &[signed(
             &k.issuers[0],
-            tx_id(610),
+            nonce(610),
             create(position_id("bank-c", usd(), 0), A, &k.users[0], usd()),
         )],
     );
     assert!(out.outcomes[0].result.is_ok());
-    ok_block(&mut l, &[signed(cl, tx_id(611), withdraw(A, 900))]);
+    ok_block(&mut l, &[signed(cl, nonce(611), withdraw(A, 900))]);
     ok_block(
         &mut l,
         &[signed(
             cl,
-            tx_id(612),
+            nonce(612),
             settle_op(batch(1), 1, &b1_chunk0(), 1, SettlementPolicy::Unwind),
         )],
     );
     ok_block(
         &mut l,
         &[
-            signed(cl, tx_id(613), close(usd(), 2)),
-            signed(cl, tx_id(614), stage(batch(5), 2, 0, b1_chunk0())),
+            signed(cl, nonce(613), close(usd(), 2)),
+            signed(cl, nonce(614), stage(batch(5), 2, 0, b1_chunk0())),
         ],
     );
     let g = sgenesis();
@@ -368,11 +368,11 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
     }
     // Both continue identically: a close, a payment under the cap, a squatting attempt.
     let txs = vec![
-        signed(cl, tx_id(700), close(usd(), 3)),
-        signed(&k.users[2], tx_id(701), transfer(wc(), wa(), 6_000)),
+        signed(cl, nonce(700), close(usd(), 3)),
+        signed(&k.users[2], nonce(701), transfer(wc(), wa(), 6_000)),
         signed(
             &k.issuers[0],
-            tx_id(702),
+            nonce(702),
             create(position_id("bank-a", usd(), 3 + 64), A, &k.users[0], usd()),
         ),
     ];

@@ -26,7 +26,7 @@ struct Case {
 fn cases() -> Vec<Case> {
     let k = sk();
     let cl = &k.clearing;
-    let id = tx_id(100);
+    let id = nonce(100);
     let case = |what, tx, want| Case {
         what,
         pre: Vec::new(),
@@ -39,7 +39,7 @@ fn cases() -> Vec<Case> {
         tx,
         want,
     };
-    let pre_id = tx_id(99);
+    let pre_id = nonce(99);
     let good_chunk = vec![instr("I-2", C, A, 10, Some(wa()))];
     let b1_settle = |policy| settle_op(batch(1), 1, &b1_chunk0(), 1, policy);
     let long_id = "x".repeat(36);

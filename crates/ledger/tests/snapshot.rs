@@ -23,31 +23,31 @@ fn history() -> Ledger {
         vec![
             signed(
                 &k.issuer_a,
-                tx_id(1),
+                nonce(1),
                 create(wallet_id(ALICE), 0, &k.users[0], usd()),
             ),
             signed(
                 &k.issuer_b,
-                tx_id(2),
+                nonce(2),
                 create(wallet_id(BOB), 1, &k.users[1], usd()),
             ),
             signed(
                 &k.issuer_a,
-                tx_id(3),
+                nonce(3),
                 create(wallet_id(CAROL), 0, &k.users[2], eur()),
             ),
         ],
-        vec![signed(&k.issuer_a, tx_id(4), issue(wallet_id(ALICE), 100))],
+        vec![signed(&k.issuer_a, nonce(4), issue(wallet_id(ALICE), 100))],
         vec![
             signed(
                 &k.users[0],
-                tx_id(5),
+                nonce(5),
                 transfer(wallet_id(ALICE), wallet_id(BOB), 30),
             ),
             // Fails: more than Bob holds.
             signed(
                 &k.users[1],
-                tx_id(6),
+                nonce(6),
                 transfer(wallet_id(BOB), wallet_id(ALICE), 1_000),
             ),
         ],
@@ -55,12 +55,12 @@ fn history() -> Ledger {
             // A retry of tx 5: a duplicate, no new record.
             signed(
                 &k.users[0],
-                tx_id(5),
+                nonce(5),
                 transfer(wallet_id(ALICE), wallet_id(BOB), 30),
             ),
             signed(
                 &k.users[1],
-                tx_id(7),
+                nonce(7),
                 transfer(wallet_id(BOB), wallet_id(ALICE), 5),
             ),
         ],
@@ -69,7 +69,7 @@ fn history() -> Ledger {
         apply(&mut l, txs);
     }
     assert_eq!(
-        l.record(&tx_id(6)).expect("6").result,
+        l.record(&id_of(6)).expect("6").result,
         ResultCode::InsufficientFunds
     );
     assert_eq!(l.record_count(), 7);
@@ -96,7 +96,7 @@ fn root_changes_when_a_record_is_added() {
         &mut l,
         &[signed(
             &k.users[0],
-            tx_id(50),
+            nonce(50),
             transfer(wallet_id(NOBODY), wallet_id(BOB), 1),
         )],
     );
@@ -115,12 +115,12 @@ fn root_changes_when_a_record_is_added() {
         &[
             signed(
                 &k.users[0],
-                tx_id(50),
+                nonce(50),
                 transfer(wallet_id(NOBODY), wallet_id(BOB), 1),
             ),
             signed(
                 &k.users[0],
-                tx_id(50),
+                nonce(50),
                 transfer(wallet_id(NOBODY), wallet_id(BOB), 2),
             ),
         ],
@@ -189,22 +189,22 @@ fn restoring_a_snapshot_reproduces_the_root_and_behaviour() {
     let txs = [
         signed(
             &k.users[0],
-            tx_id(5),
+            nonce(5),
             transfer(wallet_id(ALICE), wallet_id(BOB), 30),
         ),
         signed(
             &k.users[1],
-            tx_id(6),
+            nonce(6),
             transfer(wallet_id(BOB), wallet_id(ALICE), 1_000),
         ),
         signed(
             &k.users[1],
-            tx_id(7),
+            nonce(7),
             transfer(wallet_id(BOB), wallet_id(ALICE), 6),
         ),
         signed(
             &k.users[1],
-            tx_id(8),
+            nonce(8),
             transfer(wallet_id(BOB), wallet_id(ALICE), 1),
         ),
     ];
@@ -263,32 +263,32 @@ fn a_tampered_snapshot_is_refused() {
 
     // One record's result changed: the failed transfer now claims success.
     let mut s = l.snapshot();
-    let i = find(&s, tx_id(6));
+    let i = find(&s, id_of(6));
     s.records[i].1.result = ResultCode::Ok;
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "result changed");
 
     // Its position in its block changed.
     let mut s = l.snapshot();
-    let i = find(&s, tx_id(6));
+    let i = find(&s, id_of(6));
     s.records[i].1.index += 1;
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "index changed");
 
     // Its body hash changed (a retry of the real body would be refused).
     let mut s = l.snapshot();
-    let i = find(&s, tx_id(5));
+    let i = find(&s, id_of(5));
     s.records[i].1.body_hash.0[0] ^= 1;
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "body changed");
 
     // One record removed (the id could then be spent again).
     let mut s = l.snapshot();
-    let i = find(&s, tx_id(7));
+    let i = find(&s, id_of(7));
     s.records.remove(i);
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record removed");
 
     // One record added (a planted id: the honest transaction would be refused).
     let mut s = l.snapshot();
     s.records.push((
-        tx_id(99),
+        TxId([0x99; 16]),
         TxRecord {
             body_hash: Hash([7; 32]),
             height: Height(1),
@@ -301,8 +301,8 @@ fn a_tampered_snapshot_is_refused() {
 
     // One record moved to another id.
     let mut s = l.snapshot();
-    let i = find(&s, tx_id(7));
-    s.records[i].0 = tx_id(70);
+    let i = find(&s, id_of(7));
+    s.records[i].0 = TxId([0x70; 16]);
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record re-keyed");
 
     // One account changed, consistently enough to pass every check of restore (money moved
@@ -404,7 +404,7 @@ fn record_proofs_verify_and_detect_any_tampered_byte() {
         bad.record.result = ResultCode::Overflow;
         assert!(matches!(bad.verify(&root), Err(LedgerError::Proof(_))));
         let mut bad = proof.clone();
-        bad.id = tx_id(99);
+        bad.id = TxId([0x99; 16]);
         assert!(bad.verify(&root).is_err());
         let mut bad = proof.clone();
         bad.siblings.pop();
@@ -416,7 +416,7 @@ fn record_proofs_verify_and_detect_any_tampered_byte() {
         proven += 1;
     }
     assert_eq!(proven, 7);
-    assert!(l.prove_record(&tx_id(99)).is_none());
+    assert!(l.prove_record(&TxId([0x99; 16])).is_none());
 
     // A proof is for one root: after a new record, the old proof no longer verifies against
     // the new root, and a fresh one does.
@@ -426,13 +426,13 @@ fn record_proofs_verify_and_detect_any_tampered_byte() {
         &mut later,
         &[signed(
             &k.users[0],
-            tx_id(51),
+            nonce(51),
             transfer(wallet_id(NOBODY), wallet_id(BOB), 1),
         )],
     );
-    let old = l.prove_record(&tx_id(6)).expect("proof");
+    let old = l.prove_record(&id_of(6)).expect("proof");
     assert!(old.verify(&later.state_root()).is_err());
-    let new = later.prove_record(&tx_id(6)).expect("proof");
+    let new = later.prove_record(&id_of(6)).expect("proof");
     assert_eq!(
         new.verify(&later.state_root()).expect("verifies"),
         old.record

@@ -147,6 +147,9 @@ struct Node {
     child: Option<Child>,
     /// Extra environment for the process (test hooks such as a clock offset).
     env: Vec<(String, String)>,
+    /// A command the node is run under (e.g. `ip netns exec NAME`, which execs the node in
+    /// place, so the process id stays the node's); empty: run directly.
+    launcher: Vec<String>,
 }
 
 /// Child node processes, by index in `nodes.json` order; stopped when dropped.
@@ -178,6 +181,18 @@ impl LocalNet {
         log_filter: &str,
         env: &[Vec<(String, String)>],
     ) -> Result<LocalNet> {
+        LocalNet::start_launched(binary, entries, log_filter, env, &[])
+    }
+
+    /// Like [`LocalNet::start_with_env`], node i run under the command `launchers[i]` (for
+    /// example `ip netns exec NAME`, which must exec the node in place); kept for restarts.
+    pub fn start_launched(
+        binary: impl Into<PathBuf>,
+        entries: Vec<NodeEntry>,
+        log_filter: &str,
+        env: &[Vec<(String, String)>],
+        launchers: &[Vec<String>],
+    ) -> Result<LocalNet> {
         let mut net = LocalNet {
             nodes: entries
                 .into_iter()
@@ -186,6 +201,7 @@ impl LocalNet {
                     entry,
                     child: None,
                     env: env.get(i).cloned().unwrap_or_default(),
+                    launcher: launchers.get(i).cloned().unwrap_or_default(),
                 })
                 .collect(),
             binary: binary.into(),
@@ -270,7 +286,15 @@ impl LocalNet {
             .open(&log_path)
             .map_err(io)?;
         let log2 = log.try_clone().map_err(io)?;
-        let child = Command::new(&self.binary)
+        let mut command = match node.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.binary);
+                c
+            }
+            None => Command::new(&self.binary),
+        };
+        let child = command
             .args(["node", "start", "--home"])
             .arg(&node.entry.home)
             .env("RUST_LOG", &self.log_filter)

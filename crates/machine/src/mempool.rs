@@ -241,6 +241,7 @@ mod tests {
                 version: 1,
                 chain_id: "t".into(),
                 id: TxId([n; 16]),
+                nonce: settlenet_types::TxNonce([n; 16]),
                 signer: PublicKey([0; 32]),
                 op: Operation::Issue {
                     wallet: AccountId([0; 16]),

@@ -27,7 +27,7 @@ use settlenet_machine::{
 };
 use settlenet_types::{
     decode, encode, AccountId, Amount, Currency, Genesis, Hash, Height, MemberId, Operation,
-    ReplicaId, Role, SignedTransaction, StoredBlock, Transaction, TxId, View, TX_VERSION,
+    ReplicaId, Role, SignedTransaction, StoredBlock, Transaction, TxNonce, View,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -119,14 +119,7 @@ fn transactions(from: u8, count: u8) -> Vec<SignedTransaction> {
                 },
             };
             let signer = if i % 3 == 2 { &owner } else { &issuer };
-            let tx = Transaction {
-                version: TX_VERSION,
-                chain_id: CHAIN.into(),
-                id: TxId([i + 100; 16]),
-                signer: signer.public(),
-                op,
-                valid_until_ms: u64::MAX,
-            };
+            let tx = Transaction::new(CHAIN, signer.public(), TxNonce([i + 100; 16]), op, u64::MAX);
             let signature = signer.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }
         })

@@ -13,7 +13,7 @@ use settlenet_machine::{
 use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::{
     AccountId, Block, BlockHeader, Currency, Hash, Height, MemberId, Operation, ReplicaId, Role,
-    SignedTransaction, Transaction, TxId, View, TX_VERSION,
+    SignedTransaction, Transaction, TxNonce, View,
 };
 use std::sync::Arc;
 
@@ -177,19 +177,18 @@ fn a_backup_checks_each_proposal_with_the_nodes_rules() {
 }
 
 fn create_wallet(issuer: &Keypair, id: u8, owner: u8) -> SignedTransaction {
-    let tx = Transaction {
-        version: TX_VERSION,
-        chain_id: CHAIN.into(),
-        id: TxId([id; 16]),
-        signer: issuer.public(),
-        op: Operation::CreateWallet {
+    let tx = Transaction::new(
+        CHAIN,
+        issuer.public(),
+        TxNonce([id; 16]),
+        Operation::CreateWallet {
             account: AccountId([0xA0, id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
             issuer: MemberId(0),
             owner: Keypair::from_seed([owner; 32]).public(),
             currency: usd(),
         },
-        valid_until_ms: u64::MAX,
-    };
+        u64::MAX,
+    );
     let signature = issuer.sign(&tx.signing_message().expect("message"));
     SignedTransaction { tx, signature }
 }
@@ -478,12 +477,11 @@ fn an_observer_follows_by_certified_blocks_only_and_never_votes() {
 /// A settlement chunk of `n` instructions with the longest ids, signed by the clearing staff.
 fn stage_batch(id: u8, n: usize) -> SignedTransaction {
     let key = clearing_key();
-    let tx = Transaction {
-        version: TX_VERSION,
-        chain_id: CHAIN.into(),
-        id: TxId([id; 16]),
-        signer: key.public(),
-        op: Operation::StageBatch {
+    let tx = Transaction::new(
+        CHAIN,
+        key.public(),
+        TxNonce([id; 16]),
+        Operation::StageBatch {
             batch: settlenet_types::BatchId([id; 16]),
             currency: usd(),
             window: 0,
@@ -506,8 +504,8 @@ fn stage_batch(id: u8, n: usize) -> SignedTransaction {
                 })
                 .collect(),
         },
-        valid_until_ms: u64::MAX,
-    };
+        u64::MAX,
+    );
     let signature = key.sign(&tx.signing_message().expect("message"));
     SignedTransaction { tx, signature }
 }

@@ -39,6 +39,10 @@ pub struct TestnetOptions {
     pub consensus: ConsensusParams,
     /// Explicit ports per node (p2p, api), overriding `base_port` (the demo picks free ports).
     pub ports: Option<Vec<(u16, u16)>>,
+    /// The IPv4 address each node listens on (p2p and API) and is reached at; `None`:
+    /// 127.0.0.1 for every node. Tests that put each node in a network namespace of its own
+    /// give one address per node.
+    pub hosts: Option<Vec<std::net::Ipv4Addr>>,
     /// Default country code for phone numbers written nationally (e.g. "250").
     pub default_country: String,
     /// The consortium's members (from `--members FILE`); `None`: a default set of one member
@@ -197,6 +201,7 @@ impl Default for TestnetOptions {
             settlement_balance: 100_000_000,
             consensus: ConsensusParams::default(),
             ports: None,
+            hosts: None,
             default_country: "250".into(),
             members: None,
         }
@@ -329,6 +334,12 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             })
             .collect::<Result<_>>()?,
     };
+    let hosts: Vec<std::net::Ipv4Addr> = match &opts.hosts {
+        Some(h) if h.len() == n => h.clone(),
+        Some(_) => bail!("hosts given for the wrong number of nodes"),
+        None => vec![std::net::Ipv4Addr::LOCALHOST; n],
+    };
+    let host = |i: usize| hosts[i];
 
     // 1. Every member makes its keys and descriptor.
     let mut descriptors = Vec::new();
@@ -339,7 +350,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             .filter(|(_, (owner, _))| *owner == m)
             .map(|(i, _)| ValidatorInit {
                 name: format!("node{i}"),
-                address: format!("/ip4/127.0.0.1/tcp/{}", ports[i].0),
+                address: format!("/ip4/{}/tcp/{}", host(i), ports[i].0),
             })
             .collect();
         descriptors.push(ceremony::member_init(
@@ -381,9 +392,9 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
             node: *j,
             home: home.clone(),
             endpoints: Endpoints {
-                listen: format!("/ip4/127.0.0.1/tcp/{}", ports[i].0),
+                listen: format!("/ip4/{}/tcp/{}", host(i), ports[i].0),
                 advertise: Vec::new(),
-                api_listen: format!("127.0.0.1:{}", ports[i].1),
+                api_listen: format!("{}:{}", host(i), ports[i].1),
             },
             phone_key: Some(phone_path.clone()),
             default_country: opts.default_country.clone(),
@@ -392,7 +403,7 @@ pub fn init(dir: &Path, opts: &TestnetOptions) -> Result<Vec<NodeEntry>> {
         entries.push(NodeEntry {
             name: format!("node{i}"),
             home,
-            api: format!("http://127.0.0.1:{}", ports[i].1),
+            api: format!("http://{}:{}", host(i), ports[i].1),
             p2p: peers.bootstrap[i].clone(),
             member: specs[*m].name.clone(),
         });

@@ -26,7 +26,7 @@ use settlenet_node::config::NodeConfig;
 use settlenet_node::testnet::{self, TestnetOptions};
 use settlenet_types::{
     AccountId, Amount, ConsensusParams, Currency, MemberId, Operation, SignedTransaction,
-    Transaction, TxId, TX_VERSION,
+    Transaction, TxNonce,
 };
 use std::path::{Path, PathBuf};
 
@@ -45,6 +45,7 @@ fn testnet_files() -> Vec<(&'static str, String, Vec<u8>)> {
         settlement_balance: 1_000_000,
         consensus: ConsensusParams::default(),
         ports: None,
+        hosts: None,
         default_country: "250".into(),
         members: None,
     };
@@ -289,14 +290,13 @@ fn signed_transactions() -> Vec<SignedTransaction> {
         .enumerate()
         .map(|(i, op)| {
             let signer = if i == 2 { &owner } else { &issuer };
-            let tx = Transaction {
-                version: TX_VERSION,
-                chain_id: "fuzz-net".into(),
-                id: TxId([i as u8 + 1; 16]),
-                signer: signer.public(),
+            let tx = Transaction::new(
+                "fuzz-net",
+                signer.public(),
+                TxNonce([i as u8 + 1; 16]),
                 op,
-                valid_until_ms: u64::MAX,
-            };
+                u64::MAX,
+            );
             let signature = signer.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }
         })

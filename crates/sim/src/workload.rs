@@ -15,7 +15,7 @@ use settlenet_crypto::Keypair;
 use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::{
     AccountId, Amount, ConsensusParams, Currency, Genesis, MemberId, Operation, Role,
-    SignedTransaction, Transaction, TxId, TX_VERSION,
+    SignedTransaction, Transaction, TxNonce,
 };
 
 /// The simulated network's chain id.
@@ -92,7 +92,7 @@ pub fn genesis(validators: &[Keypair]) -> Genesis {
 /// One transaction of the catalogue, unsigned: the key index that signs it and the operation.
 #[derive(Clone, Debug)]
 struct Entry {
-    id: TxId,
+    nonce: TxNonce,
     signer: usize,
     op: Operation,
 }
@@ -120,7 +120,7 @@ impl Workload {
             id[0] = 0x51;
             id[8..].copy_from_slice(&next_id.to_be_bytes());
             catalogue.push(Entry {
-                id: TxId(id),
+                nonce: TxNonce(id),
                 signer,
                 op,
             });
@@ -178,7 +178,7 @@ impl Workload {
             id[0] = 0x51;
             id[8..].copy_from_slice(&(self.catalogue.len() as u64 + 1).to_be_bytes());
             self.catalogue.push(Entry {
-                id: TxId(id),
+                nonce: TxNonce(id),
                 signer,
                 op: Operation::Transfer {
                     from: wallet_id(from),
@@ -189,16 +189,14 @@ impl Workload {
         }
     }
 
-    fn sign(&self, signer: usize, id: TxId, op: Operation) -> Result<SignedTransaction, Violation> {
+    fn sign(
+        &self,
+        signer: usize,
+        nonce: TxNonce,
+        op: Operation,
+    ) -> Result<SignedTransaction, Violation> {
         let key = &self.keys[signer];
-        let tx = Transaction {
-            version: TX_VERSION,
-            chain_id: CHAIN.into(),
-            id,
-            signer: key.public(),
-            op,
-            valid_until_ms: u64::MAX,
-        };
+        let tx = Transaction::new(CHAIN, key.public(), nonce, op, u64::MAX);
         let message = tx
             .signing_message()
             .map_err(|e| Violation::Harness(format!("signing a transaction: {e}")))?;
@@ -232,7 +230,7 @@ impl Workload {
                     },
                     other => other.clone(),
                 };
-                txs.push(self.sign(*signer, old.tx.id, op)?);
+                txs.push(self.sign(*signer, old.tx.nonce, op)?);
             } else {
                 if self.cursor >= self.catalogue.len() {
                     self.push_transfers(rng);
@@ -241,7 +239,7 @@ impl Workload {
                     continue;
                 };
                 self.cursor += 1;
-                let stx = self.sign(entry.signer, entry.id, entry.op)?;
+                let stx = self.sign(entry.signer, entry.nonce, entry.op)?;
                 self.drawn.push((entry.signer, stx.clone()));
                 txs.push(stx);
             }
@@ -255,7 +253,7 @@ impl Workload {
         let owner = BANKS.len();
         self.sign(
             owner,
-            TxId([0x99; 16]),
+            TxNonce([0x99; 16]),
             Operation::Transfer {
                 from: wallet_id(0),
                 to: wallet_id(1),

@@ -95,6 +95,8 @@ pub enum Domain {
     MemberDescriptor,
     /// What idempotency compares: a transaction body without its `valid_until_ms`.
     TransactionIntent,
+    /// A transaction id from its signer's key and nonce ([`crate::TxId::derive`]).
+    TransactionId,
 }
 
 impl Domain {
@@ -118,6 +120,7 @@ impl Domain {
             Domain::MemberDescriptor => b"settlenet/member-descriptor/v1",
 
             Domain::TransactionIntent => b"settlenet/tx-intent/v1",
+            Domain::TransactionId => b"settlenet/tx-id/v1",
         }
     }
 
@@ -213,6 +216,7 @@ mod tests {
             Domain::SettlementBatch,
             Domain::MemberDescriptor,
             Domain::TransactionIntent,
+            Domain::TransactionId,
         ];
         let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

@@ -29,6 +29,22 @@ pub enum TypesError {
         /// Why it was refused.
         reason: String,
     },
+    /// A transaction's id is not the one its signer and nonce give ([`crate::TxId::derive`]):
+    /// it cannot be signed or verified.
+    #[error(
+        "transaction id {id} is not derived from its signer {signer} and nonce {nonce} \
+         (expected {expected}): ids are bound to the key that signs"
+    )]
+    IdNotDerived {
+        /// The id the transaction carries.
+        id: crate::TxId,
+        /// Its signer.
+        signer: crate::PublicKey,
+        /// Its nonce.
+        nonce: crate::TxNonce,
+        /// `TxId::derive(signer, nonce)`.
+        expected: crate::TxId,
+    },
     /// The genesis is internally inconsistent.
     #[error("invalid genesis: {0}")]
     Genesis(String),

@@ -18,8 +18,15 @@ crate::hex_newtype!(
     Signature, 64, "signature"
 );
 crate::hex_newtype!(
-    /// A client-chosen 128-bit transaction id: retrying with the same id is idempotent.
+    /// A 128-bit transaction id, derived from the signer's key and the client's nonce
+    /// ([`TxId::derive`]): retrying with the same nonce is idempotent, and nobody without the
+    /// signer's key can take the id first.
     TxId, 16, "transaction id"
+);
+crate::hex_newtype!(
+    /// A client-chosen 128-bit transaction nonce: with the signer's key it gives the
+    /// transaction id ([`TxId::derive`]).
+    TxNonce, 16, "transaction nonce"
 );
 crate::hex_newtype!(
     /// A 128-bit account id (wallet ids are chosen by the client; member accounts are derived).
@@ -40,6 +47,22 @@ crate::hex_newtype!(
 impl Hash {
     /// The all-zero hash, used as "no previous block" at height 1.
     pub const ZERO: Hash = Hash([0; 32]);
+}
+
+impl TxId {
+    /// The id of the transaction that `signer` signs with `nonce`: the first 16 bytes of
+    /// `Domain::TransactionId` over the key and the nonce. Ids are scoped by signer: a
+    /// transaction another key signs can never carry this id (that would take a 128-bit
+    /// preimage), so seeing a pending transaction does not let anyone claim its id first.
+    pub fn derive(signer: &PublicKey, nonce: &TxNonce) -> TxId {
+        let mut payload = [0u8; 48];
+        payload[..32].copy_from_slice(&signer.0);
+        payload[32..].copy_from_slice(&nonce.0);
+        let hash = crate::codec::Domain::TransactionId.hash(&payload);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hash.0[..16]);
+        TxId(out)
+    }
 }
 
 impl AccountId {

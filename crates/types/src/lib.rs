@@ -47,7 +47,7 @@ pub use genesis::{
 };
 pub use ids::{
     AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId,
-    Signature, TxId, View,
+    Signature, TxId, TxNonce, View,
 };
 pub use observer::{
     check_observer_name, check_peer_id, OBSERVER_NAME_MAX_CHARS, PEER_ID_MAX_CHARS,

@@ -4,13 +4,14 @@ use crate::codec::{encode, Domain};
 use crate::error::TypesError;
 use crate::ids::{
     AccountId, Amount, BatchId, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId,
+    TxNonce,
 };
 use crate::settlement::{SettlementInstruction, SettlementPolicy};
 use serde::{Deserialize, Serialize};
 
 /// The transaction format version this code writes and accepts: 2 added
-/// [`Transaction::valid_until_ms`].
-pub const TX_VERSION: u16 = 2;
+/// [`Transaction::valid_until_ms`], 3 [`Transaction::nonce`] (ids derived from the signer).
+pub const TX_VERSION: u16 = 3;
 
 /// Longest chain id accepted anywhere.
 pub const CHAIN_ID_MAX_LEN: usize = 64;
@@ -28,8 +29,12 @@ pub struct Transaction {
     /// The chain this transaction is meant for: a transaction signed for one network is refused
     /// by every other.
     pub chain_id: String,
-    /// Client-chosen id; a retry with the same id and body returns the first result.
+    /// `TxId::derive(signer, nonce)`: a retry with the same id and body returns the first
+    /// result. A transaction whose id is not derived so has no signing message (it cannot be
+    /// signed or verified, [`Transaction::check_id`]).
     pub id: TxId,
+    /// Client-chosen; with `signer` it gives `id`.
+    pub nonce: TxNonce,
     /// The key that signs; the ledger checks it is allowed to perform `op`.
     pub signer: PublicKey,
     /// What to do.
@@ -306,6 +311,40 @@ impl Operation {
 }
 
 impl Transaction {
+    /// A transaction of the current version, its id derived from `signer` and `nonce`.
+    pub fn new(
+        chain_id: impl Into<String>,
+        signer: PublicKey,
+        nonce: TxNonce,
+        op: Operation,
+        valid_until_ms: u64,
+    ) -> Transaction {
+        Transaction {
+            version: TX_VERSION,
+            chain_id: chain_id.into(),
+            id: TxId::derive(&signer, &nonce),
+            nonce,
+            signer,
+            op,
+            valid_until_ms,
+        }
+    }
+
+    /// Whether `id` is `TxId::derive(signer, nonce)`.
+    pub fn check_id(&self) -> Result<(), TypesError> {
+        let expected = TxId::derive(&self.signer, &self.nonce);
+        if self.id == expected {
+            Ok(())
+        } else {
+            Err(TypesError::IdNotDerived {
+                id: self.id,
+                signer: self.signer,
+                nonce: self.nonce,
+                expected,
+            })
+        }
+    }
+
     /// Canonical encoding of the body.
     pub fn encode(&self) -> Result<Vec<u8>, TypesError> {
         encode("transaction", self)
@@ -331,8 +370,11 @@ impl Transaction {
         Ok(Domain::TransactionIntent.hash(&encode("transaction intent", &intent)?))
     }
 
-    /// The exact bytes the signer signs: `Domain::Transaction` over the body hash.
+    /// The exact bytes the signer signs: `Domain::Transaction` over the body hash. Refused for
+    /// a transaction whose id is not derived from its signer ([`Transaction::check_id`]), so
+    /// every signature check also checks the id.
     pub fn signing_message(&self) -> Result<Vec<u8>, TypesError> {
+        self.check_id()?;
         Ok(Domain::Transaction.message(&self.body_hash()?.0))
     }
 }
@@ -376,20 +418,19 @@ mod tests {
             beneficiary: Some(AccountId([9; 16])),
         };
         let tx = SignedTransaction {
-            tx: Transaction {
-                version: TX_VERSION,
-                chain_id: "c".repeat(CHAIN_ID_MAX_LEN),
-                id: TxId([3; 16]),
-                signer: PublicKey([4; 32]),
-                op: Operation::StageBatch {
+            tx: Transaction::new(
+                "c".repeat(CHAIN_ID_MAX_LEN),
+                PublicKey([4; 32]),
+                TxNonce([3; 16]),
+                Operation::StageBatch {
                     batch: BatchId([1; 16]),
                     currency: crate::ids::Currency(*b"USD"),
                     window: u64::MAX,
                     chunk: u32::MAX,
                     instructions: vec![instruction; crate::settlement::SETTLEMENT_CHUNK_MAX],
                 },
-                valid_until_ms: u64::MAX,
-            },
+                u64::MAX,
+            ),
             signature: Signature([5; 64]),
         };
         let len = crate::codec::encoded_len("tx", &tx).expect("len");
@@ -403,18 +444,17 @@ mod tests {
 
     fn sample() -> SignedTransaction {
         SignedTransaction {
-            tx: Transaction {
-                version: TX_VERSION,
-                chain_id: "c".into(),
-                id: TxId([3; 16]),
-                signer: PublicKey([4; 32]),
-                op: Operation::Transfer {
+            tx: Transaction::new(
+                "c",
+                PublicKey([4; 32]),
+                TxNonce([3; 16]),
+                Operation::Transfer {
                     from: AccountId([1; 16]),
                     to: AccountId([2; 16]),
                     amount: Amount(1250),
                 },
-                valid_until_ms: 1_800_000_000_000,
-            },
+                1_800_000_000_000,
+            ),
             signature: Signature([5; 64]),
         }
     }
@@ -438,11 +478,54 @@ mod tests {
         assert_ne!(a.tx.body_hash().ok(), later.tx.body_hash().ok());
         assert_eq!(a.tx.intent_hash().ok(), later.tx.intent_hash().ok());
         let mut other = sample();
-        other.tx.id = TxId([9; 16]);
+        other.tx.nonce = TxNonce([9; 16]);
+        other.tx.id = TxId::derive(&other.tx.signer, &other.tx.nonce);
         assert_ne!(a.tx.intent_hash().ok(), other.tx.intent_hash().ok());
         let mut other = sample();
         other.tx.signer = PublicKey([8; 32]);
         assert_ne!(a.tx.intent_hash().ok(), other.tx.intent_hash().ok());
+    }
+
+    /// `TxId::derive(PublicKey([4; 32]), TxNonce([3; 16]))`, computed independently (Python's
+    /// `blake3` over `b"settlenet/tx-id/v1\0" + key + nonce`, first 16 bytes).
+    const PINNED_ID: &str = "a1535103dce84f27ddf8f5d9fa131bd6";
+
+    /// Ids are scoped by signer: the id is derived from the signing key and the nonce, and a
+    /// body whose id is not (another key claiming someone's id, or an id picked by hand) has
+    /// no signing message, so it can be neither signed nor verified.
+    #[test]
+    fn ids_are_bound_to_the_signer_and_nonce() {
+        let a = sample();
+        assert_eq!(a.tx.id, TxId::derive(&a.tx.signer, &a.tx.nonce));
+        assert!(a.tx.signing_message().is_ok());
+        // Same nonce, another key: another id.
+        assert_ne!(
+            TxId::derive(&PublicKey([8; 32]), &a.tx.nonce),
+            a.tx.id,
+            "the id depends on the key"
+        );
+        assert_ne!(TxId::derive(&a.tx.signer, &TxNonce([4; 16])), a.tx.id);
+        // Front-running: another signer's body carrying this id.
+        let mut thief = sample();
+        thief.tx.signer = PublicKey([8; 32]);
+        let err = thief.tx.signing_message().expect_err("claimed id");
+        assert!(
+            matches!(err, TypesError::IdNotDerived { id, .. } if id == a.tx.id),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("not derived from its signer"),
+            "{err}"
+        );
+        // Or the same signer's id with another nonce.
+        let mut other = sample();
+        other.tx.nonce = TxNonce([4; 16]);
+        assert!(other.tx.signing_message().is_err());
+        // The derivation is pinned (clients in other languages reproduce it).
+        assert_eq!(
+            TxId::derive(&PublicKey([4; 32]), &TxNonce([3; 16])).to_string(),
+            PINNED_ID
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use settlenet_types::settlement::SettlementInstruction;
 use settlenet_types::{
     decode, encode, AccountId, Amount, BatchId, Block, BlockHeader, Currency, Hash, Height, HoldId,
     MemberId, Operation, Payee, PublicKey, ReplicaId, SettlementPolicy, Signature,
-    SignedTransaction, StoredBlock, Transaction, TxId, View, TX_VERSION,
+    SignedTransaction, StoredBlock, Transaction, TxId, TxNonce, View,
 };
 use std::fmt::Debug;
 
@@ -158,14 +158,13 @@ fn transactions() -> Vec<SignedTransaction> {
         .into_iter()
         .enumerate()
         .map(|(i, op)| SignedTransaction {
-            tx: Transaction {
-                version: TX_VERSION,
-                chain_id: CHAIN.into(),
-                id: TxId([i as u8 + 1; 16]),
-                signer: PublicKey([4; 32]),
+            tx: Transaction::new(
+                CHAIN,
+                PublicKey([4; 32]),
+                TxNonce([i as u8 + 1; 16]),
                 op,
-                valid_until_ms: 1_800_000_000_000 + i as u64,
-            },
+                1_800_000_000_000 + i as u64,
+            ),
             signature: Signature([5; 64]),
         })
         .collect()

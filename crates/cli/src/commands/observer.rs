@@ -8,7 +8,7 @@
 //! functions the ledger uses.
 
 use crate::support::*;
-use crate::txbuild::{sign, tx_id};
+use crate::txbuild::{sign, tx_nonce};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -32,9 +32,10 @@ pub struct RegisterArgs {
     /// keys in DIR/keys/<member>/).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 /// Arguments of `observer remove`.
@@ -50,9 +51,10 @@ pub struct RemoveArgs {
     /// keys in DIR/keys/<member>/).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,7 +85,7 @@ async fn register(t: &Target, json_out: bool, a: RegisterArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::RegisterObserver {
             member: member.id,
             peer_id: a.peer_id.clone(),
@@ -118,7 +120,7 @@ async fn remove(t: &Target, json_out: bool, a: RemoveArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::RemoveObserver {
             member: member.id,
             peer_id: a.peer_id.clone(),

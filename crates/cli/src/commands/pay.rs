@@ -3,11 +3,12 @@
 //!
 //! Each write command builds an operation, signs it with a key file, submits it, waits for its
 //! block and prints the ledger's result code with its sentence (`--json`: the node's answer).
-//! Client-chosen ids are random unless `--id` is given: repeating a command with the same
-//! `--id` is a safe retry (the first result comes back, nothing happens twice).
+//! Transaction ids are derived from the signing key and a nonce, random unless `--nonce` is
+//! given: repeating a command with the same key and `--nonce` is a safe retry (the first result
+//! comes back, nothing happens twice).
 
 use crate::support::*;
-use crate::txbuild::{self, account_id, parse_amount, read_key, sign, tx_id};
+use crate::txbuild::{self, account_id, parse_amount, read_key, sign, tx_nonce};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -41,9 +42,10 @@ pub struct PayArgs {
     /// Fee paid on top to the payer's issuer, as written.
     #[arg(long)]
     pub fee: Option<String>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
     /// Return once accepted instead of waiting for the block.
     #[arg(long)]
     pub no_wait: bool,
@@ -69,9 +71,10 @@ pub enum MerchantCmd {
         /// Merchant account id (default: random).
         #[arg(long)]
         account: Option<String>,
-        /// Transaction id (default: random); reuse it to retry safely.
+        /// Transaction nonce (default: random). The id is derived from the signing key and the
+        /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
         #[arg(long)]
-        id: Option<String>,
+        nonce: Option<String>,
     },
 }
 
@@ -95,9 +98,10 @@ pub struct AuthorizeArgs {
     /// Hold id (default: random).
     #[arg(long)]
     pub hold: Option<String>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -112,9 +116,10 @@ pub struct CaptureArgs {
     /// acquirer's acquirer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -126,9 +131,10 @@ pub struct VoidArgs {
     /// acquirer's acquirer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -143,9 +149,10 @@ pub struct RefundArgs {
     /// acquirer's acquirer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 /// The payer's wallet and its currency: `--from` if given, else the one wallet the key owns
@@ -245,7 +252,7 @@ pub async fn pay(t: &Target, json_out: bool, a: PayArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Pay {
             from,
             to,
@@ -263,7 +270,7 @@ pub async fn merchant(t: &Target, json_out: bool, cmd: MerchantCmd) -> Result<()
         acquirer,
         currency,
         account,
-        id,
+        nonce,
     } = cmd;
     let c = client(t)?;
     let genesis = c.genesis().await?;
@@ -284,7 +291,7 @@ pub async fn merchant(t: &Target, json_out: bool, cmd: MerchantCmd) -> Result<()
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(id.as_deref())?,
+        tx_nonce(nonce.as_deref())?,
         Operation::RegisterMerchant {
             account,
             acquirer: member.id,
@@ -319,7 +326,7 @@ pub async fn authorize(t: &Target, json_out: bool, a: AuthorizeArgs) -> Result<(
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Authorize {
             hold,
             from,
@@ -349,13 +356,14 @@ pub async fn capture(t: &Target, json_out: bool, a: CaptureArgs) -> Result<()> {
         None => Amount(held),
     };
     let key = merchant_side_key(t, a.key.as_deref(), &member)?;
-    let id = tx_id(a.id.as_deref())?;
+    let nonce = tx_nonce(a.nonce.as_deref())?;
     let tx = sign(
         &genesis.chain_id,
         &key,
-        id,
+        nonce,
         Operation::Capture { hold, amount },
     )?;
+    let id = tx.tx.id;
     run_tx(
         &c,
         json_out,
@@ -376,7 +384,7 @@ pub async fn void(t: &Target, json_out: bool, a: VoidArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Void { hold },
     )?;
     run_tx(
@@ -401,7 +409,7 @@ pub async fn refund(t: &Target, json_out: bool, a: RefundArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Refund { capture, amount },
     )?;
     run_tx(&c, json_out, &tx, false, json!({}), String::new()).await

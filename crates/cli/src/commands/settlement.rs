@@ -2,7 +2,7 @@
 //! report (`settlement report`).
 
 use crate::support::*;
-use crate::txbuild::{parse_amount, sign, tx_id};
+use crate::txbuild::{parse_amount, sign, tx_nonce};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -27,9 +27,10 @@ pub struct LiquidityArgs {
     /// Clearing staff key (default with --testnet: the clearing house's clearing.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 /// Arguments of `settlement cap`.
@@ -51,9 +52,10 @@ pub struct CapArgs {
     /// Clearing staff key (default with --testnet: the clearing house's clearing.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 /// Output format of `settlement report`.
@@ -130,7 +132,7 @@ async fn fund_or_withdraw(t: &Target, json_out: bool, a: LiquidityArgs, fund: bo
             amount,
         }
     };
-    let tx = sign(&genesis.chain_id, &key, tx_id(a.id.as_deref())?, op)?;
+    let tx = sign(&genesis.chain_id, &key, tx_nonce(a.nonce.as_deref())?, op)?;
     let account = AccountId::derived("settlement", &member.name, currency);
     let exp = genesis.exponent(currency).unwrap_or(0);
     run_tx(
@@ -169,7 +171,7 @@ async fn cap(t: &Target, json_out: bool, a: CapArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::SetNetDebitCap {
             member: member.id,
             currency,

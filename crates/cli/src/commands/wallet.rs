@@ -1,7 +1,7 @@
 //! Wallets and e-money: `wallet create|register|find`, `issue`, `transfer`, `redeem`.
 
 use crate::support::*;
-use crate::txbuild::{self, account_id, parse_amount, read_key, read_user_key, sign, tx_id};
+use crate::txbuild::{self, account_id, parse_amount, read_key, read_user_key, sign, tx_nonce};
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -27,9 +27,10 @@ pub enum WalletCmd {
         /// Wallet account id (default: random).
         #[arg(long)]
         account: Option<String>,
-        /// Transaction id (default: random); reuse it to retry safely.
+        /// Transaction nonce (default: random). The id is derived from the signing key and the
+        /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
         #[arg(long)]
-        id: Option<String>,
+        nonce: Option<String>,
     },
     /// Open a phone-number wallet: the number goes to the node only to compute its alias
     /// (HMAC with the consortium key); the ledger stores the alias, never the number.
@@ -62,9 +63,10 @@ pub struct RegisterArgs {
     /// Wallet account id (default: random).
     #[arg(long)]
     pub account: Option<String>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -88,9 +90,10 @@ pub struct IssueArgs {
     /// Issuer staff key (default with --testnet: the wallet issuer's issuer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
     /// Return once accepted instead of waiting for the block.
     #[arg(long)]
     pub no_wait: bool,
@@ -110,9 +113,10 @@ pub struct TransferArgs {
     /// Amount as written, e.g. 12.50.
     #[arg(long)]
     pub amount: String,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
     /// Return once accepted instead of waiting for the block.
     #[arg(long)]
     pub no_wait: bool,
@@ -129,9 +133,10 @@ pub struct RedeemArgs {
     /// Issuer staff key (default with --testnet: the wallet issuer's issuer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction id (default: random); reuse it to retry safely.
+    /// Transaction nonce (default: random). The id is derived from the signing key and the
+    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
     #[arg(long)]
-    pub id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 pub async fn wallet_register(t: &Target, json_out: bool, a: RegisterArgs) -> Result<()> {
@@ -155,7 +160,7 @@ pub async fn wallet_register(t: &Target, json_out: bool, a: RegisterArgs) -> Res
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::RegisterWallet {
             account,
             issuer: member.id,
@@ -213,7 +218,7 @@ pub async fn redeem(t: &Target, json_out: bool, a: RedeemArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Redeem { wallet, amount },
     )?;
     run_tx(&c, json_out, &tx, false, json!({}), String::new()).await
@@ -227,7 +232,7 @@ pub async fn wallet_create(t: &Target, json: bool, cmd: WalletCmd) -> Result<()>
         key,
         currency,
         account,
-        id,
+        nonce,
     } = cmd
     else {
         bail!("not `wallet create`");
@@ -247,7 +252,7 @@ pub async fn wallet_create(t: &Target, json: bool, cmd: WalletCmd) -> Result<()>
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(id.as_deref())?,
+        tx_nonce(nonce.as_deref())?,
         Operation::CreateWallet {
             account,
             issuer: member.id,
@@ -278,7 +283,7 @@ pub async fn issue(t: &Target, json: bool, a: IssueArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Issue { wallet, amount },
     )?;
     let v = submit_and_wait(&c, &tx, a.no_wait).await?;
@@ -298,7 +303,7 @@ pub async fn transfer(t: &Target, json: bool, a: TransferArgs) -> Result<()> {
     let tx = sign(
         &genesis.chain_id,
         &key,
-        tx_id(a.id.as_deref())?,
+        tx_nonce(a.nonce.as_deref())?,
         Operation::Transfer { from, to, amount },
     )?;
     let v = submit_and_wait(&c, &tx, a.no_wait).await?;

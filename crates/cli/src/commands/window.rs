@@ -5,7 +5,7 @@
 //! the genesis member of kind `clearing-house`.
 
 use crate::support::*;
-use crate::txbuild::{sign, tx_id};
+use crate::txbuild::{sign, tx_nonce};
 use anyhow::Result;
 use clap::Subcommand;
 use serde_json::json;
@@ -26,9 +26,10 @@ pub enum WindowCmd {
         /// Clearing staff key (default with --testnet: the clearing house's clearing.key).
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Transaction id (default: random); reuse it to retry safely.
+        /// Transaction nonce (default: random). The id is derived from the signing key and the
+        /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
         #[arg(long)]
-        id: Option<String>,
+        nonce: Option<String>,
     },
     /// List a currency's settlement windows: state, heights, batch, obligations.
     List {
@@ -52,7 +53,7 @@ pub async fn window_cmd(t: &Target, json_out: bool, cmd: WindowCmd) -> Result<()
             currency,
             window: w,
             key,
-            id,
+            nonce,
         } => {
             let currency = currency_or_default(&genesis, currency.as_deref())?;
             let key = clearing_key(t, &genesis, key.as_deref())?;
@@ -63,7 +64,7 @@ pub async fn window_cmd(t: &Target, json_out: bool, cmd: WindowCmd) -> Result<()
             let tx = sign(
                 &genesis.chain_id,
                 &key,
-                tx_id(id.as_deref())?,
+                tx_nonce(nonce.as_deref())?,
                 Operation::CloseWindow {
                     currency,
                     window: w,

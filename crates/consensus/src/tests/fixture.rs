@@ -8,8 +8,7 @@ use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::block::{VoteBody, VoteKind, BLOCK_VERSION};
 use settlenet_types::{
     AccountId, Amount, Block, BlockHeader, CommitCertificate, CommitSignature, Genesis, Hash,
-    Height, Operation, PublicKey, ReplicaId, SignedTransaction, Transaction, TxId, View,
-    TX_VERSION,
+    Height, Operation, PublicKey, ReplicaId, SignedTransaction, Transaction, TxNonce, View,
 };
 
 pub(super) const CHAIN: &str = "test-chain";
@@ -131,17 +130,16 @@ impl Fixture {
 
 pub(super) fn tx(n: u8) -> SignedTransaction {
     let key = Keypair::from_seed([200; 32]);
-    let tx = Transaction {
-        version: TX_VERSION,
-        chain_id: CHAIN.into(),
-        id: TxId([n; 16]),
-        signer: key.public(),
-        op: Operation::Issue {
+    let tx = Transaction::new(
+        CHAIN,
+        key.public(),
+        TxNonce([n; 16]),
+        Operation::Issue {
             wallet: AccountId([1; 16]),
             amount: Amount(u64::from(n) + 1),
         },
-        valid_until_ms: u64::MAX,
-    };
+        u64::MAX,
+    );
     let signature = key.sign(&tx.signing_message().expect("msg"));
     SignedTransaction { tx, signature }
 }

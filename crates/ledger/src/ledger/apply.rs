@@ -105,6 +105,9 @@ impl Ledger {
         if tx.version != TX_VERSION {
             return Err(ResultCode::UnsupportedVersion);
         }
+        if tx.check_id().is_err() {
+            return Err(ResultCode::IdNotDerived);
+        }
         let nonzero = |amount: &Amount| {
             if amount.0 == 0 {
                 Err(ResultCode::ZeroAmount)
@@ -303,6 +306,12 @@ impl Ledger {
             // and never for a transaction decoded from a block. Nothing to record it under.
             return outcome(ResultCode::WrongChain, false, Vec::new(), None);
         };
+        if tx.check_id().is_err() {
+            // Its id is someone else's (or no one's): recording a result under it would let a
+            // Byzantine primary take the id from its real signer. Replicas refuse such a block
+            // (its signature check fails), so this is a second line only.
+            return outcome(ResultCode::IdNotDerived, false, Vec::new(), None);
+        }
         if let Some(record) = self.records.get(&tx.id) {
             return if record.body_hash == body_hash {
                 outcome(record.result, true, Vec::new(), record.detail.clone())

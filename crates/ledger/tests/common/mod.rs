@@ -6,7 +6,7 @@ use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::{Account, BlockOutcome, Ledger};
 use settlenet_types::{
     AccountId, Amount, Currency, Genesis, Hash, Height, HoldId, MemberId, Operation, Payee, Role,
-    SignedTransaction, Transaction, TxId, TX_VERSION,
+    SignedTransaction, Transaction, TxId, TxNonce, TX_VERSION,
 };
 
 pub const CHAIN: &str = "ledger-test";
@@ -89,10 +89,26 @@ pub fn genesis() -> Genesis {
         .build()
 }
 
-pub fn tx_id(n: u64) -> TxId {
+/// Nonce `n`: the transaction's id is derived from it and the signing key.
+pub fn nonce(n: u64) -> TxNonce {
     let mut b = [0u8; 16];
     b[8..].copy_from_slice(&n.to_be_bytes());
-    TxId(b)
+    TxNonce(b)
+}
+
+thread_local! {
+    /// The id of every transaction this thread signed, by nonce (the latest signer's, if a
+    /// nonce was signed by more than one key).
+    static SIGNED_IDS: std::cell::RefCell<std::collections::HashMap<TxNonce, TxId>> =
+        Default::default();
+}
+
+/// The id of the transaction this thread signed with nonce `n` (ids are derived from the
+/// signer's key, so a test names a transaction by its nonce).
+pub fn id_of(n: u64) -> TxId {
+    SIGNED_IDS
+        .with(|m| m.borrow().get(&nonce(n)).copied())
+        .unwrap_or_else(|| panic!("no transaction with nonce {n} was signed on this thread"))
 }
 
 pub fn wallet_id(n: u8) -> AccountId {
@@ -102,25 +118,22 @@ pub fn wallet_id(n: u8) -> AccountId {
 /// A transaction for the fixture chain, signed for real (the ledger does not check it).
 pub fn signed_with(
     signer: &Keypair,
-    id: TxId,
+    nonce: TxNonce,
     op: Operation,
     chain: &str,
     version: u16,
 ) -> SignedTransaction {
     let tx = Transaction {
         version,
-        chain_id: chain.into(),
-        id,
-        signer: signer.public(),
-        op,
-        valid_until_ms: u64::MAX,
+        ..Transaction::new(chain, signer.public(), nonce, op, u64::MAX)
     };
+    SIGNED_IDS.with(|m| m.borrow_mut().insert(tx.nonce, tx.id));
     let signature = signer.sign(&tx.signing_message().expect("signing message"));
     SignedTransaction { tx, signature }
 }
 
-pub fn signed(signer: &Keypair, id: TxId, op: Operation) -> SignedTransaction {
-    signed_with(signer, id, op, CHAIN, TX_VERSION)
+pub fn signed(signer: &Keypair, nonce: TxNonce, op: Operation) -> SignedTransaction {
+    signed_with(signer, nonce, op, CHAIN, TX_VERSION)
 }
 
 pub fn create(account: AccountId, issuer: u16, owner: &Keypair, currency: Currency) -> Operation {

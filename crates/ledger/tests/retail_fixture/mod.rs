@@ -36,33 +36,33 @@ pub fn base() -> Ledger {
     let mut l = Ledger::from_genesis(&genesis()).expect("genesis");
     let blocks: Vec<Vec<SignedTransaction>> = vec![
         vec![
-            signed(&k.issuer_a, tx_id(1), register(w(P), 0, 1, u0, usd(), 0)),
-            signed(&k.issuer_b, tx_id(2), register(w(Q), 1, 2, u1, usd(), 1)),
-            signed(&k.issuer_a, tx_id(3), register(w(R), 0, 1, u2, eur(), 2)),
-            signed(&k.issuer_b, tx_id(4), merchant(w(M), 1, &k.merchant, usd())),
-            signed(&k.issuer_a, tx_id(5), create(w(L), 0, u2, usd())),
+            signed(&k.issuer_a, nonce(1), register(w(P), 0, 1, u0, usd(), 0)),
+            signed(&k.issuer_b, nonce(2), register(w(Q), 1, 2, u1, usd(), 1)),
+            signed(&k.issuer_a, nonce(3), register(w(R), 0, 1, u2, eur(), 2)),
+            signed(&k.issuer_b, nonce(4), merchant(w(M), 1, &k.merchant, usd())),
+            signed(&k.issuer_a, nonce(5), create(w(L), 0, u2, usd())),
         ],
         vec![
-            signed(&k.issuer_a, tx_id(6), issue(w(P), 60_000)),
-            signed(&k.issuer_b, tx_id(7), issue(w(Q), 1_000)),
-            signed(&k.issuer_a, tx_id(8), issue(w(L), 500)),
-            signed(&k.issuer_a, tx_id(9), issue(w(R), 100)),
+            signed(&k.issuer_a, nonce(6), issue(w(P), 60_000)),
+            signed(&k.issuer_b, nonce(7), issue(w(Q), 1_000)),
+            signed(&k.issuer_a, nonce(8), issue(w(L), 500)),
+            signed(&k.issuer_a, nonce(9), issue(w(R), 100)),
         ],
         vec![
-            signed(u0, tx_id(10), authorize(1, w(P), w(M), 3_000, 1_000_000)),
-            signed(u0, tx_id(11), authorize(2, w(P), w(M), 1_000, 1_000_000)),
-            signed(u0, tx_id(12), authorize(3, w(P), w(M), 500, 1_000_000)),
-            signed(u0, tx_id(13), authorize(4, w(P), w(M), 200, 500)),
+            signed(u0, nonce(10), authorize(1, w(P), w(M), 3_000, 1_000_000)),
+            signed(u0, nonce(11), authorize(2, w(P), w(M), 1_000, 1_000_000)),
+            signed(u0, nonce(12), authorize(3, w(P), w(M), 500, 1_000_000)),
+            signed(u0, nonce(13), authorize(4, w(P), w(M), 200, 500)),
         ],
         vec![
-            signed(&k.merchant, tx_id(CAPTURE_H2), capture(2, 700)),
-            signed(&k.issuer_b, tx_id(15), void(3)),
+            signed(&k.merchant, nonce(CAPTURE_H2), capture(2, 700)),
+            signed(&k.issuer_b, nonce(15), void(3)),
         ],
         (0..5)
             .map(|i| {
                 signed(
                     u0,
-                    tx_id(16 + i),
+                    nonce(16 + i),
                     pay(w(P), Payee::Alias(alias(2)), 9_000, None),
                 )
             })

@@ -21,17 +21,17 @@ pub fn base() -> Ledger {
         &[
             signed(
                 &k.issuer_a,
-                tx_id(1),
+                nonce(1),
                 create(wallet_id(ALICE), 0, &k.users[0], usd()),
             ),
             signed(
                 &k.issuer_b,
-                tx_id(2),
+                nonce(2),
                 create(wallet_id(BOB), 1, &k.users[1], usd()),
             ),
             signed(
                 &k.issuer_a,
-                tx_id(3),
+                nonce(3),
                 create(wallet_id(CAROL), 0, &k.users[2], eur()),
             ),
         ],
@@ -39,7 +39,7 @@ pub fn base() -> Ledger {
     assert!(b1.outcomes.iter().all(|o| o.result.is_ok()), "{b1:?}");
     let b2 = apply(
         &mut l,
-        &[signed(&k.issuer_a, tx_id(4), issue(wallet_id(ALICE), 100))],
+        &[signed(&k.issuer_a, nonce(4), issue(wallet_id(ALICE), 100))],
     );
     assert!(b2.outcomes[0].result.is_ok());
     l

@@ -190,7 +190,7 @@ pub fn base() -> Ledger {
     let mut n = 0u64;
     let mut t = |kp: &Keypair, op: Operation| {
         n += 1;
-        signed(kp, tx_id(n), op)
+        signed(kp, nonce(n), op)
     };
     let blocks = vec![
         vec![

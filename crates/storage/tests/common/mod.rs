@@ -10,7 +10,7 @@ use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::{
     AccountId, Amount, Block, BlockHeader, CommitCertificate, CommitSignature, Hash, Height,
     Operation, PublicKey, ReplicaId, Signature, SignedTransaction, StoredBlock, Transaction, TxId,
-    View, TX_VERSION,
+    TxNonce, View,
 };
 use std::path::Path;
 
@@ -20,19 +20,21 @@ pub const GENESIS_ROOT: Hash = Hash([0xaa; 32]);
 
 pub fn tx(id: u8) -> SignedTransaction {
     SignedTransaction {
+        // Storage never checks ids or signatures: the id is `[id; 16]`, for the index tests.
         tx: Transaction {
-            version: TX_VERSION,
-            chain_id: "test-chain".into(),
             id: TxId([id; 16]),
-            signer: PublicKey([1; 32]),
-            op: Operation::Transfer {
-                from: AccountId([1; 16]),
-                to: AccountId([2; 16]),
-                amount: Amount(u64::from(id)),
-            },
-            valid_until_ms: u64::MAX,
+            ..Transaction::new(
+                "test-chain",
+                PublicKey([1; 32]),
+                TxNonce([id; 16]),
+                Operation::Transfer {
+                    from: AccountId([1; 16]),
+                    to: AccountId([2; 16]),
+                    amount: Amount(u64::from(id)),
+                },
+                u64::MAX,
+            )
         },
-        // Storage never verifies signatures.
         signature: Signature([id; 64]),
     }
 }

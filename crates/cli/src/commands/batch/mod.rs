@@ -24,7 +24,7 @@ pub use args::*;
 use crate::support::*;
 use crate::txbuild::sign;
 use anyhow::{anyhow, bail, Context, Result};
-use plan::{batch_id_of, batch_id_secret, batch_tx_id};
+use plan::{batch_id_of, batch_id_secret, batch_nonce};
 use report::{describe, problems_json, problems_text, unwound_of, write_report, Outcome};
 use serde::Serialize;
 use serde_json::json;
@@ -208,7 +208,7 @@ async fn abort(t: &Target, json_out: bool, id: &str, key: Option<&Path>) -> Resu
     let tx = sign(
         &genesis.chain_id,
         &key,
-        batch_tx_id(&batch_id_secret(&key), &batch, "abort", 0),
+        batch_nonce(&batch_id_secret(&key), &batch, "abort", 0),
         Operation::AbortBatch { batch },
     )?;
     run_tx(

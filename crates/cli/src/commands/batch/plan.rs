@@ -7,8 +7,8 @@ use settlenet_batchfile::ParsedBatch;
 use settlenet_crypto::Keypair;
 use settlenet_types::ids::format_minor;
 use settlenet_types::{
-    batch_digest, AccountId, BatchId, Currency, Genesis, Hash, MemberId, Operation,
-    SettlementInstruction, SettlementPolicy, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX,
+    batch_digest, AccountId, BatchId, Currency, Genesis, Hash, MemberId, Operation, PublicKey,
+    SettlementInstruction, SettlementPolicy, TxId, TxNonce, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX,
 };
 use std::collections::BTreeMap;
 
@@ -61,11 +61,12 @@ pub fn batch_id_secret(key: &Keypair) -> [u8; 32] {
     blake3::derive_key("settlenet/batch-tx-ids/v2", &key.secret_bytes())
 }
 
-/// A transaction id derived from the batch and the clerk's `secret` ([`batch_id_secret`]): the
-/// same clerk, batch, step and number always give the same id, so a retry is answered with the
-/// first result; nobody else can compute it, so seeing one chunk's id on the ledger does not
-/// let anyone claim the next chunks' ids first and block the settlement.
-pub fn batch_tx_id(secret: &[u8; 32], batch: &BatchId, step: &str, n: u32) -> TxId {
+/// A transaction nonce derived from the batch and the clerk's `secret` ([`batch_id_secret`]):
+/// the same clerk, batch, step and number always give the same nonce, hence (with the clerk's
+/// key) the same transaction id, so a retry is answered with the first result. Ids are bound
+/// to their signer anyway ([`TxId::derive`]); the secret also keeps the next chunks' ids from
+/// being predicted by anyone who sees one.
+pub fn batch_nonce(secret: &[u8; 32], batch: &BatchId, step: &str, n: u32) -> TxNonce {
     let mut h = blake3::Hasher::new_keyed(secret);
     for p in [&batch.0[..], step.as_bytes(), &n.to_le_bytes()] {
         h.update(&(p.len() as u64).to_le_bytes());
@@ -73,7 +74,7 @@ pub fn batch_tx_id(secret: &[u8; 32], batch: &BatchId, step: &str, n: u32) -> Tx
     }
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    TxId(out)
+    TxNonce(out)
 }
 
 /// The batch id of a file (by its digest) settling window `w`.
@@ -101,6 +102,8 @@ pub struct Plan {
     pub digest: Hash,
     /// The clerk's id secret ([`batch_id_secret`]).
     pub id_secret: [u8; 32],
+    /// The clerk's public key: transaction ids are derived from it.
+    pub clerk: PublicKey,
 }
 
 /// The settlement instructions of `parsed` (a file without problems), with one resolved
@@ -136,7 +139,7 @@ impl Plan {
         currency: Currency,
         window: u64,
         instructions: Vec<SettlementInstruction>,
-        id_secret: [u8; 32],
+        clerk: &Keypair,
     ) -> Result<Plan> {
         let n_chunks = instructions.len().div_ceil(SETTLEMENT_CHUNK_MAX);
         if n_chunks > BATCH_CHUNKS_MAX as usize {
@@ -153,7 +156,8 @@ impl Plan {
             window,
             instructions,
             digest,
-            id_secret,
+            id_secret: batch_id_secret(clerk),
+            clerk: clerk.public(),
         })
     }
 
@@ -170,9 +174,9 @@ impl Plan {
             .unwrap_or_default()
     }
 
-    /// The transaction id staging chunk `k`.
-    pub fn stage_id(&self, k: u32) -> TxId {
-        batch_tx_id(&self.id_secret, &self.batch, "stage", k)
+    /// The nonce of the transaction staging chunk `k`.
+    pub fn stage_nonce(&self, k: u32) -> TxNonce {
+        batch_nonce(&self.id_secret, &self.batch, "stage", k)
     }
 
     /// The operation staging chunk `k`.
@@ -186,14 +190,19 @@ impl Plan {
         }
     }
 
-    /// The transaction id of settlement attempt `attempt` under `policy`.
-    pub fn settle_id(&self, policy: SettlementPolicy, attempt: u32) -> TxId {
-        batch_tx_id(
+    /// The nonce of settlement attempt `attempt` under `policy`.
+    pub fn settle_nonce(&self, policy: SettlementPolicy, attempt: u32) -> TxNonce {
+        batch_nonce(
             &self.id_secret,
             &self.batch,
             &format!("settle-{policy}"),
             attempt,
         )
+    }
+
+    /// The transaction id of settlement attempt `attempt` under `policy`.
+    pub fn settle_id(&self, policy: SettlementPolicy, attempt: u32) -> TxId {
+        TxId::derive(&self.clerk, &self.settle_nonce(policy, attempt))
     }
 
     /// The operation settling the window with every chunk.
@@ -233,7 +242,7 @@ mod tests {
             Currency(*b"USD"),
             window,
             instructions(n),
-            [3; 32],
+            &Keypair::from_seed([3; 32]),
         )
     }
 
@@ -271,8 +280,8 @@ mod tests {
     fn ids_and_digest_are_deterministic() {
         let (a, b) = (plan(3, 4).expect("plan"), plan(3, 4).expect("plan"));
         assert_eq!(a.digest, b.digest);
-        assert_eq!(a.stage_id(0), b.stage_id(0));
-        assert_ne!(a.stage_id(0), a.stage_id(1));
+        assert_eq!(a.stage_nonce(0), b.stage_nonce(0));
+        assert_ne!(a.stage_nonce(0), a.stage_nonce(1));
         let reject = SettlementPolicy::Reject;
         assert_ne!(a.settle_id(reject, 0), a.settle_id(reject, 1));
         assert_ne!(
@@ -296,10 +305,10 @@ mod tests {
         let clerk = Keypair::from_seed([1; 32]);
         let other = Keypair::from_seed([2; 32]);
         let batch = BatchId([7; 16]);
-        let a = batch_tx_id(&batch_id_secret(&clerk), &batch, "stage", 1);
-        assert_eq!(a, batch_tx_id(&batch_id_secret(&clerk), &batch, "stage", 1));
-        assert_ne!(a, batch_tx_id(&batch_id_secret(&other), &batch, "stage", 1));
-        assert_ne!(a, batch_tx_id(&batch_id_secret(&clerk), &batch, "stage", 2));
+        let a = batch_nonce(&batch_id_secret(&clerk), &batch, "stage", 1);
+        assert_eq!(a, batch_nonce(&batch_id_secret(&clerk), &batch, "stage", 1));
+        assert_ne!(a, batch_nonce(&batch_id_secret(&other), &batch, "stage", 1));
+        assert_ne!(a, batch_nonce(&batch_id_secret(&clerk), &batch, "stage", 2));
         // The earlier, keyless derivation is not what is used any more.
         assert_ne!(
             a.0,

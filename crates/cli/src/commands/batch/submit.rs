@@ -249,13 +249,7 @@ pub(super) async fn run(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()>
     }
     // 3. Creditor wallets, then the plan: the instructions, their chunks and digest.
     let wallets = beneficiaries(&c, &genesis, &b).await?;
-    let plan = Plan::new(
-        batch,
-        currency,
-        w,
-        instructions_of(&b, wallets),
-        batch_id_secret(&key),
-    )?;
+    let plan = Plan::new(batch, currency, w, instructions_of(&b, wallets), &key)?;
     let n_chunks = plan.chunk_count();
 
     // 4. Stage the chunks not staged yet, a few per request, each waited for.
@@ -270,7 +264,7 @@ pub(super) async fn run(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()>
                 txs.push(sign(
                     &genesis.chain_id,
                     &key,
-                    plan.stage_id(k),
+                    plan.stage_nonce(k),
                     plan.stage_op(k),
                 )?);
             }
@@ -302,7 +296,12 @@ pub(super) async fn run(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()>
                 Some(v) if v.status == TxStatus::Committed => v,
                 Some(_) => c.wait_tx(id, COMMIT_TIMEOUT).await?,
                 None => {
-                    let tx = sign(&genesis.chain_id, &key, id, plan.settle_op(policy))?;
+                    let tx = sign(
+                        &genesis.chain_id,
+                        &key,
+                        plan.settle_nonce(policy, attempt),
+                        plan.settle_op(policy),
+                    )?;
                     send(&c, std::slice::from_ref(&tx), "the settlement").await?;
                     c.wait_tx(id, COMMIT_TIMEOUT).await?
                 }
