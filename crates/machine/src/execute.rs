@@ -118,7 +118,14 @@ impl NodeMachine {
             self.sync_target = height;
         }
         let behind = self.sync_target.0.saturating_sub(self.ledger.height().0);
-        if self.snapshots.wanted(behind, self.now) {
+        // A snapshot replaces block sync only when f+1 validators claim to be that far ahead
+        // (one of them is honest): one Byzantine validator claiming a huge height costs a
+        // block request (which drops its claim), not a snapshot fetch from every peer.
+        let vouched = self
+            .vouched_height()
+            .0
+            .saturating_sub(self.ledger.height().0);
+        if self.snapshots.wanted(vouched, self.now) {
             self.start_snapshot_sync(out);
             return;
         }
@@ -129,6 +136,14 @@ impl NodeMachine {
         {
             self.start_sync(out);
         }
+    }
+
+    /// The highest height that at least f+1 validators claim to have reached (so at least one
+    /// honest validator has); zero with fewer claims.
+    pub(crate) fn vouched_height(&self) -> Height {
+        let mut claims: Vec<Height> = self.peer_heights.values().copied().collect();
+        claims.sort_unstable_by(|a, b| b.cmp(a));
+        claims.get(self.genesis.f()).copied().unwrap_or(Height(0))
     }
 
     /// Ask the next connected peer (round robin) for blocks after ours.

@@ -620,6 +620,59 @@ fn a_claimed_height_is_checked_by_asking_its_maker() {
     );
 }
 
+/// Issue 11, hole 5: a snapshot (state transfer that replaces block sync) starts only when
+/// f+1 validators claim to be past the snapshot threshold ahead of us. One Byzantine validator
+/// claiming a huge height gets a block request, which its empty answer fails, not a snapshot
+/// fetch from every peer; a second claim that far ahead (so one honest validator) starts it.
+#[test]
+fn one_claim_far_ahead_does_not_start_a_snapshot_fetch() {
+    use settlenet_machine::wire::{Request, Response};
+    let mut fx = fixture(1);
+    let mut out = Vec::new();
+    for r in [0u16, 2, 3] {
+        fx.machine
+            .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
+    }
+    let claim = |fx: &mut Fixture, from: u16, height: u64| {
+        let mut out = Vec::new();
+        fx.machine.handle(
+            NOW + 5_000,
+            Event::Answer {
+                from: ReplicaId(from),
+                request: Request::Status,
+                result: Ok(Response::Status {
+                    height: Height(height),
+                }),
+            },
+            &mut out,
+        );
+        out
+    };
+    let fetches = |out: &[Effect]| {
+        out.iter()
+            .filter(|e| matches!(e, Effect::FetchSnapshot(_)))
+            .count()
+    };
+    let out = claim(&mut fx, 3, 1_000_000);
+    assert_eq!(fetches(&out), 0, "one claim is not enough: {out:?}");
+    assert!(
+        out.iter().any(|e| matches!(
+            e,
+            Effect::Request {
+                to: ReplicaId(3),
+                request: Request::Blocks { .. }
+            }
+        )),
+        "the claim is checked by asking its maker: {out:?}"
+    );
+    // Another validator a little ahead (below the threshold): still no snapshot.
+    let out = claim(&mut fx, 2, 10);
+    assert_eq!(fetches(&out), 0, "{out:?}");
+    // A second validator past the threshold: f+1 = 2 claims, one of them honest.
+    let out = claim(&mut fx, 0, 900_000);
+    assert_eq!(fetches(&out), 1, "{out:?}");
+}
+
 /// Whether `out` sends a VIEW-CHANGE.
 fn sends_view_change(out: &[Effect]) -> bool {
     out.iter().any(|e| {
