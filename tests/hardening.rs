@@ -227,6 +227,24 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
         );
     }
 
+    // Validity is bounded above (24 h): a payment signed valid for two days is refused at
+    // the door, leaving nothing.
+    let far = sign_valid_until(
+        &net.chain,
+        &payer.key,
+        nonce(),
+        Operation::Transfer {
+            from: payer.from,
+            to: payer.to,
+            amount: Amount(3),
+        },
+        now_ms() + 2 * 24 * 3_600_000,
+    );
+    let (code, answer) = net.submit(2, &far).await;
+    assert_eq!(code, 400, "{answer:?}");
+    assert_eq!(answer.expect_err("refused").error.code, "validity_too_long");
+    assert!(net.tx(2, far.tx.id).await.is_none());
+
     // 6. Front-running (hole 7): someone who saw a payment in flight signs a transaction of
     // their own under its id, to have it ordered first and the payment refused. Ids are derived
     // from the signer: the copy has no signing message, so the thief signs the bytes by hand;

@@ -19,7 +19,7 @@ use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::Ledger;
 use settlenet_types::{
     AccountId, Amount, Currency, Genesis, Height, MemberId, Operation, Role, Signature,
-    SignedTransaction, Transaction, TxNonce,
+    SignedTransaction, Transaction, TxNonce, TX_VALIDITY_MAX_MS,
 };
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,7 @@ fn wallet(n: u64) -> AccountId {
 
 fn tx(signer: &Keypair, id: u64, op: Operation) -> SignedTransaction {
     SignedTransaction {
-        tx: Transaction::new(CHAIN, signer.public(), nonce(id), op, u64::MAX),
+        tx: Transaction::new(CHAIN, signer.public(), nonce(id), op, TX_VALIDITY_MAX_MS),
         signature: Signature([0; 64]),
     }
 }

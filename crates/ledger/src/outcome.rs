@@ -125,11 +125,14 @@ pub enum ResultCode {
     /// The transaction's id is not `TxId::derive(signer, nonce)`: ids are bound to the key that
     /// signs, so nobody can take another signer's id. Never recorded.
     IdNotDerived,
+    /// The transaction's `valid_until_ms` is more than `TX_VALIDITY_MAX_MS` (24 h) past the
+    /// block's consensus time (or, at admission, the node's clock).
+    ValidityTooLong,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 55] = [
+    pub const ALL: [ResultCode; 56] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -185,6 +188,7 @@ impl ResultCode {
         ResultCode::SponsorMismatch,
         ResultCode::Expired,
         ResultCode::IdNotDerived,
+        ResultCode::ValidityTooLong,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -245,6 +249,7 @@ impl ResultCode {
             ResultCode::SponsorMismatch => "sponsor_mismatch",
             ResultCode::Expired => "expired",
             ResultCode::IdNotDerived => "id_not_derived",
+            ResultCode::ValidityTooLong => "validity_too_long",
         }
     }
 
@@ -317,6 +322,7 @@ impl ResultCode {
             ResultCode::SponsorMismatch => "The observer is sponsored by another member.",
             ResultCode::Expired => "The transaction's validity (valid_until_ms) ended before it could execute; it never will.",
             ResultCode::IdNotDerived => "The transaction id is not the one derived from its signer's key and nonce; it is refused and leaves no record.",
+            ResultCode::ValidityTooLong => "The transaction's valid_until_ms is more than 24 hours ahead; sign it again with a nearer one.",
         }
     }
 }

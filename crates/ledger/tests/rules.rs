@@ -587,6 +587,32 @@ fn a_transaction_past_its_validity_never_executes() {
     assert!(again.outcomes[0].duplicate);
     assert_eq!(again.outcomes[0].result, ResultCode::Expired);
     assert_eq!(balance(&l), before - 5);
+    // Validity is bounded above: at most TX_VALIDITY_MAX_MS (24 h) past the block's time, so
+    // nobody need remember an id for longer than a day to refuse its replay.
+    let t = 1_000 * l.height().next().0;
+    let mut far = signed(
+        &k.users[0],
+        nonce(22),
+        transfer(wallet_id(ALICE), wallet_id(BOB), 1),
+    );
+    far.tx.valid_until_ms = t + settlenet_types::TX_VALIDITY_MAX_MS + 1;
+    assert_eq!(
+        Ledger::check_validity(&far.tx, t),
+        Err(ResultCode::ValidityTooLong)
+    );
+    let mut never = far.clone();
+    never.tx.valid_until_ms = u64::MAX;
+    assert_eq!(
+        Ledger::check_validity(&never.tx, t),
+        Err(ResultCode::ValidityTooLong),
+        "u64::MAX no longer means never"
+    );
+    let mut edge = far.clone();
+    edge.tx.valid_until_ms = t + settlenet_types::TX_VALIDITY_MAX_MS;
+    assert_eq!(Ledger::check_validity(&edge.tx, t), Ok(()));
+    let out = apply(&mut l, &[far]);
+    assert_eq!(out.outcomes[0].result, ResultCode::ValidityTooLong);
+    assert_eq!(balance(&l), before - 5);
 }
 
 /// Issue 11, hole 7: ids are scoped by signer. A thief who saw alice's payment in flight puts a

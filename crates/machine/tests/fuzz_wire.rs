@@ -28,6 +28,7 @@ use settlenet_machine::{
 use settlenet_types::{
     decode, encode, AccountId, Amount, Currency, Genesis, Hash, Height, MemberId, Operation,
     ReplicaId, Role, SignedTransaction, StoredBlock, Transaction, TxNonce, View,
+    TX_VALIDITY_MAX_MS,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -119,7 +120,13 @@ fn transactions(from: u8, count: u8) -> Vec<SignedTransaction> {
                 },
             };
             let signer = if i % 3 == 2 { &owner } else { &issuer };
-            let tx = Transaction::new(CHAIN, signer.public(), TxNonce([i + 100; 16]), op, u64::MAX);
+            let tx = Transaction::new(
+                CHAIN,
+                signer.public(),
+                TxNonce([i + 100; 16]),
+                op,
+                TX_VALIDITY_MAX_MS,
+            );
             let signature = signer.sign(&tx.signing_message().expect("signing message"));
             SignedTransaction { tx, signature }
         })

@@ -13,7 +13,7 @@ use settlenet_machine::{
 use settlenet_types::block::BLOCK_VERSION;
 use settlenet_types::{
     AccountId, Block, BlockHeader, Currency, Hash, Height, MemberId, Operation, ReplicaId, Role,
-    SignedTransaction, Transaction, TxNonce, View,
+    SignedTransaction, Transaction, TxNonce, View, TX_VALIDITY_MAX_MS,
 };
 use std::sync::Arc;
 
@@ -187,7 +187,7 @@ fn create_wallet(issuer: &Keypair, id: u8, owner: u8) -> SignedTransaction {
             owner: Keypair::from_seed([owner; 32]).public(),
             currency: usd(),
         },
-        u64::MAX,
+        TX_VALIDITY_MAX_MS,
     );
     let signature = issuer.sign(&tx.signing_message().expect("message"));
     SignedTransaction { tx, signature }
@@ -504,7 +504,7 @@ fn stage_batch(id: u8, n: usize) -> SignedTransaction {
                 })
                 .collect(),
         },
-        u64::MAX,
+        TX_VALIDITY_MAX_MS,
     );
     let signature = key.sign(&tx.signing_message().expect("message"));
     SignedTransaction { tx, signature }

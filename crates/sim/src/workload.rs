@@ -15,7 +15,7 @@ use settlenet_crypto::Keypair;
 use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::{
     AccountId, Amount, ConsensusParams, Currency, Genesis, MemberId, Operation, Role,
-    SignedTransaction, Transaction, TxNonce,
+    SignedTransaction, Transaction, TxNonce, TX_VALIDITY_MAX_MS,
 };
 
 /// The simulated network's chain id.
@@ -196,7 +196,7 @@ impl Workload {
         op: Operation,
     ) -> Result<SignedTransaction, Violation> {
         let key = &self.keys[signer];
-        let tx = Transaction::new(CHAIN, key.public(), nonce, op, u64::MAX);
+        let tx = Transaction::new(CHAIN, key.public(), nonce, op, TX_VALIDITY_MAX_MS);
         let message = tx
             .signing_message()
             .map_err(|e| Violation::Harness(format!("signing a transaction: {e}")))?;

@@ -59,5 +59,6 @@ pub use settlement::{
     INSTRUCTION_ID_MAX_CHARS, SETTLEMENT_CHUNK_MAX,
 };
 pub use tx::{
-    Operation, Payee, SignedTransaction, Transaction, CHAIN_ID_MAX_LEN, TX_MAX_BYTES, TX_VERSION,
+    Operation, Payee, SignedTransaction, Transaction, CHAIN_ID_MAX_LEN, TX_MAX_BYTES,
+    TX_VALIDITY_MAX_MS, TX_VERSION,
 };

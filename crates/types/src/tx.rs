@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 /// [`Transaction::valid_until_ms`], 3 [`Transaction::nonce`] (ids derived from the signer).
 pub const TX_VERSION: u16 = 3;
 
+/// The furthest ahead a transaction's `valid_until_ms` may be: 24 hours past the consensus time
+/// of the block that executes it (at admission, past the node's clock). A transaction is thus
+/// live for at most a day, which bounds how long anyone must remember its id to keep a replay
+/// from executing twice.
+pub const TX_VALIDITY_MAX_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Longest chain id accepted anywhere.
 pub const CHAIN_ID_MAX_LEN: usize = 64;
 
@@ -42,7 +48,8 @@ pub struct Transaction {
     /// Consensus time (ms since the Unix epoch) after which the transaction can no longer
     /// take effect: a block stamped later refuses it (`expired`), and a node refuses it at
     /// admission once its clock has passed it. A client that retries under a new id after this
-    /// time knows the first can never execute. (`u64::MAX`: never expires.)
+    /// time knows the first can never execute. At most [`TX_VALIDITY_MAX_MS`] ahead of the
+    /// executing block's time (`validity_too_long` otherwise).
     pub valid_until_ms: u64,
 }
 

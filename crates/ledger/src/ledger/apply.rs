@@ -11,7 +11,7 @@ use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord
 use settlenet_types::{
     check_observer_name, check_peer_id, AccountId, Amount, Height, MemberId, Operation, Payee,
     PublicKey, Role, SignedTransaction, Transaction, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX,
-    TX_VERSION,
+    TX_VALIDITY_MAX_MS, TX_VERSION,
 };
 use std::collections::BTreeSet;
 
@@ -28,12 +28,16 @@ impl Ledger {
     }
 
     /// Whether `tx` may take effect at consensus time `now_ms`: not after its
-    /// `valid_until_ms` (`expired`). Inside a block `now_ms` is the block's timestamp; at
+    /// `valid_until_ms` (`expired`), and not with a `valid_until_ms` more than
+    /// `TX_VALIDITY_MAX_MS` ahead (`validity_too_long`). Inside a block `now_ms` is the block's timestamp; at
     /// admission the node passes its clock (a transaction that expires while it waits is
     /// dropped from the mempool, or refused by the block that would carry it).
     pub fn check_validity(tx: &Transaction, now_ms: u64) -> Result<(), ResultCode> {
         if tx.valid_until_ms < now_ms {
             return Err(ResultCode::Expired);
+        }
+        if tx.valid_until_ms > now_ms.saturating_add(TX_VALIDITY_MAX_MS) {
+            return Err(ResultCode::ValidityTooLong);
         }
         Ok(())
     }

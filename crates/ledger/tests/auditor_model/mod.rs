@@ -159,7 +159,12 @@ impl Model {
 
     pub fn apply(&mut self, tx: &Transaction, now: u64) -> (ResultCode, bool) {
         if let Some((body, result)) = self.records.get(&tx.id) {
-            return if body == tx {
+            // The same intent: the body without its validity.
+            let same = Transaction {
+                valid_until_ms: tx.valid_until_ms,
+                ..body.clone()
+            };
+            return if same == *tx {
                 (*result, true)
             } else {
                 (ResultCode::ExistsWithDifferentBody, false)

@@ -6,7 +6,7 @@ use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::{Account, BlockOutcome, Ledger};
 use settlenet_types::{
     AccountId, Amount, Currency, Genesis, Hash, Height, HoldId, MemberId, Operation, Payee, Role,
-    SignedTransaction, Transaction, TxId, TxNonce, TX_VERSION,
+    SignedTransaction, Transaction, TxId, TxNonce, TX_VALIDITY_MAX_MS, TX_VERSION,
 };
 
 pub const CHAIN: &str = "ledger-test";
@@ -125,7 +125,7 @@ pub fn signed_with(
 ) -> SignedTransaction {
     let tx = Transaction {
         version,
-        ..Transaction::new(chain, signer.public(), nonce, op, u64::MAX)
+        ..Transaction::new(chain, signer.public(), nonce, op, TX_VALIDITY_MAX_MS)
     };
     SIGNED_IDS.with(|m| m.borrow_mut().insert(tx.nonce, tx.id));
     let signature = signer.sign(&tx.signing_message().expect("signing message"));
