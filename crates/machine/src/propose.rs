@@ -7,7 +7,9 @@
 //! A backup checks a proposal before PREPARE: chain and version, that its proposer is the
 //! primary of the view, consensus time ([`settlenet_consensus::check_proposal_time`]), that its
 //! lagged `state_root` equals ours at `state_height` (waiting, bounded, until we executed it),
-//! and, in a [`Job`], every transaction signature our mempool has not already verified.
+//! that no transaction fails what admission refuses whatever the state
+//! (`Ledger::check_static`), and, in a [`Job`], every transaction signature our mempool has not
+//! already verified.
 
 use crate::job::Job;
 use crate::machine::{Effect, NodeMachine, DEFERRED_MAX};
@@ -198,6 +200,26 @@ impl NodeMachine {
             .filter(|t| self.mempool.get(&t.tx.id) != Some(*t))
             .cloned()
             .collect();
+        // What admission refuses whatever the state (wrong chain or version, a malformed
+        // operation, a key without the staff role the operation needs) has no place in a
+        // block: an honest primary never proposes it, so the proposal is refused.
+        if let Some((id, code)) = unverified
+            .iter()
+            .find_map(|t| self.ledger.check_static(&t.tx).err().map(|c| (t.tx.id, c)))
+        {
+            self.counters.proposals_refused += 1;
+            warn!(%height, %hash, tx = %id, "refusing proposal: it holds a transaction admission refuses ({code})");
+            self.step_inner(
+                Input::ProposalVerdict {
+                    view,
+                    height,
+                    block_hash: hash,
+                    valid: false,
+                },
+                more,
+            );
+            return;
+        }
         if unverified.is_empty() {
             self.step_inner(
                 Input::ProposalVerdict {

@@ -176,6 +176,90 @@ fn a_backup_checks_each_proposal_with_the_nodes_rules() {
     }
 }
 
+/// Issue 11, hole 2: a Byzantine primary puts junk in its block that admission would refuse
+/// whatever the state (here a settlement chunk signed by a key with no role, validly signed):
+/// backups refuse the proposal, so the junk never executes and leaves no record. What only the
+/// state can judge (a transfer signed by someone who may not own the wallet) is not refused
+/// here: replicas may be at different heights, and execution records its result.
+#[test]
+fn a_backup_refuses_a_proposal_holding_what_admission_refuses_whatever_the_state() {
+    let outsider = Keypair::from_seed([99; 32]);
+    let junk = {
+        let tx = Transaction::new(
+            CHAIN,
+            outsider.public(),
+            TxNonce([7; 16]),
+            Operation::StageBatch {
+                batch: settlenet_types::BatchId([7; 16]),
+                currency: usd(),
+                window: 0,
+                chunk: 0,
+                instructions: Vec::new(),
+            },
+            TX_VALIDITY_MAX_MS,
+        );
+        let signature = outsider.sign(&tx.signing_message().expect("message"));
+        SignedTransaction { tx, signature }
+    };
+    let not_owner = {
+        let tx = Transaction::new(
+            CHAIN,
+            outsider.public(),
+            TxNonce([8; 16]),
+            Operation::Transfer {
+                from: AccountId([0xA0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+                to: AccountId([0xA0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+                amount: settlenet_types::Amount(5),
+            },
+            TX_VALIDITY_MAX_MS,
+        );
+        let signature = outsider.sign(&tx.signing_message().expect("message"));
+        SignedTransaction { tx, signature }
+    };
+    for (what, txs, refused) in [
+        ("junk from a key without a role", vec![junk.clone()], true),
+        (
+            "junk after a good transaction",
+            vec![not_owner.clone(), junk],
+            true,
+        ),
+        (
+            "a transfer only the state can judge",
+            vec![not_owner],
+            false,
+        ),
+    ] {
+        let mut fx = fixture(1);
+        let mut block = proposal(fx.genesis_root);
+        block.header.tx_count = txs.len() as u32;
+        block.header.tx_root = Block::compute_tx_root(&txs).expect("root");
+        block.txs = txs;
+        let m = SignedMessage::pre_prepare(CHAIN, View(0), block, ReplicaId(0), &fx.validators[0])
+            .expect("sign");
+        let mut out = Vec::new();
+        fx.machine.handle(
+            NOW,
+            Event::Wire {
+                from: ReplicaId(0),
+                wire: Wire::Consensus(m),
+            },
+            &mut out,
+        );
+        // Signatures are checked in a job; run it.
+        let spawned = out
+            .iter()
+            .position(|e| matches!(e, Effect::Spawn(_)))
+            .map(|i| out.remove(i));
+        if let Some(Effect::Spawn(job)) = spawned {
+            let result = job.run(&StrictTxVerifier);
+            fx.machine.handle(NOW, Event::JobDone(result), &mut out);
+        }
+        let counters = fx.machine.take_counters();
+        assert_eq!(prepared(&out), !refused, "{what}: {out:?}");
+        assert_eq!(counters.proposals_refused, u64::from(refused), "{what}");
+    }
+}
+
 fn create_wallet(issuer: &Keypair, id: u8, owner: u8) -> SignedTransaction {
     let tx = Transaction::new(
         CHAIN,

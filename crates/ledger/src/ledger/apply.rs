@@ -49,6 +49,22 @@ impl Ledger {
     /// refund (their signer depends on the hold or capture they name). A refusal here is also
     /// a refusal inside any block: the same checks run in `execute`.
     pub fn check_authority(&self, tx: &Transaction) -> Result<(), ResultCode> {
+        self.authority(tx, true)
+    }
+
+    /// What no state of the ledger can change: the stateless checks and the staff roles the
+    /// operation needs (fixed at genesis), but not who owns an account. Every replica reaches
+    /// the same verdict whatever blocks it has executed, so a backup refuses a proposal holding
+    /// a transaction that fails it (an honest primary never proposes one: its admission ran
+    /// [`Ledger::precheck`], which includes these), and a Byzantine primary cannot fill blocks
+    /// with junk from keys the consortium gave no role.
+    pub fn check_static(&self, tx: &Transaction) -> Result<(), ResultCode> {
+        self.check_stateless(tx)?;
+        self.authority(tx, false)
+    }
+
+    /// [`Ledger::check_authority`]; with `owners` false, only what depends on genesis alone.
+    fn authority(&self, tx: &Transaction, owners: bool) -> Result<(), ResultCode> {
         let signer = &tx.signer;
         let any_role = |role: Role| -> Result<(), ResultCode> {
             let mut staff = false;
@@ -81,6 +97,12 @@ impl Ledger {
             }
             Operation::RegisterMerchant { acquirer, .. } => {
                 self.check_staff(*acquirer, signer, Role::Acquirer)
+            }
+            Operation::Issue { .. } | Operation::Redeem { .. } if !owners => any_role(Role::Issuer),
+            Operation::Transfer { .. } | Operation::Pay { .. } | Operation::Authorize { .. }
+                if !owners =>
+            {
+                Ok(())
             }
             Operation::Issue { wallet, .. } | Operation::Redeem { wallet, .. } => {
                 match self.accounts.get(wallet) {
