@@ -20,7 +20,8 @@ have_libclang() {
 }
 have_libclang || missing+=(libclang-dev)
 # As root, the bank test puts each validator in a network namespace and partitions them
-# (tests/common/netns.rs): it needs `ip` and `iptables`. (Not root: it runs without partitions.)
+# (tests/common/netns.rs): it needs `ip`, and `iptables` to drop packets silently (without it,
+# blackhole routes cut instead). (Not root: it runs without partitions.)
 if [ "$(id -u)" = 0 ]; then
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v iptables >/dev/null 2>&1 || missing+=(iptables)
