@@ -213,6 +213,8 @@ async fn transfers_survive_crashes_freezes_floods_and_partitions() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
     let mut flooded = 0u64;
+    // How long after each heal the network was whole and committing again.
+    let mut recoveries: Vec<(&str, Duration)> = Vec::new();
     while Instant::now() + Duration::from_secs(4) < until {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(500..1_500))).await;
         let victim = rng.gen_range(0..4);
@@ -273,6 +275,40 @@ async fn transfers_survive_crashes_freezes_floods_and_partitions() {
                     );
                 }
                 hosts.heal().expect("heal");
+                // Recovery: a probe transfer (wallet 0 to 1, one minor unit; refused if wallet 0
+                // is short, which is as final) sent to every node is final on all four: the cut
+                // side caught up, views converged, the network commits again.
+                let healed = Instant::now();
+                let probe = sign(
+                    &net.chain,
+                    &owners[0].0,
+                    nonce(),
+                    Operation::Transfer {
+                        from: owners[0].1,
+                        to: owners[1].1,
+                        amount: Amount(1),
+                    },
+                );
+                for i in 0..4 {
+                    let _ = net.submit(i, &probe).await;
+                }
+                for i in 0..4 {
+                    loop {
+                        if net
+                            .tx(i, probe.tx.id)
+                            .await
+                            .is_some_and(|v| v.status.is_final())
+                        {
+                            break;
+                        }
+                        assert!(
+                            healed.elapsed() < Duration::from_secs(60),
+                            "{what}: node{i} has no final probe 60 s after the heal"
+                        );
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                recoveries.push((what, healed.elapsed()));
             }
             _ => {
                 net.kill9(victim);
@@ -344,7 +380,7 @@ async fn transfers_survive_crashes_freezes_floods_and_partitions() {
     println!(
         "bank: {} s, {} operations ({} acknowledged: {} committed, {} rejected; {} never seen \
          final by their client), {} resubmissions, faults {:?} ({flooded} bad-signature votes \
-         offered), height {top}, lost {}",
+         offered), height {top}, recovered after each heal in {recoveries:?}, lost {}",
         secs,
         ops.len(),
         acknowledged.len(),
