@@ -5,7 +5,8 @@
 //! and the test takes its place with its keys to flood the others with bad-signature votes,
 //! then it restarts) or partitions (one validator cut off from the other three; or the four
 //! split two against two, so that no side has a quorum), one fault at a time. Partitions drop
-//! packets silently, as a cut link does. A client works as a
+//! packets silently, as a cut link does; each must hold (no block certified without a quorum),
+//! and after each heal a probe transfer must be final on all four nodes within 60 s. A client works as a
 //! production client does: it submits a signed transfer to some node, then waits for it to be
 //! final, resubmitting the same signed transaction (same id: idempotent) elsewhere when it does
 //! not appear; an operation is acknowledged when the client saw it final.
