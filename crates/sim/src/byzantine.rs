@@ -9,14 +9,39 @@ use rand::Rng;
 use settlenet_consensus::{
     CheckpointProof, Payload, SignedMessage, ViewChangeBody, VIEW_CHANGE_TAG,
 };
+use settlenet_crypto::Keypair;
 use settlenet_machine::wire::Wire;
-use settlenet_types::{CommitSignature, ReplicaId, StoredBlock, View};
+use settlenet_types::{
+    BatchId, Block, CommitSignature, Currency, Operation, ReplicaId, SignedTransaction,
+    StoredBlock, Transaction, TxNonce, View, TX_VALIDITY_MAX_MS,
+};
 
 /// Old messages the replaying Byzantine replica remembers.
 const HISTORY_MAX: usize = 64;
 /// How far in the future a [`Byzantine::FutureTimestamp`] primary stamps its blocks (far over
 /// the node's clock-skew bound).
 const FUTURE_MS: u64 = 60_000;
+
+/// A settlement chunk signed, validly, by a key the consortium gave no role (what a
+/// [`Byzantine::JunkTransactions`] primary adds to its blocks).
+fn junk_transaction() -> Option<SignedTransaction> {
+    let outsider = Keypair::from_seed([0xEE; 32]);
+    let tx = Transaction::new(
+        CHAIN,
+        outsider.public(),
+        TxNonce([0xEE; 16]),
+        Operation::StageBatch {
+            batch: BatchId([0xEE; 16]),
+            currency: Currency(*b"USD"),
+            window: 0,
+            chunk: 0,
+            instructions: Vec::new(),
+        },
+        TX_VALIDITY_MAX_MS,
+    );
+    let signature = outsider.sign(&tx.signing_message().ok()?);
+    Some(SignedTransaction { tx, signature })
+}
 
 impl Sim {
     /// What replica `i` really sends to `to` for `wire` (`None`: nothing).
@@ -45,7 +70,8 @@ impl Sim {
             Byzantine::Equivocate
             | Byzantine::WrongDigest
             | Byzantine::WrongProposer
-            | Byzantine::FutureTimestamp => match &self.last_rewrite {
+            | Byzantine::FutureTimestamp
+            | Byzantine::JunkTransactions => match &self.last_rewrite {
                 Some((original, rewritten)) if original == m => rewritten.clone(),
                 _ => {
                     let rewritten = self.resign(i, kind, m);
@@ -73,6 +99,11 @@ impl Sim {
                         block.header.proposer = ReplicaId((block.header.proposer.0 + 1) % n);
                     }
                     Byzantine::FutureTimestamp => block.header.timestamp_ms += FUTURE_MS,
+                    Byzantine::JunkTransactions => {
+                        block.txs.push(junk_transaction()?);
+                        block.header.tx_count = u32::try_from(block.txs.len()).ok()?;
+                        block.header.tx_root = Block::compute_tx_root(&block.txs).ok()?;
+                    }
                     _ => block.header.timestamp_ms += 1,
                 }
                 SignedMessage::pre_prepare(CHAIN, *view, block, m.from, key).ok()

@@ -43,6 +43,11 @@ pub enum Byzantine {
     /// repeated to a quorum. Every node, the observer included, must refuse them (the
     /// certificate check against the genesis).
     ForgedSyncBlock,
+    /// As primary, adds to each block a validly signed transaction that admission refuses
+    /// whatever the state (a settlement chunk from a key with no role): the node's proposal
+    /// check (`Ledger::check_static`) must refuse the block. Not among [`Byzantine::ALL`] (which
+    /// fixes what each seed picks); the simulator's properties test runs it.
+    JunkTransactions,
 }
 
 impl Byzantine {

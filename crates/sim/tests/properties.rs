@@ -145,13 +145,19 @@ fn a_replica_whose_ledger_diverges_is_caught() {
 }
 
 #[test]
-fn the_nodes_proposal_rules_refuse_a_wrong_proposer_and_a_future_timestamp() {
+fn the_nodes_proposal_rules_refuse_a_wrong_proposer_a_future_timestamp_and_junk() {
     // Replica 0, primary of view 0, runs the honest machine but its PRE-PREPAREs name another
-    // proposer, or are stamped a minute ahead. The honest replicas run the node's own checks
+    // proposer, are stamped a minute ahead, or carry a junk transaction from a key with no role
+    // (validly signed: only the node's static transaction check refuses it). The honest
+    // replicas run the node's own checks
     // (the same machine as settlenet-node): they refuse those proposals, the view changes, and
     // the run is still safe and live (the simulator also fails a seed if a final block's time
     // is ahead of the clock by more than the skew bound).
-    for kind in [Byzantine::WrongProposer, Byzantine::FutureTimestamp] {
+    for kind in [
+        Byzantine::WrongProposer,
+        Byzantine::FutureTimestamp,
+        Byzantine::JunkTransactions,
+    ] {
         for n in [4, 7] {
             let mut refused = 0;
             for seed in 0..8 {
