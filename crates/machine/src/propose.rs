@@ -178,20 +178,6 @@ impl NodeMachine {
             return;
         }
         let height = h.height;
-        if let Err(reason) = self.check_header(h, received_ms) {
-            self.counters.proposals_refused += 1;
-            warn!(%height, %hash, "refusing proposal: {reason}");
-            self.step_inner(
-                Input::ProposalVerdict {
-                    view,
-                    height,
-                    block_hash: hash,
-                    valid: false,
-                },
-                more,
-            );
-            return;
-        }
         // Signatures of transactions we already verified (identical copies in our mempool) are
         // not checked again.
         let unverified: Vec<SignedTransaction> = block
@@ -203,12 +189,20 @@ impl NodeMachine {
         // What admission refuses whatever the state (wrong chain or version, a malformed
         // operation, a key without the staff role the operation needs) has no place in a
         // block: an honest primary never proposes it, so the proposal is refused.
-        if let Some((id, code)) = unverified
-            .iter()
-            .find_map(|t| self.ledger.check_static(&t.tx).err().map(|c| (t.tx.id, c)))
-        {
+        let checked = self.check_header(h, received_ms).and_then(|()| {
+            match unverified
+                .iter()
+                .find_map(|t| self.ledger.check_static(&t.tx).err().map(|c| (t.tx.id, c)))
+            {
+                Some((id, code)) => Err(format!(
+                    "it holds transaction {id}, which admission refuses ({code})"
+                )),
+                None => Ok(()),
+            }
+        });
+        if let Err(reason) = checked {
             self.counters.proposals_refused += 1;
-            warn!(%height, %hash, tx = %id, "refusing proposal: it holds a transaction admission refuses ({code})");
+            warn!(%height, %hash, "refusing proposal: {reason}");
             self.step_inner(
                 Input::ProposalVerdict {
                     view,

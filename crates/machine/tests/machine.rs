@@ -112,6 +112,22 @@ fn proposal(genesis_root: Hash) -> Block {
     }
 }
 
+/// Node 0's PRE-PREPARE of `block` in view 0, delivered to the fixture's machine: what it did.
+fn deliver_proposal(fx: &mut Fixture, block: Block) -> Vec<Effect> {
+    let m = SignedMessage::pre_prepare(CHAIN, View(0), block, ReplicaId(0), &fx.validators[0])
+        .expect("sign");
+    let mut out = Vec::new();
+    fx.machine.handle(
+        NOW,
+        Event::Wire {
+            from: ReplicaId(0),
+            wire: Wire::Consensus(m),
+        },
+        &mut out,
+    );
+    out
+}
+
 /// Whether the machine PREPAREd (broadcast a PREPARE) among `out`.
 fn prepared(out: &[Effect]) -> bool {
     out.iter().any(|e| {
@@ -151,17 +167,7 @@ fn a_backup_checks_each_proposal_with_the_nodes_rules() {
         let mut fx = fixture(1);
         let mut block = proposal(fx.genesis_root);
         change(&mut block.header);
-        let m = SignedMessage::pre_prepare(CHAIN, View(0), block, ReplicaId(0), &fx.validators[0])
-            .expect("sign");
-        let mut out = Vec::new();
-        fx.machine.handle(
-            NOW,
-            Event::Wire {
-                from: ReplicaId(0),
-                wire: Wire::Consensus(m),
-            },
-            &mut out,
-        );
+        let out = deliver_proposal(&mut fx, block);
         let counters = fx.machine.take_counters();
         match refused {
             None => {
@@ -234,17 +240,7 @@ fn a_backup_refuses_a_proposal_holding_what_admission_refuses_whatever_the_state
         block.header.tx_count = txs.len() as u32;
         block.header.tx_root = Block::compute_tx_root(&txs).expect("root");
         block.txs = txs;
-        let m = SignedMessage::pre_prepare(CHAIN, View(0), block, ReplicaId(0), &fx.validators[0])
-            .expect("sign");
-        let mut out = Vec::new();
-        fx.machine.handle(
-            NOW,
-            Event::Wire {
-                from: ReplicaId(0),
-                wire: Wire::Consensus(m),
-            },
-            &mut out,
-        );
+        let mut out = deliver_proposal(&mut fx, block);
         // Signatures are checked in a job; run it.
         let spawned = out
             .iter()
