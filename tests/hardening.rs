@@ -200,11 +200,7 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
         &net.chain,
         &payer.key,
         nonce(),
-        Operation::Transfer {
-            from: payer.from,
-            to: payer.to,
-            amount: Amount(77),
-        },
+        payer.transfer(77),
         now_ms() + 2_000,
     );
     let retry = payer.pay(&net, 1, 77).await;
@@ -233,11 +229,7 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
         &net.chain,
         &payer.key,
         nonce(),
-        Operation::Transfer {
-            from: payer.from,
-            to: payer.to,
-            amount: Amount(3),
-        },
+        payer.transfer(3),
         now_ms() + 2 * 24 * 3_600_000,
     );
     let (code, answer) = net.submit(2, &far).await;
@@ -249,27 +241,9 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
     // their own under its id, to have it ordered first and the payment refused. Ids are derived
     // from the signer: the copy has no signing message, so the thief signs the bytes by hand;
     // every node refuses it at the door, and the payment then commits under its id.
-    let payment = sign(
-        &net.chain,
-        &payer.key,
-        nonce(),
-        Operation::Transfer {
-            from: payer.from,
-            to: payer.to,
-            amount: Amount(5),
-        },
-    );
+    let payment = payer.payment(5);
     let thief_key = Keypair::generate();
-    let mut copy = sign(
-        &net.chain,
-        &thief_key,
-        nonce(),
-        Operation::Transfer {
-            from: payer.from,
-            to: payer.to,
-            amount: Amount(1),
-        },
-    );
+    let mut copy = sign(&net.chain, &thief_key, nonce(), payer.transfer(1));
     copy.tx.id = payment.tx.id;
     let body_hash = copy.tx.body_hash().expect("body hash");
     copy.signature = thief_key.sign(&settlenet_types::Domain::Transaction.message(&body_hash.0));

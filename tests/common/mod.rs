@@ -465,18 +465,18 @@ impl Payer {
         }
     }
 
+    /// The transfer of `amount` minor units from the first wallet to the second.
+    pub fn transfer(&self, amount: u64) -> Operation {
+        Operation::Transfer {
+            from: self.from,
+            to: self.to,
+            amount: Amount(amount),
+        }
+    }
+
     /// A signed payment of `amount` minor units.
     pub fn payment(&self, amount: u64) -> SignedTransaction {
-        sign(
-            &self.chain,
-            &self.key,
-            nonce(),
-            Operation::Transfer {
-                from: self.from,
-                to: self.to,
-                amount: Amount(amount),
-            },
-        )
+        sign(&self.chain, &self.key, nonce(), self.transfer(amount))
     }
 
     /// Submit a payment to `node` (expects 202) and return its id.

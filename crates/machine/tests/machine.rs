@@ -646,12 +646,7 @@ fn a_primary_cuts_blocks_by_bytes() {
 #[test]
 fn a_claimed_height_is_checked_by_asking_its_maker() {
     use settlenet_machine::wire::{Request, Response};
-    let mut fx = fixture(1);
-    let mut out = Vec::new();
-    for r in [0u16, 2, 3] {
-        fx.machine
-            .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
-    }
+    let mut fx = connected_fixture();
     let handle = |fx: &mut Fixture, event: Event| {
         let mut out = Vec::new();
         fx.machine.handle(NOW + 5_000, event, &mut out);
@@ -707,12 +702,7 @@ fn a_claimed_height_is_checked_by_asking_its_maker() {
 #[test]
 fn one_claim_far_ahead_does_not_start_a_snapshot_fetch() {
     use settlenet_machine::wire::{Request, Response};
-    let mut fx = fixture(1);
-    let mut out = Vec::new();
-    for r in [0u16, 2, 3] {
-        fx.machine
-            .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
-    }
+    let mut fx = connected_fixture();
     let claim = |fx: &mut Fixture, from: u16, height: u64| {
         let mut out = Vec::new();
         fx.machine.handle(
@@ -751,6 +741,17 @@ fn one_claim_far_ahead_does_not_start_a_snapshot_fetch() {
     // A second validator past the threshold: f+1 = 2 claims, one of them honest.
     let out = claim(&mut fx, 0, 900_000);
     assert_eq!(fetches(&out), 1, "{out:?}");
+}
+
+/// Validator 1's machine, connected to the other three.
+fn connected_fixture() -> Fixture {
+    let mut fx = fixture(1);
+    let mut out = Vec::new();
+    for r in [0u16, 2, 3] {
+        fx.machine
+            .handle(NOW, Event::PeerConnected(ReplicaId(r)), &mut out);
+    }
+    fx
 }
 
 /// Whether `out` sends a VIEW-CHANGE.
