@@ -169,6 +169,13 @@ fn an_operator_runs_a_testnet_from_the_cli() {
     ]);
     assert_eq!(v["status"], "committed", "{v}");
     let nonce = "0123456789abcdef0123456789abcdef";
+    // The id binds the validity too: a retry gives the same one.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        + 5 * 60 * 1000)
+        .to_string();
     let v = run_json(&[
         "--testnet",
         d,
@@ -184,9 +191,11 @@ fn an_operator_runs_a_testnet_from_the_cli() {
         "12.50",
         "--nonce",
         nonce,
+        "--valid-until",
+        &until,
     ]);
     assert_eq!(v["status"], "committed", "{v}");
-    // The id is derived from alice's key and the nonce.
+    // The id is derived from alice's key, the nonce and the validity.
     let tx_id = v["id"].as_str().expect("id").to_string();
     assert_ne!(tx_id, nonce);
     // The same command again is a safe retry: the first result, no second payment.
@@ -205,9 +214,15 @@ fn an_operator_runs_a_testnet_from_the_cli() {
         "12.50",
         "--nonce",
         nonce,
+        "--valid-until",
+        &until,
     ]);
     assert_eq!(v["status"], "committed", "{v}");
-    assert_eq!(v["id"], tx_id.as_str(), "same key, same nonce: same id");
+    assert_eq!(
+        v["id"],
+        tx_id.as_str(),
+        "same key, nonce and validity: same id"
+    );
     let b = run_json(&["--testnet", d, "--json", "account", &wb]);
     assert_eq!(b["balance"], "12.50", "{b}");
     let a = run_json(&["--testnet", d, "--json", "account", &wa]);

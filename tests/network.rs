@@ -86,7 +86,7 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         let (code, v) = net.submit((k % 4) as usize, &tx).await;
         assert_eq!(code, 202, "{v:?}");
         ids.push(tx.tx.id);
-        nonces.push(tx.tx.nonce);
+        nonces.push((tx.tx.nonce, tx.tx.valid_until_ms));
     }
     for t in &ids {
         net.wait_committed(0, *t).await;
@@ -135,16 +135,17 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
     let (code, v) = net.submit(0, &forged).await;
     assert_eq!(code, 400, "{v:?}");
     assert_eq!(v.expect_err("refused").error.code, "invalid_signature");
-    // Replayed id with a different body.
-    let mut replay = sign(
+    // Replayed id (same key, nonce and validity) with a different body.
+    let mut replay = sign_valid_until(
         &chain,
         &alice,
-        nonces[0],
+        nonces[0].0,
         Operation::Transfer {
             from: wa,
             to: wb,
             amount: Amount(5_000),
         },
+        nonces[0].1,
     );
     replay.signature = alice.sign(&replay.tx.signing_message().expect("msg"));
     let (code, v) = net.submit(2, &replay).await;
@@ -154,15 +155,16 @@ async fn four_validators_agree_survive_a_crash_and_refuse_bad_input() {
         "exists_with_different_body"
     );
     // Exact retry is idempotent: the first result comes back.
-    let first = sign(
+    let first = sign_valid_until(
         &chain,
         &alice,
-        nonces[0],
+        nonces[0].0,
         Operation::Transfer {
             from: wa,
             to: wb,
             amount: Amount(100),
         },
+        nonces[0].1,
     );
     let (code, v) = net.submit(1, &first).await;
     assert_eq!(code, 200, "{v:?}");

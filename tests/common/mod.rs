@@ -303,9 +303,9 @@ impl Net {
     }
 }
 
-/// Sign `op`, valid for an hour.
+/// Sign `op`, valid for ten minutes.
 pub fn sign(chain: &str, key: &Keypair, nonce: TxNonce, op: Operation) -> SignedTransaction {
-    sign_valid_until(chain, key, nonce, op, now_ms() + 3_600_000)
+    sign_valid_until(chain, key, nonce, op, now_ms() + 600_000)
 }
 
 /// Sign `op`, valid until `valid_until_ms` (ms since the Unix epoch).

@@ -178,8 +178,9 @@ pub struct Position {
     pub credits_posted: String,
 }
 
-/// Version of the account proof file.
-pub const PROOF_VERSION: u32 = 1;
+/// Version of the account proof file: 2 since the state root combines three roots (the proof
+/// carries the live records root and the history root).
+pub const PROOF_VERSION: u32 = 2;
 
 /// `GET /v1/accounts/{id}/proof` (the file `settlenet account prove` writes): an account with
 /// a Merkle proof against a state root and the committed block that certifies that root.

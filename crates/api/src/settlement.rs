@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 pub const WINDOWS_LIMIT_DEFAULT: u64 = 20;
 /// Largest number of windows `GET /v1/settlement/windows` lists.
 pub const WINDOWS_LIMIT_MAX: u64 = 100;
-/// Version of the settlement receipt file.
-pub const RECEIPT_VERSION: u16 = 1;
+/// Version of the settlement receipt file: 2 since the state root combines three roots (its
+/// account proofs carry the live records root and the history root).
+pub const RECEIPT_VERSION: u16 = 2;
 /// The `kind` field of a settlement receipt file.
 pub const RECEIPT_KIND: &str = "settlenet-settlement-receipt";
 

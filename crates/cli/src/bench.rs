@@ -43,6 +43,9 @@ pub struct BenchArgs {
 pub enum BenchCmd {
     /// Time a replica down since height 0 takes to catch up N blocks by state transfer.
     Catchup(crate::catchup::CatchupArgs),
+    /// Steady load for a long time: each node's memory, disk and commit latency over time,
+    /// then a validator's restart timed to ready.
+    Soak(crate::soak::SoakArgs),
 }
 
 struct Watch {
@@ -58,6 +61,12 @@ pub async fn run(a: BenchArgs, target: &Target, json: bool) -> Result<()> {
             bail!("bench catchup runs its own local network; --testnet is not supported");
         }
         return crate::catchup::run(c, json).await;
+    }
+    if let Some(BenchCmd::Soak(s)) = &a.what {
+        if target.testnet.is_some() {
+            bail!("bench soak runs its own local network; --testnet is not supported");
+        }
+        return crate::soak::run(s, json).await;
     }
     let (dir, _tmp, mut net) = match &target.testnet {
         Some(dir) => (dir.clone(), None, None),

@@ -35,6 +35,7 @@ mod catchup;
 mod commands;
 mod demo;
 mod load;
+mod soak;
 mod support;
 mod txbuild;
 
@@ -56,6 +57,11 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true, help_heading = "Output")]
     pub json: bool,
+    /// Consensus time (ms since the Unix epoch) until which a transaction this command signs
+    /// may execute (default: now + 10 minutes; at most one hour ahead). Part of the
+    /// transaction id: a retry is the same command with the same `--nonce` and `--valid-until`.
+    #[arg(long, global = true, value_name = "MS", help_heading = "Transactions")]
+    pub valid_until: Option<u64>,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -179,6 +185,7 @@ pub enum NodeCmd {
 /// Run the command `cli` names.
 async fn dispatch(cli: Cli) -> Result<()> {
     let json = cli.json;
+    crate::txbuild::set_valid_until(cli.valid_until);
     let t = cli.target;
     match cli.command {
         Cmd::Demo(a) => demo::run(a).await,

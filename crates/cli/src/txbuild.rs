@@ -13,25 +13,51 @@ pub fn random_id() -> [u8; 16] {
 }
 
 /// How long a transaction the CLI signs stays valid (`valid_until_ms` = now + this): a
-/// transaction held back somewhere can no longer execute an hour after it was signed, so a
-/// retry under a new id after that cannot pay twice.
-pub const TX_VALIDITY_DEFAULT_MS: u64 = 60 * 60 * 1000;
+/// transaction held back somewhere can no longer execute ten minutes after it was signed, so a
+/// retry under a new id after that cannot pay twice. Well under the ledger's
+/// `TX_VALIDITY_MAX_MS` (one hour), so a client clock somewhat ahead is not refused.
+pub const TX_VALIDITY_DEFAULT_MS: u64 = 10 * 60 * 1000;
+
+/// The validity given on the command line (`--valid-until`), if any: set once at start.
+static VALID_UNTIL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Record the command line's `--valid-until` (called once, before anything is signed).
+pub fn set_valid_until(valid_until_ms: Option<u64>) {
+    if let Some(v) = valid_until_ms {
+        let _ = VALID_UNTIL.set(v);
+    }
+}
+
+/// `valid_until_ms` for a transaction signed now: `--valid-until` if given, else now +
+/// [`TX_VALIDITY_DEFAULT_MS`].
+pub fn default_valid_until() -> u64 {
+    match VALID_UNTIL.get() {
+        Some(v) => *v,
+        None => crate::support::now_ms().saturating_add(TX_VALIDITY_DEFAULT_MS),
+    }
+}
 
 /// Sign an operation for `chain_id` with `key`, valid for [`TX_VALIDITY_DEFAULT_MS`]; its id
-/// is derived from the key and `nonce`.
+/// is derived from the key, `nonce` and the validity.
 pub fn sign(
     chain_id: &str,
     key: &Keypair,
     nonce: TxNonce,
     op: Operation,
 ) -> Result<SignedTransaction> {
-    let tx = Transaction::new(
-        chain_id,
-        key.public(),
-        nonce,
-        op,
-        crate::support::now_ms().saturating_add(TX_VALIDITY_DEFAULT_MS),
-    );
+    sign_until(chain_id, key, nonce, op, default_valid_until())
+}
+
+/// Sign an operation valid until `valid_until_ms` (a retry that must keep its id signs with
+/// the same validity).
+pub fn sign_until(
+    chain_id: &str,
+    key: &Keypair,
+    nonce: TxNonce,
+    op: Operation,
+    valid_until_ms: u64,
+) -> Result<SignedTransaction> {
+    let tx = Transaction::new(chain_id, key.public(), nonce, op, valid_until_ms);
     let signature = key.sign(&tx.signing_message()?);
     Ok(SignedTransaction { tx, signature })
 }

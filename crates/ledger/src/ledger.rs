@@ -31,6 +31,7 @@ mod wallets;
 pub use batches::BatchStatus;
 
 use crate::account::{Account, ObserverDetail};
+use crate::history::History;
 use crate::outcome::TxRecord;
 use crate::state_tree::StateTree;
 use settlenet_types::{
@@ -56,7 +57,8 @@ pub struct MemberInfo {
     pub staff: BTreeMap<PublicKey, BTreeSet<Role>>,
 }
 
-/// The ledger: every account, every transaction record, and the state tree over both.
+/// The ledger: every account, the live transaction records, the history accumulator, and the
+/// state tree over them.
 ///
 /// Pure and deterministic: no I/O, clock or randomness; ordered maps only.
 #[derive(Clone)]
@@ -105,9 +107,16 @@ pub struct Ledger {
     height: Height,
     /// All accounts, by id.
     accounts: BTreeMap<AccountId, Account>,
-    /// One record per transaction id ever executed (grows with history; see the crate docs).
+    /// The live records: one per transaction id still inside its validity (the idempotency
+    /// set). A record leaves it once consensus time passes its `valid_until_ms`: no transaction
+    /// with that id can execute any more (the id binds the validity), and the record stays in
+    /// the history (`history`, and the node's archive).
     records: BTreeMap<TxId, TxRecord>,
-    /// Commitment over `accounts` and `records`.
+    /// The live records by `(valid_until_ms, id)`: the pruning queue (derived).
+    record_expiries: BTreeSet<(u64, TxId)>,
+    /// The accumulator over every record ever written, block by block (its peaks).
+    history: History,
+    /// Commitment over `accounts` and the live `records` (with `history`, the state root).
     tree: StateTree,
 }
 
@@ -118,7 +127,8 @@ impl std::fmt::Debug for Ledger {
             .field("height", &self.height)
             .field("state_root", &self.state_root())
             .field("accounts", &self.accounts.len())
-            .field("records", &self.records.len())
+            .field("live_records", &self.records.len())
+            .field("history", &self.history.size)
             .finish()
     }
 }

@@ -15,11 +15,16 @@
 //! ```text
 //!   node ──precheck(tx)──────────────▶ mempool admission (stateless, no signature check)
 //!   node ──apply_block(h, ts, txs)───▶ Ledger ──▶ BlockOutcome { outcomes, changed_accounts,
-//!         (signatures already            │                        new_records, state_root }
-//!          batch-verified)               └─ 1. expire holds due at ts (bounded, ordered)
-//!                                           2. each tx: idempotency, stateless, operation
-//!   storage ◀───────────── persists changed_accounts + new_records at h
-//!   restart: Ledger::restore(genesis, h, accounts, records)  (root and indexes recomputed)
+//!         (signatures already            │           new_records, pruned_records,
+//!          batch-verified)               │           history_nodes, history, state_root }
+//!                                        └─ 1. drop live records whose validity ended before ts
+//!                                              (blocks with transactions only)
+//!                                           2. expire holds due at ts (bounded, ordered)
+//!                                           3. each tx: derived id, live-set lookup, validity,
+//!                                              stateless checks, operation
+//!                                           4. append the block's records to the history (if any)
+//!   storage ◀───────────── persists all of it at h (records: archive + live set)
+//!   restart: Ledger::restore(genesis, h, accounts, live records, history)
 //!   catch-up: peer ──ledger.snapshot_chunks(n)──▶ LedgerSnapshot::append ──▶
 //!             Ledger::restore_verified(genesis, snapshot, certified state root)
 //! ```
@@ -31,7 +36,8 @@
 //! limits.rs            KYC tiers, hold timeouts, per-block bounds, reserved windows
 //! outcome.rs           ResultCode, TxOutcome, TxRecord, BlockOutcome
 //! netting.rs           multilateral netting and the unwind plan (pure functions)
-//! state_tree.rs        the two bucketed Merkle trees, AccountProof, RecordProof
+//! state_tree.rs        the two bucketed Merkle trees, AccountProof, RecordProof, ArchivedRecordProof
+//! history.rs           the history accumulator (Merkle mountain range over blocks' records)
 //! snapshot.rs          LedgerSnapshot (catch-up), its parts and checks
 //! error.rs             LedgerError
 //! ledger.rs            the Ledger type: its fields and derived indexes; MemberInfo
@@ -237,9 +243,13 @@
 //!   only (`settlenet_types::check_peer_id`: this crate does not depend on libp2p). A removed
 //!   observer's entry stays (storage has no deletion path), so a re-registration, by any
 //!   member, reactivates it.
-//! - **State root** ([`state_tree`]): `StateRoot.hash(accounts_root || records_root)`, over
-//!   two bucketed trees of the same shape, one over the accounts and one over the transaction
-//!   records (the idempotency index), with domain-separated leaves and buckets. Each: 2^16
+//! - **State root** ([`state_tree`], [`history`]):
+//!   `StateRoot.hash(accounts_root || records_root || history_root)`, over two bucketed trees of
+//!   the same shape, one over the accounts and one over the live transaction records (the
+//!   idempotency index: ids still inside their validity), with domain-separated leaves and
+//!   buckets, and a Merkle mountain range with one leaf per block that wrote records over every record ever
+//!   written (the ledger keeps its peaks; [`BlockOutcome::history_nodes`] are persisted by the
+//!   node for [`ArchivedRecordProof`]s). Each: 2^16
 //!   buckets chosen by `blake3(id)[0..2]`, each bucket hash over its sorted `(id, leaf)` list, a
 //!   fixed binary Merkle tree of depth 16 above them with precomputed empty subtrees. Only dirty
 //!   buckets and their paths are rehashed per block. Two trees rather than one so that an
@@ -251,7 +261,11 @@
 //!   [`Ledger::restore_verified`] against a certified root.
 //!
 //! ## Invariants
-//! - A rejected transaction changes no account; its only trace is its record.
+//! - A rejected transaction changes no account; its only trace is its record (none for
+//!   `id_not_derived`, `expired` and `validity_too_long`, which a block refuses unrecorded).
+//! - An id executes at most once, ever: while its validity lasts its record is live (a replay
+//!   is a duplicate); after it, every transaction with that id is `expired` (the id binds the
+//!   validity), so its record can leave the live set.
 //! - Money is conserved per currency: the sum of all balances, floats included, equals the
 //!   genesis total after every block ([`Ledger::totals`]; asserted in debug builds; checked by
 //!   [`Ledger::restore`]). Equivalently, everything but floats sums to the genesis balances
@@ -270,10 +284,12 @@
 //!   chunks and holds keep all four fields at zero.
 //! - A hold's refunds never exceed its capture; its capture never exceeds its amount; the
 //!   pending fields of payer and merchant equal the sum of their pending holds.
-//! - The state root depends only on the sets of accounts and records, not on insertion order; a
-//!   ledger restored from its persisted accounts and records has the same root and behaves the
-//!   same. A transaction that writes a record changes the root even when it fails; a duplicate
-//!   or `exists_with_different_body` changes nothing.
+//! - The state root depends only on the sets of accounts and live records and on the history
+//!   (not on insertion order); a ledger restored from its persisted accounts, live records and
+//!   history accumulator has the same root and behaves the same. A block that writes records
+//!   appends a history leaf; an empty block neither prunes nor appends, so it leaves the root
+//!   as it was (unless holds expire in it); a duplicate or `exists_with_different_body`
+//!   changes neither the accounts nor the live records.
 //! - Active observers never carry a genesis validator's peer id and stay within
 //!   [`OBSERVERS_PER_MEMBER_MAX`] per member and [`OBSERVERS_MAX`] in all (checked by
 //!   [`Ledger::restore`] too); observer entries hold no money and are left out of
@@ -285,8 +301,10 @@
 //!   [`Ledger::apply_block`]; the ledger only checks that the named signer is *allowed*.
 //! - Apply heights in order, exactly once each (`height == ledger.height() + 1`, asserted),
 //!   with the block's consensus timestamp.
-//! - Persist `changed_accounts` and `new_records` of each [`BlockOutcome`] atomically with the
-//!   height. Genesis accounts need not be persisted: [`Ledger::restore`] takes them from the
+//! - Persist `changed_accounts`, `new_records` (archive and live set), `pruned_records` (out of
+//!   the live set), `history_nodes` and `history` of each [`BlockOutcome`] atomically with the
+//!   height; restart with [`Ledger::restore`] from the accounts, the live records and the
+//!   history. Genesis accounts need not be persisted: [`Ledger::restore`] takes them from the
 //!   genesis unless a stored version replaces them. The account encoding gained `detail` with
 //!   phone wallets and holds, and changed again with clearing and settlement (new kinds and
 //!   details, [`TxRecord::detail`], genesis version 2): a database written before either
@@ -304,7 +322,7 @@
 //!   fail in its block, and one that fails it inside a block is recorded as failed.
 //! - `Ledger` is `Clone` (e.g. for speculative execution). The trees' arrays are kept in
 //!   copy-on-write chunks of 512 elements, so a clone shares them and a write copies only the
-//!   chunks it touches (a clone still copies the account and record maps); every new tree starts
+//!   chunks it touches (a clone still copies the account and live record maps); every new tree starts
 //!   as a clone of the one empty tree built per process.
 //! - The root's definition changed when records joined it (new `Domain` tags appended): blocks
 //!   and databases written before carry roots of the old definition and must be rebuilt.
@@ -317,25 +335,26 @@
 //! members^2 obligations and carried entries and one report line per member. Staged chunks
 //! are bounded by one staging batch per currency; settled and aborted chunks are emptied but
 //! their (small) entries stay, because storage persists changed accounts and has no deletion
-//! path yet. Window records accumulate, one per close. The account set and the transaction record index
-//! grow with history: records are never pruned in this version (they are what makes retries
-//! idempotent), so memory grows by one record per executed id, and resolved hold entries stay
-//! (refunds need them). Bounding this (e.g. ids and resolved holds expiring after a window of
-//! heights) is not built yet. The state root commits to both; with 2^16 record buckets, a new
-//! record rehashes a bucket of about `records / 65,536` entries.
+//! path yet. Window records accumulate, one per close. The live record set holds at most the
+//! transactions of one validity window ([`settlenet_types::TX_VALIDITY_MAX_MS`], one hour):
+//! records leave it when their validity ends, so its memory and the cost of a new record (a
+//! bucket of about `live / 65,536` entries) do not grow with history; the history accumulator
+//! is at most 64 peaks. The account set still grows with what history creates: wallets and
+//! merchants (users), and resolved hold entries (refunds need them), window records and chunk
+//! entries; moving accounts out of memory (disk-backed state) is not built yet.
 //!
 //! Active observers are at most [`OBSERVERS_MAX`] (the index, and each validator's
 //! allow-list), [`OBSERVERS_PER_MEMBER_MAX`] per sponsor; a registration counts its sponsor's
 //! active observers in O(observers). Removed observer entries stay, like emptied chunks, so
 //! their number grows with the distinct peer ids ever registered.
 //!
-//! Transaction ids are global, as in TigerBeetle, whose clients are trusted. Here anyone who sees
-//! a pending id (e.g. in a gossiped mempool) can spend it first with a body of their own, which
-//! fails (`forbidden_signer`) but leaves the honest transaction `exists_with_different_body`;
-//! scoping ids by signer is not built yet. Hold ids are global in the same way.
+//! Transaction ids are scoped by signer (`TxId::derive` over the key, the nonce and the
+//! validity), so nobody can take another key's id. Hold ids are global, as in TigerBeetle: a
+//! hold id seen in flight can be taken first by another payer's authorize.
 
 pub mod account;
 pub mod error;
+pub mod history;
 mod ledger;
 pub mod limits;
 pub mod netting;
@@ -352,6 +371,7 @@ pub use account::{
     Shortfall, WalletDetail, WindowDetail, WindowState, FIELD_MAX,
 };
 pub use error::LedgerError;
+pub use history::{History, HistoryNode, HistoryProof};
 pub use ledger::{BatchStatus, Ledger, MemberInfo};
 pub use limits::{
     TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
@@ -359,4 +379,4 @@ pub use limits::{
 };
 pub use outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
-pub use state_tree::{AccountProof, RecordProof};
+pub use state_tree::{AccountProof, ArchivedRecordProof, RecordProof};

@@ -2,6 +2,7 @@
 //! idempotent, and the outcome of a block.
 
 use crate::account::{Account, Shortfall};
+use crate::history::{History, HistoryNode};
 use serde::{Deserialize, Serialize};
 use settlenet_types::{AccountId, Hash, Height, SettlementPolicy, TxId};
 
@@ -125,7 +126,7 @@ pub enum ResultCode {
     /// The transaction's id is not `TxId::derive(signer, nonce)`: ids are bound to the key that
     /// signs, so nobody can take another signer's id. Never recorded.
     IdNotDerived,
-    /// The transaction's `valid_until_ms` is more than `TX_VALIDITY_MAX_MS` (24 h) past the
+    /// The transaction's `valid_until_ms` is more than `TX_VALIDITY_MAX_MS` (one hour) past the
     /// block's consensus time (or, at admission, the node's clock).
     ValidityTooLong,
 }
@@ -322,7 +323,7 @@ impl ResultCode {
             ResultCode::SponsorMismatch => "The observer is sponsored by another member.",
             ResultCode::Expired => "The transaction's validity (valid_until_ms) ended before it could execute; it never will.",
             ResultCode::IdNotDerived => "The transaction id is not the one derived from its signer's key and nonce; it is refused and leaves no record.",
-            ResultCode::ValidityTooLong => "The transaction's valid_until_ms is more than 24 hours ahead; sign it again with a nearer one.",
+            ResultCode::ValidityTooLong => "The transaction's valid_until_ms is more than one hour ahead; sign it again with a nearer one.",
         }
     }
 }
@@ -338,7 +339,7 @@ impl std::fmt::Display for ResultCode {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TxRecord {
     /// `Transaction::intent_hash` of the first body seen with this id (the body without its
-    /// `valid_until_ms`: a retry signed again with a later validity matches it).
+    /// `valid_until_ms`, which the id binds anyway).
     pub body_hash: Hash,
     /// The block that executed it.
     pub height: Height,
@@ -350,6 +351,9 @@ pub struct TxRecord {
     /// for a shortfall, or applied with unwinds, the members concerned and their shortfalls.
     /// `None` for every other transaction.
     pub detail: Option<RecordDetail>,
+    /// The transaction's `valid_until_ms`: the record is live (in the idempotency set) until
+    /// consensus time passes it.
+    pub valid_until_ms: u64,
 }
 
 /// Detail recorded with a result (bounded: at most one entry per member).
@@ -393,9 +397,17 @@ pub struct BlockOutcome {
     pub outcomes: Vec<TxOutcome>,
     /// The final value of every account created or modified by the block, sorted by id.
     pub changed_accounts: Vec<Account>,
-    /// Records created by this block, in block order (none for duplicates and for
-    /// `exists_with_different_body`).
+    /// Records created by this block, in block order (none for duplicates,
+    /// `exists_with_different_body`, `id_not_derived`, `expired` and `validity_too_long`).
     pub new_records: Vec<(TxId, TxRecord)>,
-    /// The state root after the block (over all accounts and all records).
+    /// Records that left the live set at this block (their validity ended before its time),
+    /// sorted by `(valid_until_ms, id)`: storage drops them from the live set, keeps them in
+    /// the archive.
+    pub pruned_records: Vec<TxId>,
+    /// Nodes of the history accumulator this block created (its leaf first).
+    pub history_nodes: Vec<HistoryNode>,
+    /// The accumulator after the block (persisted with it, for restarts).
+    pub history: History,
+    /// The state root after the block (accounts, live records, history).
     pub state_root: Hash,
 }

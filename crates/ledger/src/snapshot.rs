@@ -13,12 +13,14 @@
 
 use crate::account::Account;
 use crate::error::LedgerError;
+use crate::history::History;
 use crate::outcome::TxRecord;
 use serde::{Deserialize, Serialize};
 use settlenet_types::{decode, encode, Height, TxId};
 
-/// Version of the [`LedgerSnapshot`] encoding.
-pub const SNAPSHOT_VERSION: u16 = 1;
+/// Version of the [`LedgerSnapshot`] encoding: 2 holds the live records only, and the history
+/// accumulator.
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// The ledger's state at `height`, or one part of it (see [`crate::Ledger::snapshot_chunks`]).
 ///
@@ -33,8 +35,10 @@ pub struct LedgerSnapshot {
     pub height: Height,
     /// Accounts: all of them, or (as in storage) only those changed since genesis.
     pub accounts: Vec<Account>,
-    /// Every transaction record, with its transaction id.
+    /// Every live transaction record, with its transaction id.
     pub records: Vec<(TxId, TxRecord)>,
+    /// The history accumulator at `height` (every part carries it).
+    pub history: History,
 }
 
 impl LedgerSnapshot {
@@ -45,6 +49,7 @@ impl LedgerSnapshot {
             height,
             accounts: Vec::new(),
             records: Vec::new(),
+            history: History::default(),
         }
     }
 
@@ -72,6 +77,13 @@ impl LedgerSnapshot {
                 "snapshot part is at height {}, the snapshot at {}",
                 part.height, self.height
             )));
+        }
+        if self.is_empty() && self.history == History::default() {
+            self.history = part.history;
+        } else if part.history != self.history {
+            return Err(LedgerError::Restore(
+                "snapshot parts carry different history accumulators".into(),
+            ));
         }
         self.accounts.extend(part.accounts);
         self.records.extend(part.records);

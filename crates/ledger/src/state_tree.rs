@@ -1,10 +1,12 @@
 //! The state commitment: two fixed-depth binary Merkle trees of 2^16 buckets, one over the
-//! accounts and one over the transaction records, combined into one root.
+//! accounts and one over the live transaction records (the idempotency set: records of ids
+//! still inside their validity), combined with the history root (every record ever written,
+//! `crate::history`) into one root.
 //!
 //! ```text
-//!                    state root = StateRoot.hash(accounts_root || records_root)
+//!          state root = StateRoot.hash(accounts_root || records_root || history_root)
 //!                  /                                                       \
-//!            accounts_root                                            records_root
+//!            accounts_root                                            records_root (live)
 //!           /            \          16 levels of merkle_node          /            \
 //!   bucket[0] ... bucket[65535]                               bucket[0] ... bucket[65535]
 //!       |                                                         |
@@ -26,6 +28,7 @@
 
 use crate::account::Account;
 use crate::error::LedgerError;
+use crate::history::{history_leaf, history_record_leaf, merkle_path_root, HistoryProof};
 use crate::outcome::TxRecord;
 use serde::{Deserialize, Serialize};
 use settlenet_types::codec::merkle_node;
@@ -106,11 +109,12 @@ pub fn record_bucket_hash<'a>(
     bucket_hash_in(Domain::RecordBucket, entries.map(|(id, h)| (&id.0, h)))
 }
 
-/// The state root: `StateRoot.hash(accounts_root || records_root)`.
-pub fn combine_roots(accounts_root: &Hash, records_root: &Hash) -> Hash {
-    let mut buf = [0u8; 64];
+/// The state root: `StateRoot.hash(accounts_root || records_root || history_root)`.
+pub fn combine_roots(accounts_root: &Hash, records_root: &Hash, history_root: &Hash) -> Hash {
+    let mut buf = [0u8; 96];
     buf[..32].copy_from_slice(&accounts_root.0);
-    buf[32..].copy_from_slice(&records_root.0);
+    buf[32..64].copy_from_slice(&records_root.0);
+    buf[64..].copy_from_slice(&history_root.0);
     Domain::StateRoot.hash(&buf)
 }
 
@@ -219,6 +223,13 @@ impl BucketTree {
         self.dirty.push(bucket);
     }
 
+    fn remove(&mut self, key: &[u8; 16]) {
+        let bucket = bucket_of_key(key);
+        if self.buckets[usize::from(bucket)].remove(key).is_some() {
+            self.dirty.push(bucket);
+        }
+    }
+
     /// Rehash the dirty buckets and their paths to the root.
     fn commit(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
@@ -273,7 +284,7 @@ impl BucketTree {
 pub(crate) struct StateTree {
     /// Over every account.
     accounts: BucketTree,
-    /// Over every transaction record.
+    /// Over the live transaction records (ids still inside their validity).
     records: BucketTree,
 }
 
@@ -296,6 +307,11 @@ impl StateTree {
         self.records.set(id.0, record_leaf(record));
     }
 
+    /// Remove a record that left the live set (takes effect at the next `commit`).
+    pub(crate) fn remove_record(&mut self, id: &TxId) {
+        self.records.remove(&id.0);
+    }
+
     /// Rehash the dirty buckets of both trees and their paths to the roots.
     pub(crate) fn commit(&mut self) {
         self.accounts.commit();
@@ -307,18 +323,18 @@ impl StateTree {
         self.accounts.root()
     }
 
-    /// Root of the records tree (as of the last `commit`).
+    /// Root of the live records tree (as of the last `commit`).
     pub(crate) fn records_root(&self) -> Hash {
         self.records.root()
     }
 
-    /// The state root (as of the last `commit`).
-    pub(crate) fn root(&self) -> Hash {
-        combine_roots(&self.accounts.root(), &self.records.root())
+    /// The state root with `history_root` (as of the last `commit`).
+    pub(crate) fn root(&self, history_root: &Hash) -> Hash {
+        combine_roots(&self.accounts.root(), &self.records.root(), history_root)
     }
 
     /// A proof for `account`, which must be the committed value of an account in the tree.
-    pub(crate) fn prove(&self, account: &Account) -> Option<AccountProof> {
+    pub(crate) fn prove(&self, account: &Account, history_root: &Hash) -> Option<AccountProof> {
         let (bucket, entries, siblings) = self.accounts.path(&account.id.0)?;
         Some(AccountProof {
             account: account.clone(),
@@ -326,11 +342,17 @@ impl StateTree {
             entries: entries.iter().map(|(k, h)| (AccountId(*k), *h)).collect(),
             siblings,
             records_root: self.records.root(),
+            history_root: *history_root,
         })
     }
 
-    /// A proof for the record of `id`, which must be its committed record.
-    pub(crate) fn prove_record(&self, id: &TxId, record: &TxRecord) -> Option<RecordProof> {
+    /// A proof for the live record of `id`, which must be its committed record.
+    pub(crate) fn prove_record(
+        &self,
+        id: &TxId,
+        record: &TxRecord,
+        history_root: &Hash,
+    ) -> Option<RecordProof> {
         let (bucket, entries, siblings) = self.records.path(&id.0)?;
         Some(RecordProof {
             id: *id,
@@ -339,6 +361,7 @@ impl StateTree {
             entries: entries.iter().map(|(k, h)| (TxId(*k), *h)).collect(),
             siblings,
             accounts_root: self.accounts.root(),
+            history_root: *history_root,
         })
     }
 }
@@ -396,8 +419,11 @@ pub struct AccountProof {
     pub entries: Vec<(AccountId, Hash)>,
     /// The sibling hashes from the bucket up to the accounts root (16 of them).
     pub siblings: Vec<Hash>,
-    /// The records tree's root, combined with the accounts root into the state root.
+    /// The live records tree's root, combined with the accounts root and the history root
+    /// into the state root.
     pub records_root: Hash,
+    /// The history root.
+    pub history_root: Hash,
 }
 
 impl AccountProof {
@@ -414,7 +440,7 @@ impl AccountProof {
             &self.siblings,
         )
         .map_err(|e| LedgerError::Proof(format!("account {}: {e}", self.account.id)))?;
-        if combine_roots(&accounts_root, &self.records_root) != *root {
+        if combine_roots(&accounts_root, &self.records_root, &self.history_root) != *root {
             return Err(LedgerError::Proof(format!(
                 "account {}: the proof does not lead to state root {root}",
                 self.account.id
@@ -424,8 +450,9 @@ impl AccountProof {
     }
 }
 
-/// A Merkle proof that transaction id `id` has exactly the record `record` under a state root
-/// (e.g. a receipt: this transaction executed at this height and index, with this result).
+/// A Merkle proof that transaction id `id` has exactly the record `record` in the live set under
+/// a state root (e.g. a receipt: this transaction executed at this height and index, with this
+/// result). A record that left the live set is proven by an [`ArchivedRecordProof`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RecordProof {
@@ -439,8 +466,11 @@ pub struct RecordProof {
     pub entries: Vec<(TxId, Hash)>,
     /// The sibling hashes from the bucket up to the records root (16 of them).
     pub siblings: Vec<Hash>,
-    /// The accounts tree's root, combined with the records root into the state root.
+    /// The accounts tree's root, combined with the records root and the history root into the
+    /// state root.
     pub accounts_root: Hash,
+    /// The history root.
+    pub history_root: Hash,
 }
 
 impl RecordProof {
@@ -457,10 +487,59 @@ impl RecordProof {
             &self.siblings,
         )
         .map_err(|e| LedgerError::Proof(format!("record of {}: {e}", self.id)))?;
-        if combine_roots(&self.accounts_root, &records_root) != *root {
+        if combine_roots(&self.accounts_root, &records_root, &self.history_root) != *root {
             return Err(LedgerError::Proof(format!(
                 "record of {}: the proof does not lead to state root {root}",
                 self.id
+            )));
+        }
+        Ok(self.record.clone())
+    }
+}
+
+/// A proof that transaction id `id` has exactly the record `record` in the history committed
+/// by a state root: the record's path in its block's records tree, that block's leaf in the
+/// history accumulator, and the two other roots. Valid for any later state (history only
+/// grows), whether or not the record is still live.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivedRecordProof {
+    /// The transaction id.
+    pub id: TxId,
+    /// Its record (its `height` names the block).
+    pub record: TxRecord,
+    /// Its position among the records its block wrote.
+    pub position: u64,
+    /// How many records its block wrote.
+    pub count: u64,
+    /// Siblings from the record's leaf to its block's records root.
+    pub block_siblings: Vec<Hash>,
+    /// The block's leaf in the history accumulator.
+    pub history: HistoryProof,
+    /// The accounts tree's root of the proving state.
+    pub accounts_root: Hash,
+    /// The live records tree's root of the proving state.
+    pub records_root: Hash,
+}
+
+impl ArchivedRecordProof {
+    /// Check the proof against the state `root`; on success return the proven record.
+    pub fn verify(&self, root: &Hash) -> Result<TxRecord, LedgerError> {
+        let fail = |e: String| LedgerError::Proof(format!("record of {}: {e}", self.id));
+        // The leaf binds the block's height and record count, so the leaf's position needs no
+        // separate check.
+        let block_root = merkle_path_root(
+            &history_record_leaf(&self.id, &self.record),
+            self.position,
+            self.count,
+            &self.block_siblings,
+        )
+        .map_err(fail)?;
+        let leaf = history_leaf(self.record.height, self.count, &block_root);
+        let history_root = self.history.root(&leaf).map_err(fail)?;
+        if combine_roots(&self.accounts_root, &self.records_root, &history_root) != *root {
+            return Err(fail(format!(
+                "the proof does not lead to state root {root}"
             )));
         }
         Ok(self.record.clone())
@@ -511,8 +590,8 @@ mod tests {
             settlenet_types::codec::merkle_root(&leaves)
         );
         assert_eq!(
-            tree.root(),
-            combine_roots(&tree.accounts_root(), &tree.records_root())
+            tree.root(&Hash::ZERO),
+            combine_roots(&tree.accounts_root(), &tree.records_root(), &Hash::ZERO)
         );
     }
 

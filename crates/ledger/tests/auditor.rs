@@ -397,9 +397,12 @@ proptest! {
             for gtx in gtxs {
                 let mut tx = fx.build(&model, gtx);
                 // Valid exactly until this block (the model has no validity; the jumps in time
-                // here are longer than the 24 h a validity may reach). The ledger does not
-                // check signatures, and retries compare bodies without their validity.
+                // here are longer than the hour a validity may reach), so the record leaves the
+                // live set at the next block: a retry in a later block is another transaction
+                // (the id binds the validity), a retry in this block a duplicate. The ledger
+                // does not check signatures.
                 tx.tx.valid_until_ms = now;
+                tx.tx.id = settlenet_types::TxId::derive(&tx.tx.signer, &tx.tx.nonce, now);
                 let (result, duplicate) = model.apply(&tx.tx, now);
                 if result.is_ok() && !duplicate && matches!(tx.tx.op, Operation::Capture { .. }) {
                     fx.captures.push(tx.tx.id);
@@ -468,7 +471,7 @@ proptest! {
         }
         // A ledger restored from its accounts and records continues identically.
         let records = ledger.records().map(|(id, r)| (*id, r.clone())).collect();
-        let mut restored = Ledger::restore(&g, ledger.height(), ledger.accounts().cloned().collect(), records)
+        let mut restored = Ledger::restore(&g, ledger.height(), ledger.accounts().cloned().collect(), records, ledger.history().clone())
             .expect("restore");
         prop_assert_eq!(restored.state_root(), ledger.state_root());
         let h = Height(ledger.height().0 + 1);

@@ -203,7 +203,14 @@ fn restore_round_trips_and_rejects_inconsistent_parts() {
         .iter()
         .map(|n| (id_of(*n), l.record(&id_of(*n)).expect("record").clone()))
         .collect();
-    let r = Ledger::restore(&g, l.height(), snapshot(&l), records.clone()).expect("restore");
+    let r = Ledger::restore(
+        &g,
+        l.height(),
+        snapshot(&l),
+        records.clone(),
+        l.history().clone(),
+    )
+    .expect("restore");
     assert_eq!(r.state_root(), l.state_root());
     assert_eq!(r.height(), l.height());
     assert_eq!(snapshot(&r), snapshot(&l));
@@ -215,7 +222,14 @@ fn restore_round_trips_and_rejects_inconsistent_parts() {
         .filter(|a| a.created_height > Height(0) || a.debits_posted > 0)
         .collect();
     assert!(changed.len() < l.account_count());
-    let r = Ledger::restore(&g, l.height(), changed, records.clone()).expect("restore");
+    let r = Ledger::restore(
+        &g,
+        l.height(),
+        changed,
+        records.clone(),
+        l.history().clone(),
+    )
+    .expect("restore");
     assert_eq!(r.state_root(), l.state_root());
 
     let mut tampered = snapshot(&l);
@@ -225,22 +239,58 @@ fn restore_round_trips_and_rejects_inconsistent_parts() {
         .expect("bob");
     tampered[i].credits_posted += 1;
     assert!(matches!(
-        Ledger::restore(&g, l.height(), tampered, records.clone()),
+        Ledger::restore(
+            &g,
+            l.height(),
+            tampered,
+            records.clone(),
+            l.history().clone()
+        ),
         Err(LedgerError::Restore(_))
     ));
     let mut twice = snapshot(&l);
     twice.push(twice[0].clone());
-    assert!(Ledger::restore(&g, l.height(), twice, records.clone()).is_err());
+    assert!(Ledger::restore(&g, l.height(), twice, records.clone(), l.history().clone()).is_err());
     let mut wallet_on_reserved = snapshot(&l);
     let i = wallet_on_reserved
         .iter()
         .position(|a| a.id == wallet_id(BOB))
         .expect("bob");
     wallet_on_reserved[i].id = float("bank-b", eur());
-    assert!(Ledger::restore(&g, l.height(), wallet_on_reserved, records.clone()).is_err());
+    assert!(Ledger::restore(
+        &g,
+        l.height(),
+        wallet_on_reserved,
+        records.clone(),
+        l.history().clone()
+    )
+    .is_err());
     assert!(
-        Ledger::restore(&g, Height(2), snapshot(&l), records).is_err(),
+        Ledger::restore(
+            &g,
+            Height(2),
+            snapshot(&l),
+            records.clone(),
+            l.history().clone()
+        )
+        .is_err(),
         "record from the future"
+    );
+    // The history has at most one leaf per block, one peak per set bit of its size, and is the
+    // one the blocks built.
+    let mut short = l.history().clone();
+    short.size -= 1;
+    assert!(Ledger::restore(&g, l.height(), snapshot(&l), records.clone(), short).is_err());
+    let mut long = l.history().clone();
+    long.size = l.height().0 + 1;
+    assert!(Ledger::restore(&g, l.height(), snapshot(&l), records.clone(), long).is_err());
+    let mut other = l.history().clone();
+    other.peaks[0] = settlenet_types::Hash([7; 32]);
+    let r = Ledger::restore(&g, l.height(), snapshot(&l), records, other).expect("restore");
+    assert_ne!(
+        r.state_root(),
+        l.state_root(),
+        "the root commits to the history"
     );
 }
 

@@ -504,7 +504,14 @@ fn the_limits_hold_per_member_and_in_all() {
     );
 
     // The same holds after a restart: the index and its counts are rebuilt.
-    let mut restored = Ledger::restore(&g, l.height(), snapshot(&l), records(&l)).expect("restore");
+    let mut restored = Ledger::restore(
+        &g,
+        l.height(),
+        snapshot(&l),
+        records(&l),
+        l.history().clone(),
+    )
+    .expect("restore");
     assert_eq!(restored.observer_count(), OBSERVERS_MAX);
     let mut next2 = 10_000u64;
     let mut tx2 = |member: usize, op: Operation| {
@@ -599,8 +606,14 @@ fn the_index_survives_a_verified_snapshot() {
 #[test]
 fn the_index_survives_a_restart() {
     let l = history();
-    let mut restored =
-        Ledger::restore(&ogenesis(), l.height(), snapshot(&l), records(&l)).expect("restore");
+    let mut restored = Ledger::restore(
+        &ogenesis(),
+        l.height(),
+        snapshot(&l),
+        records(&l),
+        l.history().clone(),
+    )
+    .expect("restore");
     same_observers(&mut restored, &l);
     // Only the accounts changed since genesis, as storage persists them.
     let genesis = Ledger::from_genesis(&ogenesis()).expect("genesis");
@@ -609,8 +622,14 @@ fn the_index_survives_a_restart() {
         .filter(|a| genesis.account(&a.id) != Some(a))
         .collect();
     assert!(changed.len() < l.account_count());
-    let mut restored =
-        Ledger::restore(&ogenesis(), l.height(), changed, records(&l)).expect("restore");
+    let mut restored = Ledger::restore(
+        &ogenesis(),
+        l.height(),
+        changed,
+        records(&l),
+        l.history().clone(),
+    )
+    .expect("restore");
     same_observers(&mut restored, &l);
 }
 
@@ -707,6 +726,12 @@ fn a_restore_refuses_an_observer_with_a_validators_peer_id() {
     let l = history();
     let mut g = ogenesis();
     g.validators[0].peer_id = peer(3);
-    let got = Ledger::restore(&g, l.height(), snapshot(&l), records(&l));
+    let got = Ledger::restore(
+        &g,
+        l.height(),
+        snapshot(&l),
+        records(&l),
+        l.history().clone(),
+    );
     assert!(matches!(got, Err(LedgerError::Restore(_))), "{got:?}");
 }

@@ -151,10 +151,11 @@ fn daily_limits_reset_on_the_next_utc_day() {
     let out = l.apply_block(
         h,
         86_399_999,
-        &[signed(
+        &[signed_until(
             &k.users[0],
             nonce(100),
             pay(w(P), Payee::Account(w(L)), 301, None),
+            86_399_999,
         )],
     );
     assert_eq!(out.outcomes[0].result, ResultCode::ExceedsDailyLimit);
@@ -162,10 +163,11 @@ fn daily_limits_reset_on_the_next_utc_day() {
     let out = l.apply_block(
         h,
         86_400_000,
-        &[signed(
+        &[signed_until(
             &k.users[0],
             nonce(101),
             pay(w(P), Payee::Account(w(L)), 301, None),
+            86_400_000,
         )],
     );
     assert_eq!(out.outcomes[0].result, ResultCode::Ok);
@@ -217,8 +219,14 @@ fn accounts_are_found_by_their_owner_key_also_after_restore() {
         owned(&l, &k.issuer_a, 10).is_empty(),
         "staff keys own no account"
     );
-    let restored = Ledger::restore(&genesis(), l.height(), snapshot(&l), common::records(&l))
-        .expect("restore");
+    let restored = Ledger::restore(
+        &genesis(),
+        l.height(),
+        snapshot(&l),
+        common::records(&l),
+        l.history().clone(),
+    )
+    .expect("restore");
     assert_eq!(owned(&restored, &k.users[2], 10), both);
 }
 
@@ -229,8 +237,14 @@ fn restore_rebuilds_aliases_holds_and_captures() {
     let records: Vec<(TxId, settlenet_ledger::TxRecord)> = (1..=20u64)
         .filter_map(|n| l.record(&id_of(n)).map(|r| (id_of(n), r.clone())))
         .collect();
-    let mut restored =
-        Ledger::restore(&genesis(), l.height(), snapshot(&l), records).expect("restore");
+    let mut restored = Ledger::restore(
+        &genesis(),
+        l.height(),
+        snapshot(&l),
+        records,
+        l.history().clone(),
+    )
+    .expect("restore");
     assert_eq!(restored.state_root(), l.state_root());
     let txs = [
         signed(
@@ -263,8 +277,14 @@ fn restore_rebuilds_aliases_holds_and_captures() {
     // Expiry is rebuilt too: hold 1 (deadline 1,003,000) expires in both.
     let h = Height(original.height().0 + 1);
     let mut o2 = l.clone();
-    let mut r2 = Ledger::restore(&genesis(), l.height(), snapshot(&l), common::records(&l))
-        .expect("restore");
+    let mut r2 = Ledger::restore(
+        &genesis(),
+        l.height(),
+        snapshot(&l),
+        common::records(&l),
+        l.history().clone(),
+    )
+    .expect("restore");
     let h2 = Height(o2.height().0 + 1);
     assert_eq!(h, Height(7));
     assert_eq!(

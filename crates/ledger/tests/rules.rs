@@ -9,7 +9,7 @@ use common::*;
 use rules_fixture::*;
 use settlenet_ledger::{AccountKind, Ledger, ResultCode};
 use settlenet_types::{
-    AccountId, Amount, Height, MemberId, Operation, SignedTransaction, TX_VERSION,
+    AccountId, Amount, Hash, Height, MemberId, Operation, SignedTransaction, TX_VERSION,
 };
 use std::collections::BTreeSet;
 
@@ -332,7 +332,7 @@ fn every_operation_and_result_code() {
             Base::NearMax => near.clone(),
         };
         let before = snapshot(&ledger);
-        let root_before = ledger.state_root();
+        let root_before = state_parts(&ledger);
         let accounts_root_before = ledger.accounts_root();
         let totals_before = ledger.totals();
         let record_before = ledger.record(&case.tx.tx.id).cloned();
@@ -353,7 +353,7 @@ fn every_operation_and_result_code() {
         }
         if got.is_ok() {
             assert!(!out.changed_accounts.is_empty(), "{}", case.what);
-            assert_ne!(ledger.state_root(), root_before, "{}", case.what);
+            assert_ne!(state_parts(&ledger), root_before, "{}", case.what);
         } else {
             assert!(out.changed_accounts.is_empty(), "{}", case.what);
             assert_eq!(snapshot(&ledger), before, "{}: accounts changed", case.what);
@@ -365,7 +365,7 @@ fn every_operation_and_result_code() {
             );
             // The root commits to records: it changes exactly when a record was written.
             assert_eq!(
-                ledger.state_root() == root_before,
+                state_parts(&ledger) == root_before,
                 got == ResultCode::ExistsWithDifferentBody,
                 "{}: root",
                 case.what
@@ -548,26 +548,28 @@ fn admission_refuses_signers_who_may_never_do_the_operation() {
 }
 
 /// Issue 11, hole 7: a transaction carries `valid_until_ms`. A block stamped after it refuses
-/// it (`expired`: a record, nothing moves); up to it, it executes. So a payment held back by
-/// a node cannot be played after its validity, when the user may have retried under a new id.
+/// it (`expired`: nothing moves, and no record); up to it, it executes. So a payment held back
+/// by a node cannot be played after its validity, when the user may have retried under a new
+/// id. Validity is bounded above (`validity_too_long`, no record either), so every record
+/// leaves the live set within an hour of its block (issue 18).
 #[test]
 fn a_transaction_past_its_validity_never_executes() {
     let k = keys();
     let mut l = base();
     // `apply` stamps block h with 1,000 × h ms of consensus time.
     let t = 1_000 * l.height().next().0;
-    let mut late = signed(
+    let late = signed_until(
         &k.users[0],
         nonce(20),
         transfer(wallet_id(ALICE), wallet_id(BOB), 30),
+        t - 1,
     );
-    late.tx.valid_until_ms = t - 1;
-    let mut just = signed(
+    let just = signed_until(
         &k.users[0],
         nonce(21),
         transfer(wallet_id(ALICE), wallet_id(BOB), 5),
+        t,
     );
-    just.tx.valid_until_ms = t;
     // Admission (with the node's clock) refuses the late one at the door.
     assert_eq!(
         Ledger::check_validity(&late.tx, t),
@@ -576,26 +578,38 @@ fn a_transaction_past_its_validity_never_executes() {
     assert_eq!(Ledger::check_validity(&just.tx, t), Ok(()));
     let balance = |l: &Ledger| l.account(&wallet_id(ALICE)).expect("alice").balance();
     let before = balance(&l);
-    // Inside a block (a Byzantine primary may include it) it is refused as well.
-    let out = apply(&mut l, &[late.clone(), just]);
+    // Inside a block (a Byzantine primary may include it) it is refused as well, unrecorded.
+    let out = apply(&mut l, &[late.clone(), just.clone()]);
     assert_eq!(out.outcomes[0].result, ResultCode::Expired);
     assert!(out.outcomes[0].changed.is_empty());
     assert!(out.outcomes[1].result.is_ok(), "{:?}", out.outcomes[1]);
+    assert_eq!(
+        out.new_records.len(),
+        1,
+        "only the executed one is recorded"
+    );
+    assert!(l.record(&late.tx.id).is_none());
     assert_eq!(balance(&l), before - 5);
-    // Its id keeps the refusal: played again later, it is a duplicate, not a payment.
+    // Played again later, it is still expired: time only moves forward.
     let again = apply(&mut l, &[late]);
-    assert!(again.outcomes[0].duplicate);
     assert_eq!(again.outcomes[0].result, ResultCode::Expired);
+    assert!(!again.outcomes[0].duplicate);
     assert_eq!(balance(&l), before - 5);
-    // Validity is bounded above: at most TX_VALIDITY_MAX_MS (24 h) past the block's time, so
-    // nobody need remember an id for longer than a day to refuse its replay.
+    // The executed one left the live set at the first block past its validity (this one), and
+    // a replay of it is refused as expired: it executed once, and never will again.
+    assert_eq!(again.pruned_records, vec![just.tx.id]);
+    assert!(l.record(&just.tx.id).is_none());
+    let replay = apply(&mut l, &[just]);
+    assert_eq!(replay.outcomes[0].result, ResultCode::Expired);
+    assert_eq!(balance(&l), before - 5);
+    // Validity is bounded above: at most TX_VALIDITY_MAX_MS (one hour) past the block's time.
     let t = 1_000 * l.height().next().0;
-    let mut far = signed(
+    let far = signed_until(
         &k.users[0],
         nonce(22),
         transfer(wallet_id(ALICE), wallet_id(BOB), 1),
+        t + settlenet_types::TX_VALIDITY_MAX_MS + 1,
     );
-    far.tx.valid_until_ms = t + settlenet_types::TX_VALIDITY_MAX_MS + 1;
     assert_eq!(
         Ledger::check_validity(&far.tx, t),
         Err(ResultCode::ValidityTooLong)
@@ -605,14 +619,97 @@ fn a_transaction_past_its_validity_never_executes() {
     assert_eq!(
         Ledger::check_validity(&never.tx, t),
         Err(ResultCode::ValidityTooLong),
-        "u64::MAX no longer means never"
+        "u64::MAX does not mean never"
     );
     let mut edge = far.clone();
     edge.tx.valid_until_ms = t + settlenet_types::TX_VALIDITY_MAX_MS;
     assert_eq!(Ledger::check_validity(&edge.tx, t), Ok(()));
-    let out = apply(&mut l, &[far]);
+    let out = apply(&mut l, std::slice::from_ref(&far));
     assert_eq!(out.outcomes[0].result, ResultCode::ValidityTooLong);
+    assert!(out.new_records.is_empty() && l.record(&far.tx.id).is_none());
     assert_eq!(balance(&l), before - 5);
+}
+
+/// Issue 18: the live set holds only ids still inside their validity, so it stays the size of
+/// one validity window of traffic however long the history; a record that leaves it is still
+/// committed by the history root (an archived-record proof), and an id still executes once.
+#[test]
+fn the_live_set_is_bounded_by_the_validity_window() {
+    let k = keys();
+    let mut l = base();
+    let start = l.record_count();
+    let mut archive = Vec::new();
+    // 40 blocks of one transfer each, each valid for 3 blocks (3,000 ms).
+    for i in 0..40u64 {
+        let t = 1_000 * l.height().next().0;
+        let tx = signed_until(
+            &k.users[0],
+            nonce(1_000 + i),
+            transfer(wallet_id(ALICE), wallet_id(BOB), 1),
+            t + 3_000,
+        );
+        let out = apply(&mut l, std::slice::from_ref(&tx));
+        assert!(out.outcomes[0].result.is_ok());
+        assert_eq!(out.history, *l.history());
+        // The block wrote a record: one history leaf, its position the level-0 node's.
+        let leaf = out.history_nodes.first().expect("a leaf");
+        assert_eq!((leaf.level, leaf.index + 1), (0, l.history().size));
+        archive.push((tx, out.new_records.clone(), leaf.index));
+        // At most the blocks of one validity window are live.
+        assert!(l.record_count() <= start + 4, "{} live", l.record_count());
+    }
+    // 40 blocks executed 40 ids: at most the last 4 blocks' are live (plus the fixture's, still
+    // valid: they were signed valid for an hour).
+    assert!(
+        l.record_count() <= start + 4,
+        "{} live after 40 blocks",
+        l.record_count()
+    );
+    assert_eq!(
+        l.history().size,
+        l.height().0,
+        "one history leaf per block that wrote records (all of them here)"
+    );
+    for (tx, block_records, leaf) in &archive {
+        let root = l.state_root();
+        // Every record, live or not, is proven against today's root by the history.
+        let proof = l
+            .prove_archived_record(&tx.tx.id, block_records, *leaf, history_node)
+            .expect("proof");
+        let record = proof.verify(&root).expect("verifies");
+        assert_eq!(record.result, ResultCode::Ok);
+        // A record whose result is changed does not verify; nor against another root.
+        let mut forged = proof.clone();
+        forged.record.result = ResultCode::InsufficientFunds;
+        assert!(forged.verify(&root).is_err());
+        let mut moved = proof.clone();
+        moved.record.height = settlenet_types::Height(moved.record.height.0 + 1);
+        assert!(moved.verify(&root).is_err());
+        assert!(proof.verify(&Hash([1; 32])).is_err());
+        // And the id never executes again: a replay now is expired, whatever the block.
+        let balance = l.account(&wallet_id(ALICE)).expect("alice").balance();
+        let out = apply(&mut l, std::slice::from_ref(tx));
+        if out.outcomes[0].duplicate {
+            assert_eq!(
+                out.outcomes[0].result,
+                ResultCode::Ok,
+                "still live: the first result"
+            );
+        } else {
+            assert_eq!(out.outcomes[0].result, ResultCode::Expired);
+        }
+        assert_eq!(
+            l.account(&wallet_id(ALICE)).expect("alice").balance(),
+            balance
+        );
+        assert!(out.new_records.is_empty() && out.history_nodes.is_empty());
+    }
+    // An empty block leaves the root as it was: no pruning, no history leaf (so an idle
+    // primary's one empty block certifies the latest state, and no other is wanted).
+    let root = l.state_root();
+    let out = apply(&mut l, &[]);
+    assert!(out.pruned_records.is_empty() && out.history_nodes.is_empty());
+    assert_eq!(l.state_root(), root);
 }
 
 /// Issue 11, hole 7: ids are scoped by signer. A thief who saw alice's payment in flight puts a

@@ -356,7 +356,8 @@ fn window_and_position_ids_ahead_are_reserved_and_restore_rebuilds_everything() 
     );
     let g = sgenesis();
     let records = records(&l);
-    let mut restored = Ledger::restore(&g, l.height(), snapshot(&l), records).expect("restore");
+    let mut restored = Ledger::restore(&g, l.height(), snapshot(&l), records, l.history().clone())
+        .expect("restore");
     assert_eq!(restored.state_root(), l.state_root());
     assert_eq!(restored.open_window(usd()), l.open_window(usd()));
     assert_eq!(restored.staging_batch_of(usd()), Some(batch(5)));

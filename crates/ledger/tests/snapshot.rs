@@ -108,8 +108,10 @@ fn root_changes_when_a_record_is_added() {
     assert_ne!(l.state_root(), root);
     assert_eq!(out.state_root, l.state_root());
 
-    // A retry (duplicate) and a same-id-other-body write no record: the root stays.
-    let root = l.state_root();
+    // A retry (duplicate) and a same-id-other-body write no record: the accounts, the live
+    // records and the history stay.
+    let root = (l.accounts_root(), l.records_root());
+    let history_root = l.history().root();
     let out = apply(
         &mut l,
         &[
@@ -128,15 +130,18 @@ fn root_changes_when_a_record_is_added() {
     assert!(out.outcomes[0].duplicate);
     assert_eq!(out.outcomes[1].result, ResultCode::ExistsWithDifferentBody);
     assert!(out.new_records.is_empty());
-    assert_eq!(l.state_root(), root);
+    assert_eq!((l.accounts_root(), l.records_root()), root);
+    assert_eq!(l.history().root(), history_root);
+    assert_eq!(out.state_root, l.state_root());
 }
 
 #[test]
-fn the_root_is_the_combination_of_both_trees() {
+fn the_root_is_the_combination_of_the_three_roots() {
     let l = history();
     let mut payload = Vec::new();
     payload.extend_from_slice(&l.accounts_root().0);
     payload.extend_from_slice(&l.records_root().0);
+    payload.extend_from_slice(&l.history().root().0);
     assert_eq!(
         l.state_root(),
         settlenet_types::Domain::StateRoot.hash(&payload)
@@ -169,8 +174,14 @@ fn restoring_a_snapshot_reproduces_the_root_and_behaviour() {
     assert_eq!(r.snapshot(), snap);
 
     // Plain restore (the node's restart path) computes the same root.
-    let plain = Ledger::restore(&genesis(), snap.height, snap.accounts.clone(), snap.records)
-        .expect("restore");
+    let plain = Ledger::restore(
+        &genesis(),
+        snap.height,
+        snap.accounts.clone(),
+        snap.records,
+        snap.history.clone(),
+    )
+    .expect("restore");
     assert_eq!(plain.state_root(), l.state_root());
 
     // Only the accounts changed since genesis, as storage keeps them, also verify.
@@ -295,9 +306,15 @@ fn a_tampered_snapshot_is_refused() {
             index: 0,
             result: ResultCode::Ok,
             detail: None,
+            valid_until_ms: u64::MAX,
         },
     ));
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record added");
+
+    // The history changed (a record of an earlier block erased from it).
+    let mut s = l.snapshot();
+    s.history.peaks[0] = Hash([7; 32]);
+    expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "history changed");
 
     // One record moved to another id.
     let mut s = l.snapshot();

@@ -94,6 +94,9 @@ impl NodeMachine {
             stored,
             changed_accounts: outcome.changed_accounts,
             new_records: outcome.new_records,
+            pruned_records: outcome.pruned_records,
+            history_nodes: outcome.history_nodes,
+            history: outcome.history,
             outcomes: outcome.outcomes,
             synced,
         })));

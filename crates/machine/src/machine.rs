@@ -177,8 +177,14 @@ pub struct BlockCommit {
     pub stored: StoredBlock,
     /// The final value of every account the block changed.
     pub changed_accounts: Vec<Account>,
-    /// The records it created.
+    /// The records it created (archived, and live until their validity ends).
     pub new_records: Vec<(TxId, TxRecord)>,
+    /// The records that left the ledger's live set at this block.
+    pub pruned_records: Vec<TxId>,
+    /// The history accumulator nodes the block created.
+    pub history_nodes: Vec<settlenet_ledger::HistoryNode>,
+    /// The ledger's history accumulator after the block.
+    pub history: settlenet_ledger::History,
     /// Each transaction's outcome, in block order.
     pub outcomes: Vec<TxOutcome>,
     /// Installed by block sync (not through our own consensus round).

@@ -23,7 +23,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::Value;
 use settlenet_api as wire;
-use settlenet_ledger::{Account, TxRecord};
+use settlenet_ledger::{Account, Ledger, TxRecord};
 use settlenet_storage::Store;
 use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, StoredBlock, TxId};
 
@@ -389,7 +389,10 @@ fn render_block(s: &ApiState, b: &StoredBlock) -> wire::Block {
             let result = match record {
                 Some(r) if r.height == h.height => r.result.as_str().to_string(),
                 Some(_) => "duplicate".to_string(),
-                None => "unknown".to_string(),
+                None => match Ledger::unrecorded_refusal(&t.tx, h.timestamp_ms) {
+                    Some(code) => code.as_str().to_string(),
+                    None => "unknown".to_string(),
+                },
             };
             wire::BlockTx {
                 id: t.tx.id,
@@ -678,6 +681,10 @@ async fn tx_status(
         let r: TxRecord = settlenet_types::decode("tx record", &bytes).map_err(internal)?;
         return Ok(Json(record_json(&s.genesis, id, &r)));
     }
+    // In a block that refused it without a record (outside its validity): that verdict.
+    if let Some(r) = unrecorded_record(&s, &id)? {
+        return Ok(Json(record_json(&s.genesis, id, &r)));
+    }
     let (reply, rx) = oneshot::channel();
     s.core
         .send(ApiCommand::IsPending { id, reply })
@@ -691,6 +698,31 @@ async fn tx_status(
         "not_found",
         format!("transaction {id} is neither pending on this node nor committed"),
     ))
+}
+
+/// The result of transaction `id` if a block holds it but refused it without writing a record
+/// (`Ledger::unrecorded_refusal`), as the record it would have had.
+fn unrecorded_record(s: &ApiState, id: &TxId) -> Result<Option<TxRecord>, ApiError> {
+    let Some((height, index)) = s.store.tx_location(id).map_err(internal)? else {
+        return Ok(None);
+    };
+    let Some(b) = s.store.block(height).map_err(internal)? else {
+        return Ok(None);
+    };
+    let Some(t) = b.block.txs.get(index as usize) else {
+        return Ok(None);
+    };
+    let now = b.block.header.timestamp_ms;
+    Ok(
+        Ledger::unrecorded_refusal(&t.tx, now).map(|result| TxRecord {
+            body_hash: t.tx.intent_hash().unwrap_or(settlenet_types::Hash::ZERO),
+            height,
+            index,
+            result,
+            detail: None,
+            valid_until_ms: t.tx.valid_until_ms,
+        }),
+    )
 }
 
 fn not_found(msg: impl Into<String>) -> ApiError {

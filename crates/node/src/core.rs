@@ -801,7 +801,8 @@ impl Core {
     }
 
     /// One write batch: the block, its certificate, the tx index, the changed accounts, the
-    /// records, the account history, the new height and root.
+    /// new records (archive and live set), the pruned ids, the history accumulator's nodes and
+    /// state, the account history, the new height and root.
     fn commit_block(&self, c: &BlockCommit) -> Result<(), NodeError> {
         let height = c.stored.block.header.height;
         let accounts = c
@@ -815,12 +816,21 @@ impl Core {
             .map(|(id, r)| Ok((*id, encode("tx record", r)?)))
             .collect::<Result<Vec<_>, NodeError>>()?;
         let history = c.history();
+        let nodes: Vec<(u8, u64, settlenet_types::Hash)> = c
+            .history_nodes
+            .iter()
+            .map(|n| (n.level, n.index, n.hash))
+            .collect();
+        let ledger_history = encode("ledger history", &c.history)?;
         self.store
             .commit_block(BlockWrite {
                 block: &c.stored,
                 accounts: &accounts,
                 records: &records,
                 history: &history,
+                pruned: &c.pruned_records,
+                history_nodes: &nodes,
+                ledger_history: &ledger_history,
             })
             .map_err(|e| NodeError::fatal(format!("cannot persist block {height}"), e))?;
         // After the write: a stream woken by this height finds the block in the store.
@@ -863,11 +873,13 @@ impl Core {
                 .into_iter()
                 .map(|k| entries[k].0.clone())
                 .collect();
+        let ledger_history = encode("ledger history", &s.history)?;
         self.store
             .install_snapshot(SnapshotWrite {
                 block: &s.block,
                 accounts: &s.accounts,
                 records: &s.records,
+                ledger_history: &ledger_history,
                 wal_delete: &wal_delete,
             })
             .map_err(|e| {

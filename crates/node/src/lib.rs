@@ -58,7 +58,7 @@ use config::NodeConfig;
 use error::{bail, Context, Result};
 use settlenet_consensus::{Replica, ReplicaConfig};
 use settlenet_crypto::{KeyFile, KeyKind};
-use settlenet_ledger::{Account, Ledger, TxRecord};
+use settlenet_ledger::{Account, History, Ledger, TxRecord};
 use settlenet_net::{Multiaddr, NetConfig, PeerId};
 use settlenet_storage::Store;
 use settlenet_types::{decode, encode, Hash, Height, View};
@@ -108,15 +108,21 @@ pub fn open_state(
         })
         .collect::<Result<Vec<_>>>()?;
     let records = store
-        .all_records()?
+        .live_records()?
         .into_iter()
         .map(|(id, bytes)| {
             decode::<TxRecord>("tx record", &bytes)
                 .map(|r| (id, r))
-                .with_context(|| format!("stored tx record {id}"))
+                .with_context(|| format!("stored live tx record {id}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let ledger = Ledger::restore(genesis, height, accounts, records).context("restoring ledger")?;
+    let history = match store.ledger_history()? {
+        Some(bytes) => decode::<History>("ledger history", &bytes)
+            .context("the stored ledger history accumulator")?,
+        None => History::default(),
+    };
+    let ledger =
+        Ledger::restore(genesis, height, accounts, records, history).context("restoring ledger")?;
     let stored_root = store.state_root()?;
     if ledger.state_root() != stored_root {
         bail!(

@@ -355,7 +355,11 @@ impl Sim {
         for account in c.changed_accounts {
             storage.accounts.insert(account.id, account);
         }
+        for id in &c.pruned_records {
+            storage.records.remove(id);
+        }
         storage.records.extend(c.new_records);
+        storage.history = c.history;
         storage.blocks.push(c.stored);
         Ok(())
     }

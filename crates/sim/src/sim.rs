@@ -122,8 +122,10 @@ pub(crate) struct Storage {
     pub(crate) blocks: Vec<StoredBlock>,
     /// The latest version of every account changed since genesis...
     pub(crate) accounts: BTreeMap<AccountId, Account>,
-    /// ...and every transaction record.
-    pub(crate) records: Vec<(TxId, TxRecord)>,
+    /// ...the live transaction records (written with their block, dropped when pruned)...
+    pub(crate) records: BTreeMap<TxId, TxRecord>,
+    /// ...and the ledger's history accumulator after the last block.
+    pub(crate) history: settlenet_ledger::History,
 }
 
 impl Storage {
@@ -446,7 +448,7 @@ impl Sim {
     }
 
     /// Start node `i` from its storage, as the node starts from RocksDB: the ledger restored
-    /// from the stored accounts and records (it must reproduce the stored root), a validator's
+    /// from the stored accounts, live records and history (it must reproduce the stored root), a validator's
     /// replica from its write-ahead log, then it connects to every live validator. The
     /// observer (`i == n`) starts the same way with no replica (`validator: None`); it sees
     /// the validators as peers, they do not see it (an integrator's observer is admitted by
@@ -463,7 +465,12 @@ impl Sim {
             &self.genesis,
             last,
             storage.accounts.values().cloned().collect(),
-            storage.records.clone(),
+            storage
+                .records
+                .iter()
+                .map(|(id, r)| (*id, r.clone()))
+                .collect(),
+            storage.history.clone(),
         )
         .map_err(|e| Violation::RestoreDiffers {
             replica: i,

@@ -14,11 +14,17 @@
 //!              "genesis_hash"   -> Hash           (the network this directory belongs to)
 //!              "head"           -> {height, block_hash, state_root}   (absent until genesis)
 //!              "base"           -> Height         (snapshot the state was installed from)
+//!              "ledger_history" -> opaque         (the ledger's history accumulator at head)
 //! blocks       height (8 bytes big-endian) -> StoredBlock
 //! block_index  block hash (32 bytes)       -> Height
 //! tx_index     tx id (16 bytes)            -> (Height, u32 position)  (first inclusion)
 //! accounts     account id (16 bytes)       -> encoded account (opaque)
-//! records      tx id (16 bytes)            -> encoded tx record (opaque)
+//! records      tx id (16 bytes)            -> encoded tx record (opaque): the archive, every
+//!                                             record ever written, read by id only
+//! live_records tx id (16 bytes)            -> encoded tx record (opaque): the ledger's live
+//!                                             set (ids inside their validity), loaded at start
+//! history_nodes level (1) || index (8)     -> Hash (the ledger's history accumulator nodes)
+//!              0xff || height (8)          -> u64 (the leaf of a block that wrote records)
 //! wal          opaque key                  -> opaque value (consensus write-ahead log)
 //! account_history  account id (16) || height (8) || position (4) -> tx id (16)
 //!              (every transaction that changed the account; read newest first, paged)
@@ -60,12 +66,15 @@
 //! ### Tuning
 //! LZ4 compression, one 64 MiB LRU block cache shared by all column families, bloom filters (reads
 //! are point lookups), at most 512 open files, the WAL bounded at 256 MiB (so the rarely written
-//! families cannot pin old log files), two background jobs.
+//! families cannot pin old log files), all memtables together bounded at 128 MiB, two background
+//! jobs. RocksDB's memory is thus bounded by configuration (cache, memtables, index and filter
+//! blocks in the cache), not by the size of the database.
 //!
 //! ## Invariants
 //! - A directory belongs to one genesis hash and one [`FORMAT_VERSION`]; opening it with another is
-//!   refused ([`StorageError::GenesisMismatch`], [`StorageError::UnsupportedFormat`]), except
-//!   format 2, which is upgraded in place at open (`tx_changes` rebuilt from `account_history`).
+//!   refused ([`StorageError::GenesisMismatch`], [`StorageError::UnsupportedFormat`]).
+//! - `live_records` is the subset of `records` the ledger still holds: a block's new records
+//!   are written to both, its pruned ids deleted from `live_records` only, in the same batch.
 //! - Blocks are committed at consecutive heights starting at 1, each `prev_hash` equal to the hash
 //!   of the block before ([`Hash::ZERO`](settlenet_types::Hash::ZERO) at height 1), and the block's
 //!   hash equal to its certificate's. A refused commit writes nothing.
@@ -91,7 +100,7 @@
 //! store/codec.rs     key layouts and the canonical encoding of interpreted values
 //! tests/common/      fixtures shared by the tests: blocks built to order, a before/after view
 //! tests/blocks.rs    commits and reads across reopening, refused and concurrent commits, history
-//! tests/identity.rs  genesis and format checks at open, older layouts, corrupted values
+//! tests/identity.rs  genesis and format checks at open, older formats, corrupted values
 //! tests/durability.rs the consensus WAL and evidence across reopening, blocks across SIGKILL
 //! tests/snapshot.rs  snapshot install: refusals change nothing, the chain continues from it
 //! ```
@@ -103,6 +112,7 @@ pub use error::StorageError;
 pub use store::{
     BlockWrite, EvidencePut, HistoryEntry, KeyValue, SnapshotWrite, Store, TxPosition,
     BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE,
-    CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION,
-    HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD,
+    CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL,
+    COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION,
+    META_GENESIS_HASH, META_HEAD, META_LEDGER_HISTORY,
 };

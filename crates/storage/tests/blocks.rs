@@ -81,7 +81,7 @@ fn round_trip_survives_reopen() {
         );
         assert_eq!(store.record(&TxId([15; 16])).expect("record"), None);
         let record_ids: Vec<u8> = store
-            .all_records()
+            .live_records()
             .expect("all records")
             .into_iter()
             .map(|(id, bytes)| {
@@ -105,6 +105,58 @@ fn round_trip_survives_reopen() {
     assert_eq!(store.block(Height(5)).expect("block 5"), Some(b5));
 }
 
+/// Issue 18: a block's records go to the archive and the live set; its pruned ids leave the live
+/// set (what a restart loads) but stay in the archive (looked up by id); history nodes and the
+/// accumulator are kept with the block, across reopening.
+#[test]
+fn pruned_records_leave_the_live_set_and_stay_in_the_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    init(&store);
+    commit_next(&store, &[10, 11]);
+    let b2 = make_block(2, store.last_block_hash().expect("hash"), &[12]);
+    store
+        .commit_block(BlockWrite {
+            block: &b2,
+            accounts: &[],
+            records: &[(TxId([12; 16]), record_bytes(12))],
+            history: &[],
+            pruned: &[TxId([10; 16])],
+            history_nodes: &[(0, 1, Hash([2; 32])), (1, 0, Hash([3; 32]))],
+            ledger_history: b"after 2",
+        })
+        .expect("commit");
+    let check = |store: &Store| {
+        let live: Vec<u8> = store
+            .live_records()
+            .expect("live")
+            .into_iter()
+            .map(|(id, _)| id.0[0])
+            .collect();
+        assert_eq!(live, vec![11, 12]);
+        for id in [10u8, 11, 12] {
+            assert_eq!(
+                store.record(&TxId([id; 16])).expect("archive"),
+                Some(record_bytes(id)),
+                "record {id} archived"
+            );
+        }
+        assert_eq!(store.history_node(0, 0).expect("node"), Some(Hash([1; 32])));
+        assert_eq!(store.history_node(1, 0).expect("node"), Some(Hash([3; 32])));
+        assert_eq!(store.history_node(1, 1).expect("node"), None);
+        assert_eq!(store.history_leaf_of(Height(2)).expect("leaf"), Some(1));
+        assert_eq!(store.history_leaf_of(Height(1)).expect("leaf"), Some(0));
+        assert_eq!(store.history_leaf_of(Height(3)).expect("leaf"), None);
+        assert_eq!(
+            store.ledger_history().expect("history").as_deref(),
+            Some(&b"after 2"[..])
+        );
+    };
+    check(&store);
+    drop(store);
+    check(&open(dir.path()));
+}
+
 #[test]
 fn fresh_store_has_no_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -122,6 +174,9 @@ fn fresh_store_has_no_chain() {
             accounts: &[],
             records: &[],
             history: &[],
+            pruned: &[],
+            history_nodes: &[],
+            ledger_history: &[],
         })
         .expect_err("commit before genesis");
     assert!(matches!(err, StorageError::NotInitialised), "{err}");
@@ -205,6 +260,9 @@ fn refused_commits_change_nothing() {
                 accounts: &[(AccountId([1; 16]), vec![0xde, 0xad])],
                 records: &[(TxId([9; 16]), vec![0xbe, 0xef])],
                 history: &[(AccountId([1; 16]), 0, TxId([9; 16]))],
+                pruned: &[],
+                history_nodes: &[],
+                ledger_history: &[],
             })
             .expect_err(name);
         assert!(is_expected(&err), "{name}: unexpected error {err}");
@@ -236,6 +294,9 @@ fn concurrent_commits_of_one_height_admit_exactly_one() {
                         accounts: &[],
                         records: &[],
                         history: &[],
+                        pruned: &[],
+                        history_nodes: &[],
+                        ledger_history: &[],
                     })
                     .is_ok()
             })

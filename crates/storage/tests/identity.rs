@@ -1,14 +1,14 @@
 //! Opening a directory, against real RocksDB directories: its genesis and format version are
-//! checked, a directory of an older layout opens (format 2 is upgraded in place), and values corrupted behind the store's back
-//! are reported rather than panicked on.
+//! checked, a directory of an older format is refused, one missing a newer column family opens,
+//! and values corrupted behind the store's back are reported rather than panicked on.
 
 mod common;
 
 use common::*;
 use rocksdb::{Options, DB};
 use settlenet_storage::{
-    EvidencePut, StorageError, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_META,
-    CF_TX_CHANGES, CF_TX_INDEX, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD,
+    EvidencePut, StorageError, Store, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_INDEX, CF_META, CF_TX_INDEX,
+    COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_HEAD,
 };
 use settlenet_types::{encode, Hash, Height, TxId};
 
@@ -178,38 +178,25 @@ fn a_directory_without_the_evidence_family_opens() {
 }
 
 #[test]
-fn a_format_2_directory_is_upgraded_in_place() {
-    // A format-2 directory: blocks with history, no per-transaction changes, version 2.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(dir.path());
-    init(&store);
-    commit_next(&store, &[1, 2, 3]);
-    commit_next(&store, &[4]);
-    let expected: Vec<_> = (1..=2)
-        .map(|h| store.block_changes(Height(h)).expect("changes"))
-        .collect();
-    assert!(!expected[0].is_empty());
-    drop(store);
-    {
-        let db = raw_db(dir.path());
-        let changes = db.cf_handle(CF_TX_CHANGES).expect("tx_changes cf");
-        db.delete_range_cf(changes, &[0u8; 0][..], &[0xffu8; 33][..])
-            .expect("empty tx_changes");
-        let meta = db.cf_handle(CF_META).expect("meta cf");
-        db.put_cf(meta, META_FORMAT_VERSION, encode("v", &2u32).expect("enc"))
-            .expect("put");
+fn an_older_format_is_refused_not_upgraded() {
+    // Format 3 held every record as the ledger's state, under another state root: it cannot
+    // become format 4 in place.
+    for old in [2u32, 3] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        init(&store);
+        drop(store);
+        {
+            let db = raw_db(dir.path());
+            let meta = db.cf_handle(CF_META).expect("meta cf");
+            db.put_cf(meta, META_FORMAT_VERSION, encode("v", &old).expect("enc"))
+                .expect("put");
+        }
+        match Store::open(dir.path(), GENESIS) {
+            Err(StorageError::UnsupportedFormat { found, supported }) => {
+                assert_eq!((found, supported), (old, FORMAT_VERSION));
+            }
+            other => panic!("format {old}: expected UnsupportedFormat, got {other:?}"),
+        }
     }
-    let store = open(dir.path());
-    let got: Vec<_> = (1..=2)
-        .map(|h| store.block_changes(Height(h)).expect("changes"))
-        .collect();
-    assert_eq!(got, expected);
-    drop(store);
-    let db = raw_db(dir.path());
-    let meta = db.cf_handle(CF_META).expect("meta cf");
-    let version = db
-        .get_cf(meta, META_FORMAT_VERSION)
-        .expect("read")
-        .expect("a version");
-    assert_eq!(version, encode("v", &FORMAT_VERSION).expect("enc"));
 }

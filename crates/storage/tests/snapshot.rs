@@ -39,6 +39,7 @@ fn snapshot_install_replaces_the_state_atomically_and_refusals_change_nothing() 
             block: &stale,
             accounts: &accounts,
             records: &records,
+            ledger_history: b"h10",
             wal_delete: &wal_delete,
         })
         .expect_err("stale snapshot");
@@ -59,6 +60,7 @@ fn snapshot_install_replaces_the_state_atomically_and_refusals_change_nothing() 
             block: &forged,
             accounts: &accounts,
             records: &records,
+            ledger_history: b"h10",
             wal_delete: &wal_delete,
         })
         .expect_err("inconsistent anchor");
@@ -75,6 +77,7 @@ fn snapshot_install_replaces_the_state_atomically_and_refusals_change_nothing() 
             block: &anchor,
             accounts: &accounts,
             records: &records,
+            ledger_history: b"h10",
             wal_delete: &wal_delete,
         })
         .expect("install");
@@ -121,7 +124,13 @@ fn snapshot_install_replaces_the_state_atomically_and_refusals_change_nothing() 
             Some((Height(10), 2))
         );
         assert_eq!(store.all_accounts().expect("accounts"), accounts);
-        assert_eq!(store.all_records().expect("records"), records);
+        // The live records are the snapshot's; the archive keeps what this node wrote before.
+        assert_eq!(store.live_records().expect("records"), records);
+        assert_eq!(
+            store.ledger_history().expect("history").as_deref(),
+            Some(&b"h10"[..])
+        );
+        assert!(store.record(&TxId([1; 16])).expect("archive").is_some());
         assert_eq!(store.wal_get(&[0, 1]).expect("wal"), None);
         assert_eq!(
             store.wal_get(&[0, 2]).expect("wal").as_deref(),

@@ -83,7 +83,8 @@ pub enum Domain {
     RecordLeaf,
     /// Record-tree bucket hashes.
     RecordBucket,
-    /// The state root: the accounts tree's root and the records tree's root, combined.
+    /// The state root: the accounts tree's root, the live records tree's root and the history
+    /// root, combined (v2; v1 combined accounts and all records).
     StateRoot,
     /// One chunk of a state snapshot as served to a catching-up replica (its manifest lists
     /// these hashes).
@@ -95,8 +96,15 @@ pub enum Domain {
     MemberDescriptor,
     /// What idempotency compares: a transaction body without its `valid_until_ms`.
     TransactionIntent,
-    /// A transaction id from its signer's key and nonce ([`crate::TxId::derive`]).
+    /// A transaction id from its signer's key, nonce and validity ([`crate::TxId::derive`]).
     TransactionId,
+    /// A record's leaf in its block's records tree (`id || encode(TxRecord)`): the history
+    /// accumulator's input.
+    HistoryRecord,
+    /// One block's leaf of the history accumulator (height, record count, records root).
+    HistoryLeaf,
+    /// The history accumulator's root (leaf count, bagged peaks).
+    HistoryRoot,
 }
 
 impl Domain {
@@ -114,13 +122,17 @@ impl Domain {
             Domain::Genesis => b"settlenet/genesis/v1",
             Domain::RecordLeaf => b"settlenet/record-leaf/v1",
             Domain::RecordBucket => b"settlenet/record-bucket/v1",
-            Domain::StateRoot => b"settlenet/state-root/v1",
+            Domain::StateRoot => b"settlenet/state-root/v2",
             Domain::SnapshotChunk => b"settlenet/snapshot-chunk/v1",
             Domain::SettlementBatch => b"settlenet/settlement-batch/v1",
             Domain::MemberDescriptor => b"settlenet/member-descriptor/v1",
 
             Domain::TransactionIntent => b"settlenet/tx-intent/v1",
-            Domain::TransactionId => b"settlenet/tx-id/v1",
+            // v2 (transaction format 4): the preimage gained the validity.
+            Domain::TransactionId => b"settlenet/tx-id/v2",
+            Domain::HistoryRecord => b"settlenet/history-record/v1",
+            Domain::HistoryLeaf => b"settlenet/history-leaf/v1",
+            Domain::HistoryRoot => b"settlenet/history-root/v1",
         }
     }
 
@@ -217,6 +229,9 @@ mod tests {
             Domain::MemberDescriptor,
             Domain::TransactionIntent,
             Domain::TransactionId,
+            Domain::HistoryRecord,
+            Domain::HistoryLeaf,
+            Domain::HistoryRoot,
         ];
         let tags: std::collections::BTreeSet<&[u8]> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

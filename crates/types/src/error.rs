@@ -29,11 +29,12 @@ pub enum TypesError {
         /// Why it was refused.
         reason: String,
     },
-    /// A transaction's id is not the one its signer and nonce give ([`crate::TxId::derive`]):
-    /// it cannot be signed or verified.
+    /// A transaction's id is not the one its signer, nonce and validity give
+    /// ([`crate::TxId::derive`]): it cannot be signed or verified.
     #[error(
-        "transaction id {id} is not derived from its signer {signer} and nonce {nonce} \
-         (expected {expected}): ids are bound to the key that signs"
+        "transaction id {id} is not derived from its signer {signer}, nonce {nonce} and \
+         validity (expected {expected}): ids are bound to the key that signs and to the \
+         validity"
     )]
     IdNotDerived {
         /// The id the transaction carries.
@@ -42,7 +43,7 @@ pub enum TypesError {
         signer: crate::PublicKey,
         /// Its nonce.
         nonce: crate::TxNonce,
-        /// `TxId::derive(signer, nonce)`.
+        /// `TxId::derive(signer, nonce, valid_until_ms)`.
         expected: crate::TxId,
     },
     /// The genesis is internally inconsistent.

@@ -18,14 +18,14 @@ crate::hex_newtype!(
     Signature, 64, "signature"
 );
 crate::hex_newtype!(
-    /// A 128-bit transaction id, derived from the signer's key and the client's nonce
-    /// ([`TxId::derive`]): retrying with the same nonce is idempotent, and nobody without the
-    /// signer's key can take the id first.
+    /// A 128-bit transaction id, derived from the signer's key, the client's nonce and the
+    /// transaction's validity ([`TxId::derive`]): retrying the same signed transaction is
+    /// idempotent, and nobody without the signer's key can take the id first.
     TxId, 16, "transaction id"
 );
 crate::hex_newtype!(
-    /// A client-chosen 128-bit transaction nonce: with the signer's key it gives the
-    /// transaction id ([`TxId::derive`]).
+    /// A client-chosen 128-bit transaction nonce: with the signer's key and the validity it
+    /// gives the transaction id ([`TxId::derive`]).
     TxNonce, 16, "transaction nonce"
 );
 crate::hex_newtype!(
@@ -50,14 +50,19 @@ impl Hash {
 }
 
 impl TxId {
-    /// The id of the transaction that `signer` signs with `nonce`: the first 16 bytes of
-    /// `Domain::TransactionId` over the key and the nonce. Ids are scoped by signer: a
-    /// transaction another key signs can never carry this id (that would take a 128-bit
-    /// preimage), so seeing a pending transaction does not let anyone claim its id first.
-    pub fn derive(signer: &PublicKey, nonce: &TxNonce) -> TxId {
-        let mut payload = [0u8; 48];
+    /// The id of the transaction that `signer` signs with `nonce`, valid until
+    /// `valid_until_ms`: the first 16 bytes of `Domain::TransactionId` over the key, the nonce
+    /// and the validity (u64 big-endian). Ids are scoped by signer: a transaction another key
+    /// signs can never carry this id (that would take a 128-bit preimage), so seeing a pending
+    /// transaction does not let anyone claim its id first. Binding the validity makes an id's
+    /// life finite: once consensus time passes `valid_until_ms` no transaction with this id can
+    /// execute again, so the ledger forgets ids past their validity (bounded idempotency) and
+    /// an id still executes at most once, ever.
+    pub fn derive(signer: &PublicKey, nonce: &TxNonce, valid_until_ms: u64) -> TxId {
+        let mut payload = [0u8; 56];
         payload[..32].copy_from_slice(&signer.0);
-        payload[32..].copy_from_slice(&nonce.0);
+        payload[32..48].copy_from_slice(&nonce.0);
+        payload[48..].copy_from_slice(&valid_until_ms.to_be_bytes());
         let hash = crate::codec::Domain::TransactionId.hash(&payload);
         let mut out = [0u8; 16];
         out.copy_from_slice(&hash.0[..16]);

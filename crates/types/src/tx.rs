@@ -10,14 +10,16 @@ use crate::settlement::{SettlementInstruction, SettlementPolicy};
 use serde::{Deserialize, Serialize};
 
 /// The transaction format version this code writes and accepts: 2 added
-/// [`Transaction::valid_until_ms`], 3 [`Transaction::nonce`] (ids derived from the signer).
-pub const TX_VERSION: u16 = 3;
+/// [`Transaction::valid_until_ms`], 3 [`Transaction::nonce`] (ids derived from the signer),
+/// 4 bound the validity into the id ([`TxId::derive`]).
+pub const TX_VERSION: u16 = 4;
 
-/// The furthest ahead a transaction's `valid_until_ms` may be: 24 hours past the consensus time
+/// The furthest ahead a transaction's `valid_until_ms` may be: one hour past the consensus time
 /// of the block that executes it (at admission, past the node's clock). A transaction is thus
-/// live for at most a day, which bounds how long anyone must remember its id to keep a replay
-/// from executing twice.
-pub const TX_VALIDITY_MAX_MS: u64 = 24 * 60 * 60 * 1000;
+/// live for at most an hour, and the ledger remembers its id only while it is live (bounded
+/// idempotency): the set of remembered ids is at most one hour of transactions, whatever the
+/// length of history.
+pub const TX_VALIDITY_MAX_MS: u64 = 60 * 60 * 1000;
 
 /// Longest chain id accepted anywhere.
 pub const CHAIN_ID_MAX_LEN: usize = 64;
@@ -35,8 +37,8 @@ pub struct Transaction {
     /// The chain this transaction is meant for: a transaction signed for one network is refused
     /// by every other.
     pub chain_id: String,
-    /// `TxId::derive(signer, nonce)`: a retry with the same id and body returns the first
-    /// result. A transaction whose id is not derived so has no signing message (it cannot be
+    /// `TxId::derive(signer, nonce, valid_until_ms)`: a retry with the same id and body
+    /// returns the first result. A transaction whose id is not derived so has no signing message (it cannot be
     /// signed or verified, [`Transaction::check_id`]).
     pub id: TxId,
     /// Client-chosen; with `signer` it gives `id`.
@@ -49,7 +51,8 @@ pub struct Transaction {
     /// take effect: a block stamped later refuses it (`expired`), and a node refuses it at
     /// admission once its clock has passed it. A client that retries under a new id after this
     /// time knows the first can never execute. At most [`TX_VALIDITY_MAX_MS`] ahead of the
-    /// executing block's time (`validity_too_long` otherwise).
+    /// executing block's time (`validity_too_long` otherwise). Part of the id: a retry signed
+    /// again with another validity is another transaction.
     pub valid_until_ms: u64,
 }
 
@@ -329,7 +332,7 @@ impl Transaction {
         Transaction {
             version: TX_VERSION,
             chain_id: chain_id.into(),
-            id: TxId::derive(&signer, &nonce),
+            id: TxId::derive(&signer, &nonce, valid_until_ms),
             nonce,
             signer,
             op,
@@ -337,9 +340,9 @@ impl Transaction {
         }
     }
 
-    /// Whether `id` is `TxId::derive(signer, nonce)`.
+    /// Whether `id` is `TxId::derive(signer, nonce, valid_until_ms)`.
     pub fn check_id(&self) -> Result<(), TypesError> {
-        let expected = TxId::derive(&self.signer, &self.nonce);
+        let expected = TxId::derive(&self.signer, &self.nonce, self.valid_until_ms);
         if self.id == expected {
             Ok(())
         } else {
@@ -486,32 +489,39 @@ mod tests {
         assert_eq!(a.tx.intent_hash().ok(), later.tx.intent_hash().ok());
         let mut other = sample();
         other.tx.nonce = TxNonce([9; 16]);
-        other.tx.id = TxId::derive(&other.tx.signer, &other.tx.nonce);
+        other.tx.id = TxId::derive(&other.tx.signer, &other.tx.nonce, other.tx.valid_until_ms);
         assert_ne!(a.tx.intent_hash().ok(), other.tx.intent_hash().ok());
         let mut other = sample();
         other.tx.signer = PublicKey([8; 32]);
         assert_ne!(a.tx.intent_hash().ok(), other.tx.intent_hash().ok());
     }
 
-    /// `TxId::derive(PublicKey([4; 32]), TxNonce([3; 16]))`, computed independently (Python's
-    /// `blake3` over `b"settlenet/tx-id/v1\0" + key + nonce`, first 16 bytes).
-    const PINNED_ID: &str = "a1535103dce84f27ddf8f5d9fa131bd6";
+    /// `TxId::derive(PublicKey([4; 32]), TxNonce([3; 16]), 1_800_000_000_000)`, computed
+    /// independently (Python's `blake3` over `b"settlenet/tx-id/v2\0" + key + nonce +
+    /// validity as 8 bytes big-endian`, first 16 bytes).
+    const PINNED_ID: &str = "6a579a030214e631d6502c6a03ff7c58";
 
     /// Ids are scoped by signer: the id is derived from the signing key and the nonce, and a
     /// body whose id is not (another key claiming someone's id, or an id picked by hand) has
     /// no signing message, so it can be neither signed nor verified.
     #[test]
-    fn ids_are_bound_to_the_signer_and_nonce() {
+    fn ids_are_bound_to_the_signer_nonce_and_validity() {
         let a = sample();
-        assert_eq!(a.tx.id, TxId::derive(&a.tx.signer, &a.tx.nonce));
+        let v = a.tx.valid_until_ms;
+        assert_eq!(a.tx.id, TxId::derive(&a.tx.signer, &a.tx.nonce, v));
         assert!(a.tx.signing_message().is_ok());
         // Same nonce, another key: another id.
         assert_ne!(
-            TxId::derive(&PublicKey([8; 32]), &a.tx.nonce),
+            TxId::derive(&PublicKey([8; 32]), &a.tx.nonce, v),
             a.tx.id,
             "the id depends on the key"
         );
-        assert_ne!(TxId::derive(&a.tx.signer, &TxNonce([4; 16])), a.tx.id);
+        assert_ne!(TxId::derive(&a.tx.signer, &TxNonce([4; 16]), v), a.tx.id);
+        assert_ne!(
+            TxId::derive(&a.tx.signer, &a.tx.nonce, v + 1),
+            a.tx.id,
+            "the id depends on the validity"
+        );
         // Front-running: another signer's body carrying this id.
         let mut thief = sample();
         thief.tx.signer = PublicKey([8; 32]);
@@ -528,9 +538,14 @@ mod tests {
         let mut other = sample();
         other.tx.nonce = TxNonce([4; 16]);
         assert!(other.tx.signing_message().is_err());
+        // Or the same id re-signed with a later validity: that is another transaction, with
+        // another id (so an id past its validity can never execute again).
+        let mut later = sample();
+        later.tx.valid_until_ms += 1;
+        assert!(later.tx.signing_message().is_err());
         // The derivation is pinned (clients in other languages reproduce it).
         assert_eq!(
-            TxId::derive(&PublicKey([4; 32]), &TxNonce([3; 16])).to_string(),
+            TxId::derive(&PublicKey([4; 32]), &TxNonce([3; 16]), 1_800_000_000_000).to_string(),
             PINNED_ID
         );
     }

@@ -32,8 +32,9 @@ pub struct RegisterArgs {
     /// keys in DIR/keys/<member>/).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }
@@ -51,8 +52,9 @@ pub struct RemoveArgs {
     /// keys in DIR/keys/<member>/).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }

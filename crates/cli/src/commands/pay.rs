@@ -3,8 +3,9 @@
 //!
 //! Each write command builds an operation, signs it with a key file, submits it, waits for its
 //! block and prints the ledger's result code with its sentence (`--json`: the node's answer).
-//! Transaction ids are derived from the signing key and a nonce, random unless `--nonce` is
-//! given: repeating a command with the same key and `--nonce` is a safe retry (the first result
+//! Transaction ids are derived from the signing key, a nonce (random unless `--nonce` is
+//! given) and the validity (`--valid-until`, default now + 10 minutes): repeating a command
+//! with the same key, `--nonce` and `--valid-until` is a safe retry (the first result
 //! comes back, nothing happens twice).
 
 use crate::support::*;
@@ -42,8 +43,9 @@ pub struct PayArgs {
     /// Fee paid on top to the payer's issuer, as written.
     #[arg(long)]
     pub fee: Option<String>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
     /// Return once accepted instead of waiting for the block.
@@ -71,8 +73,9 @@ pub enum MerchantCmd {
         /// Merchant account id (default: random).
         #[arg(long)]
         account: Option<String>,
-        /// Transaction nonce (default: random). The id is derived from the signing key and the
-        /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+        /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+        /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+        /// a safe retry.
         #[arg(long)]
         nonce: Option<String>,
     },
@@ -98,8 +101,9 @@ pub struct AuthorizeArgs {
     /// Hold id (default: random).
     #[arg(long)]
     pub hold: Option<String>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }
@@ -116,8 +120,9 @@ pub struct CaptureArgs {
     /// acquirer's acquirer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }
@@ -131,8 +136,9 @@ pub struct VoidArgs {
     /// acquirer's acquirer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }
@@ -149,8 +155,9 @@ pub struct RefundArgs {
     /// acquirer's acquirer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }

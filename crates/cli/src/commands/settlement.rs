@@ -27,8 +27,9 @@ pub struct LiquidityArgs {
     /// Clearing staff key (default with --testnet: the clearing house's clearing.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }
@@ -52,8 +53,9 @@ pub struct CapArgs {
     /// Clearing staff key (default with --testnet: the clearing house's clearing.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }

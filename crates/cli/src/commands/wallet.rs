@@ -27,8 +27,9 @@ pub enum WalletCmd {
         /// Wallet account id (default: random).
         #[arg(long)]
         account: Option<String>,
-        /// Transaction nonce (default: random). The id is derived from the signing key and the
-        /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+        /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+        /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+        /// a safe retry.
         #[arg(long)]
         nonce: Option<String>,
     },
@@ -63,8 +64,9 @@ pub struct RegisterArgs {
     /// Wallet account id (default: random).
     #[arg(long)]
     pub account: Option<String>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }
@@ -90,8 +92,9 @@ pub struct IssueArgs {
     /// Issuer staff key (default with --testnet: the wallet issuer's issuer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
     /// Return once accepted instead of waiting for the block.
@@ -113,8 +116,9 @@ pub struct TransferArgs {
     /// Amount as written, e.g. 12.50.
     #[arg(long)]
     pub amount: String,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
     /// Return once accepted instead of waiting for the block.
@@ -133,8 +137,9 @@ pub struct RedeemArgs {
     /// Issuer staff key (default with --testnet: the wallet issuer's issuer.key).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Transaction nonce (default: random). The id is derived from the signing key and the
-    /// nonce: repeating the command with the same key and `--nonce` is a safe retry.
+    /// Transaction nonce (default: random). The id is derived from the signing key, the nonce
+    /// and the validity: the same command with the same key, `--nonce` and `--valid-until` is
+    /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
 }

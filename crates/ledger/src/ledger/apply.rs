@@ -6,6 +6,7 @@
 use super::staging::Staged;
 use super::{batches, Ledger};
 use crate::account::AccountKind;
+use crate::history::{block_records_root, history_leaf};
 use crate::limits::HOLD_TIMEOUT_MS_MAX;
 use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 use settlenet_types::{
@@ -40,6 +41,17 @@ impl Ledger {
             return Err(ResultCode::ValidityTooLong);
         }
         Ok(())
+    }
+
+    /// The result a block stamped `now_ms` gives `tx` without writing a record: `id_not_derived`
+    /// (its id is not its signer's), `expired` or `validity_too_long`. `None`: the block
+    /// records its result (or it is a duplicate of a live record). For readers of stored
+    /// blocks, which find no record for such a transaction.
+    pub fn unrecorded_refusal(tx: &Transaction, now_ms: u64) -> Option<ResultCode> {
+        if tx.check_id().is_err() {
+            return Some(ResultCode::IdNotDerived);
+        }
+        Ledger::check_validity(tx, now_ms).err()
     }
 
     /// Whether the signer could ever be allowed this operation, judged only on what no later
@@ -261,6 +273,15 @@ impl Ledger {
         let mut outcomes = Vec::with_capacity(txs.len());
         let mut changed = BTreeSet::new();
         let mut new_records = Vec::new();
+        // Only a block that carries transactions prunes (what it drops could only matter to a
+        // transaction), and only one that writes records grows the history: an empty block
+        // leaves the state root as it was (unless holds expire in it), so an idle primary's
+        // one empty block certifies the latest state and the next one is not wanted.
+        let pruned_records = if txs.is_empty() {
+            Vec::new()
+        } else {
+            self.prune_records(timestamp_ms)
+        };
         self.expire_holds(timestamp_ms, &mut changed);
         for (index, stx) in txs.iter().enumerate() {
             // A block that decodes within the message limit holds far fewer than 2^32 txs.
@@ -285,6 +306,15 @@ impl Ledger {
             self.tree.set_record(id, record);
         }
         self.tree.commit();
+        let history_nodes = if new_records.is_empty() {
+            Vec::new()
+        } else {
+            self.history.append(history_leaf(
+                height,
+                new_records.len() as u64,
+                &block_records_root(&new_records),
+            ))
+        };
         self.height = height;
 
         for a in &changed_accounts {
@@ -306,8 +336,29 @@ impl Ledger {
             outcomes,
             changed_accounts,
             new_records,
-            state_root: self.tree.root(),
+            pruned_records,
+            history_nodes,
+            history: self.history.clone(),
+            state_root: self.state_root(),
         }
+    }
+
+    /// Drop from the live set every record whose validity ended before `now_ms`: no transaction
+    /// with its id can execute any more (the id binds the validity, and `expired` is checked
+    /// before the operation), so nothing needs it to stay idempotent. It stays in the history.
+    /// Returns the ids dropped, in `(valid_until_ms, id)` order.
+    fn prune_records(&mut self, now_ms: u64) -> Vec<TxId> {
+        let mut pruned = Vec::new();
+        while let Some(&(until, id)) = self.record_expiries.first() {
+            if until >= now_ms {
+                break;
+            }
+            self.record_expiries.pop_first();
+            self.records.remove(&id);
+            self.tree.remove_record(&id);
+            pruned.push(id);
+        }
+        pruned
     }
 
     /// Execute one transaction: idempotency, stateless checks, then the operation.
@@ -345,13 +396,19 @@ impl Ledger {
                 outcome(ResultCode::ExistsWithDifferentBody, false, Vec::new(), None)
             };
         }
+        if let Err(code) = Ledger::check_validity(tx, now_ms) {
+            // Outside its validity: not recorded, so every live record's validity ends within
+            // `TX_VALIDITY_MAX_MS` of its block and the live set stays bounded. An expired id
+            // can never execute (time only moves forward); a too-long one may, later, if it is
+            // still in a block once its validity is within reach.
+            return outcome(code, false, Vec::new(), None);
+        }
         // The accounts this transaction changed (empty unless it succeeded: writes are all or
         // none), reported per transaction for the node's account-history index.
         let mut touched = BTreeSet::new();
         let mut detail = None;
         let result = match self
             .check_stateless(tx)
-            .and_then(|()| Ledger::check_validity(tx, now_ms))
             .and_then(|()| self.execute(height, now_ms, tx, &mut touched, &mut detail))
         {
             Ok(()) => ResultCode::Ok,
@@ -364,7 +421,9 @@ impl Ledger {
             index,
             result,
             detail: detail.clone(),
+            valid_until_ms: tx.valid_until_ms,
         };
+        self.record_expiries.insert((tx.valid_until_ms, tx.id));
         self.records.insert(tx.id, record.clone());
         new_records.push((tx.id, record));
         outcome(result, false, touched.into_iter().collect(), detail)

@@ -9,6 +9,7 @@ use crate::account::{
     Account, AccountDetail, AccountKind, SettlementDetail, WindowState, FIELD_MAX,
 };
 use crate::error::LedgerError;
+use crate::history::History;
 use crate::limits::{FIRST_WINDOW, KYC_TIERS, OBSERVERS_MAX, OBSERVERS_PER_MEMBER_MAX};
 use crate::outcome::TxRecord;
 use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
@@ -80,6 +81,8 @@ impl Ledger {
             height: Height(0),
             accounts: BTreeMap::new(),
             records: BTreeMap::new(),
+            record_expiries: BTreeSet::new(),
+            history: History::default(),
             tree: StateTree::new(),
         };
         for account in ledger.genesis_accounts(genesis)? {
@@ -306,13 +309,14 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Rebuild from persisted parts (after a restart): accounts and tx records as stored, at
-    /// `height`.
+    /// Rebuild from persisted parts (after a restart): accounts, live tx records and the history
+    /// accumulator as stored, at `height`.
     ///
     /// `accounts` may be every account, or only those changed since genesis (the union of the
     /// blocks' `changed_accounts`): a genesis account not listed keeps its genesis value. The
     /// parts are checked (ids, members, currencies, limits, no id twice, money conserved per
-    /// currency); the state tree is recomputed from scratch, O(accounts + records). The parts
+    /// currency; at most one history leaf per block); the state tree is recomputed from scratch,
+    /// O(accounts + live records), whatever the length of history. The parts
     /// are trusted to be what this node itself executed: to accept state from a peer, use
     /// [`Ledger::restore_verified`], which also checks the root.
     pub fn restore(
@@ -320,10 +324,19 @@ impl Ledger {
         height: Height,
         accounts: Vec<Account>,
         records: Vec<(TxId, TxRecord)>,
+        history: History,
     ) -> Result<Ledger, LedgerError> {
         let bad = |s: String| Err(LedgerError::Restore(s));
         let mut ledger = Ledger::configure(genesis)?;
         ledger.height = height;
+        history.check()?;
+        if history.size > height.0 {
+            return bad(format!(
+                "history of {} blocks at height {height}",
+                history.size
+            ));
+        }
+        ledger.history = history;
         let mut seen = BTreeSet::new();
         for account in accounts {
             if !seen.insert(account.id) {
@@ -343,6 +356,7 @@ impl Ledger {
                 ));
             }
             ledger.tree.set_record(&id, &record);
+            ledger.record_expiries.insert((record.valid_until_ms, id));
             if ledger.records.insert(id, record).is_some() {
                 return bad(format!("record {id} given twice"));
             }
@@ -441,13 +455,14 @@ impl Ledger {
             height,
             accounts,
             records,
+            history,
         } = snapshot;
         if version != SNAPSHOT_VERSION {
             return Err(LedgerError::Restore(format!(
                 "snapshot version {version} is not supported (expected {SNAPSHOT_VERSION})"
             )));
         }
-        let ledger = Ledger::restore(genesis, height, accounts, records)?;
+        let ledger = Ledger::restore(genesis, height, accounts, records, history)?;
         let computed = ledger.state_root();
         if computed != *expected_root {
             return Err(LedgerError::RootMismatch {

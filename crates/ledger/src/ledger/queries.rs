@@ -3,10 +3,11 @@
 
 use super::{Ledger, MemberInfo};
 use crate::account::{hold_account_id, Account, AccountDetail, AccountKind};
+use crate::history::{history_record_leaf, merkle_path, prove_history, History};
 use crate::limits::FIRST_WINDOW;
 use crate::outcome::TxRecord;
 use crate::snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};
-use crate::state_tree::{AccountProof, RecordProof};
+use crate::state_tree::{AccountProof, ArchivedRecordProof, RecordProof};
 use settlenet_types::{AccountId, Currency, Hash, Height, MemberId, PublicKey, TxId};
 use std::collections::BTreeMap;
 
@@ -21,18 +22,25 @@ impl Ledger {
         &self.chain_id
     }
 
-    /// The state root: commitment over all accounts and all transaction records after the last
-    /// executed block (`StateRoot.hash(accounts_root || records_root)`, see [`crate::state_tree`]).
+    /// The state root: commitment over all accounts, the live transaction records and the
+    /// history of every record after the last executed block
+    /// (`StateRoot.hash(accounts_root || records_root || history_root)`, see
+    /// [`crate::state_tree`] and [`crate::history`]).
     pub fn state_root(&self) -> Hash {
-        self.tree.root()
+        self.tree.root(&self.history.root())
     }
 
-    /// Root of the accounts tree alone (one half of [`Ledger::state_root`]).
+    /// The history accumulator (one leaf per executed block).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Root of the accounts tree alone (one part of [`Ledger::state_root`]).
     pub fn accounts_root(&self) -> Hash {
         self.tree.accounts_root()
     }
 
-    /// Root of the records tree alone (the other half of [`Ledger::state_root`]).
+    /// Root of the live records tree alone (another part of [`Ledger::state_root`]).
     pub fn records_root(&self) -> Hash {
         self.tree.records_root()
     }
@@ -42,7 +50,8 @@ impl Ledger {
         self.accounts.get(id)
     }
 
-    /// The record of a transaction id, if it was ever executed.
+    /// The record of a transaction id while it is live (until consensus time passes its
+    /// validity); older records are in the history (the node's archive).
     pub fn record(&self, id: &TxId) -> Option<&TxRecord> {
         self.records.get(id)
     }
@@ -57,12 +66,13 @@ impl Ledger {
         self.accounts.len()
     }
 
-    /// Every transaction record, by id in ascending order.
+    /// Every live transaction record, by id in ascending order.
     pub fn records(&self) -> impl Iterator<Item = (&TxId, &TxRecord)> {
         self.records.iter()
     }
 
-    /// Number of transaction records (grows with history).
+    /// Number of live transaction records (at most the transactions of one validity window,
+    /// `TX_VALIDITY_MAX_MS`, however long the history).
     pub fn record_count(&self) -> usize {
         self.records.len()
     }
@@ -122,16 +132,50 @@ impl Ledger {
 
     /// Merkle proof of an account against [`Ledger::state_root`].
     pub fn prove(&self, id: &AccountId) -> Option<AccountProof> {
-        self.tree.prove(self.accounts.get(id)?)
+        self.tree
+            .prove(self.accounts.get(id)?, &self.history.root())
     }
 
-    /// Merkle proof of a transaction's record against [`Ledger::state_root`].
+    /// Merkle proof of a live transaction's record against [`Ledger::state_root`].
     pub fn prove_record(&self, id: &TxId) -> Option<RecordProof> {
-        self.tree.prove_record(id, self.records.get(id)?)
+        self.tree
+            .prove_record(id, self.records.get(id)?, &self.history.root())
     }
 
-    /// Everything a replica needs to rebuild this ledger: height, every account and every
-    /// record, each sorted by id (so the encoding of the snapshot of one state is unique).
+    /// Merkle proof of any record ever written, against [`Ledger::state_root`]: `block_records`
+    /// are the records its block wrote, in block order (as in that block's
+    /// [`crate::BlockOutcome::new_records`]), `leaf` the block's position in the history (the
+    /// index of the level-0 node of its [`crate::BlockOutcome::history_nodes`]), and `node` reads
+    /// persisted history nodes. `None` if `id` is not among `block_records`, or a node is
+    /// missing.
+    pub fn prove_archived_record(
+        &self,
+        id: &TxId,
+        block_records: &[(TxId, TxRecord)],
+        leaf: u64,
+        node: impl FnMut(u8, u64) -> Option<Hash>,
+    ) -> Option<ArchivedRecordProof> {
+        let position = block_records.iter().position(|(i, _)| i == id)?;
+        let record = block_records[position].1.clone();
+        let leaves: Vec<Hash> = block_records
+            .iter()
+            .map(|(i, r)| history_record_leaf(i, r))
+            .collect();
+        let history = prove_history(leaf, self.history.size, node)?;
+        Some(ArchivedRecordProof {
+            id: *id,
+            position: position as u64,
+            count: block_records.len() as u64,
+            block_siblings: merkle_path(&leaves, position),
+            record,
+            history,
+            accounts_root: self.tree.accounts_root(),
+            records_root: self.tree.records_root(),
+        })
+    }
+
+    /// Everything a replica needs to rebuild this ledger: height, every account, every live
+    /// record and the history accumulator, each sorted by id (so the encoding of the snapshot of one state is unique).
     /// Clones the whole state at once; [`Ledger::snapshot_chunks`] clones one chunk at a time.
     pub fn snapshot(&self) -> LedgerSnapshot {
         LedgerSnapshot {
@@ -143,6 +187,7 @@ impl Ledger {
                 .iter()
                 .map(|(id, r)| (*id, r.clone()))
                 .collect(),
+            history: self.history.clone(),
         }
     }
 
@@ -157,6 +202,7 @@ impl Ledger {
     ) -> impl Iterator<Item = LedgerSnapshot> + '_ {
         let size = items_per_chunk.max(1);
         let height = self.height;
+        let history = &self.history;
         let mut accounts = self.accounts.values().peekable();
         let mut records = self.records.iter().peekable();
         std::iter::from_fn(move || {
@@ -175,6 +221,7 @@ impl Ledger {
                 height,
                 accounts: chunk_accounts,
                 records: chunk_records,
+                history: history.clone(),
             })
         })
     }

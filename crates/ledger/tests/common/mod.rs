@@ -115,7 +115,9 @@ pub fn wallet_id(n: u8) -> AccountId {
     AccountId([0xA0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
 }
 
-/// A transaction for the fixture chain, signed for real (the ledger does not check it).
+/// A transaction for the fixture chain, signed for real (the ledger does not check it), valid
+/// until `TX_VALIDITY_MAX_MS` (an hour after the epoch: the fixtures' blocks are stamped with
+/// small times).
 pub fn signed_with(
     signer: &Keypair,
     nonce: TxNonce,
@@ -123,9 +125,30 @@ pub fn signed_with(
     chain: &str,
     version: u16,
 ) -> SignedTransaction {
+    signed_full(signer, nonce, op, chain, version, TX_VALIDITY_MAX_MS)
+}
+
+/// [`signed`] with another validity (part of the id).
+pub fn signed_until(
+    signer: &Keypair,
+    nonce: TxNonce,
+    op: Operation,
+    valid_until_ms: u64,
+) -> SignedTransaction {
+    signed_full(signer, nonce, op, CHAIN, TX_VERSION, valid_until_ms)
+}
+
+fn signed_full(
+    signer: &Keypair,
+    nonce: TxNonce,
+    op: Operation,
+    chain: &str,
+    version: u16,
+    valid_until_ms: u64,
+) -> SignedTransaction {
     let tx = Transaction {
         version,
-        ..Transaction::new(chain, signer.public(), nonce, op, TX_VALIDITY_MAX_MS)
+        ..Transaction::new(chain, signer.public(), nonce, op, valid_until_ms)
     };
     SIGNED_IDS.with(|m| m.borrow_mut().insert(tx.nonce, tx.id));
     let signature = signer.sign(&tx.signing_message().expect("signing message"));
@@ -257,7 +280,33 @@ pub fn transfer(from: AccountId, to: AccountId, amount: u64) -> Operation {
 /// Apply one block at the next height.
 pub fn apply(ledger: &mut Ledger, txs: &[SignedTransaction]) -> BlockOutcome {
     let h = Height(ledger.height().0 + 1);
-    ledger.apply_block(h, 1_000 * h.0, txs)
+    let out = ledger.apply_block(h, 1_000 * h.0, txs);
+    HISTORY_NODES.with(|m| {
+        let mut m = m.borrow_mut();
+        for n in &out.history_nodes {
+            m.insert((n.level, n.index), n.hash);
+        }
+    });
+    out
+}
+
+thread_local! {
+    /// The history nodes of every block [`apply`] executed on this thread, as storage keeps
+    /// them (a test that applies blocks to one ledger per thread can prove its records).
+    static HISTORY_NODES: std::cell::RefCell<std::collections::BTreeMap<(u8, u64), settlenet_types::Hash>> =
+        Default::default();
+}
+
+/// A history node kept by [`apply`] on this thread.
+pub fn history_node(level: u8, index: u64) -> Option<settlenet_types::Hash> {
+    HISTORY_NODES.with(|m| m.borrow().get(&(level, index)).copied())
+}
+
+/// The state root's parts a transaction can change: the accounts root and the live records
+/// root (every block also appends to the history, so the state root itself changes each
+/// block).
+pub fn state_parts(ledger: &Ledger) -> (settlenet_types::Hash, settlenet_types::Hash) {
+    (ledger.accounts_root(), ledger.records_root())
 }
 
 pub fn snapshot(ledger: &Ledger) -> Vec<Account> {

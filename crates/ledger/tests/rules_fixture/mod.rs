@@ -84,5 +84,15 @@ pub fn near_max() -> Ledger {
         created_height: Height(1),
         detail: settlenet_ledger::AccountDetail::None,
     };
-    Ledger::restore(&g, Height(1), vec![alice, bob, float_a, float_b], vec![]).expect("restore")
+    // One block of history (its records do not matter here).
+    let mut history = settlenet_ledger::History::default();
+    history.append(settlenet_types::Hash::ZERO);
+    Ledger::restore(
+        &g,
+        Height(1),
+        vec![alice, bob, float_a, float_b],
+        vec![],
+        history,
+    )
+    .expect("restore")
 }

@@ -257,10 +257,12 @@ impl NodeMachine {
         self.remember(height, block.hash, manifest.state_root);
         self.sync_target = self.sync_target.max(height);
         self.counters.snapshots_installed += 1;
+        let history = self.ledger.history().clone();
         out.push(Effect::InstallSnapshot(Box::new(SnapshotInstall {
             block,
             accounts,
             records,
+            history,
         })));
         self.step(Input::SyncedTo(height), out);
         let mut more = Vec::new();

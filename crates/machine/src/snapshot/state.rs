@@ -97,8 +97,10 @@ pub struct SnapshotInstall {
     pub block: StoredBlock,
     /// Every account, encoded.
     pub accounts: Vec<(AccountId, Vec<u8>)>,
-    /// Every transaction record, encoded.
+    /// Every live transaction record, encoded.
     pub records: Vec<(TxId, Vec<u8>)>,
+    /// The ledger's history accumulator at the snapshot height.
+    pub history: settlenet_ledger::History,
 }
 
 impl Fetched {
@@ -386,22 +388,24 @@ impl Assembly {
 /// [`SNAPSHOT_CHUNK_MAX_BYTES`] bytes each (a part over the byte limit is halved).
 pub fn encode_chunks(snapshot: LedgerSnapshot) -> std::result::Result<Vec<Vec<u8>>, String> {
     let height = snapshot.height;
+    let history = snapshot.history;
+    let empty = || {
+        let mut part = LedgerSnapshot::empty(height);
+        part.history = history.clone();
+        part
+    };
     let mut accounts = snapshot.accounts.into_iter().peekable();
     let mut records = snapshot.records.into_iter().peekable();
     let mut out = Vec::new();
     while accounts.peek().is_some() || records.peek().is_some() {
-        let mut part = LedgerSnapshot::empty(height);
+        let mut part = empty();
         part.accounts = accounts.by_ref().take(CHUNK_ITEMS).collect();
         let room = CHUNK_ITEMS - part.accounts.len();
         part.records = records.by_ref().take(room).collect();
         encode_part(part, SNAPSHOT_CHUNK_MAX_BYTES, &mut out)?;
     }
     if out.is_empty() {
-        encode_part(
-            LedgerSnapshot::empty(height),
-            SNAPSHOT_CHUNK_MAX_BYTES,
-            &mut out,
-        )?;
+        encode_part(empty(), SNAPSHOT_CHUNK_MAX_BYTES, &mut out)?;
     }
     Ok(out)
 }
@@ -425,7 +429,9 @@ pub fn encode_part(
     }
     let half = part.len() / 2;
     let mut first = LedgerSnapshot::empty(part.height);
+    first.history = part.history.clone();
     let mut second = LedgerSnapshot::empty(part.height);
+    second.history = part.history.clone();
     let LedgerSnapshot {
         mut accounts,
         mut records,

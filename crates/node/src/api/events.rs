@@ -385,12 +385,20 @@ fn read_events(
                     };
                     (TxEventStatus::Duplicate, result)
                 }
-                None => {
-                    return Err(ReadError::Store(format!(
-                        "transaction {} of block {h} has no record",
-                        signed.tx.id
-                    )))
-                }
+                // Refused by the block without a record (outside its validity): the same
+                // verdict, recomputed from the block's time.
+                None => match settlenet_ledger::Ledger::unrecorded_refusal(
+                    &signed.tx,
+                    stored.block.header.timestamp_ms,
+                ) {
+                    Some(code) => (TxEventStatus::Rejected, code.as_str()),
+                    None => {
+                        return Err(ReadError::Store(format!(
+                            "transaction {} of block {h} has no record",
+                            signed.tx.id
+                        )))
+                    }
+                },
             };
             events.push(StreamEvent::Tx(TxEvent {
                 id: signed.tx.id,

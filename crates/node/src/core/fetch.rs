@@ -139,7 +139,12 @@ mod tests {
             .cloned()
             .collect();
         assert!(accounts.len() >= 3, "enough accounts for several chunks");
-        let ledger = Ledger::restore(&genesis, height, accounts, vec![]).expect("restore");
+        // A history of 32 empty blocks (what the root commits to; its records do not matter).
+        let mut history = settlenet_ledger::History::default();
+        for _ in 0..height.0 {
+            history.append(settlenet_types::Hash::ZERO);
+        }
+        let ledger = Ledger::restore(&genesis, height, accounts, vec![], history).expect("restore");
         let root = ledger.state_root();
         let header = BlockHeader {
             version: BLOCK_VERSION,

@@ -1,10 +1,14 @@
 //! Genesis, block commits and the chain reads: the head (height, block hash, state root), blocks
 //! by height, and the block-hash and tx-id indexes.
 
-use super::codec::{changes_key, encode, height_key, hex, history_key, key_array};
+use super::codec::{
+    changes_key, encode, height_key, hex, history_key, history_leaf_key, history_node_key,
+    key_array,
+};
 use super::{
     BlockWrite, Head, Store, BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS,
-    CF_BLOCK_INDEX, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, META_BASE, META_HEAD,
+    CF_BLOCK_INDEX, CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES,
+    CF_TX_INDEX, META_BASE, META_HEAD, META_LEDGER_HISTORY,
 };
 use crate::error::StorageError;
 use rocksdb::{Direction, IteratorMode, WriteBatch};
@@ -131,9 +135,23 @@ impl Store {
             batch.put_cf(accounts_cf, id.as_bytes(), bytes);
         }
         let records_cf = self.cf(CF_RECORDS)?;
+        let live_cf = self.cf(CF_LIVE_RECORDS)?;
+        for id in write.pruned {
+            batch.delete_cf(live_cf, id.as_bytes());
+        }
         for (id, bytes) in write.records {
             batch.put_cf(records_cf, id.as_bytes(), bytes);
+            batch.put_cf(live_cf, id.as_bytes(), bytes);
         }
+        let nodes_cf = self.cf(CF_HISTORY_NODES)?;
+        for (level, index, hash) in write.history_nodes {
+            batch.put_cf(nodes_cf, history_node_key(*level, *index), hash.0);
+        }
+        // The block's leaf (its first node, at level 0), found again by height for proofs.
+        if let Some((0, leaf, _)) = write.history_nodes.first() {
+            batch.put_cf(nodes_cf, history_leaf_key(height), leaf.to_be_bytes());
+        }
+        batch.put_cf(self.cf(CF_META)?, META_LEDGER_HISTORY, write.ledger_history);
         let history_cf = self.cf(CF_ACCOUNT_HISTORY)?;
         let changes_cf = self.cf(CF_TX_CHANGES)?;
         for (account, index, tx) in write.history {

@@ -23,6 +23,23 @@ pub(super) fn history_key(account: &AccountId, height: Height, index: u32) -> [u
     k
 }
 
+/// `level || index`: a history accumulator node's key (index big-endian).
+pub(super) fn history_node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// `0xff || height`: which history leaf a block's records are (levels are at most 64, so the
+/// key never collides with a node's).
+pub(super) fn history_leaf_key(height: Height) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = 0xff;
+    k[1..].copy_from_slice(&height.0.to_be_bytes());
+    k
+}
+
 /// `height || index || account`: big-endian, so one block's entries sort by position.
 pub(super) fn changes_key(height: Height, index: u32, account: &AccountId) -> [u8; 28] {
     let mut k = [0u8; 28];

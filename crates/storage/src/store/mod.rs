@@ -28,9 +28,9 @@ use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
 use std::sync::Mutex;
 
 /// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored
-/// value's type changes; a store of any other version is refused at open, except format 2,
-/// upgraded in place (its `tx_changes` rebuilt from its `account_history`).
-pub const FORMAT_VERSION: u32 = 3;
+/// value's type changes; a store of any other version is refused at open. Format 4 added the
+/// live records, the history accumulator's nodes and state (bounded idempotency).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Column family: format version, genesis hash, chain head.
 pub const CF_META: &str = "meta";
@@ -42,8 +42,17 @@ pub const CF_BLOCK_INDEX: &str = "block_index";
 pub const CF_TX_INDEX: &str = "tx_index";
 /// Column family: account id (16 bytes) -> the ledger's encoded account.
 pub const CF_ACCOUNTS: &str = "accounts";
-/// Column family: tx id (16 bytes) -> the ledger's encoded tx record.
+/// Column family: tx id (16 bytes) -> the ledger's encoded tx record: every record ever written
+/// (the archive; records are looked up by id here, never loaded whole).
 pub const CF_RECORDS: &str = "records";
+/// Column family: tx id (16 bytes) -> the ledger's encoded tx record, for the live records only
+/// (ids still inside their validity): what a restart loads. Bounded by one validity window of
+/// transactions.
+pub const CF_LIVE_RECORDS: &str = "live_records";
+/// Column family: level (1 byte) || index (8, big-endian) -> hash (32): the nodes of the
+/// ledger's history accumulator, for proofs of archived records; and 0xff || height (8) -> leaf
+/// index (8): which leaf each block that wrote records is.
+pub const CF_HISTORY_NODES: &str = "history_nodes";
 /// Column family: opaque consensus write-ahead log entries.
 pub const CF_WAL: &str = "wal";
 /// Column family: account id (16) || height (8, big-endian) || position (4, big-endian) -> tx
@@ -57,12 +66,11 @@ pub const CF_TX_CHANGES: &str = "tx_changes";
 /// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
 pub const CF_EVIDENCE: &str = "evidence";
 
-/// Every column family the store opens, in a fixed order. Format version 3 has all of them; a
-/// directory of another format version is refused at open (format 1 lacks the account history
-/// index, format 2 the per-transaction changes). Within format 3, opening a directory creates
-/// any missing family (RocksDB requires every existing family to be opened, so an older build
+/// Every column family the store opens, in a fixed order. Format version 4 has all of them; a
+/// directory of another format version is refused at open. Opening a directory creates any
+/// missing family (RocksDB requires every existing family to be opened, so an older build
 /// refuses a directory that has more).
-pub const COLUMN_FAMILIES: [&str; 10] = [
+pub const COLUMN_FAMILIES: [&str; 12] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -73,6 +81,8 @@ pub const COLUMN_FAMILIES: [&str; 10] = [
     CF_ACCOUNT_HISTORY,
     CF_EVIDENCE,
     CF_TX_CHANGES,
+    CF_LIVE_RECORDS,
+    CF_HISTORY_NODES,
 ];
 
 /// What [`Store::evidence_put`] did.
@@ -124,6 +134,9 @@ pub const META_SAFETY_VIOLATION: &[u8] = b"safety_violation";
 /// Meta key: the height of the snapshot this store's state was installed from (encoded
 /// [`Height`]); absent when the store grew from genesis. Blocks below it are not held.
 pub const META_BASE: &[u8] = b"base";
+/// Meta key: the ledger's history accumulator at the head (opaque bytes, written with each
+/// block); absent at genesis.
+pub const META_LEDGER_HISTORY: &[u8] = b"ledger_history";
 
 /// A raw key and value, as returned by [`Store::wal_entries`].
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -148,8 +161,17 @@ pub struct BlockWrite<'a> {
     pub block: &'a StoredBlock,
     /// Encoded accounts created or changed by the block, keyed by id.
     pub accounts: &'a [(AccountId, Vec<u8>)],
-    /// Encoded tx records created by the block, keyed by tx id.
+    /// Encoded tx records created by the block, keyed by tx id: written to the archive and to
+    /// the live records.
     pub records: &'a [(TxId, Vec<u8>)],
+    /// Records that left the ledger's live set at this block (deleted from the live records;
+    /// the archive keeps them).
+    pub pruned: &'a [TxId],
+    /// History accumulator nodes the block created: (level, index, hash), its leaf first (none
+    /// if it wrote no record).
+    pub history_nodes: &'a [(u8, u64, Hash)],
+    /// The ledger's encoded history accumulator after the block.
+    pub ledger_history: &'a [u8],
     /// For each transaction of the block that changed accounts: (account, position in the
     /// block, tx id), one entry per account changed (the account history index, and its reverse:
     /// each position's changed accounts).
@@ -165,8 +187,11 @@ pub struct SnapshotWrite<'a> {
     pub block: &'a StoredBlock,
     /// Every encoded account of the snapshot, keyed by id (replaces all stored accounts).
     pub accounts: &'a [(AccountId, Vec<u8>)],
-    /// Every encoded tx record of the snapshot, keyed by tx id (replaces all stored records).
+    /// Every encoded live tx record of the snapshot, keyed by tx id (replaces the live records;
+    /// added to the archive).
     pub records: &'a [(TxId, Vec<u8>)],
+    /// The ledger's encoded history accumulator at the snapshot height.
+    pub ledger_history: &'a [u8],
     /// Consensus write-ahead log keys made obsolete by the snapshot (entries at or below its
     /// height), deleted in the same batch.
     pub wal_delete: &'a [Vec<u8>],

@@ -4,13 +4,11 @@
 
 use super::codec::{encode, hex};
 use super::{
-    Store, CF_ACCOUNT_HISTORY, CF_META, CF_TX_CHANGES, COLUMN_FAMILIES, FORMAT_VERSION,
-    META_FORMAT_VERSION, META_GENESIS_HASH,
+    Store, CF_META, COLUMN_FAMILIES, FORMAT_VERSION, META_FORMAT_VERSION, META_GENESIS_HASH,
 };
 use crate::error::StorageError;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, IteratorMode, Options,
-    WriteBatch, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, DB,
 };
 use settlenet_types::Hash;
 use std::path::Path;
@@ -25,15 +23,11 @@ const MAX_OPEN_FILES: i32 = 512;
 const MAX_TOTAL_WAL_BYTES: u64 = 256 * 1024 * 1024;
 /// RocksDB's own info logs kept on disk.
 const INFO_LOG_FILES_KEPT: usize = 8;
+/// Most memory all column families' memtables may hold together: past it RocksDB flushes the
+/// largest. Without it each of the twelve families could hold two 64 MiB memtables.
+const MEMTABLES_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// Background flush and compaction threads (the nodes run on small machines).
 const BACKGROUND_JOBS: i32 = 2;
-/// The older format this build upgrades at open: format 2 lacks `tx_changes`, which holds the
-/// entries of `account_history` keyed the other way round, so it is rebuilt from them.
-const MIGRATES_FROM: u32 = 2;
-/// Entries per write batch while migrating (bounds the memory a large history needs).
-const MIGRATION_BATCH_ENTRIES: usize = 65_536;
-// `migrate_from_2` produces exactly format 3: a later format must chain its own step after it.
-const _: () = assert!(FORMAT_VERSION == 3);
 
 fn cf_options(cache: &Cache) -> Options {
     let mut table = BlockBasedOptions::default();
@@ -53,9 +47,9 @@ impl Store {
     ///
     /// A new directory is bound to `genesis_hash` and [`FORMAT_VERSION`] at once (synced);
     /// an existing one is refused with [`StorageError::UnsupportedFormat`] if written by another
-    /// format and [`StorageError::GenesisMismatch`] if it belongs to another genesis. A
-    /// directory of format 2 is upgraded in place first (its per-transaction changes are
-    /// rebuilt from its account history).
+    /// format and [`StorageError::GenesisMismatch`] if it belongs to another genesis. (Format 4
+    /// changed what the ledger stores, its state root and the transaction format: an older
+    /// directory cannot be upgraded in place; its chain is restarted from a new genesis.)
     pub fn open(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let mut opts = cf_options(&cache);
@@ -63,6 +57,7 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_max_open_files(MAX_OPEN_FILES);
         opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        opts.set_db_write_buffer_size(MEMTABLES_MAX_BYTES);
         opts.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
         opts.set_max_background_jobs(BACKGROUND_JOBS);
         let descriptors = COLUMN_FAMILIES
@@ -85,19 +80,16 @@ impl Store {
         let stored_genesis: Option<Hash> =
             self.get_decoded(CF_META, META_GENESIS_HASH, "genesis hash")?;
         match (version, stored_genesis) {
-            (Some(found), _) if found != FORMAT_VERSION && found != MIGRATES_FROM => {
-                Err(StorageError::UnsupportedFormat {
-                    found,
-                    supported: FORMAT_VERSION,
-                })
-            }
+            (Some(found), _) if found != FORMAT_VERSION => Err(StorageError::UnsupportedFormat {
+                found,
+                supported: FORMAT_VERSION,
+            }),
             (Some(_), Some(stored)) if stored != genesis_hash => {
                 Err(StorageError::GenesisMismatch {
                     stored,
                     expected: genesis_hash,
                 })
             }
-            (Some(MIGRATES_FROM), Some(_)) => self.migrate_from_2(),
             (Some(_), Some(_)) => Ok(()),
             (None, None) => {
                 let meta = self.cf(CF_META)?;
@@ -129,46 +121,6 @@ impl Store {
                 ),
             }),
         }
-    }
-
-    /// Format 2 to 3: write a `tx_changes` entry for every `account_history` entry (the same
-    /// facts, keyed by block), then record version 3 (synced). Interrupted, it runs again at the
-    /// next open (the version is still 2, and the writes are idempotent).
-    fn migrate_from_2(&self) -> Result<(), StorageError> {
-        let history = self.cf(CF_ACCOUNT_HISTORY)?;
-        let changes = self.cf(CF_TX_CHANGES)?;
-        let mut batch = WriteBatch::default();
-        let mut entries = 0usize;
-        for item in self.db.iterator_cf(history, IteratorMode::Start) {
-            let (k, _) = item.map_err(|e| StorageError::db("scan the account history", e))?;
-            // account (16) || height (8) || position (4) -> height || position || account.
-            if k.len() != 28 {
-                return Err(StorageError::Corrupt {
-                    what: "account history key",
-                    key: hex(&k),
-                    reason: format!("{} bytes, expected 28", k.len()),
-                });
-            }
-            let mut key = [0u8; 28];
-            key[..12].copy_from_slice(&k[16..28]);
-            key[12..].copy_from_slice(&k[..16]);
-            batch.put_cf(changes, key, []);
-            entries += 1;
-            if entries.is_multiple_of(MIGRATION_BATCH_ENTRIES) {
-                let full = std::mem::take(&mut batch);
-                self.write(full, false, || {
-                    "write per-transaction changes (format 2 to 3)".to_string()
-                })?;
-            }
-        }
-        batch.put_cf(
-            self.cf(CF_META)?,
-            META_FORMAT_VERSION,
-            encode("store format version", &FORMAT_VERSION)?,
-        );
-        self.write(batch, true, || {
-            "upgrade the store from format 2 to 3".to_string()
-        })
     }
 
     /// Flush every column family's memtable to SST files and fsync the WAL: after this returns,

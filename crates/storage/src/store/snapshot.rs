@@ -3,7 +3,8 @@
 use super::codec::{encode, height_key};
 use super::{
     Head, SnapshotWrite, Store, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX,
-    CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, META_BASE, META_HEAD,
+    CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, META_BASE, META_HEAD,
+    META_LEDGER_HISTORY,
 };
 use crate::error::StorageError;
 use rocksdb::WriteBatch;
@@ -16,9 +17,10 @@ const KEY_END: [u8; 33] = [0xff; 33];
 
 impl Store {
     /// Replace the whole state with a verified snapshot at `write.block`'s height, in one
-    /// atomic, synced `WriteBatch`: every stored account, record, block, block-hash index,
+    /// atomic, synced `WriteBatch`: every stored account, live record, block, block-hash index,
     /// tx-index, account-history and per-transaction-changes entry is deleted; the snapshot's
-    /// accounts and records, the anchoring block (with its index entries) and the new head are
+    /// accounts, live records (also added to the archive of records, which keeps what this
+    /// node executed before) and history accumulator, the anchoring block (with its index entries) and the new head are
     /// written; the base ([`Store::base_height`]) is set to the snapshot height; the listed WAL
     /// keys are deleted. After a crash the store holds either its old state or the snapshot,
     /// never a mix.
@@ -52,7 +54,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         for cf in [
             CF_ACCOUNTS,
-            CF_RECORDS,
+            CF_LIVE_RECORDS,
             CF_BLOCKS,
             CF_BLOCK_INDEX,
             CF_TX_INDEX,
@@ -90,8 +92,10 @@ impl Store {
             batch.put_cf(accounts_cf, id.as_bytes(), bytes);
         }
         let records_cf = self.cf(CF_RECORDS)?;
+        let live_cf = self.cf(CF_LIVE_RECORDS)?;
         for (id, bytes) in write.records {
             batch.put_cf(records_cf, id.as_bytes(), bytes);
+            batch.put_cf(live_cf, id.as_bytes(), bytes);
         }
         let wal = self.cf(CF_WAL)?;
         for key in write.wal_delete {
@@ -99,6 +103,7 @@ impl Store {
         }
         let meta = self.cf(CF_META)?;
         batch.put_cf(meta, META_BASE, encode("base height", &height)?);
+        batch.put_cf(meta, META_LEDGER_HISTORY, write.ledger_history);
         let new_head = Head {
             height,
             block_hash: stored.hash,

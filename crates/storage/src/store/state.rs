@@ -2,14 +2,15 @@
 //! one at a time, all at once at start-up, or several from one consistent snapshot; and the
 //! account history index, read newest first in pages.
 
-use super::codec::{decode, history_key, key_array};
+use super::codec::{decode, history_key, history_leaf_key, history_node_key, key_array};
 use super::{
     ConsistentAccounts, Head, HistoryEntry, Store, TxPosition, CF_ACCOUNTS, CF_ACCOUNT_HISTORY,
-    CF_META, CF_RECORDS, HISTORY_PAGE_MAX, META_HEAD,
+    CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, HISTORY_PAGE_MAX, META_HEAD,
+    META_LEDGER_HISTORY,
 };
 use crate::error::StorageError;
 use rocksdb::IteratorMode;
-use settlenet_types::{AccountId, Height, TxId};
+use settlenet_types::{AccountId, Hash, Height, TxId};
 
 impl Store {
     /// The encoded account `id`, as last written by genesis or a block.
@@ -98,11 +99,34 @@ impl Store {
             .collect()
     }
 
-    /// Every stored tx record, in tx id order (for rebuilding the ledger at start-up).
-    pub fn all_records(&self) -> Result<Vec<(TxId, Vec<u8>)>, StorageError> {
-        self.scan(CF_RECORDS)?
+    /// Every live tx record, in tx id order (for rebuilding the ledger at start-up: at most one
+    /// validity window of transactions, however long the history).
+    pub fn live_records(&self) -> Result<Vec<(TxId, Vec<u8>)>, StorageError> {
+        self.scan(CF_LIVE_RECORDS)?
             .into_iter()
-            .map(|(k, v)| Ok((TxId(key_array("record key", &k)?), v)))
+            .map(|(k, v)| Ok((TxId(key_array("live record key", &k)?), v)))
             .collect()
+    }
+
+    /// The ledger's encoded history accumulator at the head (`None` before the first block).
+    pub fn ledger_history(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_raw(CF_META, META_LEDGER_HISTORY)
+    }
+
+    /// The history leaf of block `height` (`None` if it wrote no record, or is not held).
+    pub fn history_leaf_of(&self, height: Height) -> Result<Option<u64>, StorageError> {
+        match self.get_raw(CF_HISTORY_NODES, &history_leaf_key(height))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(u64::from_be_bytes(key_array("history leaf", &v)?))),
+        }
+    }
+
+    /// A node of the ledger's history accumulator, if held.
+    pub fn history_node(&self, level: u8, index: u64) -> Result<Option<Hash>, StorageError> {
+        let key = history_node_key(level, index);
+        match self.get_raw(CF_HISTORY_NODES, &key)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(Hash(key_array("history node", &v)?))),
+        }
     }
 }

@@ -130,6 +130,9 @@ pub fn commit_next(store: &Store, tx_ids: &[u8]) -> StoredBlock {
             accounts: &accounts,
             records: &records,
             history: &history,
+            pruned: &[],
+            history_nodes: &[(0, height - 1, Hash([height as u8; 32]))],
+            ledger_history: &[height as u8],
         })
         .expect("commit block");
     block
@@ -146,6 +149,7 @@ pub struct Snapshot {
     pub tx_index: Vec<Option<(Height, u32)>>,
     pub accounts: Vec<(AccountId, Vec<u8>)>,
     pub records: Vec<(TxId, Vec<u8>)>,
+    pub ledger_history: Option<Vec<u8>>,
     pub history: Vec<HistoryEntry>,
     pub changes: Vec<Vec<(u32, AccountId)>>,
 }
@@ -166,7 +170,8 @@ pub fn snapshot(store: &Store, hashes: &[Hash]) -> Snapshot {
             .map(|id| store.tx_location(&TxId([id; 16])).expect("tx index"))
             .collect(),
         accounts: store.all_accounts().expect("accounts"),
-        records: store.all_records().expect("records"),
+        records: store.live_records().expect("records"),
+        ledger_history: store.ledger_history().expect("ledger history"),
         history: store
             .account_history(&AccountId([1; 16]), None, 1000)
             .expect("history"),

@@ -200,9 +200,14 @@ impl Plan {
         )
     }
 
-    /// The transaction id of settlement attempt `attempt` under `policy`.
-    pub fn settle_id(&self, policy: SettlementPolicy, attempt: u32) -> TxId {
-        TxId::derive(&self.clerk, &self.settle_nonce(policy, attempt))
+    /// The transaction id of settlement attempt `attempt` under `policy`, signed valid until
+    /// `valid_until_ms`.
+    pub fn settle_id(&self, policy: SettlementPolicy, attempt: u32, valid_until_ms: u64) -> TxId {
+        TxId::derive(
+            &self.clerk,
+            &self.settle_nonce(policy, attempt),
+            valid_until_ms,
+        )
     }
 
     /// The operation settling the window with every chunk.
@@ -283,10 +288,16 @@ mod tests {
         assert_eq!(a.stage_nonce(0), b.stage_nonce(0));
         assert_ne!(a.stage_nonce(0), a.stage_nonce(1));
         let reject = SettlementPolicy::Reject;
-        assert_ne!(a.settle_id(reject, 0), a.settle_id(reject, 1));
+        let until = 1_800_000_000_000;
+        assert_eq!(a.settle_id(reject, 0, until), b.settle_id(reject, 0, until));
+        assert_ne!(a.settle_id(reject, 0, until), a.settle_id(reject, 1, until));
         assert_ne!(
-            a.settle_id(reject, 0),
-            a.settle_id(SettlementPolicy::Unwind, 0)
+            a.settle_id(reject, 0, until),
+            a.settle_id(SettlementPolicy::Unwind, 0, until)
+        );
+        assert_ne!(
+            a.settle_id(reject, 0, until),
+            a.settle_id(reject, 0, until + 1)
         );
         // Another window is another batch content: another digest.
         assert_ne!(plan(3, 5).expect("plan").digest, a.digest);

@@ -5,7 +5,7 @@ use super::plan::*;
 use super::report::*;
 use super::{default_batch_id, file_digest, read_file, refuse};
 use crate::support::*;
-use crate::txbuild::sign;
+use crate::txbuild::{default_valid_until, sign, sign_until};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -288,19 +288,25 @@ pub(super) async fn run(t: &Target, json_out: bool, a: SubmitArgs) -> Result<()>
     // 5. Settle: one transaction, atomically, under a derived id (attempt n after n refusals).
     let mut settle: Option<TxView> = None;
     if !already_settled {
+        // One validity for this run's attempts, so each attempt keeps its id while it is
+        // retried and looked up. A later run signs under another validity, hence new ids: that
+        // is safe, because settling is idempotent by batch (a settled batch is never settled
+        // again; a run first reads the batch's state).
+        let settle_until = default_valid_until();
         for attempt in 0..SETTLE_ATTEMPTS_MAX {
-            let id = plan.settle_id(policy, attempt);
+            let id = plan.settle_id(policy, attempt, settle_until);
             let prior = c.tx(id).await?;
             let final_record = match prior {
                 Some(v) if v.status == TxStatus::Rejected => continue,
                 Some(v) if v.status == TxStatus::Committed => v,
                 Some(_) => c.wait_tx(id, COMMIT_TIMEOUT).await?,
                 None => {
-                    let tx = sign(
+                    let tx = sign_until(
                         &genesis.chain_id,
                         &key,
                         plan.settle_nonce(policy, attempt),
                         plan.settle_op(policy),
+                        settle_until,
                     )?;
                     send(&c, std::slice::from_ref(&tx), "the settlement").await?;
                     c.wait_tx(id, COMMIT_TIMEOUT).await?
