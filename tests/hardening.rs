@@ -223,7 +223,7 @@ async fn junk_is_refused_at_the_door_and_a_flooding_client_gets_429() {
         );
     }
 
-    // Validity is bounded above (24 h): a payment signed valid for two days is refused at
+    // Validity is bounded above (one hour): a payment signed valid for two days is refused at
     // the door, leaving nothing.
     let far = sign_valid_until(
         &net.chain,

@@ -3,15 +3,15 @@
 //! timed to ready.
 //!
 //! A local network of real node processes starts; wallets are opened and funded; then transfers
-//! are signed as they are offered (open loop at `--rate`, each valid for ten minutes, so a run of
-//! any length holds only what is in flight) and submitted round-robin in batches. Every
+//! are signed as they are offered (open loop at `--rate`, each valid for `--validity` seconds, so a
+//! run of any length holds only what is in flight) and submitted round-robin in batches. Every
 //! `--sample` seconds one CSV line is written: elapsed time, transfers committed, the commit rate
 //! and latency (submission to inclusion in a block on node 0, p50 and p99 of that interval), and
 //! per node its RSS (`/proc/PID/status`) and the size of its data directory. At the end the last
 //! validator is stopped and started again: the time until its API answers and until its height
 //! reaches the others' is reported. `scripts/plot_soak.py` draws the CSV.
 
-use crate::txbuild::{random_id, sign};
+use crate::txbuild::{random_id, sign_until};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use settlenet_localnet::{init_free, LocalNet};
@@ -39,6 +39,10 @@ pub struct SoakArgs {
     /// Transfers per HTTP request.
     #[arg(long, default_value_t = 200)]
     pub batch: usize,
+    /// Seconds each transfer stays valid after it is signed (the ledger keeps a record for
+    /// idempotency that long, so the live set is about rate x validity; the CLI signs for 600).
+    #[arg(long, default_value_t = 600)]
+    pub validity: u64,
     /// Where to write the samples (CSV).
     #[arg(long, default_value = "soak.csv")]
     pub out: PathBuf,
@@ -188,6 +192,7 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
         };
         let owners = owners.clone();
         let chain = chain.clone();
+        let validity_ms = a.validity.saturating_mul(1_000);
         let c = clients[k % clients.len()].clone();
         k += 1;
         let tracked = track.clone();
@@ -196,7 +201,7 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
                 picks
                     .into_iter()
                     .map(|(from, to, amount)| {
-                        sign(
+                        sign_until(
                             &chain,
                             &owners[from].0,
                             TxNonce(random_id()),
@@ -205,6 +210,7 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
                                 to: owners[to].1,
                                 amount: Amount(amount),
                             },
+                            crate::support::now_ms().saturating_add(validity_ms),
                         )
                     })
                     .collect::<Result<Vec<SignedTransaction>>>()
