@@ -822,12 +822,25 @@ impl Core {
             .map(|n| (n.level, n.index, n.hash))
             .collect();
         let ledger_history = encode("ledger history", &c.history)?;
+        let recorded_here: Vec<bool> = c
+            .stored
+            .block
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                c.new_records
+                    .binary_search_by_key(&(i as u32), |(_, r)| r.index)
+                    .is_ok_and(|k| c.new_records[k].0 == t.tx.id)
+            })
+            .collect();
         self.store
             .commit_block(BlockWrite {
                 block: &c.stored,
                 accounts: &accounts,
                 records: &records,
                 history: &history,
+                recorded_here: &recorded_here,
                 pruned: &c.pruned_records,
                 history_nodes: &nodes,
                 ledger_history: &ledger_history,

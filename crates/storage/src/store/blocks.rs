@@ -119,7 +119,13 @@ impl Store {
         let mut seen_in_block = BTreeSet::new();
         for (position, signed) in stored.block.txs.iter().enumerate() {
             let id = signed.tx.id;
-            if !seen_in_block.insert(id) || self.tx_location(&id)?.is_some() {
+            // A transaction that wrote its record in this block was never executed before: its
+            // index entry is written without a read. Only the others (repeats, refusals that
+            // leave no record) are looked up, so the cost of a block does not depend on how
+            // large the index has grown (a read per transaction did: past about a million
+            // transactions its filter blocks no longer stayed in the cache).
+            let fresh = write.recorded_here.get(position).copied().unwrap_or(false);
+            if !seen_in_block.insert(id) || (!fresh && self.tx_location(&id)?.is_some()) {
                 continue;
             }
             let position = u32::try_from(position)

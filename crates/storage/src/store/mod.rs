@@ -164,6 +164,10 @@ pub struct BlockWrite<'a> {
     /// Encoded tx records created by the block, keyed by tx id: written to the archive and to
     /// the live records.
     pub records: &'a [(TxId, Vec<u8>)],
+    /// Per position in the block: whether that transaction wrote its record in this block (so
+    /// it was never executed before and its tx-index entry needs no read first). Missing
+    /// positions count as `false` (looked up).
+    pub recorded_here: &'a [bool],
     /// Records that left the ledger's live set at this block (deleted from the live records;
     /// the archive keeps them).
     pub pruned: &'a [TxId],
