@@ -80,8 +80,11 @@
 //!   hash equal to its certificate's. A refused commit writes nothing.
 //! - The head (`last_height`, `last_block_hash`, `state_root`) always describes the last block
 //!   fully written; every block at or below it has its `blocks` and `block_index` entries.
-//! - A tx id's location is its first inclusion and is never overwritten (after a snapshot, its
-//!   first inclusion among the blocks held).
+//! - A tx id's location is its first inclusion (after a snapshot, its first inclusion among the
+//!   blocks held), except that the block that wrote its record always takes it
+//!   (`BlockWrite::recorded_here`: written without reading the index; an earlier inclusion can
+//!   only have been refused without a record, e.g. `validity_too_long`). Repeats never
+//!   overwrite it.
 //! - Blocks held are `max(1, base) ..= last_height`, consecutive. Each block committed after the
 //!   base has its account-history and per-transaction-changes entries (the same set, two keys);
 //!   the block at the base has none (a snapshot carries state, not the base block's changes).
