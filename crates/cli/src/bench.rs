@@ -103,16 +103,7 @@ async fn bench(a: &BenchArgs, dir: &std::path::Path, json: bool) -> Result<()> {
         .collect::<Result<_>>()?;
     let genesis = clients[0].genesis().await?;
     let chain = genesis.chain_id.clone();
-    let issuers: Vec<&str> = genesis
-        .members
-        .iter()
-        .filter(|m| {
-            m.staff
-                .iter()
-                .any(|s| s.roles.contains(&settlenet_types::Role::Issuer))
-        })
-        .map(|m| m.name.as_str())
-        .collect();
+    let issuers = crate::load::issuer_names(&genesis);
     if issuers.is_empty() {
         bail!("no issuer in the genesis");
     }

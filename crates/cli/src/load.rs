@@ -59,6 +59,21 @@ pub async fn submit_and_wait_all(
     Ok(out)
 }
 
+/// The members with at least one `issuer`-role staff key, by name (who can open and fund
+/// wallets for a load run).
+pub fn issuer_names(genesis: &settlenet_types::Genesis) -> Vec<&str> {
+    genesis
+        .members
+        .iter()
+        .filter(|m| {
+            m.staff
+                .iter()
+                .any(|s| s.roles.contains(&settlenet_types::Role::Issuer))
+        })
+        .map(|m| m.name.as_str())
+        .collect()
+}
+
 /// Open `count` USD wallets, round-robin over `issuers` (member names with an `issuer.key` under
 /// `dir/keys`), fund each with `amount`, and wait until both steps are final. Returns each
 /// wallet's owner key and id.

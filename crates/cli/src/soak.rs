@@ -87,16 +87,7 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
     let clients = net.clients()?;
     let genesis = clients[0].genesis().await?;
     let chain = genesis.chain_id.clone();
-    let issuers: Vec<&str> = genesis
-        .members
-        .iter()
-        .filter(|m| {
-            m.staff
-                .iter()
-                .any(|s| s.roles.contains(&settlenet_types::Role::Issuer))
-        })
-        .map(|m| m.name.as_str())
-        .collect();
+    let issuers = crate::load::issuer_names(&genesis);
     let wallets = a.wallets.max(2);
     eprintln!("soak: funding {wallets} wallets...");
     let owners = Arc::new(
