@@ -89,6 +89,25 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         "{refusal:?}"
     );
     net.assert_agree_at(&[3, 0], base).await;
+    // The servers served it from store checkpoints (hard-linked copies under the data
+    // directory, read page by page), not from a copy in memory; and they keep only the few
+    // checkpoints they may still serve.
+    let served = net.local.log(0);
+    assert!(
+        served.contains("store checkpoint taken for a snapshot")
+            && served.contains("snapshot ready to serve"),
+        "node0's log does not report serving from checkpoints"
+    );
+    for i in 0..3 {
+        let dir = net.local.data_dir(i).join("checkpoints");
+        let kept = std::fs::read_dir(&dir)
+            .map(|d| d.count())
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        assert!(
+            (1..=4).contains(&kept),
+            "node{i} keeps {kept} checkpoints (at most 2 captured and 2 served)"
+        );
+    }
     for wallet in [payer.from, payer.to] {
         let bal3 = net.account(3, wallet).await;
         let bal0 = net.account(0, wallet).await;

@@ -69,7 +69,6 @@ impl NodeMachine {
         // Null blocks (view-change gap fillers) carry no time: consensus time stays put.
         self.last_block_time_ms = self.last_block_time_ms.max(timestamp);
         self.last_progress_ms = self.now;
-        self.snapshot_capture(&stored, out);
         self.remember(height, hash, outcome.state_root);
         self.mempool
             .remove_committed(stored.block.txs.iter().map(|t| &t.tx.id));
@@ -90,6 +89,11 @@ impl NodeMachine {
         self.work_signal = true;
         debug!(%height, %hash, txs = n_txs, root = %outcome.state_root, "committed");
         let root = outcome.state_root;
+        let capture = self.snapshots.config.snapshot_interval_blocks > 0
+            && height
+                .0
+                .is_multiple_of(self.snapshots.config.snapshot_interval_blocks);
+        let captured_block = capture.then(|| stored.clone());
         out.push(Effect::CommitBlock(Box::new(BlockCommit {
             stored,
             changed_accounts: outcome.changed_accounts,
@@ -100,6 +104,10 @@ impl NodeMachine {
             outcomes: outcome.outcomes,
             synced,
         })));
+        // After the block's write: the store checkpoint must hold exactly this height.
+        if let Some(block) = captured_block {
+            self.snapshot_capture(&block, out);
+        }
         Some((height, root))
     }
 
@@ -317,7 +325,7 @@ impl NodeMachine {
                 max_bytes: SYNC_MAX_BYTES,
             },
             r @ (Request::SnapshotManifest | Request::SnapshotChunk { .. }) => {
-                Answer::Ready(self.serve_snapshot(r))
+                self.serve_snapshot(r)
             }
             // The driver checks the signatures, then calls `submit`.
             Request::Submit(_) => Answer::Ready(unsupported_request(

@@ -1,8 +1,6 @@
 //! Work the machine hands out: pure, but too heavy for the event loop (signature batches,
-//! snapshot encoding). The node runs a job on a blocking thread; the simulator inline.
+//! proposals). The node runs a job on a blocking thread; the simulator inline.
 
-use crate::snapshot::state::{encode_served, Captured, Served};
-use settlenet_consensus::CheckpointProof;
 use settlenet_types::{Hash, Height, SignedTransaction, View};
 
 /// Checks transaction signatures.
@@ -40,13 +38,6 @@ pub enum Job {
         /// The transactions to check.
         txs: Vec<SignedTransaction>,
     },
-    /// Encode a proven ledger copy into chunks for serving.
-    EncodeSnapshot {
-        /// The copy.
-        captured: Box<Captured>,
-        /// Its stable checkpoint.
-        proof: CheckpointProof,
-    },
 }
 
 /// A job's result.
@@ -70,8 +61,6 @@ pub enum JobResult {
         /// Why it is refused, if it is.
         result: Result<(), String>,
     },
-    /// A snapshot encoded for serving (or why not).
-    SnapshotEncoded(Result<Box<Served>, String>),
 }
 
 impl Job {
@@ -104,9 +93,6 @@ impl Job {
                 hash,
                 result: verifier.verify(&txs),
             },
-            Job::EncodeSnapshot { captured, proof } => {
-                JobResult::SnapshotEncoded(encode_served(*captured, proof).map(Box::new))
-            }
         }
     }
 }

@@ -78,4 +78,6 @@ pub use machine::{
     SafetyViolation, DEFERRED_MAX, GOSSIP_DELAY_MS, OBSERVER_POLL_INTERVAL_MS, POLL_INTERVAL_MS,
     ROOTS_KEPT, STALL_MS,
 };
-pub use snapshot::{FetchPlan, Fetched, SnapshotInstall, SyncConfig};
+pub use snapshot::{
+    ChunkRead, FetchPlan, Fetched, PrepareSnapshot, SnapshotInstall, SnapshotSource, SyncConfig,
+};

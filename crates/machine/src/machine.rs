@@ -4,7 +4,9 @@
 use crate::evidence::{EvidenceRecord, EVIDENCE_VERSION};
 use crate::job::{Job, JobResult};
 use crate::mempool::Mempool;
-use crate::snapshot::state::{FetchPlan, Fetched, SnapshotInstall, Snapshots, SyncConfig};
+use crate::snapshot::state::{
+    ChunkRead, FetchPlan, Fetched, PrepareSnapshot, Served, SnapshotInstall, Snapshots, SyncConfig,
+};
 use crate::wire::{Request, Response, Wire, GOSSIP_MAX_TXS};
 use settlenet_consensus::{Input, Output, Replica, SignedMessage, TimerKind, WalEntry};
 use settlenet_ledger::{Account, Ledger, TxOutcome, TxRecord};
@@ -110,6 +112,14 @@ pub enum Event {
     JobDone(JobResult),
     /// An [`Effect::FetchSnapshot`] finished: a verified snapshot, or why every peer failed.
     SnapshotFetched(Result<Box<Fetched>, String>),
+    /// An [`Effect::PrepareSnapshot`] finished: the checkpoint at `height` indexed for serving
+    /// ([`crate::snapshot::prepare_served`]), or why not.
+    SnapshotPrepared {
+        /// The snapshot height.
+        height: Height,
+        /// The served snapshot, or why it cannot be served.
+        result: Result<Box<Served>, String>,
+    },
     /// The time named by [`NodeMachine::next_wake_ms`] has come.
     Wake,
 }
@@ -146,6 +156,17 @@ pub enum Effect {
     /// Replace the stored state with a verified snapshot (one atomic write), dropping the WAL
     /// entries at or below it ([`crate::wal::obsolete_below_snapshot`]).
     InstallSnapshot(Box<SnapshotInstall>),
+    /// The block at `height` (a snapshot height) was just committed: checkpoint the store now,
+    /// before the next block is written, so the checkpoint holds exactly the state at `height`.
+    /// A failure only means that snapshot is not served (log it).
+    CaptureSnapshot {
+        /// The height just committed.
+        height: Height,
+    },
+    /// The checkpoint at this height is proven by a stable checkpoint: index it for serving
+    /// off the event loop ([`crate::snapshot::prepare_served`]) and answer with
+    /// [`Event::SnapshotPrepared`].
+    PrepareSnapshot(Box<PrepareSnapshot>),
     /// Keep (store, count, log) a validator's two conflicting signed messages.
     Evidence(Box<EvidenceRecord>),
     /// Run a job off the event loop; answer with [`Event::JobDone`].
@@ -225,6 +246,9 @@ pub enum Answer {
         /// At most this many encoded bytes.
         max_bytes: usize,
     },
+    /// Respond with a snapshot chunk read from the store checkpoint at its height
+    /// ([`ChunkRead::read`]).
+    SnapshotChunk(Box<ChunkRead>),
 }
 
 impl Answer {
@@ -474,6 +498,7 @@ impl NodeMachine {
             }
             Event::JobDone(result) => self.on_job_done(result, out),
             Event::SnapshotFetched(result) => self.on_snapshot_fetched(result, out),
+            Event::SnapshotPrepared { height, result } => self.on_snapshot_prepared(height, result),
             Event::Wake => self.on_wake(out),
         }
         self.finish(out);
@@ -594,7 +619,6 @@ impl NodeMachine {
                     out,
                 );
             }
-            JobResult::SnapshotEncoded(result) => self.on_snapshot_encoded(result),
         }
     }
 

@@ -21,6 +21,7 @@ use settlenet_crypto::Keypair;
 use settlenet_fuzz::Target;
 use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_ledger::{Ledger, LedgerSnapshot};
+use settlenet_machine::snapshot::prepare_served;
 use settlenet_machine::wire::{Request, Response, Wire};
 use settlenet_machine::{
     Answer, Effect, Event, MachineParts, NodeMachine, StrictTxVerifier, SyncConfig,
@@ -138,6 +139,8 @@ fn transactions(from: u8, count: u8) -> Vec<SignedTransaction> {
 struct Cluster {
     nodes: Vec<NodeMachine>,
     blocks: Vec<BTreeMap<u64, StoredBlock>>,
+    /// Each node's state at its snapshot heights (what a node's store checkpoint holds).
+    captures: Vec<BTreeMap<Height, LedgerSnapshot>>,
     now: u64,
     /// A crashed validator: sends and receives nothing.
     down: Option<usize>,
@@ -152,6 +155,7 @@ impl Cluster {
         Cluster {
             nodes: (0..N).map(|i| machine(&genesis, i)).collect(),
             blocks: vec![BTreeMap::new(); N],
+            captures: vec![BTreeMap::new(); N],
             now: START_MS,
             down: None,
             wires: Vec::new(),
@@ -227,6 +231,21 @@ impl Cluster {
                 Effect::Spawn(job) => {
                     queue.push_back((i, Event::JobDone(job.run(&StrictTxVerifier))));
                 }
+                Effect::CaptureSnapshot { height } => {
+                    let state = self.nodes[i].ledger().snapshot();
+                    assert_eq!(state.height, height, "captured right after the block");
+                    self.captures[i].insert(height, state);
+                    let in_use = self.nodes[i].snapshot_heights_in_use();
+                    self.captures[i].retain(|h, _| in_use.contains(h));
+                }
+                Effect::PrepareSnapshot(p) => {
+                    let height = p.height;
+                    let result = match self.captures[i].get(&height) {
+                        Some(state) => prepare_served(state, *p),
+                        None => Err(format!("no capture at {height}")),
+                    };
+                    queue.push_back((i, Event::SnapshotPrepared { height, result }));
+                }
                 _ => {}
             }
         }
@@ -253,6 +272,10 @@ impl Cluster {
                 }
                 Response::Blocks(blocks)
             }
+            Answer::SnapshotChunk(read) => match self.captures[j].get(&read.height) {
+                Some(state) => read.read(state),
+                None => Response::Error(format!("no capture at {}", read.height)),
+            },
         }
     }
 

@@ -13,6 +13,7 @@
 //! The machine holds every rule; this file holds none: a rule added here would escape the
 //! seeded simulator, which drives the same machine.
 
+mod checkpoints;
 mod fetch;
 
 use crate::clock::now_ms;
@@ -130,7 +131,13 @@ pub struct CoreParts {
     pub api_tx: mpsc::Sender<ApiCommand>,
     /// Observers this validator admits by its own config (`[p2p] observers`).
     pub config_observers: Vec<PeerId>,
+    /// Where store checkpoints for serving snapshots go (`<data_dir>/checkpoints`).
+    pub checkpoints_dir: std::path::PathBuf,
 }
+
+/// The memtables start flushing in the background this many blocks before a snapshot height,
+/// so that the store checkpoint taken at the height (on the event loop) has little to flush.
+const PRE_FLUSH_BLOCKS: u64 = 8;
 
 /// Bound on machine events waiting from tasks (job results, peers' answers, fetches).
 const INTERNAL_MAX: usize = 1024;
@@ -188,6 +195,10 @@ pub struct Core {
     forwarded: std::collections::BTreeMap<settlenet_types::TxId, u64>,
     /// Observer: round robin over connected validators for forwarding.
     forward_rr: usize,
+    /// Store checkpoints for serving snapshots.
+    checkpoints: checkpoints::Checkpoints,
+    /// `[sync] snapshot_interval_blocks`.
+    snapshot_interval: u64,
 }
 
 /// The parts of the status that change: (height, view, stable checkpoint, peers, mempool,
@@ -208,6 +219,11 @@ impl Core {
             peers.push(peer);
         }
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_MAX);
+        let genesis_hash = genesis
+            .hash()
+            .map_err(|e| NodeError::Config(format!("genesis hash: {e}")))?;
+        let checkpoints = checkpoints::Checkpoints::new(p.checkpoints_dir, genesis_hash);
+        let snapshot_interval = p.machine.sync.snapshot_interval_blocks;
         let mut core = Core {
             machine: NodeMachine::new(p.machine),
             genesis,
@@ -228,6 +244,8 @@ impl Core {
             admitted: Default::default(),
             forwarded: Default::default(),
             forward_rr: 0,
+            checkpoints,
+            snapshot_interval,
         };
         core.refresh_observers();
         Ok(core)
@@ -324,9 +342,16 @@ impl Core {
 
     /// One event through the machine, then its effects.
     fn handle(&mut self, event: Event) -> Result<(), NodeError> {
+        let prepared = matches!(event, Event::SnapshotPrepared { .. });
         let mut out = Vec::new();
         self.machine.handle(now_ms(), event, &mut out);
-        self.carry_out(out)
+        self.carry_out(out)?;
+        if prepared {
+            // A newly served snapshot can retire an older one: delete its checkpoint.
+            self.checkpoints
+                .retain(&self.machine.snapshot_heights_in_use());
+        }
+        Ok(())
     }
 
     // ---- inputs ----
@@ -353,7 +378,13 @@ impl Core {
                     } else {
                         match settlenet_types::decode::<Request>("request", &bytes) {
                             Ok(Request::Submit(txs)) => return self.serve_submit(from, txs, reply),
-                            Ok(request) => self.serve_request(request),
+                            Ok(request) => match self.machine.answer(now_ms(), request) {
+                                Answer::SnapshotChunk(read) => {
+                                    self.checkpoints.read_chunk(read, reply);
+                                    return Ok(());
+                                }
+                                answer => self.serve_request(answer),
+                            },
                             Err(e) => crate::wire::unsupported_request(&e.to_string()),
                         }
                     };
@@ -541,9 +572,15 @@ impl Core {
         });
     }
 
-    fn serve_request(&mut self, request: Request) -> Response {
-        match self.machine.answer(now_ms(), request) {
+    /// The response to a request the machine answered (a snapshot chunk excepted: read off
+    /// the event loop, [`checkpoints::Checkpoints::read_chunk`]).
+    fn serve_request(&mut self, answer: Answer) -> Response {
+        match answer {
             Answer::Ready(response) => response,
+            Answer::SnapshotChunk(read) => Response::Error(format!(
+                "snapshot chunk {} at height {} is read elsewhere",
+                read.index, read.height
+            )),
             Answer::Blocks {
                 from,
                 upto,
@@ -644,6 +681,7 @@ impl Core {
     /// Carry out effects in order; a failed store write is fatal.
     fn carry_out(&mut self, effects: Vec<Effect>) -> Result<(), NodeError> {
         let mut observers_changed = false;
+        let mut checkpoints_changed = false;
         for effect in effects {
             match effect {
                 Effect::Send { to, wire } => self.send(to, &wire),
@@ -657,6 +695,13 @@ impl Core {
                 }
                 Effect::CommitBlock(commit) => {
                     self.commit_block(&commit)?;
+                    let interval = self.snapshot_interval;
+                    let h = commit.stored.block.header.height.0;
+                    if interval > 2 * PRE_FLUSH_BLOCKS
+                        && (h + PRE_FLUSH_BLOCKS).is_multiple_of(interval)
+                    {
+                        checkpoints::Checkpoints::before_capture(&self.store);
+                    }
                     if !self.forwarded.is_empty() {
                         for t in &commit.stored.block.txs {
                             self.forwarded.remove(&t.tx.id);
@@ -673,6 +718,13 @@ impl Core {
                     }
                 }
                 Effect::StableCheckpoint { height, .. } => self.truncate_wal(height)?,
+                Effect::CaptureSnapshot { height } => {
+                    self.checkpoints.capture(&self.store, height);
+                    checkpoints_changed = true;
+                }
+                Effect::PrepareSnapshot(prepare) => {
+                    self.checkpoints.prepare(prepare, self.internal_tx.clone());
+                }
                 Effect::InstallSnapshot(install) => {
                     self.install_snapshot(&install)?;
                     observers_changed = true;
@@ -718,6 +770,10 @@ impl Core {
         }
         if observers_changed {
             self.refresh_observers();
+        }
+        if checkpoints_changed {
+            self.checkpoints
+                .retain(&self.machine.snapshot_heights_in_use());
         }
         let c = self.machine.take_counters();
         let s = &self.shared.counters;

@@ -511,6 +511,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         shutdown: shutdown_rx,
         api_tx: api_tx_core,
         config_observers,
+        checkpoints_dir: data_dir.join("checkpoints"),
     })?;
     info!(node = %config.name, ?role, api = %api_addr, peer = %my_peer, "node started");
     let done = tokio::spawn(async move {

@@ -185,7 +185,10 @@ impl Sim {
                     second: v.theirs.block_hash,
                 });
             }
-            Effect::InstallSnapshot(_) | Effect::FetchSnapshot(_) => {
+            Effect::InstallSnapshot(_)
+            | Effect::FetchSnapshot(_)
+            | Effect::CaptureSnapshot { .. }
+            | Effect::PrepareSnapshot(_) => {
                 return Err(Violation::Harness(format!(
                     "replica {i} uses snapshots, which the simulator configures off"
                 )));
@@ -256,6 +259,11 @@ impl Sim {
                     self.forge_sync_answer(to, i, &mut blocks)?;
                 }
                 Ok(Response::Blocks(blocks))
+            }
+            Answer::SnapshotChunk(_) => {
+                return Err(Violation::Harness(format!(
+                    "replica {to} serves snapshots, which the simulator configures off"
+                )));
             }
         };
         let delay = self.rng.gen_range(2..=2 * self.scenario.max_delay_ms);

@@ -44,6 +44,11 @@
 //! crash the store holds either all of a block or none of it. A mutex serialises the writers that
 //! check the head before writing, so two concurrent commits cannot both pass the height check.
 //!
+//! [`Store::checkpoint`] writes a consistent copy of the store (hard links to its table files,
+//! after flushing the memtables) into a directory; [`Store::open_read_only`] opens it, and
+//! [`Store::accounts_after`] / [`Store::live_records_after`] read it a page at a time in id
+//! order: a node serves its state snapshots that way (see `settlenet_machine::snapshot`).
+//!
 //! [`Store::install_snapshot`] replaces the whole state (accounts, records, blocks and their
 //! indexes, head, base, obsolete WAL keys) with a verified snapshot in one synced `WriteBatch`
 //! (range deletes plus puts): a crash leaves the old state or the new one.
@@ -99,6 +104,8 @@
 //!                    each block's per-transaction changes)
 //! store/state.rs     accounts and tx records, consistent multi-account reads, account history
 //! store/snapshot.rs  installing a verified state snapshot in one synced batch
+//! store/checkpoint.rs checkpoints of the whole store (hard links) and paged reads of one, to
+//!                    serve a state snapshot without building it in memory
 //! store/wal.rs       the consensus write-ahead log and equivocation evidence (synced)
 //! store/codec.rs     key layouts and the canonical encoding of interpreted values
 //! tests/common/      fixtures shared by the tests: blocks built to order, a before/after view
@@ -117,5 +124,5 @@ pub use store::{
     BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE,
     CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL,
     COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION,
-    META_GENESIS_HASH, META_HEAD, META_LEDGER_HISTORY,
+    META_GENESIS_HASH, META_HEAD, META_LEDGER_HISTORY, PAGE_MAX,
 };

@@ -5,13 +5,20 @@
 //! ```text
 //!  serving node                                    catching-up node
 //!  execute(H), H % interval == 0                   behind >= snapshot_threshold_blocks
-//!    └─ capture: copy of the ledger at H           (or a peer answered BlocksFrom{base})
-//!  Output::StableCheckpoint(H, root, proof)          │ Effect::FetchSnapshot (the driver asks
-//!    └─ root == captured root? Job: encode    <── Request::SnapshotManifest     peers in turn)
-//!       chunks, hash each, keep (<= 2)        ──> manifest: H, root, checkpoint proof,
+//!    └─ Effect::CaptureSnapshot (after block H's   (or a peer answered BlocksFrom{base})
+//!       CommitBlock): the driver takes a RocksDB     │ Effect::FetchSnapshot (the driver asks
+//!       checkpoint of its store (hard links)          │  peers in turn)
+//!  Output::StableCheckpoint(H, root, proof)
+//!    └─ root == captured root?
+//!       Effect::PrepareSnapshot: the driver reads
+//!       the checkpoint once (prepare_served): chunk
+//!       plans and hashes -> Event::SnapshotPrepared
+//!       (keep <= 2)                           <── Request::SnapshotManifest
+//!                                             ──> manifest: H, root, checkpoint proof,
 //!                                                  block H + commit certificate, chunk hashes
 //!                                             <── Request::SnapshotChunk{H, i}  (one at a time)
-//!                                             ──> chunk i: Assembly::accept_chunk (hash, bounds)
+//!    Answer::SnapshotChunk: the driver reads  ──> chunk i: Assembly::accept_chunk (hash, bounds)
+//!    chunk i from the checkpoint (ChunkRead)
 //!                                                  Assembly::finish: Ledger::restore_verified
 //!                                                  Event::SnapshotFetched ─▶ Effect::InstallSnapshot
 //!                                                  Input::SyncedTo(H), then blocks from H+1
@@ -25,11 +32,16 @@
 //! commit certificate travels with the manifest: its hash links block H+1 and its timestamp is
 //! the consensus time at H.
 //!
-//! Serving costs memory, not consensus time: when it executes a snapshot height the node
-//! copies its ledger (copy-on-write), and once the checkpoint is stable a [`Job`] encodes the
-//! copy into chunks. At most [`SERVED_MAX`] encoded snapshots are kept (the newest always; an
-//! older one only while a peer is still reading it, idle expiry [`SERVED_IDLE_MS`]); chunks
-//! are served from memory, so a served snapshot is consistent by construction.
+//! Serving costs neither memory in proportion to the state nor consensus time: when it commits
+//! a snapshot height the node takes a RocksDB checkpoint of its store (hard links to the
+//! immutable table files, taken between two block writes, so it holds exactly the state at
+//! that height); once the checkpoint is stable the driver reads it once, in id order, to cut
+//! it into chunks and hash them ([`prepare_served`]), keeping only a [`state::ChunkPlan`] (a
+//! few dozen bytes) and a hash per chunk. A chunk asked for is read again from the checkpoint
+//! and checked against its hash before it is sent. At most [`SERVED_MAX`] snapshots are
+//! served (the newest always; an older one only while a peer is still reading it, idle expiry
+//! [`SERVED_IDLE_MS`]); the driver deletes every checkpoint the machine no longer names
+//! ([`NodeMachine::snapshot_heights_in_use`]).
 //!
 //! Receiving trusts nothing before it is checked ([`Assembly`]): the manifest's proof and
 //! certificate are verified against the genesis before any chunk is fetched; chunk count and
@@ -40,22 +52,30 @@
 pub(crate) mod state;
 
 pub use state::{
-    encode_chunks, encode_part, Assembly, FetchPlan, Fetched, SnapshotInstall, SyncConfig,
-    SERVED_IDLE_MS, SERVED_MAX,
+    encode_chunks, plan_chunks, plan_chunks_within, prepare_served, read_chunk, Assembly,
+    ChunkPlan, ChunkRead, FetchPlan, Fetched, PrepareSnapshot, Served, SnapshotInstall,
+    SnapshotSource, SyncConfig, SERVED_IDLE_MS, SERVED_MAX,
 };
 
-use crate::job::Job;
-use crate::machine::{Effect, NodeMachine};
+use crate::machine::{Answer, Effect, NodeMachine};
 use crate::wire::{Request, Response};
 use settlenet_consensus::{CheckpointProof, Input};
 use settlenet_types::{Hash, Height, ReplicaId, Signature, StoredBlock};
-use state::{Captured, Served, CAPTURED_MAX};
+use state::{Captured, CAPTURED_MAX};
+use std::collections::BTreeSet;
 use tracing::{error, info};
 
 impl NodeMachine {
     // ---- serving ----
 
-    /// After executing `block`: copy the ledger if this is a snapshot height.
+    /// The heights whose store checkpoints the driver must keep (captured, being indexed,
+    /// served); it deletes the others.
+    pub fn snapshot_heights_in_use(&self) -> BTreeSet<Height> {
+        self.snapshots.heights_in_use()
+    }
+
+    /// After committing `block` (its `CommitBlock` already in `out`): if this is a snapshot
+    /// height, have the driver checkpoint the store now, before the next block is written.
     pub(crate) fn snapshot_capture(&mut self, block: &StoredBlock, out: &mut Vec<Effect>) {
         let height = block.block.header.height;
         let interval = self.snapshots.config.snapshot_interval_blocks;
@@ -67,9 +87,10 @@ impl NodeMachine {
             Captured {
                 root: block.state_root,
                 block: block.clone(),
-                snapshot: self.ledger.snapshot(),
+                history: self.ledger.history().clone(),
             },
         );
+        out.push(Effect::CaptureSnapshot { height });
         while self.snapshots.captured.len() > CAPTURED_MAX {
             self.snapshots.captured.pop_first();
         }
@@ -83,7 +104,8 @@ impl NodeMachine {
         }
     }
 
-    /// A checkpoint became stable: if we captured that height, encode it for serving.
+    /// A checkpoint became stable: if we captured that height, have the driver index it for
+    /// serving.
     pub(crate) fn snapshot_on_stable(
         &mut self,
         height: Height,
@@ -116,27 +138,37 @@ impl NodeMachine {
             state_root,
             signatures: proof,
         };
-        self.spawn(
-            Job::EncodeSnapshot {
-                captured: Box::new(captured),
-                proof,
-            },
-            out,
-        );
+        self.snapshots.preparing.insert(height);
+        out.push(Effect::PrepareSnapshot(Box::new(PrepareSnapshot {
+            height,
+            state_root,
+            history: captured.history,
+            proof,
+            block: captured.block,
+        })));
     }
 
-    /// A snapshot was encoded: serve it (the newest always; older ones while read).
-    pub(crate) fn on_snapshot_encoded(&mut self, result: Result<Box<Served>, String>) {
+    /// The driver indexed a checkpoint: serve it (the newest always; older ones while read).
+    pub(crate) fn on_snapshot_prepared(
+        &mut self,
+        height: Height,
+        result: Result<Box<Served>, String>,
+    ) {
+        self.snapshots.preparing.remove(&height);
         let mut served = match result {
-            Ok(s) => s,
+            Ok(s) if s.manifest.height == height => s,
+            Ok(s) => {
+                error!(%height, got = %s.manifest.height, "snapshot prepared for another height; not serving it");
+                return;
+            }
             Err(e) => {
-                error!("cannot encode a snapshot for serving: {e}");
+                error!(%height, "cannot prepare the snapshot at height {height} for serving: {e}");
                 return;
             }
         };
         info!(
-            height = %served.manifest.height,
-            chunks = served.chunks.len(),
+            %height,
+            chunks = served.plans.len(),
             bytes = served.manifest.total_bytes,
             "snapshot ready to serve"
         );
@@ -153,21 +185,21 @@ impl NodeMachine {
         }
     }
 
-    /// Answer `SnapshotManifest` / `SnapshotChunk`.
-    pub(crate) fn serve_snapshot(&mut self, request: Request) -> Response {
+    /// Answer `SnapshotManifest` / `SnapshotChunk` (a chunk is read by the driver).
+    pub(crate) fn serve_snapshot(&mut self, request: Request) -> Answer {
         let now = self.now;
         let served = &mut self.snapshots.served;
         match request {
             Request::SnapshotManifest => match served.back_mut() {
                 Some(s) => {
                     s.last_request_ms = now;
-                    Response::SnapshotManifest(Box::new(s.manifest.clone()))
+                    Answer::Ready(Response::SnapshotManifest(Box::new(s.manifest.clone())))
                 }
-                None => Response::Error(
+                None => Answer::Ready(Response::Error(
                     "no snapshot served yet (none taken since this node started, or \
                      [sync] snapshot_interval_blocks = 0)"
                         .into(),
-                ),
+                )),
             },
             Request::SnapshotChunk { height, index } => {
                 let Some(s) = served.iter_mut().find(|s| s.manifest.height == height) else {
@@ -175,26 +207,33 @@ impl NodeMachine {
                         .iter()
                         .map(|s| s.manifest.height.to_string())
                         .collect();
-                    return Response::Error(format!(
+                    return Answer::Ready(Response::Error(format!(
                         "no snapshot at height {height} (serving heights {have:?}); ask for the \
                          manifest again"
-                    ));
+                    )));
                 };
-                let Some(bytes) = s.chunks.get(index as usize) else {
-                    return Response::Error(format!(
+                let (Some(plan), Some(hash)) = (
+                    s.plans.get(index as usize),
+                    s.manifest.chunk_hashes.get(index as usize),
+                ) else {
+                    return Answer::Ready(Response::Error(format!(
                         "snapshot at height {height} has {} chunks; no chunk {index}",
-                        s.chunks.len()
-                    ));
+                        s.plans.len()
+                    )));
                 };
                 s.last_request_ms = now;
                 self.counters.snapshot_chunks_served += 1;
-                Response::SnapshotChunk {
+                Answer::SnapshotChunk(Box::new(ChunkRead {
                     height,
                     index,
-                    bytes: bytes.clone(),
-                }
+                    plan: plan.clone(),
+                    history: s.history.clone(),
+                    hash: *hash,
+                }))
             }
-            other => Response::Error(format!("not a snapshot request: {other:?}")),
+            other => Answer::Ready(Response::Error(format!(
+                "not a snapshot request: {other:?}"
+            ))),
         }
     }
 

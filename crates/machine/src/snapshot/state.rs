@@ -7,11 +7,11 @@ use crate::wire::{
 };
 use serde::{Deserialize, Serialize};
 use settlenet_consensus::CheckpointProof;
-use settlenet_ledger::{Ledger, LedgerSnapshot};
+use settlenet_ledger::{Account, History, Ledger, LedgerSnapshot, TxRecord};
 use settlenet_types::{
     encode, AccountId, Genesis, Hash, Height, PublicKey, ReplicaId, Signature, StoredBlock, TxId,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// State transfer settings (`[sync]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,9 +22,9 @@ pub struct SyncConfig {
     /// the blocks it needs. Then it catches up block by block from the snapshot height.
     pub snapshot_threshold_blocks: u64,
     /// This node keeps a servable snapshot of its state every this many blocks (a multiple of
-    /// the consensus checkpoint interval, 16): it copies its ledger in memory when it executes
-    /// such a height and serves the copy once a stable checkpoint proves its root. 0 = serve
-    /// no snapshots.
+    /// the consensus checkpoint interval, 16): it takes a RocksDB checkpoint of its store (hard
+    /// links, under `<data_dir>/checkpoints/`) when it commits such a height and serves it,
+    /// read page by page, once a stable checkpoint proves its root. 0 = serve no snapshots.
     pub snapshot_interval_blocks: u64,
     /// Largest snapshot accepted from a peer, in bytes, before it is verified.
     pub snapshot_max_bytes: u64,
@@ -44,27 +44,149 @@ impl Default for SyncConfig {
 pub const SERVED_MAX: usize = 2;
 /// An older served snapshot no peer asked for in this long is dropped (the newest is kept).
 pub const SERVED_IDLE_MS: u64 = 60_000;
-/// Most captured (not yet proven) ledger copies held.
+/// Most captured (not yet proven) store checkpoints held.
 pub(crate) const CAPTURED_MAX: usize = 2;
 /// Accounts plus records per chunk before the byte limit splits it further.
 const CHUNK_ITEMS: usize = 4_096;
 /// After a failed snapshot fetch, wait this long before trying again (block sync meanwhile).
 const RETRY_MS: u64 = 10_000;
 
-/// A ledger copy taken when executing a snapshot height, waiting for its stable checkpoint.
+/// A snapshot height this node executed and checkpointed its store at
+/// ([`crate::Effect::CaptureSnapshot`]), waiting for its stable checkpoint. The state itself
+/// is in the store checkpoint, not here.
 #[derive(Debug)]
 pub struct Captured {
     pub(crate) root: Hash,
     pub(crate) block: StoredBlock,
-    pub(crate) snapshot: LedgerSnapshot,
+    pub(crate) history: History,
 }
 
-/// An encoded snapshot this node serves.
+/// What the driver needs to index a proven store checkpoint for serving
+/// ([`crate::Effect::PrepareSnapshot`]; [`prepare_served`] does the work).
+#[derive(Debug)]
+pub struct PrepareSnapshot {
+    /// The snapshot height (the store checkpoint taken at it).
+    pub height: Height,
+    /// The certified state root at `height`.
+    pub state_root: Hash,
+    /// The ledger's history accumulator at `height` (every chunk carries it).
+    pub history: History,
+    /// The stable checkpoint's proof.
+    pub proof: CheckpointProof,
+    /// The committed block at `height`.
+    pub block: StoredBlock,
+}
+
+/// Where one chunk's items are in the checkpoint: `accounts` accounts after
+/// `accounts_after` (in id order; `None`: from the first), then `records` live records after
+/// `records_after`. A few dozen bytes a chunk, so a served snapshot costs memory in proportion
+/// to its chunk count, not its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkPlan {
+    /// The last account of the chunks before (`None`: from the first account).
+    pub accounts_after: Option<AccountId>,
+    /// Accounts in the chunk.
+    pub accounts: u32,
+    /// The last record of the chunks before (`None`: from the first record).
+    pub records_after: Option<TxId>,
+    /// Records in the chunk.
+    pub records: u32,
+}
+
+/// A snapshot this node serves: its manifest and where each chunk's items are; chunks are
+/// read from the store checkpoint when asked ([`ChunkRead`]).
 #[derive(Debug)]
 pub struct Served {
     pub(crate) manifest: SnapshotManifest,
-    pub(crate) chunks: Vec<Vec<u8>>,
+    pub(crate) plans: Vec<ChunkPlan>,
+    pub(crate) history: History,
     pub(crate) last_request_ms: u64,
+}
+
+/// The ledger's state at one height, read in id order, a page at a time: a store checkpoint
+/// (the node's) or a [`LedgerSnapshot`] in memory (tests, tools). Encoded chunks depend only on
+/// what it returns, so reading the same state twice gives the same bytes.
+pub trait SnapshotSource {
+    /// Up to `limit` accounts with ids above `after` (all ids if `None`), in id order.
+    fn accounts_after(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> std::result::Result<Vec<Account>, String>;
+    /// Up to `limit` live records with ids above `after` (all if `None`), in id order.
+    fn records_after(
+        &self,
+        after: Option<TxId>,
+        limit: usize,
+    ) -> std::result::Result<Vec<(TxId, TxRecord)>, String>;
+}
+
+impl SnapshotSource for LedgerSnapshot {
+    fn accounts_after(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> std::result::Result<Vec<Account>, String> {
+        let start = after.map_or(0, |id| self.accounts.partition_point(|a| a.id <= id));
+        Ok(self
+            .accounts
+            .iter()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn records_after(
+        &self,
+        after: Option<TxId>,
+        limit: usize,
+    ) -> std::result::Result<Vec<(TxId, TxRecord)>, String> {
+        let start = after.map_or(0, |id| self.records.partition_point(|(r, _)| *r <= id));
+        Ok(self
+            .records
+            .iter()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+/// A chunk a peer asked for ([`crate::Answer::SnapshotChunk`]): the driver reads it from the
+/// store checkpoint at `height` with [`ChunkRead::read`], off its event loop.
+#[derive(Debug, Clone)]
+pub struct ChunkRead {
+    /// The snapshot height.
+    pub height: Height,
+    /// The chunk's index.
+    pub index: u32,
+    pub(crate) plan: ChunkPlan,
+    pub(crate) history: History,
+    pub(crate) hash: Hash,
+}
+
+impl ChunkRead {
+    /// Read and encode the chunk; the answer for the peer. A chunk that no longer hashes to
+    /// its manifest entry (the checkpoint changed or is damaged) is refused, never sent.
+    pub fn read(&self, source: &dyn SnapshotSource) -> crate::wire::Response {
+        use crate::wire::Response;
+        match read_chunk(source, self.height, &self.history, &self.plan) {
+            Ok(bytes) if chunk_hash(&bytes) == self.hash => Response::SnapshotChunk {
+                height: self.height,
+                index: self.index,
+                bytes,
+            },
+            Ok(_) => Response::Error(format!(
+                "snapshot at height {} chunk {}: the stored checkpoint no longer matches its                  manifest",
+                self.height, self.index
+            )),
+            Err(e) => Response::Error(format!(
+                "snapshot at height {} chunk {}: {e}",
+                self.height, self.index
+            )),
+        }
+    }
 }
 
 /// A verified snapshot, ready to install.
@@ -131,6 +253,9 @@ pub(crate) struct Snapshots {
     /// The height this node's state was installed from (0 = genesis); no block below it held.
     pub(crate) base: Height,
     pub(crate) captured: BTreeMap<Height, Captured>,
+    /// Proven heights the driver is indexing ([`crate::Effect::PrepareSnapshot`] sent, no
+    /// [`crate::Event::SnapshotPrepared`] yet).
+    pub(crate) preparing: BTreeSet<Height>,
     /// The latest stable checkpoint at a snapshot height, for a capture that comes after it
     /// (a replica can see a quorum of CHECKPOINTs before it executes the height itself).
     pub(crate) proven: Option<ProvenCheckpoint>,
@@ -147,11 +272,21 @@ impl Snapshots {
             config,
             base,
             captured: BTreeMap::new(),
+            preparing: BTreeSet::new(),
             proven: None,
             served: VecDeque::new(),
             fetching: false,
             failed_ms: None,
         }
+    }
+
+    /// The heights whose store checkpoints are still needed: captured, being indexed, or
+    /// served. The driver deletes every other checkpoint.
+    pub(crate) fn heights_in_use(&self) -> BTreeSet<Height> {
+        let mut heights: BTreeSet<Height> = self.captured.keys().copied().collect();
+        heights.extend(self.preparing.iter().copied());
+        heights.extend(self.served.iter().map(|s| s.manifest.height));
+        heights
     }
 
     /// The snapshot height this node started from (0 = genesis).
@@ -192,25 +327,191 @@ impl Snapshots {
     }
 }
 
-/// Encode a proven capture into chunks and its manifest (a [`Job`]).
-pub(crate) fn encode_served(captured: Captured, proof: CheckpointProof) -> Result<Served, String> {
-    let height = proof.height;
-    let state_root = proof.state_root;
-    let chunks = encode_chunks(captured.snapshot)?;
+/// Index a proven store checkpoint for serving: read it once in id order, cut it into chunks
+/// ([`plan_chunks`]), and describe them in the manifest. The driver runs it off its event loop
+/// and answers with [`crate::Event::SnapshotPrepared`]; memory: one chunk at a time, plus a
+/// [`ChunkPlan`] and a hash per chunk.
+pub fn prepare_served(
+    source: &dyn SnapshotSource,
+    prepare: PrepareSnapshot,
+) -> std::result::Result<Box<Served>, String> {
+    let PrepareSnapshot {
+        height,
+        state_root,
+        history,
+        proof,
+        block,
+    } = prepare;
+    let mut chunk_hashes = Vec::new();
+    let mut total_bytes = 0u64;
+    let plans = plan_chunks(source, height, &history, &mut |bytes| {
+        chunk_hashes.push(chunk_hash(bytes));
+        total_bytes += bytes.len() as u64;
+    })?;
+    if plans.len() > SNAPSHOT_MAX_CHUNKS {
+        return Err(format!(
+            "the state at height {height} needs {} chunks, over the limit of \
+             {SNAPSHOT_MAX_CHUNKS}",
+            plans.len()
+        ));
+    }
     let manifest = SnapshotManifest {
         version: MANIFEST_VERSION,
         height,
         state_root,
         proof,
-        block: captured.block,
-        chunk_hashes: chunks.iter().map(|c| chunk_hash(c)).collect(),
-        total_bytes: chunks.iter().map(|c| c.len() as u64).sum(),
+        block,
+        chunk_hashes,
+        total_bytes,
     };
-    Ok(Served {
+    Ok(Box::new(Served {
         manifest,
-        chunks,
+        plans,
+        history,
         last_request_ms: 0,
-    })
+    }))
+}
+
+/// Cut the state `source` holds at `height` into chunks: parts of at most [`CHUNK_ITEMS`]
+/// items (accounts first, then records, each in id order; a part may hold the last accounts
+/// and the first records), a part over [`SNAPSHOT_CHUNK_MAX_BYTES`] halved until each piece
+/// fits. Each chunk's bytes go to `on_chunk` as they are made (none is kept); the plans say
+/// where each chunk's items are, for [`read_chunk`]. Always at least one chunk.
+pub fn plan_chunks(
+    source: &dyn SnapshotSource,
+    height: Height,
+    history: &History,
+    on_chunk: &mut dyn FnMut(&[u8]),
+) -> std::result::Result<Vec<ChunkPlan>, String> {
+    plan_chunks_within(source, height, history, SNAPSHOT_CHUNK_MAX_BYTES, on_chunk)
+}
+
+/// [`plan_chunks`] with another byte limit per chunk (tests of the splitting).
+pub fn plan_chunks_within(
+    source: &dyn SnapshotSource,
+    height: Height,
+    history: &History,
+    max_bytes: usize,
+    on_chunk: &mut dyn FnMut(&[u8]),
+) -> std::result::Result<Vec<ChunkPlan>, String> {
+    let mut plans = Vec::new();
+    let mut accounts_after: Option<AccountId> = None;
+    let mut records_after: Option<TxId> = None;
+    let mut accounts_done = false;
+    let mut records_done = false;
+    loop {
+        let mut part = part_at(height, history);
+        if !accounts_done {
+            part.accounts = source.accounts_after(accounts_after, CHUNK_ITEMS)?;
+            accounts_done = part.accounts.len() < CHUNK_ITEMS;
+        }
+        let room = CHUNK_ITEMS - part.accounts.len();
+        if accounts_done && !records_done && room > 0 {
+            part.records = source.records_after(records_after, room)?;
+            records_done = part.records.len() < room;
+        }
+        if part.is_empty() && !plans.is_empty() {
+            break;
+        }
+        let start = (accounts_after, records_after);
+        if let Some(a) = part.accounts.last() {
+            accounts_after = Some(a.id);
+        }
+        if let Some((r, _)) = part.records.last() {
+            records_after = Some(*r);
+        }
+        cut_part(part, start, max_bytes, &mut plans, on_chunk)?;
+        if accounts_done && records_done {
+            break;
+        }
+    }
+    Ok(plans)
+}
+
+/// Read and encode the chunk `plan` describes (the same bytes [`plan_chunks`] made, if the
+/// source holds the same state).
+pub fn read_chunk(
+    source: &dyn SnapshotSource,
+    height: Height,
+    history: &History,
+    plan: &ChunkPlan,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut part = part_at(height, history);
+    if plan.accounts > 0 {
+        part.accounts = source.accounts_after(plan.accounts_after, plan.accounts as usize)?;
+    }
+    if plan.records > 0 {
+        part.records = source.records_after(plan.records_after, plan.records as usize)?;
+    }
+    if part.accounts.len() != plan.accounts as usize || part.records.len() != plan.records as usize
+    {
+        return Err(format!(
+            "the stored state holds {} accounts and {} records where the chunk has {} and {}",
+            part.accounts.len(),
+            part.records.len(),
+            plan.accounts,
+            plan.records
+        ));
+    }
+    part.to_bytes().map_err(|e| e.to_string())
+}
+
+/// An empty part at `height` carrying `history`.
+fn part_at(height: Height, history: &History) -> LedgerSnapshot {
+    let mut part = LedgerSnapshot::empty(height);
+    part.history = history.clone();
+    part
+}
+
+/// Encode `part` (whose items come after `start`), halving it until each piece is under
+/// `max_bytes`; one plan and one `on_chunk` call per piece, in order.
+fn cut_part(
+    part: LedgerSnapshot,
+    start: (Option<AccountId>, Option<TxId>),
+    max_bytes: usize,
+    plans: &mut Vec<ChunkPlan>,
+    on_chunk: &mut dyn FnMut(&[u8]),
+) -> std::result::Result<(), String> {
+    let bytes = part.to_bytes().map_err(|e| e.to_string())?;
+    if bytes.len() <= max_bytes {
+        on_chunk(&bytes);
+        plans.push(ChunkPlan {
+            accounts_after: start.0,
+            accounts: part.accounts.len() as u32,
+            records_after: start.1,
+            records: part.records.len() as u32,
+        });
+        return Ok(());
+    }
+    if part.len() <= 1 {
+        return Err(format!(
+            "one snapshot item encodes to {} bytes, over the chunk limit",
+            bytes.len()
+        ));
+    }
+    let half = part.len() / 2;
+    let mut first = part_at(part.height, &part.history);
+    let mut second = part_at(part.height, &part.history);
+    let LedgerSnapshot {
+        mut accounts,
+        mut records,
+        ..
+    } = part;
+    if accounts.len() >= half {
+        second.accounts = accounts.split_off(half);
+        second.records = records;
+        first.accounts = accounts;
+    } else {
+        second.records = records.split_off(half - accounts.len());
+        first.accounts = accounts;
+        first.records = records;
+    }
+    let middle = (
+        first.accounts.last().map(|a| a.id).or(start.0),
+        first.records.last().map(|(r, _)| *r).or(start.1),
+    );
+    cut_part(first, start, max_bytes, plans, on_chunk)?;
+    cut_part(second, middle, max_bytes, plans, on_chunk)
 }
 
 /// A snapshot being received: the checked manifest and the chunks accepted so far.
@@ -384,68 +685,12 @@ impl Assembly {
     }
 }
 
-/// Split a snapshot into encoded parts of at most [`CHUNK_ITEMS`] items and
-/// [`SNAPSHOT_CHUNK_MAX_BYTES`] bytes each (a part over the byte limit is halved).
-pub fn encode_chunks(snapshot: LedgerSnapshot) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let height = snapshot.height;
-    let history = snapshot.history;
-    let empty = || {
-        let mut part = LedgerSnapshot::empty(height);
-        part.history = history.clone();
-        part
-    };
-    let mut accounts = snapshot.accounts.into_iter().peekable();
-    let mut records = snapshot.records.into_iter().peekable();
+/// Split a snapshot held in memory into its encoded chunks (the same chunks a node serving
+/// that state from its store makes: [`plan_chunks`]).
+pub fn encode_chunks(snapshot: &LedgerSnapshot) -> std::result::Result<Vec<Vec<u8>>, String> {
     let mut out = Vec::new();
-    while accounts.peek().is_some() || records.peek().is_some() {
-        let mut part = empty();
-        part.accounts = accounts.by_ref().take(CHUNK_ITEMS).collect();
-        let room = CHUNK_ITEMS - part.accounts.len();
-        part.records = records.by_ref().take(room).collect();
-        encode_part(part, SNAPSHOT_CHUNK_MAX_BYTES, &mut out)?;
-    }
-    if out.is_empty() {
-        encode_part(empty(), SNAPSHOT_CHUNK_MAX_BYTES, &mut out)?;
-    }
+    plan_chunks(snapshot, snapshot.height, &snapshot.history, &mut |bytes| {
+        out.push(bytes.to_vec())
+    })?;
     Ok(out)
-}
-
-/// Encode one part, halving it until each piece is under `max_bytes`.
-pub fn encode_part(
-    part: LedgerSnapshot,
-    max_bytes: usize,
-    out: &mut Vec<Vec<u8>>,
-) -> std::result::Result<(), String> {
-    let bytes = part.to_bytes().map_err(|e| e.to_string())?;
-    if bytes.len() <= max_bytes {
-        out.push(bytes);
-        return Ok(());
-    }
-    if part.len() <= 1 {
-        return Err(format!(
-            "one snapshot item encodes to {} bytes, over the chunk limit",
-            bytes.len()
-        ));
-    }
-    let half = part.len() / 2;
-    let mut first = LedgerSnapshot::empty(part.height);
-    first.history = part.history.clone();
-    let mut second = LedgerSnapshot::empty(part.height);
-    second.history = part.history.clone();
-    let LedgerSnapshot {
-        mut accounts,
-        mut records,
-        ..
-    } = part;
-    if accounts.len() >= half {
-        second.accounts = accounts.split_off(half);
-        second.records = records;
-        first.accounts = accounts;
-    } else {
-        second.records = records.split_off(half - accounts.len());
-        first.accounts = accounts;
-        first.records = records;
-    }
-    encode_part(first, max_bytes, out)?;
-    encode_part(second, max_bytes, out)
 }

@@ -90,7 +90,7 @@ mod tests {
     use settlenet_ledger::Account;
     use settlenet_ledger::Ledger;
     use settlenet_ledger::LedgerSnapshot;
-    use settlenet_machine::snapshot::{encode_chunks, encode_part, Assembly};
+    use settlenet_machine::snapshot::{encode_chunks, plan_chunks_within, read_chunk, Assembly};
     use settlenet_machine::wire::{chunk_hash, SnapshotManifest, MANIFEST_VERSION};
     use settlenet_machine::Fetched;
     use settlenet_types::block::BLOCK_VERSION;
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(f.ledger().height(), Height(32));
         assert_eq!(f.account_count(), f.ledger().account_count());
         // The serving side's own chunking gives parts that assemble to the same state.
-        let served = encode_chunks(f.ledger().snapshot()).expect("chunks");
+        let served = encode_chunks(&f.ledger().snapshot()).expect("chunks");
         let mut m = fx.manifest.clone();
         m.chunk_hashes = served.iter().map(|c| chunk_hash(c)).collect();
         m.total_bytes = served.iter().map(|c| c.len() as u64).sum();
@@ -339,23 +339,50 @@ mod tests {
     }
 
     #[test]
-    fn oversized_parts_are_split_below_the_chunk_limit() {
+    fn oversized_parts_are_split_below_the_chunk_limit_and_read_back_the_same() {
         let fx = fixture();
         let f = receive(&fx, fx.manifest.clone(), &fx.chunks).expect("accepted");
         let snapshot = f.ledger().snapshot();
         let whole = snapshot.to_bytes().expect("bytes").len();
         let limit = whole / 2;
         let mut out = Vec::new();
-        encode_part(snapshot, limit, &mut out).expect("encode");
+        let plans = plan_chunks_within(
+            &snapshot,
+            snapshot.height,
+            &snapshot.history,
+            limit,
+            &mut |b| out.push(b.to_vec()),
+        )
+        .expect("encode");
         assert!(out.len() >= 2, "split into {} parts", out.len());
+        assert_eq!(plans.len(), out.len());
         assert!(out.iter().all(|c| c.len() <= limit));
+        // What a serving node does: read each chunk again from where its plan says.
+        for (plan, bytes) in plans.iter().zip(&out) {
+            let again =
+                read_chunk(&snapshot, snapshot.height, &snapshot.history, plan).expect("read");
+            assert_eq!(&again, bytes, "{plan:?}");
+        }
         let mut m = fx.manifest.clone();
         m.chunk_hashes = out.iter().map(|c| chunk_hash(c)).collect();
         m.total_bytes = out.iter().map(|c| c.len() as u64).sum();
         let again = receive(&fx, m, &out).expect("accepted");
         assert_eq!(again.ledger().state_root(), fx.root);
         // One item over the limit cannot be split: refused, not looped on.
-        let err = encode_part(f.ledger().snapshot(), 8, &mut Vec::new()).expect_err("refused");
+        let err = plan_chunks_within(
+            &snapshot,
+            snapshot.height,
+            &snapshot.history,
+            8,
+            &mut |_| {},
+        )
+        .expect_err("refused");
         assert!(err.contains("over the chunk limit"), "{err}");
+        // A source that lost items since it was planned is refused, not sent short.
+        let mut fewer = snapshot.clone();
+        fewer.accounts.pop();
+        let last = plans.last().expect("a plan");
+        let err = read_chunk(&fewer, snapshot.height, &snapshot.history, last).expect_err("short");
+        assert!(err.contains("where the chunk has"), "{err}");
     }
 }

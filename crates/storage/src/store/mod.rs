@@ -10,10 +10,13 @@
 //!   indexes).
 //! - `state.rs`: the ledger's accounts and tx records, and the account history index.
 //! - `snapshot.rs`: replacing the whole state with a verified snapshot.
+//! - `checkpoint.rs`: checkpoints of the whole store (hard links), read a page at a time to
+//!   serve a snapshot.
 //! - `wal.rs`: the consensus write-ahead log and equivocation evidence (opaque, synced).
 //! - `codec.rs`: key layouts and the canonical encoding of the values this crate interprets.
 
 mod blocks;
+mod checkpoint;
 mod codec;
 mod open;
 mod snapshot;
@@ -25,6 +28,8 @@ use codec::{decode, hex};
 use rocksdb::{ColumnFamily, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
+
+pub use checkpoint::PAGE_MAX;
 use std::sync::Mutex;
 
 /// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored

@@ -42,6 +42,16 @@ fn cf_options(cache: &Cache) -> Options {
     opts
 }
 
+fn db_options(cache: &Cache) -> Options {
+    let mut opts = cf_options(cache);
+    opts.set_max_open_files(MAX_OPEN_FILES);
+    opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+    opts.set_db_write_buffer_size(MEMTABLES_MAX_BYTES);
+    opts.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
+    opts.set_max_background_jobs(BACKGROUND_JOBS);
+    opts
+}
+
 impl Store {
     /// Open or create the store at `path`, creating missing column families.
     ///
@@ -52,14 +62,9 @@ impl Store {
     /// directory cannot be upgraded in place; its chain is restarted from a new genesis.)
     pub fn open(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-        let mut opts = cf_options(&cache);
+        let mut opts = db_options(&cache);
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_max_open_files(MAX_OPEN_FILES);
-        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
-        opts.set_db_write_buffer_size(MEMTABLES_MAX_BYTES);
-        opts.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
-        opts.set_max_background_jobs(BACKGROUND_JOBS);
         let descriptors = COLUMN_FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
@@ -69,12 +74,34 @@ impl Store {
             db,
             head_write_lock: Mutex::new(()),
         };
-        store.check_identity(genesis_hash)?;
+        store.check_identity(genesis_hash, false)?;
         Ok(store)
     }
 
-    /// Check (or, for a new directory, record) the format version and the genesis hash.
-    fn check_identity(&self, genesis_hash: Hash) -> Result<(), StorageError> {
+    /// Open a store directory read-only (a checkpoint being served): nothing is created or
+    /// written, every write fails; refused like [`Store::open`] if it is of another format or
+    /// genesis, and if it has no identity at all.
+    pub fn open_read_only(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
+        let cache = Cache::new_lru_cache(super::checkpoint::READ_ONLY_CACHE_BYTES);
+        let opts = db_options(&cache);
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
+        let db =
+            DB::open_cf_descriptors_read_only(&opts, path, descriptors, false).map_err(|e| {
+                StorageError::db(format!("open store at {} read-only", path.display()), e)
+            })?;
+        let store = Store {
+            db,
+            head_write_lock: Mutex::new(()),
+        };
+        store.check_identity(genesis_hash, true)?;
+        Ok(store)
+    }
+
+    /// Check (or, for a new directory opened for writing, record) the format version and the
+    /// genesis hash.
+    fn check_identity(&self, genesis_hash: Hash, read_only: bool) -> Result<(), StorageError> {
         let version: Option<u32> =
             self.get_decoded(CF_META, META_FORMAT_VERSION, "store format version")?;
         let stored_genesis: Option<Hash> =
@@ -91,6 +118,11 @@ impl Store {
                 })
             }
             (Some(_), Some(_)) => Ok(()),
+            (None, None) if read_only => Err(StorageError::Corrupt {
+                what: "store identity",
+                key: hex(META_FORMAT_VERSION),
+                reason: "no format version and no genesis hash: not a SettleNet store".into(),
+            }),
             (None, None) => {
                 let meta = self.cf(CF_META)?;
                 let mut batch = WriteBatch::default();
