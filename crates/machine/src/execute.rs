@@ -162,7 +162,16 @@ impl NodeMachine {
         if self.sync_in_flight || self.connected.is_empty() || self.snapshots.fetching() {
             return;
         }
-        let candidates: Vec<ReplicaId> = self.connected.iter().copied().collect();
+        // Not the peers that said they hold none of the blocks we need (unless all did).
+        let mut candidates: Vec<ReplicaId> = self
+            .connected
+            .iter()
+            .copied()
+            .filter(|r| !self.blocks_from.contains_key(r))
+            .collect();
+        if candidates.is_empty() {
+            candidates = self.connected.iter().copied().collect();
+        }
         // The peer that claims the most above us first (its claim is checked by its answer),
         // else round robin.
         let ours = self.ledger.height();
@@ -204,11 +213,43 @@ impl NodeMachine {
             self.drop_unbacked_claim(from);
         }
         if installed > 0 {
+            self.blocks_from.clear();
             info!(installed, height = %self.ledger.height(), peer = %from, "state transfer: installed blocks");
         }
         if installed > 0
             && (got as u32 == SYNC_MAX_BLOCKS || self.ledger.height() < self.sync_target)
         {
+            self.start_sync(out);
+        }
+    }
+
+    /// `from` answered a block request with `BlocksFrom{base}`: it holds no block below `base`
+    /// (it started from a snapshot). Its claim cannot be checked by blocks, so it is dropped
+    /// and another peer is asked; a snapshot is fetched once f+1 peers (at least one honest)
+    /// or every connected peer answered so since we last installed blocks.
+    pub(crate) fn on_blocks_from(&mut self, from: ReplicaId, base: Height, out: &mut Vec<Effect>) {
+        self.drop_unbacked_claim(from);
+        if base <= self.ledger.height().next() {
+            // It holds the blocks we asked for: a wrong answer, like an empty one.
+            warn!(peer = %from, %base, "state transfer: peer answered BlocksFrom {base} for blocks it holds");
+            self.start_sync(out);
+            return;
+        }
+        self.blocks_from.insert(from, base);
+        let everyone = self
+            .connected
+            .iter()
+            .all(|r| self.blocks_from.contains_key(r));
+        if self.blocks_from.len() > self.genesis.f() || everyone {
+            warn!(
+                peer = %from,
+                %base,
+                peers = self.blocks_from.len(),
+                "state transfer: peers hold blocks from {base} on only; fetching a snapshot"
+            );
+            self.start_snapshot_sync(out);
+        } else {
+            info!(peer = %from, %base, "state transfer: peer holds blocks from {base} on only; asking another");
             self.start_sync(out);
         }
     }

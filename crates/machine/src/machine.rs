@@ -316,6 +316,11 @@ pub struct NodeMachine {
     /// The committed height each validator last claimed (at most n entries); a claim its
     /// maker does not back with blocks when asked is dropped.
     pub(crate) peer_heights: BTreeMap<ReplicaId, Height>,
+    /// Peers that answered a block request with `BlocksFrom{base}` (they hold no block we
+    /// need), since we last installed blocks: a snapshot is fetched only when f+1 of them (or
+    /// every connected peer) say so, so that one Byzantine validator cannot send a replica that
+    /// could sync block by block into snapshot fetches.
+    pub(crate) blocks_from: BTreeMap<ReplicaId, Height>,
     pub(crate) sync_in_flight: bool,
     pub(crate) sync_peer_rr: usize,
     /// When our height last changed (for detecting a stall behind peers).
@@ -370,6 +375,7 @@ impl NodeMachine {
             sync_target: p.ledger.height(),
             halted: false,
             peer_heights: BTreeMap::new(),
+            blocks_from: BTreeMap::new(),
             sync_in_flight: false,
             sync_peer_rr: 0,
             last_progress_ms: p.now_ms,
@@ -776,8 +782,7 @@ impl NodeMachine {
             }
             (Request::Blocks { .. }, Ok(Response::BlocksFrom { base })) => {
                 self.sync_in_flight = false;
-                warn!(peer = %from, %base, "state transfer: peer holds blocks from {base} only; fetching a snapshot");
-                self.start_snapshot_sync(out);
+                self.on_blocks_from(from, base, out);
             }
             (Request::Blocks { .. }, other) => {
                 self.sync_in_flight = false;

@@ -743,6 +743,83 @@ fn one_claim_far_ahead_does_not_start_a_snapshot_fetch() {
     assert_eq!(fetches(&out), 1, "{out:?}");
 }
 
+#[test]
+fn one_peer_answering_blocks_from_does_not_start_a_snapshot_fetch() {
+    use settlenet_machine::wire::{Request, Response};
+    let mut fx = connected_fixture();
+    let answer = |fx: &mut Fixture, from: u16, result: Response| {
+        let mut out = Vec::new();
+        fx.machine.handle(
+            NOW + 5_000,
+            Event::Answer {
+                from: ReplicaId(from),
+                request: Request::Blocks {
+                    from: Height(1),
+                    max: 64,
+                },
+                result: Ok(result),
+            },
+            &mut out,
+        );
+        out
+    };
+    let fetches = |out: &[Effect]| {
+        out.iter()
+            .filter(|e| matches!(e, Effect::FetchSnapshot(_)))
+            .count()
+    };
+    let asks = |out: &[Effect]| -> Vec<u16> {
+        out.iter()
+            .filter_map(|e| match e {
+                Effect::Request {
+                    to,
+                    request: Request::Blocks { .. },
+                } => Some(to.0),
+                _ => None,
+            })
+            .collect()
+    };
+    // Validator 3 (Byzantine, or just restored from a snapshot) says it holds blocks from
+    // 900,000 on only: one such answer sends us to another peer, not to a snapshot.
+    let out = answer(
+        &mut fx,
+        3,
+        Response::BlocksFrom {
+            base: Height(900_000),
+        },
+    );
+    assert_eq!(fetches(&out), 0, "one peer is not enough: {out:?}");
+    let asked = asks(&out);
+    assert!(
+        asked.len() == 1 && asked[0] != 3,
+        "another peer is asked for the blocks: {out:?}"
+    );
+    // Asked again later, it is not the one asked while others may hold the blocks.
+    for _ in 0..4 {
+        let out = answer(
+            &mut fx,
+            3,
+            Response::BlocksFrom {
+                base: Height(900_000),
+            },
+        );
+        assert_eq!(fetches(&out), 0, "{out:?}");
+        assert!(!asks(&out).contains(&3), "{out:?}");
+    }
+    // A BlocksFrom at or below the block we asked for is a wrong answer: not counted.
+    let out = answer(&mut fx, 2, Response::BlocksFrom { base: Height(1) });
+    assert_eq!(fetches(&out), 0, "{out:?}");
+    // A second validator says the same: f+1 = 2 peers, one of them honest: fetch a snapshot.
+    let out = answer(
+        &mut fx,
+        0,
+        Response::BlocksFrom {
+            base: Height(1_024),
+        },
+    );
+    assert_eq!(fetches(&out), 1, "{out:?}");
+}
+
 /// Validator 1's machine, connected to the other three.
 fn connected_fixture() -> Fixture {
     let mut fx = fixture(1);

@@ -287,6 +287,7 @@ impl NodeMachine {
             "state transfer: installing snapshot at height {height}"
         );
         self.ledger = ledger;
+        self.blocks_from.clear();
         self.snapshots.base = height;
         self.snapshots.captured.clear();
         self.last_hash = block.hash;
