@@ -180,6 +180,16 @@ pub enum NodeCmd {
         #[arg(long)]
         home: std::path::PathBuf,
     },
+    /// A stopped node's store on disk: bytes by column family and by kind of file; with
+    /// `--compact`, compact it fully and show what that reclaimed.
+    Store {
+        /// The node's home directory.
+        #[arg(long)]
+        home: std::path::PathBuf,
+        /// Flush and fully compact the store first (minutes on a large store).
+        #[arg(long)]
+        compact: bool,
+    },
 }
 
 /// Run the command `cli` names.
@@ -194,6 +204,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Testnet(network::TestnetCmd::Start { dir }) => network::testnet_start(&dir).await,
         Cmd::Node(NodeCmd::Start { home }) => network::node_start(&home).await,
         Cmd::Node(NodeCmd::Init(a)) => ceremony::node_init(json, *a),
+        Cmd::Node(NodeCmd::Store { home, compact }) => network::node_store(json, &home, compact),
         Cmd::Member(ceremony::MemberCmd::Init(a)) => ceremony::member_init(json, a),
         Cmd::Genesis(ceremony::GenesisCmd::Assemble(a)) => ceremony::assemble(json, a),
         Cmd::Genesis(ceremony::GenesisCmd::Show { file }) => ceremony::show(json, &file),

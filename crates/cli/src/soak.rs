@@ -254,7 +254,10 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
                 line.push_str(&format!(",{mb}"));
             }
             for i in 0..net.len() {
-                line.push_str(&format!(",{}", dir_bytes(&net.data_dir(i)) / (1 << 20)));
+                // Hard links from snapshot checkpoints to live table files counted once.
+                let bytes = settlenet_node::store_report::dir_bytes(&net.data_dir(i))
+                    .map_or(0, |d| d.total());
+                line.push_str(&format!(",{}", bytes / (1 << 20)));
             }
             writeln!(csv, "{line}")?;
             csv.flush()?;
@@ -285,6 +288,12 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
     let last = net.len() - 1;
     let target = clients[0].status().await?.height.0;
     net.stop_node(last);
+    // Its store on disk, then fully compacted: bytes per transfer, and what compaction reclaims.
+    let store = settlenet_node::store_report::store_report(&net.entry(last).home, true)
+        .context("reading the stopped validator's store")?;
+    if !json {
+        println!("{}", crate::commands::network::store_report_text(&store));
+    }
     let started = Instant::now();
     net.start_node(last)?;
     let c = net.client(last)?;
@@ -313,6 +322,7 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
         "height": target,
         "restart_api_s": api_up.as_secs_f64(),
         "restart_caught_up_s": caught_up.as_secs_f64(),
+        "store": store,
         "csv": a.out.display().to_string(),
     });
     if json {
@@ -345,19 +355,4 @@ fn rss_mb(pid: u32) -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb / 1024)
-}
-
-/// Total size of the files under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }

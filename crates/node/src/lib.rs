@@ -48,6 +48,7 @@ mod error;
 pub mod gate;
 pub mod receipt;
 pub mod shared;
+pub mod store_report;
 pub mod strikes;
 pub mod testnet;
 

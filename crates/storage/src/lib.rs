@@ -104,6 +104,7 @@
 //!                    each block's per-transaction changes)
 //! store/state.rs     accounts and tx records, consistent multi-account reads, account history
 //! store/snapshot.rs  installing a verified state snapshot in one synced batch
+//! store/stats.rs     disk use by column family; a full manual compaction
 //! store/checkpoint.rs checkpoints of the whole store (hard links) and paged reads of one, to
 //!                    serve a state snapshot without building it in memory
 //! store/wal.rs       the consensus write-ahead log and equivocation evidence (synced)
@@ -120,7 +121,7 @@ mod store;
 
 pub use error::StorageError;
 pub use store::{
-    BlockWrite, EvidencePut, HistoryEntry, KeyValue, SnapshotWrite, Store, TxPosition,
+    BlockWrite, EvidencePut, FamilyStats, HistoryEntry, KeyValue, SnapshotWrite, Store, TxPosition,
     BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE,
     CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL,
     COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, META_BASE, META_FORMAT_VERSION,

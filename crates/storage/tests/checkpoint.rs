@@ -90,4 +90,19 @@ fn a_checkpoint_holds_the_state_it_was_taken_at_and_pages_in_id_order() {
         store.head_root().expect("live head").map(|(h, _)| h),
         Some(Height(3))
     );
+
+    // Disk use by family, and a full compaction that keeps every entry.
+    store.compact().expect("compact");
+    let stats = store.family_stats().expect("stats");
+    assert_eq!(stats.len(), settlenet_storage::COLUMN_FAMILIES.len());
+    let records = stats.iter().find(|f| f.name == "records").expect("records");
+    assert!(
+        // An empty memtable still reports its arena's first block (2 KiB).
+        records.sst_bytes > 0 && records.keys == 7 && records.memtable_bytes < 64 * 1024,
+        "{records:?}"
+    );
+    assert_eq!(
+        store.live_records_after(None, 100).expect("records").len(),
+        7
+    );
 }

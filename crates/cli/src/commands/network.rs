@@ -77,6 +77,58 @@ pub async fn node_start(home: &Path) -> Result<()> {
     Ok(done.await.context("node task")??)
 }
 
+/// `settlenet node store`: a stopped node's store on disk.
+pub fn node_store(json: bool, home: &Path, compact: bool) -> Result<()> {
+    let report = settlenet_node::store_report::store_report(home, compact)?;
+    print(json, &report, store_report_text);
+    Ok(())
+}
+
+/// A store report as text: one line per column family with data, then the files by kind.
+pub fn store_report_text(r: &settlenet_node::store_report::StoreReport) -> String {
+    use std::fmt::Write;
+    let mb = |b: u64| b as f64 / 1_048_576.0;
+    let mut out = format!("store {} at height {}\n", r.data_dir.display(), r.height);
+    let mut section = |title: &str, f: &settlenet_node::store_report::StoreFigures| {
+        let _ = writeln!(out, "{title}:");
+        let _ = writeln!(
+            out,
+            "  {:16} {:>10} {:>10} {:>12} {:>10}",
+            "column family", "sst MB", "live MB", "keys (est.)", "memtab MB"
+        );
+        for c in f
+            .families
+            .iter()
+            .filter(|c| c.sst_bytes + c.memtable_bytes > 0)
+        {
+            let _ = writeln!(
+                out,
+                "  {:16} {:>10.1} {:>10.1} {:>12} {:>10.1}",
+                c.name,
+                mb(c.sst_bytes),
+                mb(c.live_bytes),
+                c.keys,
+                mb(c.memtable_bytes)
+            );
+        }
+        let d = &f.files;
+        let _ = writeln!(
+            out,
+            "  files: {:.1} MB = tables {:.1} + write-ahead log {:.1} + other {:.1} + checkpoints {:.1}",
+            mb(d.total()),
+            mb(d.sst),
+            mb(d.wal),
+            mb(d.other),
+            mb(d.checkpoints)
+        );
+    };
+    section("as found", &r.before);
+    if let Some(after) = &r.after {
+        section("after a full compaction", after);
+    }
+    out.trim_end().to_string()
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

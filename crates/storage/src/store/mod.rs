@@ -10,6 +10,7 @@
 //!   indexes).
 //! - `state.rs`: the ledger's accounts and tx records, and the account history index.
 //! - `snapshot.rs`: replacing the whole state with a verified snapshot.
+//! - `stats.rs`: disk use by column family, and a full manual compaction.
 //! - `checkpoint.rs`: checkpoints of the whole store (hard links), read a page at a time to
 //!   serve a snapshot.
 //! - `wal.rs`: the consensus write-ahead log and equivocation evidence (opaque, synced).
@@ -21,6 +22,7 @@ mod codec;
 mod open;
 mod snapshot;
 mod state;
+mod stats;
 mod wal;
 
 use crate::error::StorageError;
@@ -30,6 +32,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
 
 pub use checkpoint::PAGE_MAX;
+pub use stats::FamilyStats;
 use std::sync::Mutex;
 
 /// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored
