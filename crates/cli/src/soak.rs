@@ -76,7 +76,8 @@ pub async fn run(a: &SoakArgs, json: bool) -> Result<()> {
         },
     )?;
     let exe = std::env::current_exe().context("locating the settlenet binary")?;
-    let mut net = LocalNet::start(exe, entries, "warn")?;
+    // Warnings, and how long each snapshot checkpoint held the event loop.
+    let mut net = LocalNet::start(exe, entries, "warn,settlenet_node::core::checkpoints=info")?;
     net.wait_ready(Duration::from_secs(60)).await?;
     let result = soak(a, &dir, &mut net, json).await;
     net.stop();

@@ -136,8 +136,10 @@ pub struct CoreParts {
 }
 
 /// The memtables start flushing in the background this many blocks before a snapshot height,
-/// so that the store checkpoint taken at the height (on the event loop) has little to flush.
-const PRE_FLUSH_BLOCKS: u64 = 8;
+/// so that the store checkpoint taken at the height (on the event loop, which waits for any
+/// flush still running) has little to flush. Measured: 8 blocks (0.25 s at 3,000 transfers/s)
+/// left the background flush unfinished and every checkpoint stalled consensus for seconds.
+const PRE_FLUSH_BLOCKS: u64 = 64;
 
 /// Bound on machine events waiting from tasks (job results, peers' answers, fetches).
 const INTERNAL_MAX: usize = 1024;
