@@ -696,3 +696,78 @@ pub fn encode_chunks(snapshot: &LedgerSnapshot) -> std::result::Result<Vec<Vec<u
     })?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Response;
+    use settlenet_crypto::Keypair;
+    use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
+    use settlenet_types::{Currency, Role};
+
+    fn state() -> LedgerSnapshot {
+        let keys: Vec<_> = (1..=4u8)
+            .map(|i| Keypair::from_seed([i; 32]).public())
+            .collect();
+        let genesis = GenesisBuilder::new("snapshot-test")
+            .currency(Currency(*b"USD"), 2)
+            .member(MemberSpec::bank("bank-a").staff(
+                "issuer",
+                Keypair::from_seed([42; 32]).public(),
+                &[Role::Issuer],
+            ))
+            .member(MemberSpec::bank("bank-b"))
+            .settlement("bank-a", Currency(*b"USD"), 1_000_000)
+            .float("bank-a", Currency(*b"USD"), 1_000_000)
+            .settlement("bank-b", Currency(*b"USD"), 2_000_000)
+            .float("bank-b", Currency(*b"USD"), 2_000_000)
+            .validators(&keys)
+            .build();
+        let ledger = Ledger::from_genesis(&genesis).expect("ledger");
+        // Every account (a snapshot of a fresh ledger lists only those changed since genesis).
+        let mut state = ledger.snapshot();
+        state.accounts = ledger.accounts().cloned().collect();
+        state.accounts.sort_by_key(|a| a.id);
+        state
+    }
+
+    /// What a served chunk read does when the store under it changed: refused, never sent.
+    #[test]
+    fn a_chunk_is_sent_only_if_it_still_hashes_to_its_manifest_entry() {
+        let state = state();
+        assert!(state.accounts.len() >= 2, "{}", state.accounts.len());
+        let mut chunks = Vec::new();
+        let half = state.to_bytes().expect("bytes").len() / 2;
+        let plans = plan_chunks_within(&state, state.height, &state.history, half, &mut |b| {
+            chunks.push(b.to_vec())
+        })
+        .expect("plans");
+        assert!(plans.len() >= 2, "small chunks: {}", plans.len());
+        let read = |source: &LedgerSnapshot, i: usize| {
+            ChunkRead {
+                height: state.height,
+                index: i as u32,
+                plan: plans[i].clone(),
+                history: state.history.clone(),
+                hash: chunk_hash(&chunks[i]),
+            }
+            .read(source)
+        };
+        for (i, expected) in chunks.iter().enumerate() {
+            match read(&state, i) {
+                Response::SnapshotChunk { bytes, index, .. } => {
+                    assert_eq!(index as usize, i);
+                    assert_eq!(&bytes, expected);
+                }
+                other => panic!("chunk {i}: {other:?}"),
+            }
+        }
+        // The same number of items, one of them changed: the hash catches it.
+        let mut changed = state.clone();
+        changed.accounts[0].created_height = Height(99);
+        match read(&changed, 0) {
+            Response::Error(e) => assert!(e.contains("no longer matches"), "{e}"),
+            other => panic!("a changed chunk was sent: {other:?}"),
+        }
+    }
+}
