@@ -704,25 +704,16 @@ fn one_claim_far_ahead_does_not_start_a_snapshot_fetch() {
     use settlenet_machine::wire::{Request, Response};
     let mut fx = connected_fixture();
     let claim = |fx: &mut Fixture, from: u16, height: u64| {
-        let mut out = Vec::new();
-        fx.machine.handle(
-            NOW + 5_000,
-            Event::Answer {
-                from: ReplicaId(from),
-                request: Request::Status,
-                result: Ok(Response::Status {
-                    height: Height(height),
-                }),
+        peer_answer(
+            fx,
+            from,
+            Request::Status,
+            Response::Status {
+                height: Height(height),
             },
-            &mut out,
-        );
-        out
+        )
     };
-    let fetches = |out: &[Effect]| {
-        out.iter()
-            .filter(|e| matches!(e, Effect::FetchSnapshot(_)))
-            .count()
-    };
+    let fetches = snapshot_fetches;
     let out = claim(&mut fx, 3, 1_000_000);
     assert_eq!(fetches(&out), 0, "one claim is not enough: {out:?}");
     assert!(
@@ -748,26 +739,13 @@ fn one_peer_answering_blocks_from_does_not_start_a_snapshot_fetch() {
     use settlenet_machine::wire::{Request, Response};
     let mut fx = connected_fixture();
     let answer = |fx: &mut Fixture, from: u16, result: Response| {
-        let mut out = Vec::new();
-        fx.machine.handle(
-            NOW + 5_000,
-            Event::Answer {
-                from: ReplicaId(from),
-                request: Request::Blocks {
-                    from: Height(1),
-                    max: 64,
-                },
-                result: Ok(result),
-            },
-            &mut out,
-        );
-        out
+        let request = Request::Blocks {
+            from: Height(1),
+            max: 64,
+        };
+        peer_answer(fx, from, request, result)
     };
-    let fetches = |out: &[Effect]| {
-        out.iter()
-            .filter(|e| matches!(e, Effect::FetchSnapshot(_)))
-            .count()
-    };
+    let fetches = snapshot_fetches;
     let asks = |out: &[Effect]| -> Vec<u16> {
         out.iter()
             .filter_map(|e| match e {
@@ -818,6 +796,33 @@ fn one_peer_answering_blocks_from_does_not_start_a_snapshot_fetch() {
         },
     );
     assert_eq!(fetches(&out), 1, "{out:?}");
+}
+
+/// Validator `from`'s answer to a request of ours, 5 s after the start; the effects.
+fn peer_answer(
+    fx: &mut Fixture,
+    from: u16,
+    request: settlenet_machine::wire::Request,
+    response: settlenet_machine::wire::Response,
+) -> Vec<Effect> {
+    let mut out = Vec::new();
+    fx.machine.handle(
+        NOW + 5_000,
+        Event::Answer {
+            from: ReplicaId(from),
+            request,
+            result: Ok(response),
+        },
+        &mut out,
+    );
+    out
+}
+
+/// How many snapshot fetches `out` starts.
+fn snapshot_fetches(out: &[Effect]) -> usize {
+    out.iter()
+        .filter(|e| matches!(e, Effect::FetchSnapshot(_)))
+        .count()
 }
 
 /// Validator 1's machine, connected to the other three.
