@@ -187,6 +187,39 @@ mod tests {
     }
 
     #[test]
+    fn a_node_store_is_reported_by_family_before_and_after_compaction() {
+        use crate::testnet::{init, read_genesis, TestnetOptions};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entries = init(dir.path(), &TestnetOptions::default()).expect("testnet");
+        let home = &entries[0].home;
+        // Before the node ever ran: no store yet, and the report says so.
+        let err = store_report(home, false).expect_err("no store");
+        assert!(err.to_string().contains("holds no store"), "{err}");
+        // The store a node makes at its first start (genesis accounts, height 0).
+        let genesis = read_genesis(&home.join("genesis.json")).expect("genesis");
+        let config = NodeConfig::load(home).expect("config");
+        let data_dir = NodeConfig::resolve(home, &config.data_dir);
+        drop(crate::open_state(&genesis, &data_dir).expect("store"));
+        let report = store_report(home, true).expect("report");
+        assert_eq!(report.height, 0);
+        let accounts = |f: &StoreFigures| {
+            f.families
+                .iter()
+                .find(|c| c.name == "accounts")
+                .map(|c| (c.keys, c.sst_bytes + c.memtable_bytes))
+                .expect("accounts family")
+        };
+        let (keys, bytes) = accounts(&report.before);
+        assert!(
+            keys > 0 && bytes > 0,
+            "genesis accounts: {keys} keys, {bytes} bytes"
+        );
+        let after = report.after.as_ref().expect("compacted");
+        assert_eq!(accounts(after).0, keys, "compaction keeps every account");
+        assert!(after.files.sst > 0, "{:?}", after.files);
+    }
+
+    #[test]
     fn a_home_without_a_store_is_refused_with_the_reason() {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = store_report(dir.path(), false).expect_err("no config");
