@@ -1,7 +1,8 @@
 //! The payment model end to end, through the `settlenet` CLI against four real validator
 //! processes: phone wallets at two issuers, pay by phone across issuers, a merchant at a third
 //! member (authorize, partial capture, refund, void), balances, paged history, positions that
-//! sum to zero, and an account proof verified offline (and refused when tampered with).
+//! sum to zero, and an account proof and a transaction proof verified offline (and refused when
+//! tampered with).
 
 mod common;
 
@@ -118,6 +119,7 @@ async fn the_payment_flow_through_the_cli() {
         "0.50",
     ]);
     assert_eq!(v["status"], "committed", "{v}");
+    let paid = v["id"].as_str().expect("tx id").to_string();
     assert_eq!(balance(d, &wa)["balance"], "379.00");
     assert_eq!(balance(d, &wb)["balance"], "120.50");
     // Human output of `balance`: the four fields, formatted by the currency's exponent.
@@ -328,6 +330,41 @@ async fn the_payment_flow_through_the_cli() {
     assert_eq!(ok["valid"], true);
     assert_eq!(ok["account"]["id"], wa.as_str());
     proof_tampering_is_detected(&proof, &genesis);
+
+    // A proof of the payment's record (block, position, result) against the ledger's history,
+    // verified offline the same way; tampered, refused.
+    let tx_proof = net.dir.path().join("payment.proof.json");
+    let v = cli_json(&[
+        "--node",
+        &node2,
+        "tx",
+        "prove",
+        &paid,
+        "--out",
+        s(&tx_proof),
+    ]);
+    assert_eq!(v["result"], "ok", "{v}");
+    let ok = cli_json(&["proof", "verify", s(&tx_proof), "--genesis", s(&genesis)]);
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["tx_id"], paid.as_str());
+    assert_eq!(ok["result"], "ok");
+    assert_eq!(ok["height"], v["height"]);
+    tx_proof_tampering_is_detected(&tx_proof, &genesis);
+    // An id with no record: a clear 404, no file.
+    let none = net.dir.path().join("none.proof.json");
+    let err = cli_fails(&[
+        "--node",
+        &node2,
+        "tx",
+        "prove",
+        &"ab".repeat(16),
+        "--out",
+        s(&none),
+    ]);
+    assert!(err.contains("no record of transaction"), "{err}");
+    assert!(!none.exists());
+    let err = cli_fails(&["--node", &node2, "tx", "prove", "xyz", "--out", s(&none)]);
+    assert!(err.contains("transaction id"), "{err}");
     // Against another network's genesis it fails: given the same name, the two networks
     // still have different chain ids (each bound to its own genesis).
     let other = net.dir.path().join("other");
@@ -342,18 +379,10 @@ async fn the_payment_flow_through_the_cli() {
     assert!(err.contains("the genesis is for \"e2e-"), "{err}");
 }
 
-/// Flip bytes of a valid proof file: every change of meaning must be refused with a reason.
+/// Flip bytes of a valid account proof file: every change of meaning must be refused with a
+/// reason.
 fn proof_tampering_is_detected(proof: &Path, genesis: &Path) {
-    let good = std::fs::read(proof).expect("proof");
-    let text = String::from_utf8(good.clone()).expect("utf8");
-    let v: Value = serde_json::from_slice(&good).expect("json");
-    let tampered = proof.with_extension("tampered.json");
-    let check = |bytes: &[u8], what: &str| -> String {
-        std::fs::write(&tampered, bytes).expect("write");
-        let err = cli_fails(&["proof", "verify", s(&tampered), "--genesis", s(genesis)]);
-        assert!(err.contains("INVALID"), "{what}: {err}");
-        err
-    };
+    let v: Value = serde_json::from_slice(&std::fs::read(proof).expect("proof")).expect("json");
     // Targeted: a balance field of the proven account, a sibling hash, a certificate
     // signature, the header's timestamp, the claimed root, the summary's balance.
     let mut edits: Vec<(&str, Value)> = Vec::new();
@@ -395,6 +424,21 @@ fn proof_tampering_is_detected(proof: &Path, genesis: &Path) {
         .expect("sigs")
         .truncate(2);
     edits.push(("too few signatures", e));
+    tampering_is_refused(proof, genesis, edits);
+}
+
+/// Each targeted edit of a valid proof file, and 40 single-character changes of hex and
+/// decimal digits anywhere in it, must be refused as INVALID; the untouched file still verifies.
+fn tampering_is_refused(proof: &Path, genesis: &Path, edits: Vec<(&str, Value)>) {
+    let good = std::fs::read(proof).expect("proof");
+    let text = String::from_utf8(good.clone()).expect("utf8");
+    let tampered = proof.with_extension("tampered.json");
+    let check = |bytes: &[u8], what: &str| -> String {
+        std::fs::write(&tampered, bytes).expect("write");
+        let err = cli_fails(&["proof", "verify", s(&tampered), "--genesis", s(genesis)]);
+        assert!(err.contains("INVALID"), "{what}: {err}");
+        err
+    };
     for (what, e) in edits {
         let err = check(&serde_json::to_vec_pretty(&e).expect("json"), what);
         eprintln!("tampered {what}: {}", err.lines().last().unwrap_or(""));
@@ -426,4 +470,44 @@ fn proof_tampering_is_detected(proof: &Path, genesis: &Path) {
     let out = cli(&["proof", "verify", s(&tampered), "--genesis", s(genesis)]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("proof VALID"));
+}
+
+/// The same for a transaction proof: the claimed id, result, height or index, the proven
+/// record's result or height, the block's record count, the state root, the file's kind.
+fn tx_proof_tampering_is_detected(proof: &Path, genesis: &Path) {
+    let v: Value = serde_json::from_slice(&std::fs::read(proof).expect("proof")).expect("json");
+    let mut edits: Vec<(&str, Value)> = Vec::new();
+    let mut e = v.clone();
+    e["result"] = "insufficient_funds".into();
+    edits.push(("claimed result", e));
+    let mut e = v.clone();
+    e["proof"]["record"]["result"] = "insufficient_funds".into();
+    e["result"] = "insufficient_funds".into();
+    edits.push(("proven result", e));
+    let mut e = v.clone();
+    let h = e["height"].as_u64().expect("height");
+    e["height"] = (h + 1).into();
+    edits.push(("claimed height", e));
+    let mut e = v.clone();
+    e["proof"]["record"]["height"] = (h + 1).into();
+    e["height"] = (h + 1).into();
+    edits.push(("proven height", e));
+    let mut e = v.clone();
+    let i = e["index"].as_u64().expect("index");
+    e["index"] = (i + 1).into();
+    edits.push(("claimed index", e));
+    let mut e = v.clone();
+    e["tx_id"] = "cd".repeat(16).into();
+    edits.push(("claimed id", e));
+    let mut e = v.clone();
+    let count = e["proof"]["count"].as_u64().expect("count");
+    e["proof"]["count"] = (count + 1).into();
+    edits.push(("record count", e));
+    let mut e = v.clone();
+    e["state_root"] = Value::String("22".repeat(32));
+    edits.push(("state root", e));
+    let mut e = v.clone();
+    e["kind"] = "settlenet-tx-proof-v0".into();
+    edits.push(("kind", e));
+    tampering_is_refused(proof, genesis, edits);
 }

@@ -395,6 +395,11 @@ impl Client {
         self.get_opt(&format!("/v1/accounts/{id}/proof")).await
     }
 
+    /// `GET /v1/transactions/{id}/proof` (`None`: no record of it).
+    pub async fn tx_proof(&self, id: TxId) -> Result<Option<wire::TxProofFile>> {
+        self.get_opt(&format!("/v1/transactions/{id}/proof")).await
+    }
+
     /// `GET /v1/positions[?window=W]`.
     pub async fn positions(&self, window: Option<u64>) -> Result<wire::Positions> {
         match window {

@@ -2,7 +2,7 @@
 //! aliases.
 
 use serde::{Deserialize, Serialize};
-use settlenet_ledger::{Account, AccountDetail, AccountProof};
+use settlenet_ledger::{Account, AccountDetail, AccountProof, ArchivedRecordProof};
 use settlenet_types::ids::format_signed_minor;
 use settlenet_types::{
     AccountId, BlockHeader, CommitCertificate, Currency, Genesis, Hash, Height, Operation,
@@ -205,6 +205,48 @@ pub struct ProofFile {
     /// The Merkle proof of the account under `state_root`.
     #[schema(value_type = Object)]
     pub proof: AccountProof,
+    /// The committed block certifying `state_root`.
+    pub anchor: Anchor,
+}
+
+/// The `kind` of a transaction proof file.
+pub const TX_PROOF_KIND: &str = "settlenet-tx-proof";
+/// Version of the transaction proof file.
+pub const TX_PROOF_VERSION: u32 = 1;
+
+/// `GET /v1/transactions/{id}/proof` (the file `settlenet tx prove` writes): a transaction's
+/// record (the block and position that executed it, and its result) with a proof that the
+/// ledger's history holds it, against a state root, and the committed block that certifies
+/// that root. The record need not be live: the history keeps every record ever written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TxProofFile {
+    /// [`TX_PROOF_KIND`].
+    pub kind: String,
+    /// [`TX_PROOF_VERSION`].
+    pub version: u32,
+    /// The chain.
+    pub chain_id: String,
+    /// The transaction proven.
+    #[schema(value_type = String)]
+    pub tx_id: TxId,
+    /// The block that executed it (must match the proven record).
+    #[schema(value_type = u64)]
+    pub height: Height,
+    /// Its position in that block (must match the proven record).
+    pub index: u32,
+    /// Its result code, `ok` or the reason it was rejected (must match the proven record).
+    pub result: String,
+    /// The height of the proving state.
+    #[schema(value_type = u64)]
+    pub state_height: Height,
+    /// Its root.
+    #[schema(value_type = String)]
+    pub state_root: Hash,
+    /// The record's path to its block's records root, that block's leaf in the history
+    /// accumulator, and the state's two other roots.
+    #[schema(value_type = Object)]
+    pub proof: ArchivedRecordProof,
     /// The committed block certifying `state_root`.
     pub anchor: Anchor,
 }

@@ -13,6 +13,7 @@
 //! | `POST /v1/transactions`                        | [`TxView`]                      |
 //! | `POST /v1/transactions/batch`                  | [`BatchSubmitted`]              |
 //! | `GET /v1/transactions/{id}`                    | [`TxView`]                      |
+//! | `GET /v1/transactions/{id}/proof`              | [`TxProofFile`]                 |
 //! | `GET /v1/accounts?owner=`                      | [`OwnedAccounts`]               |
 //! | `GET /v1/accounts/{id}`                        | [`AccountView`]                 |
 //! | `GET /v1/accounts/{id}/history`                | [`History`]                     |

@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         submit,
         submit_batch,
         transaction,
+        transaction_proof,
         accounts_by_owner,
         account,
         history,
@@ -116,6 +117,18 @@ fn submit_batch() {}
     params(("id" = String, Path, description = "transaction id, 32 hex characters")),
     responses((status = 200, body = TxView), (status = 404, body = ErrorBody)))]
 fn transaction() {}
+
+/// A transaction's record with a proof that the ledger's history holds it, and the committed
+/// block certifying the proving state root (for any transaction ever recorded, live or not).
+#[utoipa::path(get, path = "/v1/transactions/{id}/proof",
+    params(("id" = String, Path, description = "transaction id, 32 hex characters")),
+    responses(
+        (status = 200, body = TxProofFile),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "no record (unknown, pending, or refused without a record)", body = ErrorBody),
+        (status = 503, description = "not_yet_certified", body = ErrorBody),
+    ))]
+fn transaction_proof() {}
 
 /// The wallets and merchant accounts an owner key holds.
 #[utoipa::path(get, path = "/v1/accounts",
@@ -247,10 +260,11 @@ mod tests {
     #[test]
     fn the_document_lists_every_route_once() {
         let doc = ApiDoc::openapi();
-        assert_eq!(doc.paths.paths.len(), 23);
+        assert_eq!(doc.paths.paths.len(), 24);
         let json: serde_json::Value =
             serde_json::from_str(&openapi_json()).expect("the document is JSON");
         assert!(json["components"]["schemas"]["Window"].is_object());
         assert!(json["components"]["schemas"]["ObserverView"].is_object());
+        assert!(json["components"]["schemas"]["TxProofFile"].is_object());
     }
 }

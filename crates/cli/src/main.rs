@@ -104,10 +104,13 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: Option<account::AccountCmd>,
     },
-    /// Show a transaction's status.
+    /// Show a transaction's status, or prove its record (`tx prove ID --out FILE`).
+    #[command(args_conflicts_with_subcommands = true)]
     Tx {
         /// Transaction id (32 hex characters).
-        id: String,
+        id: Option<String>,
+        #[command(subcommand)]
+        cmd: Option<account::TxCmd>,
     },
     /// Wallet operations.
     #[command(subcommand)]
@@ -144,7 +147,7 @@ pub enum Cmd {
         #[arg(long)]
         window: Option<u64>,
     },
-    /// Account proofs.
+    /// Account and transaction proofs.
     #[command(subcommand)]
     Proof(account::ProofCmd),
     /// Settlement windows: close the open one, list them (clearing staff).
@@ -219,7 +222,11 @@ async fn dispatch(cli: Cli) -> Result<()> {
             ..
         } => account::prove(&t, json, &id, &out).await,
         Cmd::Account { id, cmd: None } => chain::account(&t, json, id).await,
-        Cmd::Tx { id } => chain::tx(&t, json, &id).await,
+        Cmd::Tx {
+            cmd: Some(account::TxCmd::Prove { id, out }),
+            ..
+        } => account::tx_prove(&t, json, &id, &out).await,
+        Cmd::Tx { id, cmd: None } => chain::tx(&t, json, id).await,
         Cmd::Wallet(c @ wallet::WalletCmd::Create { .. }) => {
             wallet::wallet_create(&t, json, c).await
         }

@@ -110,6 +110,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ("POST", "/v1/transactions", post(submit_one)),
         ("POST", "/v1/transactions/batch", post(submit_batch)),
         ("GET", "/v1/transactions/{id}", get(tx_status)),
+        ("GET", "/v1/transactions/{id}/proof", get(proof::tx_proof)),
         ("GET", "/v1/accounts", get(accounts::accounts_by_owner)),
         ("GET", "/v1/accounts/{id}", get(accounts::account)),
         ("GET", "/v1/accounts/{id}/history", get(accounts::history)),

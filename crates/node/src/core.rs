@@ -78,6 +78,24 @@ pub enum ApiCommand {
         /// (executed height, its state root, one proof per account or `None` if absent).
         reply: oneshot::Sender<(Height, Hash, Vec<Option<settlenet_ledger::AccountProof>>)>,
     },
+    /// A proof of one record of a block against the latest executed state: `block_records`
+    /// are the records that block wrote, in block order, and `leaf` its history leaf.
+    ProveRecord {
+        /// The transaction.
+        id: settlenet_types::TxId,
+        /// The records its block wrote.
+        block_records: Vec<(settlenet_types::TxId, settlenet_ledger::TxRecord)>,
+        /// The block's leaf in the history accumulator.
+        leaf: u64,
+        /// (executed height, its state root, the proof; `Ok(None)` if `id` is not among
+        /// `block_records` or a history node is not held; `Err` if reading one failed).
+        #[allow(clippy::type_complexity)]
+        reply: oneshot::Sender<(
+            Height,
+            Hash,
+            Result<Option<settlenet_ledger::ArchivedRecordProof>, String>,
+        )>,
+    },
     /// What the settlement read API needs from the ledger's derived state for one currency.
     SettlementSummary {
         /// The currency.
@@ -652,6 +670,26 @@ impl Core {
             ApiCommand::ProveMany { accounts, reply } => {
                 let proofs = accounts.iter().map(|a| ledger.prove(a)).collect();
                 let _ = reply.send((ledger.height(), ledger.state_root(), proofs));
+            }
+            ApiCommand::ProveRecord {
+                id,
+                block_records,
+                leaf,
+                reply,
+            } => {
+                // About two history nodes per level (at most 64 levels), read from the store.
+                let mut failed = None;
+                let proof = ledger.prove_archived_record(&id, &block_records, leaf, |level, i| {
+                    self.store.history_node(level, i).unwrap_or_else(|e| {
+                        failed = Some(format!("reading history node ({level}, {i}): {e}"));
+                        None
+                    })
+                });
+                let proof = match failed {
+                    Some(e) => Err(e),
+                    None => Ok(proof),
+                };
+                let _ = reply.send((ledger.height(), ledger.state_root(), proof));
             }
             ApiCommand::SettlementSummary { currency, reply } => {
                 let members = ledger

@@ -1,11 +1,12 @@
 //! Offline checks of what a node hands out: a settlement receipt
-//! (`GET /v1/settlement/batches/{id}/receipt`, `settlenet receipt get`) and an account proof
-//! (`GET /v1/accounts/{id}/proof`, `settlenet account prove`). A bank's auditor holds the
+//! (`GET /v1/settlement/batches/{id}/receipt`, `settlenet receipt get`), an account proof
+//! (`GET /v1/accounts/{id}/proof`, `settlenet account prove`) and a transaction proof
+//! (`GET /v1/transactions/{id}/proof`, `settlenet tx prove`). A bank's auditor holds the
 //! genesis and the file and needs no node.
 //!
 //! # Overview
 //!
-//! [`verify_receipt`] and [`verify_proof`] parse a file, check every link back to the genesis
+//! [`verify_receipt`], [`verify_proof`] and [`verify_tx_proof`] parse a file, check every link back to the genesis
 //! and return what it proves ([`ReceiptVerified`], [`ProofVerified`]) or a [`VerifyError`]
 //! naming the link that fails.
 //!
@@ -28,11 +29,16 @@
 //!    batch record (state `settled`, for that window), and every member's settlement account.
 //!
 //! A valid account proof proves 1 and 2 for its anchor, and that the account (whose summary
-//! the file shows field for field) is in the state under that root.
+//! the file shows field for field) is in the state under that root. A valid transaction proof
+//! proves 1 and 2, and that the ledger's history under that root holds the transaction's
+//! record (block, position, result, as the file says): the record of a block at or below the
+//! proving state, whether or not it is still in the live idempotency set.
 
 mod proof;
+mod tx_proof;
 
 pub use proof::{verify_proof, ProofVerified};
+pub use tx_proof::{is_tx_proof, verify_tx_proof, TxProofVerified};
 
 use serde::{Deserialize, Serialize};
 pub use settlenet_api::Anchor;

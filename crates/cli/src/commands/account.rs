@@ -1,5 +1,5 @@
-//! Account views: `balance`, `history`, `positions`, and account proofs (`account prove`,
-//! `proof verify`: fetched from a node, verified offline).
+//! Account views: `balance`, `history`, `positions`, and account and transaction proofs
+//! (`account prove`, `tx prove`, `proof verify`: fetched from a node, verified offline).
 
 use crate::support::*;
 use crate::txbuild::account_id;
@@ -34,10 +34,24 @@ pub enum AccountCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TxCmd {
+    /// Fetch a transaction's record with a proof against the ledger's history and a certified
+    /// anchor block, into a file that `settlenet proof verify` checks offline. Works for any
+    /// transaction ever recorded (live or not) whose block the node holds.
+    Prove {
+        /// Transaction id.
+        id: String,
+        /// Where to write the proof (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ProofCmd {
-    /// Verify an account proof offline, trusting only the genesis file.
+    /// Verify an account or transaction proof offline, trusting only the genesis file.
     Verify {
-        /// The proof file (from `settlenet account prove`).
+        /// The proof file (from `settlenet account prove` or `settlenet tx prove`).
         file: PathBuf,
         /// The network's genesis file.
         #[arg(long)]
@@ -157,10 +171,54 @@ pub async fn prove(t: &Target, json_out: bool, id: &str, out: &Path) -> Result<(
     Ok(())
 }
 
+pub async fn tx_prove(t: &Target, json_out: bool, id: &str, out: &Path) -> Result<()> {
+    let c = client(t)?;
+    let id: settlenet_types::TxId = id.parse().context("transaction id")?;
+    let v = c
+        .tx_proof(id)
+        .await?
+        .ok_or_else(|| anyhow!("no record of transaction {id}"))?;
+    let text = serde_json::to_string_pretty(&serde_json::to_value(&v)?)?;
+    std::fs::write(out, format!("{text}\n"))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    print(json_out, &v, |v| {
+        format!(
+            "transaction {id}: {} at height {} index {}\nproven against state root {} (height {}), certified by block {} ({} signatures)\nwrote {}",
+            v.result,
+            v.height,
+            v.index,
+            v.state_root,
+            v.state_height,
+            v.anchor.height,
+            v.anchor.certificate.signatures.len(),
+            out.display()
+        )
+    });
+    Ok(())
+}
+
 pub fn proof_verify(json_out: bool, file: &Path, genesis: &Path) -> Result<()> {
     let genesis = settlenet_node::testnet::read_genesis(genesis)?;
     let bytes =
         std::fs::read(file).with_context(|| format!("cannot read proof {}", file.display()))?;
+    if settlenet_verify::is_tx_proof(&bytes) {
+        let v = settlenet_verify::verify_tx_proof(&genesis, &bytes)
+            .with_context(|| format!("proof {} is INVALID", file.display()))?;
+        print(json_out, &v, |v| {
+            format!(
+                "proof VALID: transaction {} executed at height {} index {} with result {}; the ledger's history under state root {} (height {}) holds it, certified by block {} with {} validator signatures",
+                v.tx_id,
+                v.height,
+                v.index,
+                v.result,
+                v.state_root,
+                v.state_height,
+                v.anchor_height,
+                v.signatures,
+            )
+        });
+        return Ok(());
+    }
     let v = settlenet_verify::verify_proof(&genesis, &bytes)
         .with_context(|| format!("proof {} is INVALID", file.display()))?;
     print(json_out, &v, |v| {

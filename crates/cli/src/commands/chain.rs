@@ -101,7 +101,10 @@ pub async fn account(t: &Target, json: bool, id: Option<String>) -> Result<()> {
 }
 
 /// `tx ID`: a transaction's status.
-pub async fn tx(t: &Target, json: bool, id: &str) -> Result<()> {
+pub async fn tx(t: &Target, json: bool, id: Option<String>) -> Result<()> {
+    let Some(id) = id else {
+        bail!("give a transaction id (settlenet tx ID) or a subcommand (prove)");
+    };
     let id: TxId = id.parse().context("transaction id")?;
     let c = client(t)?;
     let v = c

@@ -1,13 +1,20 @@
 //! `GET /v1/accounts/{id}/proof`: an account with a Merkle proof and the committed block that
-//! certifies its state root (also used by settlement receipts).
+//! certifies its state root (also used by settlement receipts); `GET
+//! /v1/transactions/{id}/proof`: a transaction's record with a proof against the ledger's
+//! history, certified the same way.
 
-use super::{accounts::account_json, internal, not_found, parse_account_id, ApiError, ApiState};
+use super::{
+    accounts::account_json, bad, internal, not_found, parse_account_id, ApiError, ApiState,
+};
 use crate::core::ApiCommand;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use settlenet_api as wire;
-use settlenet_types::{AccountId, Hash, Height, StoredBlock};
+use settlenet_ledger::TxRecord;
+use settlenet_storage::Store;
+use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -76,26 +83,59 @@ pub(super) async fn prove_anchored(
     s: &ApiState,
     accounts: Vec<AccountId>,
 ) -> Result<Option<Anchored>, ApiError> {
-    let deadline = tokio::time::Instant::now() + PROOF_WAIT_MAX;
-    loop {
+    let accounts = &accounts;
+    let certified = certify(s, || async move {
         let (reply, rx) = oneshot::channel();
-        s.core
-            .send(ApiCommand::ProveMany {
-                accounts: accounts.clone(),
-                reply,
-            })
-            .await
-            .map_err(|_| internal("node is shutting down"))?;
-        let (height, root, proofs) = rx.await.map_err(|_| internal("node is shutting down"))?;
+        let command = ApiCommand::ProveMany {
+            accounts: accounts.clone(),
+            reply,
+        };
+        let (height, root, proofs) = ask(s, command, rx).await?;
         if proofs.first().is_none_or(Option::is_none) {
             return Ok(None);
         }
+        Ok(Some((height, root, proofs)))
+    })
+    .await?;
+    Ok(certified.map(|(proofs, root, anchor)| Anchored {
+        proofs,
+        root,
+        anchor,
+    }))
+}
+
+/// Send `command` to the node's core and wait for its answer on `rx`.
+async fn ask<T>(
+    s: &ApiState,
+    command: ApiCommand,
+    rx: oneshot::Receiver<T>,
+) -> Result<T, ApiError> {
+    s.core
+        .send(command)
+        .await
+        .map_err(|_| internal("node is shutting down"))?;
+    rx.await.map_err(|_| internal("node is shutting down"))
+}
+
+/// Run `prove` (which proves something against the latest executed state: `(height, root,
+/// proof)`, or `None` if there is nothing to prove) until a committed block certifies the
+/// state it proved against, for up to [`PROOF_WAIT_MAX`]. `Ok(None)` as soon as `prove` says
+/// so; `503 not_yet_certified` if no block certifies the state in time.
+async fn certify<T, F, Fut>(
+    s: &ApiState,
+    mut prove: F,
+) -> Result<Option<(T, Hash, StoredBlock)>, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<(Height, Hash, T)>, ApiError>>,
+{
+    let deadline = tokio::time::Instant::now() + PROOF_WAIT_MAX;
+    loop {
+        let Some((height, root, proof)) = prove().await? else {
+            return Ok(None);
+        };
         if let Some(anchor) = find_anchor(s, height, &root)? {
-            return Ok(Some(Anchored {
-                proofs,
-                root,
-                anchor,
-            }));
+            return Ok(Some((proof, root, anchor)));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError(
@@ -110,6 +150,112 @@ pub(super) async fn prove_anchored(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `GET /v1/transactions/{id}/proof`: the transaction's record with a proof that the ledger's
+/// history holds it (its path in its block's records, that block's leaf in the history
+/// accumulator), against the latest executed state root, and the committed block certifying
+/// that root. Works for any record ever written whose block this node holds, live or not.
+pub(super) async fn tx_proof(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<wire::TxProofFile>, ApiError> {
+    let id: TxId = id
+        .parse()
+        .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
+    let store = s.store.clone();
+    let found = tokio::task::spawn_blocking(move || block_records_of(&store, &id))
+        .await
+        .map_err(internal)??;
+    let (record, block_records, leaf) = found;
+    let (state, records, block) = (&s, &block_records, record.height);
+    let certified = certify(state, || async move {
+        let (reply, rx) = oneshot::channel();
+        let command = ApiCommand::ProveRecord {
+            id,
+            block_records: records.clone(),
+            leaf,
+            reply,
+        };
+        let (height, root, proof) = ask(state, command, rx).await?;
+        match proof.map_err(internal)? {
+            Some(p) => Ok(Some((height, root, p))),
+            None => Err(not_held(format!(
+                "this node does not hold the history of block {block} (it installed a \
+                 snapshot above it); ask a node that executed it"
+            ))),
+        }
+    })
+    .await?;
+    let Some((proof, root, anchor)) = certified else {
+        return Err(not_found(format!("no record of transaction {id}")));
+    };
+    let h = &anchor.block.header;
+    Ok(Json(wire::TxProofFile {
+        kind: wire::TX_PROOF_KIND.to_string(),
+        version: wire::TX_PROOF_VERSION,
+        chain_id: s.genesis.chain_id.clone(),
+        tx_id: id,
+        height: record.height,
+        index: record.index,
+        result: record.result.as_str().to_string(),
+        state_height: h.state_height,
+        state_root: root,
+        proof,
+        anchor: anchor_json(&anchor),
+    }))
+}
+
+/// The records a block wrote, in block order.
+type BlockRecords = Vec<(TxId, TxRecord)>;
+
+/// The record of `id`, every record its block wrote (in block order: the transactions whose
+/// record names this block and their position in it; repeats and refusals without a record
+/// are left out, as the ledger left them out of the block's history leaf) and that block's
+/// history leaf. `404 not_found` if there is no record of `id`; `404 not_held` if the block or
+/// its leaf is not held (below a snapshot this node installed).
+fn block_records_of(store: &Store, id: &TxId) -> Result<(TxRecord, BlockRecords, u64), ApiError> {
+    let decode = |bytes: &[u8]| -> Result<TxRecord, ApiError> {
+        settlenet_types::decode("tx record", bytes).map_err(internal)
+    };
+    let Some(bytes) = store.record(id).map_err(internal)? else {
+        return Err(not_found(format!("no record of transaction {id}")));
+    };
+    let record = decode(&bytes)?;
+    let height = record.height;
+    let not_held_here = || {
+        not_held(format!(
+            "this node does not hold block {height} (it installed a snapshot above it); ask a \
+             node that executed it"
+        ))
+    };
+    let block = store
+        .block(height)
+        .map_err(internal)?
+        .ok_or_else(not_held_here)?;
+    let leaf = store
+        .history_leaf_of(height)
+        .map_err(internal)?
+        .ok_or_else(not_held_here)?;
+    let ids: Vec<TxId> = block.block.txs.iter().map(|t| t.tx.id).collect();
+    let mut records = Vec::new();
+    for (index, (tx, bytes)) in ids
+        .iter()
+        .zip(store.records_many(&ids).map_err(internal)?)
+        .enumerate()
+    {
+        let Some(bytes) = bytes else { continue };
+        let r = decode(&bytes)?;
+        if r.height == height && usize::try_from(r.index).is_ok_and(|i| i == index) {
+            records.push((*tx, r));
+        }
+    }
+    Ok((record, records, leaf))
+}
+
+/// `404 not_held`: this node does not hold what the answer needs.
+fn not_held(message: String) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_held", message)
 }
 
 /// A committed, non-null block whose header carries `root` as its certified state root, searched

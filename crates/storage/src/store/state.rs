@@ -2,7 +2,7 @@
 //! one at a time, all at once at start-up, or several from one consistent snapshot; and the
 //! account history index, read newest first in pages.
 
-use super::codec::{decode, history_key, history_leaf_key, history_node_key, key_array};
+use super::codec::{decode, hex, history_key, history_leaf_key, history_node_key, key_array};
 use super::{
     ConsistentAccounts, Head, HistoryEntry, Store, TxPosition, CF_ACCOUNTS, CF_ACCOUNT_HISTORY,
     CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, HISTORY_PAGE_MAX, META_HEAD,
@@ -21,6 +21,22 @@ impl Store {
     /// The encoded tx record of `id`.
     pub fn record(&self, id: &TxId) -> Result<Option<Vec<u8>>, StorageError> {
         self.get_raw(CF_RECORDS, id.as_bytes())
+    }
+
+    /// The encoded tx records of `ids`, in order (`None` where there is none), read in one
+    /// batch (e.g. the records a block wrote, for a proof of one of them).
+    pub fn records_many(&self, ids: &[TxId]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let cf = self.cf(CF_RECORDS)?;
+        self.db
+            .batched_multi_get_cf(cf, ids.iter().map(TxId::as_bytes), false)
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| {
+                r.map(|v| v.map(|p| p.to_vec())).map_err(|e| {
+                    StorageError::db(format!("read {CF_RECORDS} key {}", hex(id.as_bytes())), e)
+                })
+            })
+            .collect()
     }
 
     /// The transactions that changed `account`, newest first: at most `limit` (capped at
