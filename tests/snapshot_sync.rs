@@ -108,6 +108,32 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
             "node{i} keeps {kept} checkpoints (at most 2 captured and 2 served)"
         );
     }
+    // Its status accounts for where its memory goes: the process, the Rust heap, the store's parts (the
+    // block cache within its capacity), checkpoint stores (at most the 4 checkpoints kept),
+    // the ledger's sets.
+    let m = net.status(0).await.expect("node0 status").memory;
+    assert!(m.rss_bytes > 10 << 20, "{m:?}");
+    assert_eq!(m.store_block_cache_capacity_bytes, 64 << 20, "{m:?}");
+    assert!(
+        m.store_block_cache_bytes <= m.store_block_cache_capacity_bytes,
+        "{m:?}"
+    );
+    assert!(
+        m.store_memtables_bytes > 0 && m.store_memtables_bytes <= 128 << 20,
+        "{m:?}"
+    );
+    assert!(m.checkpoint_stores <= 4, "{m:?}");
+    assert!(m.ledger_accounts > 0 && m.ledger_live_records > 0, "{m:?}");
+    assert!(
+        m.rss_bytes > m.store_memtables_bytes + m.store_block_cache_bytes,
+        "{m:?}"
+    );
+    // The node binary allocates with jemalloc, which reports the Rust heap.
+    assert!(
+        m.heap_allocated_bytes > 1 << 20 && m.heap_allocated_bytes <= m.heap_resident_bytes,
+        "{m:?}"
+    );
+    assert!(m.heap_resident_bytes < m.rss_bytes, "{m:?}");
     for wallet in [payer.from, payer.to] {
         let bal3 = net.account(3, wallet).await;
         let bal0 = net.account(0, wallet).await;

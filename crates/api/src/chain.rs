@@ -51,6 +51,43 @@ pub struct Status {
     pub validators: u64,
     /// Monotonic counters by name (`txs_committed`, `blocks_committed`, ...).
     pub counters: BTreeMap<String, u64>,
+    /// Where this node's memory goes, as far as it can tell.
+    #[serde(default)]
+    pub memory: MemoryView,
+}
+
+/// `memory` of `GET /v1/status`: the process's resident memory and the parts of it the node
+/// can account for: the Rust heap (jemalloc's figures: the ledger, the machine, network
+/// buffers), RocksDB's memtables, table readers and block cache (C++, the system allocator),
+/// the read-only stores of checkpoints being served, and the ledger's in-memory set sizes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemoryView {
+    /// Resident set size of the process (`VmRSS`; 0 where the OS does not say).
+    pub rss_bytes: u64,
+    /// Bytes the Rust side of the process has allocated and not freed (jemalloc's
+    /// `stats.allocated`; 0 where the process does not use jemalloc).
+    #[serde(default)]
+    pub heap_allocated_bytes: u64,
+    /// Bytes of physical memory jemalloc holds for it (`stats.resident`: the allocations, their
+    /// pages' free space, and freed pages not yet returned to the OS).
+    #[serde(default)]
+    pub heap_resident_bytes: u64,
+    /// The store's memtables (bounded by its write buffer limit).
+    pub store_memtables_bytes: u64,
+    /// What the store's open table files hold outside the block cache.
+    pub store_table_readers_bytes: u64,
+    /// The store's block cache in use.
+    pub store_block_cache_bytes: u64,
+    /// The block cache's capacity.
+    pub store_block_cache_capacity_bytes: u64,
+    /// Read-only stores open on checkpoints (snapshots being served).
+    pub checkpoint_stores: u64,
+    /// What those hold (memtables, table readers, block caches).
+    pub checkpoint_stores_bytes: u64,
+    /// Accounts in the ledger (all in memory).
+    pub ledger_accounts: u64,
+    /// Live transaction records in the ledger (the idempotency set, bounded by validity).
+    pub ledger_live_records: u64,
 }
 
 /// `GET /v1/blocks/{height}` and `GET /v1/blocks/latest`: a committed block.

@@ -7,7 +7,9 @@
 //! run of any length holds only what is in flight) and submitted round-robin in batches. Every
 //! `--sample` seconds one CSV line is written: elapsed time, transfers committed, the commit rate
 //! and latency (submission to inclusion in a block on node 0, p50 and p99 of that interval), and
-//! per node its RSS (`/proc/PID/status`) and the size of its data directory. At the end the last
+//! per node its RSS (`/proc/PID/status`) and the size of its data directory, and where validator
+//! 0's memory goes (`memory` of its `GET /v1/status`: the Rust heap allocated and resident,
+//! block cache, memtables, table readers, checkpoint stores, live records). At the end the last
 //! validator is stopped and started again: the time until its API answers and until its height
 //! reaches the others' is reported. `scripts/plot_soak.py` draws the CSV.
 
@@ -112,6 +114,11 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
     for i in 0..net.len() {
         header.push_str(&format!(",disk_mb_{i}"));
     }
+    // Where validator 0's memory goes, as its `GET /v1/status` accounts for it.
+    header.push_str(
+        ",heap_allocated_mb_0,heap_resident_mb_0,cache_mb_0,memtables_mb_0,table_readers_mb_0,\
+         checkpoint_stores_0,checkpoint_mb_0,live_records_0",
+    );
     writeln!(csv, "{header}")?;
 
     let track = Arc::new(Mutex::new(Track::default()));
@@ -260,6 +267,23 @@ async fn soak(a: &SoakArgs, dir: &Path, net: &mut LocalNet, json: bool) -> Resul
                     .map_or(0, |d| d.total());
                 line.push_str(&format!(",{}", bytes / (1 << 20)));
             }
+            let m = clients[0]
+                .status()
+                .await
+                .map(|s| s.memory)
+                .unwrap_or_default();
+            let mb = |b: u64| b / (1 << 20);
+            line.push_str(&format!(
+                ",{},{},{},{},{},{},{},{}",
+                mb(m.heap_allocated_bytes),
+                mb(m.heap_resident_bytes),
+                mb(m.store_block_cache_bytes),
+                mb(m.store_memtables_bytes),
+                mb(m.store_table_readers_bytes),
+                m.checkpoint_stores,
+                mb(m.checkpoint_stores_bytes),
+                m.ledger_live_records
+            ));
             writeln!(csv, "{line}")?;
             csv.flush()?;
             if !json {

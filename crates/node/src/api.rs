@@ -174,6 +174,7 @@ async fn openapi() -> Response {
 
 async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
     let st = s.shared.status();
+    let memory = memory_view(&s, &st);
     Json(wire::Status {
         chain_id: s.genesis.chain_id.clone(),
         genesis_hash: s.genesis_hash,
@@ -194,7 +195,61 @@ async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
         base_height: st.base_height,
         validators: s.genesis.n() as u64,
         counters: s.shared.counters_map(),
+        memory,
     })
+}
+
+/// The `memory` of `GET /v1/status`. A figure RocksDB cannot give is 0 (logged at debug).
+fn memory_view(s: &ApiState, st: &crate::shared::StatusSnapshot) -> wire::MemoryView {
+    let store = s.store.memory().unwrap_or_else(|e| {
+        tracing::debug!("store memory: {e}");
+        settlenet_storage::StoreMemory::default()
+    });
+    let (checkpoint_stores, checkpoint_stores_bytes) = match s.shared.checkpoint_readers.lock() {
+        Ok(readers) => (
+            readers.len() as u64,
+            readers
+                .values()
+                .filter_map(|r| r.memory().ok())
+                .map(|m| m.total_bytes())
+                .sum(),
+        ),
+        Err(_) => (0, 0),
+    };
+    let (heap_allocated_bytes, heap_resident_bytes) = heap_bytes();
+    wire::MemoryView {
+        rss_bytes: rss_bytes().unwrap_or(0),
+        heap_allocated_bytes,
+        heap_resident_bytes,
+        store_memtables_bytes: store.memtables_bytes,
+        store_table_readers_bytes: store.table_readers_bytes,
+        store_block_cache_bytes: store.block_cache_bytes,
+        store_block_cache_capacity_bytes: store.block_cache_capacity_bytes,
+        checkpoint_stores,
+        checkpoint_stores_bytes,
+        ledger_accounts: st.ledger_accounts as u64,
+        ledger_live_records: st.ledger_live_records as u64,
+    }
+}
+
+/// jemalloc's `stats.allocated` and `stats.resident`, refreshed now; zeros if jemalloc is not
+/// this process's allocator (it then allocates nothing) or cannot say.
+fn heap_bytes() -> (u64, u64) {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    if epoch::advance().is_err() {
+        return (0, 0);
+    }
+    let allocated = stats::allocated::read().unwrap_or(0) as u64;
+    let resident = stats::resident::read().unwrap_or(0) as u64;
+    (allocated, resident)
+}
+
+/// This process's resident set size (`VmRSS` of `/proc/self/status`), where the OS says.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
 }
 
 /// Evidence records on one page of `GET /v1/evidence` when `limit` is not given.

@@ -894,6 +894,7 @@ fn home_config(
         consensus: LocalConsensusConfig::default(),
         phone,
         sync: Default::default(),
+        storage: Default::default(),
     };
     let toml = toml::to_string_pretty(&config).context("encoding config.toml")?;
     write_new(&home.join("config.toml"), &toml)?;

@@ -46,6 +46,49 @@ pub struct NodeConfig {
     /// State transfer (catch-up) settings.
     #[serde(default)]
     pub sync: SyncConfig,
+    /// The store's memory budget.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// The store's memory: RocksDB's block cache and memtables, its two large configurable parts
+/// (`memory` of `GET /v1/status` shows their use). Each at least 8 MiB.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Capacity of the block cache (data, index and filter blocks of every column family), MiB.
+    #[serde(default = "default_block_cache_mb")]
+    pub block_cache_mb: u32,
+    /// Most memory all memtables hold together before the largest is flushed, MiB.
+    #[serde(default = "default_memtables_mb")]
+    pub memtables_mb: u32,
+}
+
+fn default_block_cache_mb() -> u32 {
+    (settlenet_storage::BLOCK_CACHE_BYTES >> 20) as u32
+}
+
+fn default_memtables_mb() -> u32 {
+    (settlenet_storage::MEMTABLES_MAX_BYTES >> 20) as u32
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            block_cache_mb: default_block_cache_mb(),
+            memtables_mb: default_memtables_mb(),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The store's limits in bytes.
+    pub fn limits(&self) -> settlenet_storage::StoreMemoryLimits {
+        settlenet_storage::StoreMemoryLimits {
+            block_cache_bytes: (self.block_cache_mb as usize) << 20,
+            memtables_bytes: (self.memtables_mb as usize) << 20,
+        }
+    }
 }
 
 /// What a node does in the network.
@@ -370,5 +413,24 @@ impl NodeConfig {
         } else {
             home.join(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_section_defaults_limits_and_refuses_unknown_keys() {
+        let d = StorageConfig::default();
+        assert_eq!((d.block_cache_mb, d.memtables_mb), (64, 128));
+        assert_eq!(d.limits(), settlenet_storage::StoreMemoryLimits::default());
+        let c: StorageConfig = toml::from_str("block_cache_mb = 256").expect("parse");
+        assert_eq!(c.limits().block_cache_bytes, 256 << 20);
+        assert_eq!(c.memtables_mb, 128);
+        let err = toml::from_str::<StorageConfig>("block_cache = 256").expect_err("typo");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let err = toml::from_str::<StorageConfig>("memtables_mb = -1").expect_err("negative");
+        assert!(err.to_string().contains("memtables_mb"), "{err}");
     }
 }

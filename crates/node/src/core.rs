@@ -242,7 +242,11 @@ impl Core {
         let genesis_hash = genesis
             .hash()
             .map_err(|e| NodeError::Config(format!("genesis hash: {e}")))?;
-        let checkpoints = checkpoints::Checkpoints::new(p.checkpoints_dir, genesis_hash);
+        let checkpoints = checkpoints::Checkpoints::new(
+            p.checkpoints_dir,
+            genesis_hash,
+            p.shared.checkpoint_readers.clone(),
+        );
         let snapshot_interval = p.machine.sync.snapshot_interval_blocks;
         let mut core = Core {
             machine: NodeMachine::new(p.machine),
@@ -327,6 +331,8 @@ impl Core {
             peers: m.connected().iter().map(|r| self.name_of(*r)).collect(),
             mempool: m.mempool_len(),
             base_height: m.base_height(),
+            ledger_accounts: m.ledger().account_count(),
+            ledger_live_records: m.ledger().record_count(),
         });
     }
 

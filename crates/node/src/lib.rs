@@ -84,12 +84,17 @@ pub struct RunningNode {
 pub fn open_state(
     genesis: &settlenet_types::Genesis,
     data_dir: &Path,
+    limits: settlenet_storage::StoreMemoryLimits,
 ) -> Result<(Store, Ledger, Hash)> {
     let genesis_hash = genesis.hash()?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let store = Store::open(data_dir, genesis_hash)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let store = Store::open_with(data_dir, genesis_hash, limits).with_context(|| {
+        format!(
+            "cannot open the store in {} ([storage])",
+            data_dir.display()
+        )
+    })?;
     let genesis_ledger = Ledger::from_genesis(genesis).context("genesis ledger")?;
     let genesis_root = genesis_ledger.state_root();
     if store.is_fresh()? {
@@ -213,7 +218,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     }
 
     let data_dir = NodeConfig::resolve(home, &config.data_dir);
-    let (store, ledger, genesis_root) = open_state(&genesis, &data_dir)?;
+    let (store, ledger, genesis_root) = open_state(&genesis, &data_dir, config.storage.limits())?;
     let store = Arc::new(store);
     let height = ledger.height();
     let base_height = store.base_height()?;
@@ -379,10 +384,13 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             peers: vec![],
             mempool: 0,
             base_height,
+            ledger_accounts: ledger.account_count(),
+            ledger_live_records: ledger.record_count(),
         }),
         counters: Default::default(),
         net: net.clone(),
         committed: tokio::sync::watch::Sender::new(height),
+        checkpoint_readers: Default::default(),
     });
     shared::Counters::set(
         &shared.counters.evidence_stored,

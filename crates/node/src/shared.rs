@@ -29,7 +29,17 @@ pub struct StatusSnapshot {
     /// The snapshot height this node's state was installed from (0 = grown from genesis); it
     /// holds no block below it.
     pub base_height: Height,
+    /// Accounts in the ledger.
+    pub ledger_accounts: usize,
+    /// Live transaction records in the ledger.
+    pub ledger_live_records: usize,
 }
+
+/// The read-only stores open on checkpoints, by height (the core opens and retires them; the
+/// status reads what they hold).
+pub type CheckpointReaders = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<Height, std::sync::Arc<settlenet_storage::Store>>>,
+>;
 
 /// Monotonic counters (exposed under `counters` in `/v1/status`).
 #[derive(Debug, Default)]
@@ -121,6 +131,8 @@ pub struct Shared {
     /// a `watch` (one value, never full) is enough: the core never waits for a reader, and a
     /// slow reader misses nothing.
     pub committed: tokio::sync::watch::Sender<Height>,
+    /// The read-only stores open on checkpoints.
+    pub checkpoint_readers: CheckpointReaders,
 }
 
 impl Shared {

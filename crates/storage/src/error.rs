@@ -17,6 +17,9 @@ pub enum StorageError {
         /// RocksDB's explanation.
         reason: String,
     },
+    /// The store was asked to open with settings it cannot use.
+    #[error("storage: {0}")]
+    Config(String),
     /// A stored key or value is not what this code wrote (disk corruption, a foreign writer, or a
     /// format change without a version bump).
     #[error("storage: corrupt {what} at key {key}: {reason}")]

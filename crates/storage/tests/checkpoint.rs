@@ -106,3 +106,61 @@ fn a_checkpoint_holds_the_state_it_was_taken_at_and_pages_in_id_order() {
         7
     );
 }
+
+#[test]
+fn memory_limits_are_applied_reported_and_too_small_ones_refused() {
+    use settlenet_storage::{StoreMemoryLimits, MEMORY_LIMIT_MIN_BYTES};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    // Below the minimum: refused by name, and nothing is created.
+    for (limits, what) in [
+        (
+            StoreMemoryLimits {
+                block_cache_bytes: MEMORY_LIMIT_MIN_BYTES - 1,
+                memtables_bytes: 32 << 20,
+            },
+            "block cache",
+        ),
+        (
+            StoreMemoryLimits {
+                block_cache_bytes: 32 << 20,
+                memtables_bytes: 1 << 20,
+            },
+            "memtable budget",
+        ),
+    ] {
+        let err = Store::open_with(&db, GENESIS, limits).expect_err("too small");
+        assert!(
+            matches!(err, StorageError::Config(_)) && err.to_string().contains(what),
+            "{err}"
+        );
+        assert!(!db.exists(), "a refused open created {}", db.display());
+    }
+    let limits = StoreMemoryLimits {
+        block_cache_bytes: 16 << 20,
+        memtables_bytes: 32 << 20,
+    };
+    let store = Store::open_with(&db, GENESIS, limits).expect("open");
+    init(&store);
+    for i in 1..=20u8 {
+        commit_next(&store, &[i, i.wrapping_add(100)]);
+    }
+    let m = store.memory().expect("memory");
+    assert_eq!(m.block_cache_capacity_bytes, 16 << 20, "{m:?}");
+    assert!(m.block_cache_bytes <= 16 << 20, "{m:?}");
+    assert!(
+        m.memtables_bytes > 0 && m.memtables_bytes <= 32 << 20,
+        "{m:?}"
+    );
+    assert_eq!(
+        m.total_bytes(),
+        m.memtables_bytes + m.table_readers_bytes + m.block_cache_bytes
+    );
+    // The default store reports the default capacity.
+    drop(store);
+    let store = open(&db);
+    assert_eq!(
+        store.memory().expect("memory").block_cache_capacity_bytes,
+        settlenet_storage::BLOCK_CACHE_BYTES as u64
+    );
+}

@@ -10,6 +10,7 @@
 //! most [`CHUNK_READS_MAX`] chunk reads running (past it a peer is told to retry); one open
 //! read-only store per served checkpoint (8 MiB block cache each).
 
+use crate::shared::CheckpointReaders;
 use settlenet_ledger::{Account, TxRecord};
 use settlenet_machine::snapshot::{prepare_served, ChunkRead, PrepareSnapshot, SnapshotSource};
 use settlenet_machine::wire::Response;
@@ -69,13 +70,14 @@ impl SnapshotSource for StoreSource<'_> {
 pub(crate) struct Checkpoints {
     dir: PathBuf,
     genesis_hash: Hash,
-    readers: Arc<Mutex<HashMap<Height, Arc<Store>>>>,
+    readers: CheckpointReaders,
     reads_running: Arc<AtomicUsize>,
 }
 
 impl Checkpoints {
-    /// Checkpoints under `dir`; any left from an earlier run are deleted.
-    pub(crate) fn new(dir: PathBuf, genesis_hash: Hash) -> Checkpoints {
+    /// Checkpoints under `dir`, opened read-only into `readers`; any left from an earlier run
+    /// are deleted.
+    pub(crate) fn new(dir: PathBuf, genesis_hash: Hash, readers: CheckpointReaders) -> Checkpoints {
         if dir.exists() {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 warn!(dir = %dir.display(), "cannot delete old store checkpoints: {e}");
@@ -84,7 +86,7 @@ impl Checkpoints {
         Checkpoints {
             dir,
             genesis_hash,
-            readers: Default::default(),
+            readers,
             reads_running: Default::default(),
         }
     }

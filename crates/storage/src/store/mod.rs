@@ -32,7 +32,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
 
 pub use checkpoint::PAGE_MAX;
-pub use stats::FamilyStats;
+pub use open::{StoreMemoryLimits, BLOCK_CACHE_BYTES, MEMORY_LIMIT_MIN_BYTES, MEMTABLES_MAX_BYTES};
+pub use stats::{FamilyStats, StoreMemory};
 use std::sync::Mutex;
 
 /// The on-disk format this build reads and writes. Bump it whenever a key layout or a stored
@@ -213,6 +214,10 @@ pub struct SnapshotWrite<'a> {
 pub struct Store {
     /// The database; every column family of [`COLUMN_FAMILIES`] is open.
     db: DB,
+    /// Its block cache (shared by every column family).
+    cache: rocksdb::Cache,
+    /// The block cache's capacity in bytes.
+    cache_capacity: usize,
     /// Serialises the writers that read the head before writing (`init_genesis`,
     /// `commit_block`), so that two concurrent commits cannot both pass the height check.
     head_write_lock: Mutex<()>,

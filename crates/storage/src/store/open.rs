@@ -14,8 +14,8 @@ use settlenet_types::Hash;
 use std::path::Path;
 use std::sync::Mutex;
 
-/// Shared LRU block cache across all column families.
-const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Default shared LRU block cache across all column families ([`StoreMemoryLimits`]).
+pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Bound on file descriptors RocksDB keeps open (the default is unlimited).
 const MAX_OPEN_FILES: i32 = 512;
 /// Once the WAL exceeds this, RocksDB flushes the column families that pin old WAL files (the
@@ -23,9 +23,32 @@ const MAX_OPEN_FILES: i32 = 512;
 const MAX_TOTAL_WAL_BYTES: u64 = 256 * 1024 * 1024;
 /// RocksDB's own info logs kept on disk.
 const INFO_LOG_FILES_KEPT: usize = 8;
-/// Most memory all column families' memtables may hold together: past it RocksDB flushes the
-/// largest. Without it each of the twelve families could hold two 64 MiB memtables.
-const MEMTABLES_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// Default for the most memory all column families' memtables may hold together: past it
+/// RocksDB flushes the largest. Without it each of the twelve families could hold two 64 MiB
+/// memtables.
+pub const MEMTABLES_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// The smallest block cache and memtable budget a store accepts.
+pub const MEMORY_LIMIT_MIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// The memory a store may use for its block cache and memtables (RocksDB's two large,
+/// configurable parts; what `Store::memory` reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreMemoryLimits {
+    /// Capacity of the LRU block cache shared by every column family (data, index and filter
+    /// blocks).
+    pub block_cache_bytes: usize,
+    /// Most bytes all memtables hold together before RocksDB flushes the largest.
+    pub memtables_bytes: usize,
+}
+
+impl Default for StoreMemoryLimits {
+    fn default() -> Self {
+        StoreMemoryLimits {
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+            memtables_bytes: MEMTABLES_MAX_BYTES,
+        }
+    }
+}
 /// Background flush and compaction threads (the nodes run on small machines).
 const BACKGROUND_JOBS: i32 = 2;
 
@@ -42,11 +65,11 @@ fn cf_options(cache: &Cache) -> Options {
     opts
 }
 
-fn db_options(cache: &Cache) -> Options {
+fn db_options(cache: &Cache, memtables_bytes: usize) -> Options {
     let mut opts = cf_options(cache);
     opts.set_max_open_files(MAX_OPEN_FILES);
     opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
-    opts.set_db_write_buffer_size(MEMTABLES_MAX_BYTES);
+    opts.set_db_write_buffer_size(memtables_bytes);
     opts.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
     opts.set_max_background_jobs(BACKGROUND_JOBS);
     opts
@@ -61,8 +84,29 @@ impl Store {
     /// changed what the ledger stores, its state root and the transaction format: an older
     /// directory cannot be upgraded in place; its chain is restarted from a new genesis.)
     pub fn open(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
-        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-        let mut opts = db_options(&cache);
+        Store::open_with(path, genesis_hash, StoreMemoryLimits::default())
+    }
+
+    /// [`Store::open`] with a block cache and memtable budget other than the defaults; each
+    /// must be at least [`MEMORY_LIMIT_MIN_BYTES`] ([`StorageError::Config`] otherwise).
+    pub fn open_with(
+        path: &Path,
+        genesis_hash: Hash,
+        limits: StoreMemoryLimits,
+    ) -> Result<Store, StorageError> {
+        for (what, bytes) in [
+            ("block cache", limits.block_cache_bytes),
+            ("memtable budget", limits.memtables_bytes),
+        ] {
+            if bytes < MEMORY_LIMIT_MIN_BYTES {
+                return Err(StorageError::Config(format!(
+                    "the store's {what} of {bytes} bytes is below the minimum of \
+                     {MEMORY_LIMIT_MIN_BYTES}"
+                )));
+            }
+        }
+        let cache = Cache::new_lru_cache(limits.block_cache_bytes);
+        let mut opts = db_options(&cache, limits.memtables_bytes);
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let descriptors = COLUMN_FAMILIES
@@ -72,6 +116,8 @@ impl Store {
             .map_err(|e| StorageError::db(format!("open store at {}", path.display()), e))?;
         let store = Store {
             db,
+            cache,
+            cache_capacity: limits.block_cache_bytes,
             head_write_lock: Mutex::new(()),
         };
         store.check_identity(genesis_hash, false)?;
@@ -83,7 +129,7 @@ impl Store {
     /// genesis, and if it has no identity at all.
     pub fn open_read_only(path: &Path, genesis_hash: Hash) -> Result<Store, StorageError> {
         let cache = Cache::new_lru_cache(super::checkpoint::READ_ONLY_CACHE_BYTES);
-        let opts = db_options(&cache);
+        let opts = db_options(&cache, MEMORY_LIMIT_MIN_BYTES);
         let descriptors = COLUMN_FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(&cache)));
@@ -93,6 +139,8 @@ impl Store {
             })?;
         let store = Store {
             db,
+            cache,
+            cache_capacity: super::checkpoint::READ_ONLY_CACHE_BYTES,
             head_write_lock: Mutex::new(()),
         };
         store.check_identity(genesis_hash, true)?;

@@ -20,7 +20,42 @@ pub struct FamilyStats {
     pub memtable_bytes: u64,
 }
 
+/// What a store holds in memory now, by RocksDB's own accounting
+/// (`rocksdb::perf::get_memory_usage_stats` over the database and its block cache).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Bytes of every memtable, flushed or not (bounded by the write buffer limit).
+    pub memtables_bytes: u64,
+    /// Bytes the open table files keep outside the block cache (their readers).
+    pub table_readers_bytes: u64,
+    /// Bytes in the block cache (data, index and filter blocks; bounded by its capacity).
+    pub block_cache_bytes: u64,
+    /// The block cache's capacity.
+    pub block_cache_capacity_bytes: u64,
+}
+
+impl StoreMemory {
+    /// The sum of what RocksDB accounts for.
+    pub fn total_bytes(&self) -> u64 {
+        self.memtables_bytes
+            .saturating_add(self.table_readers_bytes)
+            .saturating_add(self.block_cache_bytes)
+    }
+}
+
 impl Store {
+    /// What this store holds in memory now (see [`StoreMemory`]).
+    pub fn memory(&self) -> Result<StoreMemory, StorageError> {
+        let stats = rocksdb::perf::get_memory_usage_stats(Some(&[&self.db]), Some(&[&self.cache]))
+            .map_err(|e| StorageError::db("read the store's memory use".to_string(), e))?;
+        Ok(StoreMemory {
+            memtables_bytes: stats.mem_table_total,
+            table_readers_bytes: stats.mem_table_readers_total,
+            block_cache_bytes: stats.cache_total,
+            block_cache_capacity_bytes: self.cache_capacity as u64,
+        })
+    }
+
     /// Disk and memory use of every column family, in [`COLUMN_FAMILIES`] order.
     pub fn family_stats(&self) -> Result<Vec<FamilyStats>, StorageError> {
         COLUMN_FAMILIES
