@@ -134,6 +134,15 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         "{m:?}"
     );
     assert!(m.heap_resident_bytes < m.rss_bytes, "{m:?}");
+    // `node start` re-executed itself with glibc's malloc tuned (the same process: same PID).
+    let pid = net.local.pid(0).expect("node0 runs");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072"),
+        "node0 runs without the malloc tunables"
+    );
     for wallet in [payer.from, payer.to] {
         let bal3 = net.account(3, wallet).await;
         let bal0 = net.account(0, wallet).await;

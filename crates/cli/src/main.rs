@@ -277,11 +277,23 @@ fn init_tracing(default: &str) {
 
 fn main() {
     let cli = Cli::parse();
+    // Before any thread starts: a node runs with glibc's malloc tuned (support::malloc).
+    let malloc_untuned = match cli.command {
+        Cmd::Node(NodeCmd::Start { .. }) => support::malloc::tune_or_reexec().err(),
+        _ => None,
+    };
     let default_log = match cli.command {
         Cmd::Node(_) => "info",
         _ => "warn",
     };
     init_tracing(default_log);
+    if let Some(reason) = malloc_untuned {
+        tracing::warn!("{reason}; the node runs with glibc's default malloc settings");
+    } else if let (Cmd::Node(NodeCmd::Start { .. }), Some(t)) =
+        (&cli.command, std::env::var_os("GLIBC_TUNABLES"))
+    {
+        tracing::info!("GLIBC_TUNABLES={}", t.to_string_lossy());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

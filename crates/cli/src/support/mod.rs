@@ -3,6 +3,7 @@
 //! other.
 
 mod keys;
+pub mod malloc;
 mod output;
 mod query;
 

@@ -24,8 +24,14 @@ pub const CLIENTS_SWEEP: Duration = Duration::from_secs(10);
 /// Batch signature checks waiting for a verifier, per verifier thread; more are refused (429).
 pub const VERIFY_QUEUE_PER_THREAD: usize = 4;
 
+/// Proof reads (`GET /v1/transactions/{id}/proof`: one block's records from the archive) on
+/// blocking threads at once; more are refused (429 `busy`).
+pub const PROOF_READS_MAX: usize = 4;
+
 /// The API's load limits, shared by every request.
 pub struct Limits {
+    /// Proof reads running.
+    proof_reads: Arc<Semaphore>,
     clients: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// The bucket of clients beyond [`CLIENTS_MAX`].
     newcomers: Option<DefaultKeyedRateLimiter<()>>,
@@ -44,6 +50,7 @@ impl Limits {
         });
         let verify_threads = verify_threads.max(1);
         Limits {
+            proof_reads: Arc::new(Semaphore::new(PROOF_READS_MAX)),
             clients: quota.map(RateLimiter::keyed),
             newcomers: quota.map(RateLimiter::keyed),
             verifiers: Arc::new(Semaphore::new(verify_threads)),
@@ -83,6 +90,15 @@ impl Limits {
             clients.check_key(&key)
         };
         result.map_err(|not_until| not_until.wait_time_from(clock.now()))
+    }
+
+    /// A slot to read a proof's records in, or 429 `busy` at once if [`PROOF_READS_MAX`] are
+    /// running.
+    pub fn proof_read(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.proof_reads
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| too_many("busy", "this node is reading other proofs; retry shortly"))
     }
 
     /// A slot to verify a batch's signatures in: waits for a verifier while the queue has
@@ -159,6 +175,24 @@ pub async fn rate_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proof_reads_past_the_bound_are_refused_at_once_and_a_freed_slot_is_reused() {
+        let limits = Limits::new(0, 0, 1);
+        let held: Vec<_> = (0..PROOF_READS_MAX)
+            .map(|_| limits.proof_read().ok())
+            .collect();
+        assert!(held.iter().all(Option::is_some), "a slot was refused");
+        let Err(refused) = limits.proof_read() else {
+            panic!("a fifth proof read was admitted while {PROOF_READS_MAX} run");
+        };
+        assert_eq!(
+            (refused.0, refused.1),
+            (StatusCode::TOO_MANY_REQUESTS, "busy")
+        );
+        drop(held);
+        assert!(limits.proof_read().is_ok());
+    }
 
     #[test]
     fn a_client_over_its_rate_is_refused_with_a_wait_and_others_are_not() {

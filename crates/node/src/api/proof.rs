@@ -164,9 +164,13 @@ pub(super) async fn tx_proof(
         .parse()
         .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
     let store = s.store.clone();
-    let found = tokio::task::spawn_blocking(move || block_records_of(&store, &id))
-        .await
-        .map_err(internal)??;
+    let permit = s.limits.proof_read()?;
+    let found = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        block_records_of(&store, &id)
+    })
+    .await
+    .map_err(internal)??;
     let (record, block_records, leaf) = found;
     let (state, records, block) = (&s, &block_records, record.height);
     let certified = certify(state, || async move {
