@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Draw the samples of `settlenet bench soak` (a CSV) as a PNG: each node's resident memory,
-commit latency (p50, p99) and data directory size over time.
+commit latency (p50, p99) and data directory size over time, and (when the CSV has them)
+validator 0's memory by part.
 
     python3 scripts/plot_soak.py soak.csv docs/soak.png
 
@@ -24,7 +25,8 @@ def main() -> None:
         sys.exit(f"{sys.argv[1]}: no samples")
     minutes = [float(r["elapsed_s"]) / 60 for r in rows]
     nodes = sorted(int(k.rsplit("_", 1)[1]) for k in rows[0] if k.startswith("rss_mb_"))
-    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    parts = "heap_resident_mb_0" in rows[0]
+    fig, axes = plt.subplots(5 if parts else 4, 1, figsize=(9, 14 if parts else 11), sharex=True)
     for i in nodes:
         axes[0].plot(minutes, [float(r[f"rss_mb_{i}"]) for r in rows], label=f"validator {i}")
         axes[3].plot(minutes, [float(r[f"disk_mb_{i}"]) / 1024 for r in rows], label=f"validator {i}")
@@ -42,6 +44,24 @@ def main() -> None:
     axes[3].set_ylabel("data dir (GB)")
     axes[3].set_xlabel("minutes")
     axes[3].legend(loc="upper left", fontsize="small")
+    if parts:
+        # Validator 0's RSS by part, as its GET /v1/status accounts for it.
+        series = [
+            ("Rust heap (jemalloc resident)", "heap_resident_mb_0"),
+            ("RocksDB memtables", "memtables_mb_0"),
+            ("RocksDB block cache", "cache_mb_0"),
+            ("checkpoint stores", "checkpoint_mb_0"),
+        ]
+        stacks = [[float(r[k]) for r in rows] for _, k in series]
+        rest = [
+            float(r["rss_mb_0"]) - sum(float(r[k]) for _, k in series) for r in rows
+        ]
+        axes[4].stackplot(
+            minutes, *stacks, rest, labels=[n for n, _ in series] + ["not accounted for"]
+        )
+        axes[4].set_ylabel("validator 0 RSS by part (MB)")
+        axes[4].legend(loc="lower center", ncol=3, fontsize="small", framealpha=0.9)
+        axes[4].set_xlabel("minutes")
     committed = int(rows[-1]["committed"])
     fig.suptitle(f"settlenet bench soak: {committed:,} transfers committed")
     fig.tight_layout()

@@ -4,10 +4,11 @@
 //! RocksDB's C++ allocates through the system allocator (the Rust side uses jemalloc). glibc
 //! raises its mmap threshold each time a large mmapped block is freed (up to 32 MiB), after which
 //! memtable arena blocks and large filter and index blocks come from the heap instead; freed,
-//! they stay in the process. In `settlenet bench soak` runs that grew a validator's RSS by 3.5-7
-//! MB a minute for as long as the runs lasted; with the threshold fixed at 128 KiB, blocks that
-//! large are mapped and returned to the OS when freed (docs/benchmarks.md, "Where the memory
-//! goes").
+//! they stay in the process. With the threshold fixed at 128 KiB, blocks that large are mapped
+//! and returned to the OS when freed: in 20-minute `settlenet bench soak` runs a validator's RSS
+//! was 40-60 MB lower at every minute and followed the memtables down when they flushed
+//! (docs/benchmarks.md, "Where the memory goes"; about 3 MB a minute of growth outside what
+//! the node can account for remains).
 
 /// What the node runs with, unless its environment already sets `GLIBC_TUNABLES`.
 pub const NODE_GLIBC_TUNABLES: &str = "glibc.malloc.mmap_threshold=131072";
