@@ -95,6 +95,26 @@ pub fn verify_anchor(
     Ok(())
 }
 
+/// Check that a proof file of chain `chain_id` is of `genesis`'s chain and that its `anchor`
+/// certifies `state_root` at `state_height` ([`verify_anchor`]).
+pub(crate) fn verify_file_anchor(
+    genesis: &Genesis,
+    chain_id: &str,
+    anchor: &Anchor,
+    state_height: Height,
+    state_root: &Hash,
+) -> Result<()> {
+    if chain_id != genesis.chain_id || anchor.header.chain_id != genesis.chain_id {
+        fail!(
+            "the proof is for chain {:?} (header: {:?}), the genesis is for {:?}",
+            chain_id,
+            anchor.header.chain_id,
+            genesis.chain_id
+        );
+    }
+    verify_anchor(genesis, anchor, state_height, state_root)
+}
+
 /// Check that `block` is a block of `genesis`'s chain committed by a quorum of its validators:
 /// its header hashes to the hash the commit certificate signs.
 pub fn verify_committed(genesis: &Genesis, block: &Anchor) -> Result<()> {

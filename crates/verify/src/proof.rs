@@ -1,7 +1,7 @@
 //! Account proofs: an account, its Merkle path to a state root, and the committed block that
 //! certifies that root.
 
-use crate::{err, fail, verify_anchor, Result, VerifyError};
+use crate::{err, fail, verify_file_anchor, Result, VerifyError};
 use serde::{Deserialize, Serialize};
 use settlenet_api::{AccountView, ProofFile, PROOF_VERSION};
 use settlenet_types::{Genesis, Hash, Height};
@@ -41,15 +41,13 @@ pub fn verify_proof(genesis: &Genesis, bytes: &[u8]) -> Result<ProofVerified> {
             f.version
         );
     }
-    if f.chain_id != genesis.chain_id || f.anchor.header.chain_id != genesis.chain_id {
-        fail!(
-            "the proof is for chain {:?} (header: {:?}), the genesis is for {:?}",
-            f.chain_id,
-            f.anchor.header.chain_id,
-            genesis.chain_id
-        );
-    }
-    verify_anchor(genesis, &f.anchor, f.state_height, &f.state_root)?;
+    verify_file_anchor(
+        genesis,
+        &f.chain_id,
+        &f.anchor,
+        f.state_height,
+        &f.state_root,
+    )?;
     let account = f
         .proof
         .verify(&f.state_root)

@@ -2,7 +2,7 @@
 //! block's leaf in the ledger's history accumulator, and the committed block that certifies
 //! the state root the history is part of.
 
-use crate::{err, fail, verify_anchor, Result, VerifyError};
+use crate::{err, fail, verify_file_anchor, Result, VerifyError};
 use serde::{Deserialize, Serialize};
 use settlenet_api::{TxProofFile, TX_PROOF_KIND, TX_PROOF_VERSION};
 use settlenet_types::{Genesis, Hash, Height, TxId};
@@ -56,15 +56,13 @@ pub fn verify_tx_proof(genesis: &Genesis, bytes: &[u8]) -> Result<TxProofVerifie
             f.version
         );
     }
-    if f.chain_id != genesis.chain_id || f.anchor.header.chain_id != genesis.chain_id {
-        fail!(
-            "the proof is for chain {:?} (header: {:?}), the genesis is for {:?}",
-            f.chain_id,
-            f.anchor.header.chain_id,
-            genesis.chain_id
-        );
-    }
-    verify_anchor(genesis, &f.anchor, f.state_height, &f.state_root)?;
+    verify_file_anchor(
+        genesis,
+        &f.chain_id,
+        &f.anchor,
+        f.state_height,
+        &f.state_root,
+    )?;
     let record = f
         .proof
         .verify(&f.state_root)

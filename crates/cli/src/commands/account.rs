@@ -145,6 +145,13 @@ pub async fn positions(t: &Target, json_out: bool, window: Option<u64>) -> Resul
     Ok(())
 }
 
+/// Write a proof file as pretty JSON with its keys sorted (as proof files were always written).
+fn write_proof(out: &Path, v: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(&serde_json::to_value(v)?)?;
+    std::fs::write(out, format!("{text}\n"))
+        .with_context(|| format!("cannot write {}", out.display()))
+}
+
 pub async fn prove(t: &Target, json_out: bool, id: &str, out: &Path) -> Result<()> {
     let c = client(t)?;
     let id = account_id(id)?;
@@ -152,10 +159,7 @@ pub async fn prove(t: &Target, json_out: bool, id: &str, out: &Path) -> Result<(
         .proof(id)
         .await?
         .ok_or_else(|| anyhow!("no account {id}"))?;
-    // Keys sorted, as the file was always written.
-    let text = serde_json::to_string_pretty(&serde_json::to_value(&v)?)?;
-    std::fs::write(out, format!("{text}\n"))
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    write_proof(out, &v)?;
     print(json_out, &v, |v| {
         format!(
             "account {id}: balance {} {}\nproven against state root {} (height {}), certified by block {} ({} signatures)\nwrote {}",
@@ -178,9 +182,7 @@ pub async fn tx_prove(t: &Target, json_out: bool, id: &str, out: &Path) -> Resul
         .tx_proof(id)
         .await?
         .ok_or_else(|| anyhow!("no record of transaction {id}"))?;
-    let text = serde_json::to_string_pretty(&serde_json::to_value(&v)?)?;
-    std::fs::write(out, format!("{text}\n"))
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    write_proof(out, &v)?;
     print(json_out, &v, |v| {
         format!(
             "transaction {id}: {} at height {} index {}\nproven against state root {} (height {}), certified by block {} ({} signatures)\nwrote {}",
