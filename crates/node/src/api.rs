@@ -730,9 +730,7 @@ async fn tx_status(
     State(s): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<wire::TxView>, ApiError> {
-    let id: TxId = id
-        .parse()
-        .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
+    let id = parse_tx_id(&id)?;
     if let Some(bytes) = s.store.record(&id).map_err(internal)? {
         let r: TxRecord = settlenet_types::decode("tx record", &bytes).map_err(internal)?;
         return Ok(Json(record_json(&s.genesis, id, &r)));
@@ -783,6 +781,11 @@ fn unrecorded_record(s: &ApiState, id: &TxId) -> Result<Option<TxRecord>, ApiErr
 
 fn not_found(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found", msg.into())
+}
+
+fn parse_tx_id(text: &str) -> Result<TxId, ApiError> {
+    text.parse()
+        .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))
 }
 
 fn parse_account_id(text: &str) -> Result<AccountId, ApiError> {

@@ -4,7 +4,7 @@
 //! history, certified the same way.
 
 use super::{
-    accounts::account_json, bad, internal, not_found, parse_account_id, ApiError, ApiState,
+    accounts::account_json, internal, not_found, parse_account_id, parse_tx_id, ApiError, ApiState,
 };
 use crate::core::ApiCommand;
 use axum::extract::{Path, State};
@@ -160,9 +160,7 @@ pub(super) async fn tx_proof(
     State(s): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<wire::TxProofFile>, ApiError> {
-    let id: TxId = id
-        .parse()
-        .map_err(|e| bad("invalid_id", format!("transaction id: {e}")))?;
+    let id = parse_tx_id(&id)?;
     let store = s.store.clone();
     let permit = s.limits.proof_read()?;
     let found = tokio::task::spawn_blocking(move || {
