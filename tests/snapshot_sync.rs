@@ -3,7 +3,10 @@
 //! with a low `[sync] snapshot_threshold_blocks`. It must install a snapshot anchored by a
 //! stable checkpoint, catch up block by block to the others' height and state root, refuse
 //! block requests below its base with a clear 404, and then vote: with another validator
-//! stopped, blocks still commit and their certificates carry its signature.
+//! stopped, blocks still commit and their certificates carry its signature. Every node keeps
+//! only its latest blocks' bodies (`[sync] retain_blocks`): older blocks are served as header,
+//! certificate and transaction ids, a payment in one is still proven, and a node wiped later
+//! catches up through a snapshot because its peers answer that they hold only later blocks.
 
 mod common;
 
@@ -12,11 +15,15 @@ use settlenet_api::{ErrorBody, TxStatus};
 use settlenet_node::testnet::NodeEntry;
 use std::time::{Duration, Instant};
 
+/// Full blocks each node keeps (`[sync] retain_blocks`, the smallest allowed).
+const RETAIN: u64 = settlenet_machine::RETAIN_BLOCKS_MIN;
+
 /// Set `[sync]` in a node's config.toml.
 fn configure_sync(entry: &NodeEntry, threshold: u64, interval: u64) {
     edit_config(entry, |c| {
         c.sync.snapshot_threshold_blocks = threshold;
         c.sync.snapshot_interval_blocks = interval;
+        c.sync.retain_blocks = RETAIN;
     });
 }
 
@@ -29,21 +36,26 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
     .await;
     let payer = Payer::setup(&net, 0, 1_000_000).await;
 
-    // node3 goes down; the others commit a few hundred blocks (one payment per block or so).
+    // node3 goes down; the others commit a few hundred blocks (one payment per block or so),
+    // enough for retention to drop the oldest blocks' bodies.
     net.kill9(3);
     let start = net.height(0).await;
-    let target = start + 300;
+    let target = start + RETAIN + 2 * settlenet_machine::PRUNE_STEP_BLOCKS;
+    let mut first = None;
     let mut last = None;
     let begun = Instant::now();
     while net.height(0).await < target {
         assert!(
             begun.elapsed() < Duration::from_secs(240),
-            "the three validators did not commit 300 blocks in 240s"
+            "the three validators did not commit {} blocks in 240s",
+            target - start
         );
-        last = Some(payer.pay(&net, 0, 1).await);
+        let id = payer.pay(&net, 0, 1).await;
+        first.get_or_insert(id);
+        last = Some(id);
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let last = last.expect("submitted");
+    let (first, last) = (first.expect("submitted"), last.expect("submitted"));
     let v = net.wait_final_within(0, last, 60).await;
     assert_eq!(v.status, TxStatus::Committed, "{v:?}");
     let _ = net.wait_same_state(1, 0, 60).await;
@@ -148,6 +160,7 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         let bal0 = net.account(0, wallet).await;
         assert_eq!(bal3.balance_minor, bal0.balance_minor);
     }
+    retention_kept_what_proofs_need(&mut net, first).await;
 
     // node1 goes down: a quorum (3 of 4) now needs node3's votes.
     net.kill9(1);
@@ -185,4 +198,63 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
         let bal0 = net.account(0, wallet).await;
         assert_eq!(bal3.balance_minor, bal0.balance_minor);
     }
+}
+
+/// Retention on node0: the oldest blocks lost their transactions but not their header,
+/// certificate and transaction ids; the first payment (in a pruned block) is still proven and
+/// the proof verifies offline; events below what is kept are refused; and node0 restarts on its
+/// pruned store.
+async fn retention_kept_what_proofs_need(net: &mut Net, first: settlenet_types::TxId) {
+    let s0 = net.status(0).await.expect("node0 status");
+    let from = s0.blocks_from.0;
+    assert!(
+        from > 1 && from + RETAIN + settlenet_machine::PRUNE_STEP_BLOCKS > s0.height.0,
+        "node0 should keep about the last {RETAIN} blocks: {s0:?}"
+    );
+    let tx = net.tx(0, first).await.expect("the first payment is known");
+    let height = tx.height.expect("the first payment is committed").0;
+    assert!(height < from, "payment at {height}, blocks from {from}");
+    // Its block: header and certificate, no transactions; its ids still listed.
+    let (code, v) = net.get(0, &format!("/v1/blocks/{height}")).await;
+    assert_eq!(code, 200, "{v}");
+    let block: settlenet_api::Block = serde_json::from_value(v).expect("a block");
+    assert!(block.pruned && block.transactions.is_empty(), "{block:?}");
+    assert!(block.certificate.signatures.len() >= 3, "{block:?}");
+    let (code, v) = net.get(0, &format!("/v1/blocks/{height}/txids")).await;
+    assert_eq!(code, 200, "{v}");
+    assert!(
+        v["ids"]
+            .as_array()
+            .is_some_and(|ids| ids.contains(&serde_json::json!(first))),
+        "{v}"
+    );
+    // The payment's proof, from a pruned block, verifies against the genesis alone.
+    let (code, v) = net.get(0, &format!("/v1/transactions/{first}/proof")).await;
+    assert_eq!(code, 200, "{v}");
+    let genesis = net.genesis().await;
+    let bytes = serde_json::to_vec(&v).expect("json");
+    let verified = settlenet_verify::verify_tx_proof(&genesis, &bytes).expect("proof verifies");
+    assert_eq!(verified.height.0, height);
+    // Events of pruned blocks: refused, naming what is served.
+    let (code, v) = net.get(0, "/v1/events?from=1").await;
+    assert_eq!(code, 410, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("serves events from block {from}"))),
+        "{v}"
+    );
+    // A restart on the pruned store: it opens, reports the same, and rejoins.
+    net.restart(0);
+    let again = net.wait_same_state(0, 2, 60).await;
+    assert!(again.blocks_from.0 >= from, "{again:?}");
+    // node2 starts over from nothing with the default snapshot threshold: it asks for blocks
+    // from 1, every peer answers that it holds blocks from later only, and with f+1 such
+    // answers it installs a snapshot and catches up.
+    net.kill9(2);
+    net.local.wipe_data(2).expect("wipe data");
+    net.restart(2);
+    let s2 = net.wait_same_state(2, 0, 120).await;
+    assert_eq!(s2.counters.get("snapshots_installed"), Some(&1), "{s2:?}");
+    assert!(s2.base_height.0 > 0, "{s2:?}");
 }

@@ -47,6 +47,12 @@ pub struct Status {
     /// The snapshot height this node's state was installed from (0: grown from genesis).
     #[schema(value_type = u64)]
     pub base_height: Height,
+    /// The lowest height whose full block (with transactions) this node holds: above
+    /// `base_height` and what retention (`[sync] retain_blocks`) pruned. Below it, a block's
+    /// header, certificate and transaction ids are still served.
+    #[serde(default)]
+    #[schema(value_type = u64)]
+    pub blocks_from: Height,
     /// Number of validators in the genesis.
     pub validators: u64,
     /// Monotonic counters by name (`txs_committed`, `blocks_committed`, ...).
@@ -120,8 +126,12 @@ pub struct Block {
     /// The header as signed.
     #[schema(value_type = Object)]
     pub header: BlockHeader,
-    /// Its transactions with their results.
+    /// Its transactions with their results (empty when `pruned`).
     pub transactions: Vec<BlockTx>,
+    /// The node dropped this block's transactions (retention); its header, certificate and
+    /// transaction ids (`GET /v1/blocks/{height}/txids`) are kept.
+    #[serde(default)]
+    pub pruned: bool,
     /// The commit certificate.
     pub certificate: BlockCertificate,
 }

@@ -210,8 +210,8 @@ pub use message::{
     VIEW_CHANGE_TAG,
 };
 pub use replica::{
-    is_null, null_block, DropReason, Input, Output, Replica, ReplicaConfig, ReplicaStats,
-    TimerKind, WalEntry, BUFFER_VIEWS_AHEAD, DEFAULT_CHECKPOINT_INTERVAL,
+    is_null, is_null_header, null_block, DropReason, Input, Output, Replica, ReplicaConfig,
+    ReplicaStats, TimerKind, WalEntry, BUFFER_VIEWS_AHEAD, DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_VIEW_TIMEOUT_MS_MAX, DEFAULT_VIEW_TIMEOUT_MS_MIN, MAX_CHECKPOINT_INTERVAL,
     MAX_IN_FLIGHT_LIMIT, WIRE_ENVELOPE_BYTES,
 };

@@ -94,6 +94,7 @@ impl NodeMachine {
                 .0
                 .is_multiple_of(self.snapshots.config.snapshot_interval_blocks);
         let captured_block = capture.then(|| stored.clone());
+        let prune_below = self.snapshots.prune_after(height);
         out.push(Effect::CommitBlock(Box::new(BlockCommit {
             stored,
             changed_accounts: outcome.changed_accounts,
@@ -103,6 +104,7 @@ impl NodeMachine {
             history: outcome.history,
             outcomes: outcome.outcomes,
             synced,
+            prune_below,
         })));
         // After the block's write: the store checkpoint must hold exactly this height.
         if let Some(block) = captured_block {

@@ -80,4 +80,5 @@ pub use machine::{
 };
 pub use snapshot::{
     ChunkRead, FetchPlan, Fetched, PrepareSnapshot, SnapshotInstall, SnapshotSource, SyncConfig,
+    PRUNE_STEP_BLOCKS, RETAIN_BLOCKS_MIN,
 };

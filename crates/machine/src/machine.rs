@@ -71,6 +71,8 @@ pub struct MachineParts {
     pub sync: SyncConfig,
     /// The snapshot height the stored state was installed from (0 = genesis).
     pub base_height: Height,
+    /// The lowest full block the store kept under retention (0 = nothing pruned).
+    pub pruned_below: Height,
     /// The driver's clock at start.
     pub now_ms: u64,
 }
@@ -210,6 +212,9 @@ pub struct BlockCommit {
     pub outcomes: Vec<TxOutcome>,
     /// Installed by block sync (not through our own consensus round).
     pub synced: bool,
+    /// Retention: after writing this block, drop the full blocks below this height, keeping
+    /// their summaries (`[storage] retain_blocks`; `None` most of the time).
+    pub prune_below: Option<Height>,
 }
 
 impl BlockCommit {
@@ -383,7 +388,7 @@ impl NodeMachine {
             timers: BTreeMap::new(),
             next_poll_ms: p.now_ms,
             certified_root: p.certified_root,
-            snapshots: Snapshots::new(p.sync, p.base_height),
+            snapshots: Snapshots::new(p.sync, p.base_height, p.pruned_below),
             counters: Counters::default(),
             work_signal: true,
             ledger: p.ledger,
@@ -446,6 +451,12 @@ impl NodeMachine {
     /// The snapshot height this node's state was installed from (0 = genesis).
     pub fn base_height(&self) -> Height {
         self.snapshots.base()
+    }
+
+    /// The lowest height whose full block this node holds and serves (above its snapshot base
+    /// and what retention pruned).
+    pub fn blocks_from(&self) -> Height {
+        self.snapshots.first_block()
     }
 
     /// The genesis.

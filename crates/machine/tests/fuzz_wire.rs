@@ -93,6 +93,7 @@ fn machine(genesis: &Arc<Genesis>, me: usize) -> NodeMachine {
             ..SyncConfig::default()
         },
         base_height: Height(0),
+        pruned_below: Height(0),
         now_ms: START_MS,
     })
 }

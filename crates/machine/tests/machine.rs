@@ -44,6 +44,11 @@ fn fixture(me: u16) -> Fixture {
 
 /// The same network; the machine is validator `me`, or an observer (`None`).
 fn fixture_as(me: Option<u16>) -> Fixture {
+    fixture_with(me, SyncConfig::default(), Height(0))
+}
+
+/// The same network with these sync settings, over a store that pruned below `pruned_below`.
+fn fixture_with(me: Option<u16>, sync: SyncConfig, pruned_below: Height) -> Fixture {
     let validators: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
     let issuer = Keypair::from_seed([42; 32]);
     let keys: Vec<_> = validators.iter().map(Keypair::public).collect();
@@ -81,8 +86,9 @@ fn fixture_as(me: Option<u16>) -> Fixture {
         mempool_max: 100,
         mempool_max_bytes: 64 * 1024 * 1024,
         max_clock_skew_ms: 2_000,
-        sync: SyncConfig::default(),
+        sync,
         base_height: Height(0),
+        pruned_below,
         now_ms: NOW,
     });
     Fixture {
@@ -886,4 +892,40 @@ fn a_node_that_did_not_run_does_not_suspect_the_primary_for_that_time() {
         again + 500 >= suspected_after,
         "a full timeout after resuming: {again} ms, running {suspected_after} ms"
     );
+}
+
+/// Retention: a node that pruned old blocks answers a request for them with `BlocksFrom` (the
+/// asker then needs f+1 such answers to fetch a snapshot), and serves what it kept.
+#[test]
+fn a_node_that_pruned_answers_blocks_from_for_what_it_no_longer_holds() {
+    use settlenet_machine::wire::{Request, Response};
+    use settlenet_machine::Answer;
+    let sync = SyncConfig {
+        retain_blocks: 8_192,
+        ..SyncConfig::default()
+    };
+    let mut fx = fixture_with(Some(1), sync, Height(700));
+    assert_eq!(fx.machine.blocks_from(), Height(700));
+    for from in [1, 2, 699] {
+        match fx.machine.answer(
+            NOW,
+            Request::Blocks {
+                from: Height(from),
+                max: 64,
+            },
+        ) {
+            Answer::Ready(Response::BlocksFrom { base }) => assert_eq!(base, Height(700)),
+            other => panic!("from {from}: {other:?}"),
+        }
+    }
+    match fx.machine.answer(
+        NOW,
+        Request::Blocks {
+            from: Height(700),
+            max: 64,
+        },
+    ) {
+        Answer::Blocks { from, .. } => assert_eq!(from, Height(700)),
+        other => panic!("{other:?}"),
+    }
 }

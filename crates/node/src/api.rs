@@ -25,7 +25,9 @@ use serde_json::Value;
 use settlenet_api as wire;
 use settlenet_ledger::{Account, Ledger, TxRecord};
 use settlenet_storage::Store;
-use settlenet_types::{AccountId, Currency, Genesis, Height, SignedTransaction, StoredBlock, TxId};
+use settlenet_types::{
+    AccountId, BlockSummary, Currency, Genesis, Height, SignedTransaction, StoredBlock, TxId,
+};
 
 mod accounts;
 pub mod events;
@@ -37,7 +39,7 @@ pub mod settlement;
 pub use accounts::{account_json, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, OWNED_ACCOUNTS_MAX};
 pub use events::EventStreams;
 pub use proof::PROOF_WAIT_MAX;
-use proof::{anchor_json, prove_anchored};
+use proof::{anchor_json, anchor_of, prove_anchored};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -193,6 +195,7 @@ async fn status(State(s): State<ApiState>) -> Json<wire::Status> {
         peers: st.peers,
         mempool: st.mempool as u64,
         base_height: st.base_height,
+        blocks_from: st.blocks_from,
         validators: s.genesis.n() as u64,
         counters: s.shared.counters_map(),
         memory,
@@ -369,23 +372,23 @@ async fn block_txids(
     State(s): State<ApiState>,
     Path(height): Path<String>,
 ) -> Result<Json<wire::BlockTxIds>, ApiError> {
-    let h = parse_height(&height)?;
-    let Some(b) = s.store.block(Height(h)).map_err(internal)? else {
-        return Err(below_base(&s, Height(h)).unwrap_or_else(|| {
-            ApiError(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no block at height {h}"),
-            )
-        }));
-    };
-    let ids: Vec<TxId> = b.block.txs.iter().map(|t| t.tx.id).collect();
+    let h = Height(parse_height(&height)?);
+    let b = summary_or_404(&s, h)?;
     Ok(Json(wire::BlockTxIds {
-        height: Height(h),
+        height: h,
         hash: b.hash,
-        timestamp: b.block.header.timestamp_ms,
-        ids,
+        timestamp: b.header.timestamp_ms,
+        ids: b.tx_ids,
     }))
+}
+
+/// The summary of the block at `h` (whether or not its body is still held), or the 404 that
+/// says why there is none.
+fn summary_or_404(s: &ApiState, h: Height) -> Result<BlockSummary, ApiError> {
+    s.store
+        .block_summary(h)
+        .map_err(internal)?
+        .ok_or_else(|| no_block(s, h))
 }
 
 fn parse_height(text: &str) -> Result<u64, ApiError> {
@@ -397,36 +400,38 @@ fn parse_height(text: &str) -> Result<u64, ApiError> {
     })
 }
 
-/// The 404 for a height below the snapshot this node started from, if it is one.
-fn below_base(s: &ApiState, h: Height) -> Option<ApiError> {
+/// The 404 for a block this node has no summary of: below the snapshot it started from, or
+/// not committed yet.
+fn no_block(s: &ApiState, h: Height) -> ApiError {
     let base = s.shared.status().base_height;
-    (base.0 > 0 && h < base).then(|| {
-        ApiError(
+    if base.0 > 0 && h < base {
+        return ApiError(
             StatusCode::NOT_FOUND,
             "below_base",
             format!(
                 "this node holds blocks from {base} (it started from a state snapshot at \
                  height {base}); block {h} is older: ask a peer"
             ),
-        )
-    })
+        );
+    }
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no block at height {h} (committed height is {})",
+            s.shared.status().height
+        ),
+    )
 }
 
+/// The block at `h` with its transactions and their results; a block whose body retention
+/// pruned is served from its summary (header, certificate, no transactions, `pruned`).
 fn block_json(s: &ApiState, h: Height) -> Result<wire::Block, ApiError> {
-    let Some(b) = s.store.block(h).map_err(internal)? else {
-        if let Some(e) = below_base(s, h) {
-            return Err(e);
-        }
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
-                "no block at height {h} (committed height is {})",
-                s.shared.status().height
-            ),
-        ));
-    };
-    Ok(render_block(s, &b))
+    if let Some(b) = s.store.block(h).map_err(internal)? {
+        return Ok(render_block(s, &b));
+    }
+    let summary = summary_or_404(s, h)?;
+    Ok(render_header(s, &summary, Vec::new(), true))
 }
 
 fn render_block(s: &ApiState, b: &StoredBlock) -> wire::Block {
@@ -459,6 +464,17 @@ fn render_block(s: &ApiState, b: &StoredBlock) -> wire::Block {
             }
         })
         .collect();
+    render_header(s, &b.summary(), transactions, false)
+}
+
+/// A block's JSON from its summary and the transactions to show.
+fn render_header(
+    s: &ApiState,
+    b: &BlockSummary,
+    transactions: Vec<wire::BlockTx>,
+    pruned: bool,
+) -> wire::Block {
+    let h = &b.header;
     let signatures = b
         .certificate
         .signatures
@@ -489,6 +505,7 @@ fn render_block(s: &ApiState, b: &StoredBlock) -> wire::Block {
         },
         header: h.clone(),
         transactions,
+        pruned,
         certificate: wire::BlockCertificate {
             height: b.certificate.height,
             view: b.certificate.view,
@@ -761,6 +778,17 @@ fn unrecorded_record(s: &ApiState, id: &TxId) -> Result<Option<TxRecord>, ApiErr
         return Ok(None);
     };
     let Some(b) = s.store.block(height).map_err(internal)? else {
+        if height < s.store.blocks_from().map_err(internal)? {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "pruned",
+                format!(
+                    "transaction {id} is in block {height} at position {index}, which refused \
+                     it without a record; this node no longer holds that block's transactions \
+                     (retention), so it cannot say why: ask a node that keeps block {height}"
+                ),
+            ));
+        }
         return Ok(None);
     };
     let Some(t) = b.block.txs.get(index as usize) else {

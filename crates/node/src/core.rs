@@ -223,7 +223,15 @@ pub struct Core {
 
 /// The parts of the status that change: (height, view, stable checkpoint, peers, mempool,
 /// base height).
-type StatusKey = (Height, settlenet_types::View, Height, usize, usize, Height);
+type StatusKey = (
+    Height,
+    settlenet_types::View,
+    Height,
+    usize,
+    usize,
+    Height,
+    Height,
+);
 
 impl Core {
     /// Build the core.
@@ -313,6 +321,7 @@ impl Core {
             m.connected().len(),
             m.mempool_len(),
             m.base_height(),
+            m.blocks_from(),
         );
         if self.published == Some(key) {
             return;
@@ -331,6 +340,7 @@ impl Core {
             peers: m.connected().iter().map(|r| self.name_of(*r)).collect(),
             mempool: m.mempool_len(),
             base_height: m.base_height(),
+            blocks_from: m.blocks_from(),
             ledger_accounts: m.ledger().account_count(),
             ledger_live_records: m.ledger().record_count(),
         });
@@ -950,6 +960,14 @@ impl Core {
             .map_err(|e| NodeError::fatal(format!("cannot persist block {height}"), e))?;
         // After the write: a stream woken by this height finds the block in the store.
         self.shared.committed.send_replace(height);
+        if let Some(below) = c.prune_below {
+            // Retention: the machine no longer serves these blocks. A failed prune loses
+            // nothing (the blocks stay until the next step or restart).
+            match self.store.prune_blocks(below) {
+                Ok(from) => debug!(%from, "retention: pruned old block bodies"),
+                Err(e) => warn!(below = %below, "retention: pruning old block bodies failed: {e}"),
+            }
+        }
         debug!(%height, hash = %c.stored.hash, "stored");
         Ok(())
     }

@@ -79,6 +79,36 @@ pub struct RunningNode {
     pub done: tokio::task::JoinHandle<Result<()>>,
 }
 
+/// At start, with retention on (`[sync] retain_blocks`), drop the full blocks the store holds
+/// beyond the last `retain` heights (a retention just enabled or shortened), keeping their
+/// summaries; a store from an older build is pruned in bounded steps. Returns the lowest full
+/// block held.
+pub fn prune_to_retention(store: &Store, height: Height, retain: u64) -> Result<Height> {
+    let from = store.blocks_from()?;
+    if retain == 0 {
+        return Ok(from);
+    }
+    let horizon = Height(height.0.saturating_add(1).saturating_sub(retain));
+    if horizon <= from {
+        return Ok(from);
+    }
+    let mut reached = from;
+    while reached < horizon {
+        let next = store.prune_blocks(horizon)?;
+        if next <= reached {
+            break;
+        }
+        reached = next;
+    }
+    info!(
+        from = %from,
+        to = %reached,
+        retain,
+        "retention: pruned the bodies of blocks below {reached} (their summaries kept)"
+    );
+    Ok(reached)
+}
+
 /// Open the store and the ledger at the stored height, initialising a fresh store from the
 /// genesis. Checks that the rebuilt ledger reproduces the stored state root.
 pub fn open_state(
@@ -230,7 +260,12 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             settlenet_consensus::DEFAULT_CHECKPOINT_INTERVAL
         );
     }
-    let last_hash = match store.block(height)? {
+    config
+        .sync
+        .check_retention()
+        .map_err(crate::error::NodeError::Config)?;
+    let blocks_from = prune_to_retention(&store, height, config.sync.retain_blocks)?;
+    let last_hash = match store.block_summary(height)? {
         Some(b) => b.hash,
         None => Hash::ZERO,
     };
@@ -241,9 +276,9 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let mut last_time = genesis.genesis_time_ms;
     let mut h = height;
     while h.0 > 0 {
-        match store.block(h)? {
-            Some(b) if !settlenet_consensus::is_null(&b.block) => {
-                last_time = last_time.max(b.block.header.timestamp_ms);
+        match store.block_summary(h)? {
+            Some(b) if !settlenet_consensus::is_null_header(&b.header) => {
+                last_time = last_time.max(b.header.timestamp_ms);
                 break;
             }
             Some(_) if h <= base_height => break,
@@ -262,6 +297,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         node = %config.name,
         %height,
         base = %base_height,
+        blocks_from = %blocks_from,
         root = %ledger.state_root(),
         "opened state"
     );
@@ -384,6 +420,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             peers: vec![],
             mempool: 0,
             base_height,
+            blocks_from,
             ledger_accounts: ledger.account_count(),
             ledger_live_records: ledger.record_count(),
         }),
@@ -459,7 +496,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     let mut recent = Vec::new();
     let mut h = Height(height.0.saturating_sub(keep).max(base_height.0).max(1));
     while h <= height {
-        if let Some(b) = store.block(h)? {
+        if let Some(b) = store.block_summary(h)? {
             recent.push((h, b.hash, b.state_root));
         }
         h = h.next();
@@ -509,6 +546,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             max_clock_skew_ms: config.consensus.max_clock_skew_ms,
             sync: config.sync.clone(),
             base_height,
+            pruned_below: blocks_from,
             now_ms: clock::now_ms(),
         },
         store,

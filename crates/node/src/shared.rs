@@ -29,6 +29,9 @@ pub struct StatusSnapshot {
     /// The snapshot height this node's state was installed from (0 = grown from genesis); it
     /// holds no block below it.
     pub base_height: Height,
+    /// The lowest height whose full block this node holds and serves (above `base_height` and
+    /// what retention pruned).
+    pub blocks_from: Height,
     /// Accounts in the ledger.
     pub ledger_accounts: usize,
     /// Live transaction records in the ledger.

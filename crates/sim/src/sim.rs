@@ -539,6 +539,7 @@ impl Sim {
                 ..SyncConfig::default()
             },
             base_height: Height(0),
+            pruned_below: Height(0),
             now_ms: self.now,
         });
         let node = &mut self.nodes[i];

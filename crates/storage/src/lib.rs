@@ -15,7 +15,11 @@
 //!              "head"           -> {height, block_hash, state_root}   (absent until genesis)
 //!              "base"           -> Height         (snapshot the state was installed from)
 //!              "ledger_history" -> opaque         (the ledger's history accumulator at head)
+//!              "pruned"         -> Height         (lowest full block retention kept)
+//!              "summaries_from" -> Height         (every block from it has a stored summary)
 //! blocks       height (8 bytes big-endian) -> StoredBlock
+//! block_summaries height (8)               -> BlockSummary (header, certificate, chain link,
+//!                                             state root, tx ids; kept when the body is pruned)
 //! block_index  block hash (32 bytes)       -> Height
 //! tx_index     tx id (16 bytes)            -> (Height, u32 position)  (first inclusion)
 //! accounts     account id (16 bytes)       -> encoded account (opaque)
@@ -43,6 +47,11 @@
 //! [`Store::commit_block`] writes a block and everything it changes in one `WriteBatch`: after a
 //! crash the store holds either all of a block or none of it. A mutex serialises the writers that
 //! check the head before writing, so two concurrent commits cannot both pass the height check.
+//!
+//! [`Store::prune_blocks`] drops the bodies of old blocks (retention, `[storage] retain_blocks`
+//! in the node): two range deletes (blocks and their changed-accounts entries) in one batch;
+//! each block's summary, the records, the tx index and the account history stay, so
+//! certificates, chain links and transaction proofs remain servable.
 //!
 //! [`Store::checkpoint`] writes a consistent copy of the store (hard links to its table files,
 //! after flushing the memtables) into a directory; [`Store::open_read_only`] opens it, and
@@ -123,8 +132,9 @@ pub use error::StorageError;
 pub use store::{
     BlockWrite, EvidencePut, FamilyStats, HistoryEntry, KeyValue, SnapshotWrite, Store,
     StoreMemory, StoreMemoryLimits, TxPosition, BLOCK_CACHE_BYTES, BLOCK_CHANGES_MAX, CF_ACCOUNTS,
-    CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_EVIDENCE, CF_HISTORY_NODES, CF_LIVE_RECORDS,
-    CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, COLUMN_FAMILIES, FORMAT_VERSION,
-    HISTORY_PAGE_MAX, MEMORY_LIMIT_MIN_BYTES, MEMTABLES_MAX_BYTES, META_BASE, META_FORMAT_VERSION,
-    META_GENESIS_HASH, META_HEAD, META_LEDGER_HISTORY, PAGE_MAX,
+    CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX, CF_BLOCK_SUMMARIES, CF_EVIDENCE,
+    CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL,
+    COLUMN_FAMILIES, FORMAT_VERSION, HISTORY_PAGE_MAX, MEMORY_LIMIT_MIN_BYTES, MEMTABLES_MAX_BYTES,
+    META_BASE, META_FORMAT_VERSION, META_GENESIS_HASH, META_HEAD, META_LEDGER_HISTORY, META_PRUNED,
+    META_SUMMARIES_FROM, PAGE_MAX, PRUNE_UNSUMMARISED_MAX,
 };

@@ -183,3 +183,39 @@ pub struct StoredBlock {
     /// The ledger state root after executing this block (every honest node computes the same).
     pub state_root: Hash,
 }
+
+/// What a node keeps of a committed block whatever its age: the header, the commit certificate,
+/// the chain link, the resulting state root and the ids of its transactions, without their
+/// bodies. Enough to check finality (the certificate against the genesis), to link the chain,
+/// and to rebuild the block's list of records for a transaction proof; a node that prunes old
+/// blocks (`[storage] retain_blocks`) keeps this for every height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockSummary {
+    /// The header as certified.
+    pub header: BlockHeader,
+    /// Its commit certificate.
+    pub certificate: CommitCertificate,
+    /// The header hash (= `certificate.block_hash`).
+    pub hash: Hash,
+    /// The hash of the block committed at the previous height (zero at height 1).
+    pub prev_hash: Hash,
+    /// The ledger state root after executing this block.
+    pub state_root: Hash,
+    /// Its transactions' ids, in block order.
+    pub tx_ids: Vec<crate::ids::TxId>,
+}
+
+impl StoredBlock {
+    /// The block without its transactions' bodies.
+    pub fn summary(&self) -> BlockSummary {
+        BlockSummary {
+            header: self.block.header.clone(),
+            certificate: self.certificate.clone(),
+            hash: self.hash,
+            prev_hash: self.prev_hash,
+            state_root: self.state_root,
+            tx_ids: self.block.txs.iter().map(|t| t.tx.id).collect(),
+        }
+    }
+}

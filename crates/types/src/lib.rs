@@ -37,7 +37,9 @@ pub mod phone;
 pub mod settlement;
 pub mod tx;
 
-pub use block::{Block, BlockHeader, CommitCertificate, CommitSignature, StoredBlock};
+pub use block::{
+    Block, BlockHeader, BlockSummary, CommitCertificate, CommitSignature, StoredBlock,
+};
 pub use codec::{decode, encode, encoded_len, Domain};
 pub use error::TypesError;
 pub use genesis::{

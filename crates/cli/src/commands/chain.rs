@@ -73,6 +73,12 @@ pub async fn block(t: &Target, json: bool, height: &str) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", "),
         );
+        if v.pruned {
+            s.push_str(
+                "\n  transactions pruned by this node (retention); their ids: \
+                 GET /v1/blocks/{height}/txids",
+            );
+        }
         for tx in v.transactions.iter().take(BLOCK_TXS_SHOWN_MAX) {
             s.push_str(&format!("\n  - {} {} {}", tx.id, tx.op.name(), tx.result));
         }

@@ -226,6 +226,12 @@ async fn hold_of_capture(c: &Client, capture: TxId) -> Result<HoldId> {
         bail!("transaction {capture} is not committed");
     };
     let b = c.block(Some(height.0)).await?;
+    if b.pruned {
+        bail!(
+            "the node no longer holds the transactions of block {height}, where capture \
+             {capture} is (retention: [sync] retain_blocks); ask a node that keeps that block"
+        );
+    }
     match b.transactions.get(index as usize).map(|tx| &tx.op) {
         Some(Operation::Capture { hold, .. }) => Ok(*hold),
         _ => bail!("transaction {capture} is not a capture"),

@@ -41,7 +41,7 @@ pub use config::{
 };
 pub use interface::{Input, Output, TimerKind, WalEntry};
 pub use stats::{DropReason, ReplicaStats};
-pub use view_change::{is_null, null_block};
+pub use view_change::{is_null, is_null_header, null_block};
 
 use crate::error::ConsensusError;
 use crate::message::{

@@ -35,9 +35,12 @@ pub fn null_block(chain_id: &str, height: Height, proposer: ReplicaId) -> Block 
 
 /// Whether `block` is a null block (see [`null_block`]; any proposer).
 pub fn is_null(block: &Block) -> bool {
-    let h = &block.header;
-    block.txs.is_empty()
-        && h.version == BLOCK_VERSION
+    block.txs.is_empty() && is_null_header(&block.header)
+}
+
+/// Whether `h` is the header of a null block (a block summary has no body to look at).
+pub fn is_null_header(h: &BlockHeader) -> bool {
+    h.version == BLOCK_VERSION
         && h.tx_count == 0
         && h.timestamp_ms == 0
         && h.state_height == Height(0)

@@ -30,7 +30,46 @@ pub struct SyncConfig {
     pub snapshot_interval_blocks: u64,
     /// Largest snapshot accepted from a peer, in bytes, before it is verified.
     pub snapshot_max_bytes: u64,
+    /// Keep the full blocks (with their transactions) of only the last this many heights; older
+    /// blocks keep their summary (header, certificate, chain link, state root, transaction ids)
+    /// and the records, tx index and account history stay. Peers asking for pruned blocks are
+    /// answered `BlocksFrom` and catch up from a snapshot. 0 = keep every block. When not 0 it
+    /// must be at least [`RETAIN_BLOCKS_MIN`] and twice `snapshot_interval_blocks` (checked
+    /// by the node's configuration), so a snapshot and the blocks after it are always served.
+    pub retain_blocks: u64,
 }
+
+impl SyncConfig {
+    /// Refuse a retention that could leave a peer unable to catch up: one below
+    /// [`RETAIN_BLOCKS_MIN`], below twice the snapshot interval (a lagging peer installs the
+    /// latest served snapshot, up to about one interval old, then needs every block after it),
+    /// or with no snapshots served at all.
+    pub fn check_retention(&self) -> Result<(), String> {
+        let retain = self.retain_blocks;
+        let interval = self.snapshot_interval_blocks;
+        if retain == 0 {
+            return Ok(());
+        }
+        if interval == 0 {
+            return Err(format!(
+                "[sync] retain_blocks = {retain} needs snapshots to be served                  (snapshot_interval_blocks = 0): a peer behind the retained blocks could never                  catch up"
+            ));
+        }
+        let least = RETAIN_BLOCKS_MIN.max(interval.saturating_mul(2));
+        if retain < least {
+            return Err(format!(
+                "[sync] retain_blocks = {retain} is below {least} (at least {RETAIN_BLOCKS_MIN}                  and twice snapshot_interval_blocks = {interval}), or 0 to keep every block"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The smallest non-zero `retain_blocks` (sixteen consensus checkpoint intervals).
+pub const RETAIN_BLOCKS_MIN: u64 = 256;
+/// Retention prunes when at least this many blocks are past the horizon (one batch of range
+/// deletes per step, not one per block).
+pub const PRUNE_STEP_BLOCKS: u64 = 64;
 
 impl Default for SyncConfig {
     fn default() -> Self {
@@ -38,6 +77,7 @@ impl Default for SyncConfig {
             snapshot_threshold_blocks: 5_000,
             snapshot_interval_blocks: 4_096,
             snapshot_max_bytes: 4 * 1024 * 1024 * 1024,
+            retain_blocks: 0,
         }
     }
 }
@@ -254,6 +294,8 @@ pub(crate) struct Snapshots {
     pub(crate) config: SyncConfig,
     /// The height this node's state was installed from (0 = genesis); no block below it held.
     pub(crate) base: Height,
+    /// The lowest full block retention kept (0 = nothing pruned); only summaries below it.
+    pub(crate) pruned: Height,
     pub(crate) captured: BTreeMap<Height, Captured>,
     /// Proven heights the driver is indexing ([`crate::Effect::PrepareSnapshot`] sent, no
     /// [`crate::Event::SnapshotPrepared`] yet).
@@ -269,10 +311,11 @@ pub(crate) struct Snapshots {
 }
 
 impl Snapshots {
-    pub(crate) fn new(config: SyncConfig, base: Height) -> Snapshots {
+    pub(crate) fn new(config: SyncConfig, base: Height, pruned: Height) -> Snapshots {
         Snapshots {
             config,
             base,
+            pruned,
             captured: BTreeMap::new(),
             preparing: BTreeSet::new(),
             proven: None,
@@ -296,9 +339,26 @@ impl Snapshots {
         self.base
     }
 
-    /// The lowest block height held.
+    /// The lowest height whose full block is held.
     pub(crate) fn first_block(&self) -> Height {
-        self.base.max(Height(1))
+        self.base.max(self.pruned).max(Height(1))
+    }
+
+    /// After committing `height`: the height below which the driver drops full blocks now, if
+    /// retention is on and the horizon (`height + 1 - retain_blocks`) moved at least
+    /// [`PRUNE_STEP_BLOCKS`] past the last prune. Recorded as pruned.
+    pub(crate) fn prune_after(&mut self, height: Height) -> Option<Height> {
+        let retain = self.config.retain_blocks;
+        if retain == 0 {
+            return None;
+        }
+        let horizon = Height(height.0.saturating_add(1).saturating_sub(retain));
+        let first = self.first_block();
+        if horizon.0 < first.0.saturating_add(PRUNE_STEP_BLOCKS) {
+            return None;
+        }
+        self.pruned = horizon;
+        Some(horizon)
     }
 
     /// A fetch is in flight (block sync waits for it).
@@ -768,6 +828,64 @@ mod tests {
         match read(&changed, 0) {
             Response::Error(e) => assert!(e.contains("no longer matches"), "{e}"),
             other => panic!("a changed chunk was sent: {other:?}"),
+        }
+    }
+
+    /// Retention: the horizon trails the head by `retain_blocks`, moves in steps of
+    /// [`PRUNE_STEP_BLOCKS`], never below the snapshot base or back; configurations that could
+    /// strand a lagging peer are refused.
+    #[test]
+    fn retention_prunes_in_steps_behind_the_head_and_refuses_unsafe_settings() {
+        let config = SyncConfig {
+            snapshot_interval_blocks: 512,
+            retain_blocks: 1_024,
+            ..SyncConfig::default()
+        };
+        assert_eq!(config.check_retention(), Ok(()));
+        let mut s = Snapshots::new(config.clone(), Height(0), Height(0));
+        assert_eq!(s.first_block(), Height(1));
+        let mut pruned = Vec::new();
+        for h in 1..=2_000u64 {
+            if let Some(below) = s.prune_after(Height(h)) {
+                // The last `retain_blocks` heights stay whole.
+                assert_eq!(below.0, h + 1 - 1_024, "at {h}");
+                assert_eq!(s.first_block(), below);
+                pruned.push(below.0);
+            }
+        }
+        assert_eq!(pruned.first(), Some(&(1 + PRUNE_STEP_BLOCKS)));
+        assert!(
+            pruned.windows(2).all(|w| w[1] - w[0] == PRUNE_STEP_BLOCKS),
+            "{pruned:?}"
+        );
+        // Started from a snapshot far above: nothing to prune until the horizon passes it.
+        let mut s = Snapshots::new(config.clone(), Height(5_000), Height(0));
+        assert_eq!(s.prune_after(Height(5_100)), None);
+        assert_eq!(s.prune_after(Height(6_000 + PRUNE_STEP_BLOCKS)), None);
+        assert_eq!(
+            s.prune_after(Height(6_023 + PRUNE_STEP_BLOCKS)),
+            Some(Height(5_000 + PRUNE_STEP_BLOCKS))
+        );
+        // Off: never.
+        let mut off = Snapshots::new(SyncConfig::default(), Height(0), Height(0));
+        assert_eq!(off.prune_after(Height(1_000_000)), None);
+        // A store that pruned further than this configuration would (a larger retain now).
+        let mut s = Snapshots::new(config.clone(), Height(0), Height(900));
+        assert_eq!(s.first_block(), Height(900));
+        assert_eq!(s.prune_after(Height(1_900)), None);
+        // Unsafe settings.
+        for (interval, retain, needle) in [
+            (0, 4_096, "snapshots to be served"),
+            (512, 1_000, "below 1024"),
+            (4_096, 8_000, "below 8192"),
+        ] {
+            let c = SyncConfig {
+                snapshot_interval_blocks: interval,
+                retain_blocks: retain,
+                ..SyncConfig::default()
+            };
+            let err = c.check_retention().expect_err("refused");
+            assert!(err.contains(needle), "{err}");
         }
     }
 }

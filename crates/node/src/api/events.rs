@@ -93,9 +93,14 @@ fn parse_u64(text: &str) -> Option<u64> {
 
 /// The lowest height whose events this node can serve: 1, or on a node installed from a
 /// snapshot the block after its base (the base block is held, but not what each of its
-/// transactions changed).
-fn lowest_served(base: Height) -> Height {
-    Height(base.0.saturating_add(1).max(1))
+/// transactions changed), or the lowest full block retention kept (`blocks_from`).
+fn lowest_served(base: Height, blocks_from: Height) -> Height {
+    Height(base.0.saturating_add(1).max(1).max(blocks_from.0))
+}
+
+/// [`lowest_served`] of `store`.
+fn lowest_served_by(store: &Store) -> Result<Height, settlenet_storage::StorageError> {
+    Ok(lowest_served(store.base_height()?, store.blocks_from()?))
 }
 
 /// The start position a request asks for: `Last-Event-ID` (resume after it), else `from`, else
@@ -136,8 +141,8 @@ fn below_base(start: Height, lowest: Height) -> ApiError {
         "below_base",
         format!(
             "this node serves events from block {lowest} (it was installed from a state \
-             snapshot at height {}); block {start} is older: ask a node that holds it",
-            lowest.0.saturating_sub(1)
+             snapshot below it, or keeps only its latest blocks: [sync] retain_blocks); block \
+             {start} is older: ask a node that holds it"
         ),
     )
 }
@@ -176,7 +181,7 @@ pub(super) async fn events(
     let committed = s.shared.committed.subscribe();
     let head = s.store.last_height().map_err(internal)?;
     let start = start_position(last_event_id, q.from.as_deref(), head)?;
-    let lowest = lowest_served(s.store.base_height().map_err(internal)?);
+    let lowest = lowest_served_by(&s.store).map_err(internal)?;
     if start.0 < lowest {
         return Err(below_base(start.0, lowest));
     }
@@ -326,7 +331,7 @@ fn read_events(
 ) -> Result<(Vec<StreamEvent>, Position), ReadError> {
     let store_err = |e: settlenet_storage::StorageError| ReadError::Store(e.to_string());
     let gone_check = |start: Height| -> Result<(), ReadError> {
-        let lowest = lowest_served(store.base_height().map_err(store_err)?);
+        let lowest = lowest_served_by(store).map_err(store_err)?;
         if start < lowest {
             return Err(ReadError::Gone { start, lowest });
         }
@@ -466,9 +471,12 @@ mod tests {
 
     #[test]
     fn a_snapshot_node_serves_from_the_block_after_its_base() {
-        assert_eq!(lowest_served(Height(0)), Height(1));
-        assert_eq!(lowest_served(Height(64)), Height(65));
-        assert_eq!(lowest_served(Height(u64::MAX)), Height(u64::MAX));
+        assert_eq!(lowest_served(Height(0), Height(1)), Height(1));
+        assert_eq!(lowest_served(Height(64), Height(64)), Height(65));
+        assert_eq!(lowest_served(Height(u64::MAX), Height(1)), Height(u64::MAX));
+        // Retention: from the lowest full block kept.
+        assert_eq!(lowest_served(Height(0), Height(5_000)), Height(5_000));
+        assert_eq!(lowest_served(Height(64), Height(5_000)), Height(5_000));
         let e = below_base(Height(3), Height(65));
         assert_eq!((e.0, e.1), (StatusCode::GONE, "below_base"));
         assert!(e.2.contains("from block 65"), "{}", e.2);

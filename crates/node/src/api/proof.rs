@@ -66,12 +66,20 @@ pub(crate) struct Anchored {
 /// The JSON `anchor` object of proof and receipt files: `height`, `hash`, `header`,
 /// `certificate`.
 pub(super) fn anchor_json(anchor: &StoredBlock) -> wire::Anchor {
-    let h = &anchor.block.header;
+    anchor_of(&anchor.block.header, anchor.hash, &anchor.certificate)
+}
+
+/// An anchor (a certified header) from its parts, e.g. a block summary's.
+pub(super) fn anchor_of(
+    header: &settlenet_types::BlockHeader,
+    hash: Hash,
+    certificate: &settlenet_types::CommitCertificate,
+) -> wire::Anchor {
     wire::Anchor {
-        height: h.height,
-        hash: anchor.hash,
-        header: h.clone(),
-        certificate: anchor.certificate.clone(),
+        height: header.height,
+        hash,
+        header: header.clone(),
+        certificate: certificate.clone(),
     }
 }
 
@@ -231,15 +239,16 @@ fn block_records_of(store: &Store, id: &TxId) -> Result<(TxRecord, BlockRecords,
              node that executed it"
         ))
     };
+    // The summary outlives the block's body (retention): its ids are all the proof needs.
     let block = store
-        .block(height)
+        .block_summary(height)
         .map_err(internal)?
         .ok_or_else(not_held_here)?;
     let leaf = store
         .history_leaf_of(height)
         .map_err(internal)?
         .ok_or_else(not_held_here)?;
-    let ids: Vec<TxId> = block.block.txs.iter().map(|t| t.tx.id).collect();
+    let ids = block.tx_ids;
     let mut records = Vec::new();
     for (index, (tx, bytes)) in ids
         .iter()

@@ -6,8 +6,8 @@
 //! window, the staging batch, unsettled positions) and proofs come from the core task.
 
 use super::{
-    anchor_json, bad, currency_param, internal, not_found, prove_anchored, read_account, ApiError,
-    ApiState,
+    anchor_json, anchor_of, bad, currency_param, internal, not_found, prove_anchored, read_account,
+    ApiError, ApiState,
 };
 use crate::core::{ApiCommand, SettlementSummary};
 use axum::extract::{Path, Query, State};
@@ -349,7 +349,7 @@ pub(super) async fn receipt(
     let settled_at = b
         .finished_height
         .ok_or_else(|| internal(format!("settled batch {id} has no settlement height")))?;
-    let Some(settled_block) = s.store.block(settled_at).map_err(internal)? else {
+    let Some(settled_block) = s.store.block_summary(settled_at).map_err(internal)? else {
         return Err(not_found(format!(
             "this node holds no block {settled_at} (it was installed from a snapshot above it); \
              ask another validator for the receipt of batch {id}"
@@ -391,7 +391,11 @@ pub(super) async fn receipt(
         window_proof,
         batch_proof,
         settlement_proofs: settlement,
-        settled_block: anchor_json(&settled_block),
+        settled_block: anchor_of(
+            &settled_block.header,
+            settled_block.hash,
+            &settled_block.certificate,
+        ),
         anchor: anchor_json(&p.anchor),
     }))
 }

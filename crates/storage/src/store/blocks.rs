@@ -7,12 +7,13 @@ use super::codec::{
 };
 use super::{
     BlockWrite, Head, Store, BLOCK_CHANGES_MAX, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS,
-    CF_BLOCK_INDEX, CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES,
-    CF_TX_INDEX, META_BASE, META_HEAD, META_LEDGER_HISTORY,
+    CF_BLOCK_INDEX, CF_BLOCK_SUMMARIES, CF_HISTORY_NODES, CF_LIVE_RECORDS, CF_META, CF_RECORDS,
+    CF_TX_CHANGES, CF_TX_INDEX, META_BASE, META_HEAD, META_LEDGER_HISTORY, META_PRUNED,
+    META_SUMMARIES_FROM, PRUNE_UNSUMMARISED_MAX,
 };
 use crate::error::StorageError;
 use rocksdb::{Direction, IteratorMode, WriteBatch};
-use settlenet_types::{AccountId, Hash, Height, StoredBlock, TxId};
+use settlenet_types::{AccountId, BlockSummary, Hash, Height, StoredBlock, TxId};
 use std::collections::BTreeSet;
 use std::sync::PoisonError;
 
@@ -110,6 +111,11 @@ impl Store {
             encode("stored block", stored)?,
         );
         batch.put_cf(
+            self.cf(CF_BLOCK_SUMMARIES)?,
+            height_key(height),
+            encode("block summary", &stored.summary())?,
+        );
+        batch.put_cf(
             self.cf(CF_BLOCK_INDEX)?,
             stored.hash.as_bytes(),
             encode("block height", &height)?,
@@ -193,6 +199,121 @@ impl Store {
         Ok(self
             .get_decoded(CF_META, META_BASE, "base height")?
             .unwrap_or(Height(0)))
+    }
+
+    /// The lowest height whose full block (with its transactions) this store holds: above the
+    /// snapshot it was installed from ([`Store::base_height`]) and above what retention pruned
+    /// ([`Store::prune_blocks`]); at least 1.
+    pub fn blocks_from(&self) -> Result<Height, StorageError> {
+        let pruned: Height = self
+            .get_decoded(CF_META, META_PRUNED, "pruned height")?
+            .unwrap_or(Height(0));
+        Ok(Height(self.base_height()?.0.max(pruned.0).max(1)))
+    }
+
+    /// The height from which every block has a stored summary (see [`META_SUMMARIES_FROM`]);
+    /// `u64::MAX` if the directory has no marker (a read-only store of an older build).
+    fn summaries_from(&self) -> Result<Height, StorageError> {
+        Ok(self
+            .get_decoded(CF_META, META_SUMMARIES_FROM, "summaries-from height")?
+            .unwrap_or(Height(u64::MAX)))
+    }
+
+    /// Record, on a directory opened for writing that has no summaries marker, that blocks from
+    /// the one after its head up have stored summaries (a new directory: all of them).
+    pub(super) fn mark_summaries_from(&self) -> Result<(), StorageError> {
+        if self.get_raw(CF_META, META_SUMMARIES_FROM)?.is_some() {
+            return Ok(());
+        }
+        let from = match self.head()? {
+            Some(head) => head.height.next(),
+            None => Height(0),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_SUMMARIES_FROM,
+            encode("summaries-from height", &from)?,
+        );
+        self.write(batch, true, || "record the summaries marker".to_string())
+    }
+
+    /// The summary of the block committed at `height` (header, certificate, chain link, state
+    /// root, transaction ids), whether or not its body is still held; `None` below the
+    /// snapshot this store was installed from, and above the head.
+    pub fn block_summary(&self, height: Height) -> Result<Option<BlockSummary>, StorageError> {
+        let key = height_key(height);
+        let summary: Option<BlockSummary> =
+            self.get_decoded(CF_BLOCK_SUMMARIES, &key, "block summary")?;
+        let summary = match summary {
+            Some(s) => Some(s),
+            // Written by an older build: derived from the block while it is held.
+            None if height < self.summaries_from()? => self.block(height)?.map(|b| b.summary()),
+            None => None,
+        };
+        match summary {
+            Some(s) if s.header.height != height => Err(StorageError::Corrupt {
+                what: "block summary",
+                key: hex(&key),
+                reason: format!(
+                    "stored under height {height} but is for height {}",
+                    s.header.height
+                ),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// Drop the bodies of the blocks below `below` (their transactions and each transaction's
+    /// changed-accounts entries), keeping each block's summary ([`Store::block_summary`]), the
+    /// records, the tx index and the account history. Blocks written by an older build without
+    /// a stored summary are read once to keep it, at most [`PRUNE_UNSUMMARISED_MAX`] a call.
+    /// The head's block is never pruned. One atomic batch; returns the lowest height whose full
+    /// block is still held ([`Store::blocks_from`]).
+    pub fn prune_blocks(&self, below: Height) -> Result<Height, StorageError> {
+        let _guard = self
+            .head_write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let head = self.head()?.ok_or(StorageError::NotInitialised)?;
+        let from = self.blocks_from()?;
+        let below = Height(below.0.min(head.height.0));
+        if below <= from {
+            return Ok(from);
+        }
+        let blocks = self.cf(CF_BLOCKS)?;
+        let changes = self.cf(CF_TX_CHANGES)?;
+        let summaries = self.cf(CF_BLOCK_SUMMARIES)?;
+        let mut batch = WriteBatch::default();
+        let summarised = self.summaries_from()?;
+        let mut reached = from;
+        // Older blocks without a stored summary: keep it from the block, a bounded number a call.
+        let unsummarised_end = Height(below.0.min(summarised.0));
+        while reached < unsummarised_end && reached.0 - from.0 < PRUNE_UNSUMMARISED_MAX {
+            if let Some(b) = self.block(reached)? {
+                batch.put_cf(
+                    summaries,
+                    height_key(reached),
+                    encode("block summary", &b.summary())?,
+                );
+            }
+            batch.delete_cf(blocks, height_key(reached));
+            batch.delete_range_cf(changes, height_key(reached), height_key(reached.next()));
+            reached = reached.next();
+        }
+        // The rest have summaries: two range deletes.
+        if reached >= summarised.min(below) && reached < below {
+            batch.delete_range_cf(blocks, height_key(reached), height_key(below));
+            batch.delete_range_cf(changes, height_key(reached), height_key(below));
+            reached = below;
+        }
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_PRUNED,
+            encode("pruned height", &reached)?,
+        );
+        self.write(batch, false, || format!("prune blocks below {reached}"))?;
+        Ok(reached)
     }
 
     /// The last committed height; `Height(0)` after genesis and on a fresh store.

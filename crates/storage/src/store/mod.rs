@@ -71,6 +71,10 @@ pub const CF_ACCOUNT_HISTORY: &str = "account_history";
 /// nothing: the accounts each transaction of a block changed, in block order (the reverse of
 /// [`CF_ACCOUNT_HISTORY`], read a block at a time by the event stream).
 pub const CF_TX_CHANGES: &str = "tx_changes";
+/// Column family: height (8, big-endian) -> encoded [`settlenet_types::BlockSummary`] (header, certificate, chain
+/// link, state root, transaction ids): written with every block and kept when its body is
+/// pruned ([`Store::prune_blocks`]).
+pub const CF_BLOCK_SUMMARIES: &str = "block_summaries";
 /// Column family: opaque evidence key (the node's: validator, kind, view, height) -> opaque
 /// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
 pub const CF_EVIDENCE: &str = "evidence";
@@ -79,7 +83,7 @@ pub const CF_EVIDENCE: &str = "evidence";
 /// directory of another format version is refused at open. Opening a directory creates any
 /// missing family (RocksDB requires every existing family to be opened, so an older build
 /// refuses a directory that has more).
-pub const COLUMN_FAMILIES: [&str; 12] = [
+pub const COLUMN_FAMILIES: [&str; 13] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -92,6 +96,7 @@ pub const COLUMN_FAMILIES: [&str; 12] = [
     CF_TX_CHANGES,
     CF_LIVE_RECORDS,
     CF_HISTORY_NODES,
+    CF_BLOCK_SUMMARIES,
 ];
 
 /// What [`Store::evidence_put`] did.
@@ -143,6 +148,16 @@ pub const META_SAFETY_VIOLATION: &[u8] = b"safety_violation";
 /// Meta key: the height of the snapshot this store's state was installed from (encoded
 /// [`Height`]); absent when the store grew from genesis. Blocks below it are not held.
 pub const META_BASE: &[u8] = b"base";
+/// Meta key: the lowest height whose full block retention kept (encoded [`Height`]); absent
+/// when nothing was pruned. Blocks below it are held as summaries only.
+pub const META_PRUNED: &[u8] = b"pruned";
+/// Meta key: every block from this height up has a stored summary (encoded [`Height`]): 0 for a
+/// directory created by a build that writes them; for an older directory, the height after its
+/// head when this build first opened it (older blocks' summaries are derived from the blocks).
+pub const META_SUMMARIES_FROM: &[u8] = b"summaries_from";
+/// Most blocks without a stored summary (written by an older build) pruned by one
+/// [`Store::prune_blocks`] call: each is read once to keep its summary.
+pub const PRUNE_UNSUMMARISED_MAX: u64 = 256;
 /// Meta key: the ledger's history accumulator at the head (opaque bytes, written with each
 /// block); absent at genesis.
 pub const META_LEDGER_HISTORY: &[u8] = b"ledger_history";

@@ -121,6 +121,7 @@ impl Store {
             head_write_lock: Mutex::new(()),
         };
         store.check_identity(genesis_hash, false)?;
+        store.mark_summaries_from()?;
         Ok(store)
     }
 

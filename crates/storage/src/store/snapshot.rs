@@ -3,8 +3,8 @@
 use super::codec::{encode, height_key};
 use super::{
     Head, SnapshotWrite, Store, CF_ACCOUNTS, CF_ACCOUNT_HISTORY, CF_BLOCKS, CF_BLOCK_INDEX,
-    CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL, META_BASE, META_HEAD,
-    META_LEDGER_HISTORY,
+    CF_BLOCK_SUMMARIES, CF_LIVE_RECORDS, CF_META, CF_RECORDS, CF_TX_CHANGES, CF_TX_INDEX, CF_WAL,
+    META_BASE, META_HEAD, META_LEDGER_HISTORY, META_PRUNED,
 };
 use crate::error::StorageError;
 use rocksdb::WriteBatch;
@@ -17,11 +17,12 @@ const KEY_END: [u8; 33] = [0xff; 33];
 
 impl Store {
     /// Replace the whole state with a verified snapshot at `write.block`'s height, in one
-    /// atomic, synced `WriteBatch`: every stored account, live record, block, block-hash index,
+    /// atomic, synced `WriteBatch`: every stored account, live record, block, block summary, block-hash index,
     /// tx-index, account-history and per-transaction-changes entry is deleted; the snapshot's
     /// accounts, live records (also added to the archive of records, which keeps what this
     /// node executed before) and history accumulator, the anchoring block (with its index entries) and the new head are
-    /// written; the base ([`Store::base_height`]) is set to the snapshot height; the listed WAL
+    /// written; the base ([`Store::base_height`]) is set to the snapshot height (and retention's mark
+    /// removed); the listed WAL
     /// keys are deleted. After a crash the store holds either its old state or the snapshot,
     /// never a mix.
     ///
@@ -56,6 +57,7 @@ impl Store {
             CF_ACCOUNTS,
             CF_LIVE_RECORDS,
             CF_BLOCKS,
+            CF_BLOCK_SUMMARIES,
             CF_BLOCK_INDEX,
             CF_TX_INDEX,
             CF_ACCOUNT_HISTORY,
@@ -67,6 +69,11 @@ impl Store {
             self.cf(CF_BLOCKS)?,
             height_key(height),
             encode("stored block", stored)?,
+        );
+        batch.put_cf(
+            self.cf(CF_BLOCK_SUMMARIES)?,
+            height_key(height),
+            encode("block summary", &stored.summary())?,
         );
         batch.put_cf(
             self.cf(CF_BLOCK_INDEX)?,
@@ -103,6 +110,7 @@ impl Store {
         }
         let meta = self.cf(CF_META)?;
         batch.put_cf(meta, META_BASE, encode("base height", &height)?);
+        batch.delete_cf(meta, META_PRUNED);
         batch.put_cf(meta, META_LEDGER_HISTORY, write.ledger_history);
         let new_head = Head {
             height,
