@@ -18,6 +18,15 @@ use std::time::{Duration, Instant};
 /// Full blocks each node keeps (`[sync] retain_blocks`, the smallest allowed).
 const RETAIN: u64 = settlenet_machine::RETAIN_BLOCKS_MIN;
 
+/// How far past the horizon blocks go before they are pruned, with [`RETAIN`].
+fn prune_step() -> u64 {
+    settlenet_node::config::SyncConfig {
+        retain_blocks: RETAIN,
+        ..Default::default()
+    }
+    .prune_step_blocks()
+}
+
 /// Set `[sync]` in a node's config.toml.
 fn configure_sync(entry: &NodeEntry, threshold: u64, interval: u64) {
     edit_config(entry, |c| {
@@ -40,7 +49,7 @@ async fn a_wiped_validator_installs_a_snapshot_catches_up_and_votes() {
     // enough for retention to drop the oldest blocks' bodies.
     net.kill9(3);
     let start = net.height(0).await;
-    let target = start + RETAIN + 2 * settlenet_machine::PRUNE_STEP_BLOCKS;
+    let target = start + RETAIN + 2 * prune_step();
     let mut first = None;
     let mut last = None;
     let begun = Instant::now();
@@ -208,7 +217,7 @@ async fn retention_kept_what_proofs_need(net: &mut Net, first: settlenet_types::
     let s0 = net.status(0).await.expect("node0 status");
     let from = s0.blocks_from.0;
     assert!(
-        from > 1 && from + RETAIN + settlenet_machine::PRUNE_STEP_BLOCKS > s0.height.0,
+        from > 1 && from + RETAIN + prune_step() > s0.height.0,
         "node0 should keep about the last {RETAIN} blocks: {s0:?}"
     );
     let tx = net.tx(0, first).await.expect("the first payment is known");

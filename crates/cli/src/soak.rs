@@ -48,6 +48,10 @@ pub struct SoakArgs {
     /// Where to write the samples (CSV).
     #[arg(long, default_value = "soak.csv")]
     pub out: PathBuf,
+    /// Every validator keeps the full blocks of only this many latest heights (`[sync]
+    /// retain_blocks`; 0 = keep every block, the default).
+    #[arg(long, default_value_t = 0)]
+    pub retain_blocks: u64,
 }
 
 /// Most submission requests in flight; an offer beyond it is counted as not sent.
@@ -77,6 +81,17 @@ pub async fn run(a: &SoakArgs, json: bool) -> Result<()> {
             ..Default::default()
         },
     )?;
+    for e in &entries {
+        let mut config = settlenet_node::config::NodeConfig::load(&e.home)?;
+        config.sync.retain_blocks = a.retain_blocks;
+        config
+            .sync
+            .check_retention()
+            .map_err(|e| anyhow::anyhow!("--retain-blocks: {e}"))?;
+        let text = toml::to_string_pretty(&config).context("encoding a node's config")?;
+        std::fs::write(e.home.join("config.toml"), text)
+            .with_context(|| format!("writing {}", e.home.join("config.toml").display()))?;
+    }
     let exe = std::env::current_exe().context("locating the settlenet binary")?;
     // Warnings, and how long each snapshot checkpoint held the event loop.
     let mut net = LocalNet::start(exe, entries, "warn,settlenet_node::core::checkpoints=info")?;

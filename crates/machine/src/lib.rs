@@ -80,5 +80,5 @@ pub use machine::{
 };
 pub use snapshot::{
     ChunkRead, FetchPlan, Fetched, PrepareSnapshot, SnapshotInstall, SnapshotSource, SyncConfig,
-    PRUNE_STEP_BLOCKS, RETAIN_BLOCKS_MIN,
+    PRUNE_STEP_MAX_BLOCKS, PRUNE_STEP_MIN_BLOCKS, RETAIN_BLOCKS_MIN,
 };

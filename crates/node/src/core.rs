@@ -204,6 +204,8 @@ pub struct Core {
     wal_next: u64,
     /// What the last published status showed, to publish only when it changes.
     published: Option<StatusKey>,
+    /// A retention prune is running on a blocking thread.
+    pruning: Arc<std::sync::atomic::AtomicBool>,
     /// See [`CoreParts::api_tx`].
     api_tx: mpsc::Sender<ApiCommand>,
     /// See [`CoreParts::config_observers`].
@@ -271,6 +273,7 @@ impl Core {
             shutdown: p.shutdown,
             wal_next: p.wal_next,
             published: None,
+            pruning: Arc::default(),
             api_tx: p.api_tx,
             config_observers: p.config_observers,
             admitted: Default::default(),
@@ -961,15 +964,34 @@ impl Core {
         // After the write: a stream woken by this height finds the block in the store.
         self.shared.committed.send_replace(height);
         if let Some(below) = c.prune_below {
-            // Retention: the machine no longer serves these blocks. A failed prune loses
-            // nothing (the blocks stay until the next step or restart).
-            match self.store.prune_blocks(below) {
-                Ok(from) => debug!(%from, "retention: pruned old block bodies"),
-                Err(e) => warn!(below = %below, "retention: pruning old block bodies failed: {e}"),
-            }
+            self.prune_in_background(below);
         }
         debug!(%height, hash = %c.stored.hash, "stored");
         Ok(())
+    }
+
+    /// Retention: drop the bodies of the blocks below `below` on a blocking thread, at most
+    /// one prune at a time (if one is still running, the next step covers this range too). The
+    /// machine no longer serves these blocks; a failed prune loses nothing (the blocks stay
+    /// until the next step or restart).
+    fn prune_in_background(&self, below: Height) {
+        if self.pruning.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let store = self.store.clone();
+        let pruning = self.pruning.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match store.prune_blocks(below) {
+                Ok(from) => debug!(
+                    %from,
+                    ms = started.elapsed().as_millis() as u64,
+                    "retention: pruned old block bodies"
+                ),
+                Err(e) => warn!(%below, "retention: pruning old block bodies failed: {e}"),
+            }
+            pruning.store(false, std::sync::atomic::Ordering::Release);
+        });
     }
 
     /// The WAL entries in write order, decoded (an undecodable one is kept, never dropped).

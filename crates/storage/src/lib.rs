@@ -48,10 +48,11 @@
 //! crash the store holds either all of a block or none of it. A mutex serialises the writers that
 //! check the head before writing, so two concurrent commits cannot both pass the height check.
 //!
-//! [`Store::prune_blocks`] drops the bodies of old blocks (retention, `[storage] retain_blocks`
-//! in the node): two range deletes (blocks and their changed-accounts entries) in one batch;
-//! each block's summary, the records, the tx index and the account history stay, so
-//! certificates, chain links and transaction proofs remain servable.
+//! [`Store::prune_blocks`] drops the bodies of old blocks (retention, `[sync] retain_blocks` in
+//! the node): it moves a mark below which blocks and their changed-accounts entries are no
+//! longer read, then drops the table files wholly below it (no tombstones); each block's
+//! summary, the records, the tx index and the account history stay, so certificates, chain
+//! links and transaction proofs remain servable.
 //!
 //! [`Store::checkpoint`] writes a consistent copy of the store (hard links to its table files,
 //! after flushing the memtables) into a directory; [`Store::open_read_only`] opens it, and

@@ -54,7 +54,8 @@ pub(crate) mod state;
 pub use state::{
     encode_chunks, plan_chunks, plan_chunks_within, prepare_served, read_chunk, Assembly,
     ChunkPlan, ChunkRead, FetchPlan, Fetched, PrepareSnapshot, Served, SnapshotInstall,
-    SnapshotSource, SyncConfig, PRUNE_STEP_BLOCKS, RETAIN_BLOCKS_MIN, SERVED_IDLE_MS, SERVED_MAX,
+    SnapshotSource, SyncConfig, PRUNE_STEP_MAX_BLOCKS, PRUNE_STEP_MIN_BLOCKS, RETAIN_BLOCKS_MIN,
+    SERVED_IDLE_MS, SERVED_MAX,
 };
 
 use crate::machine::{Answer, Effect, NodeMachine};

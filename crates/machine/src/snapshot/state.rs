@@ -40,6 +40,12 @@ pub struct SyncConfig {
 }
 
 impl SyncConfig {
+    /// How far past the horizon retention lets blocks go before it prunes them: an eighth of
+    /// `retain_blocks`, within [`PRUNE_STEP_MIN_BLOCKS`] and [`PRUNE_STEP_MAX_BLOCKS`].
+    pub fn prune_step_blocks(&self) -> u64 {
+        (self.retain_blocks / 8).clamp(PRUNE_STEP_MIN_BLOCKS, PRUNE_STEP_MAX_BLOCKS)
+    }
+
     /// Refuse a retention that could leave a peer unable to catch up: one below
     /// [`RETAIN_BLOCKS_MIN`], below twice the snapshot interval (a lagging peer installs the
     /// latest served snapshot, up to about one interval old, then needs every block after it),
@@ -67,9 +73,11 @@ impl SyncConfig {
 
 /// The smallest non-zero `retain_blocks` (sixteen consensus checkpoint intervals).
 pub const RETAIN_BLOCKS_MIN: u64 = 256;
-/// Retention prunes when at least this many blocks are past the horizon (one batch of range
-/// deletes per step, not one per block).
-pub const PRUNE_STEP_BLOCKS: u64 = 64;
+/// Retention prunes once an eighth of `retain_blocks` (at least this many blocks) is past the
+/// horizon, not at every block: each prune moves a mark and drops whole table files.
+pub const PRUNE_STEP_MIN_BLOCKS: u64 = 32;
+/// ... and at most this many blocks.
+pub const PRUNE_STEP_MAX_BLOCKS: u64 = 1_024;
 
 impl Default for SyncConfig {
     fn default() -> Self {
@@ -346,7 +354,7 @@ impl Snapshots {
 
     /// After committing `height`: the height below which the driver drops full blocks now, if
     /// retention is on and the horizon (`height + 1 - retain_blocks`) moved at least
-    /// [`PRUNE_STEP_BLOCKS`] past the last prune. Recorded as pruned.
+    /// [`SyncConfig::prune_step_blocks`] past the last prune. Recorded as pruned.
     pub(crate) fn prune_after(&mut self, height: Height) -> Option<Height> {
         let retain = self.config.retain_blocks;
         if retain == 0 {
@@ -354,7 +362,7 @@ impl Snapshots {
         }
         let horizon = Height(height.0.saturating_add(1).saturating_sub(retain));
         let first = self.first_block();
-        if horizon.0 < first.0.saturating_add(PRUNE_STEP_BLOCKS) {
+        if horizon.0 < first.0.saturating_add(self.config.prune_step_blocks()) {
             return None;
         }
         self.pruned = horizon;
@@ -832,7 +840,7 @@ mod tests {
     }
 
     /// Retention: the horizon trails the head by `retain_blocks`, moves in steps of
-    /// [`PRUNE_STEP_BLOCKS`], never below the snapshot base or back; configurations that could
+    /// [`SyncConfig::prune_step_blocks`], never below the snapshot base or back; configurations that could
     /// strand a lagging peer are refused.
     #[test]
     fn retention_prunes_in_steps_behind_the_head_and_refuses_unsafe_settings() {
@@ -842,6 +850,8 @@ mod tests {
             ..SyncConfig::default()
         };
         assert_eq!(config.check_retention(), Ok(()));
+        let step = config.prune_step_blocks();
+        assert_eq!(step, 128);
         let mut s = Snapshots::new(config.clone(), Height(0), Height(0));
         assert_eq!(s.first_block(), Height(1));
         let mut pruned = Vec::new();
@@ -853,19 +863,24 @@ mod tests {
                 pruned.push(below.0);
             }
         }
-        assert_eq!(pruned.first(), Some(&(1 + PRUNE_STEP_BLOCKS)));
-        assert!(
-            pruned.windows(2).all(|w| w[1] - w[0] == PRUNE_STEP_BLOCKS),
-            "{pruned:?}"
-        );
+        assert_eq!(pruned.first(), Some(&(1 + step)));
+        assert!(pruned.windows(2).all(|w| w[1] - w[0] == step), "{pruned:?}");
         // Started from a snapshot far above: nothing to prune until the horizon passes it.
         let mut s = Snapshots::new(config.clone(), Height(5_000), Height(0));
         assert_eq!(s.prune_after(Height(5_100)), None);
-        assert_eq!(s.prune_after(Height(6_000 + PRUNE_STEP_BLOCKS)), None);
+        assert_eq!(s.prune_after(Height(6_022 + step)), None);
         assert_eq!(
-            s.prune_after(Height(6_023 + PRUNE_STEP_BLOCKS)),
-            Some(Height(5_000 + PRUNE_STEP_BLOCKS))
+            s.prune_after(Height(6_023 + step)),
+            Some(Height(5_000 + step))
         );
+        // The step: an eighth of the retention, within its bounds.
+        for (retain, step) in [(256, 32), (8_192, 1_024), (100_000, 1_024), (2_048, 256)] {
+            let c = SyncConfig {
+                retain_blocks: retain,
+                ..SyncConfig::default()
+            };
+            assert_eq!(c.prune_step_blocks(), step, "retain {retain}");
+        }
         // Off: never.
         let mut off = Snapshots::new(SyncConfig::default(), Height(0), Height(0));
         assert_eq!(off.prune_after(Height(1_000_000)), None);

@@ -205,9 +205,7 @@ impl Store {
     /// snapshot it was installed from ([`Store::base_height`]) and above what retention pruned
     /// ([`Store::prune_blocks`]); at least 1.
     pub fn blocks_from(&self) -> Result<Height, StorageError> {
-        let pruned: Height = self
-            .get_decoded(CF_META, META_PRUNED, "pruned height")?
-            .unwrap_or(Height(0));
+        let pruned = self.pruned_below()?;
         Ok(Height(self.base_height()?.0.max(pruned.0).max(1)))
     }
 
@@ -266,54 +264,78 @@ impl Store {
 
     /// Drop the bodies of the blocks below `below` (their transactions and each transaction's
     /// changed-accounts entries), keeping each block's summary ([`Store::block_summary`]), the
-    /// records, the tx index and the account history. Blocks written by an older build without
+    /// records, the tx index and the account history. The head's block is never pruned.
+    /// Returns the lowest height whose full block is still held ([`Store::blocks_from`]).
+    ///
+    /// The mark moves first (one small write): from then on [`Store::block`] and
+    /// [`Store::block_changes`] answer nothing below it. The space is then given back by
+    /// dropping whole table files that lie entirely below the mark (RocksDB's
+    /// `DeleteFilesInRange`: no tombstones, no compaction; heights only grow, so each file
+    /// covers a contiguous range of them and is dropped once the mark passes its end; level-0
+    /// files wait until they are compacted to level 1). Blocks written by an older build without
     /// a stored summary are read once to keep it, at most [`PRUNE_UNSUMMARISED_MAX`] a call.
-    /// The head's block is never pruned. One atomic batch; returns the lowest height whose full
-    /// block is still held ([`Store::blocks_from`]).
     pub fn prune_blocks(&self, below: Height) -> Result<Height, StorageError> {
-        let _guard = self
-            .head_write_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let head = self.head()?.ok_or(StorageError::NotInitialised)?;
-        let from = self.blocks_from()?;
-        let below = Height(below.0.min(head.height.0));
-        if below <= from {
-            return Ok(from);
-        }
-        let blocks = self.cf(CF_BLOCKS)?;
-        let changes = self.cf(CF_TX_CHANGES)?;
-        let summaries = self.cf(CF_BLOCK_SUMMARIES)?;
-        let mut batch = WriteBatch::default();
-        let summarised = self.summaries_from()?;
-        let mut reached = from;
-        // Older blocks without a stored summary: keep it from the block, a bounded number a call.
-        let unsummarised_end = Height(below.0.min(summarised.0));
-        while reached < unsummarised_end && reached.0 - from.0 < PRUNE_UNSUMMARISED_MAX {
-            if let Some(b) = self.block(reached)? {
-                batch.put_cf(
-                    summaries,
-                    height_key(reached),
-                    encode("block summary", &b.summary())?,
-                );
+        let reached = {
+            let _guard = self
+                .head_write_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let head = self.head()?.ok_or(StorageError::NotInitialised)?;
+            let from = self.blocks_from()?;
+            let below = Height(below.0.min(head.height.0));
+            if below <= from {
+                return Ok(from);
             }
-            batch.delete_cf(blocks, height_key(reached));
-            batch.delete_range_cf(changes, height_key(reached), height_key(reached.next()));
-            reached = reached.next();
-        }
-        // The rest have summaries: two range deletes.
-        if reached >= summarised.min(below) && reached < below {
-            batch.delete_range_cf(blocks, height_key(reached), height_key(below));
-            batch.delete_range_cf(changes, height_key(reached), height_key(below));
-            reached = below;
-        }
-        batch.put_cf(
-            self.cf(CF_META)?,
-            META_PRUNED,
-            encode("pruned height", &reached)?,
-        );
-        self.write(batch, false, || format!("prune blocks below {reached}"))?;
+            let summaries = self.cf(CF_BLOCK_SUMMARIES)?;
+            let mut batch = WriteBatch::default();
+            let summarised = self.summaries_from()?;
+            let mut reached = from;
+            // Older blocks without a stored summary: keep it from the block, a bounded number a
+            // call.
+            let unsummarised_end = Height(below.0.min(summarised.0));
+            while reached < unsummarised_end && reached.0 - from.0 < PRUNE_UNSUMMARISED_MAX {
+                if let Some(b) = self.block(reached)? {
+                    batch.put_cf(
+                        summaries,
+                        height_key(reached),
+                        encode("block summary", &b.summary())?,
+                    );
+                }
+                reached = reached.next();
+            }
+            if reached >= summarised.min(below) {
+                reached = below;
+            }
+            batch.put_cf(
+                self.cf(CF_META)?,
+                META_PRUNED,
+                encode("pruned height", &reached)?,
+            );
+            self.write(batch, false, || format!("prune blocks below {reached}"))?;
+            reached
+        };
+        // Give the space back: files wholly below the mark. A block file ending at the mark's
+        // own height is kept (`reached` is held); a changes key is longer than 8 bytes, so every
+        // changes key of height `reached` sorts after `height_key(reached)`.
+        let last_pruned = height_key(Height(reached.0.saturating_sub(1)));
+        self.db
+            .delete_file_in_range_cf(self.cf(CF_BLOCKS)?, height_key(Height(0)), last_pruned)
+            .map_err(|e| StorageError::db(format!("drop block files below {reached}"), e))?;
+        self.db
+            .delete_file_in_range_cf(
+                self.cf(CF_TX_CHANGES)?,
+                height_key(Height(0)),
+                height_key(reached),
+            )
+            .map_err(|e| StorageError::db(format!("drop changes files below {reached}"), e))?;
         Ok(reached)
+    }
+
+    /// The height below which retention pruned the blocks (0 if none).
+    fn pruned_below(&self) -> Result<Height, StorageError> {
+        Ok(self
+            .get_decoded(CF_META, META_PRUNED, "pruned height")?
+            .unwrap_or(Height(0)))
     }
 
     /// The last committed height; `Height(0)` after genesis and on a fresh store.
@@ -333,8 +355,12 @@ impl Store {
         Ok(self.head()?.ok_or(StorageError::NotInitialised)?.state_root)
     }
 
-    /// The block committed at `height`, if any.
+    /// The block committed at `height`, if any (none below what retention pruned, whether or
+    /// not its bytes are still on disk).
     pub fn block(&self, height: Height) -> Result<Option<StoredBlock>, StorageError> {
+        if height < self.pruned_below()? {
+            return Ok(None);
+        }
         let key = height_key(height);
         let block: Option<StoredBlock> = self.get_decoded(CF_BLOCKS, &key, "stored block")?;
         match block {
@@ -365,6 +391,9 @@ impl Store {
     /// block not held, and for the block a snapshot was installed at (its changes are not part
     /// of the snapshot).
     pub fn block_changes(&self, height: Height) -> Result<Vec<(u32, AccountId)>, StorageError> {
+        if height < self.pruned_below()? {
+            return Ok(Vec::new());
+        }
         let cf = self.cf(CF_TX_CHANGES)?;
         let prefix = height_key(height);
         let iter = self
