@@ -224,7 +224,7 @@ pub struct Core {
 }
 
 /// The parts of the status that change: (height, view, stable checkpoint, peers, mempool,
-/// base height).
+/// base height, first full block held).
 type StatusKey = (
     Height,
     settlenet_types::View,
