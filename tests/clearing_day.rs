@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::{cli_fails, cli_json, cli_ok as ok, cli_outcome as run, s, start_net, user_key};
+use common::{
+    cli_fails, cli_json, cli_ok as ok, cli_outcome as run, s, settlement_balance, start_net,
+    user_key,
+};
 use serde_json::Value;
 use std::path::Path;
 
@@ -18,21 +21,6 @@ fn minor(v: &Value) -> i128 {
         .map(|x| x.parse().expect("minor units"))
         .or_else(|| v.as_i64().map(i128::from))
         .unwrap_or_else(|| panic!("not minor units: {v}"))
-}
-
-/// The settlement balance of a member, minor units, from `settlement liquidity`.
-fn settlement_balance(d: &str, member: &str) -> i128 {
-    let v = cli_json(&["--testnet", d, "settlement", "liquidity"]);
-    let m = v["members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .find(|m| m["member"] == member)
-        .expect("member in liquidity")
-        .clone();
-    let text = m["balance"].as_str().expect("balance");
-    let (whole, frac) = text.split_once('.').unwrap_or((text, "00"));
-    whole.parse::<i128>().expect("whole") * 100 + frac.parse::<i128>().expect("frac")
 }
 
 /// The texts of every `<name>` element of an XML document (a small scan, enough for tests).

@@ -287,3 +287,33 @@ fn an_operator_runs_a_testnet_from_the_cli() {
     let a = run_json(&["--testnet", d, "--json", "account", &wa]);
     assert_eq!(a["balance"], "237.50", "{a}");
 }
+
+/// The README's first command: `settlenet demo` runs its whole scenario on a local network of
+/// four validators and ends well (it fails with a non-zero status on any surprise).
+#[test]
+fn the_demo_runs_to_the_end() {
+    let out = Command::new(BIN)
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run settlenet demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "is now completed",
+        "payment signed by a stranger -> refused at admission: forbidden_signer",
+        "money conserved: yes",
+        "net and settled each sum to zero: yes",
+        "receipt VALID",
+    ] {
+        assert!(
+            text.contains(line),
+            "{line:?} missing from the demo:\n{text}"
+        );
+    }
+}

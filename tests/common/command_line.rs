@@ -94,3 +94,18 @@ pub fn fields(v: &Value) -> [String; 5] {
     ]
     .map(|k| v[k].as_str().unwrap_or("").to_string())
 }
+
+/// A member's settlement balance in minor units, from `settlement liquidity` (`--testnet DIR`).
+pub fn settlement_balance(d: &str, member: &str) -> i128 {
+    let v = cli_json(&["--testnet", d, "settlement", "liquidity"]);
+    let m = v["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["member"] == member)
+        .expect("member in liquidity")
+        .clone();
+    let text = m["balance"].as_str().expect("balance");
+    let (whole, frac) = text.split_once('.').unwrap_or((text, "00"));
+    whole.parse::<i128>().expect("whole") * 100 + frac.parse::<i128>().expect("frac")
+}

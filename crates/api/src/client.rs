@@ -363,6 +363,11 @@ impl Client {
         self.get_opt(&format!("/v1/accounts/{id}")).await
     }
 
+    /// `GET /v1/charges/{id}` (`None`: no such charge request).
+    pub async fn charge(&self, id: settlenet_types::ChargeId) -> Result<Option<wire::ChargeView>> {
+        self.get_opt(&format!("/v1/charges/{id}")).await
+    }
+
     /// `GET /v1/accounts?owner=KEY[&currency=C]`.
     pub async fn accounts_by_owner(
         &self,

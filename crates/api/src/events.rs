@@ -17,6 +17,11 @@
 //! data: {"height":7,"hash":"…","time_ms":1795000000000,"txs":1,"state_root":"…"}
 //! ```
 //!
+//! A block whose start expired holds or charge requests (consensus time reached their
+//! deadline; no transaction did it) lists their entries in its event's `expired`, so a client
+//! following a charge request's entry (`account=`) sees every change of its state once: each
+//! transaction that changed it as a `tx` event, an expiry in a `block` event.
+//!
 //! The SSE `id` of an event is its [`EventId`]: `HEIGHT` for a block, `HEIGHT:INDEX` for a
 //! transaction. Resuming after an id (the `Last-Event-ID` header) continues with exactly the
 //! next event: after `7:0`, the transaction at index 1 of block 7 (or block 7's event); after
@@ -59,6 +64,12 @@ pub struct BlockEvent {
     /// The ledger state root after executing it.
     #[schema(value_type = String)]
     pub state_root: Hash,
+    /// Hold and charge-request entries that consensus time expired at the start of this block
+    /// (no transaction changed them), by account id; with an `account` filter, only that
+    /// account if it expired. Omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub expired: Vec<AccountId>,
 }
 
 /// What executing a transaction did.
@@ -437,10 +448,23 @@ mod tests {
             time_ms: 5,
             txs: 0,
             state_root: Hash([2; 32]),
+            expired: vec![],
         });
         let v = serde_json::to_value(&b).expect("json");
         assert_eq!(v["type"], "block");
         assert_eq!(v["height"], 3);
+        assert!(v.get("expired").is_none(), "omitted when empty: {v}");
+        let with = StreamEvent::Block(BlockEvent {
+            expired: vec![AccountId([4; 16])],
+            ..match &b {
+                StreamEvent::Block(b) => b.clone(),
+                StreamEvent::Tx(_) => unreachable!("a block event"),
+            }
+        });
+        let v = serde_json::to_value(&with).expect("json");
+        assert_eq!(v["expired"][0], AccountId([4; 16]).to_string());
+        let back: StreamEvent = serde_json::from_value(v).expect("parses");
+        assert_eq!(back, with);
         assert_eq!(b.id().to_string(), "3");
         let t = StreamEvent::Tx(TxEvent {
             id: TxId([3; 16]),

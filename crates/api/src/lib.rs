@@ -28,6 +28,7 @@
 //! | `GET /v1/settlement/liquidity`                 | [`Liquidity`]                   |
 //! | `GET /v1/events` (Server-Sent Events)          | [`TxEvent`], [`BlockEvent`]     |
 //! | `GET /v1/observers`                            | an array of [`ObserverView`]    |
+//! | `GET /v1/charges/{id}`                         | [`ChargeView`]                  |
 //!
 //! Every error is an [`ErrorBody`] with a 4xx or 5xx status. `GET /v1/events` is a stream of
 //! Server-Sent Events, not one JSON answer: its format, ids and resume rules are in [`events`]
@@ -55,6 +56,7 @@
 //! - The JSON of a type is the JSON `docs/api.md` shows for its endpoint.
 
 mod chain;
+mod charges;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
@@ -65,6 +67,9 @@ mod openapi;
 mod settlement;
 
 pub use chain::*;
+pub use charges::{
+    ChargePayload, ChargeView, PayloadError, PAYLOAD_MAX_BYTES, PAYLOAD_PREFIX, PAYLOAD_VERSION,
+};
 pub use error::*;
 pub use events::{BlockEvent, EventId, StreamEvent, TxEvent, TxEventStatus};
 pub use ledger::*;

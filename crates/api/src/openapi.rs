@@ -43,6 +43,7 @@ use utoipa::OpenApi;
         settlement_liquidity,
         events,
         observers,
+        charge,
     ),
     components(schemas(ErrorBody, ErrorDetail, BlockEvent, TxEvent, TxEventStatus))
 )]
@@ -253,6 +254,14 @@ fn events() {}
 #[utoipa::path(get, path = "/v1/observers", responses((status = 200, body = [ObserverView])))]
 fn observers() {}
 
+/// A charge request (a merchant asking a payer for an amount) and its status; its `payload` is
+/// what a QR code or link carries.
+#[utoipa::path(get, path = "/v1/charges/{id}",
+    params(("id" = String, Path, description = "charge id (32 hex characters)")),
+    responses((status = 200, body = ChargeView), (status = 400, body = ErrorBody),
+        (status = 404, description = "charge_not_found", body = ErrorBody)))]
+fn charge() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,11 +269,12 @@ mod tests {
     #[test]
     fn the_document_lists_every_route_once() {
         let doc = ApiDoc::openapi();
-        assert_eq!(doc.paths.paths.len(), 24);
+        assert_eq!(doc.paths.paths.len(), 25);
         let json: serde_json::Value =
             serde_json::from_str(&openapi_json()).expect("the document is JSON");
         assert!(json["components"]["schemas"]["Window"].is_object());
         assert!(json["components"]["schemas"]["ObserverView"].is_object());
         assert!(json["components"]["schemas"]["TxProofFile"].is_object());
+        assert!(json["components"]["schemas"]["ChargeView"].is_object());
     }
 }

@@ -130,6 +130,7 @@ pub mod iso_in;
 pub mod json_in;
 pub mod model;
 pub mod pacs002;
+pub mod pain013;
 pub mod validate;
 pub mod xml_out;
 
@@ -140,6 +141,10 @@ pub use model::{
     FIELD_LEN_MAX, ID_LEN_MAX, INSTRUCTIONS_MAX, MAX_ERRORS_DEFAULT, REFERENCE_LEN_MAX,
 };
 pub use pacs002::{write_pacs002, StatusReason, StatusReport, TxStatus, TxStatusEntry};
+pub use pain013::{
+    write_pain013, write_pain014, Agent, ChargeReportStatus, ChargeRequestDoc, PAIN013_NAMESPACE,
+    PAIN014_NAMESPACE,
+};
 pub use validate::{normalize_bic, parse_amount, AmountError, Resolver};
 pub use xml_out::escape_xml;
 

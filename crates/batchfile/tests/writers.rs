@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use quick_xml::events::Event;
 use settlenet_batchfile::{
-    parse_file, write_camt053, write_pacs002, ParseOptions, Period, ReasonCode, Statement,
+    parse_file, write_camt053, write_pacs002, write_pain013, write_pain014, Agent,
+    ChargeReportStatus, ChargeRequestDoc, ParseOptions, Period, ReasonCode, Statement,
     StatementEntry, StatusReason, StatusReport, TxStatus, TxStatusEntry,
 };
 
@@ -286,4 +287,162 @@ fn camt053_refuses_overflow() {
         },
     };
     assert!(write_camt053(&st).is_err());
+}
+
+fn charge_doc(payer: bool) -> ChargeRequestDoc {
+    ChargeRequestDoc {
+        id: "0707070707070707070707070707070a".into(),
+        reference: "Order <77> & co".into(),
+        amount_minor: 1_250,
+        currency: "USD".parse().expect("usd"),
+        exponent: 2,
+        created_ms: 1_795_000_000_000,
+        expires_at_ms: 1_795_000_300_000,
+        creditor_account: "02020202020202020202020202020202".into(),
+        creditor_agent: Agent {
+            name: "bank-c".into(),
+            bic: Some("BANKCCXXXXX".into()),
+            clearing_id: None,
+        },
+        debtor_account: payer.then(|| "01010101010101010101010101010101".to_string()),
+        debtor_agent: payer.then(|| Agent {
+            name: "operator-a".into(),
+            bic: None,
+            clearing_id: Some("021040078".into()),
+        }),
+    }
+}
+
+/// The element paths of a message, in document order, without repeats.
+fn paths(flat: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (p, _) in flat {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn pain013_has_the_request_structure() {
+    let xml = write_pain013(&charge_doc(true));
+    assert!(xml.contains("urn:iso:std:iso:20022:tech:xsd:pain.013.001.07"));
+    let flat = flatten(&xml);
+    let r = "Document/CdtrPmtActvtnReq";
+    let expected: Vec<String> = [
+        "GrpHdr/MsgId",
+        "GrpHdr/CreDtTm",
+        "GrpHdr/NbOfTxs",
+        "GrpHdr/CtrlSum",
+        "GrpHdr/InitgPty/Nm",
+        "PmtInf/PmtInfId",
+        "PmtInf/PmtMtd",
+        "PmtInf/ReqdExctnDt/DtTm",
+        "PmtInf/XpryDt/DtTm",
+        "PmtInf/Dbtr/Nm",
+        "PmtInf/DbtrAcct/Id/Othr/Id",
+        "PmtInf/DbtrAgt/FinInstnId/ClrSysMmbId/MmbId",
+        "PmtInf/DbtrAgt/FinInstnId/Nm",
+        "PmtInf/CdtTrfTx/PmtId/EndToEndId",
+        "PmtInf/CdtTrfTx/Amt/InstdAmt/@Ccy",
+        "PmtInf/CdtTrfTx/Amt/InstdAmt",
+        "PmtInf/CdtTrfTx/ChrgBr",
+        "PmtInf/CdtTrfTx/CdtrAgt/FinInstnId/BICFI",
+        "PmtInf/CdtTrfTx/CdtrAgt/FinInstnId/Nm",
+        "PmtInf/CdtTrfTx/Cdtr/Nm",
+        "PmtInf/CdtTrfTx/CdtrAcct/Id/Othr/Id",
+        "PmtInf/CdtTrfTx/RmtInf/Ustrd",
+    ]
+    .iter()
+    .map(|p| format!("{r}/{p}"))
+    .collect();
+    assert_eq!(paths(&flat), expected, "{xml}");
+    assert_eq!(values(&flat, "GrpHdr/NbOfTxs"), ["1"]);
+    assert_eq!(values(&flat, "GrpHdr/CtrlSum"), ["12.50"]);
+    assert_eq!(values(&flat, "InstdAmt"), ["12.50"]);
+    assert_eq!(values(&flat, "InstdAmt/@Ccy"), ["USD"]);
+    assert_eq!(values(&flat, "EndToEndId"), ["Order <77> & co"]);
+    assert_eq!(values(&flat, "XpryDt/DtTm"), ["2026-11-18T11:11:40.000Z"]);
+    assert_eq!(values(&flat, "PmtMtd"), ["TRF"]);
+    // An open request (no payer): no debtor account or agent, the rest the same.
+    let open = flatten(&write_pain013(&charge_doc(false)));
+    assert!(values(&open, "DbtrAcct/Id/Othr/Id").is_empty());
+    assert_eq!(values(&open, "Dbtr/Nm"), ["Any wallet holder"]);
+}
+
+#[test]
+fn pain014_reports_each_status() {
+    let doc = charge_doc(true);
+    let cases = [
+        (ChargeReportStatus::Pending, "PDNG", None),
+        (ChargeReportStatus::Accepted, "ACCP", None),
+        (ChargeReportStatus::Completed, "ACSC", None),
+        (
+            ChargeReportStatus::Rejected {
+                code: "CUST",
+                text: "declined by the payer".into(),
+            },
+            "RJCT",
+            Some("CUST"),
+        ),
+        (
+            ChargeReportStatus::Rejected {
+                code: "AEXR",
+                text: "expired".into(),
+            },
+            "RJCT",
+            Some("AEXR"),
+        ),
+    ];
+    for (status, code, reason) in cases {
+        let xml = write_pain014(&doc, &status, 1_795_000_100_000);
+        assert!(xml.contains("urn:iso:std:iso:20022:tech:xsd:pain.014.001.07"));
+        let flat = flatten(&xml);
+        let r = "Document/CdtrPmtActvtnReqStsRpt";
+        let p = paths(&flat);
+        for needed in [
+            "GrpHdr/MsgId",
+            "GrpHdr/CreDtTm",
+            "OrgnlGrpInfAndSts/OrgnlMsgId",
+            "OrgnlGrpInfAndSts/OrgnlMsgNmId",
+            "OrgnlPmtInfAndSts/OrgnlPmtInfId",
+            "OrgnlPmtInfAndSts/TxInfAndSts/OrgnlEndToEndId",
+            "OrgnlPmtInfAndSts/TxInfAndSts/TxSts",
+            "OrgnlPmtInfAndSts/TxInfAndSts/OrgnlTxRef/Amt/InstdAmt",
+        ] {
+            assert!(
+                p.contains(&format!("{r}/{needed}")),
+                "{needed} missing in {xml}"
+            );
+        }
+        assert_eq!(values(&flat, "TxSts"), [code]);
+        assert_eq!(values(&flat, "OrgnlMsgNmId"), ["pain.013.001.07"]);
+        assert_eq!(values(&flat, "OrgnlMsgId"), [doc.id.as_str()]);
+        assert_eq!(values(&flat, "OrgnlEndToEndId"), ["Order <77> & co"]);
+        assert_eq!(
+            values(&flat, "StsRsnInf/Rsn/Cd"),
+            reason.into_iter().collect::<Vec<_>>()
+        );
+        let msg_id = values(&flat, "GrpHdr/MsgId");
+        assert!(msg_id[0].chars().count() <= 35, "{msg_id:?}");
+    }
+}
+
+#[test]
+fn a_pain013_is_not_a_settlement_batch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("request.xml");
+    std::fs::write(&path, write_pain013(&charge_doc(false))).expect("write");
+    let batch = parse_file(&path, &genesis(), &ParseOptions::default()).expect("readable");
+    assert!(!batch.is_ok());
+    assert!(batch.instructions.is_empty(), "{:#?}", batch.instructions);
+    // First the message type; the group header's count is checked too (it names one
+    // transaction, and a pain.013's are no interbank instructions).
+    assert_eq!(batch.errors[0].field, "CdtrPmtActvtnReq");
+    assert!(
+        batch.errors[0].message.contains("not a pacs.008/pacs.009"),
+        "{}",
+        batch.errors[0]
+    );
 }

@@ -13,7 +13,8 @@ use settlenet_api::TxStatus;
 use settlenet_crypto::Keypair;
 use settlenet_localnet::{init_free, LocalNet};
 use settlenet_types::{
-    AccountId, Amount, Currency, Hash, HoldId, Operation, Payee, SignedTransaction, TxNonce,
+    AccountId, Amount, ChargeId, ChargePayer, Currency, Hash, HoldId, Operation, Payee,
+    SignedTransaction, TxNonce,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -268,22 +269,52 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         "   merchant 'Kigali Coffee' {shop} opened at bank-b -> {}",
         one(&clients, register).await?
     );
-    let hold = HoldId(random_id());
-    let auth = sign(
+    // The purchase: the shop's point of sale asks Bob's phone for 40.00 (a charge request,
+    // its payload shown as a QR code), Bob's wallet reads it, checks it and approves it (a
+    // hold of exactly that amount), the shop captures.
+    let (bob_alias, _) = alias_of(&clients[1], bob.phone).await?;
+    let charge = ChargeId(random_id());
+    let request = sign(
         &chain,
-        &bob.key,
+        &shop_key,
         TxNonce(random_id()),
-        Operation::Authorize {
-            hold,
-            from: bob.wallet,
+        Operation::CreateCharge {
+            charge,
             merchant: shop,
             amount: Amount(4_000),
-            timeout_ms: 600_000,
+            reference: "coffee-0042".into(),
+            payer: Some(ChargePayer::Alias(bob_alias)),
+            timeout_ms: 300_000,
+            hold_timeout_ms: 600_000,
         },
     )?;
     say!(
-        "   bob authorizes 40.00 at the coffee shop (hold {hold}, 10 min) -> {}",
-        one(&clients[2..], auth).await?
+        "   the shop asks {} for 40.00 (charge {charge}, ref coffee-0042, 5 min) -> {}",
+        masked(bob.phone),
+        one(&clients, request).await?
+    );
+    let view = clients[2]
+        .charge(charge)
+        .await?
+        .context("the charge request is not on the ledger")?;
+    let payload = settlenet_api::ChargePayload::parse(&view.payload)?;
+    payload.check_against(&view)?;
+    say!("   its QR payload: {}", view.payload);
+    let hold = HoldId(random_id());
+    let approve = sign(
+        &chain,
+        &bob.key,
+        TxNonce(random_id()),
+        Operation::ApproveCharge {
+            charge,
+            hold,
+            from: bob.wallet,
+            amount: Amount(payload.amount_minor),
+        },
+    )?;
+    say!(
+        "   bob's phone checks it against the ledger and approves (hold {hold}) -> {}",
+        one(&clients[2..], approve).await?
     );
     let capture = sign(
         &chain,
@@ -299,6 +330,9 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
         "   the shop captures 32.50 of it, releasing 7.50 -> {}",
         one(&clients, capture).await?
     );
+    if let Some(v) = clients[1].charge(charge).await? {
+        say!("   charge {charge} is now {}", v.status);
+    }
     let refund = sign(
         &chain,
         &shop_key,
@@ -402,8 +436,18 @@ async fn scenario(a: &DemoArgs, dir: &std::path::Path, net: &mut LocalNet) -> Re
             amount: Amount(100),
         },
     )?;
-    let r = submit_and_wait_all(&clients[3..], &[steal], None).await?;
-    say!("   payment signed by a stranger -> {}", r[0]);
+    // A key that owns no wallet can never pay from one: refused at the door (no record, no
+    // block space), not executed and rejected.
+    match clients[3].submit(&steal).await {
+        Ok(v) => bail!("a payment signed by a stranger was not refused at admission: {v:?}"),
+        Err(e) => say!(
+            "   payment signed by a stranger -> refused at admission: {}",
+            short(&e.to_string())
+                .split("): ")
+                .nth(1)
+                .unwrap_or("forbidden_signer")
+        ),
+    }
 
     // 7. Final state.
     let status = futures_status(&clients).await?;

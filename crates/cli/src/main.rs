@@ -48,8 +48,8 @@ mod txbuild;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use commands::{
-    account, batch, ceremony, chain, network, observer, pay, receipt, settlement, statement,
-    wallet, watch, window,
+    account, batch, ceremony, chain, charge, network, observer, pay, receipt, settlement,
+    statement, wallet, watch, window,
 };
 use support::Target;
 
@@ -140,6 +140,10 @@ pub enum Cmd {
     Void(pay::VoidArgs),
     /// Refund (part of) a capture to the payer (merchant or acquirer key).
     Refund(pay::RefundArgs),
+    /// Charge requests: a merchant asks a payer for an amount (QR code or link), the payer
+    /// approves or declines, the merchant captures; follow one, export it as pain.013/014.
+    #[command(subcommand)]
+    Charge(charge::ChargeCmd),
     /// An account's balance: the four posted/pending fields, balance and available.
     Balance {
         /// Account id.
@@ -247,6 +251,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Capture(a) => pay::capture(&t, json, a).await,
         Cmd::Void(a) => pay::void(&t, json, a).await,
         Cmd::Refund(a) => pay::refund(&t, json, a).await,
+        Cmd::Charge(c) => charge::run(&t, json, c).await,
         Cmd::Balance { id } => account::balance(&t, json, &id).await,
         Cmd::History(a) => account::history(&t, json, a).await,
         Cmd::Positions { window } => account::positions(&t, json, window).await,

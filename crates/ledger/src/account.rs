@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use settlenet_types::{
-    AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey,
+    AccountId, Amount, BatchId, ChargeId, Currency, Hash, Height, HoldId, MemberId, PublicKey,
     SettlementInstruction, SettlementPolicy, TxId,
 };
 
@@ -55,6 +55,11 @@ pub enum AccountKind {
     /// [`Currency::NONE`] (`XXX`), `member` its sponsor. Balance fields zero. Kept after
     /// removal (with `removed_height`), so a re-registration reactivates the same entry.
     Observer,
+    // ---- Appended with charge requests. ----
+    /// A merchant's charge request ([`ChargeDetail`]): amount, reference, payer, expiry and
+    /// status. Id [`charge_account_id`]`(charge)`; `member` the merchant's acquirer, currency the
+    /// merchant's. Balance fields zero.
+    Charge,
 }
 
 impl AccountKind {
@@ -69,7 +74,8 @@ impl AccountKind {
             | AccountKind::Window
             | AccountKind::Batch
             | AccountKind::Chunk
-            | AccountKind::Observer => true,
+            | AccountKind::Observer
+            | AccountKind::Charge => true,
             AccountKind::Float | AccountKind::Position | AccountKind::Reserve => false,
         }
     }
@@ -90,7 +96,8 @@ impl AccountKind {
             | AccountKind::Window
             | AccountKind::Batch
             | AccountKind::Chunk
-            | AccountKind::Observer => None,
+            | AccountKind::Observer
+            | AccountKind::Charge => None,
         }
     }
 }
@@ -153,6 +160,85 @@ pub enum AccountDetail {
     // ---- Appended with observer nodes. ----
     /// A registered observer node.
     Observer(ObserverDetail),
+    // ---- Appended with charge requests. ----
+    /// A merchant's charge request.
+    Charge(ChargeDetail),
+}
+
+/// Where a charge request is in its life: `Pending` until approved, declined, cancelled or
+/// expired; an approved request follows its hold (captured: `Completed`, voided: `Voided`,
+/// expired uncaptured: `Expired`). Every state but `Pending` and `Approved` is final.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeStatus {
+    /// Waiting for the payer.
+    Pending,
+    /// The payer approved: its hold is pending on the payer's wallet.
+    Approved,
+    /// The merchant captured the hold (all or part).
+    Completed,
+    /// The named payer declined.
+    Declined,
+    /// The merchant cancelled it before it was approved.
+    Cancelled,
+    /// Consensus time reached its expiry while pending, or its hold's deadline uncaptured.
+    Expired,
+    /// The merchant voided the approved hold.
+    Voided,
+}
+
+impl ChargeStatus {
+    /// The snake_case name (identical to the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeStatus::Pending => "pending",
+            ChargeStatus::Approved => "approved",
+            ChargeStatus::Completed => "completed",
+            ChargeStatus::Declined => "declined",
+            ChargeStatus::Cancelled => "cancelled",
+            ChargeStatus::Expired => "expired",
+            ChargeStatus::Voided => "voided",
+        }
+    }
+
+    /// Whether nothing can change it any more.
+    pub fn is_final(self) -> bool {
+        !matches!(self, ChargeStatus::Pending | ChargeStatus::Approved)
+    }
+}
+
+/// The terms and status of a charge request (the detail of an [`AccountKind::Charge`] entry).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeDetail {
+    /// The client-chosen request id.
+    pub charge: ChargeId,
+    /// The merchant account paid on capture.
+    pub merchant: AccountId,
+    /// The amount asked.
+    pub amount: Amount,
+    /// The merchant's reference (`Max35Text`).
+    pub reference: String,
+    /// The only wallet that may approve or decline (a phone alias is resolved to its wallet
+    /// when the request executes); `None`: any wallet in the currency.
+    pub payer: Option<AccountId>,
+    /// The key that created it (the merchant's, or its acquirer's staff).
+    pub created_by: PublicKey,
+    /// Consensus time at or after which a pending request is expired.
+    pub expires_at_ms: u64,
+    /// The timeout of the hold an approval places.
+    pub hold_timeout_ms: u64,
+    /// Where the request is in its life.
+    pub status: ChargeStatus,
+    /// The hold an approval placed, and the wallet it is on (set once approved).
+    pub hold: Option<(HoldId, AccountId)>,
+    /// The transaction that last changed its status (`None` for a change by consensus time).
+    pub status_tx: Option<TxId>,
+    /// The height of the block that last changed its status.
+    pub status_height: Height,
+    /// The amount captured (0 unless completed).
+    pub captured: u128,
 }
 
 /// A registered observer node (the detail of an [`AccountKind::Observer`] entry): a
@@ -463,6 +549,17 @@ pub fn hold_account_id(hold: &HoldId) -> AccountId {
     let mut h = blake3::Hasher::new();
     h.update(b"settlenet/hold-account/v1\0");
     h.update(&hold.0);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    AccountId(out)
+}
+
+/// The id of the ledger entry of a charge request: a hash of the charge id in its own
+/// namespace, so that it cannot be chosen to collide with any other account.
+pub fn charge_account_id(charge: &ChargeId) -> AccountId {
+    let mut h = blake3::Hasher::new();
+    h.update(b"settlenet/charge-account/v1\0");
+    h.update(&charge.0);
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     AccountId(out)

@@ -10,6 +10,7 @@
 //! ledger/issuance.rs   Issue, Redeem (wallet against the issuer's float)
 //! ledger/payments.rs   Transfer, Pay: payer checks, payee by account or alias, KYC limits
 //! ledger/holds.rs      Authorize, Capture, Void, Refund, expiry sweep
+//! ledger/charges.rs    CreateCharge, ApproveCharge, DeclineCharge, CancelCharge, expiry sweep
 //! ledger/clearing.rs   settlement windows, liquidity (funding, caps), window read API
 //! ledger/batches.rs    StageBatch, SettleBatch (netting), AbortBatch, batch read API
 //! ledger/observers.rs  RegisterObserver, RemoveObserver, the observer read API
@@ -18,6 +19,7 @@
 
 mod apply;
 mod batches;
+mod charges;
 mod clearing;
 mod genesis;
 mod holds;
@@ -94,6 +96,17 @@ pub struct Ledger {
     captures: BTreeMap<TxId, AccountId>,
     /// Pending holds by `(expires_at_ms, hold entry id)`: the expiry sweep's queue (derived).
     expiries: BTreeSet<(u64, AccountId)>,
+    /// Pending charge requests by `(expires_at_ms, charge entry id)`: their sweep's queue
+    /// (derived).
+    charge_expiries: BTreeSet<(u64, AccountId)>,
+    /// Approved charge requests by the entry id of their hold (derived): capture, void and
+    /// the hold's expiry move the request on.
+    charge_holds: BTreeMap<AccountId, AccountId>,
+    /// Pending charge requests per merchant account (derived; no entry at zero): at most
+    /// [`CHARGES_PENDING_PER_MERCHANT_MAX`] each.
+    ///
+    /// [`CHARGES_PENDING_PER_MERCHANT_MAX`]: crate::CHARGES_PENDING_PER_MERCHANT_MAX
+    charges_pending: BTreeMap<AccountId, usize>,
     /// The genesis validators' libp2p peer ids: never registrable as observers.
     validator_peers: BTreeSet<String>,
     /// Active observers by peer id (derived from the observer entries; rebuilt on restore), so

@@ -98,6 +98,14 @@
 //! | `SetNetDebitCap` | clearing-role staff | sets or removes the member's cap in a currency |
 //! | `RegisterObserver` | staff of `member` (any role) | an active `Observer` entry for a libp2p peer id, sponsored by `member` (or a removed one reactivated); not a validator's peer id, not already active; at most [`OBSERVERS_PER_MEMBER_MAX`] active per member and [`OBSERVERS_MAX`] in all |
 //! | `RemoveObserver` | staff of `member` (any role), the observer's sponsor | the entry gets its `removed_height`; validators stop admitting the peer |
+//! | `CreateCharge` | merchant key, or acquirer-role staff of its acquirer | a pending `Charge` entry (amount, reference, optional payer, expiry at `ts + timeout_ms`); at most [`CHARGES_PENDING_PER_MERCHANT_MAX`] pending per merchant |
+//! | `ApproveCharge` | owner of `from` (the named payer, if any) | a hold of exactly the requested amount on `from` (as `Authorize`, `hold_timeout_ms`); the charge -> `approved` |
+//! | `DeclineCharge` | owner of `from`, the charge's named payer | the charge -> `declined` |
+//! | `CancelCharge` | as `CreateCharge` | a pending charge -> `cancelled` |
+//!
+//! A charge follows its hold: `Capture` of it -> `completed`, `Void` -> `voided`, its expiry ->
+//! `expired`; a pending charge whose time runs out is swept to `expired` at the start of a block
+//! (at most [`CHARGE_EXPIRIES_PER_BLOCK_MAX`] a block; until swept it already refuses approval).
 //!
 //! Across members, every posted movement between a wallet/merchant of member A and one of
 //! member B debits A's position and credits B's for the currency's open window, and adds the
@@ -365,17 +373,19 @@ pub mod state_tree;
 pub mod test_util;
 
 pub use account::{
-    batch_account_id, chunk_account_id, hold_account_id, observer_account_id, position_id,
-    window_account_id, Account, AccountDetail, AccountKind, BatchDetail, BatchState, ChunkDetail,
-    HoldDetail, HoldStatus, MemberSettlement, Obligation, ObserverDetail, SettlementDetail,
-    Shortfall, WalletDetail, WindowDetail, WindowState, FIELD_MAX,
+    batch_account_id, charge_account_id, chunk_account_id, hold_account_id, observer_account_id,
+    position_id, window_account_id, Account, AccountDetail, AccountKind, BatchDetail, BatchState,
+    ChargeDetail, ChargeStatus, ChunkDetail, HoldDetail, HoldStatus, MemberSettlement, Obligation,
+    ObserverDetail, SettlementDetail, Shortfall, WalletDetail, WindowDetail, WindowState,
+    FIELD_MAX,
 };
 pub use error::LedgerError;
 pub use history::{History, HistoryNode, HistoryProof};
 pub use ledger::{BatchStatus, Ledger, MemberInfo};
 pub use limits::{
-    TierLimits, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX, KYC_TIERS,
-    OBSERVERS_MAX, OBSERVERS_PER_MEMBER_MAX, WINDOWS_RESERVED_AHEAD,
+    TierLimits, CHARGES_PENDING_PER_MERCHANT_MAX, CHARGE_EXPIRIES_PER_BLOCK_MAX,
+    CHARGE_TIMEOUT_MS_MAX, DAY_MS, FIRST_WINDOW, HOLD_EXPIRIES_PER_BLOCK_MAX, HOLD_TIMEOUT_MS_MAX,
+    KYC_TIERS, OBSERVERS_MAX, OBSERVERS_PER_MEMBER_MAX, WINDOWS_RESERVED_AHEAD,
 };
 pub use outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 pub use snapshot::{LedgerSnapshot, SNAPSHOT_VERSION};

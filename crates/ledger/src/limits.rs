@@ -59,3 +59,15 @@ pub const OBSERVERS_PER_MEMBER_MAX: usize = 64;
 
 /// ...and in all: at most this many active observers on the network.
 pub const OBSERVERS_MAX: usize = 1_024;
+
+/// Longest a charge request may wait for its payer (one day).
+pub const CHARGE_TIMEOUT_MS_MAX: u64 = DAY_MS;
+
+/// Most charge requests expired at the start of one block (the rest in the following blocks,
+/// earliest first). Until swept, an expired request already refuses approval.
+pub const CHARGE_EXPIRIES_PER_BLOCK_MAX: usize = 1024;
+
+/// Most pending charge requests one merchant may have at once; `create_charge` beyond it fails
+/// `too_many_charges`. Bounds what one merchant key (or a thief of it) can make every validator
+/// hold and sweep.
+pub const CHARGES_PENDING_PER_MERCHANT_MAX: usize = 10_000;

@@ -129,11 +129,34 @@ pub enum ResultCode {
     /// The transaction's `valid_until_ms` is more than `TX_VALIDITY_MAX_MS` (one hour) past the
     /// block's consensus time (or, at admission, the node's clock).
     ValidityTooLong,
+    // ---- Appended with charge requests. ----
+    /// A charge request with this id already exists.
+    ChargeExists,
+    /// No charge request has this id.
+    ChargeNotFound,
+    /// The charge request reached its expiry (consensus time) before it was approved.
+    ChargeExpired,
+    /// The charge request was declined by its payer.
+    ChargeDeclined,
+    /// The charge request was cancelled by the merchant.
+    ChargeCancelled,
+    /// The charge request was already approved (a request is approved at most once).
+    ChargeAlreadyApproved,
+    /// The charge request names another wallet as its payer.
+    WrongPayer,
+    /// The amount approved is not the amount the charge request asks.
+    ChargeAmountMismatch,
+    /// The charge request names no payer, so no one can decline it (it expires or is cancelled).
+    ChargeHasNoPayer,
+    /// The merchant already has the most pending charge requests allowed (CHARGES_PENDING_PER_MERCHANT_MAX).
+    TooManyCharges,
+    /// The charge reference is not ISO 20022 Max35Text (1 to 35 characters, no control character).
+    InvalidReference,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 56] = [
+    pub const ALL: [ResultCode; 67] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -190,6 +213,17 @@ impl ResultCode {
         ResultCode::Expired,
         ResultCode::IdNotDerived,
         ResultCode::ValidityTooLong,
+        ResultCode::ChargeExists,
+        ResultCode::ChargeNotFound,
+        ResultCode::ChargeExpired,
+        ResultCode::ChargeDeclined,
+        ResultCode::ChargeCancelled,
+        ResultCode::ChargeAlreadyApproved,
+        ResultCode::WrongPayer,
+        ResultCode::ChargeAmountMismatch,
+        ResultCode::ChargeHasNoPayer,
+        ResultCode::TooManyCharges,
+        ResultCode::InvalidReference,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -251,6 +285,17 @@ impl ResultCode {
             ResultCode::Expired => "expired",
             ResultCode::IdNotDerived => "id_not_derived",
             ResultCode::ValidityTooLong => "validity_too_long",
+            ResultCode::ChargeExists => "charge_exists",
+            ResultCode::ChargeNotFound => "charge_not_found",
+            ResultCode::ChargeExpired => "charge_expired",
+            ResultCode::ChargeDeclined => "charge_declined",
+            ResultCode::ChargeCancelled => "charge_cancelled",
+            ResultCode::ChargeAlreadyApproved => "charge_already_approved",
+            ResultCode::WrongPayer => "wrong_payer",
+            ResultCode::ChargeAmountMismatch => "charge_amount_mismatch",
+            ResultCode::ChargeHasNoPayer => "charge_has_no_payer",
+            ResultCode::TooManyCharges => "too_many_charges",
+            ResultCode::InvalidReference => "invalid_reference",
         }
     }
 
@@ -324,6 +369,17 @@ impl ResultCode {
             ResultCode::Expired => "The transaction's validity (valid_until_ms) ended before it could execute; it never will.",
             ResultCode::IdNotDerived => "The transaction id is not the one derived from its signer's key and nonce; it is refused and leaves no record.",
             ResultCode::ValidityTooLong => "The transaction's valid_until_ms is more than one hour ahead; sign it again with a nearer one.",
+            ResultCode::ChargeExists => "A charge request with this id already exists.",
+            ResultCode::ChargeNotFound => "No charge request has this id.",
+            ResultCode::ChargeExpired => "The charge request expired before it was approved; the merchant must create a new one.",
+            ResultCode::ChargeDeclined => "The payer already declined this charge request.",
+            ResultCode::ChargeCancelled => "The merchant cancelled this charge request.",
+            ResultCode::ChargeAlreadyApproved => "This charge request was already approved; a request is approved once.",
+            ResultCode::WrongPayer => "Only the wallet the charge request names may approve or decline it.",
+            ResultCode::ChargeAmountMismatch => "The amount approved differs from the charge request's; check the request again.",
+            ResultCode::ChargeHasNoPayer => "A charge request open to any payer cannot be declined; let it expire or ask the merchant to cancel it.",
+            ResultCode::TooManyCharges => "The merchant has too many pending charge requests; cancel some or wait for them to expire.",
+            ResultCode::InvalidReference => "The charge reference must be 1 to 35 characters with no control character.",
         }
     }
 }
@@ -410,4 +466,7 @@ pub struct BlockOutcome {
     pub history: History,
     /// The state root after the block (accounts, live records, history).
     pub state_root: Hash,
+    /// Hold and charge entries that consensus time expired at the start of this block (by the
+    /// sweep, not by a transaction), sorted by id: the event stream reports them.
+    pub expired: Vec<AccountId>,
 }

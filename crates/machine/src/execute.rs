@@ -105,6 +105,7 @@ impl NodeMachine {
             outcomes: outcome.outcomes,
             synced,
             prune_below,
+            expired: outcome.expired,
         })));
         // After the block's write: the store checkpoint must hold exactly this height.
         if let Some(block) = captured_block {

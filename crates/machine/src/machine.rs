@@ -215,6 +215,8 @@ pub struct BlockCommit {
     /// Retention: after writing this block, drop the full blocks below this height, keeping
     /// their summaries (`[storage] retain_blocks`; `None` most of the time).
     pub prune_below: Option<Height>,
+    /// Hold and charge entries consensus time expired at the start of the block (sorted).
+    pub expired: Vec<settlenet_types::AccountId>,
 }
 
 impl BlockCommit {

@@ -35,6 +35,11 @@ impl NodeMachine {
             None if self.empty_block_wanted(height) => {
                 Some(self.last_proposed_ms.saturating_add(delay))
             }
+            // Idle, but a hold or charge request expires later: wake then to sweep it.
+            None if height == self.ledger.height().next() => self
+                .ledger
+                .next_expiry_ms()
+                .map(|t| t.max(self.last_proposed_ms.saturating_add(delay))),
             None => None,
         }
     }
@@ -124,17 +129,21 @@ impl NodeMachine {
         timestamp_ms
     }
 
-    /// Whether an idle primary should certify its latest state with an empty block: nothing
-    /// pending, nothing in flight, and the executed root not yet in a committed header.
+    /// Whether an idle primary should propose an empty block: nothing pending, nothing in
+    /// flight, and either the executed root is not yet in a committed header, or a hold or
+    /// charge request has reached its deadline (so that an idle network still expires them at
+    /// their time, and a point of sale following a request sees its expiry).
     fn empty_block_wanted(&self, height: Height) -> bool {
-        self.ledger.state_root() != self.certified_root
+        let sweep_due = self.ledger.next_expiry_ms().is_some_and(|t| t <= self.now);
+        (self.ledger.state_root() != self.certified_root || sweep_due)
             && self.mempool.is_empty()
             && height == self.ledger.height().next()
     }
 
     /// Propose one empty block when [`Self::empty_block_wanted`], at most one per block delay.
-    /// It terminates: an empty block changes no account (unless holds expire in it), so once
-    /// it commits the certified root equals the executed one.
+    /// It terminates: an empty block changes no account unless holds or charge requests expire
+    /// in it (each sweep removes what it expires, at most 1,024 of each a block), so once the
+    /// due ones are swept and it commits, the certified root equals the executed one.
     fn maybe_propose_empty(&mut self, height: Height, out: &mut Vec<Effect>) {
         if !self.empty_block_wanted(height)
             || self.now.saturating_sub(self.last_proposed_ms)

@@ -929,3 +929,110 @@ fn a_node_that_pruned_answers_blocks_from_for_what_it_no_longer_holds() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An idle network still expires holds and charge requests at their time: a primary with
+/// nothing to propose wakes at the next deadline and proposes an empty block, whose start
+/// sweeps what is due.
+#[test]
+fn an_idle_primary_proposes_an_empty_block_when_something_expires() {
+    let validators: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
+    let acquirer = Keypair::from_seed([44; 32]);
+    let keys: Vec<_> = validators.iter().map(Keypair::public).collect();
+    let genesis = GenesisBuilder::new(CHAIN)
+        .currency(usd(), 2)
+        .member(MemberSpec::bank("bank-a").staff("acquirer", acquirer.public(), &[Role::Acquirer]))
+        .validators(&keys)
+        .build();
+    let mut ledger = Ledger::from_genesis(&genesis).expect("genesis");
+    let genesis_root = ledger.state_root();
+    let sign = |n: u8, op: Operation| {
+        let tx = Transaction::new(
+            CHAIN,
+            acquirer.public(),
+            TxNonce([n; 16]),
+            op,
+            TX_VALIDITY_MAX_MS,
+        );
+        let signature = acquirer.sign(&tx.signing_message().expect("message"));
+        SignedTransaction { tx, signature }
+    };
+    let merchant = AccountId([7; 16]);
+    // Block 1 at 1,000 ms: a merchant and its charge request, expiring at NOW + 500.
+    let expires = NOW + 500;
+    let block1 = [
+        sign(
+            1,
+            Operation::RegisterMerchant {
+                account: merchant,
+                acquirer: MemberId(0),
+                owner: acquirer.public(),
+                currency: usd(),
+            },
+        ),
+        sign(
+            2,
+            Operation::CreateCharge {
+                charge: settlenet_types::ChargeId([9; 16]),
+                merchant,
+                amount: settlenet_types::Amount(100),
+                reference: "r".into(),
+                payer: None,
+                timeout_ms: expires - 1_000,
+                hold_timeout_ms: 1_000,
+            },
+        ),
+    ];
+    let out = ledger.apply_block(Height(1), 1_000, &block1);
+    assert!(
+        out.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:?}",
+        out.outcomes
+    );
+    assert_eq!(ledger.next_expiry_ms(), Some(expires));
+    let config = ReplicaConfig::new(
+        CHAIN.into(),
+        keys,
+        ReplicaId(0),
+        validators[0].clone(),
+        genesis.consensus.max_in_flight,
+    );
+    // Validator 0, the primary of view 0.
+    let replica = Replica::new(config, Height(1), View(0)).expect("replica");
+    let mut machine = NodeMachine::new(MachineParts {
+        genesis: Arc::new(genesis),
+        validator: Some((ReplicaId(0), replica)),
+        // Block 1's root is certified already: no empty block is wanted for that.
+        certified_root: ledger.state_root(),
+        ledger,
+        genesis_root,
+        last_hash: Hash([1; 32]),
+        last_block_time_ms: 1_000,
+        recent: Vec::new(),
+        mempool_max: 100,
+        mempool_max_bytes: 64 * 1024 * 1024,
+        max_clock_skew_ms: 2_000,
+        sync: SyncConfig::default(),
+        base_height: Height(0),
+        pruned_below: Height(0),
+        now_ms: NOW,
+    });
+    let pre_prepare = |out: &[Effect]| {
+        out.iter().any(|e| {
+            matches!(e, Effect::Send { to: None, wire: Wire::Consensus(m) }
+                if matches!(&m.payload, Payload::PrePrepare { block, .. } if block.txs.is_empty()))
+        })
+    };
+    // Before the deadline nothing is proposed, and the machine wakes at the deadline.
+    let mut out = Vec::new();
+    machine.handle(NOW, Event::Wake, &mut out);
+    assert!(!pre_prepare(&out), "nothing is due yet");
+    assert!(
+        machine.next_wake_ms() <= expires,
+        "{}",
+        machine.next_wake_ms()
+    );
+    // At the deadline: an empty block, stamped at or after it, so its start sweeps the request.
+    let mut out = Vec::new();
+    machine.handle(expires, Event::Wake, &mut out);
+    assert!(pre_prepare(&out), "an empty block at the deadline: {out:?}");
+}

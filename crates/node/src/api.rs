@@ -139,6 +139,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ),
         ("GET", "/v1/events", get(events::events)),
         ("GET", "/v1/observers", get(observers::observers)),
+        ("GET", "/v1/charges/{id}", get(accounts::charge)),
     ]
 }
 

@@ -955,6 +955,7 @@ impl Core {
                 accounts: &accounts,
                 records: &records,
                 history: &history,
+                expired: &c.expired,
                 recorded_here: &recorded_here,
                 pruned: &c.pruned_records,
                 history_nodes: &nodes,

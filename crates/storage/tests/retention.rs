@@ -26,6 +26,7 @@ fn commit_many(store: &Store, n: u64) -> Vec<StoredBlock> {
                     accounts: &[],
                     records: &[(tx, record_bytes(id))],
                     history: &[(AccountId([1; 16]), 0, tx)],
+                    expired: &[],
                     recorded_here: &[],
                     pruned: &[],
                     history_nodes: &[],

@@ -39,6 +39,12 @@ crate::hex_newtype!(
 );
 
 crate::hex_newtype!(
+    /// A client-chosen 128-bit id of a charge request (a merchant asking a payer to pay a given
+    /// amount; the payer approves it with a hold).
+    ChargeId, 16, "charge id"
+);
+
+crate::hex_newtype!(
     /// A client-chosen 128-bit id of a settlement batch: its chunks are staged under it and one
     /// `SettleBatch` applies them all.
     BatchId, 16, "batch id"

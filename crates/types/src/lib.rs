@@ -48,8 +48,8 @@ pub use genesis::{
     BLOCK_MAX_BYTES_MIN,
 };
 pub use ids::{
-    AccountId, Amount, BatchId, Currency, Hash, Height, HoldId, MemberId, PublicKey, ReplicaId,
-    Signature, TxId, TxNonce, View,
+    AccountId, Amount, BatchId, ChargeId, Currency, Hash, Height, HoldId, MemberId, PublicKey,
+    ReplicaId, Signature, TxId, TxNonce, View,
 };
 pub use observer::{
     check_observer_name, check_peer_id, OBSERVER_NAME_MAX_CHARS, PEER_ID_MAX_CHARS,
@@ -57,10 +57,10 @@ pub use observer::{
 };
 pub use phone::{normalize_e164, phone_alias, E164};
 pub use settlement::{
-    batch_digest, SettlementInstruction, SettlementPolicy, BATCH_CHUNKS_MAX,
+    batch_digest, is_max35_text, SettlementInstruction, SettlementPolicy, BATCH_CHUNKS_MAX,
     INSTRUCTION_ID_MAX_CHARS, SETTLEMENT_CHUNK_MAX,
 };
 pub use tx::{
-    Operation, Payee, SignedTransaction, Transaction, CHAIN_ID_MAX_LEN, TX_MAX_BYTES,
+    ChargePayer, Operation, Payee, SignedTransaction, Transaction, CHAIN_ID_MAX_LEN, TX_MAX_BYTES,
     TX_VALIDITY_MAX_MS, TX_VERSION,
 };

@@ -17,6 +17,13 @@ pub const BATCH_CHUNKS_MAX: u32 = 64;
 /// Longest instruction id: ISO 20022 `Max35Text` (e.g. a pacs.008 `EndToEndId` or `TxId`).
 pub const INSTRUCTION_ID_MAX_CHARS: usize = 35;
 
+/// Whether `text` is an ISO 20022 `Max35Text` as SettleNet accepts it: 1 to 35 characters,
+/// none a control character (instruction ids, charge references).
+pub fn is_max35_text(text: &str) -> bool {
+    let n = text.chars().count();
+    (1..=INSTRUCTION_ID_MAX_CHARS).contains(&n) && !text.chars().any(char::is_control)
+}
+
 /// One interbank instruction carried by a settlement batch: `debtor` owes `creditor` `amount`
 /// (e.g. one `CdtTrfTxInf` of a pacs.008 or pacs.009 file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,8 +49,7 @@ impl SettlementInstruction {
     /// Whether `id` is a valid ISO 20022 `Max35Text`: 1 to 35 characters, none a control
     /// character.
     pub fn id_is_valid(&self) -> bool {
-        let n = self.id.chars().count();
-        (1..=INSTRUCTION_ID_MAX_CHARS).contains(&n) && !self.id.chars().any(char::is_control)
+        is_max35_text(&self.id)
     }
 }
 

@@ -3,8 +3,8 @@
 use crate::codec::{encode, Domain};
 use crate::error::TypesError;
 use crate::ids::{
-    AccountId, Amount, BatchId, Currency, Hash, HoldId, MemberId, PublicKey, Signature, TxId,
-    TxNonce,
+    AccountId, Amount, BatchId, ChargeId, Currency, Hash, HoldId, MemberId, PublicKey, Signature,
+    TxId, TxNonce,
 };
 use crate::settlement::{SettlementInstruction, SettlementPolicy};
 use serde::{Deserialize, Serialize};
@@ -280,6 +280,68 @@ pub enum Operation {
         /// The observer's libp2p peer id.
         peer_id: String,
     },
+    // ---- Charge requests (appended; the variant index is signed). ----
+    /// A merchant asks a payer to pay `amount`: a charge request, pending until the payer
+    /// approves it (`ApproveCharge`, which places a hold), declines it, the merchant cancels it,
+    /// or consensus time reaches its expiry. Signed by the merchant's key or an acquirer-role
+    /// staff key of its acquirer.
+    CreateCharge {
+        /// The request's id (client-chosen, must be unused).
+        charge: ChargeId,
+        /// The merchant account paid on capture.
+        merchant: AccountId,
+        /// The amount asked, in minor units of the merchant's currency.
+        amount: Amount,
+        /// The merchant's reference (order or invoice number): ISO 20022 `Max35Text`, 1 to 35
+        /// characters, no control character. Exported as the pain.013 `EndToEndId`.
+        reference: String,
+        /// The one wallet allowed to approve or decline (by account, or by phone alias in the
+        /// merchant's currency, resolved when the request executes); `None`: any wallet in the
+        /// merchant's currency may approve (a QR code on a counter).
+        payer: Option<ChargePayer>,
+        /// The request expires at the first block whose timestamp is at or after the creating
+        /// block's timestamp plus this (1 ms to `CHARGE_TIMEOUT_MS_MAX`).
+        timeout_ms: u64,
+        /// The timeout of the hold an approval places (1 ms to `HOLD_TIMEOUT_MS_MAX`): how long
+        /// the merchant has to capture.
+        hold_timeout_ms: u64,
+    },
+    /// The payer approves a pending charge request: a hold of exactly the requested amount on
+    /// `from` in favour of the merchant (as `Authorize`). Signed by the owner of `from`.
+    ApproveCharge {
+        /// The request.
+        charge: ChargeId,
+        /// The hold's id (client-chosen, must be unused); the merchant captures it.
+        hold: HoldId,
+        /// The payer's wallet.
+        from: AccountId,
+        /// The amount the payer saw and approves: must equal the request's.
+        amount: Amount,
+    },
+    /// The payer named by a pending charge request declines it. Signed by the owner of `from`,
+    /// which must be the request's payer (a request open to any payer cannot be declined: it
+    /// is left to expire or be cancelled).
+    DeclineCharge {
+        /// The request.
+        charge: ChargeId,
+        /// The payer's wallet.
+        from: AccountId,
+    },
+    /// The merchant withdraws a pending charge request. Signed like `CreateCharge`.
+    CancelCharge {
+        /// The request.
+        charge: ChargeId,
+    },
+}
+
+/// The payer a charge request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargePayer {
+    /// A wallet by account id.
+    Account(AccountId),
+    /// The wallet registered under this phone alias in the merchant's currency.
+    Alias(Hash),
 }
 
 /// Who a payment credits.
@@ -316,6 +378,10 @@ impl Operation {
             Operation::SetNetDebitCap { .. } => "set_net_debit_cap",
             Operation::RegisterObserver { .. } => "register_observer",
             Operation::RemoveObserver { .. } => "remove_observer",
+            Operation::CreateCharge { .. } => "create_charge",
+            Operation::ApproveCharge { .. } => "approve_charge",
+            Operation::DeclineCharge { .. } => "decline_charge",
+            Operation::CancelCharge { .. } => "cancel_charge",
         }
     }
 }
@@ -413,7 +479,7 @@ impl SignedTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{AccountId, Amount, BatchId, HoldId};
+    use crate::ids::{AccountId, Amount, BatchId, ChargeId, HoldId};
 
     /// The largest legitimate transaction fits [`TX_MAX_BYTES`] (so a clearing clerk's largest
     /// settlement chunk is never refused for its size), with the longest chain id and ids
@@ -673,6 +739,29 @@ mod tests {
             Operation::RemoveObserver {
                 member: MemberId(1),
                 peer_id: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA".into(),
+            },
+            // Charge requests.
+            Operation::CreateCharge {
+                charge: ChargeId([5; 16]),
+                merchant: AccountId([2; 16]),
+                amount: Amount(1_250),
+                reference: "order-77".into(),
+                payer: Some(ChargePayer::Alias(Hash([7; 32]))),
+                timeout_ms: 300_000,
+                hold_timeout_ms: 3_600_000,
+            },
+            Operation::ApproveCharge {
+                charge: ChargeId([5; 16]),
+                hold: HoldId([9; 16]),
+                from: AccountId([1; 16]),
+                amount: Amount(1_250),
+            },
+            Operation::DeclineCharge {
+                charge: ChargeId([5; 16]),
+                from: AccountId([1; 16]),
+            },
+            Operation::CancelCharge {
+                charge: ChargeId([5; 16]),
             },
         ];
         for (i, op) in ops.iter().enumerate() {

@@ -12,9 +12,9 @@ use settlenet_fuzz::Target;
 use settlenet_types::block::{CommitCertificate, CommitSignature, BLOCK_VERSION};
 use settlenet_types::settlement::SettlementInstruction;
 use settlenet_types::{
-    decode, encode, AccountId, Amount, BatchId, Block, BlockHeader, Currency, Hash, Height, HoldId,
-    MemberId, Operation, Payee, PublicKey, ReplicaId, SettlementPolicy, Signature,
-    SignedTransaction, StoredBlock, Transaction, TxId, TxNonce, View,
+    decode, encode, AccountId, Amount, BatchId, Block, BlockHeader, ChargeId, ChargePayer,
+    Currency, Hash, Height, HoldId, MemberId, Operation, Payee, PublicKey, ReplicaId,
+    SettlementPolicy, Signature, SignedTransaction, StoredBlock, Transaction, TxId, TxNonce, View,
 };
 use std::fmt::Debug;
 
@@ -149,6 +149,29 @@ fn operations() -> Vec<Operation> {
         Operation::RemoveObserver {
             member: MemberId(1),
             peer_id: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA".into(),
+        },
+        // Charge requests.
+        Operation::CreateCharge {
+            charge: ChargeId([5; 16]),
+            merchant: AccountId([2; 16]),
+            amount: Amount(1_250),
+            reference: "order-77".into(),
+            payer: Some(ChargePayer::Alias(Hash([7; 32]))),
+            timeout_ms: 300_000,
+            hold_timeout_ms: 3_600_000,
+        },
+        Operation::ApproveCharge {
+            charge: ChargeId([5; 16]),
+            hold: HoldId([9; 16]),
+            from: AccountId([1; 16]),
+            amount: Amount(1_250),
+        },
+        Operation::DeclineCharge {
+            charge: ChargeId([5; 16]),
+            from: AccountId([1; 16]),
+        },
+        Operation::CancelCharge {
+            charge: ChargeId([5; 16]),
         },
     ]
 }

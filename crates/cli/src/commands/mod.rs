@@ -5,6 +5,7 @@ pub mod account;
 pub mod batch;
 pub mod ceremony;
 pub mod chain;
+pub mod charge;
 pub mod network;
 pub mod observer;
 pub mod pay;

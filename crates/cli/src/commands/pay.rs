@@ -14,8 +14,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use settlenet_api::client::Client;
-use settlenet_api::AccountView;
-use settlenet_crypto::Keypair;
 use settlenet_ledger::AccountDetail;
 use settlenet_types::{AccountId, Amount, Currency, HoldId, Operation, Payee, Role, TxId};
 use std::path::PathBuf;
@@ -160,47 +158,6 @@ pub struct RefundArgs {
     /// a safe retry.
     #[arg(long)]
     pub nonce: Option<String>,
-}
-
-/// The payer's wallet and its currency: `--from` if given, else the one wallet the key owns
-/// (in `currency` if given), found through the node's owner index.
-async fn payer_wallet(
-    c: &Client,
-    key: &Keypair,
-    from: Option<&str>,
-    currency: Option<Currency>,
-) -> Result<(AccountId, Currency)> {
-    if let Some(from) = from {
-        let id = account_id(from)?;
-        return Ok((id, get_account(c, id).await?.currency));
-    }
-    let owner = key.public();
-    let v = c.accounts_by_owner(owner, currency).await?;
-    let wallets: Vec<&AccountView> = v.accounts.iter().filter(|x| x.kind == "wallet").collect();
-    let in_currency = currency.map(|c| format!(" in {c}")).unwrap_or_default();
-    match wallets.as_slice() {
-        [] => bail!(
-            "key {owner} owns no wallet{in_currency}; an issuer registers one with \
-             `settlenet wallet register --owner-key ...`, or pass --from WALLET"
-        ),
-        [one] => Ok((one.id, one.currency)),
-        many => {
-            let list: Vec<String> = many
-                .iter()
-                .map(|w| format!("{} ({})", w.id, w.currency))
-                .collect();
-            bail!(
-                "key {owner} owns {} wallets{in_currency}: {}; pass --from WALLET{}",
-                many.len(),
-                list.join(", "),
-                if currency.is_none() {
-                    " or --currency"
-                } else {
-                    ""
-                }
-            )
-        }
-    }
 }
 
 /// A hold's ledger entry: (currency, amount in minor units, merchant id, merchant's member).

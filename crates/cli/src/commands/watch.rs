@@ -20,10 +20,22 @@ pub struct WatchArgs {
 /// One event as a line of text.
 fn human(event: &StreamEvent) -> String {
     match event {
-        StreamEvent::Block(b) => format!(
-            "block {:>8}  {} txs  hash {}  root {}  time {} ms",
-            b.height.0, b.txs, b.hash, b.state_root, b.time_ms
-        ),
+        StreamEvent::Block(b) => {
+            let expired: Vec<String> = b.expired.iter().map(|a| a.to_string()).collect();
+            format!(
+                "block {:>8}  {} txs  hash {}  root {}  time {} ms{}",
+                b.height.0,
+                b.txs,
+                b.hash,
+                b.state_root,
+                b.time_ms,
+                if expired.is_empty() {
+                    String::new()
+                } else {
+                    format!("  expired {}", expired.join(","))
+                }
+            )
+        }
         StreamEvent::Tx(t) => {
             let changed: Vec<String> = t.changed.iter().map(|a| a.to_string()).collect();
             format!(

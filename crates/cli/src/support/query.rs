@@ -70,3 +70,44 @@ pub async fn window(c: &Client, currency: Currency, w: u64) -> Result<Window> {
         .await?
         .ok_or_else(|| anyhow!("no settlement window {w} in {currency}"))
 }
+
+/// The payer's wallet and its currency: `--from` if given, else the one wallet the key owns
+/// (in `currency` if given), found through the node's owner index.
+pub async fn payer_wallet(
+    c: &Client,
+    key: &settlenet_crypto::Keypair,
+    from: Option<&str>,
+    currency: Option<Currency>,
+) -> Result<(AccountId, Currency)> {
+    if let Some(from) = from {
+        let id = crate::txbuild::account_id(from)?;
+        return Ok((id, get_account(c, id).await?.currency));
+    }
+    let owner = key.public();
+    let v = c.accounts_by_owner(owner, currency).await?;
+    let wallets: Vec<&AccountView> = v.accounts.iter().filter(|x| x.kind == "wallet").collect();
+    let in_currency = currency.map(|c| format!(" in {c}")).unwrap_or_default();
+    match wallets.as_slice() {
+        [] => bail!(
+            "key {owner} owns no wallet{in_currency}; an issuer registers one with \
+             `settlenet wallet register --owner-key ...`, or pass --from WALLET"
+        ),
+        [one] => Ok((one.id, one.currency)),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|w| format!("{} ({})", w.id, w.currency))
+                .collect();
+            bail!(
+                "key {owner} owns {} wallets{in_currency}: {}; pass --from WALLET{}",
+                many.len(),
+                list.join(", "),
+                if currency.is_none() {
+                    " or --currency"
+                } else {
+                    ""
+                }
+            )
+        }
+    }
+}

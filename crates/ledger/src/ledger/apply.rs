@@ -3,16 +3,17 @@
 //! family's module. Checks come in a fixed order per operation; the order is pinned by the
 //! table tests.
 
+use super::charges::NewCharge;
 use super::staging::Staged;
 use super::{batches, Ledger};
 use crate::account::AccountKind;
 use crate::history::{block_records_root, history_leaf};
-use crate::limits::HOLD_TIMEOUT_MS_MAX;
+use crate::limits::{CHARGE_TIMEOUT_MS_MAX, HOLD_TIMEOUT_MS_MAX};
 use crate::outcome::{BlockOutcome, RecordDetail, ResultCode, TxOutcome, TxRecord};
 use settlenet_types::{
-    check_observer_name, check_peer_id, AccountId, Amount, Height, MemberId, Operation, Payee,
-    PublicKey, Role, SignedTransaction, Transaction, TxId, BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX,
-    TX_VALIDITY_MAX_MS, TX_VERSION,
+    check_observer_name, check_peer_id, is_max35_text, AccountId, Amount, ChargePayer, Height,
+    MemberId, Operation, Payee, PublicKey, Role, SignedTransaction, Transaction, TxId,
+    BATCH_CHUNKS_MAX, SETTLEMENT_CHUNK_MAX, TX_VALIDITY_MAX_MS, TX_VERSION,
 };
 use std::collections::BTreeSet;
 
@@ -111,7 +112,12 @@ impl Ledger {
                 self.check_staff(*acquirer, signer, Role::Acquirer)
             }
             Operation::Issue { .. } | Operation::Redeem { .. } if !owners => any_role(Role::Issuer),
-            Operation::Transfer { .. } | Operation::Pay { .. } | Operation::Authorize { .. }
+            Operation::Transfer { .. }
+            | Operation::Pay { .. }
+            | Operation::Authorize { .. }
+            | Operation::ApproveCharge { .. }
+            | Operation::DeclineCharge { .. }
+            | Operation::CreateCharge { .. }
                 if !owners =>
             {
                 Ok(())
@@ -125,14 +131,24 @@ impl Ledger {
                     None => any_role(Role::Issuer),
                 }
             }
+            Operation::CreateCharge { merchant, .. } => match self.accounts.get(merchant) {
+                Some(m) if m.kind != AccountKind::Merchant => Err(ResultCode::NotAMerchant),
+                Some(m) => self.check_merchant_side(m, signer),
+                None => Ok(()),
+            },
             Operation::Transfer { from, .. }
             | Operation::Pay { from, .. }
-            | Operation::Authorize { from, .. } => match self.accounts.get(from) {
+            | Operation::Authorize { from, .. }
+            | Operation::ApproveCharge { from, .. }
+            | Operation::DeclineCharge { from, .. } => match self.accounts.get(from) {
                 Some(a) if a.kind != AccountKind::Wallet => Err(ResultCode::NotAWallet),
                 Some(a) if a.owner != Some(*signer) => Err(ResultCode::ForbiddenSigner),
                 _ => Ok(()),
             },
-            Operation::Capture { .. } | Operation::Void { .. } | Operation::Refund { .. } => Ok(()),
+            Operation::Capture { .. }
+            | Operation::Void { .. }
+            | Operation::Refund { .. }
+            | Operation::CancelCharge { .. } => Ok(()),
         }
     }
 
@@ -160,7 +176,35 @@ impl Ledger {
             | Operation::Void { .. }
             | Operation::CloseWindow { .. }
             | Operation::AbortBatch { .. }
-            | Operation::SetNetDebitCap { .. } => Ok(()),
+            | Operation::SetNetDebitCap { .. }
+            | Operation::DeclineCharge { .. }
+            | Operation::CancelCharge { .. } => Ok(()),
+            Operation::CreateCharge {
+                merchant,
+                amount,
+                reference,
+                payer,
+                timeout_ms,
+                hold_timeout_ms,
+                ..
+            } => {
+                nonzero(amount)?;
+                if !is_max35_text(reference) {
+                    return Err(ResultCode::InvalidReference);
+                }
+                if *timeout_ms == 0
+                    || *timeout_ms > CHARGE_TIMEOUT_MS_MAX
+                    || *hold_timeout_ms == 0
+                    || *hold_timeout_ms > HOLD_TIMEOUT_MS_MAX
+                {
+                    return Err(ResultCode::InvalidTimeout);
+                }
+                if *payer == Some(ChargePayer::Account(*merchant)) {
+                    return Err(ResultCode::SameAccount);
+                }
+                Ok(())
+            }
+            Operation::ApproveCharge { amount, .. } => nonzero(amount),
             Operation::RegisterObserver { peer_id, name, .. } => {
                 check_peer_id(peer_id).map_err(|_| ResultCode::InvalidPeerId)?;
                 check_observer_name(name).map_err(|_| ResultCode::InvalidObserverName)
@@ -282,7 +326,10 @@ impl Ledger {
         } else {
             self.prune_records(timestamp_ms)
         };
-        self.expire_holds(timestamp_ms, &mut changed);
+        let mut expired = Vec::new();
+        self.expire_holds(height, timestamp_ms, &mut changed, &mut expired);
+        self.expire_charges(height, timestamp_ms, &mut changed, &mut expired);
+        expired.sort_unstable();
         for (index, stx) in txs.iter().enumerate() {
             // A block that decodes within the message limit holds far fewer than 2^32 txs.
             let index = u32::try_from(index).unwrap_or(u32::MAX);
@@ -340,6 +387,7 @@ impl Ledger {
             history_nodes,
             history: self.history.clone(),
             state_root: self.state_root(),
+            expired,
         }
     }
 
@@ -650,6 +698,50 @@ impl Ledger {
             }
             Operation::Refund { capture, amount } => {
                 self.refund(&mut staged, height, signer, capture, amount)?;
+            }
+            Operation::CreateCharge {
+                charge,
+                merchant,
+                amount,
+                reference,
+                payer,
+                timeout_ms,
+                hold_timeout_ms,
+            } => {
+                let new = NewCharge {
+                    charge,
+                    merchant,
+                    amount: *amount,
+                    reference,
+                    payer: payer.as_ref(),
+                    timeout_ms: *timeout_ms,
+                    hold_timeout_ms: *hold_timeout_ms,
+                };
+                self.create_charge(&mut staged, height, now_ms, signer, tx.id, &new)?;
+            }
+            Operation::ApproveCharge {
+                charge,
+                hold,
+                from,
+                amount,
+            } => {
+                self.approve_charge(
+                    &mut staged,
+                    height,
+                    now_ms,
+                    signer,
+                    tx.id,
+                    charge,
+                    hold,
+                    from,
+                    amount,
+                )?;
+            }
+            Operation::DeclineCharge { charge, from } => {
+                self.decline_charge(&mut staged, height, now_ms, signer, tx.id, charge, from)?;
+            }
+            Operation::CancelCharge { charge } => {
+                self.cancel_charge(&mut staged, height, now_ms, signer, tx.id, charge)?;
             }
         }
         self.commit(staged, changed)

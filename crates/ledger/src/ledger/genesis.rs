@@ -71,6 +71,9 @@ impl Ledger {
             owners: BTreeSet::new(),
             captures: BTreeMap::new(),
             expiries: BTreeSet::new(),
+            charge_expiries: BTreeSet::new(),
+            charge_holds: BTreeMap::new(),
+            charges_pending: BTreeMap::new(),
             validator_peers: genesis
                 .validators
                 .iter()
@@ -224,6 +227,19 @@ impl Ledger {
                     ));
                 }
                 Some(observer_account_id(&o.peer_id))
+            }
+            (AccountKind::Charge, AccountDetail::Charge(c)) => {
+                Self::check_zero(a)?;
+                if !settlenet_types::is_max35_text(&c.reference)
+                    || c.captured > u128::from(c.amount.0)
+                    || c.status_height > height
+                {
+                    return Err(format!(
+                        "charge entry {} has an inconsistent reference, amount or height",
+                        a.id
+                    ));
+                }
+                Some(crate::account::charge_account_id(&c.charge))
             }
             (AccountKind::Wallet, AccountDetail::None | AccountDetail::Wallet(_))
             | (AccountKind::Merchant, AccountDetail::None) => None,

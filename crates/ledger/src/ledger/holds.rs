@@ -3,7 +3,8 @@
 //! at its deadline; `Refund` pays back up to what was captured. Capture, void and refund are
 //! signed by the merchant's key or its acquirer's acquirer-role staff.
 
-use super::staging::{add, blank, release, Staged};
+use super::charges::HoldOutcome;
+use super::staging::{add, blank, due, release, Staged};
 use super::Ledger;
 use crate::account::{
     hold_account_id, Account, AccountDetail, AccountKind, HoldDetail, HoldStatus,
@@ -106,6 +107,11 @@ impl Ledger {
             None => (HoldStatus::Voided, None),
         };
         self.release_hold(staged, &entry, status)?;
+        let outcome = match capture {
+            Some(amount) => HoldOutcome::Captured(amount),
+            None => HoldOutcome::Voided,
+        };
+        self.charge_follows_hold(staged, &entry, height, Some(tx_id), outcome)?;
         if let Some(amount) = capture {
             self.post(staged, &h.from, &h.merchant, amount, height)?;
             let e = self.stage(staged, &entry)?;
@@ -180,7 +186,7 @@ impl Ledger {
 
     /// Capture, void and refund: the merchant's own key, or an acquirer-role staff key of the
     /// merchant's acquirer.
-    fn check_merchant_side(
+    pub(super) fn check_merchant_side(
         &self,
         merchant: &Account,
         signer: &PublicKey,
@@ -214,22 +220,28 @@ impl Ledger {
     }
 
     /// Expire pending holds whose deadline is at or before `now_ms`, earliest first, at most
-    /// [`HOLD_EXPIRIES_PER_BLOCK_MAX`]. Releasing only lowers pending fields, so it cannot fail.
-    pub(super) fn expire_holds(&mut self, now_ms: u64, changed: &mut BTreeSet<AccountId>) {
-        let due: Vec<AccountId> = self
-            .expiries
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= now_ms)
-            .take(HOLD_EXPIRIES_PER_BLOCK_MAX)
-            .map(|(_, id)| *id)
-            .collect();
-        for id in due {
+    /// [`HOLD_EXPIRIES_PER_BLOCK_MAX`]; each expired hold entry (and the charge request it
+    /// belongs to, if any) is added to `expired`. Releasing only lowers pending fields, so it
+    /// cannot fail.
+    pub(super) fn expire_holds(
+        &mut self,
+        height: Height,
+        now_ms: u64,
+        changed: &mut BTreeSet<AccountId>,
+        expired: &mut Vec<AccountId>,
+    ) {
+        for id in due(&self.expiries, now_ms, HOLD_EXPIRIES_PER_BLOCK_MAX) {
             let mut staged = Staged::new();
             let result = self
                 .release_hold(&mut staged, &id, HoldStatus::Expired)
-                .map(|_| ());
-            match result.and_then(|()| self.commit(staged, changed)) {
-                Ok(()) => {}
+                .and_then(|_| {
+                    self.charge_follows_hold(&mut staged, &id, height, None, HoldOutcome::Expired)
+                });
+            match result.and_then(|charge| self.commit(staged, changed).map(|()| charge)) {
+                Ok(charge) => {
+                    expired.push(id);
+                    expired.extend(charge);
+                }
                 Err(code) => panic!("invariant broken: expiring hold entry {id}: {code}"),
             }
         }

@@ -29,6 +29,17 @@ pub(super) fn release(value: u128, amount: u128, what: &str) -> u128 {
     }
 }
 
+/// The entries of an expiry queue (`(deadline, entry)`, earliest first) due at `now_ms`: at
+/// most `max`, earliest first.
+pub(super) fn due(queue: &BTreeSet<(u64, AccountId)>, now_ms: u64, max: usize) -> Vec<AccountId> {
+    queue
+        .iter()
+        .take_while(|(deadline, _)| *deadline <= now_ms)
+        .take(max)
+        .map(|(_, id)| *id)
+        .collect()
+}
+
 /// Accounts a transaction is about to write, copied from the ledger (or new), and the
 /// obligations it adds to window records. Nothing reaches the ledger unless every check of the
 /// operation passed: see [`Ledger::commit`].
@@ -234,8 +245,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Keep the derived indexes (aliases, owners, captures, expiry queue, active observers) in
-    /// step with an account.
+    /// Keep the derived indexes (aliases, owners, captures, expiry queues, active observers,
+    /// charge links and counts) in step with an account.
     pub(super) fn reindex(&mut self, old: Option<&Account>, new: &Account) {
         if let Some(owner) = new.owner {
             self.owners.insert((owner, new.id));
@@ -279,6 +290,13 @@ impl Ledger {
         {
             self.expiries
                 .remove(&(h.expires_at_ms, old.map_or(new.id, |a| a.id)));
+        }
+        if new.kind == AccountKind::Charge {
+            let old_charge = match old.map(|a| &a.detail) {
+                Some(AccountDetail::Charge(c)) => Some(c.clone()),
+                _ => None,
+            };
+            self.reindex_charge(old_charge.as_ref(), new);
         }
         if let AccountDetail::Hold(h) = &new.detail {
             if h.status == HoldStatus::Pending {

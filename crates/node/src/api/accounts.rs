@@ -42,6 +42,35 @@ pub(super) async fn account(
     Ok(Json(v))
 }
 
+/// `GET /v1/charges/{id}`: a charge request, read from the store at the committed height.
+pub(super) async fn charge(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<wire::ChargeView>, ApiError> {
+    let id: settlenet_types::ChargeId = id
+        .parse()
+        .map_err(|e| bad("invalid_id", format!("charge id: {e}")))?;
+    let not_found = || {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "charge_not_found",
+            format!("no charge request {id}"),
+        )
+    };
+    let entry = settlenet_ledger::charge_account_id(&id);
+    // The status first: the entry read after it is at least as new.
+    let st = s.shared.status();
+    let bytes = s
+        .store
+        .account(&entry)
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    let a: Account = settlenet_types::decode("account", &bytes).map_err(internal)?;
+    wire::ChargeView::of(&s.genesis, &a, st.height, st.last_block_time_ms)
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
 /// Largest number of accounts `GET /v1/accounts?owner=` returns.
 pub const OWNED_ACCOUNTS_MAX: usize = 100;
 
@@ -279,7 +308,9 @@ fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
         | O::Capture { amount, .. }
         | O::Refund { amount, .. }
         | O::FundSettlement { amount, .. }
-        | O::WithdrawSettlement { amount, .. } => Some(amount.0),
+        | O::WithdrawSettlement { amount, .. }
+        | O::CreateCharge { amount, .. }
+        | O::ApproveCharge { amount, .. } => Some(amount.0),
         O::CreateWallet { .. }
         | O::RegisterWallet { .. }
         | O::RegisterMerchant { .. }
@@ -290,7 +321,9 @@ fn op_amount(op: &settlenet_types::Operation) -> Option<u64> {
         | O::AbortBatch { .. }
         | O::SetNetDebitCap { .. }
         | O::RegisterObserver { .. }
-        | O::RemoveObserver { .. } => None,
+        | O::RemoveObserver { .. }
+        | O::DeclineCharge { .. }
+        | O::CancelCharge { .. } => None,
     }
 }
 

@@ -351,9 +351,14 @@ fn read_events(
             )));
         };
         let mut changes: Vec<Vec<AccountId>> = vec![Vec::new(); stored.block.txs.len()];
-        for (index, account) in store.block_changes(h).map_err(store_err)? {
-            if let Some(c) = changes.get_mut(index as usize) {
-                c.push(account);
+        let mut expired = Vec::new();
+        for (index, account_changed) in store.block_changes(h).map_err(store_err)? {
+            if index == settlenet_storage::EXPIRED_POSITION {
+                if account.is_none_or(|a| a == account_changed) {
+                    expired.push(account_changed);
+                }
+            } else if let Some(c) = changes.get_mut(index as usize) {
+                c.push(account_changed);
             }
         }
         for (index, (signed, changed)) in stored.block.txs.iter().zip(changes).enumerate() {
@@ -422,6 +427,7 @@ fn read_events(
             time_ms: header.timestamp_ms,
             txs: header.tx_count,
             state_root: stored.state_root,
+            expired,
         }));
         txs_read += stored.block.txs.len();
         blocks_read += 1;

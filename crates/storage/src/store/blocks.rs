@@ -180,6 +180,13 @@ impl Store {
             );
             batch.put_cf(changes_cf, changes_key(height, *index, account), []);
         }
+        for account in write.expired {
+            batch.put_cf(
+                changes_cf,
+                changes_key(height, super::EXPIRED_POSITION, account),
+                [],
+            );
+        }
         let new_head = Head {
             height,
             block_hash: stored.hash,
@@ -387,7 +394,8 @@ impl Store {
     }
 
     /// The accounts each transaction of the block at `height` changed: (position in the block,
-    /// account), in position then account order (at most [`BLOCK_CHANGES_MAX`]). Empty for a
+    /// account), in position then account order (at most [`BLOCK_CHANGES_MAX`]); last, under
+    /// [`EXPIRED_POSITION`](super::EXPIRED_POSITION), the entries its expiry sweep changed. Empty for a
     /// block not held, and for the block a snapshot was installed at (its changes are not part
     /// of the snapshot).
     pub fn block_changes(&self, height: Height) -> Result<Vec<(u32, AccountId)>, StorageError> {

@@ -114,6 +114,10 @@ pub enum EvidencePut {
 /// Most entries one [`Store::account_history`] call returns.
 pub const HISTORY_PAGE_MAX: usize = 1000;
 
+/// The position under which [`Store::block_changes`] lists the entries a block's expiry sweep
+/// changed (no transaction has it: a block holds far fewer than `u32::MAX`).
+pub const EXPIRED_POSITION: u32 = u32::MAX;
+
 /// Most entries one [`Store::block_changes`] call returns (a block's changes are bounded by its
 /// transactions; this bounds a corrupt or hostile store's answer too).
 pub const BLOCK_CHANGES_MAX: usize = 1 << 20;
@@ -204,6 +208,10 @@ pub struct BlockWrite<'a> {
     /// block, tx id), one entry per account changed (the account history index, and its reverse:
     /// each position's changed accounts).
     pub history: &'a [(AccountId, u32, TxId)],
+    /// Hold and charge entries consensus time expired at the start of the block (no
+    /// transaction changed them): kept with the block's changes under position
+    /// [`EXPIRED_POSITION`], for the event stream.
+    pub expired: &'a [AccountId],
 }
 
 /// A verified state snapshot that replaces the store's state; written in one atomic batch by

@@ -130,6 +130,7 @@ pub fn commit_next(store: &Store, tx_ids: &[u8]) -> StoredBlock {
             accounts: &accounts,
             records: &records,
             history: &history,
+            expired: &[],
             recorded_here: &[],
             pruned: &[],
             history_nodes: &[(0, height - 1, Hash([height as u8; 32]))],
