@@ -93,6 +93,10 @@ pub struct ChargeView {
     /// The committed height read at.
     #[schema(value_type = u64)]
     pub height: Height,
+    /// A final request the ledger archived (a day after its last change): read from the node's
+    /// archive. Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 impl ChargeView {
@@ -140,6 +144,7 @@ impl ChargeView {
             created_height: a.created_height,
             payload: payload.to_uri(),
             height,
+            archived: false,
         })
     }
 

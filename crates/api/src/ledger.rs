@@ -52,6 +52,10 @@ pub struct AccountView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u64>)]
     pub height: Option<Height>,
+    /// A closed hold or charge entry the ledger archived: its final value, read from the
+    /// node's archive (no longer in the state, so no proof). Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 impl AccountView {
@@ -80,6 +84,7 @@ impl AccountView {
             created_height: a.created_height,
             detail: a.detail.clone(),
             height: None,
+            archived: false,
         }
     }
 }

@@ -237,6 +237,9 @@ pub struct ChargeDetail {
     pub status_tx: Option<TxId>,
     /// The height of the block that last changed its status.
     pub status_height: Height,
+    /// That block's consensus time (ms): a final request is archived
+    /// [`CLOSED_ENTRY_KEEP_MS`](crate::CLOSED_ENTRY_KEEP_MS) after it.
+    pub status_ms: u64,
     /// The amount captured (0 unless completed).
     pub captured: u128,
 }
@@ -552,6 +555,32 @@ pub fn hold_account_id(hold: &HoldId) -> AccountId {
     let mut out = [0u8; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     AccountId(out)
+}
+
+/// When a closed entry leaves the ledger's state for the node's archive (consensus time, ms):
+/// a captured hold [`CLOSED_ENTRY_KEEP_MS`](crate::CLOSED_ENTRY_KEEP_MS) after its refund
+/// window is over (a refund in between fails `refund_window_closed`), a voided or expired hold
+/// [`CLOSED_ENTRY_KEEP_MS`](crate::CLOSED_ENTRY_KEEP_MS) after its deadline, a final charge
+/// request that long after its last change. `None` for everything else (an open hold or
+/// request, every other kind): it stays.
+pub fn archive_at_ms(account: &Account) -> Option<u64> {
+    match &account.detail {
+        AccountDetail::Hold(h) => match h.status {
+            HoldStatus::Pending => None,
+            HoldStatus::Captured => Some(
+                h.expires_at_ms
+                    .saturating_add(crate::REFUND_WINDOW_MS)
+                    .saturating_add(crate::CLOSED_ENTRY_KEEP_MS),
+            ),
+            HoldStatus::Voided | HoldStatus::Expired => {
+                Some(h.expires_at_ms.saturating_add(crate::CLOSED_ENTRY_KEEP_MS))
+            }
+        },
+        AccountDetail::Charge(c) if c.status.is_final() => {
+            Some(c.status_ms.saturating_add(crate::CLOSED_ENTRY_KEEP_MS))
+        }
+        _ => None,
+    }
 }
 
 /// The id of the ledger entry of a charge request: a hash of the charge id in its own

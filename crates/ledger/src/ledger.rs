@@ -102,6 +102,9 @@ pub struct Ledger {
     /// Approved charge requests by the entry id of their hold (derived): capture, void and
     /// the hold's expiry move the request on.
     charge_holds: BTreeMap<AccountId, AccountId>,
+    /// Closed hold and charge entries by `(archive_at_ms, id)`: the archive queue (derived; see
+    /// [`crate::account::archive_at_ms`]).
+    archive_queue: BTreeSet<(u64, AccountId)>,
     /// Pending charge requests per merchant account (derived; no entry at zero): at most
     /// [`CHARGES_PENDING_PER_MERCHANT_MAX`] each.
     ///

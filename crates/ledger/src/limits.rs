@@ -71,3 +71,17 @@ pub const CHARGE_EXPIRIES_PER_BLOCK_MAX: usize = 1024;
 /// `too_many_charges`. Bounds what one merchant key (or a thief of it) can make every validator
 /// hold and sweep.
 pub const CHARGES_PENDING_PER_MERCHANT_MAX: usize = 10_000;
+
+/// How long after its hold's deadline a capture can still be refunded (180 days); a later
+/// `refund` fails `refund_window_closed`, and a day later the hold's entry leaves the ledger's
+/// state for the node's archive (it no longer needs to be in memory).
+pub const REFUND_WINDOW_MS: u64 = 180 * DAY_MS;
+
+/// How long a closed entry nothing can change any more stays in the ledger's state before it
+/// is archived: a voided or expired hold after its deadline, a final charge request after its
+/// last change (one day, for clients still reading it).
+pub const CLOSED_ENTRY_KEEP_MS: u64 = DAY_MS;
+
+/// Most closed hold and charge entries archived at the start of one block (earliest first; the
+/// rest in the following blocks).
+pub const ARCHIVED_PER_BLOCK_MAX: usize = 1024;

@@ -152,11 +152,14 @@ pub enum ResultCode {
     TooManyCharges,
     /// The charge reference is not ISO 20022 Max35Text (1 to 35 characters, no control character).
     InvalidReference,
+    // ---- Appended with the archive of closed entries. ----
+    /// The capture's refund window (its hold's deadline plus `REFUND_WINDOW_MS`) is over.
+    RefundWindowClosed,
 }
 
 impl ResultCode {
     /// Every code, in declaration order (for tables, metrics and tests).
-    pub const ALL: [ResultCode; 67] = [
+    pub const ALL: [ResultCode; 68] = [
         ResultCode::Ok,
         ResultCode::WrongChain,
         ResultCode::UnsupportedVersion,
@@ -224,6 +227,7 @@ impl ResultCode {
         ResultCode::ChargeHasNoPayer,
         ResultCode::TooManyCharges,
         ResultCode::InvalidReference,
+        ResultCode::RefundWindowClosed,
     ];
 
     /// The snake_case name (identical to the serde name).
@@ -296,6 +300,7 @@ impl ResultCode {
             ResultCode::ChargeHasNoPayer => "charge_has_no_payer",
             ResultCode::TooManyCharges => "too_many_charges",
             ResultCode::InvalidReference => "invalid_reference",
+            ResultCode::RefundWindowClosed => "refund_window_closed",
         }
     }
 
@@ -380,6 +385,7 @@ impl ResultCode {
             ResultCode::ChargeHasNoPayer => "A charge request open to any payer cannot be declined; let it expire or ask the merchant to cancel it.",
             ResultCode::TooManyCharges => "The merchant has too many pending charge requests; cancel some or wait for them to expire.",
             ResultCode::InvalidReference => "The charge reference must be 1 to 35 characters with no control character.",
+            ResultCode::RefundWindowClosed => "The refund window of this capture (180 days after its hold's deadline) is over.",
         }
     }
 }
@@ -469,4 +475,7 @@ pub struct BlockOutcome {
     /// Hold and charge entries that consensus time expired at the start of this block (by the
     /// sweep, not by a transaction), sorted by id: the event stream reports them.
     pub expired: Vec<AccountId>,
+    /// Closed hold and charge entries that left the state at the start of this block (their
+    /// final values, sorted by id): storage moves them from the state to its archive.
+    pub archived: Vec<Account>,
 }

@@ -307,6 +307,11 @@ impl StateTree {
         self.records.set(id.0, record_leaf(record));
     }
 
+    /// Remove an archived account's leaf (takes effect at the next `commit`).
+    pub(crate) fn remove_account(&mut self, id: &AccountId) {
+        self.accounts.remove(&id.0);
+    }
+
     /// Remove a record that left the live set (takes effect at the next `commit`).
     pub(crate) fn remove_record(&mut self, id: &TxId) {
         self.records.remove(&id.0);

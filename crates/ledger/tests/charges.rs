@@ -483,8 +483,14 @@ fn each_state_change_and_refusal() {
     assert_eq!(detail(&l, 1).payer, Some(w(W0)));
     // Every code charge requests brought is produced by some script here or below.
     for code in &ResultCode::ALL[56..] {
-        if *code == ResultCode::ChargeExpired || *code == ResultCode::TooManyCharges {
-            continue; // the two tests below
+        if [
+            ResultCode::ChargeExpired,
+            ResultCode::TooManyCharges,
+            ResultCode::RefundWindowClosed,
+        ]
+        .contains(code)
+        {
+            continue; // the tests below
         }
         assert!(seen.contains(code), "no script produces {code:?}");
     }
@@ -623,4 +629,124 @@ fn a_merchant_has_at_most_so_many_pending_requests() {
         [ResultCode::Ok, ResultCode::Ok, ResultCode::TooManyCharges]
     );
     let _: Currency = usd();
+}
+
+#[test]
+fn closed_holds_and_requests_leave_the_state_for_the_archive() {
+    use settlenet_ledger::{CLOSED_ENTRY_KEEP_MS, REFUND_WINDOW_MS};
+    let k = keys();
+    let u0 = &k.users[0];
+    let mut l = setup();
+    let mut h = l.height().0;
+    let mut block = |l: &mut Ledger, ts: u64, txs: &[SignedTransaction]| {
+        h += 1;
+        l.apply_block(Height(h), ts, txs)
+    };
+    // At 10 s: a request approved and captured (hold 1, deadline 10 s + 5 s), a plain hold
+    // voided (hold 2, deadline 10 s + 60 s), a request cancelled.
+    let t0 = 10_000;
+    let out = block(
+        &mut l,
+        t0,
+        &[
+            tx(&k.merchant, create(1, 500, None, 60_000)),
+            tx(u0, approve(1, 1, w(W0), 500)),
+            tx(&k.merchant, capture(1, 500)),
+            tx(u0, authorize(2, w(W0), w(M), 100, 60_000)),
+            tx(&k.merchant, void(2)),
+            tx(&k.merchant, create(2, 700, None, 60_000)),
+            tx(&k.merchant, cancel(2)),
+        ],
+    );
+    assert!(
+        out.outcomes.iter().all(|o| o.result.is_ok()),
+        "{:?}",
+        out.outcomes
+    );
+    let capture_id = out.outcomes[2].id;
+    let (hold1, hold2) = (hold_account_id(&hold_id(1)), hold_account_id(&hold_id(2)));
+    let (req1, req2) = (
+        charge_account_id(&charge_id(1)),
+        charge_account_id(&charge_id(2)),
+    );
+    // A day after they closed, the two requests (closed at t0) go.
+    let out = block(&mut l, t0 + CLOSED_ENTRY_KEEP_MS - 1, &[]);
+    assert!(out.archived.is_empty());
+    let out = block(&mut l, t0 + CLOSED_ENTRY_KEEP_MS, &[]);
+    let mut want = vec![req1, req2];
+    want.sort();
+    assert_eq!(out.archived.iter().map(|a| a.id).collect::<Vec<_>>(), want);
+    assert!(l.charge(&charge_id(1)).is_none() && l.account(&req2).is_none());
+    // The final values go to the archive: request 1 completed.
+    match &out
+        .archived
+        .iter()
+        .find(|a| a.id == req1)
+        .expect("req1")
+        .detail
+    {
+        AccountDetail::Charge(c) => assert_eq!(c.status, ChargeStatus::Completed),
+        other => panic!("{other:?}"),
+    }
+    // The voided hold a day after its deadline (t0 + 60 s).
+    let out = block(&mut l, t0 + 60_000 + CLOSED_ENTRY_KEEP_MS, &[]);
+    assert_eq!(
+        out.archived.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [hold2]
+    );
+    // The captured hold stays for refunds until its window closes (deadline t0 + 5 s).
+    let deadline = t0 + 5_000;
+    // Signed valid until the block that carries it (the blocks here are months apart).
+    let refund = |amount, at: u64| {
+        let n = NONCE.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        signed_until(
+            &k.merchant,
+            nonce(n),
+            settlenet_types::Operation::Refund {
+                capture: capture_id,
+                amount: Amount(amount),
+            },
+            at,
+        )
+    };
+    let at = deadline + REFUND_WINDOW_MS - 1;
+    let out = block(&mut l, at, &[refund(100, at)]);
+    assert_eq!(out.outcomes[0].result, ResultCode::Ok);
+    let at = deadline + REFUND_WINDOW_MS;
+    let out = block(&mut l, at, &[refund(100, at)]);
+    assert_eq!(out.outcomes[0].result, ResultCode::RefundWindowClosed);
+    assert!(out.archived.is_empty());
+    let at = deadline + REFUND_WINDOW_MS + CLOSED_ENTRY_KEEP_MS;
+    let out = block(&mut l, at, &[refund(100, at)]);
+    assert_eq!(
+        out.archived.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [hold1]
+    );
+    assert_eq!(out.outcomes[0].result, ResultCode::HoldNotFound);
+    assert!(l.account(&hold1).is_none());
+    // Money is where it was: the merchant kept 400, the payer got 100 back.
+    assert_eq!(l.account(&w(M)).expect("M").balance(), 400);
+    // The state without them is the state a restore from the remaining accounts computes.
+    let r = Ledger::restore(
+        &genesis(),
+        l.height(),
+        snapshot(&l),
+        records(&l),
+        l.history().clone(),
+    )
+    .expect("restore");
+    assert_eq!(r.state_root(), l.state_root());
+    // An archived id may be used again (ids are random 128-bit values; nothing refers to it).
+    let at = deadline + REFUND_WINDOW_MS + CLOSED_ENTRY_KEEP_MS + 1;
+    let again = signed_until(
+        &k.merchant,
+        nonce(9_999_999),
+        create(1, 5, None, 60_000),
+        at,
+    );
+    let out = block(&mut l, at, &[again]);
+    assert_eq!(out.outcomes[0].result, ResultCode::Ok);
 }

@@ -106,6 +106,7 @@ impl NodeMachine {
             synced,
             prune_below,
             expired: outcome.expired,
+            archived: outcome.archived,
         })));
         // After the block's write: the store checkpoint must hold exactly this height.
         if let Some(block) = captured_block {

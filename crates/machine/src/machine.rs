@@ -217,6 +217,9 @@ pub struct BlockCommit {
     pub prune_below: Option<Height>,
     /// Hold and charge entries consensus time expired at the start of the block (sorted).
     pub expired: Vec<settlenet_types::AccountId>,
+    /// Closed entries the ledger archived at the start of the block (final values, sorted by
+    /// id): storage moves them out of the state.
+    pub archived: Vec<Account>,
 }
 
 impl BlockCommit {

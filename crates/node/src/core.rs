@@ -930,6 +930,11 @@ impl Core {
             .iter()
             .map(|(id, r)| Ok((*id, encode("tx record", r)?)))
             .collect::<Result<Vec<_>, NodeError>>()?;
+        let archived = c
+            .archived
+            .iter()
+            .map(|a| Ok((a.id, encode("account", a)?)))
+            .collect::<Result<Vec<_>, NodeError>>()?;
         let history = c.history();
         let nodes: Vec<(u8, u64, settlenet_types::Hash)> = c
             .history_nodes
@@ -956,6 +961,7 @@ impl Core {
                 records: &records,
                 history: &history,
                 expired: &c.expired,
+                archived: &archived,
                 recorded_here: &recorded_here,
                 pruned: &c.pruned_records,
                 history_nodes: &nodes,

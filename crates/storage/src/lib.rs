@@ -22,7 +22,10 @@
 //!                                             state root, tx ids; kept when the body is pruned)
 //! block_index  block hash (32 bytes)       -> Height
 //! tx_index     tx id (16 bytes)            -> (Height, u32 position)  (first inclusion)
-//! accounts     account id (16 bytes)       -> encoded account (opaque)
+//! accounts     account id (16 bytes)       -> encoded account (opaque): the state, loaded at
+//!                                             start
+//! archived_accounts account id (16)        -> encoded account (opaque): final values of the
+//!                                             closed entries the ledger moved out of its state
 //! records      tx id (16 bytes)            -> encoded tx record (opaque): the archive, every
 //!                                             record ever written, read by id only
 //! live_records tx id (16 bytes)            -> encoded tx record (opaque): the ledger's live
@@ -34,7 +37,8 @@
 //!              (every transaction that changed the account; read newest first, paged)
 //! tx_changes   height (8) || position (4) || account id (16) -> nothing
 //!              (the same entries by block: what each transaction changed; read a block at
-//!              a time, for the event stream)
+//!              a time, for the event stream; position u32::MAX: what the block's expiry
+//!              sweeps changed)
 //! evidence     opaque key                  -> opaque value (equivocation evidence; first kept,
 //!                                             bounded by the writer's `max`, synced)
 //! ```

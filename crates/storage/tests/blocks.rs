@@ -122,6 +122,7 @@ fn pruned_records_leave_the_live_set_and_stay_in_the_archive() {
             records: &[(TxId([12; 16]), record_bytes(12))],
             history: &[],
             expired: &[],
+            archived: &[],
             recorded_here: &[],
             pruned: &[TxId([10; 16])],
             history_nodes: &[(0, 1, Hash([2; 32])), (1, 0, Hash([3; 32]))],
@@ -177,6 +178,7 @@ fn fresh_store_has_no_chain() {
             records: &[],
             history: &[],
             expired: &[],
+            archived: &[],
             recorded_here: &[],
             pruned: &[],
             history_nodes: &[],
@@ -265,6 +267,7 @@ fn refused_commits_change_nothing() {
                 records: &[(TxId([9; 16]), vec![0xbe, 0xef])],
                 history: &[(AccountId([1; 16]), 0, TxId([9; 16]))],
                 expired: &[],
+                archived: &[],
                 recorded_here: &[],
                 pruned: &[],
                 history_nodes: &[],
@@ -301,6 +304,7 @@ fn concurrent_commits_of_one_height_admit_exactly_one() {
                         records: &[],
                         history: &[],
                         expired: &[],
+                        archived: &[],
                         recorded_here: &[],
                         pruned: &[],
                         history_nodes: &[],
@@ -410,4 +414,55 @@ fn block_changes_list_each_position_s_accounts_in_order() {
         store.block_changes(Height(2)).expect("changes"),
         vec![(0, a1)]
     );
+}
+
+/// Issue 18: an entry the ledger archived leaves the accounts (what a restart loads into
+/// memory) and is kept, final value, in the archive (read by id), across reopening.
+#[test]
+fn archived_accounts_leave_the_state_and_stay_readable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    init(&store);
+    let id = AccountId([1; 16]);
+    assert!(
+        store.account(&id).expect("read").is_some(),
+        "a genesis account"
+    );
+    let b1 = make_block(1, store.last_block_hash().expect("hash"), &[10]);
+    store
+        .commit_block(BlockWrite {
+            block: &b1,
+            accounts: &[],
+            records: &[(TxId([10; 16]), record_bytes(10))],
+            history: &[],
+            expired: &[],
+            archived: &[(id, account_bytes(1, 9))],
+            recorded_here: &[],
+            pruned: &[],
+            history_nodes: &[],
+            ledger_history: b"after 1",
+        })
+        .expect("commit");
+    let check = |store: &Store| {
+        assert_eq!(store.account(&id).expect("read"), None);
+        assert!(!store
+            .all_accounts()
+            .expect("all")
+            .iter()
+            .any(|(a, _)| *a == id));
+        assert_eq!(
+            store.archived_account(&id).expect("archive"),
+            Some(account_bytes(1, 9))
+        );
+        assert_eq!(
+            store
+                .archived_account(&AccountId([2; 16]))
+                .expect("archive"),
+            None
+        );
+    };
+    check(&store);
+    store.flush().expect("flush");
+    drop(store);
+    check(&open(dir.path()));
 }

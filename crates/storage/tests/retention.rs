@@ -27,6 +27,7 @@ fn commit_many(store: &Store, n: u64) -> Vec<StoredBlock> {
                     records: &[(tx, record_bytes(id))],
                     history: &[(AccountId([1; 16]), 0, tx)],
                     expired: &[],
+                    archived: &[],
                     recorded_here: &[],
                     pruned: &[],
                     history_nodes: &[],

@@ -330,6 +330,7 @@ impl Ledger {
         self.expire_holds(height, timestamp_ms, &mut changed, &mut expired);
         self.expire_charges(height, timestamp_ms, &mut changed, &mut expired);
         expired.sort_unstable();
+        let archived = self.archive_closed(timestamp_ms);
         for (index, stx) in txs.iter().enumerate() {
             // A block that decodes within the message limit holds far fewer than 2^32 txs.
             let index = u32::try_from(index).unwrap_or(u32::MAX);
@@ -388,7 +389,36 @@ impl Ledger {
             history: self.history.clone(),
             state_root: self.state_root(),
             expired,
+            archived,
         }
+    }
+
+    /// Move closed hold and charge entries whose archive time is at or before `now_ms` out of
+    /// the state (at most [`ARCHIVED_PER_BLOCK_MAX`], earliest first): nothing can change them
+    /// any more, so the ledger need not hold them. Their leaves leave the accounts tree; the node
+    /// keeps their final values in its archive. Returns them, sorted by id.
+    ///
+    /// [`ARCHIVED_PER_BLOCK_MAX`]: crate::ARCHIVED_PER_BLOCK_MAX
+    fn archive_closed(&mut self, now_ms: u64) -> Vec<crate::account::Account> {
+        let due = super::staging::due(&self.archive_queue, now_ms, crate::ARCHIVED_PER_BLOCK_MAX);
+        let mut out = Vec::with_capacity(due.len());
+        for id in due {
+            let Some(account) = self.accounts.remove(&id) else {
+                panic!("invariant broken: archive queue names missing entry {id}");
+            };
+            if let Some(t) = crate::account::archive_at_ms(&account) {
+                self.archive_queue.remove(&(t, id));
+            }
+            if let crate::account::AccountDetail::Hold(h) = &account.detail {
+                if let Some(capture) = h.capture_tx {
+                    self.captures.remove(&capture);
+                }
+            }
+            self.tree.remove_account(&id);
+            out.push(account);
+        }
+        out.sort_by_key(|a| a.id);
+        out
     }
 
     /// Drop from the live set every record whose validity ended before `now_ms`: no transaction
@@ -697,7 +727,7 @@ impl Ledger {
                 self.capture_or_void(&mut staged, height, now_ms, signer, tx.id, hold, None)?;
             }
             Operation::Refund { capture, amount } => {
-                self.refund(&mut staged, height, signer, capture, amount)?;
+                self.refund(&mut staged, height, now_ms, signer, capture, amount)?;
             }
             Operation::CreateCharge {
                 charge,

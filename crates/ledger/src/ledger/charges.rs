@@ -98,6 +98,7 @@ impl Ledger {
             hold: None,
             status_tx: Some(tx_id),
             status_height: height,
+            status_ms: now_ms,
             captured: 0,
         };
         staged.insert(
@@ -150,7 +151,7 @@ impl Ledger {
             amount,
             c.hold_timeout_ms,
         )?;
-        self.set_charge(staged, &entry, height, Some(tx_id), |d| {
+        self.set_charge(staged, &entry, height, now_ms, Some(tx_id), |d| {
             d.status = ChargeStatus::Approved;
             d.hold = Some((*hold, *from));
         })
@@ -176,7 +177,7 @@ impl Ledger {
             Some(_) => {}
         }
         self.payer(from, signer)?;
-        self.set_charge(staged, &entry, height, Some(tx_id), |d| {
+        self.set_charge(staged, &entry, height, now_ms, Some(tx_id), |d| {
             d.status = ChargeStatus::Declined;
         })
     }
@@ -198,7 +199,7 @@ impl Ledger {
             .get(&c.merchant)
             .ok_or(ResultCode::AccountNotFound)?;
         self.check_merchant_side(m, signer)?;
-        self.set_charge(staged, &entry, height, Some(tx_id), |d| {
+        self.set_charge(staged, &entry, height, now_ms, Some(tx_id), |d| {
             d.status = ChargeStatus::Cancelled;
         })
     }
@@ -223,11 +224,13 @@ impl Ledger {
     }
 
     /// Stage a change of a charge entry's detail, stamping who and when.
+    #[allow(clippy::too_many_arguments)]
     fn set_charge(
         &self,
         staged: &mut Staged,
         entry: &AccountId,
         height: Height,
+        now_ms: u64,
         tx: Option<TxId>,
         change: impl FnOnce(&mut ChargeDetail),
     ) -> Result<(), ResultCode> {
@@ -238,6 +241,7 @@ impl Ledger {
         change(d);
         d.status_tx = tx;
         d.status_height = height;
+        d.status_ms = now_ms;
         Ok(())
     }
 
@@ -248,13 +252,14 @@ impl Ledger {
         staged: &mut Staged,
         hold_entry: &AccountId,
         height: Height,
+        now_ms: u64,
         tx: Option<TxId>,
         outcome: HoldOutcome,
     ) -> Result<Option<AccountId>, ResultCode> {
         let Some(entry) = self.charge_holds.get(hold_entry).copied() else {
             return Ok(None);
         };
-        self.set_charge(staged, &entry, height, tx, |d| match outcome {
+        self.set_charge(staged, &entry, height, now_ms, tx, |d| match outcome {
             HoldOutcome::Captured(amount) => {
                 d.status = ChargeStatus::Completed;
                 d.captured = amount;
@@ -276,7 +281,7 @@ impl Ledger {
     ) {
         for id in due(&self.charge_expiries, now_ms, CHARGE_EXPIRIES_PER_BLOCK_MAX) {
             let mut staged = Staged::new();
-            let result = self.set_charge(&mut staged, &id, height, None, |d| {
+            let result = self.set_charge(&mut staged, &id, height, now_ms, None, |d| {
                 assert_eq!(
                     d.status,
                     ChargeStatus::Pending,

@@ -74,6 +74,7 @@ impl Ledger {
             charge_expiries: BTreeSet::new(),
             charge_holds: BTreeMap::new(),
             charges_pending: BTreeMap::new(),
+            archive_queue: BTreeSet::new(),
             validator_peers: genesis
                 .validators
                 .iter()

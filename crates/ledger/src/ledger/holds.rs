@@ -111,7 +111,7 @@ impl Ledger {
             Some(amount) => HoldOutcome::Captured(amount),
             None => HoldOutcome::Voided,
         };
-        self.charge_follows_hold(staged, &entry, height, Some(tx_id), outcome)?;
+        self.charge_follows_hold(staged, &entry, height, now_ms, Some(tx_id), outcome)?;
         if let Some(amount) = capture {
             self.post(staged, &h.from, &h.merchant, amount, height)?;
             let e = self.stage(staged, &entry)?;
@@ -124,11 +124,12 @@ impl Ledger {
     }
 
     /// `Refund`: merchant -> payer, linked to the `Capture` transaction `capture`; the hold's
-    /// refunds never exceed its capture.
+    /// refunds never exceed its capture, and come before its refund window closes.
     pub(super) fn refund(
         &self,
         staged: &mut Staged,
         height: Height,
+        now_ms: u64,
         signer: &PublicKey,
         capture: &TxId,
         amount: &Amount,
@@ -143,6 +144,9 @@ impl Ledger {
             .get(&h.merchant)
             .ok_or(ResultCode::AccountNotFound)?;
         self.check_merchant_side(m, signer)?;
+        if now_ms >= h.expires_at_ms.saturating_add(crate::REFUND_WINDOW_MS) {
+            return Err(ResultCode::RefundWindowClosed);
+        }
         let amount = u128::from(amount.0);
         if h.refunded.saturating_add(amount) > h.captured {
             return Err(ResultCode::RefundExceedsCapture);
@@ -235,7 +239,14 @@ impl Ledger {
             let result = self
                 .release_hold(&mut staged, &id, HoldStatus::Expired)
                 .and_then(|_| {
-                    self.charge_follows_hold(&mut staged, &id, height, None, HoldOutcome::Expired)
+                    self.charge_follows_hold(
+                        &mut staged,
+                        &id,
+                        height,
+                        now_ms,
+                        None,
+                        HoldOutcome::Expired,
+                    )
                 });
             match result.and_then(|charge| self.commit(staged, changed).map(|()| charge)) {
                 Ok(charge) => {

@@ -248,6 +248,12 @@ impl Ledger {
     /// Keep the derived indexes (aliases, owners, captures, expiry queues, active observers,
     /// charge links and counts) in step with an account.
     pub(super) fn reindex(&mut self, old: Option<&Account>, new: &Account) {
+        if let Some(t) = old.and_then(crate::account::archive_at_ms) {
+            self.archive_queue.remove(&(t, new.id));
+        }
+        if let Some(t) = crate::account::archive_at_ms(new) {
+            self.archive_queue.insert((t, new.id));
+        }
         if let Some(owner) = new.owner {
             self.owners.insert((owner, new.id));
         }

@@ -147,6 +147,24 @@ impl Model {
                 .expect("merchant")
                 .pending_in -= amount;
         }
+        // Closed holds leave the ledger's state: voided and expired ones a day after their
+        // deadline, captured ones a day after their refund window (their capture with them).
+        let keep = settlenet_ledger::CLOSED_ENTRY_KEEP_MS;
+        let window = settlenet_ledger::REFUND_WINDOW_MS;
+        let gone: Vec<u8> = self
+            .holds
+            .iter()
+            .filter(|(_, h)| match h.status {
+                St::Pending => false,
+                St::Captured => h.deadline + window + keep <= now,
+                St::Voided | St::Expired => h.deadline + keep <= now,
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        for n in gone {
+            self.holds.remove(&n);
+            self.captures.retain(|_, h| *h != n);
+        }
     }
 
     pub fn merchant_side(&self, merchant: &AccountId, signer: &PublicKey) -> R {
@@ -446,6 +464,9 @@ impl Model {
                     .ok_or(ResultCode::HoldNotFound)?;
                 let h = self.holds[&n].clone();
                 self.merchant_side(&h.merchant, &signer)?;
+                if now >= h.deadline + settlenet_ledger::REFUND_WINDOW_MS {
+                    return Err(ResultCode::RefundWindowClosed);
+                }
                 let amount = i128::from(amount.0);
                 if h.refunded + amount > h.captured {
                     return Err(ResultCode::RefundExceedsCapture);

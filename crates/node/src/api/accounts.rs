@@ -29,17 +29,29 @@ pub(super) async fn account(
     let id: AccountId = id
         .parse()
         .map_err(|e| bad("invalid_id", format!("account id: {e}")))?;
-    let Some(bytes) = s.store.account(&id).map_err(internal)? else {
-        return Err(ApiError(
+    let (bytes, archived) = read_or_archived(&s, &id)?.ok_or_else(|| {
+        ApiError(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no account {id}"),
-        ));
-    };
+        )
+    })?;
     let a: Account = settlenet_types::decode("account", &bytes).map_err(internal)?;
     let mut v = account_json(&s.genesis, &a);
     v.height = Some(s.shared.status().height);
+    v.archived = archived;
     Ok(Json(v))
+}
+
+/// An account from the state, else from the archive of closed entries (`true`).
+fn read_or_archived(s: &ApiState, id: &AccountId) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
+    if let Some(bytes) = s.store.account(id).map_err(internal)? {
+        return Ok(Some((bytes, false)));
+    }
+    Ok(s.store
+        .archived_account(id)
+        .map_err(internal)?
+        .map(|bytes| (bytes, true)))
 }
 
 /// `GET /v1/charges/{id}`: a charge request, read from the store at the committed height.

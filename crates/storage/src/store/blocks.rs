@@ -146,6 +146,11 @@ impl Store {
         for (id, bytes) in write.accounts {
             batch.put_cf(accounts_cf, id.as_bytes(), bytes);
         }
+        let archive_cf = self.cf(super::CF_ARCHIVED_ACCOUNTS)?;
+        for (id, bytes) in write.archived {
+            batch.delete_cf(accounts_cf, id.as_bytes());
+            batch.put_cf(archive_cf, id.as_bytes(), bytes);
+        }
         let records_cf = self.cf(CF_RECORDS)?;
         let live_cf = self.cf(CF_LIVE_RECORDS)?;
         for id in write.pruned {

@@ -75,6 +75,10 @@ pub const CF_TX_CHANGES: &str = "tx_changes";
 /// link, state root, transaction ids): written with every block and kept when its body is
 /// pruned ([`Store::prune_blocks`]).
 pub const CF_BLOCK_SUMMARIES: &str = "block_summaries";
+/// Column family: account id (16) -> encoded account: closed hold and charge entries the ledger
+/// archived (moved out of its state: [`CF_ACCOUNTS`] no longer has them), final values, for
+/// reads by id.
+pub const CF_ARCHIVED_ACCOUNTS: &str = "archived_accounts";
 /// Column family: opaque evidence key (the node's: validator, kind, view, height) -> opaque
 /// evidence record (two conflicting signed messages). Bounded by the caller's `max`.
 pub const CF_EVIDENCE: &str = "evidence";
@@ -83,7 +87,7 @@ pub const CF_EVIDENCE: &str = "evidence";
 /// directory of another format version is refused at open. Opening a directory creates any
 /// missing family (RocksDB requires every existing family to be opened, so an older build
 /// refuses a directory that has more).
-pub const COLUMN_FAMILIES: [&str; 13] = [
+pub const COLUMN_FAMILIES: [&str; 14] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_INDEX,
@@ -97,6 +101,7 @@ pub const COLUMN_FAMILIES: [&str; 13] = [
     CF_LIVE_RECORDS,
     CF_HISTORY_NODES,
     CF_BLOCK_SUMMARIES,
+    CF_ARCHIVED_ACCOUNTS,
 ];
 
 /// What [`Store::evidence_put`] did.
@@ -212,6 +217,9 @@ pub struct BlockWrite<'a> {
     /// transaction changed them): kept with the block's changes under position
     /// [`EXPIRED_POSITION`], for the event stream.
     pub expired: &'a [AccountId],
+    /// Closed entries the ledger archived at this block: deleted from [`CF_ACCOUNTS`], written
+    /// to [`CF_ARCHIVED_ACCOUNTS`].
+    pub archived: &'a [(AccountId, Vec<u8>)],
 }
 
 /// A verified state snapshot that replaces the store's state; written in one atomic batch by

@@ -18,6 +18,12 @@ impl Store {
         self.get_raw(CF_ACCOUNTS, id.as_bytes())
     }
 
+    /// The encoded final value of an account the ledger archived (a closed hold or charge
+    /// entry), if it was.
+    pub fn archived_account(&self, id: &AccountId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_raw(super::CF_ARCHIVED_ACCOUNTS, id.as_bytes())
+    }
+
     /// The encoded tx record of `id`.
     pub fn record(&self, id: &TxId) -> Result<Option<Vec<u8>>, StorageError> {
         self.get_raw(CF_RECORDS, id.as_bytes())

@@ -131,6 +131,7 @@ pub fn commit_next(store: &Store, tx_ids: &[u8]) -> StoredBlock {
             records: &records,
             history: &history,
             expired: &[],
+            archived: &[],
             recorded_here: &[],
             pruned: &[],
             history_nodes: &[(0, height - 1, Hash([height as u8; 32]))],
