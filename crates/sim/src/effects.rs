@@ -329,6 +329,7 @@ impl Sim {
             self.null_blocks += 1;
         }
         if new {
+            self.expired += c.expired.len() as u64;
             for o in &c.outcomes {
                 if o.duplicate {
                     self.txs_duplicate += 1;

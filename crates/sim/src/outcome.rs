@@ -35,6 +35,9 @@ pub struct Outcome {
     pub txs_failed: u64,
     /// See `txs_ok`.
     pub txs_duplicate: u64,
+    /// Hold and charge-request entries consensus time expired in final blocks (the sweeps at
+    /// the start of a block; counted once per height).
+    pub expired: u64,
     /// Proposals honest replicas refused before PREPARE (wrong proposer, timestamp out of
     /// bounds, lagged root not theirs, a bad signature): the node's rules at work.
     pub proposals_refused: u64,
@@ -73,6 +76,8 @@ pub struct Summary {
     pub txs_failed: u64,
     /// Sum of [`Outcome::txs_duplicate`].
     pub txs_duplicate: u64,
+    /// Sum of [`Outcome::expired`].
+    pub expired: u64,
     /// Sum of [`Outcome::proposals_refused`].
     pub proposals_refused: u64,
     /// Sum of [`Outcome::forged_blocks`].
@@ -94,6 +99,7 @@ impl Summary {
             txs_ok: o.txs_ok,
             txs_failed: o.txs_failed,
             txs_duplicate: o.txs_duplicate,
+            expired: o.expired,
             proposals_refused: o.proposals_refused,
             forged_blocks: o.forged_blocks,
             observer_refused: o.observer_refused,
@@ -116,6 +122,7 @@ impl Summary {
         self.txs_ok += other.txs_ok;
         self.txs_failed += other.txs_failed;
         self.txs_duplicate += other.txs_duplicate;
+        self.expired += other.expired;
         self.proposals_refused += other.proposals_refused;
         self.forged_blocks += other.forged_blocks;
         self.observer_refused += other.observer_refused;
@@ -127,8 +134,9 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} seeds, {} view changes, {} crashes, {} state transfers, max height {}, {} null \
-             blocks, txs {} ok / {} failed / {} duplicate, {} proposals refused, {} forged sync \
-             blocks served, {} messages refused by the observer",
+             blocks, txs {} ok / {} failed / {} duplicate, {} holds and charge requests expired, \
+             {} proposals refused, {} forged sync blocks served, {} messages refused by the \
+             observer",
             self.seeds,
             self.view_changes,
             self.crashes,
@@ -138,6 +146,7 @@ impl std::fmt::Display for Summary {
             self.txs_ok,
             self.txs_failed,
             self.txs_duplicate,
+            self.expired,
             self.proposals_refused,
             self.forged_blocks,
             self.observer_refused

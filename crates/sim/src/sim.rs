@@ -204,6 +204,7 @@ pub struct Sim {
     pub(crate) txs_ok: u64,
     pub(crate) txs_failed: u64,
     pub(crate) txs_duplicate: u64,
+    pub(crate) expired: u64,
     pub(crate) proposals_refused: u64,
     /// Messages the observer dropped (blocks it refused to install, mostly).
     pub(crate) observer_refused: u64,
@@ -302,6 +303,7 @@ impl Sim {
             txs_ok: 0,
             txs_failed: 0,
             txs_duplicate: 0,
+            expired: 0,
             proposals_refused: 0,
             observer_refused: 0,
             forged_blocks: 0,
@@ -365,6 +367,7 @@ impl Sim {
             txs_ok: self.txs_ok,
             txs_failed: self.txs_failed,
             txs_duplicate: self.txs_duplicate,
+            expired: self.expired,
             proposals_refused: self.proposals_refused,
             observer_height: self.nodes[self.observer()].height(),
             observer_refused: self.observer_refused,

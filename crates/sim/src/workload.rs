@@ -1,8 +1,12 @@
 //! The simulated network's genesis and the client traffic its primaries propose.
 //!
-//! Two banks, each with an issuer key, settlement accounts funded at genesis and floats;
-//! [`WALLETS`] wallets (alternating issuers) created and funded by the first transactions of
-//! the catalogue, then transfers between them. Every transaction is signed for real by the key
+//! Two banks, each with an issuer key (bank-b's also acquires merchants), settlement accounts
+//! funded at genesis and floats; [`WALLETS`] wallets (alternating issuers) and a merchant at
+//! bank-b created and funded by the first transactions of the catalogue, then transfers between
+//! the wallets, and merchant payments: holds (authorize, then capture or void, or left to expire
+//! by consensus time) and charge requests (created by the merchant with short expiries,
+//! approved by a wallet or left to expire), so that the expiry sweeps and the idle primary's
+//! empty block at a deadline run under the simulated faults. Every transaction is signed for real by the key
 //! the ledger expects (or, on purpose, by a wrong one). Some fail (insufficient funds, same
 //! account, wrong signer, unknown wallet when a transfer lands before the wallet's creation),
 //! some are retries of earlier ids with the same body (idempotent duplicates) and some reuse an
@@ -14,8 +18,8 @@ use rand_chacha::ChaCha8Rng;
 use settlenet_crypto::Keypair;
 use settlenet_ledger::test_util::{GenesisBuilder, MemberSpec};
 use settlenet_types::{
-    AccountId, Amount, ConsensusParams, Currency, Genesis, MemberId, Operation, Role,
-    SignedTransaction, Transaction, TxNonce, TX_VALIDITY_MAX_MS,
+    AccountId, Amount, ChargeId, ConsensusParams, Currency, Genesis, HoldId, MemberId, Operation,
+    Role, SignedTransaction, Transaction, TxNonce, TX_VALIDITY_MAX_MS,
 };
 
 /// The simulated network's chain id.
@@ -47,11 +51,19 @@ pub fn validator_keys(n: usize) -> Vec<Keypair> {
         .collect()
 }
 
-/// The issuer keys of the two banks, then the wallet owners' keys.
+/// The issuer keys of the two banks, then the wallet owners' keys, then the merchant's key.
 fn client_keys() -> Vec<Keypair> {
-    (0..BANKS.len() + WALLETS)
+    (0..BANKS.len() + WALLETS + 1)
         .map(|i| Keypair::from_seed([0x40 + i as u8; 32]))
         .collect()
+}
+
+/// The merchant key's index in [`client_keys`].
+const MERCHANT_KEY: usize = BANKS.len() + WALLETS;
+
+/// The merchant account (at bank-b).
+pub fn merchant_id() -> AccountId {
+    AccountId([0xB0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
 }
 
 /// Wallet `i`'s account id.
@@ -74,11 +86,13 @@ pub fn genesis(validators: &[Keypair]) -> Genesis {
             ..ConsensusParams::default()
         });
     for (i, name) in BANKS.iter().enumerate() {
-        builder = builder.member(MemberSpec::bank(name).staff(
-            "issuer",
-            keys[i].public(),
-            &[Role::Issuer],
-        ));
+        // bank-b's staff key also acquires (it opens the merchant).
+        let roles: &[Role] = if i == 1 {
+            &[Role::Issuer, Role::Acquirer]
+        } else {
+            &[Role::Issuer]
+        };
+        builder = builder.member(MemberSpec::bank(name).staff("issuer", keys[i].public(), roles));
     }
     for (i, name) in BANKS.iter().enumerate() {
         builder = builder
@@ -106,6 +120,10 @@ pub struct Workload {
     cursor: usize,
     /// Transactions drawn so far (for retries), signed.
     drawn: Vec<(usize, SignedTransaction)>,
+    /// Holds and charge requests the catalogue created so far (id, amount), for the later
+    /// entries that capture, void or approve them.
+    holds: Vec<(HoldId, u64)>,
+    charges: Vec<(ChargeId, u64)>,
 }
 
 impl Workload {
@@ -146,18 +164,29 @@ impl Workload {
                 },
             );
         }
+        push(
+            1,
+            Operation::RegisterMerchant {
+                account: merchant_id(),
+                acquirer: MemberId(1),
+                owner: keys[MERCHANT_KEY].public(),
+                currency: usd(),
+            },
+        );
         let mut workload = Workload {
             keys,
             catalogue,
             cursor: 0,
             drawn: Vec::new(),
+            holds: Vec::new(),
+            charges: Vec::new(),
         };
         workload.push_transfers(rng);
         workload
     }
 
-    /// [`TRANSFERS`] more transfers at the end of the catalogue (fresh ids): the clients never
-    /// run out of new work.
+    /// [`TRANSFERS`] more entries at the end of the catalogue (fresh ids; mostly transfers,
+    /// about one in four a hold or charge-request step): the clients never run out of new work.
     fn push_transfers(&mut self, rng: &mut ChaCha8Rng) {
         let owner = |w: usize| BANKS.len() + w;
         for _ in 0..TRANSFERS {
@@ -174,17 +203,82 @@ impl Workload {
             } else {
                 owner(from)
             };
+            let n = self.catalogue.len() as u64 + 1;
             let mut id = [0u8; 16];
             id[0] = 0x51;
-            id[8..].copy_from_slice(&(self.catalogue.len() as u64 + 1).to_be_bytes());
+            id[8..].copy_from_slice(&n.to_be_bytes());
+            // A fresh hold or charge id from the entry's number.
+            let mut fresh = [0u8; 16];
+            fresh[0] = 0x52;
+            fresh[8..].copy_from_slice(&n.to_be_bytes());
+            let amount = rng.gen_range(1..=3_000);
+            // Mostly transfers; about one in four entries a merchant payment step.
+            let (signer, op) = match rng.gen_range(0..100) {
+                0..=7 => {
+                    self.holds.push((HoldId(fresh), amount));
+                    (
+                        signer,
+                        Operation::Authorize {
+                            hold: HoldId(fresh),
+                            from: wallet_id(from),
+                            merchant: merchant_id(),
+                            amount: Amount(amount),
+                            timeout_ms: rng.gen_range(100..=3_000),
+                        },
+                    )
+                }
+                8..=12 if !self.holds.is_empty() => {
+                    let (hold, held) = self.holds[rng.gen_range(0..self.holds.len())];
+                    let op = if rng.gen_bool(0.5) {
+                        Operation::Capture {
+                            hold,
+                            amount: Amount(rng.gen_range(1..=held)),
+                        }
+                    } else {
+                        Operation::Void { hold }
+                    };
+                    (MERCHANT_KEY, op)
+                }
+                13..=19 => {
+                    self.charges.push((ChargeId(fresh), amount));
+                    (
+                        MERCHANT_KEY,
+                        Operation::CreateCharge {
+                            charge: ChargeId(fresh),
+                            merchant: merchant_id(),
+                            amount: Amount(amount),
+                            reference: format!("sim-{n}"),
+                            payer: None,
+                            timeout_ms: rng.gen_range(100..=3_000),
+                            hold_timeout_ms: rng.gen_range(100..=3_000),
+                        },
+                    )
+                }
+                20..=25 if !self.charges.is_empty() => {
+                    let (charge, asked) = self.charges[rng.gen_range(0..self.charges.len())];
+                    (
+                        signer,
+                        Operation::ApproveCharge {
+                            charge,
+                            hold: HoldId(fresh),
+                            from: wallet_id(from),
+                            amount: Amount(asked),
+                        },
+                    )
+                }
+                _ => (
+                    signer,
+                    Operation::Transfer {
+                        from: wallet_id(from),
+                        to: wallet_id(to),
+                        amount: Amount(amount),
+                    },
+                ),
+            };
             self.catalogue.push(Entry {
                 nonce: TxNonce(id),
                 signer,
-                op: Operation::Transfer {
-                    from: wallet_id(from),
-                    to: wallet_id(to),
-                    amount: Amount(rng.gen_range(1..=3_000)),
-                },
+                op,
             });
         }
     }

@@ -36,6 +36,18 @@ fn blocks_carry_transactions_that_succeed_fail_and_repeat() {
     );
 }
 
+/// Merchant payments run under the faults too: holds and charge requests expire by consensus
+/// time in final blocks (the sweeps, and an idle primary's empty block at a deadline), on
+/// every honest replica alike (the checker compares their state roots).
+#[test]
+fn holds_and_charge_requests_expire_under_faults() {
+    let mut expired = 0;
+    for seed in 0..20 {
+        expired += run_seed(4, seed).expect("seed").expired;
+    }
+    assert!(expired > 0, "no hold or charge request expired in 20 seeds");
+}
+
 #[test]
 fn a_silent_primary_is_replaced() {
     // Seeds whose scenario makes replica 0 (the first primary) silent: the view must change
