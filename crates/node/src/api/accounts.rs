@@ -29,13 +29,15 @@ pub(super) async fn account(
     let id: AccountId = id
         .parse()
         .map_err(|e| bad("invalid_id", format!("account id: {e}")))?;
-    let (bytes, archived) = read_or_archived(&s, &id)?.ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no account {id}"),
-        )
-    })?;
+    let (bytes, archived) = read_or_archived(&s.store, &id)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no account {id}"),
+            )
+        })?;
     let a: Account = settlenet_types::decode("account", &bytes).map_err(internal)?;
     let mut v = account_json(&s.genesis, &a);
     v.height = Some(s.shared.status().height);
@@ -44,14 +46,14 @@ pub(super) async fn account(
 }
 
 /// An account from the state, else from the archive of closed entries (`true`).
-fn read_or_archived(s: &ApiState, id: &AccountId) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
-    if let Some(bytes) = s.store.account(id).map_err(internal)? {
+fn read_or_archived(
+    store: &settlenet_storage::Store,
+    id: &AccountId,
+) -> Result<Option<(Vec<u8>, bool)>, settlenet_storage::StorageError> {
+    if let Some(bytes) = store.account(id)? {
         return Ok(Some((bytes, false)));
     }
-    Ok(s.store
-        .archived_account(id)
-        .map_err(internal)?
-        .map(|bytes| (bytes, true)))
+    Ok(store.archived_account(id)?.map(|bytes| (bytes, true)))
 }
 
 /// `GET /v1/charges/{id}`: a charge request, read from the store at the committed height.
@@ -416,4 +418,80 @@ pub(super) async fn positions(
         positions: rows,
         totals_minor: totals,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use settlenet_storage::{BlockWrite, Store};
+    use settlenet_types::block::{CommitCertificate, CommitSignature, BLOCK_VERSION};
+    use settlenet_types::{Block, BlockHeader, Hash, ReplicaId, Signature, View};
+
+    /// An account the ledger archived is read from the archive, marked so; a live one from
+    /// the state; an unknown one not at all.
+    #[test]
+    fn reads_fall_back_to_the_archive_of_closed_entries() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), Hash([9; 32])).expect("open");
+        let (live, closed) = (AccountId([1; 16]), AccountId([2; 16]));
+        store
+            .init_genesis(&[(live, vec![1]), (closed, vec![2])], Hash([0; 32]))
+            .expect("genesis");
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: "t".into(),
+            height: Height(1),
+            timestamp_ms: 1_000,
+            proposer: ReplicaId(0),
+            tx_count: 0,
+            tx_root: Block::compute_tx_root(&[]).expect("root"),
+            state_height: Height(0),
+            state_root: Hash([0; 32]),
+        };
+        let hash = header.hash().expect("hash");
+        let block = StoredBlock {
+            block: Block {
+                header,
+                txs: Vec::new(),
+            },
+            certificate: CommitCertificate {
+                height: Height(1),
+                view: View(0),
+                block_hash: hash,
+                signatures: vec![CommitSignature {
+                    replica: ReplicaId(0),
+                    signature: Signature([3; 64]),
+                }],
+            },
+            hash,
+            prev_hash: store.last_block_hash().expect("prev"),
+            state_root: Hash([1; 32]),
+        };
+        store
+            .commit_block(BlockWrite {
+                block: &block,
+                accounts: &[],
+                records: &[],
+                history: &[],
+                expired: &[],
+                archived: &[(closed, vec![2, 2])],
+                recorded_here: &[],
+                pruned: &[],
+                history_nodes: &[],
+                ledger_history: b"h",
+            })
+            .expect("commit");
+        assert_eq!(
+            read_or_archived(&store, &live).expect("read"),
+            Some((vec![1], false))
+        );
+        assert_eq!(
+            read_or_archived(&store, &closed).expect("read"),
+            Some((vec![2, 2], true))
+        );
+        assert_eq!(
+            read_or_archived(&store, &AccountId([3; 16])).expect("read"),
+            None
+        );
+    }
 }
