@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{cli, cli_fails, cli_json, s, settlement_balance, start_net, user_key};
+use common::{
+    cli, cli_fails, cli_json, register_phone_wallet, s, settlement_balance, start_net, user_key,
+};
 use serde_json::Value;
 use settlenet_api::client::EventsRequest;
 use settlenet_api::StreamEvent;
@@ -38,22 +40,8 @@ async fn charge_requests_from_creation_to_settlement() {
     let bob = user_key(net.dir.path(), "bob");
     let shop = user_key(net.dir.path(), "shop");
 
-    let reg = |phone: &str, owner: &Path, issuer: &str| -> String {
-        let v = cli_json(&[
-            "--testnet",
-            d,
-            "wallet",
-            "register",
-            "--phone",
-            phone,
-            "--owner-key",
-            s(owner),
-            "--issuer",
-            issuer,
-            "--tier",
-            "1",
-        ]);
-        v["account"].as_str().expect("wallet").to_string()
+    let reg = |phone: &str, owner: &Path, issuer: &str| {
+        register_phone_wallet(d, phone, owner, issuer, "1")
     };
     let wa = reg("+250 706 103 88", &alice, "operator-a");
     let wb = reg("+250 788 123 456", &bob, "bank-a");

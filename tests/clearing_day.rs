@@ -10,8 +10,8 @@
 mod common;
 
 use common::{
-    cli_fails, cli_json, cli_ok as ok, cli_outcome as run, s, settlement_balance, start_net,
-    user_key,
+    cli_fails, cli_json, cli_ok as ok, cli_outcome as run, register_phone_wallet, s,
+    settlement_balance, start_net, user_key,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -124,22 +124,8 @@ async fn the_clearing_day_through_the_cli() {
     let bob = user_key(tmp, "bob");
 
     // ---- During the day: payments clear across members. ----
-    let reg = |phone: &str, owner: &Path, issuer: &str| -> String {
-        let v = cli_json(&[
-            "--testnet",
-            d,
-            "wallet",
-            "register",
-            "--phone",
-            phone,
-            "--owner-key",
-            s(owner),
-            "--issuer",
-            issuer,
-            "--tier",
-            "2",
-        ]);
-        v["account"].as_str().expect("wallet").to_string()
+    let reg = |phone: &str, owner: &Path, issuer: &str| {
+        register_phone_wallet(d, phone, owner, issuer, "2")
     };
     let wa = reg("+250 788 000 001", &alice, "operator-a");
     let wb = reg("+250 788 000 002", &bob, "bank-a");

@@ -109,3 +109,29 @@ pub fn settlement_balance(d: &str, member: &str) -> i128 {
     let (whole, frac) = text.split_once('.').unwrap_or((text, "00"));
     whole.parse::<i128>().expect("whole") * 100 + frac.parse::<i128>().expect("frac")
 }
+
+/// Register a phone wallet at `issuer` for `owner`'s key with KYC `tier` (`--testnet DIR`);
+/// returns its id.
+pub fn register_phone_wallet(
+    d: &str,
+    phone: &str,
+    owner: &Path,
+    issuer: &str,
+    tier: &str,
+) -> String {
+    let v = cli_json(&[
+        "--testnet",
+        d,
+        "wallet",
+        "register",
+        "--phone",
+        phone,
+        "--owner-key",
+        s(owner),
+        "--issuer",
+        issuer,
+        "--tier",
+        tier,
+    ]);
+    v["account"].as_str().expect("wallet").to_string()
+}

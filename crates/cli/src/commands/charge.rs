@@ -219,6 +219,13 @@ async fn get_charge(c: &Client, id: &str) -> Result<ChargeView> {
         .ok_or_else(|| anyhow!("no charge request {id} on the node"))
 }
 
+/// The requested amount in minor units, as the node gave it.
+fn amount_minor(v: &ChargeView) -> Result<u64> {
+    v.amount_minor
+        .parse()
+        .map_err(|_| anyhow!("the node's amount {:?} is not a number", v.amount_minor))
+}
+
 /// A request in words.
 fn human(genesis: &Genesis, v: &ChargeView) -> String {
     let mut out = format!(
@@ -350,11 +357,7 @@ async fn payer_act(t: &Target, json_out: bool, a: PayerArgs, approve: bool) -> R
         (None, Some(p)) => p,
         (None, None) => payer_wallet(&c, &key, None, Some(view.currency)).await?.0,
     };
-    let amount = Amount(
-        view.amount_minor
-            .parse()
-            .map_err(|_| anyhow!("the node's amount {:?} is not a number", view.amount_minor))?,
-    );
+    let amount = Amount(amount_minor(&view)?);
     let (op, extra, prefix) = if approve {
         let hold = match &a.hold {
             Some(h) => h.parse::<HoldId>().context("--hold")?,
@@ -420,13 +423,10 @@ async fn capture(t: &Target, json_out: bool, a: CaptureArgs) -> Result<()> {
             view.status
         );
     };
-    let amount =
-        match &a.amount {
-            Some(x) => parse_amount(&genesis, view.currency, x).context("--amount")?,
-            None => Amount(view.amount_minor.parse().map_err(|_| {
-                anyhow!("the node's amount {:?} is not a number", view.amount_minor)
-            })?),
-        };
+    let amount = match &a.amount {
+        Some(x) => parse_amount(&genesis, view.currency, x).context("--amount")?,
+        None => Amount(amount_minor(&view)?),
+    };
     let key = merchant_side_key(t, a.key.as_deref(), &view.acquirer)?;
     let tx = sign(
         &genesis.chain_id,
@@ -591,10 +591,7 @@ async fn export(t: &Target, a: ExportArgs) -> Result<()> {
     let doc = ChargeRequestDoc {
         id: v.id.to_string(),
         reference: v.reference.clone(),
-        amount_minor: v
-            .amount_minor
-            .parse()
-            .map_err(|_| anyhow!("the node's amount {:?} is not a number", v.amount_minor))?,
+        amount_minor: u128::from(amount_minor(&v)?),
         currency: v.currency,
         exponent: genesis.exponent(v.currency).unwrap_or(0),
         created_ms: block_time(&c, v.created_height.0).await?,
