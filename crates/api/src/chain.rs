@@ -90,8 +90,15 @@ pub struct MemoryView {
     pub checkpoint_stores: u64,
     /// What those hold (memtables, table readers, block caches).
     pub checkpoint_stores_bytes: u64,
-    /// Accounts in the ledger (all in memory).
+    /// Accounts in the ledger's state (in the store; see the next two).
     pub ledger_accounts: u64,
+    /// Accounts the ledger holds in memory: written by blocks not yet persisted, plus clean
+    /// copies cached in front of the store.
+    pub ledger_accounts_in_memory: u64,
+    /// The account cache's capacity (`[storage] account_cache`).
+    pub ledger_account_cache_capacity: u64,
+    /// Reads of an account that went to the store (a cache miss) since the node started.
+    pub ledger_account_store_reads: u64,
     /// Live transaction records in the ledger (the idempotency set, bounded by validity).
     pub ledger_live_records: u64,
 }

@@ -32,7 +32,7 @@ mod wallets;
 
 pub use batches::BatchStatus;
 
-use crate::account::{Account, ObserverDetail};
+use crate::account::ObserverDetail;
 use crate::history::History;
 use crate::outcome::TxRecord;
 use crate::state_tree::StateTree;
@@ -121,8 +121,9 @@ pub struct Ledger {
     genesis_totals: BTreeMap<Currency, i128>,
     /// Height of the last executed block (0 = genesis).
     height: Height,
-    /// All accounts, by id.
-    accounts: BTreeMap<AccountId, Account>,
+    /// All accounts, by id: in memory, or read through from the node's store
+    /// ([`crate::accounts`]).
+    accounts: crate::accounts::Accounts,
     /// The live records: one per transaction id still inside its validity (the idempotency
     /// set). A record leaves it once consensus time passes its `valid_until_ms`: no transaction
     /// with that id can execute any more (the id binds the validity), and the record stays in

@@ -361,6 +361,7 @@
 //! hold id seen in flight can be taken first by another payer's authorize.
 
 pub mod account;
+mod accounts;
 pub mod error;
 pub mod history;
 mod ledger;
@@ -379,6 +380,7 @@ pub use account::{
     ObserverDetail, SettlementDetail, Shortfall, WalletDetail, WindowDetail, WindowState,
     FIELD_MAX,
 };
+pub use accounts::{AccountCacheStats, AccountStore, ACCOUNT_CACHE_DEFAULT};
 pub use error::LedgerError;
 pub use history::{History, HistoryNode, HistoryProof};
 pub use ledger::{BatchStatus, Ledger, MemberInfo};

@@ -323,7 +323,7 @@ type MemberView = BTreeMap<AccountId, i128>;
 fn ledger_view(l: &Ledger) -> (OwnedView, MemberView) {
     let mut owned = BTreeMap::new();
     let mut member = BTreeMap::new();
-    for a in l.accounts() {
+    for a in l.accounts().expect("accounts in memory") {
         match a.kind {
             AccountKind::Wallet | AccountKind::Merchant => {
                 owned.insert(a.id, (a.balance(), a.debits_pending, a.credits_pending));
@@ -356,13 +356,13 @@ proptest! {
                 model.staff.insert(s.public_key, (m.id.0, s.roles.clone()));
             }
         }
-        for a in ledger.accounts() {
+        for a in ledger.accounts().expect("accounts in memory") {
             model.member_accounts.insert(a.id, a.balance());
         }
         let genesis_totals = ledger.totals();
         let genesis_outside_floats: BTreeMap<Currency, i128> = [usd(), eur()]
             .into_iter()
-            .map(|c| (c, ledger.accounts().filter(|a| a.currency == c && a.kind != AccountKind::Float).map(|a| a.balance()).sum()))
+            .map(|c| (c, ledger.accounts().expect("accounts in memory").filter(|a| a.currency == c && a.kind != AccountKind::Float).map(|a| a.balance()).sum()))
             .collect();
         // A preamble so that random operations often succeed: four phone wallets (tiers 0, 0,
         // 1, 2 at both members, one in EUR), two merchants at bank-b, all funded.
@@ -453,7 +453,7 @@ proptest! {
             // Invariants.
             prop_assert_eq!(&ledger.totals(), &genesis_totals, "money conserved");
             for c in [usd(), eur()] {
-                let outside_floats: i128 = ledger.accounts()
+                let outside_floats: i128 = ledger.accounts().expect("accounts in memory")
                     .filter(|a| a.currency == c && a.kind != AccountKind::Float)
                     .map(|a| a.balance())
                     .sum();
@@ -463,7 +463,7 @@ proptest! {
                 prop_assert_eq!(outside_floats, want, "genesis + issued - redeemed in {}", c);
             }
             prop_assert!(ledger.position_totals(0).values().all(|t| *t == 0), "positions sum to zero");
-            for a in ledger.accounts() {
+            for a in ledger.accounts().expect("accounts in memory") {
                 if a.kind.must_stay_nonnegative() {
                     prop_assert!(a.available() >= 0 && a.balance() >= 0, "{:?} below its limit", a);
                 }
@@ -471,7 +471,7 @@ proptest! {
         }
         // A ledger restored from its accounts and records continues identically.
         let records = ledger.records().map(|(id, r)| (*id, r.clone())).collect();
-        let mut restored = Ledger::restore(&g, ledger.height(), ledger.accounts().cloned().collect(), records, ledger.history().clone())
+        let mut restored = Ledger::restore(&g, ledger.height(), ledger.accounts().expect("accounts in memory").cloned().collect(), records, ledger.history().clone())
             .expect("restore");
         prop_assert_eq!(restored.state_root(), ledger.state_root());
         let h = Height(ledger.height().0 + 1);

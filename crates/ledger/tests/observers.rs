@@ -587,13 +587,13 @@ fn same_observers(restored: &mut Ledger, original: &Ledger) {
 #[test]
 fn the_index_survives_a_verified_snapshot() {
     let l = history();
-    let snap = l.snapshot();
+    let snap = l.snapshot().expect("accounts in memory");
     let mut restored =
         Ledger::restore_verified(&ogenesis(), snap, &l.state_root()).expect("verified");
     same_observers(&mut restored, &l);
 
     // In chunks, as a peer sends it.
-    let mut parts = l.snapshot_chunks(3);
+    let mut parts = l.snapshot_chunks(3).expect("accounts in memory");
     let mut whole: LedgerSnapshot = parts.next().expect("a first part");
     for p in parts {
         whole.append(p).expect("append");
@@ -621,7 +621,7 @@ fn the_index_survives_a_restart() {
         .into_iter()
         .filter(|a| genesis.account(&a.id) != Some(a))
         .collect();
-    assert!(changed.len() < l.account_count());
+    assert!((changed.len() as u64) < l.account_count());
     let mut restored = Ledger::restore(
         &ogenesis(),
         l.height(),
@@ -641,7 +641,7 @@ fn a_snapshot_with_a_tampered_observer_is_refused() {
     let l = history();
     let id = observer_account_id(&peer(3));
     let tamper = |f: &dyn Fn(&mut Account)| {
-        let mut snap = l.snapshot();
+        let mut snap = l.snapshot().expect("accounts in memory");
         let a = snap
             .accounts
             .iter_mut()

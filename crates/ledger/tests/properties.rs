@@ -235,7 +235,7 @@ fn check_block(
         assert_eq!(tx.tx.id, o.id);
     }
     assert_eq!(ledger.totals(), *genesis_totals, "money conserved");
-    for a in ledger.accounts() {
+    for a in ledger.accounts().expect("accounts in memory") {
         if a.kind.must_stay_nonnegative() {
             assert!(a.available() >= 0 && a.balance() >= 0, "{a:?} below zero");
         }
@@ -245,7 +245,7 @@ fn check_block(
     for a in &out.changed_accounts {
         assert_eq!(ledger.account(&a.id), Some(a));
     }
-    for a in ledger.accounts() {
+    for a in ledger.accounts().expect("accounts in memory") {
         let listed = out.changed_accounts.iter().any(|c| c.id == a.id);
         if before.get(&a.id) != Some(a) {
             assert!(listed, "{a:?} changed but not reported");
@@ -276,7 +276,7 @@ proptest! {
         let mut ledger = Ledger::from_genesis(&g).expect("genesis");
         let genesis_totals = ledger.totals();
         let mut model: BTreeMap<AccountId, i128> =
-            ledger.accounts().map(|a| (a.id, a.balance())).collect();
+            ledger.accounts().expect("accounts in memory").map(|a| (a.id, a.balance())).collect();
         let mut records: Vec<(TxId, TxRecord)> = Vec::new();
         let mut changed: BTreeMap<AccountId, Account> = BTreeMap::new();
         let mut history: Vec<(Vec<SignedTransaction>, BlockOutcome)> = Vec::new();
@@ -295,7 +295,7 @@ proptest! {
 
         for (n, block) in blocks.iter().enumerate() {
             let before: BTreeMap<AccountId, Account> =
-                ledger.accounts().map(|a| (a.id, a.clone())).collect();
+                ledger.accounts().expect("accounts in memory").map(|a| (a.id, a.clone())).collect();
             // Build transactions one at a time against a scratch copy, so that "allowed signer"
             // sees wallets created earlier in the same block.
             let mut scratch = ledger.clone();
@@ -316,6 +316,7 @@ proptest! {
             // list them.
             let actual: BTreeMap<AccountId, i128> = ledger
                 .accounts()
+                .expect("accounts in memory")
                 .filter(|a| a.kind != settlenet_ledger::AccountKind::Window)
                 .map(|a| (a.id, a.balance()))
                 .collect();
@@ -328,7 +329,7 @@ proptest! {
         }
 
         // Restore from everything, from only what blocks reported, and in reverse order.
-        let all: Vec<Account> = ledger.accounts().cloned().collect();
+        let all: Vec<Account> = ledger.accounts().expect("accounts in memory").cloned().collect();
         let restored = Ledger::restore(&g, ledger.height(), all.clone(), records.clone(), ledger.history().clone())
             .expect("restore all");
         prop_assert_eq!(restored.state_root(), ledger.state_root());
@@ -336,7 +337,7 @@ proptest! {
             &g, ledger.height(), changed.values().cloned().collect(), records.clone(), ledger.history().clone(),
         ).expect("restore changed");
         prop_assert_eq!(partial.state_root(), ledger.state_root());
-        prop_assert_eq!(partial.accounts().collect::<Vec<_>>(), ledger.accounts().collect::<Vec<_>>());
+        prop_assert_eq!(partial.accounts().expect("accounts in memory").collect::<Vec<_>>(), ledger.accounts().expect("accounts in memory").collect::<Vec<_>>());
         let mut reversed = all;
         reversed.reverse();
         let mut rev_records = records.clone();
@@ -362,9 +363,22 @@ proptest! {
             prop_assert_eq!(&apply(&mut replay, txs), out);
         }
 
+        // ...also on a ledger that reads its accounts from a store through a cache of two:
+        // the same outcomes and roots whatever is cached, and the same reads after.
+        let mut backed = StoreMode::new(Ledger::from_genesis(&g).expect("genesis"), 2);
+        for (txs, out) in &history {
+            prop_assert_eq!(&backed.apply(txs), out);
+        }
+        prop_assert_eq!(backed.ledger.totals(), ledger.totals());
+        prop_assert_eq!(backed.ledger.account_count(), ledger.account_count());
+        for a in ledger.accounts().expect("accounts in memory") {
+            prop_assert_eq!(backed.ledger.account(&a.id), Some(a));
+            prop_assert_eq!(backed.ledger.prove(&a.id), ledger.prove(&a.id));
+        }
+
         // Proofs verify for every account and fail when tampered with.
         let root = ledger.state_root();
-        for a in ledger.accounts() {
+        for a in ledger.accounts().expect("accounts in memory") {
             let proof = ledger.prove(&a.id).expect("proof");
             prop_assert_eq!(&proof.verify(&root).expect("verifies"), a);
             let mut bad = proof.clone();
@@ -409,14 +423,14 @@ proptest! {
         // Heights differ only by block count; created_height is part of the account, so compare
         // against a restore at a fixed height with normalised heights instead.
         let norm = |l: &Ledger| {
-            let accounts: Vec<Account> = l.accounts().cloned().map(|mut a| {
+            let accounts: Vec<Account> = l.accounts().expect("accounts in memory").cloned().map(|mut a| {
                 if a.created_height > Height(0) { a.created_height = Height(1); }
                 a
             }).collect();
             Ledger::restore(&g, Height(2), accounts, vec![], two_blocks()).expect("restore")
         };
         let (na, nb) = (norm(&a), norm(&b));
-        let mut shuffled: Vec<Account> = na.accounts().cloned().collect();
+        let mut shuffled: Vec<Account> = na.accounts().expect("accounts in memory").cloned().collect();
         let len = shuffled.len();
         shuffled.rotate_left(rotate % len);
         let nc = Ledger::restore(&g, Height(2), shuffled, vec![], two_blocks()).expect("restore");

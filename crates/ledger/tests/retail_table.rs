@@ -577,7 +577,7 @@ fn every_new_operation_and_result_code() {
             "{}: positions sum to zero",
             case.what
         );
-        for a in ledger.accounts() {
+        for a in ledger.accounts().expect("accounts in memory") {
             if a.kind.must_stay_nonnegative() {
                 assert!(a.available() >= 0, "{}: {a:?} below zero", case.what);
             }

@@ -346,7 +346,7 @@ fn every_operation_and_result_code() {
             "{}: conservation",
             case.what
         );
-        for a in ledger.accounts() {
+        for a in ledger.accounts().expect("accounts in memory") {
             if a.kind.must_stay_nonnegative() {
                 assert!(a.available() >= 0, "{}: {a:?} below zero", case.what);
             }

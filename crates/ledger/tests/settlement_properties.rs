@@ -246,6 +246,6 @@ proptest! {
         for m in 0..3u16 {
             prop_assert_eq!(l.unsettled_net(MemberId(m), usd()), pos(&l, m, open));
         }
-        prop_assert!(l.accounts().any(|a| a.kind == AccountKind::Window));
+        prop_assert!(l.accounts().expect("accounts in memory").any(|a| a.kind == AccountKind::Window));
     }
 }

@@ -153,9 +153,9 @@ fn the_root_is_the_combination_of_the_three_roots() {
 fn restoring_a_snapshot_reproduces_the_root_and_behaviour() {
     let k = keys();
     let l = history();
-    let snap = l.snapshot();
+    let snap = l.snapshot().expect("accounts in memory");
     assert_eq!(snap.height, l.height());
-    assert_eq!(snap.accounts.len(), l.account_count());
+    assert_eq!(snap.accounts.len() as u64, l.account_count());
     assert_eq!(snap.records.len(), l.record_count());
     assert!(
         snap.records.windows(2).all(|w| w[0].0 < w[1].0),
@@ -171,7 +171,7 @@ fn restoring_a_snapshot_reproduces_the_root_and_behaviour() {
     let mut r = Ledger::restore_verified(&genesis(), back, &l.state_root()).expect("verified");
     assert_eq!(r.state_root(), l.state_root());
     assert_eq!(r.height(), l.height());
-    assert_eq!(r.snapshot(), snap);
+    assert_eq!(r.snapshot().expect("accounts in memory"), snap);
 
     // Plain restore (the node's restart path) computes the same root.
     let plain = Ledger::restore(
@@ -185,13 +185,13 @@ fn restoring_a_snapshot_reproduces_the_root_and_behaviour() {
     assert_eq!(plain.state_root(), l.state_root());
 
     // Only the accounts changed since genesis, as storage keeps them, also verify.
-    let mut partial = l.snapshot();
+    let mut partial = l.snapshot().expect("accounts in memory");
     // (Genesis accounts are created at height 0; those never debited still hold their genesis
     // value.)
     partial
         .accounts
         .retain(|a| a.created_height > Height(0) || a.debits_posted > 0);
-    assert!(partial.accounts.len() < l.account_count());
+    assert!((partial.accounts.len() as u64) < l.account_count());
     Ledger::restore_verified(&genesis(), partial, &l.state_root()).expect("partial verified");
 
     // The restored ledger keeps idempotency: a retry returns the first result, a failed id
@@ -238,11 +238,11 @@ fn restoring_a_snapshot_reproduces_the_root_and_behaviour() {
 #[test]
 fn chunks_concatenate_to_the_snapshot() {
     let l = history();
-    let whole = l.snapshot();
+    let whole = l.snapshot().expect("accounts in memory");
     for size in [0, 1, 2, 3, 5, 7, 1_000] {
         let mut joined = LedgerSnapshot::empty(l.height());
         let mut parts = 0;
-        for part in l.snapshot_chunks(size) {
+        for part in l.snapshot_chunks(size).expect("accounts in memory") {
             assert!(part.len() <= size.max(1) && !part.is_empty(), "size {size}");
             // Each part travels on its own.
             let part =
@@ -255,7 +255,11 @@ fn chunks_concatenate_to_the_snapshot() {
     }
     // A part of another height is refused and changes nothing.
     let mut joined = LedgerSnapshot::empty(Height(l.height().0 + 1));
-    let first = l.snapshot_chunks(3).next().expect("a part");
+    let first = l
+        .snapshot_chunks(3)
+        .expect("accounts in memory")
+        .next()
+        .expect("a part");
     assert!(matches!(joined.append(first), Err(LedgerError::Restore(_))));
     assert!(joined.is_empty());
 }
@@ -273,31 +277,31 @@ fn a_tampered_snapshot_is_refused() {
     };
 
     // One record's result changed: the failed transfer now claims success.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let i = find(&s, id_of(6));
     s.records[i].1.result = ResultCode::Ok;
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "result changed");
 
     // Its position in its block changed.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let i = find(&s, id_of(6));
     s.records[i].1.index += 1;
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "index changed");
 
     // Its body hash changed (a retry of the real body would be refused).
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let i = find(&s, id_of(5));
     s.records[i].1.body_hash.0[0] ^= 1;
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "body changed");
 
     // One record removed (the id could then be spent again).
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let i = find(&s, id_of(7));
     s.records.remove(i);
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record removed");
 
     // One record added (a planted id: the honest transaction would be refused).
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     s.records.push((
         TxId([0x99; 16]),
         TxRecord {
@@ -312,19 +316,19 @@ fn a_tampered_snapshot_is_refused() {
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record added");
 
     // The history changed (a record of an earlier block erased from it).
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     s.history.peaks[0] = Hash([7; 32]);
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "history changed");
 
     // One record moved to another id.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let i = find(&s, id_of(7));
     s.records[i].0 = TxId([0x70; 16]);
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "record re-keyed");
 
     // One account changed, consistently enough to pass every check of restore (money moved
     // from Alice to Bob, totals unchanged): only the root catches it.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let pos = |s: &LedgerSnapshot, n: u8| {
         s.accounts
             .iter()
@@ -337,13 +341,13 @@ fn a_tampered_snapshot_is_refused() {
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "account changed");
 
     // One account removed that genesis does not supply: the rest would still restore.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let i = pos(&s, CAROL);
     s.accounts.remove(i);
     expect_root_mismatch(Ledger::restore_verified(&g, s, &root), "account removed");
 
     // An account changed inconsistently is refused by restore's own checks.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     let b = pos(&s, BOB);
     s.accounts[b].credits_posted += 1;
     assert!(matches!(
@@ -355,12 +359,12 @@ fn a_tampered_snapshot_is_refused() {
     let mut other = root;
     other.0[0] ^= 1;
     expect_root_mismatch(
-        Ledger::restore_verified(&g, l.snapshot(), &other),
+        Ledger::restore_verified(&g, l.snapshot().expect("accounts in memory"), &other),
         "wrong root",
     );
 
     // An unknown version.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     s.version += 1;
     assert!(matches!(
         Ledger::restore_verified(&g, s, &root),
@@ -368,7 +372,7 @@ fn a_tampered_snapshot_is_refused() {
     ));
 
     // The error says what, where and why.
-    let mut s = l.snapshot();
+    let mut s = l.snapshot().expect("accounts in memory");
     s.records.pop();
     let message = Ledger::restore_verified(&g, s, &root)
         .expect_err("refused")
@@ -460,7 +464,7 @@ fn record_proofs_verify_and_detect_any_tampered_byte() {
 fn account_proofs_verify_against_the_combined_root() {
     let l = history();
     let root = l.state_root();
-    for a in l.accounts() {
+    for a in l.accounts().expect("accounts in memory") {
         let proof = l.prove(&a.id).expect("proof");
         assert_eq!(proof.records_root, l.records_root());
         assert_eq!(&proof.verify(&root).expect("verifies"), a);
@@ -468,6 +472,6 @@ fn account_proofs_verify_against_the_combined_root() {
         // The accounts root alone is not the state root.
         assert!(proof.verify(&l.accounts_root()).is_err());
     }
-    let unchanged: Vec<&Account> = l.accounts().collect();
+    let unchanged: Vec<&Account> = l.accounts().expect("accounts in memory").collect();
     assert!(!unchanged.is_empty());
 }

@@ -56,6 +56,14 @@ impl NodeMachine {
         let outcome = self
             .ledger
             .apply_block(height, block.header.timestamp_ms, &block.txs);
+        if let Some(failure) = self.ledger.store_read_failure() {
+            error!(%height, "the store failed a read while executing block {height}: {failure}");
+            self.halted = true;
+            out.push(Effect::StoreReadFailed(format!(
+                "executing block {height}: {failure}"
+            )));
+            return None;
+        }
         let n_txs = block.txs.len() as u64;
         let timestamp = block.header.timestamp_ms;
         let stored = StoredBlock {

@@ -180,6 +180,10 @@ pub enum Effect {
     /// and the ledger can no longer be trusted. Keep the record and stop the node; the
     /// machine ignores every event after this one.
     SafetyViolation(Box<SafetyViolation>),
+    /// The ledger could not read an account from the node's store while executing a block
+    /// (what failed and where): the state it computed cannot be trusted, so nothing of it was
+    /// persisted or voted on. Stop the node; the machine ignores every event after this one.
+    StoreReadFailed(String),
 }
 
 /// Two different blocks certified (each by a quorum of commit signatures) at one height.
@@ -406,6 +410,22 @@ impl NodeMachine {
     /// The ledger (read-only: the driver answers API reads from it).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The driver has carried out every effect so far, so its store holds every block
+    /// executed until now: the ledger reads its accounts from `store` from here on (attached
+    /// the first time, and again after a snapshot install replaced the ledger with one held
+    /// in memory), keeping at most `cache_capacity` of them cached.
+    pub fn persisted(
+        &mut self,
+        store: &std::sync::Arc<dyn settlenet_ledger::AccountStore>,
+        cache_capacity: usize,
+    ) {
+        if self.ledger.account_cache_stats().store_mode {
+            self.ledger.persisted();
+        } else {
+            self.ledger.attach_store(store.clone(), cache_capacity);
+        }
     }
 
     /// The replica (read-only); `None` on an observer.

@@ -233,7 +233,10 @@ impl Cluster {
                     queue.push_back((i, Event::JobDone(job.run(&StrictTxVerifier))));
                 }
                 Effect::CaptureSnapshot { height } => {
-                    let state = self.nodes[i].ledger().snapshot();
+                    let state = self.nodes[i]
+                        .ledger()
+                        .snapshot()
+                        .expect("accounts in memory");
                     assert_eq!(state.height, height, "captured right after the block");
                     self.captures[i].insert(height, state);
                     let in_use = self.nodes[i].snapshot_heights_in_use();

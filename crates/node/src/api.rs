@@ -231,7 +231,10 @@ fn memory_view(s: &ApiState, st: &crate::shared::StatusSnapshot) -> wire::Memory
         store_block_cache_capacity_bytes: store.block_cache_capacity_bytes,
         checkpoint_stores,
         checkpoint_stores_bytes,
-        ledger_accounts: st.ledger_accounts as u64,
+        ledger_accounts: st.ledger_accounts,
+        ledger_accounts_in_memory: st.account_cache.resident + st.account_cache.cached,
+        ledger_account_cache_capacity: st.account_cache.capacity,
+        ledger_account_store_reads: st.account_cache.store_reads,
         ledger_live_records: st.ledger_live_records as u64,
     }
 }

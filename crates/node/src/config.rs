@@ -52,7 +52,8 @@ pub struct NodeConfig {
 }
 
 /// The store's memory: RocksDB's block cache and memtables, its two large configurable parts
-/// (`memory` of `GET /v1/status` shows their use). Each at least 8 MiB.
+/// (`memory` of `GET /v1/status` shows their use), each at least 8 MiB; and the ledger's
+/// account cache in front of it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
@@ -62,6 +63,14 @@ pub struct StorageConfig {
     /// Most memory all memtables hold together before the largest is flushed, MiB.
     #[serde(default = "default_memtables_mb")]
     pub memtables_mb: u32,
+    /// Most accounts the ledger keeps cached in memory (clean copies of what the store holds;
+    /// about 300 bytes each). At least 1,000.
+    #[serde(default = "default_account_cache")]
+    pub account_cache: u32,
+}
+
+fn default_account_cache() -> u32 {
+    settlenet_ledger::ACCOUNT_CACHE_DEFAULT as u32
 }
 
 fn default_block_cache_mb() -> u32 {
@@ -77,6 +86,7 @@ impl Default for StorageConfig {
         StorageConfig {
             block_cache_mb: default_block_cache_mb(),
             memtables_mb: default_memtables_mb(),
+            account_cache: default_account_cache(),
         }
     }
 }

@@ -151,6 +151,8 @@ pub struct CoreParts {
     pub config_observers: Vec<PeerId>,
     /// Where store checkpoints for serving snapshots go (`<data_dir>/checkpoints`).
     pub checkpoints_dir: std::path::PathBuf,
+    /// Most accounts the ledger keeps cached (`[storage] account_cache`).
+    pub account_cache: usize,
 }
 
 /// The memtables start flushing in the background this many blocks before a snapshot height,
@@ -188,6 +190,9 @@ fn changes_observers(op: &settlenet_types::Operation) -> bool {
 /// The core actor.
 pub struct Core {
     machine: NodeMachine,
+    /// The store as the ledger reads accounts from it, and the cache's capacity.
+    account_store: Arc<dyn settlenet_ledger::AccountStore>,
+    account_cache: usize,
     genesis: Arc<Genesis>,
     store: Arc<Store>,
     net: NetHandle,
@@ -258,8 +263,12 @@ impl Core {
             p.shared.checkpoint_readers.clone(),
         );
         let snapshot_interval = p.machine.sync.snapshot_interval_blocks;
+        let account_store: Arc<dyn settlenet_ledger::AccountStore> =
+            Arc::new(crate::store_accounts::StoreAccounts(p.store.clone()));
         let mut core = Core {
             machine: NodeMachine::new(p.machine),
+            account_store,
+            account_cache: p.account_cache,
             genesis,
             store: p.store,
             net: p.net,
@@ -282,6 +291,10 @@ impl Core {
             checkpoints,
             snapshot_interval,
         };
+        // The store holds the state the machine starts from: the ledger reads accounts from it
+        // now, and frees those it held.
+        core.machine
+            .persisted(&core.account_store, core.account_cache);
         core.refresh_observers();
         Ok(core)
     }
@@ -345,6 +358,7 @@ impl Core {
             base_height: m.base_height(),
             blocks_from: m.blocks_from(),
             ledger_accounts: m.ledger().account_count(),
+            account_cache: m.ledger().account_cache_stats(),
             ledger_live_records: m.ledger().record_count(),
         });
     }
@@ -805,6 +819,15 @@ impl Core {
                         violation.ours, violation.theirs.block_hash, violation.height
                     )));
                 }
+                Effect::StoreReadFailed(failure) => {
+                    return Err(NodeError::Fatal(format!(
+                        "the ledger could not read its state from the store ({failure}); \
+                         nothing of that block was persisted or voted on. Check the disk and \
+                         the data directory (`settlenet node store` reports it); if the store is \
+                         corrupt, move the data directory away and let the node sync from its \
+                         peers"
+                    )));
+                }
                 Effect::Spawn(job) => self.spawn_job(job),
                 Effect::FetchSnapshot(plan) => {
                     let peers = plan
@@ -827,6 +850,9 @@ impl Core {
                 }
             }
         }
+        // Every block executed so far is written: the ledger may forget what it wrote.
+        self.machine
+            .persisted(&self.account_store, self.account_cache);
         if observers_changed {
             self.refresh_observers();
         }

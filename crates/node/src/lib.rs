@@ -48,6 +48,7 @@ mod error;
 pub mod gate;
 pub mod receipt;
 pub mod shared;
+pub mod store_accounts;
 pub mod store_report;
 pub mod strikes;
 pub mod testnet;
@@ -109,6 +110,9 @@ pub fn prune_to_retention(store: &Store, height: Height, retain: u64) -> Result<
     Ok(reached)
 }
 
+/// The smallest `[storage] account_cache` a node accepts, in accounts.
+pub const ACCOUNT_CACHE_MIN: u32 = 1_000;
+
 /// Open the store and the ledger at the stored height, initialising a fresh store from the
 /// genesis. Checks that the rebuilt ledger reproduces the stored state root.
 pub fn open_state(
@@ -130,6 +134,7 @@ pub fn open_state(
     if store.is_fresh()? {
         let accounts = genesis_ledger
             .accounts()
+            .context("the genesis ledger holds its accounts in memory")?
             .map(|a| Ok((a.id, encode("account", a)?)))
             .collect::<Result<Vec<_>>>()?;
         store.init_genesis(&accounts, genesis_root)?;
@@ -248,6 +253,15 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     }
 
     let data_dir = NodeConfig::resolve(home, &config.data_dir);
+    if config.storage.account_cache < ACCOUNT_CACHE_MIN {
+        bail!(
+            "[storage] account_cache = {} in {}: at least {ACCOUNT_CACHE_MIN} accounts (the \
+             default is {})",
+            config.storage.account_cache,
+            home.join("config.toml").display(),
+            settlenet_ledger::ACCOUNT_CACHE_DEFAULT
+        );
+    }
     let (store, ledger, genesis_root) = open_state(&genesis, &data_dir, config.storage.limits())?;
     let store = Arc::new(store);
     let height = ledger.height();
@@ -422,6 +436,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             base_height,
             blocks_from,
             ledger_accounts: ledger.account_count(),
+            account_cache: ledger.account_cache_stats(),
             ledger_live_records: ledger.record_count(),
         }),
         counters: Default::default(),
@@ -558,6 +573,7 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
         shutdown: shutdown_rx,
         api_tx: api_tx_core,
         config_observers,
+        account_cache: config.storage.account_cache as usize,
         checkpoints_dir: data_dir.join("checkpoints"),
     })?;
     info!(node = %config.name, ?role, api = %api_addr, peer = %my_peer, "node started");

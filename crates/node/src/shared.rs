@@ -33,7 +33,9 @@ pub struct StatusSnapshot {
     /// what retention pruned).
     pub blocks_from: Height,
     /// Accounts in the ledger.
-    pub ledger_accounts: usize,
+    pub ledger_accounts: u64,
+    /// The ledger's account cache.
+    pub account_cache: settlenet_ledger::AccountCacheStats,
     /// Live transaction records in the ledger.
     pub ledger_live_records: usize,
 }

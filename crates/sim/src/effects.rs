@@ -69,6 +69,13 @@ impl Sim {
         for effect in out {
             self.effect(i, effect)?;
         }
+        if crate::sim::store_mode(i) {
+            let store: std::sync::Arc<dyn settlenet_ledger::AccountStore> =
+                self.nodes[i].storage.accounts.clone();
+            if let Some(m) = self.nodes[i].machine.as_mut() {
+                m.persisted(&store, crate::sim::SIM_ACCOUNT_CACHE);
+            }
+        }
         if let Some(m) = self.nodes[i].machine.as_ref() {
             let totals = m.ledger().totals();
             if totals != self.genesis_totals {
@@ -184,6 +191,11 @@ impl Sim {
                     first: v.ours,
                     second: v.theirs.block_hash,
                 });
+            }
+            Effect::StoreReadFailed(failure) => {
+                return Err(Violation::Harness(format!(
+                    "replica {i}: its ledger failed a read of its store: {failure}"
+                )));
             }
             Effect::InstallSnapshot(_)
             | Effect::FetchSnapshot(_)
@@ -361,8 +373,18 @@ impl Sim {
             self.checker.state_root(i, height, root)?;
         }
         let storage = &mut self.nodes[i].storage;
-        for account in c.changed_accounts {
-            storage.accounts.insert(account.id, account);
+        {
+            let mut changed = storage
+                .accounts
+                .changed
+                .lock()
+                .map_err(|_| Violation::Harness("a poisoned storage lock".into()))?;
+            for account in c.changed_accounts {
+                changed.insert(account.id, Some(account));
+            }
+            for account in &c.archived {
+                changed.insert(account.id, None);
+            }
         }
         for id in &c.pruned_records {
             storage.records.remove(id);

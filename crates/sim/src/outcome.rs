@@ -38,6 +38,9 @@ pub struct Outcome {
     /// Hold and charge-request entries consensus time expired in final blocks (the sweeps at
     /// the start of a block; counted once per height).
     pub expired: u64,
+    /// Account reads the store-mode replicas' ledgers (odd nodes) sent to their storage (cache
+    /// misses), over every incarnation.
+    pub store_reads: u64,
     /// Proposals honest replicas refused before PREPARE (wrong proposer, timestamp out of
     /// bounds, lagged root not theirs, a bad signature): the node's rules at work.
     pub proposals_refused: u64,
@@ -78,6 +81,8 @@ pub struct Summary {
     pub txs_duplicate: u64,
     /// Sum of [`Outcome::expired`].
     pub expired: u64,
+    /// Sum of [`Outcome::store_reads`].
+    pub store_reads: u64,
     /// Sum of [`Outcome::proposals_refused`].
     pub proposals_refused: u64,
     /// Sum of [`Outcome::forged_blocks`].
@@ -100,6 +105,7 @@ impl Summary {
             txs_failed: o.txs_failed,
             txs_duplicate: o.txs_duplicate,
             expired: o.expired,
+            store_reads: o.store_reads,
             proposals_refused: o.proposals_refused,
             forged_blocks: o.forged_blocks,
             observer_refused: o.observer_refused,
@@ -123,6 +129,7 @@ impl Summary {
         self.txs_failed += other.txs_failed;
         self.txs_duplicate += other.txs_duplicate;
         self.expired += other.expired;
+        self.store_reads += other.store_reads;
         self.proposals_refused += other.proposals_refused;
         self.forged_blocks += other.forged_blocks;
         self.observer_refused += other.observer_refused;
@@ -135,7 +142,7 @@ impl std::fmt::Display for Summary {
             f,
             "{} seeds, {} view changes, {} crashes, {} state transfers, max height {}, {} null \
              blocks, txs {} ok / {} failed / {} duplicate, {} holds and charge requests expired, \
-             {} proposals refused, {} forged sync blocks served, {} messages refused by the \
+             {} account reads from storage, {} proposals refused, {} forged sync blocks served, {} messages refused by the \
              observer",
             self.seeds,
             self.view_changes,
@@ -147,6 +154,7 @@ impl std::fmt::Display for Summary {
             self.txs_failed,
             self.txs_duplicate,
             self.expired,
+            self.store_reads,
             self.proposals_refused,
             self.forged_blocks,
             self.observer_refused

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use settlenet_consensus::{Replica, ReplicaConfig, SignedMessage, WalEntry};
 use settlenet_crypto::{Keypair, StrictVerifier};
-use settlenet_ledger::{Account, Ledger, TxRecord};
+use settlenet_ledger::{Account, AccountStore, Ledger, TxRecord};
 use settlenet_machine::wire::{Request, Response, Wire};
 use settlenet_machine::{
     certified_root_of, Event as MachineEvent, JobResult, MachineParts, NodeMachine, SyncConfig,
@@ -23,7 +23,7 @@ use settlenet_types::{
     View,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// View timer bounds of the simulated replicas (short, so that view changes are frequent).
 pub(crate) const TIMEOUT_MIN_MS: u64 = 150;
@@ -113,15 +113,68 @@ pub(crate) enum Event {
     Heal,
 }
 
+/// The accounts of a node's storage: the genesis values, and the latest version of every
+/// account changed since (`None`: archived). A store-mode replica's ledger reads from it
+/// ([`AccountStore`]), as a node's reads from RocksDB.
+pub(crate) struct SimAccounts {
+    genesis: Arc<BTreeMap<AccountId, Account>>,
+    pub(crate) changed: Mutex<BTreeMap<AccountId, Option<Account>>>,
+}
+
+impl SimAccounts {
+    pub(crate) fn new(genesis: Arc<BTreeMap<AccountId, Account>>) -> SimAccounts {
+        SimAccounts {
+            genesis,
+            changed: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Every account changed since genesis and still in the state (what `Ledger::restore`
+    /// takes).
+    pub(crate) fn changed_accounts(&self) -> Result<Vec<Account>, Violation> {
+        Ok(self
+            .changed
+            .lock()
+            .map_err(|_| Violation::Harness("a poisoned storage lock".into()))?
+            .values()
+            .flatten()
+            .cloned()
+            .collect())
+    }
+}
+
+impl AccountStore for SimAccounts {
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, String> {
+        let changed = self
+            .changed
+            .lock()
+            .map_err(|_| "a poisoned storage lock".to_string())?;
+        Ok(match changed.get(id) {
+            Some(v) => v.clone(),
+            None => self.genesis.get(id).cloned(),
+        })
+    }
+}
+
+/// Most accounts a store-mode replica's ledger caches: small, so that most reads of a block
+/// miss and go to the storage.
+pub(crate) const SIM_ACCOUNT_CACHE: usize = 16;
+
+/// Whether node `i`'s ledger reads its accounts from its storage (odd nodes) rather than
+/// holding them all in memory (even nodes, which keep the debug builds' whole-state checks):
+/// honest replicas of both kinds must compute the same roots.
+pub(crate) fn store_mode(i: usize) -> bool {
+    i % 2 == 1
+}
+
 /// What a node's storage holds (it survives a crash), as the node's RocksDB would.
-#[derive(Default)]
 pub(crate) struct Storage {
     /// The consensus write-ahead log.
     pub(crate) wal: Vec<WalEntry>,
     /// Executed blocks with certificates (index h - 1).
     pub(crate) blocks: Vec<StoredBlock>,
-    /// The latest version of every account changed since genesis...
-    pub(crate) accounts: BTreeMap<AccountId, Account>,
+    /// The accounts...
+    pub(crate) accounts: Arc<SimAccounts>,
     /// ...the live transaction records (written with their block, dropped when pruned)...
     pub(crate) records: BTreeMap<TxId, TxRecord>,
     /// ...and the ledger's history accumulator after the last block.
@@ -129,6 +182,16 @@ pub(crate) struct Storage {
 }
 
 impl Storage {
+    pub(crate) fn new(genesis_accounts: Arc<BTreeMap<AccountId, Account>>) -> Storage {
+        Storage {
+            wal: Vec::new(),
+            blocks: Vec::new(),
+            accounts: Arc::new(SimAccounts::new(genesis_accounts)),
+            records: BTreeMap::new(),
+            history: settlenet_ledger::History::default(),
+        }
+    }
+
     pub(crate) fn height(&self) -> u64 {
         self.blocks.len() as u64
     }
@@ -205,6 +268,8 @@ pub struct Sim {
     pub(crate) txs_failed: u64,
     pub(crate) txs_duplicate: u64,
     pub(crate) expired: u64,
+    /// Store reads of crashed incarnations' ledgers (the live ones' are added at the end).
+    pub(crate) store_reads: u64,
     pub(crate) proposals_refused: u64,
     /// Messages the observer dropped (blocks it refused to install, mostly).
     pub(crate) observer_refused: u64,
@@ -255,6 +320,14 @@ impl Sim {
                 )
             })
             .collect();
+        let genesis_accounts: Arc<BTreeMap<AccountId, Account>> = Arc::new(
+            ledger
+                .accounts()
+                .into_iter()
+                .flatten()
+                .map(|a| (a.id, a.clone()))
+                .collect(),
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let workload = Workload::new(&mut rng);
         let mut sim = Sim {
@@ -271,7 +344,7 @@ impl Sim {
                     incarnation: 0,
                     wake_at: None,
                     wake_epoch: 0,
-                    storage: Storage::default(),
+                    storage: Storage::new(genesis_accounts.clone()),
                 })
                 .collect(),
             keys,
@@ -304,6 +377,7 @@ impl Sim {
             txs_failed: 0,
             txs_duplicate: 0,
             expired: 0,
+            store_reads: 0,
             proposals_refused: 0,
             observer_refused: 0,
             forged_blocks: 0,
@@ -368,6 +442,13 @@ impl Sim {
             txs_failed: self.txs_failed,
             txs_duplicate: self.txs_duplicate,
             expired: self.expired,
+            store_reads: self.store_reads
+                + self
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.machine.as_ref())
+                    .map(|m| m.ledger().account_cache_stats().store_reads)
+                    .sum::<u64>(),
             proposals_refused: self.proposals_refused,
             observer_height: self.nodes[self.observer()].height(),
             observer_refused: self.observer_refused,
@@ -467,7 +548,7 @@ impl Sim {
         let ledger = Ledger::restore(
             &self.genesis,
             last,
-            storage.accounts.values().cloned().collect(),
+            storage.accounts.changed_accounts()?,
             storage
                 .records
                 .iter()
@@ -623,8 +704,10 @@ impl Sim {
         self.mark(who, 8, 0, 0);
         self.note(|| format!("r{who} crashes"));
         self.crashes += 1;
+        if let Some(m) = self.nodes[who].machine.take() {
+            self.store_reads += m.ledger().account_cache_stats().store_reads;
+        }
         let node = &mut self.nodes[who];
-        node.machine = None;
         node.wake_at = None;
         node.wake_epoch += 1;
         // Only the observer's peers see it go: the validators never saw it come.

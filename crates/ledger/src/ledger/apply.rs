@@ -372,12 +372,20 @@ impl Ledger {
                 a.id
             );
         }
-        // O(accounts): only in debug builds (tests, the simulator).
-        debug_assert_eq!(
+        assert_eq!(
             self.totals(),
             self.genesis_totals,
             "invariant broken: money not conserved after block {height}"
         );
+        // O(accounts): only in debug builds (tests, the simulator), in memory mode.
+        #[cfg(debug_assertions)]
+        if let Some(recounted) = self.recount_totals() {
+            assert_eq!(
+                recounted,
+                self.totals(),
+                "invariant broken: kept totals differ from the accounts after block {height}"
+            );
+        }
         #[cfg(debug_assertions)]
         self.assert_window_invariants(height);
         BlockOutcome {

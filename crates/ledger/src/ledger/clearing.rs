@@ -76,8 +76,7 @@ impl Ledger {
             }
         }
         let unsettled: Vec<(Currency, u64)> = self
-            .accounts
-            .values()
+            .in_memory()
             .filter_map(|a| match &a.detail {
                 AccountDetail::Window(w) if w.state != WindowState::Settled => {
                     Some((a.currency, w.window))
@@ -332,13 +331,16 @@ impl Ledger {
     // ---------------------------------------------------------------------------------------
     // Invariants.
 
-    /// Debug builds, after every block, O(accounts): every window's positions sum to zero in
+    /// Debug builds in memory mode, after every block, O(accounts): every window's positions sum to zero in
     /// every currency; an unsettled window's positions equal the nets of its matrix; a settled
     /// window's positions are all zero; one open window per currency, the latest.
     #[cfg(debug_assertions)]
     pub(super) fn assert_window_invariants(&self, height: Height) {
         let mut positions: BTreeMap<(Currency, u64), BTreeMap<MemberId, i128>> = BTreeMap::new();
-        for a in self.accounts.values() {
+        let Some(all) = self.accounts.all() else {
+            return;
+        };
+        for a in all {
             if let AccountDetail::Position { window } = a.detail {
                 positions
                     .entry((a.currency, window))
@@ -432,13 +434,17 @@ impl Ledger {
     }
 
     /// Sum of position balances per (currency, window) over every window with a position
-    /// account: zero everywhere.
+    /// account, up to the open one: zero everywhere. O(windows x members).
     pub fn all_position_totals(&self) -> BTreeMap<(Currency, u64), i128> {
         let mut totals: BTreeMap<(Currency, u64), i128> = BTreeMap::new();
-        for a in self.accounts.values() {
-            if let AccountDetail::Position { window } = a.detail {
-                let t = totals.entry((a.currency, window)).or_insert(0);
-                *t = t.saturating_add(a.balance());
+        for c in &self.currencies {
+            for window in crate::limits::FIRST_WINDOW..=self.open_window(*c) {
+                for m in &self.members {
+                    if let Some(a) = self.accounts.get(&position_id(&m.name, *c, window)) {
+                        let t = totals.entry((*c, window)).or_insert(0);
+                        *t = t.saturating_add(a.balance());
+                    }
+                }
             }
         }
         totals

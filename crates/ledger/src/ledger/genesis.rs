@@ -83,7 +83,7 @@ impl Ledger {
             observers: BTreeMap::new(),
             genesis_totals: BTreeMap::new(),
             height: Height(0),
-            accounts: BTreeMap::new(),
+            accounts: crate::accounts::Accounts::new(),
             records: BTreeMap::new(),
             record_expiries: BTreeSet::new(),
             history: History::default(),
@@ -91,7 +91,7 @@ impl Ledger {
         };
         for account in ledger.genesis_accounts(genesis)? {
             ledger.tree.set_account(&account);
-            ledger.accounts.insert(account.id, account);
+            ledger.accounts.insert(account);
         }
         ledger.tree.commit();
         // Window reservations are computed once the accounts are known (restore recomputes
@@ -316,10 +316,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// Every account of a ledger being built (memory mode: from the genesis, or restored from
+    /// parts); nothing in store mode.
+    pub(super) fn in_memory(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.all().into_iter().flatten()
+    }
+
     /// Validate `genesis` and create its accounts at height 0.
     pub fn from_genesis(genesis: &Genesis) -> Result<Ledger, LedgerError> {
         let mut ledger = Ledger::configure(genesis)?;
-        for a in ledger.accounts.values().cloned().collect::<Vec<_>>() {
+        let all: Vec<Account> = ledger.in_memory().cloned().collect();
+        for a in all {
             ledger.reindex(None, &a);
         }
         ledger.reserve_all_windows();
@@ -363,7 +370,7 @@ impl Ledger {
                 .check_account(&account, height)
                 .map_err(LedgerError::Restore)?;
             ledger.tree.set_account(&account);
-            ledger.accounts.insert(account.id, account);
+            ledger.accounts.insert(account);
         }
         for (id, record) in records {
             if record.height.0 == 0 || record.height > height {
@@ -379,7 +386,7 @@ impl Ledger {
             }
         }
         ledger.tree.commit();
-        let all: Vec<Account> = ledger.accounts.values().cloned().collect();
+        let all: Vec<Account> = ledger.in_memory().cloned().collect();
         for account in &all {
             if let AccountDetail::Wallet(w) = &account.detail {
                 if ledger.aliases.contains_key(&(w.alias, account.currency)) {
@@ -408,14 +415,14 @@ impl Ledger {
             ledger.reindex(None, account);
         }
         let mut open = BTreeMap::new();
-        for a in ledger.accounts.values() {
+        for a in ledger.in_memory() {
             if let AccountDetail::Window(w) = &a.detail {
                 if w.state == WindowState::Open && open.insert(a.currency, w.window).is_some() {
                     return bad(format!("two open windows in {}", a.currency));
                 }
             }
         }
-        for a in ledger.accounts.values() {
+        for a in ledger.in_memory() {
             if let AccountDetail::Window(w) = &a.detail {
                 let o = open.get(&a.currency).copied().unwrap_or(FIRST_WINDOW);
                 if w.window > o {

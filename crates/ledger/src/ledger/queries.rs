@@ -2,7 +2,7 @@
 //! owners, holds), Merkle proofs, snapshots for catch-up, and the conservation totals.
 
 use super::{Ledger, MemberInfo};
-use crate::account::{hold_account_id, Account, AccountDetail, AccountKind};
+use crate::account::{hold_account_id, position_id, Account};
 use crate::history::{history_record_leaf, merkle_path, prove_history, History};
 use crate::limits::FIRST_WINDOW;
 use crate::outcome::TxRecord;
@@ -56,13 +56,14 @@ impl Ledger {
         self.records.get(id)
     }
 
-    /// Every account, sorted by id.
-    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
-        self.accounts.values()
+    /// Every account, sorted by id, while the ledger holds them all in memory; `None` once
+    /// it reads them from a node's store ([`Ledger::attach_store`]): iterate the store then.
+    pub fn accounts(&self) -> Option<impl Iterator<Item = &Account>> {
+        self.accounts.all()
     }
 
     /// Number of accounts.
-    pub fn account_count(&self) -> usize {
+    pub fn account_count(&self) -> u64 {
         self.accounts.len()
     }
 
@@ -121,10 +122,11 @@ impl Ledger {
     pub fn position_totals(&self, window: u64) -> BTreeMap<Currency, i128> {
         let mut totals: BTreeMap<Currency, i128> =
             self.currencies.iter().map(|c| (*c, 0)).collect();
-        for a in self.accounts.values() {
-            if a.detail == (AccountDetail::Position { window }) {
-                let t = totals.entry(a.currency).or_insert(0);
-                *t = t.saturating_add(a.balance());
+        for (c, t) in &mut totals {
+            for m in &self.members {
+                if let Some(a) = self.accounts.get(&position_id(&m.name, *c, window)) {
+                    *t = t.saturating_add(a.balance());
+                }
             }
         }
         totals
@@ -177,35 +179,37 @@ impl Ledger {
     /// Everything a replica needs to rebuild this ledger: height, every account, every live
     /// record and the history accumulator, each sorted by id (so the encoding of the snapshot of one state is unique).
     /// Clones the whole state at once; [`Ledger::snapshot_chunks`] clones one chunk at a time.
-    pub fn snapshot(&self) -> LedgerSnapshot {
-        LedgerSnapshot {
+    /// `None` once the ledger reads its accounts from a node's store: a node serves snapshots
+    /// from a checkpoint of its store.
+    pub fn snapshot(&self) -> Option<LedgerSnapshot> {
+        Some(LedgerSnapshot {
             version: SNAPSHOT_VERSION,
             height: self.height,
-            accounts: self.accounts.values().cloned().collect(),
+            accounts: self.accounts.all()?.cloned().collect(),
             records: self
                 .records
                 .iter()
                 .map(|(id, r)| (*id, r.clone()))
                 .collect(),
             history: self.history.clone(),
-        }
+        })
     }
 
     /// The snapshot in parts of at most `items_per_chunk` accounts plus records each (at least
     /// one), accounts first then records, each in id order; every part carries the height.
     /// Cloned lazily, one part at a time. Concatenated with [`LedgerSnapshot::append`], the
     /// parts give exactly [`Ledger::snapshot`]. The ledger cannot change while the iterator
-    /// borrows it.
+    /// borrows it. `None` in store mode, as [`Ledger::snapshot`].
     pub fn snapshot_chunks(
         &self,
         items_per_chunk: usize,
-    ) -> impl Iterator<Item = LedgerSnapshot> + '_ {
+    ) -> Option<impl Iterator<Item = LedgerSnapshot> + '_> {
         let size = items_per_chunk.max(1);
         let height = self.height;
         let history = &self.history;
-        let mut accounts = self.accounts.values().peekable();
+        let mut accounts = self.accounts.all()?.peekable();
         let mut records = self.records.iter().peekable();
-        std::iter::from_fn(move || {
+        Some(std::iter::from_fn(move || {
             if accounts.peek().is_none() && records.peek().is_none() {
                 return None;
             }
@@ -223,23 +227,60 @@ impl Ledger {
                 records: chunk_records,
                 history: history.clone(),
             })
-        })
+        }))
     }
 
     /// Sum over accounts of `balance()` per currency, every genesis currency listed (for
-    /// conservation checks); observer entries, which hold no money, are left out. Saturates rather than wraps; reaching `i128` limits would take
-    /// about 2^63 maximal transactions.
+    /// conservation checks); observer entries, which hold no money, are left out. Kept in
+    /// step with every write, so O(currencies); debug builds recompute it over every account
+    /// after each block (memory mode). Saturates rather than wraps; reaching `i128` limits
+    /// would take about 2^63 maximal transactions.
     pub fn totals(&self) -> BTreeMap<Currency, i128> {
         let mut totals: BTreeMap<Currency, i128> =
             self.currencies.iter().map(|c| (*c, 0)).collect();
-        for a in self.accounts.values() {
-            if a.kind == AccountKind::Observer {
-                // Holds no money (currency `XXX`, balances zero): not a currency of the network.
-                continue;
-            }
-            let t = totals.entry(a.currency).or_insert(0);
-            *t = t.saturating_add(a.balance());
+        for (c, t) in self.accounts.totals() {
+            totals.insert(*c, *t);
         }
         totals
+    }
+
+    /// The same sum recomputed over every account, in memory mode (`None` in store mode).
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(super) fn recount_totals(&self) -> Option<BTreeMap<Currency, i128>> {
+        let mut totals: BTreeMap<Currency, i128> =
+            self.currencies.iter().map(|c| (*c, 0)).collect();
+        totals.extend(self.accounts.recount_totals()?);
+        Some(totals)
+    }
+
+    /// From now on read accounts from `store`, which holds every account of the current
+    /// state (a node calls this once it has opened or installed the state), keeping at most
+    /// `cache_capacity` clean copies in memory; the accounts held in memory are freed. After
+    /// each block, once the node has written the block's changes to the store, it calls
+    /// [`Ledger::persisted`].
+    pub fn attach_store(
+        &mut self,
+        store: std::sync::Arc<dyn crate::AccountStore>,
+        cache_capacity: usize,
+    ) {
+        self.accounts.attach_store(store, cache_capacity);
+    }
+
+    /// The node has written every block executed so far to its store: the accounts they
+    /// changed leave memory for the cache. Nothing in memory mode.
+    pub fn persisted(&mut self) {
+        self.accounts.persisted();
+    }
+
+    /// The first read of the node's store that failed, if any (what failed and where). A
+    /// ledger that reports one computed its last blocks without an account it has: the node
+    /// must stop before persisting or voting on them.
+    pub fn store_read_failure(&self) -> Option<&str> {
+        self.accounts.read_failure()
+    }
+
+    /// Figures of the account cache (store mode) or of the accounts in memory.
+    pub fn account_cache_stats(&self) -> crate::AccountCacheStats {
+        self.accounts.stats()
     }
 }

@@ -217,13 +217,13 @@ impl Ledger {
             obligations,
         } = staged;
         for (id, account) in accounts {
-            let old = self.accounts.insert(id, account.clone());
+            let old = self.accounts.insert(account.clone());
             self.reindex(old.as_ref(), &account);
             changed.insert(id);
         }
         for (currency, window, o, height) in obligations {
             let id = window_account_id(currency, window);
-            let record = self.accounts.entry(id).or_insert_with(|| {
+            let create = || {
                 // Window 0's record is created by its first obligation; later windows' by
                 // the close that opened them.
                 blank(
@@ -235,11 +235,12 @@ impl Ledger {
                     height,
                     AccountDetail::Window(WindowDetail::opened(window, Height(0))),
                 )
-            });
-            match &mut record.detail {
-                AccountDetail::Window(w) => w.add_obligation(o),
-                other => panic!("invariant broken: window entry {id} holds {other:?}"),
-            }
+            };
+            self.accounts
+                .modify(id, create, |record| match &mut record.detail {
+                    AccountDetail::Window(w) => w.add_obligation(o),
+                    other => panic!("invariant broken: window entry {id} holds {other:?}"),
+                });
             changed.insert(id);
         }
         Ok(())

@@ -310,7 +310,11 @@ pub fn state_parts(ledger: &Ledger) -> (settlenet_types::Hash, settlenet_types::
 }
 
 pub fn snapshot(ledger: &Ledger) -> Vec<Account> {
-    ledger.accounts().cloned().collect()
+    ledger
+        .accounts()
+        .expect("accounts in memory")
+        .cloned()
+        .collect()
 }
 
 pub fn records(ledger: &Ledger) -> Vec<(TxId, settlenet_ledger::TxRecord)> {
@@ -342,5 +346,58 @@ pub fn assert_precheck_agrees(
         ),
         Err(code) => assert_eq!(code, got, "{what}: precheck"),
         Ok(()) => assert!(!stateless.contains(&got), "{what}: precheck let {got:?} in"),
+    }
+}
+
+/// A store over a map, as a node's RocksDB `accounts` family: what [`StoreMode::apply`]
+/// writes after each block.
+pub struct MapStore(std::sync::Mutex<std::collections::BTreeMap<AccountId, Account>>);
+
+impl settlenet_ledger::AccountStore for MapStore {
+    fn account(&self, id: &AccountId) -> Result<Option<Account>, String> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| "poisoned".to_string())?
+            .get(id)
+            .cloned())
+    }
+}
+
+/// A ledger that reads its accounts from a [`MapStore`] through a cache of `capacity`, and
+/// the store: blocks go through [`StoreMode::apply`], which writes each block's changes and
+/// archived accounts as a node does, then tells the ledger.
+pub struct StoreMode {
+    pub ledger: Ledger,
+    pub store: std::sync::Arc<MapStore>,
+}
+
+impl StoreMode {
+    /// `ledger` (in memory) moved to a store holding its accounts.
+    pub fn new(ledger: Ledger, capacity: usize) -> StoreMode {
+        let map = ledger
+            .accounts()
+            .expect("accounts in memory")
+            .map(|a| (a.id, a.clone()))
+            .collect();
+        let store = std::sync::Arc::new(MapStore(std::sync::Mutex::new(map)));
+        let mut ledger = ledger;
+        ledger.attach_store(store.clone(), capacity);
+        StoreMode { ledger, store }
+    }
+
+    pub fn apply(&mut self, txs: &[SignedTransaction]) -> BlockOutcome {
+        let out = apply(&mut self.ledger, txs);
+        assert_eq!(self.ledger.store_read_failure(), None);
+        let mut map = self.store.0.lock().expect("lock");
+        for a in &out.changed_accounts {
+            map.insert(a.id, a.clone());
+        }
+        for a in &out.archived {
+            map.remove(&a.id);
+        }
+        drop(map);
+        self.ledger.persisted();
+        out
     }
 }

@@ -237,7 +237,7 @@ pub fn check_invariants(l: &Ledger, totals: &BTreeMap<Currency, i128>, what: &st
     for ((c, w), t) in l.all_position_totals() {
         assert_eq!(t, 0, "{what}: positions of window {w} in {c} sum to zero");
     }
-    for a in l.accounts() {
+    for a in l.accounts().expect("accounts in memory") {
         if a.kind.must_stay_nonnegative() {
             assert!(a.available() >= 0, "{what}: {a:?} below zero");
         }

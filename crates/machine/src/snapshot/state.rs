@@ -737,6 +737,7 @@ impl Assembly {
             .map_err(|e| e.to_string())?;
         let accounts = ledger
             .accounts()
+            .ok_or("a ledger restored from a snapshot holds its accounts in memory")?
             .map(|a| Ok((a.id, encode("account", a)?)))
             .collect::<std::result::Result<Vec<_>, settlenet_types::TypesError>>()
             .map_err(|e| e.to_string())?;
@@ -793,8 +794,12 @@ mod tests {
             .build();
         let ledger = Ledger::from_genesis(&genesis).expect("ledger");
         // Every account (a snapshot of a fresh ledger lists only those changed since genesis).
-        let mut state = ledger.snapshot();
-        state.accounts = ledger.accounts().cloned().collect();
+        let mut state = ledger.snapshot().expect("accounts in memory");
+        state.accounts = ledger
+            .accounts()
+            .expect("accounts in memory")
+            .cloned()
+            .collect();
         state.accounts.sort_by_key(|a| a.id);
         state
     }
