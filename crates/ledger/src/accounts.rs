@@ -214,6 +214,12 @@ impl Accounts {
         }
     }
 
+    /// Count an account of the state the store already holds (a ledger being restored in
+    /// store mode): into the count and totals, not into memory.
+    pub(crate) fn count_restored(&mut self, account: &Account) {
+        self.count_in(Some(account));
+    }
+
     /// Remove `id` from the state; returns its value.
     pub(crate) fn remove(&mut self, id: &AccountId) -> Option<Account> {
         let old = self.take_current(id);

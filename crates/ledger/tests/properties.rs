@@ -375,6 +375,13 @@ proptest! {
             prop_assert_eq!(backed.ledger.account(&a.id), Some(a));
             prop_assert_eq!(backed.ledger.prove(&a.id), ledger.prove(&a.id));
         }
+        // ...and restored from that store, streaming its accounts, as a node restarts.
+        let stored: Vec<Account> = backed.store.0.lock().expect("lock").values().cloned().collect();
+        let from_store = Ledger::restore_from_store(
+            &g, ledger.height(), stored.into_iter().map(Ok), records.clone(),
+            ledger.history().clone(), backed.store.clone(), 2,
+        ).expect("restore from store");
+        prop_assert_eq!(from_store.state_root(), ledger.state_root());
 
         // Proofs verify for every account and fail when tampered with.
         let root = ledger.state_root();

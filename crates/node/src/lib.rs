@@ -114,12 +114,15 @@ pub fn prune_to_retention(store: &Store, height: Height, retain: u64) -> Result<
 pub const ACCOUNT_CACHE_MIN: u32 = 1_000;
 
 /// Open the store and the ledger at the stored height, initialising a fresh store from the
-/// genesis. Checks that the rebuilt ledger reproduces the stored state root.
+/// genesis. Checks that the rebuilt ledger reproduces the stored state root. The ledger reads
+/// its accounts from the store (through a cache of `account_cache` accounts): a restart
+/// streams them once to rebuild the state tree and the indexes and keeps none of them.
 pub fn open_state(
     genesis: &settlenet_types::Genesis,
     data_dir: &Path,
     limits: settlenet_storage::StoreMemoryLimits,
-) -> Result<(Store, Ledger, Hash)> {
+    account_cache: usize,
+) -> Result<(Arc<Store>, Ledger, Hash)> {
     let genesis_hash = genesis.hash()?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -129,6 +132,9 @@ pub fn open_state(
             data_dir.display()
         )
     })?;
+    let store = Arc::new(store);
+    let account_store: Arc<dyn settlenet_ledger::AccountStore> =
+        Arc::new(store_accounts::StoreAccounts(store.clone()));
     let genesis_ledger = Ledger::from_genesis(genesis).context("genesis ledger")?;
     let genesis_root = genesis_ledger.state_root();
     if store.is_fresh()? {
@@ -138,16 +144,11 @@ pub fn open_state(
             .map(|a| Ok((a.id, encode("account", a)?)))
             .collect::<Result<Vec<_>>>()?;
         store.init_genesis(&accounts, genesis_root)?;
-        return Ok((store, genesis_ledger, genesis_root));
+        let mut ledger = genesis_ledger;
+        ledger.attach_store(account_store, account_cache);
+        return Ok((store, ledger, genesis_root));
     }
     let height = store.last_height()?;
-    let accounts = store
-        .all_accounts()?
-        .into_iter()
-        .map(|(id, bytes)| {
-            decode::<Account>("account", &bytes).with_context(|| format!("stored account {id}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
     let records = store
         .live_records()?
         .into_iter()
@@ -162,8 +163,23 @@ pub fn open_state(
             .context("the stored ledger history accumulator")?,
         None => History::default(),
     };
-    let ledger =
-        Ledger::restore(genesis, height, accounts, records, history).context("restoring ledger")?;
+    let accounts = store.accounts_iter()?.map(|item| {
+        let (id, bytes) =
+            item.map_err(|e| settlenet_ledger::LedgerError::Restore(e.to_string()))?;
+        decode::<Account>("account", &bytes).map_err(|e| {
+            settlenet_ledger::LedgerError::Restore(format!("stored account {id}: {e}"))
+        })
+    });
+    let ledger = Ledger::restore_from_store(
+        genesis,
+        height,
+        accounts,
+        records,
+        history,
+        account_store,
+        account_cache,
+    )
+    .with_context(|| format!("restoring the ledger from {}", data_dir.display()))?;
     let stored_root = store.state_root()?;
     if ledger.state_root() != stored_root {
         bail!(
@@ -262,8 +278,12 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
             settlenet_ledger::ACCOUNT_CACHE_DEFAULT
         );
     }
-    let (store, ledger, genesis_root) = open_state(&genesis, &data_dir, config.storage.limits())?;
-    let store = Arc::new(store);
+    let (store, ledger, genesis_root) = open_state(
+        &genesis,
+        &data_dir,
+        config.storage.limits(),
+        config.storage.account_cache as usize,
+    )?;
     let height = ledger.height();
     let base_height = store.base_height()?;
     let interval = config.sync.snapshot_interval_blocks;

@@ -32,9 +32,18 @@ mod tests {
         let genesis = read_genesis(&entries[0].home.join("genesis.json")).expect("genesis");
         let data = dir.path().join("data");
         let (store, ledger, _) =
-            crate::open_state(&genesis, &data, Default::default()).expect("open");
-        let accounts = StoreAccounts(Arc::new(store));
-        let all: Vec<Account> = ledger.accounts().expect("memory mode").cloned().collect();
+            crate::open_state(&genesis, &data, Default::default(), 1_000).expect("open");
+        assert!(
+            ledger.accounts().is_none(),
+            "the node's ledger reads from its store"
+        );
+        let accounts = StoreAccounts(store);
+        let all: Vec<Account> = settlenet_ledger::Ledger::from_genesis(&genesis)
+            .expect("genesis")
+            .accounts()
+            .expect("memory mode")
+            .cloned()
+            .collect();
         assert!(!all.is_empty());
         for a in &all {
             assert_eq!(accounts.account(&a.id).expect("read").as_ref(), Some(a));

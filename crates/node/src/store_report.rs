@@ -199,7 +199,15 @@ mod tests {
         let genesis = read_genesis(&home.join("genesis.json")).expect("genesis");
         let config = NodeConfig::load(home).expect("config");
         let data_dir = NodeConfig::resolve(home, &config.data_dir);
-        drop(crate::open_state(&genesis, &data_dir, Default::default()).expect("store"));
+        drop(
+            crate::open_state(
+                &genesis,
+                &data_dir,
+                Default::default(),
+                settlenet_ledger::ACCOUNT_CACHE_DEFAULT,
+            )
+            .expect("store"),
+        );
         let report = store_report(home, true).expect("report");
         assert_eq!(report.height, 0);
         let accounts = |f: &StoreFigures| {

@@ -65,9 +65,10 @@ impl Ledger {
             .collect()
     }
 
-    /// Recompute the reserved window ids from the window records: every window not settled,
-    /// and the open one with the next [`WINDOWS_RESERVED_AHEAD`], per currency.
-    pub(super) fn reserve_all_windows(&mut self) {
+    /// Recompute the reserved window ids from the window records: every window not settled
+    /// (`unsettled`: currency and window of each), and the open one with the next
+    /// [`WINDOWS_RESERVED_AHEAD`], per currency.
+    pub(super) fn reserve_all_windows(&mut self, unsettled: impl Iterator<Item = (Currency, u64)>) {
         let mut ids = BTreeSet::new();
         for c in self.currencies.clone() {
             let open = self.open_window(c);
@@ -75,15 +76,6 @@ impl Ledger {
                 ids.extend(self.window_owned_ids(c, w));
             }
         }
-        let unsettled: Vec<(Currency, u64)> = self
-            .in_memory()
-            .filter_map(|a| match &a.detail {
-                AccountDetail::Window(w) if w.state != WindowState::Settled => {
-                    Some((a.currency, w.window))
-                }
-                _ => None,
-            })
-            .collect();
         for (c, w) in unsettled {
             ids.extend(self.window_owned_ids(c, w));
         }

@@ -326,15 +326,21 @@ impl Ledger {
     pub fn from_genesis(genesis: &Genesis) -> Result<Ledger, LedgerError> {
         let mut ledger = Ledger::configure(genesis)?;
         let all: Vec<Account> = ledger.in_memory().cloned().collect();
+        let mut unsettled = Vec::new();
         for a in all {
             ledger.reindex(None, &a);
+            if let AccountDetail::Window(w) = &a.detail {
+                if w.state != WindowState::Settled {
+                    unsettled.push((a.currency, w.window));
+                }
+            }
         }
-        ledger.reserve_all_windows();
+        ledger.reserve_all_windows(unsettled.into_iter());
         Ok(ledger)
     }
 
     /// Rebuild from persisted parts (after a restart): accounts, live tx records and the history
-    /// accumulator as stored, at `height`.
+    /// accumulator as stored, at `height`, every account held in memory.
     ///
     /// `accounts` may be every account, or only those changed since genesis (the union of the
     /// blocks' `changed_accounts`): a genesis account not listed keeps its genesis value. The
@@ -350,8 +356,59 @@ impl Ledger {
         records: Vec<(TxId, TxRecord)>,
         history: History,
     ) -> Result<Ledger, LedgerError> {
+        Ledger::rebuild(
+            genesis,
+            height,
+            accounts.into_iter().map(Ok),
+            records,
+            history,
+            None,
+        )
+    }
+
+    /// [`Ledger::restore`] for a node whose store holds every account of the state at
+    /// `height`: `accounts` streams them (each decoded as it is read, in id order, as the
+    /// store iterates them) and none is kept in memory; the ledger reads them from `store`
+    /// from then on, through a cache of `cache_capacity` (see [`Ledger::attach_store`]). The
+    /// same checks as `restore`, except that ids must come in ascending order (no id twice);
+    /// the first error of the stream is returned as it is.
+    pub fn restore_from_store(
+        genesis: &Genesis,
+        height: Height,
+        accounts: impl Iterator<Item = Result<Account, LedgerError>>,
+        records: Vec<(TxId, TxRecord)>,
+        history: History,
+        store: std::sync::Arc<dyn crate::AccountStore>,
+        cache_capacity: usize,
+    ) -> Result<Ledger, LedgerError> {
+        Ledger::rebuild(
+            genesis,
+            height,
+            accounts,
+            records,
+            history,
+            Some((store, cache_capacity)),
+        )
+    }
+
+    /// `restore` (memory mode, `store` = `None`) or `restore_from_store`.
+    fn rebuild(
+        genesis: &Genesis,
+        height: Height,
+        accounts: impl Iterator<Item = Result<Account, LedgerError>>,
+        records: Vec<(TxId, TxRecord)>,
+        history: History,
+        store: Option<(std::sync::Arc<dyn crate::AccountStore>, usize)>,
+    ) -> Result<Ledger, LedgerError> {
         let bad = |s: String| Err(LedgerError::Restore(s));
         let mut ledger = Ledger::configure(genesis)?;
+        let store_mode = store.is_some();
+        if let Some((store, capacity)) = store {
+            // The store holds every account, genesis ones included: start from none.
+            ledger.accounts = crate::accounts::Accounts::new();
+            ledger.tree = StateTree::new();
+            ledger.accounts.attach_store(store, capacity);
+        }
         ledger.height = height;
         history.check()?;
         if history.size > height.0 {
@@ -361,16 +418,43 @@ impl Ledger {
             ));
         }
         ledger.history = history;
+        // What the checks after the accounts need: windows (currency, window, state) and
+        // holds (entry, payer, merchant, currency).
+        let mut windows: Vec<(Currency, u64, WindowState)> = Vec::new();
+        let mut holds: Vec<(AccountId, AccountId, AccountId, Currency)> = Vec::new();
         let mut seen = BTreeSet::new();
+        let mut last: Option<AccountId> = None;
         for account in accounts {
-            if !seen.insert(account.id) {
+            let account = account?;
+            if store_mode {
+                if last.is_some_and(|l| l >= account.id) {
+                    return bad(format!(
+                        "account {} out of order or given twice (after {})",
+                        account.id,
+                        last.map(|l| l.to_string()).unwrap_or_default()
+                    ));
+                }
+                last = Some(account.id);
+            } else if !seen.insert(account.id) {
                 return bad(format!("account {} given twice", account.id));
             }
             ledger
                 .check_account(&account, height)
                 .map_err(LedgerError::Restore)?;
             ledger.tree.set_account(&account);
-            ledger.accounts.insert(account);
+            if store_mode {
+                ledger.index_restored(&account, &mut windows, &mut holds)?;
+                ledger.accounts.count_restored(&account);
+            } else {
+                ledger.accounts.insert(account);
+            }
+        }
+        if !store_mode {
+            // Genesis accounts not listed keep their genesis values: index them all now.
+            let all: Vec<Account> = ledger.in_memory().cloned().collect();
+            for account in &all {
+                ledger.index_restored(account, &mut windows, &mut holds)?;
+            }
         }
         for (id, record) in records {
             if record.height.0 == 0 || record.height > height {
@@ -386,51 +470,32 @@ impl Ledger {
             }
         }
         ledger.tree.commit();
-        let all: Vec<Account> = ledger.in_memory().cloned().collect();
-        for account in &all {
-            if let AccountDetail::Wallet(w) = &account.detail {
-                if ledger.aliases.contains_key(&(w.alias, account.currency)) {
-                    return bad(format!(
-                        "alias {} registered twice in {}",
-                        w.alias, account.currency
-                    ));
-                }
+        for (entry, from, merchant, currency) in holds {
+            let party = |id: &AccountId, kind: AccountKind| {
+                ledger
+                    .accounts
+                    .get(id)
+                    .is_some_and(|a| a.kind == kind && a.currency == currency)
+            };
+            if !party(&from, AccountKind::Wallet) || !party(&merchant, AccountKind::Merchant) {
+                return bad(format!(
+                    "hold entry {entry} names a missing payer or merchant"
+                ));
             }
-            if let AccountDetail::Hold(h) = &account.detail {
-                let party = |id: &AccountId, kind: AccountKind| {
-                    ledger
-                        .accounts
-                        .get(id)
-                        .is_some_and(|a| a.kind == kind && a.currency == account.currency)
-                };
-                if !party(&h.from, AccountKind::Wallet)
-                    || !party(&h.merchant, AccountKind::Merchant)
-                {
-                    return bad(format!(
-                        "hold entry {} names a missing payer or merchant",
-                        account.id
-                    ));
-                }
-            }
-            ledger.reindex(None, account);
+        }
+        if let Some(failure) = ledger.accounts.read_failure() {
+            return bad(format!("the store failed a read: {failure}"));
         }
         let mut open = BTreeMap::new();
-        for a in ledger.in_memory() {
-            if let AccountDetail::Window(w) = &a.detail {
-                if w.state == WindowState::Open && open.insert(a.currency, w.window).is_some() {
-                    return bad(format!("two open windows in {}", a.currency));
-                }
+        for (c, w, state) in &windows {
+            if *state == WindowState::Open && open.insert(*c, *w).is_some() {
+                return bad(format!("two open windows in {c}"));
             }
         }
-        for a in ledger.in_memory() {
-            if let AccountDetail::Window(w) = &a.detail {
-                let o = open.get(&a.currency).copied().unwrap_or(FIRST_WINDOW);
-                if w.window > o {
-                    return bad(format!(
-                        "window {} of {} is after the open window {o}",
-                        w.window, a.currency
-                    ));
-                }
+        for (c, w, _) in &windows {
+            let o = open.get(c).copied().unwrap_or(FIRST_WINDOW);
+            if *w > o {
+                return bad(format!("window {w} of {c} is after the open window {o}"));
             }
         }
         // Active observers: what `register_observer` guarantees (no validator's peer id,
@@ -451,7 +516,12 @@ impl Ledger {
                 ledger.observers.len()
             ));
         }
-        ledger.reserve_all_windows();
+        ledger.reserve_all_windows(
+            windows
+                .iter()
+                .filter(|(_, _, state)| *state != WindowState::Settled)
+                .map(|(c, w, _)| (*c, *w)),
+        );
         let totals = ledger.totals();
         if totals != ledger.genesis_totals {
             return bad(format!(
@@ -460,6 +530,31 @@ impl Ledger {
             ));
         }
         Ok(ledger)
+    }
+
+    /// One restored account into the derived indexes, after checking that its alias is not
+    /// taken; notes a window or hold for the checks after every account is known.
+    fn index_restored(
+        &mut self,
+        account: &Account,
+        windows: &mut Vec<(Currency, u64, WindowState)>,
+        holds: &mut Vec<(AccountId, AccountId, AccountId, Currency)>,
+    ) -> Result<(), LedgerError> {
+        match &account.detail {
+            AccountDetail::Wallet(w) if self.aliases.contains_key(&(w.alias, account.currency)) => {
+                return Err(LedgerError::Restore(format!(
+                    "alias {} registered twice in {}",
+                    w.alias, account.currency
+                )));
+            }
+            AccountDetail::Hold(h) => {
+                holds.push((account.id, h.from, h.merchant, account.currency));
+            }
+            AccountDetail::Window(w) => windows.push((account.currency, w.window, w.state)),
+            _ => {}
+        }
+        self.reindex(None, account);
+        Ok(())
     }
 
     /// Rebuild from a snapshot received from a peer, accepting it only if its state root is

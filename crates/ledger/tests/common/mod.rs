@@ -351,7 +351,7 @@ pub fn assert_precheck_agrees(
 
 /// A store over a map, as a node's RocksDB `accounts` family: what [`StoreMode::apply`]
 /// writes after each block.
-pub struct MapStore(std::sync::Mutex<std::collections::BTreeMap<AccountId, Account>>);
+pub struct MapStore(pub std::sync::Mutex<std::collections::BTreeMap<AccountId, Account>>);
 
 impl settlenet_ledger::AccountStore for MapStore {
     fn account(&self, id: &AccountId) -> Result<Option<Account>, String> {

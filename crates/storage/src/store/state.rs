@@ -121,6 +121,22 @@ impl Store {
             .collect()
     }
 
+    /// Every stored account, in id order, read as the iterator advances (a start-up in store
+    /// mode: the ledger rebuilds its tree and indexes without holding the accounts). An item
+    /// that cannot be read is an error, and the iteration should stop there.
+    pub fn accounts_iter(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(AccountId, Vec<u8>), StorageError>> + '_, StorageError>
+    {
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start);
+        Ok(iter.map(|item| {
+            let (k, v) = item.map_err(|e| StorageError::db("scan column family accounts", e))?;
+            Ok((AccountId(key_array("account key", &k)?), v.into_vec()))
+        }))
+    }
+
     /// Every live tx record, in tx id order (for rebuilding the ledger at start-up: at most one
     /// validity window of transactions, however long the history).
     pub fn live_records(&self) -> Result<Vec<(TxId, Vec<u8>)>, StorageError> {
