@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: scripts/measure_account_cache.sh CACHE WALLETS TXS  -- a 4-validator testnet with [storage] account_cache = CACHE,
-# bench with WALLETS wallets and TXS transfers, then every node's memory; then restart node 0.
+# bench with WALLETS wallets and TXS transfers, then every node's memory (needs jq and curl).
 set -euo pipefail
 CACHE=$1; WALLETS=$2; TXS=$3
 BIN=${SETTLENET_BIN:-./target/release/settlenet}

@@ -1036,3 +1036,50 @@ fn an_idle_primary_proposes_an_empty_block_when_something_expires() {
     machine.handle(expires, Event::Wake, &mut out);
     assert!(pre_prepare(&out), "an empty block at the deadline: {out:?}");
 }
+
+/// A store that fails every read (a disk error, a corrupt value).
+struct FailingStore;
+
+impl settlenet_ledger::AccountStore for FailingStore {
+    fn account(
+        &self,
+        id: &settlenet_types::AccountId,
+    ) -> Result<Option<settlenet_ledger::Account>, String> {
+        Err(format!("I/O error reading account {id}"))
+    }
+}
+
+#[test]
+fn a_failed_store_read_stops_the_node_before_it_persists_the_block() {
+    let mut fx = fixture(1);
+    let store: Arc<dyn settlenet_ledger::AccountStore> = Arc::new(FailingStore);
+    // The driver attaches its store once it has written the state (here: nothing to write).
+    fx.machine.persisted(&store, 1_000);
+    assert!(fx.machine.ledger().account_cache_stats().store_mode);
+    // A read fails (an API read, or one of a block's): answered as absent, and kept.
+    let id = settlenet_types::AccountId([9; 16]);
+    assert!(fx.machine.ledger().account(&id).is_none());
+    // The next block is executed but neither written nor voted on: the machine stops.
+    let block = certified_block(&fx, &[0, 2, 3]);
+    let out = sync_answer(&mut fx, vec![block]);
+    assert!(
+        !out.iter().any(|e| matches!(e, Effect::CommitBlock(_))),
+        "a block computed after a failed read was written"
+    );
+    let failure = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::StoreReadFailed(f) => Some(f.clone()),
+            _ => None,
+        })
+        .expect("the failure is reported");
+    assert!(
+        failure.contains("I/O error") && failure.contains(&id.to_string()),
+        "{failure}"
+    );
+    assert!(fx.machine.is_halted());
+    let mut later = Vec::new();
+    fx.machine
+        .handle(NOW, Event::PeerConnected(ReplicaId(3)), &mut later);
+    assert!(later.is_empty(), "a halted machine does nothing: {later:?}");
+}
