@@ -225,9 +225,9 @@ impl Accounts {
         let old = self.take_current(id);
         self.count_out(old.as_ref());
         if self.backing.is_some() {
-            if old.is_some() {
-                self.resident.insert(*id, None);
-            }
+            // A tombstone even if `id` was already gone: the store may still hold it until
+            // this event's blocks are persisted.
+            self.resident.insert(*id, None);
         } else {
             self.resident.remove(id);
         }
@@ -445,6 +445,25 @@ mod tests {
         assert_eq!(memory.recount_totals().as_ref(), Some(memory.totals()));
         assert!(backed.read_failure().is_none());
         assert!(backed.all().is_none());
+    }
+
+    #[test]
+    fn an_account_removed_twice_before_it_is_persisted_stays_removed() {
+        let store = Arc::new(MapStore::default());
+        let mut backed = Accounts::new();
+        backed.insert(account(1, 5));
+        persist(&mut backed, &store);
+        backed.attach_store(store.clone(), 8);
+        let id = AccountId([1; 16]);
+        assert!(backed.remove(&id).is_some());
+        assert!(backed.remove(&id).is_none());
+        assert!(
+            backed.get(&id).is_none(),
+            "the store still holds it until persisted"
+        );
+        assert_eq!(backed.len(), 0);
+        persist(&mut backed, &store);
+        assert!(backed.get(&id).is_none());
     }
 
     #[test]
