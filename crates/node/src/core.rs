@@ -746,6 +746,16 @@ impl Core {
                 let _ = reply.send(ledger.observers().cloned().collect());
             }
         }
+        // A read of the store this request made failed: the answer treated the account as
+        // absent, and the store cannot be trusted. Stop now rather than at the next block.
+        if let Some(failure) = self.machine.ledger().store_read_failure() {
+            return Err(NodeError::Fatal(format!(
+                "the ledger could not read its state from the store while answering an API \
+                 request ({failure}). Check the disk and the data directory (`settlenet node \
+                 store` reports it); if the store is corrupt, move the data directory away and \
+                 let the node sync from its peers"
+            )));
+        }
         Ok(())
     }
 
