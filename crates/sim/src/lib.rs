@@ -38,6 +38,12 @@
 //!   root must equal the root the replica had) and the replica with `Replica::restore` from
 //!   its write-ahead log, which is truncated at every stable checkpoint by the node's rule
 //!   (votes at or below it go; only the latest VIEW-CHANGE, NEW-VIEW and checkpoint stay).
+//! - **Accounts in memory and in storage.** Odd nodes' ledgers read their accounts from their
+//!   simulated storage through a cache of `SIM_ACCOUNT_CACHE` (16) accounts (store mode, as
+//!   a node's read from RocksDB; attached after each handled event, once its effects are
+//!   written), even nodes hold them all in memory and keep the debug builds' whole-state
+//!   checks; the checker requires equal roots of both kinds (`Outcome::store_reads` counts the
+//!   reads that missed the cache).
 //! - **Traffic.** Blocks carry real, really signed transactions ([`workload`]): wallet
 //!   creation, issue, transfers, some of which fail (insufficient funds, wrong signer, same
 //!   account, unknown wallet), retries of earlier ids (idempotent duplicates) and earlier ids
