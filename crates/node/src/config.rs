@@ -91,7 +91,24 @@ impl Default for StorageConfig {
     }
 }
 
+/// The smallest `[storage] account_cache` a node accepts, in accounts.
+pub const ACCOUNT_CACHE_MIN: u32 = 1_000;
+
 impl StorageConfig {
+    /// Refuse an account cache below [`ACCOUNT_CACHE_MIN`] (the store's limits are checked
+    /// when it opens).
+    pub fn check(&self) -> Result<(), String> {
+        if self.account_cache < ACCOUNT_CACHE_MIN {
+            return Err(format!(
+                "[storage] account_cache = {}: at least {ACCOUNT_CACHE_MIN} accounts (the \
+                 default is {})",
+                self.account_cache,
+                settlenet_ledger::ACCOUNT_CACHE_DEFAULT
+            ));
+        }
+        Ok(())
+    }
+
     /// The store's limits in bytes.
     pub fn limits(&self) -> settlenet_storage::StoreMemoryLimits {
         settlenet_storage::StoreMemoryLimits {
@@ -442,5 +459,21 @@ mod tests {
         assert!(err.to_string().contains("unknown field"), "{err}");
         let err = toml::from_str::<StorageConfig>("memtables_mb = -1").expect_err("negative");
         assert!(err.to_string().contains("memtables_mb"), "{err}");
+        // The account cache: a default, a minimum, and no negative or absurd values.
+        assert_eq!(
+            d.account_cache as usize,
+            settlenet_ledger::ACCOUNT_CACHE_DEFAULT
+        );
+        assert_eq!(d.check(), Ok(()));
+        let small: StorageConfig = toml::from_str("account_cache = 10").expect("parse");
+        let err = small.check().expect_err("too small");
+        assert!(
+            err.contains("account_cache = 10") && err.contains("1000"),
+            "{err}"
+        );
+        let err = toml::from_str::<StorageConfig>("account_cache = -5").expect_err("negative");
+        assert!(err.to_string().contains("account_cache"), "{err}");
+        let err = toml::from_str::<StorageConfig>("account_cache = 99999999999").expect_err("huge");
+        assert!(err.to_string().contains("account_cache"), "{err}");
     }
 }

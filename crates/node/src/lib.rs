@@ -110,9 +110,6 @@ pub fn prune_to_retention(store: &Store, height: Height, retain: u64) -> Result<
     Ok(reached)
 }
 
-/// The smallest `[storage] account_cache` a node accepts, in accounts.
-pub const ACCOUNT_CACHE_MIN: u32 = 1_000;
-
 /// Open the store and the ledger at the stored height, initialising a fresh store from the
 /// genesis. Checks that the rebuilt ledger reproduces the stored state root. The ledger reads
 /// its accounts from the store (through a cache of `account_cache` accounts): a restart
@@ -269,15 +266,9 @@ pub async fn start(home: &Path) -> Result<RunningNode> {
     }
 
     let data_dir = NodeConfig::resolve(home, &config.data_dir);
-    if config.storage.account_cache < ACCOUNT_CACHE_MIN {
-        bail!(
-            "[storage] account_cache = {} in {}: at least {ACCOUNT_CACHE_MIN} accounts (the \
-             default is {})",
-            config.storage.account_cache,
-            home.join("config.toml").display(),
-            settlenet_ledger::ACCOUNT_CACHE_DEFAULT
-        );
-    }
+    config.storage.check().map_err(|e| {
+        crate::error::NodeError::Config(format!("{}: {e}", home.join("config.toml").display()))
+    })?;
     let (store, ledger, genesis_root) = open_state(
         &genesis,
         &data_dir,
