@@ -96,6 +96,18 @@ fn counted(a: &Account) -> Option<(Currency, i128)> {
     (a.kind != AccountKind::Observer).then(|| (a.currency, a.balance()))
 }
 
+/// Add (or, with `remove`, take away) what an account counts for to `totals`.
+fn tally(totals: &mut BTreeMap<Currency, i128>, what: Option<(Currency, i128)>, remove: bool) {
+    if let Some((c, b)) = what {
+        let t = totals.entry(c).or_insert(0);
+        *t = if remove {
+            t.saturating_sub(b)
+        } else {
+            t.saturating_add(b)
+        };
+    }
+}
+
 /// Figures of the account cache, for a node's status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AccountCacheStats {
@@ -201,17 +213,9 @@ impl Accounts {
         let Some(Some(account)) = self.resident.get_mut(&id) else {
             unreachable!("inserted above");
         };
-        let before = counted(account);
+        tally(&mut self.totals, counted(account), true);
         change(account);
-        let after = counted(account);
-        if let Some((c, b)) = before {
-            let t = self.totals.entry(c).or_insert(0);
-            *t = t.saturating_sub(b);
-        }
-        if let Some((c, b)) = after {
-            let t = self.totals.entry(c).or_insert(0);
-            *t = t.saturating_add(b);
-        }
+        tally(&mut self.totals, counted(account), false);
     }
 
     /// Count an account of the state the store already holds (a ledger being restored in
@@ -246,20 +250,14 @@ impl Accounts {
     fn count_out(&mut self, old: Option<&Account>) {
         if let Some(a) = old {
             self.count = self.count.saturating_sub(1);
-            if let Some((c, b)) = counted(a) {
-                let t = self.totals.entry(c).or_insert(0);
-                *t = t.saturating_sub(b);
-            }
+            tally(&mut self.totals, counted(a), true);
         }
     }
 
     fn count_in(&mut self, new: Option<&Account>) {
         if let Some(a) = new {
             self.count = self.count.saturating_add(1);
-            if let Some((c, b)) = counted(a) {
-                let t = self.totals.entry(c).or_insert(0);
-                *t = t.saturating_add(b);
-            }
+            tally(&mut self.totals, counted(a), false);
         }
     }
 
@@ -276,10 +274,7 @@ impl Accounts {
     pub(crate) fn recount_totals(&self) -> Option<BTreeMap<Currency, i128>> {
         let mut totals = BTreeMap::new();
         for a in self.all()? {
-            if let Some((c, b)) = counted(a) {
-                let t = totals.entry(c).or_insert(0i128);
-                *t = t.saturating_add(b);
-            }
+            tally(&mut totals, counted(a), false);
         }
         Some(totals)
     }
